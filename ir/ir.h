@@ -1,0 +1,237 @@
+/* ir/ir.h - the graph IR: a module of symbols and one SSA graph over tensors.
+ *
+ * A Module holds what the model declares (inputs, labels, parameters,
+ * optimizer states and hyper-parameters: the Symbols), the train settings,
+ * and one Graph: nodes in topological order (every operand has a smaller id
+ * than its user), each with an op from ir/ops.def, a Type and the source
+ * location it came from.  Values are node ids, printed %12.
+ *
+ * Shapes are per sample.  A value computed from the batch carries the
+ * implicit leading batch axis (Type.batched); parameters do not.  Every op
+ * applies per sample and broadcasts unbatched operands over the batch; only
+ * batch_sum removes the axis.
+ *
+ * The frontend's graph computes, per sample, the loss and the metrics, and
+ * for every parameter and optimizer state its updated value ("update"
+ * outputs) from placeholder `grad @param` nodes.  Autodiff replaces the
+ * placeholders, which turns the graph into the training step; the evaluation
+ * graph is the same graph read only for its loss and metric outputs.
+ *
+ * The text form (ir/print.c, ir/read.c) is specified in docs/ir.md.
+ */
+#ifndef NNC_IR_H
+#define NNC_IR_H
+
+#include "ir/arena.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define NNC_MAX_RANK 6
+#define NNC_MAX_ARGS 3
+#define NNC_MAX_DIM 2147483647LL        /* largest extent of one axis */
+#define NNC_MAX_ELEMS (1LL << 40)       /* largest element count of one tensor */
+
+typedef enum { DT_F32, DT_I32 } DType;
+
+typedef struct Type {
+  DType dtype;
+  uint8_t rank;                  /* per-sample rank, batch axis excluded */
+  bool batched;                  /* carries the implicit leading batch axis */
+  int64_t dims[NNC_MAX_RANK];    /* per-sample extents */
+} Type;
+
+enum OpFlags {
+  OPF_LEAF = 1 << 0,     /* no operands */
+  OPF_SYM = 1 << 1,      /* names a Symbol (attr.sym), printed @name */
+  OPF_VALUE = 1 << 2,    /* carries a number (attr.value) */
+  OPF_ELEMWISE = 1 << 3, /* elementwise, broadcasting its operands */
+  OPF_FLOAT = 1 << 4,    /* defined on f32 only */
+  OPF_CMP = 1 << 5,      /* comparison: f32 1 or 0 from two same-dtype operands */
+  OPF_NODIFF = 1 << 6,   /* no gradient flows through it (zero gradient) */
+  OPF_AXES = 1 << 7,     /* carries attr.axes */
+  OPF_PERM = 1 << 8,     /* carries attr.perm */
+};
+
+typedef enum {
+#define OP(id, name, arity, flags, shape, synopsis) OP_##id,
+#include "ir/ops.def"
+#undef OP
+  OP_COUNT
+} Op;
+
+typedef uint32_t ValueId;
+#define NO_VALUE UINT32_MAX
+
+typedef struct Node {
+  Op op;
+  Type type;
+  uint32_t loc;                  /* index into Module.locs; 0 = unknown */
+  uint8_t nargs;
+  ValueId args[NNC_MAX_ARGS];
+  union {
+    double value;                /* OPF_VALUE */
+    uint32_t sym;                /* OPF_SYM: index into Module.syms */
+    uint32_t axes;               /* OPF_AXES: bit k = per-sample axis k */
+    uint8_t perm[NNC_MAX_RANK];  /* OPF_PERM: result axis i = operand axis perm[i] */
+  } attr;
+} Node;
+
+/* The one shape rule per op: checks operand types and the attributes of n
+ * and writes the result type.  Ops whose result shape is not implied by
+ * their operands (cast, reshape, broadcast, onehot, leaves) read it from
+ * n->type.  On failure, writes a message such as "matmul shapes do not
+ * match: [784] @ [512,10]" to err and returns false. */
+typedef bool (*ShapeRule)(const Node *n, const Type *args, Type *out, char *err, size_t errlen);
+
+typedef struct OpInfo {
+  const char *name;
+  int arity;
+  unsigned flags;
+  ShapeRule shape;
+  const char *synopsis;
+} OpInfo;
+extern const OpInfo ir_ops[OP_COUNT];
+
+/* A source location, possibly inlined: `parent` is the location of the call
+ * that inlined it (0 = none), so diagnostics can point at the user's line. */
+typedef struct IrLoc {
+  uint32_t file;                 /* index into Module.files */
+  uint32_t line, col;
+  uint32_t parent;
+} IrLoc;
+
+typedef enum { SYM_INPUT, SYM_LABEL, SYM_PARAM, SYM_STATE, SYM_HYPER } SymKind;
+
+/* ORDER INIT: runtime/init.h RtInitKind lists the same kinds in the same order. */
+typedef enum {
+  INIT_NONE,
+  INIT_ZEROS,
+  INIT_ONES,
+  INIT_FULL,           /* a = value */
+  INIT_UNIFORM,        /* uniform in [a, b) */
+  INIT_NORMAL,         /* mean 0, standard deviation a */
+  INIT_GLOROT_UNIFORM, /* uniform, limit sqrt(6 / (fan_in + fan_out)) */
+  INIT_HE_NORMAL,      /* normal, std sqrt(2 / fan_in) */
+} InitKind;
+
+typedef struct Init {
+  InitKind kind;
+  double a, b;
+} Init;
+
+typedef struct Symbol {
+  SymKind kind;
+  const char *name;    /* "x", "h.w", "h.w/m", "lr" */
+  Type type;           /* inputs and labels are batched */
+  Init init;           /* params and states */
+  double value;        /* hypers: the value used unless overridden at run time */
+  uint32_t owner;      /* states: the parameter symbol they belong to */
+  int64_t bound;       /* i32 inputs used as an index: valid values are [0, bound); 0 = none */
+  uint32_t loc;
+} Symbol;
+
+typedef enum { OUT_LOSS, OUT_METRIC, OUT_UPDATE } OutKind;
+
+typedef struct Output {
+  OutKind kind;
+  const char *name;    /* metric name; for updates the symbol's name */
+  uint32_t sym;        /* updates: the param or state symbol */
+  ValueId value;       /* loss and metrics are batched f32 scalars (per sample) */
+} Output;
+
+/* ORDER DATA: runtime/data.h RtDataKind has the same values. */
+typedef enum { DATA_NONE, DATA_IDX, DATA_CSV } DataKind;
+
+/* The `train` block: defaults for the built trainer, each overridable. */
+typedef struct TrainSpec {
+  bool present;
+  DataKind data;
+  const char *data_path;   /* idx: directory; csv: training file */
+  const char *test_path;   /* csv: test file (NULL = none) */
+  const char *label;       /* csv: label column name or 0-based index (NULL = last) */
+  double scale;            /* input multiplier */
+  int64_t batch, epochs, seed;
+  bool shuffle;
+  const char *optimizer;   /* name of the optimizer definition */
+} TrainSpec;
+
+typedef struct Module {
+  Arena arena;             /* names, strings */
+  const char *name;        /* the model's name */
+  const char **files;      /* file names for IrLoc.file; files[0] = "" */
+  uint32_t nfiles, capfiles;
+  IrLoc *locs;             /* locs[0] = unknown */
+  uint32_t nlocs, caplocs;
+  Symbol *syms;
+  uint32_t nsyms, capsyms;
+  Node *nodes;
+  uint32_t nnodes, capnodes;
+  Output *outputs;
+  uint32_t noutputs, capoutputs;
+  TrainSpec train;
+} Module;
+
+/* ---- types (ir/type.c) ---- */
+Type type_scalar(DType dt);
+Type type_make(DType dt, int rank, const int64_t *dims, bool batched);
+int64_t type_numel(const Type *t);          /* per-sample element count */
+bool type_equal(const Type *a, const Type *b);
+bool type_same_shape(const Type *a, const Type *b); /* dims and rank only */
+const char *dtype_name(DType dt);
+/* "f32[B,784]" into buf (returns buf). */
+char *type_str(const Type *t, char *buf, size_t len);
+/* "[784]" (per-sample dims only) into buf. */
+char *shape_str(const Type *t, char *buf, size_t len);
+/* NumPy broadcasting of two per-sample shapes; false if incompatible. */
+bool shape_broadcast(const Type *a, const Type *b, Type *out);
+
+/* ---- module and builder (ir/module.c) ---- */
+Module *ir_module_new(void);
+void ir_module_free(Module *m);
+uint32_t ir_file(Module *m, const char *path);           /* interned */
+uint32_t ir_loc(Module *m, uint32_t file, uint32_t line, uint32_t col, uint32_t parent);
+uint32_t ir_add_symbol(Module *m, Symbol s);             /* name copied into the arena */
+int64_t ir_find_symbol(const Module *m, SymKind kind, const char *name); /* -1 if none */
+const char *sym_kind_name(SymKind k);
+const char *init_kind_name(InitKind k);
+
+/* Appends a node as given (type included) without checking: the reader and
+ * passes that already know the type use this. */
+ValueId ir_append(Module *m, const Node *n);
+/* Builds a node, inferring its type through the op's shape rule.  On a
+ * shape error returns NO_VALUE and writes the message into err. */
+ValueId ir_build(Module *m, Op op, const ValueId *args, int nargs, const Node *attrs,
+                 uint32_t loc, char *err, size_t errlen);
+/* Conveniences for passes; they abort with an internal error on a shape
+ * error (a pass building an ill-typed node is a bug). */
+ValueId ir_const(Module *m, DType dt, double value, uint32_t loc);
+ValueId ir_op1(Module *m, Op op, ValueId a, uint32_t loc);
+ValueId ir_op2(Module *m, Op op, ValueId a, ValueId b, uint32_t loc);
+ValueId ir_op3(Module *m, Op op, ValueId a, ValueId b, ValueId c, uint32_t loc);
+ValueId ir_reduce(Module *m, Op op, ValueId a, uint32_t axes, uint32_t loc);
+ValueId ir_transpose(Module *m, ValueId a, const uint8_t *perm, uint32_t loc);
+ValueId ir_retype(Module *m, Op op, ValueId a, Type t, uint32_t loc); /* cast/reshape/broadcast/onehot */
+ValueId ir_leaf(Module *m, Op op, uint32_t sym, uint32_t loc);        /* input/param/state/grad/hyper */
+void ir_add_output(Module *m, OutKind kind, const char *name, uint32_t sym, ValueId v);
+
+/* ---- verifier (ir/verify.c) ---- */
+/* Checks every invariant (topological order, arity, symbols, types through
+ * the shape rules, outputs).  Reports problems through the diagnostics
+ * engine prefixed with `what` (e.g. "after autodiff") and returns false. */
+bool ir_verify(const Module *m, const char *what);
+
+/* ---- text form (ir/print.c, ir/read.c) ---- */
+#include <stdio.h>
+void ir_print(const Module *m, FILE *out);
+void ir_print_node(const Module *m, ValueId v, FILE *out);
+/* Prints the shortest decimal that reads back as the same double. */
+void ir_print_number(double v, FILE *out);
+/* Parses the text form of a file registered with the diagnostics engine;
+ * reports errors (file:line:col) and returns NULL on failure. */
+Module *ir_read(uint32_t diag_file_id);
+
+/* ---- Graphviz (ir/dot.c) ---- */
+void ir_print_dot(const Module *m, FILE *out);
+
+#endif

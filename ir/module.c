@@ -1,0 +1,169 @@
+/* ir/module.c - creating modules, symbols, locations and nodes.
+ *
+ * ir_build runs the op's shape rule, so every node built through it is
+ * well-typed; ir_append trusts its caller (the reader checks types later
+ * through the verifier).
+ */
+#include "ir/ir.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+Module *ir_module_new(void) {
+  Module *m = nnc_xcalloc(1, sizeof *m);
+  VEC_PUSH(m->files, m->nfiles, m->capfiles, "");
+  IrLoc unknown = {0, 0, 0, 0};
+  VEC_PUSH(m->locs, m->nlocs, m->caplocs, unknown);
+  m->name = "";
+  return m;
+}
+
+void ir_module_free(Module *m) {
+  if (!m) return;
+  free(m->files);
+  free(m->locs);
+  free(m->syms);
+  free(m->nodes);
+  free(m->outputs);
+  arena_free(&m->arena);
+  free(m);
+}
+
+uint32_t ir_file(Module *m, const char *path) {
+  for (uint32_t i = 1; i < m->nfiles; i++)
+    if (!strcmp(m->files[i], path)) return i;
+  const char *copy = arena_strdup(&m->arena, path);
+  VEC_PUSH(m->files, m->nfiles, m->capfiles, copy);
+  return m->nfiles - 1;
+}
+
+uint32_t ir_loc(Module *m, uint32_t file, uint32_t line, uint32_t col, uint32_t parent) {
+  if (file == 0 && line == 0 && parent == 0) return 0;
+  /* Consecutive nodes usually share a location: reuse the last entries. */
+  for (uint32_t i = m->nlocs, k = 0; i > 1 && k < 8; i--, k++) {
+    IrLoc *l = &m->locs[i - 1];
+    if (l->file == file && l->line == line && l->col == col && l->parent == parent) return i - 1;
+  }
+  IrLoc l = {file, line, col, parent};
+  VEC_PUSH(m->locs, m->nlocs, m->caplocs, l);
+  return m->nlocs - 1;
+}
+
+uint32_t ir_add_symbol(Module *m, Symbol s) {
+  s.name = arena_strdup(&m->arena, s.name);
+  VEC_PUSH(m->syms, m->nsyms, m->capsyms, s);
+  return m->nsyms - 1;
+}
+
+int64_t ir_find_symbol(const Module *m, SymKind kind, const char *name) {
+  for (uint32_t i = 0; i < m->nsyms; i++)
+    if (m->syms[i].kind == kind && !strcmp(m->syms[i].name, name)) return i;
+  return -1;
+}
+
+const char *sym_kind_name(SymKind k) {
+  static const char *names[] = {"input", "label", "param", "state", "hyper"};
+  return names[k];
+}
+
+const char *init_kind_name(InitKind k) {
+  static const char *names[] = {"none",    "zeros",  "ones",           "full",
+                                "uniform", "normal", "glorot_uniform", "he_normal"};
+  return names[k];
+}
+
+ValueId ir_append(Module *m, const Node *n) {
+  VEC_PUSH(m->nodes, m->nnodes, m->capnodes, *n);
+  return m->nnodes - 1;
+}
+
+ValueId ir_build(Module *m, Op op, const ValueId *args, int nargs, const Node *attrs,
+                 uint32_t loc, char *err, size_t errlen) {
+  NNC_ASSERT(op < OP_COUNT && nargs == ir_ops[op].arity);
+  Node n;
+  if (attrs)
+    n = *attrs;
+  else
+    memset(&n, 0, sizeof n);
+  n.op = op;
+  n.loc = loc;
+  n.nargs = (uint8_t)nargs;
+  Type at[NNC_MAX_ARGS];
+  for (int i = 0; i < nargs; i++) {
+    NNC_ASSERT(args[i] < m->nnodes);
+    n.args[i] = args[i];
+    at[i] = m->nodes[args[i]].type;
+  }
+  Type out;
+  if (!ir_ops[op].shape(&n, at, &out, err, errlen)) return NO_VALUE;
+  n.type = out;
+  return ir_append(m, &n);
+}
+
+static ValueId build_or_die(Module *m, Op op, const ValueId *args, int nargs, const Node *attrs,
+                            uint32_t loc) {
+  char err[256];
+  ValueId v = ir_build(m, op, args, nargs, attrs, loc, err, sizeof err);
+  if (v == NO_VALUE) nnc_internal_error(__FILE__, __LINE__, "building %s: %s", ir_ops[op].name, err);
+  return v;
+}
+
+ValueId ir_const(Module *m, DType dt, double value, uint32_t loc) {
+  Node n;
+  memset(&n, 0, sizeof n);
+  n.type = type_scalar(dt);
+  n.attr.value = value;
+  return build_or_die(m, OP_CONST, NULL, 0, &n, loc);
+}
+
+ValueId ir_op1(Module *m, Op op, ValueId a, uint32_t loc) { return build_or_die(m, op, &a, 1, NULL, loc); }
+
+ValueId ir_op2(Module *m, Op op, ValueId a, ValueId b, uint32_t loc) {
+  ValueId args[2] = {a, b};
+  return build_or_die(m, op, args, 2, NULL, loc);
+}
+
+ValueId ir_op3(Module *m, Op op, ValueId a, ValueId b, ValueId c, uint32_t loc) {
+  ValueId args[3] = {a, b, c};
+  return build_or_die(m, op, args, 3, NULL, loc);
+}
+
+ValueId ir_reduce(Module *m, Op op, ValueId a, uint32_t axes, uint32_t loc) {
+  Node n;
+  memset(&n, 0, sizeof n);
+  n.attr.axes = axes;
+  return build_or_die(m, op, &a, 1, &n, loc);
+}
+
+ValueId ir_transpose(Module *m, ValueId a, const uint8_t *perm, uint32_t loc) {
+  Node n;
+  memset(&n, 0, sizeof n);
+  memcpy(n.attr.perm, perm, NNC_MAX_RANK);
+  return build_or_die(m, OP_TRANSPOSE, &a, 1, &n, loc);
+}
+
+ValueId ir_retype(Module *m, Op op, ValueId a, Type t, uint32_t loc) {
+  Node n;
+  memset(&n, 0, sizeof n);
+  n.type = t;
+  return build_or_die(m, op, &a, 1, &n, loc);
+}
+
+ValueId ir_leaf(Module *m, Op op, uint32_t sym, uint32_t loc) {
+  Node n;
+  memset(&n, 0, sizeof n);
+  if (op == OP_STEP || op == OP_BATCH_SIZE) {
+    n.type = type_scalar(DT_F32);
+  } else {
+    NNC_ASSERT(sym < m->nsyms);
+    n.attr.sym = sym;
+    n.type = op == OP_HYPER ? type_scalar(DT_F32) : m->syms[sym].type;
+  }
+  return build_or_die(m, op, NULL, 0, &n, loc);
+}
+
+void ir_add_output(Module *m, OutKind kind, const char *name, uint32_t sym, ValueId v) {
+  Output o = {kind, name ? arena_strdup(&m->arena, name) : NULL, sym, v};
+  VEC_PUSH(m->outputs, m->noutputs, m->capoutputs, o);
+}

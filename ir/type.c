@@ -1,0 +1,263 @@
+/* ir/type.c - types and the per-op shape rules named in ir/ops.def.
+ *
+ * A shape rule checks the operand types of one node and computes its result
+ * type.  Shapes are per sample; the result is batched when any operand is
+ * (batch_sum removes the axis, broadcast may add it).  Messages name both
+ * shapes so a user can see what did not fit.
+ */
+#include "ir/ir.h"
+
+#include <stdio.h>
+#include <string.h>
+
+Type type_scalar(DType dt) {
+  Type t;
+  memset(&t, 0, sizeof t);
+  t.dtype = dt;
+  return t;
+}
+
+Type type_make(DType dt, int rank, const int64_t *dims, bool batched) {
+  NNC_ASSERT(rank >= 0 && rank <= NNC_MAX_RANK);
+  Type t = type_scalar(dt);
+  t.rank = (uint8_t)rank;
+  t.batched = batched;
+  for (int i = 0; i < rank; i++) t.dims[i] = dims[i];
+  return t;
+}
+
+int64_t type_numel(const Type *t) {
+  int64_t n = 1;
+  for (int i = 0; i < t->rank; i++) n *= t->dims[i];
+  return n;
+}
+
+bool type_same_shape(const Type *a, const Type *b) {
+  if (a->rank != b->rank) return false;
+  for (int i = 0; i < a->rank; i++)
+    if (a->dims[i] != b->dims[i]) return false;
+  return true;
+}
+
+bool type_equal(const Type *a, const Type *b) {
+  return a->dtype == b->dtype && a->batched == b->batched && type_same_shape(a, b);
+}
+
+const char *dtype_name(DType dt) { return dt == DT_F32 ? "f32" : "i32"; }
+
+char *shape_str(const Type *t, char *buf, size_t len) {
+  size_t o = (size_t)snprintf(buf, len, "[");
+  for (int i = 0; i < t->rank && o < len; i++)
+    o += (size_t)snprintf(buf + o, len - o, i ? ",%lld" : "%lld", (long long)t->dims[i]);
+  if (o < len) snprintf(buf + o, len - o, "]");
+  return buf;
+}
+
+char *type_str(const Type *t, char *buf, size_t len) {
+  size_t o = (size_t)snprintf(buf, len, "%s", dtype_name(t->dtype));
+  if (t->rank == 0 && !t->batched) return buf;
+  o += (size_t)snprintf(buf + o, len > o ? len - o : 0, "[%s", t->batched ? "B" : "");
+  for (int i = 0; i < t->rank && o < len; i++)
+    o += (size_t)snprintf(buf + o, len - o, (i || t->batched) ? ",%lld" : "%lld",
+                          (long long)t->dims[i]);
+  if (o < len) snprintf(buf + o, len - o, "]");
+  return buf;
+}
+
+bool shape_broadcast(const Type *a, const Type *b, Type *out) {
+  int rank = a->rank > b->rank ? a->rank : b->rank;
+  Type t = type_scalar(a->dtype);
+  t.rank = (uint8_t)rank;
+  t.batched = a->batched || b->batched;
+  for (int i = 0; i < rank; i++) {
+    int ia = i - (rank - a->rank), ib = i - (rank - b->rank);
+    int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
+    if (da != db && da != 1 && db != 1) return false;
+    t.dims[i] = da == 1 ? db : da;
+  }
+  *out = t;
+  return true;
+}
+
+/* ---- shape rules ---------------------------------------------------------- */
+
+#define FAIL(...)                                                              \
+  do {                                                                         \
+    snprintf(err, errlen, __VA_ARGS__);                                        \
+    return false;                                                              \
+  } while (0)
+
+static const char *opname(const Node *n) { return ir_ops[n->op].name; }
+
+/* Leaves: the type was set from the symbol or the literal. */
+static bool infer_leaf(const Node *n, const Type *args, Type *out, char *err, size_t errlen) {
+  (void)args, (void)err, (void)errlen;
+  *out = n->type;
+  return true;
+}
+
+static bool check_float(const Node *n, const Type *a, char *err, size_t errlen) {
+  if ((ir_ops[n->op].flags & OPF_FLOAT) && a->dtype != DT_F32)
+    FAIL("%s needs an f32 operand, found %s", opname(n), dtype_name(a->dtype));
+  return true;
+}
+
+static bool infer_unary(const Node *n, const Type *args, Type *out, char *err, size_t errlen) {
+  if (!check_float(n, &args[0], err, errlen)) return false;
+  *out = args[0];
+  return true;
+}
+
+static bool infer_cast(const Node *n, const Type *args, Type *out, char *err, size_t errlen) {
+  (void)err, (void)errlen;
+  *out = args[0];
+  out->dtype = n->type.dtype;
+  return true;
+}
+
+static bool infer_binary(const Node *n, const Type *args, Type *out, char *err, size_t errlen) {
+  char sa[96], sb[96];
+  if (args[0].dtype != args[1].dtype)
+    FAIL("%s operands have different types: %s and %s", opname(n),
+         type_str(&args[0], sa, sizeof sa), type_str(&args[1], sb, sizeof sb));
+  if (!check_float(n, &args[0], err, errlen)) return false;
+  if (!shape_broadcast(&args[0], &args[1], out))
+    FAIL("shapes do not broadcast: %s %s %s", shape_str(&args[0], sa, sizeof sa), opname(n),
+         shape_str(&args[1], sb, sizeof sb));
+  return true;
+}
+
+static bool infer_compare(const Node *n, const Type *args, Type *out, char *err, size_t errlen) {
+  if (!infer_binary(n, args, out, err, errlen)) return false;
+  out->dtype = DT_F32;
+  return true;
+}
+
+static bool infer_where(const Node *n, const Type *args, Type *out, char *err, size_t errlen) {
+  char sa[96], sb[96], sc[96];
+  (void)n;
+  if (args[0].dtype != DT_F32) FAIL("where needs an f32 condition, found %s", dtype_name(args[0].dtype));
+  if (args[1].dtype != args[2].dtype)
+    FAIL("where branches have different types: %s and %s", type_str(&args[1], sa, sizeof sa),
+         type_str(&args[2], sb, sizeof sb));
+  Type t;
+  if (!shape_broadcast(&args[1], &args[2], &t) || !shape_broadcast(&args[0], &t, out))
+    FAIL("where shapes do not broadcast: %s, %s, %s", shape_str(&args[0], sa, sizeof sa),
+         shape_str(&args[1], sb, sizeof sb), shape_str(&args[2], sc, sizeof sc));
+  out->dtype = args[1].dtype;
+  return true;
+}
+
+static bool infer_reduce(const Node *n, const Type *args, Type *out, char *err, size_t errlen) {
+  const Type *a = &args[0];
+  uint32_t axes = n->attr.axes;
+  if (axes == 0) FAIL("%s needs at least one axis", opname(n));
+  if (axes >> a->rank) FAIL("%s axis out of range for a rank-%d value", opname(n), a->rank);
+  *out = *a;
+  out->rank = 0;
+  for (int i = 0; i < a->rank; i++)
+    if (!(axes >> i & 1)) out->dims[out->rank++] = a->dims[i];
+  return true;
+}
+
+static bool infer_argmax(const Node *n, const Type *args, Type *out, char *err, size_t errlen) {
+  (void)n;
+  if (args[0].rank == 0) FAIL("argmax needs a value with at least one axis");
+  *out = args[0];
+  out->rank--;
+  out->dtype = DT_I32;
+  return true;
+}
+
+static bool infer_matmul(const Node *n, const Type *args, Type *out, char *err, size_t errlen) {
+  (void)n;
+  const Type *a = &args[0], *b = &args[1];
+  char sa[96], sb[96];
+  if (a->dtype != DT_F32 || b->dtype != DT_F32) FAIL("matmul needs f32 operands");
+  if (a->rank < 1 || a->rank > 2 || b->rank < 1 || b->rank > 2)
+    FAIL("matmul needs vectors or matrices, found %s @ %s", shape_str(a, sa, sizeof sa),
+         shape_str(b, sb, sizeof sb));
+  int64_t ka = a->dims[a->rank - 1], kb = b->dims[0];
+  if (ka != kb)
+    FAIL("matmul shapes do not match: %s @ %s", shape_str(a, sa, sizeof sa), shape_str(b, sb, sizeof sb));
+  *out = type_scalar(DT_F32);
+  out->batched = a->batched || b->batched;
+  if (a->rank == 2) out->dims[out->rank++] = a->dims[0];
+  if (b->rank == 2) out->dims[out->rank++] = b->dims[1];
+  return true;
+}
+
+static bool infer_transpose(const Node *n, const Type *args, Type *out, char *err, size_t errlen) {
+  const Type *a = &args[0];
+  unsigned seen = 0;
+  *out = *a;
+  for (int i = 0; i < a->rank; i++) {
+    unsigned p = n->attr.perm[i];
+    if (p >= a->rank || (seen >> p & 1)) FAIL("transpose permutation is not valid for rank %d", a->rank);
+    seen |= 1u << p;
+    out->dims[i] = a->dims[p];
+  }
+  return true;
+}
+
+static bool infer_reshape(const Node *n, const Type *args, Type *out, char *err, size_t errlen) {
+  char sa[96], sb[96];
+  if (type_numel(&n->type) != type_numel(&args[0]))
+    FAIL("cannot reshape %s (%lld elements) to %s (%lld elements)", shape_str(&args[0], sa, sizeof sa),
+         (long long)type_numel(&args[0]), shape_str(&n->type, sb, sizeof sb),
+         (long long)type_numel(&n->type));
+  *out = n->type;
+  out->dtype = args[0].dtype;
+  out->batched = args[0].batched;
+  return true;
+}
+
+static bool infer_broadcast(const Node *n, const Type *args, Type *out, char *err, size_t errlen) {
+  char sa[96], sb[96];
+  Type t;
+  if (!shape_broadcast(&args[0], &n->type, &t) || !type_same_shape(&t, &n->type))
+    FAIL("cannot broadcast %s to %s", shape_str(&args[0], sa, sizeof sa), shape_str(&n->type, sb, sizeof sb));
+  if (args[0].batched && !n->type.batched) FAIL("broadcast cannot remove the batch axis");
+  *out = n->type;
+  out->dtype = args[0].dtype;
+  return true;
+}
+
+static bool infer_index(const Node *n, const Type *args, Type *out, char *err, size_t errlen) {
+  (void)n;
+  char sa[96];
+  if (args[0].rank == 0) FAIL("cannot index a scalar");
+  if (args[1].dtype != DT_I32 || args[1].rank != 0)
+    FAIL("an index must be an i32 scalar, found %s", type_str(&args[1], sa, sizeof sa));
+  *out = args[0];
+  out->rank--;
+  memmove(out->dims, out->dims + 1, sizeof(int64_t) * out->rank);
+  out->dims[out->rank] = 0;
+  out->batched = args[0].batched || args[1].batched;
+  return true;
+}
+
+static bool infer_onehot(const Node *n, const Type *args, Type *out, char *err, size_t errlen) {
+  char sa[96];
+  if (args[0].dtype != DT_I32 || args[0].rank != 0)
+    FAIL("onehot needs an i32 scalar, found %s", type_str(&args[0], sa, sizeof sa));
+  if (n->type.rank != 1) FAIL("onehot produces a vector");
+  *out = n->type;
+  out->dtype = DT_F32;
+  out->batched = args[0].batched;
+  return true;
+}
+
+static bool infer_batch_sum(const Node *n, const Type *args, Type *out, char *err, size_t errlen) {
+  (void)n;
+  if (!args[0].batched) FAIL("batch_sum needs a batched operand");
+  *out = args[0];
+  out->batched = false;
+  return true;
+}
+
+const OpInfo ir_ops[OP_COUNT] = {
+#define OP(id, name, arity, flags, shape, synopsis) {name, arity, flags, shape, synopsis},
+#include "ir/ops.def"
+#undef OP
+};

@@ -1,0 +1,37 @@
+# lit configuration for nnc.  Directories by stage: Frontend, Diagnostics, IR,
+# Passes, CodeGen, Runtime, E2E; shared inputs live in Inputs/.
+import os
+import shutil
+import lit.formats
+
+config.name = "nnc"
+config.test_format = lit.formats.ShTest(execute_external=False)
+config.suffixes = [".nn", ".nnir", ".test"]
+config.excludes = ["Inputs", "unit", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py.in"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.nnc_obj_root, "test")
+
+config.environment["NNC_STDLIB"] = os.path.join(config.nnc_src_root, "stdlib")
+config.environment["NNC_COLOR"] = "never"
+for var in ("HOME", "TMPDIR"):
+    if var in os.environ:
+        config.environment[var] = os.environ[var]
+
+config.substitutions.append(("%nnc", os.path.join(config.nnc_obj_root, "nnc")))
+config.substitutions.append(("%inputs", os.path.join(config.nnc_src_root, "test", "Inputs")))
+config.substitutions.append(("%examples", os.path.join(config.nnc_src_root, "examples")))
+config.substitutions.append(("%stdlib", os.path.join(config.nnc_src_root, "stdlib")))
+config.substitutions.append(("%python", config.python))
+config.substitutions.append(("%FileCheck", os.path.join(config.llvm_tools_dir, "FileCheck")))
+for tool in ("FileCheck", "not", "count", "split-file"):
+    config.substitutions.append(("\\b%s\\b" % tool if tool != "not" else "\\bnot\\b",
+                                 os.path.join(config.llvm_tools_dir, tool)))
+
+if config.ptxas and os.path.exists(config.ptxas):
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", config.ptxas))
+if os.path.exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"):
+    config.available_features.add("fashion-mnist")
+# Long tests (full datasets, many epochs) run only when asked for.
+if os.environ.get("NNC_LONG_TESTS"):
+    config.available_features.add("long")
