@@ -1,0 +1,460 @@
+/* frontend/elab.c - elaboration entry: files, imports, definitions, model.
+ *
+ * The prelude (stdlib/nn.nn) is loaded first, then the root file and its
+ * imports depth-first; a file is loaded once however often it is imported.
+ * Definitions share one namespace; a user definition replaces a prelude one
+ * of the same name, and two user definitions of one name are an error.
+ * The model's statements then run in order: inputs and labels become
+ * batched symbols, bindings are elaborated expressions, `loss` and each
+ * `metric` become outputs.  The train block (elab_train.c) adds the
+ * optimizer update of every parameter.
+ */
+#include "frontend/elab_internal.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- diagnostics with call context -------------------------------------- */
+
+/* An error inside an imported or stdlib body is reported at the innermost
+ * call site in the user's file (that is where the user can fix it), with a
+ * note pointing into the callee. */
+void elab_error(Elab *e, SrcLoc loc, const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  /* One cause reached twice (a bad argument used by two params of a layer)
+   * is reported once. */
+  static SrcLoc last_loc;
+  static char last_msg[1024];
+  SrcLoc at = loc;
+  if (loc.file != e->root_file)
+    for (int i = e->depth - 1; i >= 0; i--)
+      if (e->stack[i].call_loc.file == e->root_file) {
+        at = e->stack[i].call_loc;
+        break;
+      }
+  if (at.file == last_loc.file && at.line == last_loc.line && at.col == last_loc.col && !strcmp(msg, last_msg))
+    return;
+  last_loc = at;
+  memcpy(last_msg, msg, sizeof msg);
+  if (loc.file != e->root_file && e->depth > 0) {
+    for (int i = e->depth - 1; i >= 0; i--) {
+      if (e->stack[i].call_loc.file == e->root_file) {
+        diag_error(e->stack[i].call_loc, "%s", msg);
+        diag_note(loc, "in '%s', called here", e->stack[e->depth - 1].def->name);
+        return;
+      }
+    }
+  }
+  diag_error(loc, "%s", msg);
+  if (e->depth > 0 && loc.file == e->root_file)
+    diag_note(e->stack[e->depth - 1].call_loc, "in this call to '%s'", e->stack[e->depth - 1].def->name);
+}
+
+uint32_t elab_irloc(Elab *e, SrcLoc loc) {
+  if (loc.file == 0) return e->inline_parent;
+  const SourceFile *f = diag_file(&nnc_diag, loc.file);
+  return ir_loc(e->m, ir_file(e->m, f->path), loc.line, loc.col, e->inline_parent);
+}
+
+/* ---- scopes ------------------------------------------------------------------ */
+
+Binding *scope_find(Scope *s, const char *name) {
+  for (uint32_t i = s->n; i > 0; i--)
+    if (!strcmp(s->b[i - 1].name, name)) return &s->b[i - 1];
+  return NULL;
+}
+
+bool scope_bind(Elab *e, Scope *s, const char *name, Value v, SrcLoc loc) {
+  Binding *old = scope_find(s, name);
+  if (old) {
+    elab_error(e, loc, "'%s' is already bound; a name is bound once", name);
+    diag_note(old->loc, "'%s' was bound here", name);
+    return false;
+  }
+  Binding b = {name, v, loc, false};
+  VEC_PUSH(s->b, s->n, s->cap, b);
+  return true;
+}
+
+/* Levenshtein distance, capped (names are short). */
+static int edit_distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  if (la > 64 || lb > 64) return INT_MAX;
+  int row[65];
+  for (size_t j = 0; j <= lb; j++) row[j] = (int)j;
+  for (size_t i = 1; i <= la; i++) {
+    int prev = row[0];
+    row[0] = (int)i;
+    for (size_t j = 1; j <= lb; j++) {
+      int cur = row[j];
+      int sub = prev + (a[i - 1] != b[j - 1]);
+      int best = row[j] + 1 < row[j - 1] + 1 ? row[j] + 1 : row[j - 1] + 1;
+      row[j] = sub < best ? sub : best;
+      prev = cur;
+    }
+  }
+  return row[lb];
+}
+
+static const char *builtin_names[] = {
+    "exp", "log", "sqrt", "tanh", "abs", "sign", "max", "min", "where", "sum", "mean",
+    "argmax", "reshape", "transpose", "stop_gradient", "f32", "i32", "onehot", NULL};
+
+/* The closest known name within a small edit distance, or NULL. */
+const char *elab_suggest(const Elab *e, const Scope *s, const char *name) {
+  const char *best = NULL;
+  int bestd = (int)strlen(name) / 3 + 1;
+  if (bestd > 3) bestd = 3;
+  for (uint32_t i = 0; s && i < s->n; i++) {
+    int d = edit_distance(name, s->b[i].name);
+    if (d < bestd || (d == bestd && !best)) best = s->b[i].name, bestd = d;
+  }
+  for (uint32_t i = 0; i < e->ndefs; i++) {
+    int d = edit_distance(name, e->defs[i].name);
+    if (d < bestd) best = e->defs[i].name, bestd = d;
+  }
+  for (int i = 0; builtin_names[i]; i++) {
+    int d = edit_distance(name, builtin_names[i]);
+    if (d < bestd) best = builtin_names[i], bestd = d;
+  }
+  return best && strcmp(best, name) ? best : NULL;
+}
+
+/* ---- definitions and imports --------------------------------------------------- */
+
+const Def *elab_find_def(const Elab *e, const char *name) {
+  for (uint32_t i = 0; i < e->ndefs; i++)
+    if (!strcmp(e->defs[i].name, name)) return &e->defs[i];
+  return NULL;
+}
+
+static bool is_builtin(const char *name) {
+  for (int i = 0; builtin_names[i]; i++)
+    if (!strcmp(builtin_names[i], name)) return true;
+  return false;
+}
+
+static void add_def(Elab *e, const Item *it, bool prelude) {
+  if (it->kind == I_IMPORT || it->kind == I_TRAIN) return;
+  if (is_builtin(it->name)) {
+    elab_error(e, it->name_loc, "'%s' is a built-in primitive and cannot be redefined", it->name);
+    return;
+  }
+  for (uint32_t i = 0; i < e->ndefs; i++) {
+    Def *d = &e->defs[i];
+    if (strcmp(d->name, it->name)) continue;
+    if (d->prelude && !prelude) { /* the user's definition replaces the stdlib's */
+      d->kind = it->kind;
+      d->item = it;
+      d->prelude = false;
+      return;
+    }
+    elab_error(e, it->name_loc, "redefinition of '%s'", it->name);
+    diag_note(d->item->name_loc, "'%s' was first defined here", it->name);
+    return;
+  }
+  Def d = {it->kind, it->name, it, prelude};
+  VEC_PUSH(e->defs, e->ndefs, e->capdefs, d);
+}
+
+typedef struct Loaded {
+  char **paths; /* canonical paths of loaded files */
+  uint32_t n, cap;
+  Program **programs;
+  uint32_t np, capp;
+} Loaded;
+
+static bool already_loaded(Loaded *l, const char *canon) {
+  for (uint32_t i = 0; i < l->n; i++)
+    if (!strcmp(l->paths[i], canon)) return true;
+  char *c = nnc_xstrdup(canon);
+  VEC_PUSH(l->paths, l->n, l->cap, c);
+  return false;
+}
+
+static char *dir_of(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) return nnc_xstrdup(".");
+  size_t n = (size_t)(slash - path);
+  char *d = nnc_xmalloc(n + 2);
+  memcpy(d, path, n ? n : 1);
+  d[n ? n : 1] = 0;
+  return d;
+}
+
+static void load_imports(Elab *e, Program *p, bool prelude, Loaded *l, int depth);
+
+/* Loads one imported file: relative to the importing file, then the stdlib. */
+static void load_import(Elab *e, const Item *it, const char *from_path, bool prelude, Loaded *l,
+                        int depth) {
+  if (depth > 64) {
+    elab_error(e, it->loc, "imports are nested too deeply (limit 64)");
+    return;
+  }
+  char path[PATH_MAX * 2];
+  const char *tried[2];
+  int ntried = 0;
+  char *dir = dir_of(from_path);
+  if (it->name[0] == '/')
+    snprintf(path, sizeof path, "%s", it->name);
+  else
+    snprintf(path, sizeof path, "%s/%s", dir, it->name);
+  free(dir);
+  char canon[PATH_MAX];
+  char display[PATH_MAX * 2];
+  snprintf(display, sizeof display, "%s", path);
+  tried[ntried++] = "beside the importing file";
+  if (!realpath(path, canon) && e->stdlib_dir) {
+    snprintf(path, sizeof path, "%s/%s", e->stdlib_dir, it->name);
+    snprintf(display, sizeof display, "stdlib/%s", it->name);
+    tried[ntried++] = "in the stdlib";
+  }
+  if (!realpath(path, canon)) {
+    elab_error(e, it->loc, "cannot find imported file '%s' (looked %s%s%s)", it->name, tried[0],
+               ntried > 1 ? " and " : "", ntried > 1 ? tried[1] : "");
+    return;
+  }
+  if (already_loaded(l, canon)) return;
+  const char *err = NULL;
+  uint32_t text_file = diag_load_file(&nnc_diag, canon, &err);
+  if (!text_file) {
+    elab_error(e, it->loc, "cannot read imported file '%s': %s", it->name, err);
+    return;
+  }
+  /* Show the path as the user wrote it (relative paths stay relative). */
+  SourceFile *sf = &nnc_diag.files[text_file];
+  free(sf->path);
+  sf->path = nnc_xstrdup(display);
+  Program *p = parse_file(e->arena, text_file);
+  VEC_PUSH(l->programs, l->np, l->capp, p);
+  load_imports(e, p, prelude, l, depth + 1);
+  for (uint32_t i = 0; i < p->nitems; i++) {
+    if (p->items[i].kind == I_MODEL || p->items[i].kind == I_TRAIN) {
+      if (p->items[i].kind == I_MODEL) add_def(e, &p->items[i], prelude);
+      continue; /* train blocks of imported files are not ours to run */
+    }
+    add_def(e, &p->items[i], prelude);
+  }
+}
+
+static void load_imports(Elab *e, Program *p, bool prelude, Loaded *l, int depth) {
+  const SourceFile *f = diag_file(&nnc_diag, p->file);
+  char canon[PATH_MAX];
+  const char *from = realpath(f->path, canon) ? canon : f->path;
+  for (uint32_t i = 0; i < p->nitems; i++)
+    if (p->items[i].kind == I_IMPORT) load_import(e, &p->items[i], from, prelude, l, depth);
+}
+
+static void load_prelude(Elab *e, Loaded *l) {
+  if (!e->stdlib_dir) return;
+  char path[PATH_MAX * 2], canon[PATH_MAX];
+  snprintf(path, sizeof path, "%s/nn.nn", e->stdlib_dir);
+  if (!realpath(path, canon)) {
+    diag_error_plain("cannot find the stdlib at '%s' (set NNC_STDLIB to its directory)", path);
+    return;
+  }
+  if (already_loaded(l, canon)) return;
+  const char *err = NULL;
+  uint32_t fid = diag_load_file(&nnc_diag, canon, &err);
+  if (!fid) {
+    diag_error_plain("cannot read the stdlib '%s': %s", path, err);
+    return;
+  }
+  free(nnc_diag.files[fid].path);
+  nnc_diag.files[fid].path = nnc_xstrdup("stdlib/nn.nn");
+  Program *p = parse_file(e->arena, fid);
+  load_imports(e, p, true, l, 1);
+  for (uint32_t i = 0; i < p->nitems; i++) add_def(e, &p->items[i], true);
+}
+
+/* ---- the model ----------------------------------------------------------------- */
+
+static void declare_input(Elab *e, Scope *s, const Stmt *st) {
+  Type t;
+  if (!elab_type_from_expr(e, s, st->type, true, &t)) {
+    scope_bind(e, s, st->name, value_error(st->name_loc), st->name_loc);
+    return;
+  }
+  Symbol sym;
+  memset(&sym, 0, sizeof sym);
+  sym.kind = st->kind == S_LABEL ? SYM_LABEL : SYM_INPUT;
+  sym.name = st->name;
+  sym.type = t;
+  sym.loc = elab_irloc(e, st->name_loc);
+  if (ir_find_symbol(e->m, SYM_INPUT, st->name) >= 0 || ir_find_symbol(e->m, SYM_LABEL, st->name) >= 0) {
+    Binding *b = scope_find(s, st->name);
+    elab_error(e, st->name_loc, "'%s' is already declared", st->name);
+    if (b) diag_note(b->loc, "'%s' was declared here", st->name);
+    return;
+  }
+  uint32_t id = ir_add_symbol(e->m, sym);
+  ValueId v = ir_leaf(e->m, OP_INPUT, id, sym.loc);
+  scope_bind(e, s, st->name, value_tensor(v, st->name_loc), st->name_loc);
+}
+
+/* A per-sample scalar for the loss and metrics: f32, rank 0, batched. */
+static ValueId per_sample_scalar(Elab *e, Value v, const char *what, SrcLoc loc) {
+  if (v.kind == V_ERROR) return NO_VALUE;
+  if (v.kind != V_TENSOR && v.kind != V_NUM) {
+    elab_error(e, loc, "%s must be a tensor", what);
+    return NO_VALUE;
+  }
+  Value t = elab_to_tensor(e, v, DT_F32);
+  if (t.kind == V_ERROR) return NO_VALUE;
+  Node *n = &e->m->nodes[t.id];
+  char buf[128];
+  if (n->type.rank != 0) {
+    elab_error(e, loc, "%s must be a scalar per sample, found %s", what, type_str(&n->type, buf, sizeof buf));
+    return NO_VALUE;
+  }
+  ValueId id = t.id;
+  uint32_t l = elab_irloc(e, loc);
+  if (n->type.dtype != DT_F32) id = ir_retype(e->m, OP_CAST, id, (Type){.dtype = DT_F32, .batched = n->type.batched}, l);
+  if (!e->m->nodes[id].type.batched) {
+    Type bt = type_scalar(DT_F32);
+    bt.batched = true;
+    id = ir_retype(e->m, OP_BROADCAST, id, bt, l);
+  }
+  return id;
+}
+
+static bool elab_model(Elab *e, const Def *model) {
+  const Item *it = model->item;
+  Scope s = {0};
+  e->m->name = arena_strdup(&e->m->arena, it->name);
+  e->allow_params = true;
+  bool have_loss = false;
+  for (uint32_t i = 0; i < it->nbody && !e->too_big; i++) {
+    const Stmt *st = &it->body[i];
+    switch (st->kind) {
+    case S_INPUT:
+    case S_LABEL:
+      declare_input(e, &s, st);
+      break;
+    case S_BIND:
+    case S_METRIC: {
+      e->path = st->name;
+      Value v = elab_expr(e, &s, st->value);
+      e->path = "";
+      if (st->kind == S_METRIC) {
+        ValueId id = per_sample_scalar(e, v, "a metric", st->value->loc);
+        for (uint32_t k = 0; k < e->m->noutputs; k++)
+          if (e->m->outputs[k].kind == OUT_METRIC && !strcmp(e->m->outputs[k].name, st->name)) {
+            elab_error(e, st->name_loc, "metric '%s' is defined twice", st->name);
+            id = NO_VALUE;
+          }
+        if (id != NO_VALUE) ir_add_output(e->m, OUT_METRIC, st->name, 0, id);
+        break;
+      }
+      if (!scope_bind(e, &s, st->name, v, st->name_loc)) break;
+      if (!strcmp(st->name, "loss")) {
+        have_loss = true;
+        ValueId id = per_sample_scalar(e, v, "the loss", st->value->loc);
+        if (id != NO_VALUE) ir_add_output(e->m, OUT_LOSS, "loss", 0, id);
+      }
+      break;
+    }
+    case S_PARAM: /* declared directly in the model: its path is its name */
+      elab_param_stmt(e, &s, st);
+      break;
+    case S_STATE:
+      elab_error(e, st->loc, "'state' is only allowed in an optimizer");
+      break;
+    case S_RETURN:
+      elab_error(e, st->loc, "'return' is only allowed in a fn or layer");
+      break;
+    }
+  }
+  e->allow_params = false;
+  free(s.b);
+  return have_loss;
+}
+
+/* ---- entry ------------------------------------------------------------------------ */
+
+static const Item *find_train(Elab *e, Program *root, const char *model) {
+  const Item *found = NULL;
+  for (uint32_t i = 0; i < root->nitems; i++) {
+    const Item *it = &root->items[i];
+    if (it->kind != I_TRAIN) continue;
+    if (model && strcmp(it->name, model)) continue;
+    if (found) {
+      elab_error(e, it->loc, "more than one train block; choose one with --model=NAME");
+      diag_note(found->loc, "the first train block is here");
+      return NULL;
+    }
+    found = it;
+  }
+  return found;
+}
+
+Module *elaborate(Program *root, Arena *ast_arena, const ElabOptions *opts) {
+  Elab e;
+  memset(&e, 0, sizeof e);
+  e.m = ir_module_new();
+  e.arena = ast_arena;
+  e.root_file = root->file;
+  e.path = "";
+  e.stdlib_dir = opts->stdlib_dir;
+  Loaded loaded = {0};
+
+  load_prelude(&e, &loaded);
+  char canon[PATH_MAX];
+  const SourceFile *rf = diag_file(&nnc_diag, root->file);
+  if (realpath(rf->path, canon)) already_loaded(&loaded, canon);
+  load_imports(&e, root, false, &loaded, 1);
+  for (uint32_t i = 0; i < root->nitems; i++) add_def(&e, &root->items[i], false);
+
+  /* Which model: --model, else the train block's, else the only one in the root file. */
+  const Item *train = find_train(&e, root, opts->model);
+  const char *model_name = opts->model ? opts->model : train ? train->name : NULL;
+  const Def *model = NULL;
+  if (model_name) {
+    model = elab_find_def(&e, model_name);
+    if (!model || model->kind != I_MODEL) {
+      const char *hint = elab_suggest(&e, NULL, model_name);
+      SrcLoc at = train ? train->name_loc : (SrcLoc){0, 0, 0};
+      if (hint)
+        elab_error(&e, at, "no model named '%s'; did you mean '%s'?", model_name, hint);
+      else
+        elab_error(&e, at, "no model named '%s'", model_name);
+      model = NULL;
+    }
+  } else {
+    for (uint32_t i = 0; i < root->nitems; i++) {
+      if (root->items[i].kind != I_MODEL) continue;
+      if (model) {
+        elab_error(&e, root->items[i].loc, "more than one model; choose one with --model=NAME");
+        model = NULL;
+        break;
+      }
+      model = elab_find_def(&e, root->items[i].name);
+    }
+    if (!model && diag_error_count() == 0) diag_error((SrcLoc){root->file, 1, 1}, "no model to compile");
+  }
+
+  if (model && diag_error_count() == 0) {
+    bool have_loss = elab_model(&e, model);
+    if (train && !have_loss && diag_error_count() == 0) {
+      elab_error(&e, model->item->name_loc, "model '%s' has no loss; a trained model binds 'loss'", model->name);
+      diag_note(train->loc, "it is trained here");
+    }
+    if (train && !e.too_big && diag_error_count() == 0) elab_train(&e, train);
+  }
+  for (uint32_t i = 0; i < loaded.n; i++) free(loaded.paths[i]);
+  free(loaded.paths);
+  free(loaded.programs);
+  free(e.defs);
+  if (diag_error_count() > 0) {
+    ir_module_free(e.m);
+    return NULL;
+  }
+  return e.m;
+}

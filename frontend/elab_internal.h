@@ -1,0 +1,102 @@
+/* frontend/elab_internal.h - what the elaboration files share.
+ *
+ * elab.c        files, imports, definitions, the model, the entry point
+ * elab_expr.c   expressions, operators, calls and inlining, built-ins
+ * elab_train.c  the train block and the optimizer applied to each parameter
+ *
+ * Values: elaboration computes with tensors (graph nodes), numbers known at
+ * compile time (folded; usable as dimensions), strings and lists.  A
+ * V_ERROR value stands for something already reported, so one mistake
+ * gives one error.
+ */
+#ifndef NNC_ELAB_INTERNAL_H
+#define NNC_ELAB_INTERNAL_H
+
+#include "frontend/elab.h"
+
+enum {
+  ELAB_MAX_CALL_DEPTH = 64,       /* nested fn/layer calls */
+  ELAB_MAX_INLINED = 200000,      /* total inlined calls: stops exponential blowups */
+  ELAB_MAX_NODES = 4000000,       /* graph size */
+};
+
+typedef enum { V_ERROR, V_TENSOR, V_NUM, V_STR, V_LIST } ValKind;
+
+typedef struct Value {
+  ValKind kind;
+  SrcLoc loc;
+  ValueId id;               /* V_TENSOR */
+  double num;               /* V_NUM */
+  bool is_int;              /* V_NUM written as an integer */
+  const char *str;          /* V_STR */
+  struct Value *items;      /* V_LIST (arena) */
+  uint32_t nitems;
+} Value;
+
+typedef struct Binding {
+  const char *name;
+  Value val;
+  SrcLoc loc;               /* where it was bound */
+  bool mutable_;            /* optimizer p and states: assignments update them */
+} Binding;
+
+typedef struct Scope {
+  Binding *b;
+  uint32_t n, cap;
+} Scope;
+
+typedef struct Def {
+  ItemKind kind;
+  const char *name;
+  const Item *item;
+  bool prelude;             /* from the stdlib: user definitions replace it */
+} Def;
+
+typedef struct Frame {
+  const Def *def;
+  SrcLoc call_loc;
+} Frame;
+
+typedef struct Elab {
+  Module *m;
+  Arena *arena;             /* AST arena: imported programs, values */
+  uint32_t root_file;       /* diagnostics id of the file being compiled */
+  Def *defs;
+  uint32_t ndefs, capdefs;
+  Frame stack[ELAB_MAX_CALL_DEPTH];
+  int depth;
+  const char *path;         /* parameter path prefix ("" at model level) */
+  uint32_t inline_parent;   /* IR loc of the innermost call site, 0 at top */
+  bool allow_params;        /* inside a layer (or model) body */
+  bool in_optimizer;
+  long inlined;
+  bool too_big;             /* a size limit was hit and reported */
+  const char *stdlib_dir;
+} Elab;
+
+/* elab.c */
+void elab_error(Elab *e, SrcLoc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+const Def *elab_find_def(const Elab *e, const char *name);
+uint32_t elab_irloc(Elab *e, SrcLoc loc);
+Binding *scope_find(Scope *s, const char *name);
+bool scope_bind(Elab *e, Scope *s, const char *name, Value v, SrcLoc loc);
+const char *elab_suggest(const Elab *e, const Scope *s, const char *name);
+
+/* elab_expr.c */
+Value elab_expr(Elab *e, Scope *s, const Expr *x);
+Value elab_body(Elab *e, Scope *s, const Item *it, bool want_return);
+Value value_error(SrcLoc loc);
+Value value_tensor(ValueId id, SrcLoc loc);
+Value value_num(double v, bool is_int, SrcLoc loc);
+/* Makes a tensor of any value (numbers become constants); V_ERROR for others. */
+Value elab_to_tensor(Elab *e, Value v, DType want);
+bool elab_type_from_expr(Elab *e, Scope *s, const TypeExpr *te, bool batched, Type *out);
+Init elab_initializer(Elab *e, Scope *s, const Expr *x, const char *what);
+bool elab_check_size(Elab *e, const Type *t, SrcLoc loc);
+void elab_param_stmt(Elab *e, Scope *s, const Stmt *st);
+
+/* elab_train.c */
+void elab_train(Elab *e, const Item *train);
+bool elab_optimizer(Elab *e, const Item *train_item, const Expr *opt_expr);
+
+#endif

@@ -1,0 +1,380 @@
+/* frontend/elab_train.c - the train block and the optimizer.
+ *
+ * The train block's settings become Module.train.  Its optimizer, a .nn
+ * `optimizer` definition, is applied to every parameter: its own parameters
+ * become hyper-parameter symbols (f32 scalars the trainer may override at
+ * run time, like --lr), `p`, `g` and `step` are the parameter, the
+ * placeholder for its gradient (filled in by autodiff) and the step
+ * counter, each `state` becomes a state symbol named `PARAM/NAME`, and the
+ * final values of `p` and of every state become update outputs.
+ */
+#include "frontend/elab_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *train_keys[] = {"data", "optimizer", "batch", "epochs", "seed", "shuffle", "scale", NULL};
+
+static bool int_setting(Elab *e, Scope *s, const Stmt *st, int64_t min, int64_t max, int64_t *out) {
+  Value v = elab_expr(e, s, st->value);
+  if (v.kind == V_ERROR) return false;
+  if (v.kind != V_NUM || v.num != floor(v.num) || v.num < (double)min || v.num > (double)max) {
+    elab_error(e, st->value->loc, "'%s' must be an integer from %lld to %lld", st->name, (long long)min,
+               (long long)max);
+    return false;
+  }
+  *out = (int64_t)v.num;
+  return true;
+}
+
+static const char *str_arg(Elab *e, Scope *s, const Expr *x, const char *what) {
+  Value v = elab_expr(e, s, x);
+  if (v.kind == V_STR) return v.str;
+  if (v.kind != V_ERROR) elab_error(e, x->loc, "%s must be a string", what);
+  return NULL;
+}
+
+/* Paths in the train block are relative to the .nn file that names them. */
+static const char *resolve_path(Elab *e, const char *path, SrcLoc loc) {
+  if (!path || path[0] == '/') return path;
+  const char *file = diag_file(&nnc_diag, loc.file)->path;
+  const char *slash = strrchr(file, '/');
+  if (!slash) return path;
+  return arena_printf(&e->m->arena, "%.*s/%s", (int)(slash - file), file, path);
+}
+
+static void data_setting(Elab *e, Scope *s, const Stmt *st) {
+  const Expr *x = st->value;
+  TrainSpec *t = &e->m->train;
+  if (x->kind != E_CALL || (strcmp(x->u.call.callee, "idx") && strcmp(x->u.call.callee, "csv"))) {
+    elab_error(e, x->loc, "data must be idx(\"directory\") or csv(\"file\", test = \"file\", label = column)");
+    return;
+  }
+  bool is_idx = x->u.call.callee[0] == 'i';
+  uint32_t npos = 0;
+  for (uint32_t i = 0; i < x->u.call.nargs; i++) {
+    const Arg *a = &x->u.call.args[i];
+    if (!a->name) {
+      if (npos++ > 0) {
+        elab_error(e, a->value->loc, "'%s' takes one positional argument, the path", x->u.call.callee);
+        return;
+      }
+      const char *p = str_arg(e, s, a->value, "the data path");
+      t->data_path = p ? arena_strdup(&e->m->arena, resolve_path(e, p, a->value->loc)) : NULL;
+    } else if (!is_idx && !strcmp(a->name, "test")) {
+      const char *p = str_arg(e, s, a->value, "the test path");
+      t->test_path = p ? arena_strdup(&e->m->arena, resolve_path(e, p, a->value->loc)) : NULL;
+    } else if (!is_idx && !strcmp(a->name, "label")) {
+      Value v = elab_expr(e, s, a->value);
+      if (v.kind == V_STR)
+        t->label = arena_strdup(&e->m->arena, v.str);
+      else if (v.kind == V_NUM && v.num == floor(v.num) && v.num >= 0 && v.num < 1e9)
+        t->label = arena_printf(&e->m->arena, "%lld", (long long)v.num);
+      else if (v.kind != V_ERROR)
+        elab_error(e, a->value->loc, "label must be a column name or a 0-based column index");
+    } else {
+      elab_error(e, a->name_loc, "'%s' has no parameter named '%s'%s", x->u.call.callee, a->name,
+                 is_idx ? "" : " (it takes test and label)");
+    }
+  }
+  if (npos == 0) {
+    elab_error(e, x->loc, "'%s' needs a path", x->u.call.callee);
+    return;
+  }
+  t->data = is_idx ? DATA_IDX : DATA_CSV;
+}
+
+void elab_train(Elab *e, const Item *train) {
+  TrainSpec *t = &e->m->train;
+  Scope s = {0};
+  bool seen[8] = {false};
+  const Stmt *opt = NULL;
+  t->batch = 32;
+  t->epochs = 1;
+  t->seed = 0;
+  t->shuffle = true;
+  t->scale = 1;
+  for (uint32_t i = 0; i < train->nbody; i++) {
+    const Stmt *st = &train->body[i];
+    if (st->kind != S_BIND) {
+      elab_error(e, st->loc, "a train block holds only settings such as 'epochs = 5'");
+      continue;
+    }
+    int k = 0;
+    while (train_keys[k] && strcmp(train_keys[k], st->name)) k++;
+    if (!train_keys[k]) {
+      const char *best = NULL;
+      for (int j = 0; train_keys[j]; j++) {
+        size_t la = strlen(train_keys[j]), lb = strlen(st->name);
+        if (!strncmp(train_keys[j], st->name, la < lb ? la : lb) && (la < lb ? lb - la : la - lb) <= 2)
+          best = train_keys[j];
+      }
+      if (best)
+        elab_error(e, st->name_loc, "unknown train setting '%s'; did you mean '%s'?", st->name, best);
+      else
+        elab_error(e, st->name_loc,
+                   "unknown train setting '%s'; expected data, optimizer, batch, epochs, seed, shuffle or scale",
+                   st->name);
+      continue;
+    }
+    if (seen[k]) {
+      elab_error(e, st->name_loc, "'%s' is set twice", st->name);
+      continue;
+    }
+    seen[k] = true;
+    if (!strcmp(st->name, "data")) {
+      data_setting(e, &s, st);
+    } else if (!strcmp(st->name, "optimizer")) {
+      opt = st;
+    } else if (!strcmp(st->name, "batch")) {
+      int_setting(e, &s, st, 1, 1 << 24, &t->batch);
+    } else if (!strcmp(st->name, "epochs")) {
+      int_setting(e, &s, st, 0, 1 << 30, &t->epochs);
+    } else if (!strcmp(st->name, "seed")) {
+      int_setting(e, &s, st, 0, INT64_C(1) << 53, &t->seed);
+    } else if (!strcmp(st->name, "shuffle")) {
+      const Expr *x = st->value;
+      if (x->kind == E_NAME && (!strcmp(x->u.str, "true") || !strcmp(x->u.str, "false")))
+        t->shuffle = x->u.str[0] == 't';
+      else if (x->kind == E_NUM && (x->u.num.value == 0 || x->u.num.value == 1))
+        t->shuffle = x->u.num.value == 1;
+      else
+        elab_error(e, x->loc, "shuffle must be true or false");
+    } else if (!strcmp(st->name, "scale")) {
+      Value v = elab_expr(e, &s, st->value);
+      if (v.kind == V_NUM && isfinite(v.num))
+        t->scale = v.num;
+      else if (v.kind != V_ERROR)
+        elab_error(e, st->value->loc, "scale must be a number");
+    }
+  }
+  if (!seen[0]) elab_error(e, train->name_loc, "the train block has no 'data' setting");
+  if (!opt) elab_error(e, train->name_loc, "the train block has no 'optimizer' setting");
+  free(s.b);
+  t->present = true;
+  if (opt) elab_optimizer(e, train, opt->value);
+}
+
+/* ---- the optimizer ------------------------------------------------------------------ */
+
+/* Makes an update the exact type of its parameter (numbers and scalars broadcast). */
+static ValueId fit_update(Elab *e, Value v, const Type *want, const char *what, SrcLoc loc) {
+  v = elab_to_tensor(e, v, DT_F32);
+  if (v.kind != V_TENSOR) return NO_VALUE;
+  ValueId id = v.id;
+  const Type *t = &e->m->nodes[id].type;
+  char a[96], b[96];
+  if (t->batched) {
+    elab_error(e, loc, "the new value of '%s' depends on the batch; updates must be per parameter", what);
+    return NO_VALUE;
+  }
+  if (t->dtype != want->dtype) {
+    Type ct = *t;
+    ct.dtype = want->dtype;
+    id = ir_retype(e->m, OP_CAST, id, ct, elab_irloc(e, loc));
+  }
+  t = &e->m->nodes[id].type;
+  if (type_same_shape(t, want)) return id;
+  Type bt;
+  if (!shape_broadcast(t, want, &bt) || !type_same_shape(&bt, want)) {
+    elab_error(e, loc, "the new value of '%s' has shape %s but the parameter has %s", what,
+               shape_str(t, a, sizeof a), shape_str(want, b, sizeof b));
+    return NO_VALUE;
+  }
+  return ir_retype(e->m, OP_BROADCAST, id, *want, elab_irloc(e, loc));
+}
+
+typedef struct OptEnv {
+  const Def *def;
+  uint32_t *hyper_syms;
+  ValueId *hyper_nodes;
+  ValueId step;
+} OptEnv;
+
+/* Applies the optimizer body to parameter symbol `psym`. */
+static bool apply_to_param(Elab *e, const OptEnv *env, uint32_t psym) {
+  const Item *it = env->def->item;
+  Symbol param = e->m->syms[psym];
+  Scope s = {0};
+  uint32_t l = elab_irloc(e, it->name_loc);
+  int errors = diag_error_count();
+
+  Binding p = {"p", value_tensor(ir_leaf(e->m, OP_PARAM, psym, l), it->name_loc), it->name_loc, true};
+  Binding g = {"g", value_tensor(ir_leaf(e->m, OP_GRAD, psym, l), it->name_loc), it->name_loc, false};
+  Binding st = {"step", value_tensor(env->step, it->name_loc), it->name_loc, false};
+  VEC_PUSH(s.b, s.n, s.cap, p);
+  VEC_PUSH(s.b, s.n, s.cap, g);
+  VEC_PUSH(s.b, s.n, s.cap, st);
+  for (uint32_t i = 0; i < it->nparams; i++) {
+    Binding h = {it->params[i].name, value_tensor(env->hyper_nodes[i], it->params[i].loc), it->params[i].loc, false};
+    VEC_PUSH(s.b, s.n, s.cap, h);
+  }
+  /* The states and p, with the symbol each one updates. */
+  const char *names[64];
+  uint32_t syms[64];
+  bool assigned[64];
+  uint32_t nvars = 0;
+  names[nvars] = "p", syms[nvars] = psym, assigned[nvars++] = false;
+
+  for (uint32_t i = 0; i < it->nbody; i++) {
+    const Stmt *stmt = &it->body[i];
+    if (stmt->kind == S_STATE) {
+      if (scope_find(&s, stmt->name)) {
+        elab_error(e, stmt->name_loc, "'%s' is already bound", stmt->name);
+        continue;
+      }
+      if (nvars == 64) {
+        elab_error(e, stmt->loc, "too many states (limit 63)");
+        continue;
+      }
+      Init init = elab_initializer(e, &s, stmt->value, "a state");
+      if (init.kind == INIT_NONE) continue;
+      Symbol sym;
+      memset(&sym, 0, sizeof sym);
+      sym.kind = SYM_STATE;
+      sym.name = arena_printf(e->arena, "%s/%s", param.name, stmt->name);
+      sym.type = param.type;
+      sym.init = init;
+      sym.owner = psym;
+      sym.loc = elab_irloc(e, stmt->name_loc);
+      uint32_t id = ir_add_symbol(e->m, sym);
+      Binding b = {stmt->name, value_tensor(ir_leaf(e->m, OP_STATE, id, sym.loc), stmt->name_loc), stmt->name_loc,
+                   true};
+      VEC_PUSH(s.b, s.n, s.cap, b);
+      names[nvars] = stmt->name, syms[nvars] = id, assigned[nvars++] = false;
+    } else if (stmt->kind == S_BIND) {
+      Value v = elab_expr(e, &s, stmt->value);
+      Binding *b = scope_find(&s, stmt->name);
+      if (!b) {
+        Binding nb = {stmt->name, v, stmt->name_loc, false};
+        VEC_PUSH(s.b, s.n, s.cap, nb);
+        continue;
+      }
+      if (!b->mutable_) {
+        if (!strcmp(b->name, "g") || !strcmp(b->name, "step") || b->val.kind == V_TENSOR) {
+          bool predefined = b->loc.line == it->name_loc.line && b->loc.col == it->name_loc.col;
+          elab_error(e, stmt->name_loc, "cannot assign to '%s'; an optimizer assigns only 'p' and its states",
+                     stmt->name);
+          if (!predefined) diag_note(b->loc, "'%s' is bound here", stmt->name);
+        } else {
+          elab_error(e, stmt->name_loc, "'%s' is already bound", stmt->name);
+        }
+        continue;
+      }
+      for (uint32_t k = 0; k < nvars; k++) {
+        if (strcmp(names[k], stmt->name)) continue;
+        ValueId id = fit_update(e, v, &e->m->syms[syms[k]].type, stmt->name, stmt->value->loc);
+        if (id != NO_VALUE) b->val = value_tensor(id, stmt->name_loc);
+        assigned[k] = true;
+      }
+    } else {
+      elab_error(e, stmt->loc, "an optimizer body holds 'state' declarations and assignments only");
+    }
+  }
+  if (!assigned[0]) elab_error(e, it->name_loc, "optimizer '%s' never assigns 'p'", it->name);
+  if (diag_error_count() == errors) {
+    for (uint32_t k = 0; k < nvars; k++) {
+      if (!assigned[k]) continue;
+      Binding *b = scope_find(&s, names[k]);
+      ir_add_output(e->m, OUT_UPDATE, e->m->syms[syms[k]].name, syms[k], b->val.id);
+    }
+  }
+  free(s.b);
+  return diag_error_count() == errors;
+}
+
+bool elab_optimizer(Elab *e, const Item *train_item, const Expr *x) {
+  (void)train_item;
+  const char *name = x->kind == E_CALL ? x->u.call.callee : x->kind == E_NAME ? x->u.str : NULL;
+  SrcLoc nloc = x->kind == E_CALL ? x->u.call.callee_loc : x->loc;
+  if (!name) {
+    elab_error(e, x->loc, "optimizer must name an optimizer, such as adam(lr = 0.001)");
+    return false;
+  }
+  const Def *d = elab_find_def(e, name);
+  if (!d || d->kind != I_OPTIMIZER) {
+    const char *hint = elab_suggest(e, NULL, name);
+    if (d)
+      elab_error(e, nloc, "'%s' is a %s, not an optimizer", name, item_kind_name(d->kind));
+    else if (hint)
+      elab_error(e, nloc, "unknown optimizer '%s'; did you mean '%s'?", name, hint);
+    else
+      elab_error(e, nloc, "unknown optimizer '%s'", name);
+    return false;
+  }
+  const Item *it = d->item;
+  e->m->train.optimizer = arena_strdup(&e->m->arena, name);
+
+  /* Hyper-parameters: call arguments, else the declared defaults. */
+  Scope s = {0};
+  uint32_t nargs = x->kind == E_CALL ? x->u.call.nargs : 0;
+  const Arg *args = x->kind == E_CALL ? x->u.call.args : NULL;
+  double values[64];
+  bool ok = it->nparams <= 64;
+  if (!ok) elab_error(e, it->name_loc, "too many optimizer parameters");
+  for (uint32_t i = 0; ok && i < it->nparams; i++) {
+    const Param *p = &it->params[i];
+    const Expr *vx = NULL;
+    for (uint32_t k = 0; k < nargs; k++) {
+      if (args[k].name ? !strcmp(args[k].name, p->name) : k == i) vx = args[k].value;
+    }
+    if (!vx) vx = p->init;
+    if (!vx) {
+      elab_error(e, x->loc, "missing argument '%s' in optimizer '%s'", p->name, name);
+      diag_note(p->loc, "'%s' is declared here", p->name);
+      ok = false;
+      break;
+    }
+    Value v = elab_expr(e, &s, vx);
+    if (v.kind != V_NUM) {
+      if (v.kind != V_ERROR) elab_error(e, vx->loc, "optimizer setting '%s' must be a number", p->name);
+      ok = false;
+      break;
+    }
+    values[i] = v.num;
+  }
+  for (uint32_t k = 0; ok && k < nargs; k++) {
+    if (!args[k].name) {
+      if (k >= it->nparams) {
+        elab_error(e, args[k].value->loc, "too many arguments to optimizer '%s'", name);
+        ok = false;
+      }
+      continue;
+    }
+    bool found = false;
+    for (uint32_t i = 0; i < it->nparams; i++) found |= !strcmp(args[k].name, it->params[i].name);
+    if (!found) {
+      elab_error(e, args[k].name_loc, "optimizer '%s' has no parameter named '%s'", name, args[k].name);
+      diag_note(it->name_loc, "'%s' is defined here", name);
+      ok = false;
+    }
+  }
+  free(s.b);
+  if (!ok) return false;
+
+  uint32_t saved = e->inline_parent;
+  e->inline_parent = elab_irloc(e, x->loc);
+  uint32_t hyper_syms[64];
+  ValueId hyper_nodes[64];
+  for (uint32_t i = 0; i < it->nparams; i++) {
+    Symbol sym;
+    memset(&sym, 0, sizeof sym);
+    sym.kind = SYM_HYPER;
+    sym.name = it->params[i].name;
+    sym.type = type_scalar(DT_F32);
+    sym.value = values[i];
+    sym.loc = elab_irloc(e, it->params[i].loc);
+    hyper_syms[i] = ir_add_symbol(e->m, sym);
+    hyper_nodes[i] = ir_leaf(e->m, OP_HYPER, hyper_syms[i], sym.loc);
+  }
+  OptEnv env = {d, hyper_syms, hyper_nodes, ir_leaf(e->m, OP_STEP, 0, elab_irloc(e, it->name_loc))};
+  e->stack[e->depth++] = (Frame){d, x->loc};
+  uint32_t nsyms = e->m->nsyms;
+  for (uint32_t i = 0; i < nsyms && ok; i++)
+    if (e->m->syms[i].kind == SYM_PARAM) ok = apply_to_param(e, &env, i);
+  e->depth--;
+  e->inline_parent = saved;
+  return ok;
+}
