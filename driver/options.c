@@ -1,0 +1,317 @@
+/* driver/options.c - parsing and documenting the nnc command line.
+ *
+ * Options take `--name=value` or `--name value`.  An unknown option or value
+ * is an error (with a suggestion), never ignored.
+ */
+#include "driver/options.h"
+
+#include "codegen/target.h"
+#include "passes/pass.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: nnc FILE [options]\n"
+    "\n"
+    "Compiles a .nn model (or a .nnir graph IR file) into a training program.\n"
+    "\n"
+    "Output:\n"
+    "  -o FILE                  write the output to FILE ('-' = stdout)\n"
+    "  --target=NAME            cpu (default), gpu, opencl, fpga, asic or interp\n"
+    "  --emit=KIND              ast: the syntax tree; ir: the graph IR (text);\n"
+    "                           dot: the graph IR for Graphviz\n"
+    "  --model=NAME             the model to compile when a file has several\n"
+    "\n"
+    "Pipeline:\n"
+    "  -O0 .. -O3               optimisation level (default -O2)\n"
+    "  --print-after=PASS       print the IR after PASS to stderr (repeatable,\n"
+    "                           or a comma list); passes: parse, elaborate, and\n"
+    "                           the graph passes (see --list-passes)\n"
+    "  --print-after-all        print the IR after every pass\n"
+    "  --stop-after=PASS        stop after PASS and emit its IR\n"
+    "  --passes=A,B,...         run exactly these graph passes, in order\n"
+    "  --list-passes            list the graph passes\n"
+    "  --stats                  print pass statistics to stderr\n"
+    "\n"
+    "Diagnostics:\n"
+    "  --color=WHEN             auto (default), always or never\n"
+    "  --verify                 check diagnostics against '# expected-error {{...}}'\n"
+    "                           comments instead of printing them (for tests)\n"
+    "  -v                       print the stages and their times\n"
+    "\n"
+    "Training in the interpreter:\n"
+    "  --run                    train the model as its train block says (implies\n"
+    "                           --target=interp); prints one line per epoch\n"
+    "  --gradcheck              check the gradients against central differences\n"
+    "                           of the mean loss (f64, a random batch of 4)\n"
+    "  --gradcheck-tol=X        largest relative error accepted (default 1e-4)\n"
+    "  --epochs=N, --batch=N    override the train block\n"
+    "  --steps=N                stop after N training steps\n"
+    "  --lr=X                   set the optimizer's 'lr'\n"
+    "  --hyper NAME=VALUE       set any optimizer hyper-parameter (repeatable)\n"
+    "  --seed=N                 initialisation and shuffling seed\n"
+    "  --data=PATH              train on PATH instead of the train block's data\n"
+    "  --no-shuffle             keep the data in file order\n"
+    "  --save=FILE              write the trained parameters as safetensors\n"
+    "  --metrics=FILE           write one CSV row per epoch\n"
+    "  --f64                    run the interpreter in double precision\n"
+    "\n"
+    "  --list-targets           list the targets and whether they are built\n"
+    "  --version, --help\n"
+    "\n"
+    "Exit status: 0 on success, 1 on an error in the input, 70 on an internal error.\n";
+
+static const char *const option_names[] = {
+    "-o", "--target", "--emit", "--model", "--print-after", "--print-after-all", "--stop-after",
+    "--passes", "--list-passes", "--stats", "--color", "--verify", "--list-targets", "--version",
+    "--help", "-O0", "-O1", "-O2", "-O3", "-v", "--run", "--gradcheck", "--gradcheck-tol", "--epochs",
+    "--batch", "--steps", "--lr", "--hyper", "--seed", "--data", "--no-shuffle", "--save", "--metrics", "--f64",
+    NULL};
+
+static void bad(const char *fmt, const char *a, const char *b) {
+  fprintf(stderr, "nnc: error: ");
+  fprintf(stderr, fmt, a, b);
+  fprintf(stderr, "\n");
+}
+
+/* The known option sharing the longest prefix with s, for suggestions. */
+static const char *closest_option(const char *s) {
+  const char *best = NULL;
+  size_t bestn = 3;
+  for (int i = 0; option_names[i]; i++) {
+    size_t n = 0;
+    while (s[n] && s[n] == option_names[i][n]) n++;
+    if (n > bestn) best = option_names[i], bestn = n;
+  }
+  return best;
+}
+
+/* A whole number in [min, max] from an option's value. */
+static bool int_value(const char *name, const char *value, int64_t min, int64_t max, int64_t *out) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(value, &end, 10);
+  if (!*value || *end || errno || v < min || v > max) {
+    char range[96];
+    snprintf(range, sizeof range, "%lld to %lld", (long long)min, (long long)max);
+    bad("option '%s' needs a whole number from %s", name, range);
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+/* A finite number from an option's value. */
+static bool real_value(const char *name, const char *value, double *out) {
+  char *end;
+  double v = strtod(value, &end);
+  if (!*value || *end || !isfinite(v)) {
+    bad("option '%s' needs a number, found '%s'", name, value);
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+static bool valid_stage(const char *name) {
+  return !strcmp(name, "parse") || !strcmp(name, "elaborate") || pass_find(name);
+}
+
+int options_parse(int argc, char **argv, Options *o) {
+  memset(o, 0, sizeof *o);
+  o->opt_level = 2;
+  o->target = "cpu";
+  o->epochs = o->batch = o->steps = o->seed = -1;
+  o->gradcheck_tol = 1e-4;
+  bool target_given = false;
+  const char *color_env = getenv("NNC_COLOR");
+  o->color = color_env && !strcmp(color_env, "never") ? COLOR_NEVER
+             : color_env && !strcmp(color_env, "always") ? COLOR_ALWAYS
+                                                          : COLOR_AUTO;
+  for (int i = 1; i < argc; i++) {
+    char *arg = argv[i];
+    if (arg[0] != '-' || !strcmp(arg, "-")) {
+      if (o->input) {
+        bad("more than one input file ('%s' and '%s')", o->input, arg);
+        return 1;
+      }
+      o->input = arg;
+      continue;
+    }
+    /* Split --name=value; flags that take a value may also take the next argument. */
+    char name[64];
+    const char *value = NULL;
+    const char *eq = strchr(arg, '=');
+    size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
+    if (n >= sizeof name) n = sizeof name - 1;
+    memcpy(name, arg, n);
+    name[n] = 0;
+    if (eq) value = eq + 1;
+    static const char *const with_value[] = {"-o", "--target", "--emit", "--model", "--print-after",
+                                             "--stop-after", "--passes", "--color", "--gradcheck-tol",
+                                             "--epochs", "--batch", "--steps", "--lr", "--hyper", "--seed",
+                                             "--data", "--save", "--metrics", NULL};
+    bool takes = false;
+    for (int k = 0; with_value[k]; k++) takes |= !strcmp(name, with_value[k]);
+    if (takes && !value) {
+      if (i + 1 >= argc) {
+        bad("option '%s' needs a value%s", name, "");
+        return 1;
+      }
+      value = argv[++i];
+    } else if (!takes && value) {
+      bad("option '%s' does not take a value%s", name, "");
+      return 1;
+    }
+
+    if (!strcmp(name, "--help")) {
+      fputs(usage, stdout);
+      return 0;
+    } else if (!strcmp(name, "--version")) {
+      printf("nnc %s (LLVM %s)\n", NNC_VERSION, NNC_LLVM_VERSION);
+      return 0;
+    } else if (!strcmp(name, "--list-targets")) {
+      printf("Targets:\n");
+      for (const TargetInfo *t = nnc_targets; t->name; t++)
+        printf("  %-8s %s%s\n", t->name, t->description, t->available ? "" : " [not built yet]");
+      return 0;
+    } else if (!strcmp(name, "--list-passes")) {
+      printf("Passes (default order):\n  parse\n  elaborate\n");
+      for (const Pass *p = nnc_graph_passes; p->name; p++) printf("  %-12s %s\n", p->name, p->summary);
+      return 0;
+    } else if (!strcmp(name, "-o")) {
+      o->output = value;
+    } else if (!strcmp(name, "--target")) {
+      if (!target_find(value)) {
+        bad("unknown target '%s'; expected cpu, gpu, opencl, fpga, asic or interp%s", value, "");
+        return 1;
+      }
+      o->target = value;
+      target_given = true;
+    } else if (!strcmp(name, "--emit")) {
+      if (!strcmp(value, "ast")) o->emit = EMIT_AST;
+      else if (!strcmp(value, "ir")) o->emit = EMIT_IR;
+      else if (!strcmp(value, "dot")) o->emit = EMIT_DOT;
+      else {
+        bad("unknown --emit kind '%s'; expected ast, ir or dot%s", value, "");
+        return 1;
+      }
+    } else if (!strcmp(name, "--model")) {
+      o->model = value;
+    } else if (!strcmp(name, "--print-after")) {
+      char *copy = strdup(value);
+      for (char *tok = strtok(copy, ","); tok; tok = strtok(NULL, ",")) {
+        if (!valid_stage(tok)) {
+          bad("unknown pass '%s' in --print-after (see --list-passes)%s", tok, "");
+          return 1;
+        }
+        if (o->nprint_after < MAX_PRINT_AFTER) o->print_after[o->nprint_after++] = tok;
+      }
+    } else if (!strcmp(name, "--print-after-all")) {
+      o->print_after_all = true;
+    } else if (!strcmp(name, "--stop-after")) {
+      if (!valid_stage(value)) {
+        bad("unknown pass '%s' in --stop-after (see --list-passes)%s", value, "");
+        return 1;
+      }
+      o->stop_after = value;
+    } else if (!strcmp(name, "--passes")) {
+      char *copy = strdup(value);
+      for (char *tok = strtok(copy, ","); tok; tok = strtok(NULL, ","))
+        if (!pass_find(tok)) {
+          bad("unknown pass '%s' in --passes (see --list-passes)%s", tok, "");
+          return 1;
+        }
+      free(copy);
+      o->passes = value;
+    } else if (!strcmp(name, "--stats")) {
+      o->stats = true;
+    } else if (!strcmp(name, "--color")) {
+      if (!strcmp(value, "auto")) o->color = COLOR_AUTO;
+      else if (!strcmp(value, "always")) o->color = COLOR_ALWAYS;
+      else if (!strcmp(value, "never")) o->color = COLOR_NEVER;
+      else {
+        bad("unknown --color value '%s'; expected auto, always or never%s", value, "");
+        return 1;
+      }
+    } else if (!strcmp(name, "--verify")) {
+      o->verify = true;
+    } else if (!strcmp(name, "-v")) {
+      o->verbose = true;
+    } else if (!strcmp(name, "--run")) {
+      o->run = true;
+    } else if (!strcmp(name, "--gradcheck")) {
+      o->gradcheck = true;
+    } else if (!strcmp(name, "--gradcheck-tol")) {
+      if (!real_value(name, value, &o->gradcheck_tol)) return 1;
+      if (o->gradcheck_tol <= 0) {
+        bad("option '%s' needs a positive number, found '%s'", name, value);
+        return 1;
+      }
+    } else if (!strcmp(name, "--epochs")) {
+      if (!int_value(name, value, 0, INT64_C(1) << 30, &o->epochs)) return 1;
+    } else if (!strcmp(name, "--batch")) {
+      if (!int_value(name, value, 1, INT64_C(1) << 24, &o->batch)) return 1;
+    } else if (!strcmp(name, "--steps")) {
+      if (!int_value(name, value, 1, INT64_MAX, &o->steps)) return 1;
+    } else if (!strcmp(name, "--seed")) {
+      if (!int_value(name, value, 0, INT64_C(1) << 53, &o->seed)) return 1;
+    } else if (!strcmp(name, "--lr")) {
+      if (!real_value(name, value, &o->lr)) return 1;
+      o->has_lr = true;
+    } else if (!strcmp(name, "--hyper")) {
+      const char *eqv = strchr(value, '=');
+      double v;
+      if (!eqv || eqv == value) {
+        bad("option '%s' needs NAME=VALUE, found '%s'", name, value);
+        return 1;
+      }
+      if (!real_value(name, eqv + 1, &v)) return 1;
+      if (o->nhypers == MAX_HYPERS) {
+        bad("too many '%s' options (limit %s)", name, "32");
+        return 1;
+      }
+      o->hypers[o->nhypers++] = value;
+    } else if (!strcmp(name, "--data")) {
+      o->data = value;
+    } else if (!strcmp(name, "--no-shuffle")) {
+      o->no_shuffle = true;
+    } else if (!strcmp(name, "--save")) {
+      o->save = value;
+    } else if (!strcmp(name, "--metrics")) {
+      o->metrics = value;
+    } else if (!strcmp(name, "--f64")) {
+      o->f64 = true;
+    } else if (name[0] == '-' && name[1] == 'O' && name[2] >= '0' && name[2] <= '3' && !name[3]) {
+      o->opt_level = name[2] - '0';
+    } else {
+      const char *hint = closest_option(name);
+      if (hint)
+        bad("unknown option '%s'; did you mean '%s'?", name, hint);
+      else
+        bad("unknown option '%s'%s", name, "");
+      return 1;
+    }
+  }
+  if (!o->input) {
+    fputs("nnc: error: no input file (try 'nnc --help')\n", stderr);
+    return 1;
+  }
+  if (o->run && o->gradcheck) {
+    bad("--run and --gradcheck cannot be combined%s%s", "", "");
+    return 1;
+  }
+  if (o->run) {
+    if (target_given && strcmp(o->target, "interp")) {
+      bad("--run trains with the interpreter; it cannot be combined with --target=%s%s", o->target, "");
+      return 1;
+    }
+    o->target = "interp";
+  }
+  return -1;
+}

@@ -1,0 +1,49 @@
+/* driver/options.h - the nnc command line. */
+#ifndef NNC_OPTIONS_H
+#define NNC_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum { EMIT_NONE, EMIT_AST, EMIT_IR, EMIT_DOT } EmitKind;
+typedef enum { COLOR_AUTO, COLOR_ALWAYS, COLOR_NEVER } ColorMode;
+
+enum { MAX_PRINT_AFTER = 32, MAX_HYPERS = 32 };
+
+typedef struct Options {
+  const char *input;
+  const char *output;          /* -o; NULL = default */
+  const char *target;          /* --target */
+  EmitKind emit;
+  const char *print_after[MAX_PRINT_AFTER];
+  int nprint_after;
+  bool print_after_all;
+  const char *stop_after;
+  const char *passes;          /* --passes=a,b: run exactly these */
+  const char *model;           /* --model */
+  int opt_level;               /* -O0..-O3 */
+  bool verbose, stats, verify;
+  ColorMode color;
+  /* Training in the interpreter (driver/run.c): --run, --gradcheck and
+   * their settings.  Unset numbers are -1 (the train block decides). */
+  bool run;                    /* --run: train with the interpreter */
+  bool gradcheck;              /* --gradcheck: compare gradients with finite differences */
+  double gradcheck_tol;        /* --gradcheck-tol (default 1e-4) */
+  int64_t epochs, batch, steps;/* --epochs, --batch, --steps (max steps) */
+  int64_t seed;                /* --seed */
+  bool has_lr;
+  double lr;                   /* --lr: the hyper-parameter 'lr' */
+  const char *hypers[MAX_HYPERS]; /* --hyper NAME=VALUE, as given */
+  int nhypers;
+  const char *data;            /* --data: replaces the train block's data path */
+  bool no_shuffle;             /* --no-shuffle */
+  const char *save;            /* --save FILE: parameters as safetensors */
+  const char *metrics;         /* --metrics FILE: one CSV row per epoch */
+  bool f64;                    /* --f64: run the interpreter in double precision */
+} Options;
+
+/* Parses argv.  Returns -1 to continue, else an exit code (0 after --help,
+ * --version or --list-targets; 1 on a bad command line). */
+int options_parse(int argc, char **argv, Options *o);
+
+#endif
