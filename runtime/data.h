@@ -1,0 +1,88 @@
+/* runtime/data.h - datasets for training: IDX (MNIST format) and CSV loaders,
+ * and batch gathering.
+ *
+ * A dataset is held in memory as one float matrix x[n][features] (inputs
+ * already multiplied by the train block's `scale`) and one label vector,
+ * int32 class indices or float targets.  Loaders validate everything they
+ * read against the file and against what the model expects, and report
+ * problems as "<path>: <what is wrong>" in an RtError; they never abort and
+ * never let a header's counts drive an allocation larger than the data that
+ * is really there.
+ *
+ *   idx.c      IDX files, raw or gzipped (zlib)
+ *   csv.c      CSV files with an optional header row
+ *   dataset.c  rt_data_load (dispatch), rt_data_free, rt_batch_gather
+ */
+#ifndef NNRT_DATA_H
+#define NNRT_DATA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Every fallible runtime function fills one of these: the path, then what is
+ * wrong, lower-case, no final period. */
+typedef struct RtError {
+  char msg[512];
+} RtError;
+
+typedef enum { RT_LABEL_I32, RT_LABEL_F32 } RtLabelType;
+
+typedef struct RtDataset {
+  int64_t n;              /* samples */
+  int64_t features;       /* values per sample */
+  float *x;               /* [n][features], already multiplied by scale */
+  RtLabelType label_type;
+  int32_t *yi;            /* [n] class indices (RT_LABEL_I32), else NULL */
+  float *yf;              /* [n] targets (RT_LABEL_F32), else NULL */
+  char *source;           /* the file the inputs came from */
+} RtDataset;
+
+/* ORDER DataKind: same values as DATA_IDX / DATA_CSV in ir/ir.h
+ * (test/unit/test_rt_data.c asserts it at compile time). */
+typedef enum { RT_DATA_IDX = 1, RT_DATA_CSV = 2 } RtDataKind;
+
+typedef struct RtDataSpec {
+  RtDataKind kind;
+  const char *path;      /* idx: directory; csv: training file */
+  const char *test_path; /* csv: test file, or NULL */
+  const char *label;     /* csv: label column name, or a 0-based index written
+                            as digits; NULL = last column */
+  double scale;          /* input multiplier (0 is taken as 1) */
+} RtDataSpec;
+
+typedef struct RtDataExpect {
+  int64_t features;       /* elements per sample of the model's input; 0 = unchecked */
+  RtLabelType label_type;
+  int64_t label_bound;    /* i32 labels must be in [0, bound); 0 = unchecked */
+} RtDataExpect;
+
+/* Loads the training split, or the test split when test_split is set (IDX:
+ * the t10k-* files; CSV: spec->test_path).  Returns 0 on success and -1 with
+ * err->msg set on failure (*out is then empty).  A CSV spec without a
+ * test_path has no test split: asking for it returns 1 with out->n == 0.
+ * expect may be NULL: nothing is checked, labels are i32 for IDX and f32
+ * for CSV. */
+int rt_data_load(const RtDataSpec *spec, bool test_split, const RtDataExpect *expect,
+                 RtDataset *out, RtError *err);
+void rt_data_free(RtDataset *d);
+
+/* Copies samples order[start .. start+count) (order NULL = identity) into
+ * x_out[count][features] and y_out (int32_t* or float* by d->label_type).
+ * The caller keeps start+count <= n and order[] within [0, n). */
+void rt_batch_gather(const RtDataset *d, const int64_t *order, int64_t start, int64_t count,
+                     float *x_out, void *y_out);
+
+/* The loaders behind rt_data_load; same contract.  scale is applied to x. */
+int rt_idx_load(const char *dir, bool test_split, double scale, const RtDataExpect *expect,
+                RtDataset *out, RtError *err);
+int rt_csv_load(const char *path, const char *label, double scale, const RtDataExpect *expect,
+                RtDataset *out, RtError *err);
+
+/* Sets err->msg from a printf format (NULL err is allowed) and returns -1;
+ * longer messages are cut to fit. */
+int rt_error_set(RtError *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* strerror(errnum) with a lower-case first letter, in buf. */
+const char *rt_strerror(int errnum, char *buf, size_t size);
+
+#endif

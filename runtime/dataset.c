@@ -1,0 +1,68 @@
+/* runtime/dataset.c - rt_data_load (dispatch to the IDX or CSV loader),
+ * rt_data_free, rt_batch_gather and the shared error helper.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data.h"
+
+int rt_error_set(RtError *err, const char *fmt, ...) {
+  if (err) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+  }
+  return -1;
+}
+
+const char *rt_strerror(int errnum, char *buf, size_t size) {
+  snprintf(buf, size, "%s", strerror(errnum));
+  if (buf[0] >= 'A' && buf[0] <= 'Z' && !(buf[1] >= 'A' && buf[1] <= 'Z')) buf[0] = (char)(buf[0] - 'A' + 'a');
+  return buf;
+}
+
+int rt_data_load(const RtDataSpec *spec, bool test_split, const RtDataExpect *expect,
+                 RtDataset *out, RtError *err) {
+  memset(out, 0, sizeof *out);
+  if (err) err->msg[0] = 0;
+  if (!spec || !spec->path)
+    return rt_error_set(err, "<data>: no data source given");
+  double scale = spec->scale == 0 ? 1.0 : spec->scale;
+  switch (spec->kind) {
+  case RT_DATA_IDX:
+    return rt_idx_load(spec->path, test_split, scale, expect, out, err);
+  case RT_DATA_CSV:
+    if (test_split) {
+      if (!spec->test_path) return 1; /* no test set: out->n == 0 */
+      return rt_csv_load(spec->test_path, spec->label, scale, expect, out, err);
+    }
+    return rt_csv_load(spec->path, spec->label, scale, expect, out, err);
+  }
+  return rt_error_set(err, "%s: unknown data source kind %d", spec->path, (int)spec->kind);
+}
+
+void rt_data_free(RtDataset *d) {
+  if (!d) return;
+  free(d->x);
+  free(d->yi);
+  free(d->yf);
+  free(d->source);
+  memset(d, 0, sizeof *d);
+}
+
+void rt_batch_gather(const RtDataset *d, const int64_t *order, int64_t start, int64_t count,
+                     float *x_out, void *y_out) {
+  size_t f = (size_t)d->features;
+  for (int64_t i = 0; i < count; i++) {
+    int64_t s = order ? order[start + i] : start + i;
+    if (x_out) memcpy(x_out + (size_t)i * f, d->x + (size_t)s * f, f * sizeof(float));
+    if (!y_out) continue;
+    if (d->label_type == RT_LABEL_I32)
+      ((int32_t *)y_out)[i] = d->yi[s];
+    else
+      ((float *)y_out)[i] = d->yf[s];
+  }
+}
