@@ -1,0 +1,457 @@
+/* driver/run.c - `nnc --run` and `nnc --gradcheck` (see run.h).
+ *
+ * --run: the module after the graph passes is the training step.  The
+ * interpreter (f32, or f64 with --f64) runs it inside rt_train, the epoch
+ * loop every compiled trainer shares, on the data the train block names.
+ *
+ * --gradcheck: the elaborated module is turned into a probe whose outputs
+ * are the loss and the raw gradient of every parameter, differentiated by
+ * the graph passes, and evaluated in f64 on a seeded random batch; each
+ * gradient is compared with central differences of the mean loss.
+ *
+ * Both feed one input (f32, the first SYM_INPUT) and at most one scalar
+ * label, which is what the data loaders provide.
+ */
+#include "driver/run.h"
+
+#include "codegen/interp/interp.h"
+#include "frontend/diag.h"
+#include "passes/pass.h"
+#include "runtime/data.h"
+#include "runtime/rng.h"
+#include "runtime/safetensors.h"
+#include "runtime/train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- shared checks ------------------------------------------------------------------- */
+
+/* The model's input and label symbols (label -1 when there is none), or
+ * false after an error saying what the data loaders can feed. */
+static bool model_inputs(const Module *m, const char *what, int64_t *xsym, int64_t *ysym) {
+  int ninputs = 0, nlabels = 0;
+  char buf[128];
+  *xsym = *ysym = -1;
+  for (uint32_t i = 0; i < m->nsyms; i++) {
+    const Symbol *s = &m->syms[i];
+    if (s->kind == SYM_INPUT && ninputs++ == 0) *xsym = i;
+    if (s->kind == SYM_LABEL && nlabels++ == 0) *ysym = i;
+  }
+  if (ninputs != 1) {
+    diag_error_plain("%s needs a model with exactly one input, found %d", what, ninputs);
+    return false;
+  }
+  if (nlabels > 1) {
+    diag_error_plain("%s needs a model with at most one label, found %d", what, nlabels);
+    return false;
+  }
+  const Symbol *x = &m->syms[*xsym];
+  if (x->type.dtype != DT_F32) {
+    diag_error_plain("%s needs an f32 input, but '%s' is %s", what, x->name, type_str(&x->type, buf, sizeof buf));
+    return false;
+  }
+  if (*ysym >= 0 && type_numel(&m->syms[*ysym].type) != 1) {
+    const Symbol *y = &m->syms[*ysym];
+    diag_error_plain("%s needs a scalar label (one value per sample), but '%s' is %s", what, y->name,
+                     type_str(&y->type, buf, sizeof buf));
+    return false;
+  }
+  return true;
+}
+
+static int64_t count_kind(const Module *m, SymKind k) {
+  int64_t n = 0;
+  for (uint32_t i = 0; i < m->nsyms; i++) n += m->syms[i].kind == k;
+  return n;
+}
+
+/* "lr, beta1, ..." : the hyper-parameters, for messages. */
+static void hyper_list(const Module *m, char *buf, size_t len) {
+  size_t o = 0;
+  buf[0] = 0;
+  for (uint32_t i = 0; i < m->nsyms && o < len; i++)
+    if (m->syms[i].kind == SYM_HYPER)
+      o += (size_t)snprintf(buf + o, len - o, "%s%s", o ? ", " : "", m->syms[i].name);
+}
+
+/* --lr and --hyper NAME=VALUE. */
+static bool apply_hypers(Interp *it, const Module *m, const Options *o) {
+  char list[512];
+  hyper_list(m, list, sizeof list);
+  const char *opt = m->train.optimizer ? m->train.optimizer : "(none)";
+  if (o->has_lr && !interp_set_hyper(it, "lr", o->lr)) {
+    diag_error_plain("--lr: optimizer '%s' has no hyper-parameter 'lr'%s%s%s", opt, *list ? " (it has " : "", list,
+                     *list ? ")" : "");
+    return false;
+  }
+  for (int i = 0; i < o->nhypers; i++) {
+    const char *eq = strchr(o->hypers[i], '=');
+    char name[128];
+    snprintf(name, sizeof name, "%.*s", (int)(eq - o->hypers[i]), o->hypers[i]);
+    if (!interp_set_hyper(it, name, strtod(eq + 1, NULL))) {
+      diag_error_plain("--hyper: optimizer '%s' has no hyper-parameter '%s'%s%s%s", opt, name,
+                       *list ? " (it has " : "", list, *list ? ")" : "");
+      return false;
+    }
+  }
+  return true;
+}
+
+static uint64_t run_seed(const Module *m, const Options *o) {
+  if (o->seed >= 0) return (uint64_t)o->seed;
+  return m->train.present ? (uint64_t)m->train.seed : 0;
+}
+
+/* ---- --run ----------------------------------------------------------------------------- */
+
+/* The interpreter as an RtEngine: errors are reported here, so rt_train
+ * only stops. */
+static int engine_step(void *self, const float *x, const void *y, int64_t n, double *loss, double *metrics) {
+  if (interp_step(self, x, y, n, loss, metrics) == 0) return 0;
+  diag_error_plain("%s", interp_error(self));
+  return 1;
+}
+
+static int engine_eval(void *self, const float *x, const void *y, int64_t n, double *loss, double *metrics) {
+  if (interp_eval(self, x, y, n, loss, metrics) == 0) return 0;
+  diag_error_plain("%s", interp_error(self));
+  return 1;
+}
+
+/* --save: every parameter, keyed by its path, as f32 safetensors. */
+static bool save_params(Interp *it, const Module *m, const char *path) {
+  int n = (int)count_kind(m, SYM_PARAM), k = 0;
+  RtTensorRef *refs = nnc_xcalloc((size_t)(n ? n : 1), sizeof *refs);
+  for (uint32_t i = 0; i < m->nsyms; i++) {
+    const Symbol *s = &m->syms[i];
+    if (s->kind != SYM_PARAM) continue;
+    int64_t numel = type_numel(&s->type);
+    float *data = nnc_xcalloc((size_t)(numel ? numel : 1), sizeof(float));
+    const double *src = interp_symbol(it, i);
+    for (int64_t j = 0; j < numel; j++) data[j] = (float)src[j];
+    refs[k].name = s->name;
+    refs[k].data = data;
+    refs[k].rank = s->type.rank;
+    for (int d = 0; d < s->type.rank; d++) refs[k].dims[d] = s->type.dims[d];
+    k++;
+  }
+  char meta[256];
+  snprintf(meta, sizeof meta, "\"format\": \"nnc\", \"model\": \"%s\", \"step\": \"%lld\"", m->name,
+           (long long)interp_get_step(it) - 1);
+  RtError err;
+  bool ok = rt_safetensors_write(path, refs, n, meta, &err) == 0;
+  if (!ok) diag_error_plain("%s", err.msg);
+  for (int i = 0; i < k; i++) free((void *)refs[i].data);
+  free(refs);
+  return ok;
+}
+
+int run_training(Module *m, const Options *o) {
+  const TrainSpec *t = &m->train;
+  if (!t->present) {
+    diag_error_plain("model '%s' has no train block; --run needs one (data, optimizer, batch, epochs)", m->name);
+    return 1;
+  }
+  int64_t xsym, ysym;
+  if (!model_inputs(m, "--run", &xsym, &ysym)) return 1;
+  if (t->data != DATA_IDX && t->data != DATA_CSV) {
+    diag_error_plain("the train block of '%s' names no data source", m->name);
+    return 1;
+  }
+
+  Interp *it = interp_new(m, o->f64);
+  uint64_t seed = run_seed(m, o);
+  interp_init(it, seed);
+  if (!apply_hypers(it, m, o)) {
+    interp_free(it);
+    return 1;
+  }
+
+  /* The data, checked against what the model expects. */
+  RtDataSpec spec = {t->data == DATA_IDX ? RT_DATA_IDX : RT_DATA_CSV, o->data ? o->data : t->data_path,
+                     t->test_path, t->label, t->scale};
+  RtDataExpect expect = {type_numel(&m->syms[xsym].type), t->data == DATA_IDX ? RT_LABEL_I32 : RT_LABEL_F32, 0};
+  if (ysym >= 0) {
+    expect.label_type = m->syms[ysym].type.dtype == DT_I32 ? RT_LABEL_I32 : RT_LABEL_F32;
+    expect.label_bound = expect.label_type == RT_LABEL_I32 ? m->syms[ysym].bound : 0;
+  }
+  RtDataset train, test;
+  RtError err;
+  memset(&train, 0, sizeof train);
+  memset(&test, 0, sizeof test);
+  int rc = 1;
+  if (rt_data_load(&spec, false, &expect, &train, &err) != 0) {
+    diag_error_plain("%s", err.msg);
+    goto done;
+  }
+  if (rt_data_load(&spec, true, &expect, &test, &err) < 0) {
+    diag_error_plain("%s", err.msg);
+    goto done;
+  }
+
+  int nm = interp_metric_count(it);
+  const char **names = nnc_xcalloc((size_t)nm + 1, sizeof *names);
+  for (int i = 0; i < nm; i++) names[i] = interp_metric_name(it, i);
+  RtEngine engine = {it, nm, names, engine_step, engine_eval};
+  RtTrainOptions to = {o->batch > 0 ? o->batch : t->batch,
+                       o->epochs >= 0 ? o->epochs : t->epochs,
+                       o->steps > 0 ? o->steps : 0,
+                       seed,
+                       t->shuffle && !o->no_shuffle,
+                       o->metrics,
+                       stdout};
+  if (o->verbose)
+    fprintf(stderr, "nnc: training '%s' in the interpreter (%s): %lld parameters, %lld train and %lld test samples\n",
+            m->name, o->f64 ? "f64" : "f32", (long long)count_kind(m, SYM_PARAM), (long long)train.n,
+            (long long)test.n);
+  rc = rt_train(&engine, &train, &test, &to);
+  free(names);
+  if (rc == 0 && o->save && !save_params(it, m, o->save)) rc = 1;
+
+done:
+  rt_data_free(&train);
+  rt_data_free(&test);
+  interp_free(it);
+  return rc;
+}
+
+/* ---- --gradcheck ----------------------------------------------------------------------- */
+
+enum { GC_BATCH = 4, GC_MAX_ELEMS = 64 };
+
+/* Turns the elaborated module into the gradient probe.  Its update outputs
+ * (the optimizer's new parameters and states) are dropped, and every
+ * parameter gets an OUT_UPDATE output whose value is a fresh `grad @param`
+ * node: an "update" whose value is the gradient itself.  Autodiff replaces
+ * those nodes like any other, so after the graph passes output k holds
+ * dJ/dparam, J = mean over the batch of the per-sample loss.  (The probe is
+ * only evaluated, never stepped, so nothing is ever written back.) */
+static void make_probe(Module *m) {
+  uint32_t k = 0;
+  for (uint32_t i = 0; i < m->noutputs; i++)
+    if (m->outputs[i].kind != OUT_UPDATE) m->outputs[k++] = m->outputs[i];
+  m->noutputs = k;
+  uint32_t nsyms = m->nsyms;
+  for (uint32_t i = 0; i < nsyms; i++) {
+    if (m->syms[i].kind != SYM_PARAM) continue;
+    ValueId g = ir_leaf(m, OP_GRAD, i, m->syms[i].loc);
+    ir_add_output(m, OUT_UPDATE, m->syms[i].name, i, g);
+  }
+}
+
+/* The graph passes of the default pipeline at this -O level, each verified;
+ * autodiff is run first if the pipeline lacks it. */
+static bool probe_passes(Module *m, int opt_level) {
+  if (!pass_find("autodiff")) {
+    if (!pass_autodiff(m)) return false;
+    if (!ir_verify(m, "autodiff")) nnc_internal_error(__FILE__, __LINE__, "the IR is invalid after autodiff");
+  }
+  for (const Pass *p = nnc_graph_passes; p->name; p++) {
+    if (p->min_opt > opt_level) continue;
+    if (!p->run(m)) return false;
+    if (!ir_verify(m, p->name)) nnc_internal_error(__FILE__, __LINE__, "the IR is invalid after %s", p->name);
+  }
+  return true;
+}
+
+/* J: the mean loss over the batch, in f64, into *j; false after an error. */
+static bool mean_loss(Interp *it, const float *x, const void *y, double *j) {
+  double s = 0;
+  if (interp_eval(it, x, y, GC_BATCH, &s, NULL)) {
+    diag_error_plain("%s", interp_error(it));
+    return false;
+  }
+  *j = s / GC_BATCH;
+  return true;
+}
+
+/* The relative error of an analytic gradient a against a numeric one f:
+ *     |a - f| / max(|a|, |f|, 1e-6)
+ * relative where the gradient is large, absolute (scaled by 1e6) where both
+ * are below 1e-6, so exact zeros compare equal and tiny values do not blow
+ * the ratio up. */
+static double rel_err(double a, double f) {
+  double d = fmax(fmax(fabs(a), fabs(f)), 1e-6);
+  return fabs(a - f) / d;
+}
+
+/* dJ/dp[e] by finite differences, p[e] restored afterwards; false after an
+ * evaluation error.  order 2: the central difference
+ *     (J(t+h) - J(t-h)) / 2h,                 h = 1e-6 max(1, |t|)
+ * order 4: the fourth-order stencil
+ *     (-J(t+2h) + 8 J(t+h) - 8 J(t-h) + J(t-2h)) / 12h,   h = 1e-3 max(1, |t|)
+ * The central difference carries rounding noise of about 1e-16 |J| / h =
+ * 1e-10 |J|, which is a large relative error on a gradient element below
+ * about 1e-5 |J|; the wider fourth-order stencil has about 1e-13 |J| of
+ * noise and O(h^4) = 1e-12 of truncation error, so it re-measures elements
+ * that the central difference could not settle (see run_gradcheck). */
+static bool numeric_grad(Interp *it, const float *x, const void *y, double *p, int64_t e, int order, double *out) {
+  double t = p[e], scale = fmax(1, fabs(t));
+  double h = (order == 2 ? 1e-6 : 1e-3) * scale;
+  /* Points t + k h as they really are in double (t + h - t may not be h). */
+  double tp = t + h, tm = t - h, jp = 0, jm = 0;
+  bool ok = true;
+  p[e] = tp, ok = ok && mean_loss(it, x, y, &jp);
+  p[e] = tm, ok = ok && mean_loss(it, x, y, &jm);
+  if (order == 2) {
+    p[e] = t;
+    *out = (jp - jm) / (tp - tm);
+    return ok;
+  }
+  double tp2 = t + 2 * h, tm2 = t - 2 * h, jp2 = 0, jm2 = 0;
+  p[e] = tp2, ok = ok && mean_loss(it, x, y, &jp2);
+  p[e] = tm2, ok = ok && mean_loss(it, x, y, &jm2);
+  p[e] = t;
+  *out = (-jp2 + 8 * jp - 8 * jm + jm2) / (6 * (tp - tm));
+  return ok;
+}
+
+/* A number the way people write tolerances: 1e-4, 2.5e-06 -> "2.5e-6", 0.01. */
+static const char *short_num(double v, char *buf, size_t len) {
+  if (v == 0 || (fabs(v) >= 1e-3 && fabs(v) < 1e6)) {
+    snprintf(buf, len, "%g", v);
+    return buf;
+  }
+  int e = (int)floor(log10(fabs(v)));
+  double mant = v / pow(10, e);
+  if (fabs(mant) >= 9.999995) mant /= 10, e++; /* 9.9999999e-5 */
+  snprintf(buf, len, "%ge%d", mant, e);
+  return buf;
+}
+
+int run_gradcheck(Module *m, const Options *o) {
+  int64_t xsym, ysym;
+  bool have_loss = false;
+  for (uint32_t i = 0; i < m->noutputs; i++) have_loss |= m->outputs[i].kind == OUT_LOSS;
+  if (!have_loss) {
+    diag_error_plain("--gradcheck needs a model with a loss ('loss = ...')");
+    return 1;
+  }
+  if (!model_inputs(m, "--gradcheck", &xsym, &ysym)) return 1;
+  if (count_kind(m, SYM_PARAM) == 0) {
+    diag_error_plain("--gradcheck: model '%s' has no parameters to check", m->name);
+    return 1;
+  }
+  const Symbol *ys = ysym >= 0 ? &m->syms[ysym] : NULL;
+  if (ys && ys->type.dtype == DT_I32 && ys->bound <= 0) {
+    diag_error_plain("--gradcheck cannot draw values for the i32 label '%s': it is never used as an index, so its "
+                     "range is unknown (use it as an index, as in cross_entropy or onehot)",
+                     ys->name);
+    return 1;
+  }
+
+  make_probe(m);
+  if (!probe_passes(m, o->opt_level)) return 1;
+
+  /* The batch: x ~ N(0, 1), labels uniform in [0, bound) or N(0, 1). */
+  uint64_t seed = run_seed(m, o);
+  RtRng rng;
+  rt_rng_seed_stream(&rng, seed, "gradcheck");
+  int64_t xn = type_numel(&m->syms[xsym].type) * GC_BATCH;
+  float *x = nnc_xcalloc((size_t)xn, sizeof(float));
+  for (int64_t i = 0; i < xn; i++) x[i] = (float)rt_rng_normal(&rng);
+  int32_t yi[GC_BATCH];
+  float yf[GC_BATCH];
+  const void *y = NULL;
+  if (ys) {
+    for (int i = 0; i < GC_BATCH; i++) {
+      yi[i] = (int32_t)rt_rng_below(&rng, (uint64_t)(ys->bound > 0 ? ys->bound : 1));
+      yf[i] = (float)rt_rng_normal(&rng);
+    }
+    y = ys->type.dtype == DT_I32 ? (const void *)yi : (const void *)yf;
+  }
+
+  /* The parameters: their initial values, moved off any kinks (zero
+   * biases under a relu) by a small random amount. */
+  Interp *it = interp_new(m, true);
+  interp_init(it, seed);
+  for (uint32_t i = 0; i < m->nsyms; i++) {
+    if (m->syms[i].kind != SYM_PARAM) continue;
+    double *p = interp_symbol(it, i);
+    for (int64_t k = 0, n = type_numel(&m->syms[i].type); k < n; k++) p[k] += 0.01 * rt_rng_normal(&rng);
+  }
+
+  int rc = 1;
+  int64_t *pick = NULL;
+  /* The analytic gradients, copied out (later runs reuse the buffers). */
+  double **grads = nnc_xcalloc(m->noutputs, sizeof *grads);
+  if (interp_run(it, x, y, GC_BATCH, true)) {
+    diag_error_plain("%s", interp_error(it));
+    goto done;
+  }
+  for (uint32_t i = 0; i < m->noutputs; i++) {
+    if (m->outputs[i].kind != OUT_UPDATE) continue;
+    int64_t numel = type_numel(&m->syms[m->outputs[i].sym].type);
+    grads[i] = nnc_xcalloc((size_t)(numel ? numel : 1), sizeof(double));
+    memcpy(grads[i], interp_output(it, i), (size_t)numel * sizeof(double));
+  }
+  double worst = 0;
+  char worst_at[256] = "";
+  int width = 0;
+  for (uint32_t i = 0; i < m->noutputs; i++)
+    if (m->outputs[i].kind == OUT_UPDATE && (int)strlen(m->outputs[i].name) > width)
+      width = (int)strlen(m->outputs[i].name);
+  for (uint32_t i = 0; i < m->noutputs; i++) {
+    const Output *out = &m->outputs[i];
+    if (out->kind != OUT_UPDATE) continue;
+    int64_t numel = type_numel(&m->syms[out->sym].type);
+    double *p = interp_symbol(it, out->sym);
+    const double *grad = grads[i];
+    /* Which elements: all of a small tensor, else GC_MAX_ELEMS distinct ones
+     * by a partial Fisher-Yates shuffle. */
+    int64_t nchk = numel <= GC_MAX_ELEMS ? numel : GC_MAX_ELEMS;
+    free(pick);
+    pick = nnc_xcalloc((size_t)(numel ? numel : 1), sizeof(int64_t));
+    for (int64_t k = 0; k < numel; k++) pick[k] = k;
+    if (nchk < numel)
+      for (int64_t k = 0; k < nchk; k++) {
+        int64_t j = k + (int64_t)rt_rng_below(&rng, (uint64_t)(numel - k));
+        int64_t tmp = pick[k];
+        pick[k] = pick[j], pick[j] = tmp;
+      }
+    double pworst = 0;
+    for (int64_t k = 0; k < nchk; k++) {
+      int64_t e = pick[k];
+      double a = grad[e], f, f4;
+      if (!numeric_grad(it, x, y, p, e, 2, &f)) goto done;
+      double r = rel_err(a, f);
+      if (isnan(r)) r = INFINITY; /* a NaN gradient or loss fails the check */
+      /* Above the tolerance: re-measure with the quieter fourth-order
+       * stencil and keep the better agreement.  A wrong gradient disagrees
+       * with both; rounding noise on a tiny element does not survive the
+       * second measurement. */
+      if (r > o->gradcheck_tol) {
+        if (!numeric_grad(it, x, y, p, e, 4, &f4)) goto done;
+        double r4 = rel_err(a, f4);
+        if (r4 < r) r = r4, f = f4;
+      }
+      if (r > pworst) pworst = r;
+      if (!worst_at[0] || r > worst) {
+        worst = r;
+        snprintf(worst_at, sizeof worst_at, "%s[%lld]: analytic %.6g, numeric %.6g", out->name, (long long)e, a, f);
+      }
+    }
+    printf("%-*s  max_rel_err=%.2g  checked=%lld/%lld\n", width, out->name, pworst, (long long)nchk,
+           (long long)numel);
+  }
+  char tol[32];
+  short_num(o->gradcheck_tol, tol, sizeof tol);
+  if (worst <= o->gradcheck_tol) {
+    printf("gradcheck: ok (worst %.2g, tolerance %s)\n", worst, tol);
+    rc = 0;
+  } else {
+    printf("gradcheck: FAILED (worst %.2g at %s; tolerance %s)\n", worst, worst_at, tol);
+  }
+  fflush(stdout);
+
+done:
+  free(pick);
+  for (uint32_t i = 0; i < m->noutputs; i++) free(grads[i]);
+  free(grads);
+  free(x);
+  interp_free(it);
+  return rc;
+}
