@@ -722,6 +722,23 @@ static void test_recovery(void) {
             "1:1: error: expected 'import', 'fn', 'layer', 'optimizer', 'model' or 'train', "
             "found identifier 'trian'\n");
   CHECK(p->nitems == 1 && p->items[0].kind == I_MODEL);
+  /* A '}' in the middle of a line is a stray key, not the end of the block;
+   * one that ends a line or sits on the line of its '{' is. */
+  p = parse("model m {\n  x = a @ } w + b\n  y = 1\n}\ntrain t { a = 1 + }\n"
+            "model n {\n  z = 1 + }\nfn f(x) = x\n");
+  CHECK_STR(diags(),
+            "2:11: error: expected expression, found '}'\n"
+            "5:19: error: expected expression, found '}'\n"
+            "7:11: error: expected expression, found '}'\n");
+  CHECK(p->nitems == 4 && p->items[0].nbody == 1 && p->items[3].kind == I_FN);
+  /* An item keyword in the middle of a line is not the next item. */
+  p = parse("fn f(lr = model 0.01) = lr\nfn g(x) = x\n");
+  CHECK_STR(diags(), "1:11: error: expected expression, found 'model'\n");
+  CHECK(p->nitems == 1 && !strcmp(p->items[0].name, "g"));
+  /* A bad number drops its statement without a second error. */
+  p = parse("model m {\n  x = f(1e-) + 1\n  y = 2\n}\n");
+  CHECK_STR(diags(), "2:9: error: invalid number '1e'\n");
+  CHECK(p->nitems == 1 && p->items[0].nbody == 1);
   /* Every bad line reports, even one right after another. */
   p = parse("model m {\n  x = )\n  )\n  y = (\n  z = 1\n}\n");
   CHECK_STR(diags(),
