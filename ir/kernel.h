@@ -1,0 +1,189 @@
+/* ir/kernel.h - the kernel IR: loop nests over named buffers.
+ *
+ * Lowering (passes/lower.c) turns the training-step graph into a KProgram:
+ * buffers (inputs, labels, parameters, states, temporaries, per-sample loss
+ * and metric values, and one small buffer of run-time scalars) and kernels.
+ * Two plans list the kernels a training step and an evaluation step launch,
+ * in order.  Every backend consumes this IR; none re-derives the math.
+ *
+ * A kernel is a tree of statements: loops (with a constant extent or the
+ * batch size B), scalar temporaries (let / assign, for reductions), and
+ * stores.  Expressions are small trees: constants, loop variables, loads
+ * with one index expression per buffer axis, run-time scalars, and the
+ * elementwise ops of the graph IR (their Op codes are reused).  Index
+ * expressions are affine in the loop variables (sums of var * constant and
+ * constants), so backends can compute strides, vectorise and coalesce.
+ * A guarded load (for padding, later conv2d) yields 0 outside the buffer.
+ *
+ * The schedule is kept apart from the math: each loop carries schedule
+ * attributes (parallel, vector width, unroll, tile) that a scheduling pass
+ * sets and backends honour; removing them never changes results.
+ *
+ * Kernel ABI (every backend): a kernel's parameters are the buffers it
+ * touches (KernelArg list), in order, then the batch size B as int64.  The
+ * outermost loop of every kernel is its launch range: CPU threads split it,
+ * GPUs map it to blocks and threads, OpenCL to work-items.
+ */
+#ifndef NNC_KERNEL_H
+#define NNC_KERNEL_H
+
+#include "ir/ir.h"
+
+#include <stdio.h>
+
+typedef enum {
+  KB_INPUT,   /* the model input x: batched, filled per batch */
+  KB_LABEL,   /* the label y: batched, filled per batch */
+  KB_PARAM,   /* a parameter, updated in place by the training step */
+  KB_STATE,   /* an optimizer state, updated in place */
+  KB_TEMP,    /* an intermediate; shares memory with temps it never overlaps (slot) */
+  KB_LOSS,    /* the per-sample loss, batched f32 scalar */
+  KB_METRIC,  /* a per-sample metric, batched f32 scalar */
+  KB_SCALARS, /* f32 run-time scalars: [0] step, [1] batch size, [2+k] hyper k */
+} KBufKind;
+
+enum { KSCALAR_STEP = 0, KSCALAR_BATCH = 1, KSCALAR_HYPER0 = 2 };
+
+typedef struct KBuffer {
+  const char *name;   /* "x", "h.w", "h.w/m", "t12", "loss", "metric.accuracy", "scalars" */
+  KBufKind kind;
+  Type type;          /* element type and per-sample shape; batched buffers hold B of them */
+  uint32_t sym;       /* inputs, labels, params, states: the Module symbol */
+  int32_t slot;       /* temps: memory slot from the memory plan (-1 = none yet) */
+  uint32_t loc;       /* temps: the graph node it holds (its IrLoc), for diagnostics */
+} KBuffer;
+
+typedef enum {
+  KE_CONST,  /* value */
+  KE_VAR,    /* loop variable `var` (i64) */
+  KE_TEMP,   /* scalar temporary `temp` */
+  KE_LOAD,   /* buf[idx[0], ..., idx[nidx-1]]; batched buffers index the sample first */
+  KE_SCALAR, /* run-time scalar number `scalar` (KSCALAR_*), f32 */
+  KE_BATCH,  /* the batch size B as i64 (for index arithmetic) */
+  KE_OP,     /* op (an OPF_ELEMWISE graph op, or OP_CAST) over a, b, c */
+} KExprKind;
+
+typedef struct KExpr KExpr;
+struct KExpr {
+  KExprKind kind;
+  DType dtype;        /* result type; index arithmetic uses DT_I32 with i64 semantics (see ktype_index) */
+  bool index;         /* an index expression: i64 arithmetic */
+  Op op;              /* KE_OP */
+  double value;       /* KE_CONST */
+  int32_t var;        /* KE_VAR */
+  int32_t temp;       /* KE_TEMP */
+  int32_t buf;        /* KE_LOAD */
+  int32_t scalar;     /* KE_SCALAR */
+  bool guarded;       /* KE_LOAD: out-of-range indices read 0 */
+  uint8_t nidx;       /* batched buffers: rank + 1 (sample index first); others: rank */
+  KExpr *idx[NNC_MAX_RANK + 1];
+  KExpr *a, *b, *c;   /* KE_OP operands */
+};
+
+typedef enum {
+  KS_LOOP,   /* for var in [0, extent): body */
+  KS_LET,    /* temp = value (declares the temporary) */
+  KS_ASSIGN, /* temp = value (updates it; reductions) */
+  KS_STORE,  /* buf[idx...] = value */
+} KStmtKind;
+
+enum KLoopFlags {
+  KL_PARALLEL = 1 << 0, /* iterations are independent: split across threads / blocks */
+  KL_REDUCE = 1 << 1,   /* carries a reduction into a temporary: iterations are ordered */
+};
+
+typedef struct KStmt KStmt;
+struct KStmt {
+  KStmtKind kind;
+  /* KS_LOOP */
+  int32_t var;
+  int64_t extent;     /* iterations, times B when batched */
+  bool batched;
+  unsigned flags;     /* KL_* */
+  struct {            /* schedule attributes: hints, never semantics */
+    int vector;       /* vector width for this loop (0 = backend's choice) */
+    int unroll;       /* unroll factor (0 = none) */
+    int64_t tile;     /* tile size (0 = none) */
+  } sched;
+  KStmt **body;
+  uint32_t nbody, capbody;
+  /* KS_LET / KS_ASSIGN */
+  int32_t temp;
+  /* KS_STORE */
+  int32_t buf;
+  uint8_t nidx;
+  KExpr *idx[NNC_MAX_RANK + 1];
+  /* KS_LET / KS_ASSIGN / KS_STORE */
+  KExpr *value;
+};
+
+typedef struct Kernel {
+  const char *name;   /* "k3_matmul", unique in the program, a C identifier */
+  KStmt **body;       /* usually one outermost loop */
+  uint32_t nbody, capbody;
+  int32_t nvars;      /* loop variables 0..nvars-1 */
+  int32_t ntemps;     /* scalar temporaries 0..ntemps-1 */
+  DType *temp_types;  /* ntemps entries */
+  int32_t *args;      /* buffers this kernel touches, in parameter order */
+  uint32_t nargs;
+  uint32_t loc;       /* the graph node it mainly computes (IrLoc), for diagnostics */
+  const char *what;   /* one line for --emit=kernels: "matmul + add + max" */
+} Kernel;
+
+typedef struct KProgram {
+  Module *module;     /* symbols, hypers, train settings, locations (not owned) */
+  Arena arena;        /* kernels, statements, expressions, names */
+  KBuffer *bufs;
+  uint32_t nbufs, capbufs;
+  Kernel *kernels;
+  uint32_t nkernels, capkernels;
+  uint32_t *train;    /* kernels launched by one training step, in order */
+  uint32_t ntrain, captrain;
+  uint32_t *eval;     /* kernels launched by one evaluation step */
+  uint32_t neval, capeval;
+  int32_t input, label, loss, scalars; /* buffer indices (-1 = none) */
+  int32_t *metrics;   /* buffer per metric output, in Module output order */
+  uint32_t nmetrics;
+  int32_t nslots;     /* memory slots for temps */
+} KProgram;
+
+/* ---- building (ir/kernel.c) ---- */
+KProgram *kprog_new(Module *m);
+void kprog_free(KProgram *p);
+int32_t kprog_add_buffer(KProgram *p, KBuffer b);
+/* Adds a kernel named k<N>_<name>.  The pointer is valid until the next
+ * kprog_add_kernel (the array grows). */
+Kernel *kprog_add_kernel(KProgram *p, const char *name);
+int32_t kernel_new_var(Kernel *k);
+int32_t kernel_new_temp(KProgram *p, Kernel *k, DType dt);
+void kernel_use_buffer(KProgram *p, Kernel *k, int32_t buf); /* adds to args once */
+KStmt *kstmt_loop(KProgram *p, int32_t var, int64_t extent, bool batched, unsigned flags);
+KStmt *kstmt_let(KProgram *p, int32_t temp, KExpr *value);
+KStmt *kstmt_assign(KProgram *p, int32_t temp, KExpr *value);
+KStmt *kstmt_store(KProgram *p, int32_t buf, KExpr *const *idx, int nidx, KExpr *value);
+void kstmt_append(KStmt ***body, uint32_t *n, uint32_t *cap, KStmt *s);
+KExpr *kexpr_const(KProgram *p, DType dt, double v);
+KExpr *kexpr_index_const(KProgram *p, int64_t v);
+KExpr *kexpr_var(KProgram *p, int32_t var);
+KExpr *kexpr_temp(KProgram *p, int32_t temp, DType dt);
+KExpr *kexpr_load(KProgram *p, int32_t buf, KExpr *const *idx, int nidx);
+KExpr *kexpr_scalar(KProgram *p, int32_t which);
+KExpr *kexpr_batch(KProgram *p);
+KExpr *kexpr_op(KProgram *p, Op op, DType dt, KExpr *a, KExpr *b, KExpr *c);
+/* Index arithmetic (i64): a + b and a * constant, folded when constant. */
+KExpr *kexpr_iadd(KProgram *p, KExpr *a, KExpr *b);
+KExpr *kexpr_imul(KProgram *p, KExpr *a, int64_t k);
+
+/* Element count of a buffer for a batch of B samples. */
+int64_t kbuf_elems(const KBuffer *b, int64_t batch);
+
+/* ---- checking and printing (ir/kernel_print.c, ir/kernel_verify.c) ---- */
+/* Checks variable scoping, temps declared before use, buffer indices and
+ * ranks, arg lists; reports internal errors.  Returns false if broken. */
+bool kprog_verify(const KProgram *p);
+/* --emit=kernels: buffers with their memory slots, then each kernel as
+ * nested loops with its schedule attributes, then the two plans. */
+void kprog_print(const KProgram *p, FILE *out);
+const char *kbuf_kind_name(KBufKind k);
+
+#endif

@@ -1,0 +1,956 @@
+/* passes/lower.c - lowering the training-step graph to kernels.
+ *
+ * Every graph value is either materialized (stored in a buffer by one
+ * kernel) or inlined: its expression is rebuilt inside each consumer's
+ * loop nest, at the consumer's index.  Elementwise ops, broadcasts,
+ * transposes, reshapes (through div/mod index arithmetic), indexing,
+ * onehot and outer products (a matmul over an axis of 1) inline; so chains
+ * of elementwise ops fuse into their consumer, and the per-sample outer
+ * products of weight gradients fuse into the batch sum that consumes them
+ * (dW[i,j] = sum over b of x[b,i] * g[b,j], with no [B,n,m] temporary).
+ * Reductions, matmuls, argmax and batch sums are materialized, as is any
+ * value used more than once (unless trivially cheap), every output, and
+ * anything whose inlined expression would grow too deep.
+ *
+ * Loop orders are chosen for the memory layout: a matmul whose right
+ * operand is contiguous along its output axis accumulates rows (i, k, j:
+ * the j loop vectorises); otherwise it takes dot products (i, j, k).  A
+ * batch sum accumulates over the batch into rows the same way.
+ *
+ * Optimizer updates are written in place into the parameter and state
+ * buffers when that is safe (no later kernel reads the old value, and the
+ * updating kernel reads it only at the index it writes); otherwise into a
+ * temporary that a copy kernel moves back at the end of the step.  The
+ * elementwise update kernels of one parameter then fuse into one kernel.
+ * The eval plan is the subset of kernels the loss and metrics need.
+ */
+#include "passes/lower.h"
+
+#include "passes/pass.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { MAX_INLINE_DEPTH = 24 };
+
+typedef struct L {
+  Module *m;
+  KProgram *p;
+  int32_t *buf;        /* per node: buffer holding its value, -1 = inlined */
+  uint32_t *uses;      /* per node: uses by nodes and outputs */
+  int32_t *sym_buf;    /* per symbol: its buffer */
+  int32_t *hyper_slot; /* per symbol: scalar index of a hyper */
+  uint8_t *depth;      /* per node: depth of its inlined expression */
+  bool *mat;           /* per node: materialized (gets a buffer and a kernel) */
+  uint32_t kidx;       /* kernel being built */
+} L;
+
+static Kernel *K(L *l) { return &l->p->kernels[l->kidx]; }
+static const Node *N(L *l, ValueId v) { return &l->m->nodes[v]; }
+
+/* ---- index arithmetic -------------------------------------------------------- */
+
+static KExpr *idiv(KProgram *p, KExpr *a, int64_t k) {
+  if (k == 1) return a;
+  if (a->kind == KE_CONST) return kexpr_index_const(p, (int64_t)a->value / k);
+  KExpr *e = kexpr_op(p, OP_DIV, DT_I32, a, kexpr_index_const(p, k), NULL);
+  e->index = true;
+  return e;
+}
+
+static KExpr *imod(KProgram *p, KExpr *a, int64_t k) {
+  if (k == 1) return kexpr_index_const(p, 0);
+  if (a->kind == KE_CONST) return kexpr_index_const(p, (int64_t)a->value % k);
+  KExpr *q = kexpr_imul(p, idiv(p, a, k), k);
+  KExpr *e = kexpr_op(p, OP_SUB, DT_I32, a, q, NULL);
+  e->index = true;
+  return e;
+}
+
+/* ---- classification ----------------------------------------------------------- */
+
+static bool is_leaf_buffer(Op op) { return op == OP_INPUT || op == OP_PARAM || op == OP_STATE; }
+
+/* Ops whose value is a whole reduction: they get their own kernel. */
+static bool is_reduction(const Node *n) {
+  switch (n->op) {
+  case OP_REDUCE_SUM:
+  case OP_REDUCE_MAX:
+  case OP_ARGMAX:
+  case OP_BATCH_SUM:
+    return true;
+  case OP_MATMUL:
+    return true; /* outer products (contraction over 1) are handled in inlinable() */
+  default:
+    return false;
+  }
+}
+
+static int64_t contraction_extent(L *l, const Node *n) {
+  const Type *a = &N(l, n->args[0])->type;
+  return a->dims[a->rank - 1];
+}
+
+static bool inlinable(L *l, const Node *n) {
+  if (n->op == OP_MATMUL) return contraction_extent(l, n) == 1;
+  return !is_reduction(n);
+}
+
+/* Cheap enough to recompute in every consumer. */
+static bool cheap(L *l, ValueId v) {
+  const Node *n = N(l, v);
+  switch (n->op) {
+  case OP_CONST:
+  case OP_HYPER:
+  case OP_STEP:
+  case OP_BATCH_SIZE:
+  case OP_INPUT:
+  case OP_PARAM:
+  case OP_STATE:
+    return true;
+  case OP_BROADCAST:
+  case OP_RESHAPE:
+  case OP_TRANSPOSE:
+  case OP_STOP_GRAD:
+  case OP_NEG:
+  case OP_CAST:
+    return l->buf[n->args[0]] >= 0 || cheap(l, n->args[0]);
+  default:
+    return false;
+  }
+}
+
+/* ---- buffers ---------------------------------------------------------------------- */
+
+static int32_t add_buf(L *l, const char *name, KBufKind kind, Type t, uint32_t sym, uint32_t loc) {
+  KBuffer b;
+  memset(&b, 0, sizeof b);
+  b.name = name;
+  b.kind = kind;
+  b.type = t;
+  b.sym = sym;
+  b.slot = -1;
+  b.loc = loc;
+  return kprog_add_buffer(l->p, b);
+}
+
+static int32_t temp_buf(L *l, ValueId v) {
+  char name[32];
+  snprintf(name, sizeof name, "t%u", v);
+  return add_buf(l, name, KB_TEMP, N(l, v)->type, 0, N(l, v)->loc);
+}
+
+/* ---- expressions -------------------------------------------------------------------- */
+
+static KExpr *gen(L *l, ValueId v, KExpr **idx, KExpr *b);
+
+static KExpr *load(L *l, int32_t buf, KExpr **idx, KExpr *b) {
+  const KBuffer *kb = &l->p->bufs[buf];
+  KExpr *full[NNC_MAX_RANK + 1];
+  int n = 0;
+  if (kb->type.batched) {
+    NNC_ASSERT(b != NULL);
+    full[n++] = b;
+  }
+  for (int i = 0; i < kb->type.rank; i++) full[n++] = idx[i];
+  kernel_use_buffer(l->p, K(l), buf);
+  return kexpr_load(l->p, buf, full, n);
+}
+
+/* The index of operand `a` (type at) for a consumer at idx (type out),
+ * by NumPy broadcasting: trailing axes line up; extent-1 axes read 0. */
+static void broadcast_index(L *l, const Type *out, const Type *at, KExpr **idx, KExpr **aidx) {
+  int lead = out->rank - at->rank;
+  for (int i = 0; i < at->rank; i++)
+    aidx[i] = at->dims[i] == 1 && out->dims[lead + i] != 1 ? kexpr_index_const(l->p, 0) : idx[lead + i];
+}
+
+static KExpr *gen_operand(L *l, const Node *n, int k, KExpr **idx, KExpr *b) {
+  KExpr *aidx[NNC_MAX_RANK];
+  const Node *a = N(l, n->args[k]);
+  broadcast_index(l, &n->type, &a->type, idx, aidx);
+  return gen(l, n->args[k], aidx, b);
+}
+
+static KExpr *gen(L *l, ValueId v, KExpr **idx, KExpr *b) {
+  const Node *n = N(l, v);
+  KProgram *p = l->p;
+  if (l->buf[v] >= 0) return load(l, l->buf[v], idx, b);
+  KExpr *aidx[NNC_MAX_RANK];
+  switch (n->op) {
+  case OP_CONST: return kexpr_const(p, n->type.dtype, n->attr.value);
+  case OP_HYPER: return kexpr_scalar(p, l->hyper_slot[n->attr.sym]);
+  case OP_STEP: return kexpr_scalar(p, KSCALAR_STEP);
+  case OP_BATCH_SIZE: return kexpr_scalar(p, KSCALAR_BATCH);
+  case OP_INPUT:
+  case OP_PARAM:
+  case OP_STATE: return load(l, l->sym_buf[n->attr.sym], idx, b);
+  case OP_STOP_GRAD: return gen(l, n->args[0], idx, b);
+  case OP_BROADCAST: return gen_operand(l, n, 0, idx, b);
+  case OP_TRANSPOSE:
+    for (int i = 0; i < n->type.rank; i++) aidx[n->attr.perm[i]] = idx[i];
+    return gen(l, n->args[0], aidx, b);
+  case OP_RESHAPE: {
+    /* Row-major: flatten the index, then unflatten in the operand's shape. */
+    const Type *at = &N(l, n->args[0])->type;
+    KExpr *flat = kexpr_index_const(p, 0);
+    for (int i = 0; i < n->type.rank; i++) flat = kexpr_iadd(p, kexpr_imul(p, flat, n->type.dims[i]), idx[i]);
+    int64_t stride = type_numel(at);
+    for (int i = 0; i < at->rank; i++) {
+      stride /= at->dims[i];
+      aidx[i] = imod(p, idiv(p, flat, stride), at->dims[i]);
+    }
+    return gen(l, n->args[0], aidx, b);
+  }
+  case OP_INDEX: {
+    /* a[i, rest...]: i is an i32 scalar per sample. */
+    KExpr *none[1] = {NULL};
+    KExpr *i = gen(l, n->args[1], none, b);
+    aidx[0] = i;
+    for (int k = 0; k < n->type.rank; k++) aidx[k + 1] = idx[k];
+    return gen(l, n->args[0], aidx, b);
+  }
+  case OP_ONEHOT: {
+    KExpr *none[1] = {NULL};
+    KExpr *i = gen(l, n->args[0], none, b);
+    return kexpr_op(p, OP_EQ, DT_F32, idx[0], i, NULL);
+  }
+  case OP_MATMUL: { /* an outer product: contraction over one element */
+    const Type *at = &N(l, n->args[0])->type, *bt = &N(l, n->args[1])->type;
+    KExpr *ai[2], *bi[2];
+    int o = 0;
+    if (at->rank == 2) ai[0] = idx[o++], ai[1] = kexpr_index_const(p, 0);
+    else ai[0] = kexpr_index_const(p, 0);
+    bi[0] = kexpr_index_const(p, 0);
+    if (bt->rank == 2) bi[1] = idx[o++];
+    return kexpr_op(p, OP_MUL, DT_F32, gen(l, n->args[0], ai, b), gen(l, n->args[1], bi, b), NULL);
+  }
+  default:
+    break;
+  }
+  NNC_ASSERT(ir_ops[n->op].flags & OPF_ELEMWISE);
+  KExpr *ops[3] = {NULL, NULL, NULL};
+  for (int k = 0; k < n->nargs; k++) ops[k] = gen_operand(l, n, k, idx, b);
+  return kexpr_op(p, n->op, n->type.dtype, ops[0], ops[1], ops[2]);
+}
+
+/* ---- kernels ------------------------------------------------------------------------- */
+
+typedef struct Nest {
+  KStmt *outer;            /* the outermost loop */
+  KStmt *inner;            /* where the body goes */
+  KExpr *b;                /* batch index or NULL */
+  KExpr *idx[NNC_MAX_RANK];
+} Nest;
+
+static void push(L *l, KStmt *parent, KStmt *s) {
+  if (parent)
+    kstmt_append(&parent->body, &parent->nbody, &parent->capbody, s);
+  else
+    kstmt_append(&K(l)->body, &K(l)->nbody, &K(l)->capbody, s);
+}
+
+static KStmt *loop(L *l, KStmt *parent, int64_t extent, bool batched, unsigned flags, KExpr **var) {
+  int32_t v = kernel_new_var(K(l));
+  KStmt *s = kstmt_loop(l->p, v, extent, batched, flags);
+  push(l, parent, s);
+  *var = kexpr_var(l->p, v);
+  return s;
+}
+
+/* Loops over a value's domain: the batch (parallel), then each axis; the
+ * first loop is parallel.  `nest_rank` axes get loops (the rest are left to
+ * the caller). */
+static Nest nest(L *l, const Type *t, int nest_rank) {
+  Nest ns;
+  memset(&ns, 0, sizeof ns);
+  KStmt *parent = NULL;
+  if (t->batched) {
+    parent = loop(l, NULL, 1, true, KL_PARALLEL, &ns.b);
+    ns.outer = parent;
+  }
+  for (int i = 0; i < nest_rank; i++) {
+    KStmt *s = loop(l, parent, t->dims[i], false, parent ? 0 : KL_PARALLEL, &ns.idx[i]);
+    if (!ns.outer) ns.outer = s;
+    parent = s;
+  }
+  if (!ns.outer) { /* an unbatched scalar: one iteration */
+    KExpr *unused;
+    parent = loop(l, NULL, 1, false, KL_PARALLEL, &unused);
+    ns.outer = parent;
+  }
+  ns.inner = parent;
+  return ns;
+}
+
+static void store(L *l, KStmt *parent, int32_t buf, KExpr **idx, KExpr *b, KExpr *value) {
+  const KBuffer *kb = &l->p->bufs[buf];
+  KExpr *full[NNC_MAX_RANK + 1];
+  int n = 0;
+  if (kb->type.batched) full[n++] = b;
+  for (int i = 0; i < kb->type.rank; i++) full[n++] = idx[i];
+  kernel_use_buffer(l->p, K(l), buf);
+  push(l, parent, kstmt_store(l->p, buf, full, n, value));
+}
+
+static uint32_t begin_kernel(L *l, const char *what, ValueId v) {
+  Kernel *k = kprog_add_kernel(l->p, what);
+  k->loc = N(l, v)->loc;
+  k->what = what;
+  l->kidx = l->p->nkernels - 1;
+  return l->kidx;
+}
+
+/* out[I] = value at I, for elementwise-like nodes. */
+static void kernel_map(L *l, ValueId v, int32_t dst) {
+  const Node *n = N(l, v);
+  begin_kernel(l, ir_ops[n->op].name, v);
+  Nest ns = nest(l, &n->type, n->type.rank);
+  int32_t keep = l->buf[v];
+  l->buf[v] = -1; /* build its expression, not a load of itself */
+  KExpr *value = gen(l, v, ns.idx, ns.b);
+  l->buf[v] = keep;
+  store(l, ns.inner, dst, ns.idx, ns.b, value);
+}
+
+/* A copy kernel dst = src (for outputs whose value lives elsewhere). */
+static void kernel_copy(L *l, ValueId v, int32_t dst) {
+  const Node *n = N(l, v);
+  begin_kernel(l, "copy", v);
+  Nest ns = nest(l, &n->type, n->type.rank);
+  store(l, ns.inner, dst, ns.idx, ns.b, gen(l, v, ns.idx, ns.b));
+}
+
+static KExpr *neg_inf(L *l) { return kexpr_const(l->p, DT_F32, -INFINITY); }
+
+/* reduce_sum / reduce_max over a set of per-sample axes. */
+static void kernel_reduce(L *l, ValueId v, int32_t dst) {
+  const Node *n = N(l, v);
+  const Type *at = &N(l, n->args[0])->type;
+  bool is_max = n->op == OP_REDUCE_MAX;
+  begin_kernel(l, ir_ops[n->op].name, v);
+  Nest ns = nest(l, &n->type, n->type.rank);
+  int32_t acc = kernel_new_temp(l->p, K(l), n->type.dtype);
+  push(l, ns.inner, kstmt_let(l->p, acc, is_max ? neg_inf(l) : kexpr_const(l->p, n->type.dtype, 0)));
+  KExpr *aidx[NNC_MAX_RANK];
+  KStmt *parent = ns.inner;
+  for (int i = 0, o = 0; i < at->rank; i++) {
+    if (n->attr.axes >> i & 1)
+      parent = loop(l, parent, at->dims[i], false, KL_REDUCE, &aidx[i]);
+    else
+      aidx[i] = ns.idx[o++];
+  }
+  KExpr *x = gen(l, n->args[0], aidx, ns.b);
+  KExpr *t = kexpr_temp(l->p, acc, n->type.dtype);
+  push(l, parent, kstmt_assign(l->p, acc, kexpr_op(l->p, is_max ? OP_MAX : OP_ADD, n->type.dtype, t, x, NULL)));
+  store(l, ns.inner, dst, ns.idx, ns.b, kexpr_temp(l->p, acc, n->type.dtype));
+}
+
+/* argmax along the last axis: the first maximal index. */
+static void kernel_argmax(L *l, ValueId v, int32_t dst) {
+  const Node *n = N(l, v);
+  const Type *at = &N(l, n->args[0])->type;
+  begin_kernel(l, "argmax", v);
+  Nest ns = nest(l, &n->type, n->type.rank);
+  KProgram *p = l->p;
+  int32_t best = kernel_new_temp(p, K(l), DT_F32), arg = kernel_new_temp(p, K(l), DT_I32);
+  push(l, ns.inner, kstmt_let(p, best, neg_inf(l)));
+  push(l, ns.inner, kstmt_let(p, arg, kexpr_const(p, DT_I32, 0)));
+  KExpr *aidx[NNC_MAX_RANK];
+  for (int i = 0; i < n->type.rank; i++) aidx[i] = ns.idx[i];
+  KStmt *r = loop(l, ns.inner, at->dims[at->rank - 1], false, KL_REDUCE, &aidx[at->rank - 1]);
+  KExpr *x = gen(l, n->args[0], aidx, ns.b);
+  KExpr *better = kexpr_op(p, OP_GT, DT_F32, x, kexpr_temp(p, best, DT_F32), NULL);
+  KExpr *ri = kexpr_op(p, OP_CAST, DT_I32, aidx[at->rank - 1], NULL, NULL);
+  push(l, r, kstmt_assign(p, arg, kexpr_op(p, OP_WHERE, DT_I32, better, ri, kexpr_temp(p, arg, DT_I32))));
+  push(l, r, kstmt_assign(p, best, kexpr_op(p, OP_WHERE, DT_F32, better, x, kexpr_temp(p, best, DT_F32))));
+  store(l, ns.inner, dst, ns.idx, ns.b, kexpr_temp(p, arg, DT_I32));
+}
+
+/* Accumulates rows: for the leading axes (parallel), zero the last-axis
+ * row of dst, then for each step of the reduction loops add the row of
+ * terms(step) into it; the last-axis loop is innermost and contiguous.
+ * Used by batch sums and row-accumulating matmuls. */
+typedef KExpr *(*TermFn)(L *l, const Node *n, KExpr **out_idx, KExpr **red, KExpr *b);
+
+static void accumulate_rows(L *l, ValueId v, int32_t dst, const int64_t *red_extents, const bool *red_batched,
+                            int nred, bool out_batched, TermFn term) {
+  const Node *n = N(l, v);
+  KProgram *p = l->p;
+  Type t = n->type;
+  int lead = t.rank - 1;
+  /* Leading loops (batch, then all axes but the last). */
+  Nest ns;
+  memset(&ns, 0, sizeof ns);
+  KStmt *parent = NULL;
+  if (out_batched) parent = ns.outer = loop(l, NULL, 1, true, KL_PARALLEL, &ns.b);
+  for (int i = 0; i < lead; i++) {
+    KStmt *s = loop(l, parent, t.dims[i], false, parent ? 0 : KL_PARALLEL, &ns.idx[i]);
+    if (!ns.outer) ns.outer = s;
+    parent = s;
+  }
+  if (!parent) { /* a vector result: parallel over nothing; one iteration */
+    KExpr *unused;
+    parent = ns.outer = loop(l, NULL, 1, false, KL_PARALLEL, &unused);
+  }
+  KExpr *j;
+  KStmt *zero = loop(l, parent, t.dims[lead], false, 0, &j);
+  ns.idx[lead] = j;
+  store(l, zero, dst, ns.idx, ns.b, kexpr_const(p, DT_F32, 0));
+  KExpr *red[4];
+  KStmt *rp = parent;
+  for (int r = 0; r < nred; r++) rp = loop(l, rp, red_extents[r], red_batched[r], KL_REDUCE, &red[r]);
+  KExpr *j2;
+  KStmt *row = loop(l, rp, t.dims[lead], false, 0, &j2);
+  KExpr *oidx[NNC_MAX_RANK];
+  for (int i = 0; i < lead; i++) oidx[i] = ns.idx[i];
+  oidx[lead] = j2;
+  KExpr *old = load(l, dst, oidx, ns.b);
+  store(l, row, dst, oidx, ns.b, kexpr_op(p, OP_ADD, DT_F32, old, term(l, n, oidx, red, ns.b), NULL));
+}
+
+static KExpr *batch_sum_term(L *l, const Node *n, KExpr **out_idx, KExpr **red, KExpr *b) {
+  (void)b;
+  return gen(l, n->args[0], out_idx, red[0]);
+}
+
+static void kernel_batch_sum(L *l, ValueId v, int32_t dst) {
+  const Node *n = N(l, v);
+  begin_kernel(l, "batch_sum", v);
+  if (n->type.rank == 0) { /* a scalar: one running sum */
+    KProgram *p = l->p;
+    Nest ns = nest(l, &n->type, 0);
+    int32_t acc = kernel_new_temp(p, K(l), n->type.dtype);
+    push(l, ns.inner, kstmt_let(p, acc, kexpr_const(p, n->type.dtype, 0)));
+    KExpr *bv;
+    KStmt *r = loop(l, ns.inner, 1, true, KL_REDUCE, &bv);
+    KExpr *none[1] = {NULL};
+    KExpr *t = kexpr_temp(p, acc, n->type.dtype);
+    push(l, r, kstmt_assign(p, acc, kexpr_op(p, OP_ADD, n->type.dtype, t, gen(l, n->args[0], none, bv), NULL)));
+    store(l, ns.inner, dst, ns.idx, NULL, kexpr_temp(p, acc, n->type.dtype));
+    return;
+  }
+  int64_t ext[1] = {1};
+  bool bat[1] = {true};
+  accumulate_rows(l, v, dst, ext, bat, 1, false, batch_sum_term);
+}
+
+/* Matmul operand indices for output index (i, j) and contraction index k. */
+static void matmul_index(L *l, const Node *n, KExpr **out_idx, KExpr *k, KExpr **ai, KExpr **bi) {
+  const Type *at = &N(l, n->args[0])->type, *bt = &N(l, n->args[1])->type;
+  int o = 0;
+  if (at->rank == 2) ai[0] = out_idx[o++], ai[1] = k;
+  else ai[0] = k;
+  bi[0] = k;
+  if (bt->rank == 2) bi[1] = out_idx[o++];
+}
+
+static KExpr *matmul_term(L *l, const Node *n, KExpr **out_idx, KExpr **red, KExpr *b) {
+  KExpr *ai[2], *bi[2];
+  matmul_index(l, n, out_idx, red[0], ai, bi);
+  return kexpr_op(l->p, OP_MUL, DT_F32, gen(l, n->args[0], ai, b), gen(l, n->args[1], bi, b), NULL);
+}
+
+/* Is the right operand's expression contiguous along the output's last axis?
+ * (Then rows accumulate and vectorise; else dot products.) */
+static bool rows_contiguous(L *l, const Node *n) {
+  const Type *bt = &N(l, n->args[1])->type;
+  if (bt->rank != 2) return false;
+  uint32_t saved = l->kidx;
+  KProgram *p = l->p;
+  KExpr *kv = kexpr_var(p, 1000), *jv = kexpr_var(p, 1001);
+  KExpr *bi[2] = {kv, jv};
+  /* Build the expression in a scratch kernel, then drop it. */
+  begin_kernel(l, "probe", n->args[1]);
+  KExpr *e = gen(l, n->args[1], bi, kexpr_var(p, 1002));
+  p->nkernels--;
+  l->kidx = saved;
+  while (e->kind == KE_OP && e->op == OP_CAST) e = e->a;
+  if (e->kind != KE_LOAD) return false;
+  KExpr *last = e->idx[e->nidx - 1];
+  return last->kind == KE_VAR && last->var == 1001;
+}
+
+static void kernel_matmul(L *l, ValueId v, int32_t dst) {
+  const Node *n = N(l, v);
+  begin_kernel(l, "matmul", v);
+  int64_t kext = contraction_extent(l, n);
+  const Type *bt = &N(l, n->args[1])->type;
+  if (bt->rank == 2 && rows_contiguous(l, n)) {
+    int64_t ext[1] = {kext};
+    bool bat[1] = {false};
+    accumulate_rows(l, v, dst, ext, bat, 1, n->type.batched, matmul_term);
+    K(l)->what = "matmul (rows)";
+    return;
+  }
+  KProgram *p = l->p;
+  Nest ns = nest(l, &n->type, n->type.rank);
+  int32_t acc = kernel_new_temp(p, K(l), DT_F32);
+  push(l, ns.inner, kstmt_let(p, acc, kexpr_const(p, DT_F32, 0)));
+  KExpr *k;
+  KStmt *r = loop(l, ns.inner, kext, false, KL_REDUCE, &k);
+  KExpr *red[1] = {k};
+  KExpr *t = kexpr_temp(p, acc, DT_F32);
+  push(l, r, kstmt_assign(p, acc, kexpr_op(p, OP_ADD, DT_F32, t, matmul_term(l, n, ns.idx, red, ns.b), NULL)));
+  store(l, ns.inner, dst, ns.idx, ns.b, kexpr_temp(p, acc, DT_F32));
+  K(l)->what = "matmul (dot)";
+}
+
+static void emit_node(L *l, ValueId v, int32_t dst) {
+  switch (N(l, v)->op) {
+  case OP_REDUCE_SUM:
+  case OP_REDUCE_MAX: kernel_reduce(l, v, dst); break;
+  case OP_ARGMAX: kernel_argmax(l, v, dst); break;
+  case OP_BATCH_SUM: kernel_batch_sum(l, v, dst); break;
+  case OP_MATMUL:
+    if (contraction_extent(l, N(l, v)) > 1) {
+      kernel_matmul(l, v, dst);
+      break;
+    }
+    kernel_map(l, v, dst); /* an outer product is elementwise */
+    break;
+  default: kernel_map(l, v, dst); break;
+  }
+}
+
+/* ---- in-place updates ------------------------------------------------------------------ */
+
+static bool stmt_reads(const KStmt *s, int32_t buf, const KStmt *store_stmt, bool *other_index);
+
+/* Does e read buf?  Sets *other_index when a read uses another index than
+ * the store `st` (which writes at its loop variables). */
+static bool expr_reads(const KExpr *e, int32_t buf, const KStmt *st, bool *other_index) {
+  if (!e) return false;
+  bool r = false;
+  if (e->kind == KE_LOAD && e->buf == buf) {
+    r = true;
+    if (!st || e->nidx != st->nidx) *other_index = true;
+    for (int i = 0; st && i < e->nidx && i < st->nidx; i++) {
+      const KExpr *a = e->idx[i], *b = st->idx[i];
+      if (!(a->kind == KE_VAR && b->kind == KE_VAR && a->var == b->var)) *other_index = true;
+    }
+  }
+  for (int i = 0; i < e->nidx; i++) r |= expr_reads(e->idx[i], buf, st, other_index);
+  r |= expr_reads(e->a, buf, st, other_index);
+  r |= expr_reads(e->b, buf, st, other_index);
+  r |= expr_reads(e->c, buf, st, other_index);
+  return r;
+}
+
+static bool stmt_reads(const KStmt *s, int32_t buf, const KStmt *st, bool *other_index) {
+  bool r = expr_reads(s->value, buf, st, other_index);
+  for (int i = 0; i < s->nidx; i++) r |= expr_reads(s->idx[i], buf, st, other_index);
+  for (uint32_t i = 0; i < s->nbody; i++) r |= stmt_reads(s->body[i], buf, st, other_index);
+  return r;
+}
+
+static const KStmt *find_store(const KStmt *s, int32_t buf) {
+  if (s->kind == KS_STORE && s->buf == buf) return s;
+  for (uint32_t i = 0; i < s->nbody; i++) {
+    const KStmt *f = find_store(s->body[i], buf);
+    if (f) return f;
+  }
+  return NULL;
+}
+
+static bool kernel_reads(const Kernel *k, int32_t buf, const KStmt *st, bool *other_index) {
+  bool r = false;
+  for (uint32_t i = 0; i < k->nbody; i++) r |= stmt_reads(k->body[i], buf, st, other_index);
+  return r;
+}
+
+static void rename_expr(KExpr *e, int32_t from, int32_t to) {
+  if (!e) return;
+  if (e->kind == KE_LOAD && e->buf == from) e->buf = to;
+  for (int i = 0; i < e->nidx; i++) rename_expr(e->idx[i], from, to);
+  rename_expr(e->a, from, to);
+  rename_expr(e->b, from, to);
+  rename_expr(e->c, from, to);
+}
+
+static void rename_stmt(KStmt *s, int32_t from, int32_t to) {
+  if (s->kind == KS_STORE && s->buf == from) s->buf = to;
+  rename_expr(s->value, from, to);
+  for (int i = 0; i < s->nidx; i++) rename_expr(s->idx[i], from, to);
+  for (uint32_t i = 0; i < s->nbody; i++) rename_stmt(s->body[i], from, to);
+}
+
+static void rename_kernel(Kernel *k, int32_t from, int32_t to) {
+  for (uint32_t i = 0; i < k->nbody; i++) rename_stmt(k->body[i], from, to);
+  for (uint32_t i = 0; i < k->nargs; i++)
+    if (k->args[i] == from) k->args[i] = to;
+  /* The same buffer may now be listed twice: drop the repeat. */
+  uint32_t o = 0;
+  for (uint32_t i = 0; i < k->nargs; i++) {
+    bool dup = false;
+    for (uint32_t j = 0; j < o; j++) dup |= k->args[j] == k->args[i];
+    if (!dup) k->args[o++] = k->args[i];
+  }
+  k->nargs = o;
+}
+
+/* The kernel that stores buf (the first), or -1. */
+static int32_t writer(const KProgram *p, int32_t buf, const KStmt **st) {
+  for (uint32_t k = 0; k < p->nkernels; k++)
+    for (uint32_t i = 0; i < p->kernels[k].nbody; i++) {
+      const KStmt *s = find_store(p->kernels[k].body[i], buf);
+      if (s) {
+        *st = s;
+        return (int32_t)k;
+      }
+    }
+  return -1;
+}
+
+/* Moves update `tmp` into its symbol's buffer `dst` when that is safe;
+ * otherwise appends a copy kernel.  See the file comment. */
+static void place_update(L *l, ValueId v, int32_t tmp, int32_t dst) {
+  KProgram *p = l->p;
+  const KStmt *st = NULL;
+  int32_t kw = writer(p, tmp, &st);
+  bool safe = kw >= 0 && p->kernels[kw].nbody == 1;
+  for (uint32_t k = (uint32_t)kw + 1; safe && k < p->nkernels; k++) {
+    bool other = false;
+    if (kernel_reads(&p->kernels[k], dst, NULL, &other)) safe = false;
+  }
+  if (safe) {
+    bool other = false;
+    kernel_reads(&p->kernels[kw], dst, st, &other);
+    safe = !other;
+  }
+  /* Another store into tmp (a row accumulation) also reads it back: only
+   * simple map kernels qualify. */
+  if (safe) {
+    bool other = false;
+    kernel_reads(&p->kernels[kw], tmp, st, &other);
+    safe = !other;
+  }
+  if (safe) {
+    for (uint32_t k = 0; k < p->nkernels; k++) rename_kernel(&p->kernels[k], tmp, dst);
+    l->buf[v] = dst;
+    p->bufs[tmp].kind = KB_TEMP;
+    p->bufs[tmp].slot = -2; /* unused: memplan skips it */
+    nnc_stat_add("lower", "inplace_updates", 1);
+    return;
+  }
+  kernel_copy(l, v, dst);
+  nnc_stat_add("lower", "update_copies", 1);
+}
+
+/* Fuses consecutive update kernels that loop over the same unbatched
+ * domain into one (Adam: m, v and p of one parameter).  Each later body's
+ * loop variables are renamed to the first kernel's. */
+static void rename_vars_stmt(KStmt *s, const int32_t *map, int32_t nmap);
+static void rename_vars_expr(KExpr *e, const int32_t *map, int32_t nmap) {
+  if (!e) return;
+  if (e->kind == KE_VAR && e->var < nmap) e->var = map[e->var];
+  for (int i = 0; i < e->nidx; i++) rename_vars_expr(e->idx[i], map, nmap);
+  rename_vars_expr(e->a, map, nmap);
+  rename_vars_expr(e->b, map, nmap);
+  rename_vars_expr(e->c, map, nmap);
+}
+static void rename_vars_stmt(KStmt *s, const int32_t *map, int32_t nmap) {
+  if (s->kind == KS_LOOP && s->var < nmap) s->var = map[s->var];
+  rename_vars_expr(s->value, map, nmap);
+  for (int i = 0; i < s->nidx; i++) rename_vars_expr(s->idx[i], map, nmap);
+  for (uint32_t i = 0; i < s->nbody; i++) rename_vars_stmt(s->body[i], map, nmap);
+}
+
+/* A simple map kernel: nested loops (no reductions, no temps) around one store. */
+static bool map_shape(const Kernel *k, int64_t *ext, int *depth, const KStmt **leaf) {
+  if (k->nbody != 1 || k->ntemps) return false;
+  const KStmt *s = k->body[0];
+  int d = 0;
+  while (s->kind == KS_LOOP) {
+    if (s->batched || s->nbody != 1 || d == NNC_MAX_RANK + 1) return false;
+    ext[d++] = s->extent;
+    s = s->body[0];
+  }
+  *depth = d;
+  *leaf = s;
+  return s->kind == KS_STORE;
+}
+
+/* Does `next` read what `prev` stores only at the index prev stores it?
+ * (Loop variables correspond by depth; both are map kernels.) */
+static bool reads_only_same_index(const Kernel *prev, const Kernel *next) {
+  const KStmt *inner = prev->body[0];
+  while (inner->body[0]->kind == KS_LOOP) inner = inner->body[0];
+  /* Map next's vars onto prev's by nesting depth for the comparison. */
+  int32_t pv[NNC_MAX_RANK + 1], nv[NNC_MAX_RANK + 1];
+  int d = 0;
+  for (const KStmt *a = prev->body[0], *b = next->body[0]; a->kind == KS_LOOP; a = a->body[0], b = b->body[0], d++)
+    pv[d] = a->var, nv[d] = b->var;
+  for (uint32_t i = 0; i < inner->nbody; i++) {
+    const KStmt *st = inner->body[i];
+    if (st->kind != KS_STORE) return false;
+    bool other = false;
+    /* A store in prev indexed by its vars equals a read in next indexed by
+     * the vars at the same depths. */
+    KStmt probe = *st;
+    KExpr idx[NNC_MAX_RANK + 1];
+    for (int k = 0; k < st->nidx; k++) {
+      if (st->idx[k]->kind != KE_VAR) return false;
+      int depth = -1;
+      for (int j = 0; j < d; j++)
+        if (pv[j] == st->idx[k]->var) depth = j;
+      if (depth < 0) return false;
+      idx[k] = *st->idx[k];
+      idx[k].var = nv[depth];
+      probe.idx[k] = &idx[k];
+    }
+    kernel_reads(next, st->buf, &probe, &other);
+    if (other) return false;
+  }
+  return true;
+}
+
+static void fuse_update_kernels(L *l, uint32_t first) {
+  KProgram *p = l->p;
+  uint32_t out = first;
+  for (uint32_t k = first; k < p->nkernels; k++) {
+    Kernel *kk = &p->kernels[k];
+    if (out > first) {
+      Kernel *prev = &p->kernels[out - 1];
+      int64_t e1[8], e2[8];
+      int d1, d2;
+      const KStmt *s1, *s2;
+      if (map_shape(prev, e1, &d1, &s1) && map_shape(kk, e2, &d2, &s2) && d1 == d2 &&
+          !memcmp(e1, e2, sizeof(int64_t) * (size_t)d1) && reads_only_same_index(prev, kk)) {
+        /* Rename kk's loop vars to prev's, then move its store into prev's innermost loop. */
+        int32_t map[16];
+        const KStmt *a = prev->body[0], *b = kk->body[0];
+        for (int i = 0; i < 16; i++) map[i] = i + prev->nvars;
+        for (int i = 0; i < d1; i++, a = a->body[0], b = b->body[0]) map[b->var] = a->var;
+        rename_vars_stmt(kk->body[0], map, kk->nvars < 16 ? kk->nvars : 16);
+        KStmt *inner = prev->body[0];
+        while (inner->body[0]->kind == KS_LOOP) inner = inner->body[0];
+        const KStmt *leaf = kk->body[0];
+        while (leaf->kind == KS_LOOP) leaf = leaf->body[0];
+        kstmt_append(&inner->body, &inner->nbody, &inner->capbody, (KStmt *)leaf);
+        for (uint32_t i = 0; i < kk->nargs; i++) kernel_use_buffer(p, prev, kk->args[i]);
+        prev->what = "optimizer update (fused)";
+        nnc_stat_add("lower", "update_kernels_fused", 1);
+        continue;
+      }
+    }
+    if (out != k) p->kernels[out] = p->kernels[k];
+    out++;
+  }
+  p->nkernels = out;
+}
+
+/* Removes temps that in-place updates made unused (slot -2), renumbering
+ * every buffer reference. */
+static void remap_expr(KExpr *e, const int32_t *map) {
+  if (!e) return;
+  if (e->kind == KE_LOAD) e->buf = map[e->buf];
+  for (int i = 0; i < e->nidx; i++) remap_expr(e->idx[i], map);
+  remap_expr(e->a, map);
+  remap_expr(e->b, map);
+  remap_expr(e->c, map);
+}
+
+static void remap_stmt(KStmt *s, const int32_t *map) {
+  if (s->kind == KS_STORE) s->buf = map[s->buf];
+  remap_expr(s->value, map);
+  for (int i = 0; i < s->nidx; i++) remap_expr(s->idx[i], map);
+  for (uint32_t i = 0; i < s->nbody; i++) remap_stmt(s->body[i], map);
+}
+
+static void drop_unused_buffers(KProgram *p) {
+  int32_t *map = nnc_xmalloc(sizeof(int32_t) * (p->nbufs ? p->nbufs : 1));
+  uint32_t n = 0;
+  for (uint32_t b = 0; b < p->nbufs; b++) {
+    map[b] = p->bufs[b].slot == -2 ? -1 : (int32_t)n;
+    if (map[b] >= 0) p->bufs[n++] = p->bufs[b];
+  }
+  p->nbufs = n;
+  for (uint32_t k = 0; k < p->nkernels; k++) {
+    Kernel *kk = &p->kernels[k];
+    for (uint32_t i = 0; i < kk->nbody; i++) remap_stmt(kk->body[i], map);
+    for (uint32_t i = 0; i < kk->nargs; i++) kk->args[i] = map[kk->args[i]];
+  }
+  int32_t *fixed[] = {&p->input, &p->label, &p->loss, &p->scalars};
+  for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+    if (*fixed[i] >= 0) *fixed[i] = map[*fixed[i]];
+  for (uint32_t i = 0; i < p->nmetrics; i++) p->metrics[i] = map[p->metrics[i]];
+  free(map);
+}
+
+/* ---- plans ---------------------------------------------------------------------------------- */
+
+static bool kernel_writes(const Kernel *k, int32_t buf) {
+  for (uint32_t i = 0; i < k->nbody; i++)
+    if (find_store(k->body[i], buf)) return true;
+  return false;
+}
+
+static void build_plans(L *l) {
+  KProgram *p = l->p;
+  for (uint32_t k = 0; k < p->nkernels; k++) {
+    char *name = arena_printf(&p->arena, "k%u_%s", k, strchr(p->kernels[k].name, '_') + 1);
+    p->kernels[k].name = name;
+    VEC_PUSH(p->train, p->ntrain, p->captrain, k);
+  }
+  /* Eval: kernels that (transitively) produce the loss and metrics. */
+  bool *need = nnc_xcalloc(p->nbufs, 1);
+  bool *run = nnc_xcalloc(p->nkernels ? p->nkernels : 1, 1);
+  if (p->loss >= 0) need[p->loss] = true;
+  for (uint32_t i = 0; i < p->nmetrics; i++) need[p->metrics[i]] = true;
+  for (uint32_t k = p->nkernels; k > 0; k--) {
+    Kernel *kk = &p->kernels[k - 1];
+    bool needed = false;
+    for (uint32_t a = 0; a < kk->nargs; a++)
+      if (need[kk->args[a]] && kernel_writes(kk, kk->args[a])) needed = true;
+    if (!needed) continue;
+    run[k - 1] = true;
+    for (uint32_t a = 0; a < kk->nargs; a++) {
+      int32_t b = kk->args[a];
+      if (p->bufs[b].kind == KB_PARAM || p->bufs[b].kind == KB_STATE) continue; /* read, not produced */
+      need[b] = true;
+    }
+  }
+  for (uint32_t k = 0; k < p->nkernels; k++)
+    if (run[k]) VEC_PUSH(p->eval, p->neval, p->capeval, k);
+  free(need);
+  free(run);
+}
+
+/* ---- the pass -------------------------------------------------------------------------------- */
+
+static void decide(L *l) {
+  Module *m = l->m;
+  for (uint32_t v = 0; v < m->nnodes; v++) {
+    const Node *n = &m->nodes[v];
+    for (int k = 0; k < n->nargs; k++) l->uses[n->args[k]]++;
+  }
+  for (uint32_t o = 0; o < m->noutputs; o++) l->uses[m->outputs[o].value]++;
+  for (uint32_t v = 0; v < m->nnodes; v++) {
+    const Node *n = &m->nodes[v];
+    l->buf[v] = -1;
+    if (n->op == OP_CONST || n->op == OP_HYPER || n->op == OP_STEP || n->op == OP_BATCH_SIZE ||
+        is_leaf_buffer(n->op))
+      continue;
+    int d = 0;
+    for (int k = 0; k < n->nargs; k++)
+      if (l->buf[n->args[k]] < 0 && l->depth[n->args[k]] > d) d = l->depth[n->args[k]];
+    l->depth[v] = (uint8_t)(d + 1);
+    l->mat[v] = !inlinable(l, n) || d + 1 > MAX_INLINE_DEPTH || (l->uses[v] > 1 && !cheap(l, v));
+  }
+}
+
+KProgram *lower_program(Module *m, const LowerOptions *o) {
+  (void)o;
+  L l;
+  memset(&l, 0, sizeof l);
+  l.m = m;
+  l.p = kprog_new(m);
+  KProgram *p = l.p;
+  size_t nn = m->nnodes ? m->nnodes : 1;
+  l.buf = nnc_xmalloc(nn * sizeof *l.buf);
+  l.uses = nnc_xcalloc(nn, sizeof *l.uses);
+  l.depth = nnc_xcalloc(nn, 1);
+  l.mat = nnc_xcalloc(nn, 1);
+  l.sym_buf = nnc_xmalloc((m->nsyms ? m->nsyms : 1) * sizeof *l.sym_buf);
+  l.hyper_slot = nnc_xmalloc((m->nsyms ? m->nsyms : 1) * sizeof *l.hyper_slot);
+  for (uint32_t v = 0; v < m->nnodes; v++)
+    if (m->nodes[v].op == OP_GRAD) nnc_internal_error(__FILE__, __LINE__, "lowering needs autodiff first");
+
+  /* Symbol buffers, then the scalars, the loss and the metrics. */
+  int nhyper = 0;
+  for (uint32_t s = 0; s < m->nsyms; s++) {
+    const Symbol *sym = &m->syms[s];
+    l.sym_buf[s] = -1;
+    static const KBufKind kinds[] = {[SYM_INPUT] = KB_INPUT, [SYM_LABEL] = KB_LABEL, [SYM_PARAM] = KB_PARAM,
+                                     [SYM_STATE] = KB_STATE};
+    if (sym->kind == SYM_HYPER) {
+      l.hyper_slot[s] = KSCALAR_HYPER0 + nhyper++;
+      continue;
+    }
+    l.sym_buf[s] = add_buf(&l, sym->name, kinds[sym->kind], sym->type, s, sym->loc);
+    if (sym->kind == SYM_INPUT && p->input < 0) p->input = l.sym_buf[s];
+    if (sym->kind == SYM_LABEL && p->label < 0) p->label = l.sym_buf[s];
+  }
+  Type st = type_scalar(DT_F32);
+  st.rank = 1;
+  st.dims[0] = KSCALAR_HYPER0 + nhyper;
+  p->scalars = add_buf(&l, "scalars", KB_SCALARS, st, 0, 0);
+
+  decide(&l);
+
+  /* Output buffers.  A node computed into an output buffer is stored there
+   * by its own kernel; an output whose node lives elsewhere gets a copy. */
+  int32_t *out_buf = nnc_xmalloc((m->noutputs ? m->noutputs : 1) * sizeof *out_buf);
+  bool *out_direct = nnc_xcalloc(m->noutputs ? m->noutputs : 1, 1);
+  uint32_t capmetrics = 0;
+  for (uint32_t i = 0; i < m->noutputs; i++) {
+    const Output *out = &m->outputs[i];
+    Type t = m->nodes[out->value].type;
+    if (out->kind == OUT_LOSS) {
+      out_buf[i] = p->loss = add_buf(&l, "loss", KB_LOSS, t, 0, m->nodes[out->value].loc);
+    } else if (out->kind == OUT_METRIC) {
+      char name[160];
+      snprintf(name, sizeof name, "metric.%s", out->name);
+      out_buf[i] = add_buf(&l, name, KB_METRIC, t, 0, m->nodes[out->value].loc);
+      VEC_PUSH(p->metrics, p->nmetrics, capmetrics, out_buf[i]);
+    } else {
+      out_buf[i] = l.sym_buf[out->sym];
+    }
+    /* Loss and metrics: the node's own kernel stores straight into the
+     * output buffer when it is materialized and is not a leaf. */
+    ValueId v = out->value;
+    if (out->kind != OUT_UPDATE && l.mat[v] && l.buf[v] < 0) {
+      bool taken = false;
+      for (uint32_t j = 0; j < i; j++) taken |= out_direct[j] && m->outputs[j].value == v;
+      if (!taken) {
+        out_direct[i] = true;
+        l.buf[v] = out_buf[i];
+      }
+    }
+  }
+
+  /* Kernels in graph order. */
+  uint32_t first_update_kernel = UINT32_MAX;
+  for (uint32_t v = 0; v < m->nnodes; v++) {
+    if (!l.mat[v]) continue;
+    if (l.buf[v] < 0) l.buf[v] = temp_buf(&l, v); /* else an output buffer, assigned above */
+    bool is_update = false;
+    for (uint32_t i = 0; i < m->noutputs; i++) is_update |= m->outputs[i].kind == OUT_UPDATE && m->outputs[i].value == v;
+    if (is_update && first_update_kernel == UINT32_MAX) first_update_kernel = p->nkernels;
+    emit_node(&l, v, l.buf[v]);
+  }
+  /* Outputs not stored directly: loss/metrics of leaves or shared nodes,
+   * and every update (in place when safe). */
+  uint32_t copies_from = p->nkernels;
+  for (uint32_t i = 0; i < m->noutputs; i++) {
+    const Output *out = &m->outputs[i];
+    if (out_direct[i]) continue;
+    ValueId v = out->value;
+    if (out->kind == OUT_UPDATE) {
+      if (is_leaf_buffer(m->nodes[v].op) && l.sym_buf[m->nodes[v].attr.sym] == out_buf[i]) continue; /* p = p */
+      if (l.buf[v] >= 0 && p->bufs[l.buf[v]].kind == KB_TEMP) {
+        place_update(&l, v, l.buf[v], out_buf[i]);
+        continue;
+      }
+    }
+    kernel_copy(&l, v, out_buf[i]);
+  }
+  (void)copies_from;
+  if (first_update_kernel != UINT32_MAX) fuse_update_kernels(&l, first_update_kernel);
+  drop_unused_buffers(p);
+  build_plans(&l);
+  nnc_stat_add("lower", "kernels", p->nkernels);
+  nnc_stat_add("lower", "eval_kernels", p->neval);
+
+  free(out_buf);
+  free(out_direct);
+  free(l.buf);
+  free(l.uses);
+  free(l.depth);
+  free(l.mat);
+  free(l.sym_buf);
+  free(l.hyper_slot);
+  return p;
+}

@@ -1,0 +1,21 @@
+/* passes/lower.h - from the training-step graph to the kernel IR.
+ *
+ * lower_program: requires a verified module after the graph passes (no grad
+ * placeholders left); returns a KProgram whose train plan runs one training
+ * step (forward, backward, optimizer update in place) and whose eval plan
+ * computes only the loss and metrics.  memplan assigns memory slots to
+ * temporaries whose lifetimes do not overlap.
+ */
+#ifndef NNC_LOWER_H
+#define NNC_LOWER_H
+
+#include "ir/kernel.h"
+
+typedef struct LowerOptions {
+  int opt_level;
+} LowerOptions;
+
+KProgram *lower_program(Module *m, const LowerOptions *o);
+void memplan(KProgram *p, int64_t batch);
+
+#endif

@@ -1,0 +1,98 @@
+/* runtime/model.h - what a compiled trainer tells the runtime about itself.
+ *
+ * nnc emits one constant RtModelDesc per trained program (plain C data,
+ * compiled and linked with the kernels) and a main() that calls
+ * rt_trainer_main().  The runtime allocates the buffers on the chosen
+ * device, initialises parameters and states, loads the data, and runs the
+ * train and eval plans: each plan is a list of kernel launches.  Nothing
+ * here knows about the compiler; the compiler knows this header.
+ *
+ * Versioned: fields are only ever appended, and `abi` says which version a
+ * trainer was built for.
+ */
+#ifndef NNRT_MODEL_H
+#define NNRT_MODEL_H
+
+#include <stdint.h>
+
+#define RT_MODEL_ABI 1
+
+/* ORDER KBufKind: same members and order as KBufKind in ir/kernel.h. */
+typedef enum {
+  RT_BUF_INPUT,
+  RT_BUF_LABEL,
+  RT_BUF_PARAM,
+  RT_BUF_STATE,
+  RT_BUF_TEMP,
+  RT_BUF_LOSS,
+  RT_BUF_METRIC,
+  RT_BUF_SCALARS, /* f32: [0] step, [1] batch size, [2 + k] hyper k */
+} RtBufKind;
+
+typedef struct RtBufDesc {
+  const char *name;     /* parameter path, "x", "t12", ... */
+  RtBufKind kind;
+  int dtype;            /* 0 = f32, 1 = i32 */
+  int rank;
+  int64_t dims[8];      /* per-sample dims (params and states: their dims) */
+  int batched;          /* holds one such tensor per sample of the batch */
+  int init_kind;        /* params and states: RtInitKind (runtime/init.h) */
+  double init_a, init_b;
+  int slot;             /* temps: buffers with the same slot share memory */
+} RtBufDesc;
+
+typedef struct RtLaunchDesc {
+  int kernel;           /* index into kernel_names / native */
+  int nargs;
+  const int *args;      /* buffer indices, in the kernel's parameter order; B follows them */
+  int64_t range;        /* iterations of the kernel's outermost loop... */
+  int range_batched;    /* ...times B when set */
+} RtLaunchDesc;
+
+/* A native (CPU) kernel: args[i] points at the i-th argument's value (a
+ * buffer pointer, then the int64 batch size); [begin, end) is the part of
+ * the outermost loop this call runs. */
+typedef void (*RtModelKernel)(void **args, int64_t begin, int64_t end);
+
+typedef struct RtModelDesc {
+  int abi;                          /* RT_MODEL_ABI */
+  const char *name;                 /* the model */
+  const char *target;               /* "cpu", "gpu", "opencl", "fpga", "asic" */
+  const char *nnc_version;
+
+  int nbufs;
+  const RtBufDesc *bufs;
+  int input_buf, label_buf, loss_buf, scalars_buf; /* -1 when absent */
+  int nmetrics;
+  const char *const *metric_names;
+  const int *metric_bufs;
+  int nhypers;
+  const char *const *hyper_names;
+  const double *hyper_values;       /* defaults from the .nn file */
+
+  /* The train block's settings: defaults for the command line. */
+  int data_kind;                    /* RtDataKind, 0 = none */
+  const char *data_path, *test_path, *label_column;
+  double scale;
+  int64_t batch, epochs, seed;
+  int shuffle;
+  int64_t label_bound;              /* i32 labels must lie in [0, bound); 0 = unchecked */
+
+  /* Code: native functions (cpu), or PTX / OpenCL C text with kernel names. */
+  int nkernels;
+  const char *const *kernel_names;
+  const RtModelKernel *native;      /* cpu; NULL otherwise */
+  const char *code;                 /* gpu: PTX; opencl/fpga/asic: OpenCL C; NULL for cpu */
+  uint64_t code_size;
+  const char *code_options;         /* OpenCL build options */
+
+  int ntrain;
+  const RtLaunchDesc *train;        /* one training step */
+  int neval;
+  const RtLaunchDesc *eval;         /* one evaluation step */
+} RtModelDesc;
+
+/* The trained program's main: command line, device, data, training. */
+int rt_trainer_main(int argc, char **argv, const RtModelDesc *m);
+
+#endif
