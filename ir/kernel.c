@@ -17,8 +17,23 @@ KProgram *kprog_new(Module *m) {
   return p;
 }
 
+/* Statement bodies grow on the heap (kstmt_append); everything else is in
+ * the arena. */
+static void free_stmt(KStmt *s) {
+  for (uint32_t i = 0; i < s->nbody; i++) free_stmt(s->body[i]);
+  free(s->body);
+}
+
+void kernel_free_body(Kernel *k) {
+  for (uint32_t i = 0; i < k->nbody; i++) free_stmt(k->body[i]);
+  free(k->body);
+  k->body = NULL;
+  k->nbody = k->capbody = 0;
+}
+
 void kprog_free(KProgram *p) {
   if (!p) return;
+  for (uint32_t k = 0; k < p->nkernels; k++) kernel_free_body(&p->kernels[k]);
   free(p->bufs);
   free(p->kernels);
   free(p->train);

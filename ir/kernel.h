@@ -162,6 +162,8 @@ KStmt *kstmt_let(KProgram *p, int32_t temp, KExpr *value);
 KStmt *kstmt_assign(KProgram *p, int32_t temp, KExpr *value);
 KStmt *kstmt_store(KProgram *p, int32_t buf, KExpr *const *idx, int nidx, KExpr *value);
 void kstmt_append(KStmt ***body, uint32_t *n, uint32_t *cap, KStmt *s);
+/* Frees a kernel's statement bodies (a kernel dropped from the program). */
+void kernel_free_body(Kernel *k);
 KExpr *kexpr_const(KProgram *p, DType dt, double v);
 KExpr *kexpr_index_const(KProgram *p, int64_t v);
 KExpr *kexpr_var(KProgram *p, int32_t var);

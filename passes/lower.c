@@ -115,7 +115,7 @@ static bool cheap(L *l, ValueId v) {
   case OP_STOP_GRAD:
   case OP_NEG:
   case OP_CAST:
-    return l->buf[n->args[0]] >= 0 || cheap(l, n->args[0]);
+    return l->mat[n->args[0]] || cheap(l, n->args[0]);
   default:
     return false;
   }
@@ -180,9 +180,12 @@ static KExpr *gen(L *l, ValueId v, KExpr **idx, KExpr *b) {
   KExpr *aidx[NNC_MAX_RANK];
   switch (n->op) {
   case OP_CONST: return kexpr_const(p, n->type.dtype, n->attr.value);
-  case OP_HYPER: return kexpr_scalar(p, l->hyper_slot[n->attr.sym]);
-  case OP_STEP: return kexpr_scalar(p, KSCALAR_STEP);
-  case OP_BATCH_SIZE: return kexpr_scalar(p, KSCALAR_BATCH);
+  case OP_HYPER:
+  case OP_STEP:
+  case OP_BATCH_SIZE:
+    kernel_use_buffer(p, K(l), p->scalars); /* scalars are read from their buffer */
+    return kexpr_scalar(p, n->op == OP_HYPER ? l->hyper_slot[n->attr.sym]
+                           : n->op == OP_STEP ? KSCALAR_STEP : KSCALAR_BATCH);
   case OP_INPUT:
   case OP_PARAM:
   case OP_STATE: return load(l, l->sym_buf[n->attr.sym], idx, b);
@@ -207,6 +210,7 @@ static KExpr *gen(L *l, ValueId v, KExpr **idx, KExpr *b) {
     /* a[i, rest...]: i is an i32 scalar per sample. */
     KExpr *none[1] = {NULL};
     KExpr *i = gen(l, n->args[1], none, b);
+    i->index = true; /* a gathered index: widened to i64 like the others */
     aidx[0] = i;
     for (int k = 0; k < n->type.rank; k++) aidx[k + 1] = idx[k];
     return gen(l, n->args[0], aidx, b);
@@ -214,6 +218,7 @@ static KExpr *gen(L *l, ValueId v, KExpr **idx, KExpr *b) {
   case OP_ONEHOT: {
     KExpr *none[1] = {NULL};
     KExpr *i = gen(l, n->args[0], none, b);
+    i->index = true;
     return kexpr_op(p, OP_EQ, DT_F32, idx[0], i, NULL);
   }
   case OP_MATMUL: { /* an outer product: contraction over one element */
@@ -657,19 +662,26 @@ static void rename_vars_stmt(KStmt *s, const int32_t *map, int32_t nmap) {
   for (uint32_t i = 0; i < s->nbody; i++) rename_vars_stmt(s->body[i], map, nmap);
 }
 
-/* A simple map kernel: nested loops (no reductions, no temps) around one store. */
+/* A map kernel: nested unbatched loops (no reductions, no temps) whose
+ * innermost body is only stores. */
 static bool map_shape(const Kernel *k, int64_t *ext, int *depth, const KStmt **leaf) {
-  if (k->nbody != 1 || k->ntemps) return false;
+  if (k->nbody != 1 || k->ntemps || k->body[0]->kind != KS_LOOP) return false;
   const KStmt *s = k->body[0];
   int d = 0;
-  while (s->kind == KS_LOOP) {
-    if (s->batched || s->nbody != 1 || d == NNC_MAX_RANK + 1) return false;
+  for (;;) {
+    if (s->batched || d == NNC_MAX_RANK + 1) return false;
     ext[d++] = s->extent;
-    s = s->body[0];
+    if (s->nbody == 1 && s->body[0]->kind == KS_LOOP) {
+      s = s->body[0];
+      continue;
+    }
+    break;
   }
+  for (uint32_t i = 0; i < s->nbody; i++)
+    if (s->body[i]->kind != KS_STORE) return false;
   *depth = d;
   *leaf = s;
-  return s->kind == KS_STORE;
+  return true;
 }
 
 /* Does `next` read what `prev` stores only at the index prev stores it?
@@ -724,12 +736,10 @@ static void fuse_update_kernels(L *l, uint32_t first) {
         for (int i = 0; i < 16; i++) map[i] = i + prev->nvars;
         for (int i = 0; i < d1; i++, a = a->body[0], b = b->body[0]) map[b->var] = a->var;
         rename_vars_stmt(kk->body[0], map, kk->nvars < 16 ? kk->nvars : 16);
-        KStmt *inner = prev->body[0];
-        while (inner->body[0]->kind == KS_LOOP) inner = inner->body[0];
-        const KStmt *leaf = kk->body[0];
-        while (leaf->kind == KS_LOOP) leaf = leaf->body[0];
-        kstmt_append(&inner->body, &inner->nbody, &inner->capbody, (KStmt *)leaf);
+        KStmt *inner = (KStmt *)s1;
+        for (uint32_t i = 0; i < s2->nbody; i++) kstmt_append(&inner->body, &inner->nbody, &inner->capbody, s2->body[i]);
         for (uint32_t i = 0; i < kk->nargs; i++) kernel_use_buffer(p, prev, kk->args[i]);
+        kernel_free_body(kk); /* its loops; the moved store lives in the arena */
         prev->what = "optimizer update (fused)";
         nnc_stat_add("lower", "update_kernels_fused", 1);
         continue;
@@ -835,9 +845,20 @@ static void decide(L *l) {
       continue;
     int d = 0;
     for (int k = 0; k < n->nargs; k++)
-      if (l->buf[n->args[k]] < 0 && l->depth[n->args[k]] > d) d = l->depth[n->args[k]];
+      if (!l->mat[n->args[k]] && l->depth[n->args[k]] > d) d = l->depth[n->args[k]];
     l->depth[v] = (uint8_t)(d + 1);
     l->mat[v] = !inlinable(l, n) || d + 1 > MAX_INLINE_DEPTH || (l->uses[v] > 1 && !cheap(l, v));
+  }
+  /* Outputs are computed in graph order by their own kernels: an update
+   * computed at the end straight into its parameter could read another
+   * parameter already overwritten.  Updates then move in place only
+   * through place_update's checks. */
+  for (uint32_t o = 0; o < m->noutputs; o++) {
+    ValueId v = m->outputs[o].value;
+    const Node *n = &m->nodes[v];
+    if (!is_leaf_buffer(n->op) && n->op != OP_CONST && n->op != OP_HYPER && n->op != OP_STEP &&
+        n->op != OP_BATCH_SIZE)
+      l->mat[v] = true;
   }
 }
 

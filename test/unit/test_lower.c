@@ -173,6 +173,7 @@ static void agree(const char *name, const char *src, int64_t batch, int steps) {
   if (!m) return;
   KProgram *p = lower_program(m, &(LowerOptions){2});
   memplan(p, batch);
+  CHECK(kprog_verify(p), "%s: kernel IR does not verify", name);
   Interp *it = interp_new(m, true);
   interp_init(it, 5);
 

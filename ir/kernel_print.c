@@ -1,0 +1,364 @@
+/* ir/kernel_print.c - the kernel IR as text: `nnc m.nn --emit=kernels`.
+ *
+ * A readable, stable listing (FileCheck tests match it; nothing parses it
+ * back), specified in docs/ir.md ("Kernel IR").  Four parts:
+ *
+ *     ; kernel IR for @mnist                              header
+ *     buffer %7 temp   t7        : f32[B,64]  slot 0      buffers, then
+ *     ; slots: 3 (2 batched, 1 fixed)                     the memory plan
+ *     kernel k0_matmul(%0, %2, %7) ; matmul  loc(...)     each kernel: its
+ *       for v0 in 0..B parallel {                         statement tree,
+ *         %7[v0, v1] = t0                                 two spaces a level
+ *     train: k0_matmul k1_add                             the two plans
+ *
+ * Expressions print infix for + - * / and the comparisons, with parentheses
+ * exactly where the tree differs from the usual precedence and left-to-right
+ * grouping (so `a + (b + c)` keeps its parentheses: float addition is not
+ * associative); every other op prints as a call.  Like ir/print.c, nothing
+ * here assumes the program is valid: a broken program still prints, with
+ * `<bad ...>` where an index is out of range.
+ */
+#include "ir/kernel.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct Printer {
+  const KProgram *p;
+  FILE *out;
+} Printer;
+
+/* ---- names and locations ----------------------------------------------------- */
+
+/* [A-Za-z_][A-Za-z0-9_./]* is written bare, anything else quoted (no
+ * escapes beyond \" and \\ for a listing nobody parses); into buf. */
+static char *name_str(const char *s, char *buf, size_t len) {
+  if (!s) s = "<null>";
+  bool bare = *s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z');
+  for (const char *c = s; *c && bare; c++)
+    bare = *c == '_' || *c == '.' || *c == '/' || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+           (*c >= '0' && *c <= '9');
+  size_t o = 0;
+  if (!bare && o + 1 < len) buf[o++] = '"';
+  for (const char *c = s; *c && o + 2 < len; c++) {
+    if (!bare && (*c == '"' || *c == '\\')) buf[o++] = '\\';
+    buf[o++] = *c;
+  }
+  if (!bare && o + 1 < len) buf[o++] = '"';
+  buf[o] = 0;
+  return buf;
+}
+
+static void print_name(const char *s, FILE *out) {
+  char buf[256];
+  fputs(name_str(s, buf, sizeof buf), out);
+}
+
+/* loc("inner":l:c at "outer":l:c), as the graph IR prints it; parents are
+ * followed only while they decrease, so a broken chain cannot loop. */
+static void print_loc(const Module *m, uint32_t loc, FILE *out) {
+  fputs("loc(", out);
+  for (uint32_t l = loc, first = 1;; first = 0) {
+    if (!m || l >= m->nlocs) {
+      fprintf(out, "%s<bad loc %u>", first ? "" : " at ", l);
+      break;
+    }
+    const IrLoc *il = &m->locs[l];
+    if (!first) fputs(" at ", out);
+    fputc('"', out);
+    fputs(il->file < m->nfiles && m->files[il->file] ? m->files[il->file] : "<bad file>", out);
+    fprintf(out, "\":%u:%u", il->line, il->col);
+    if (il->parent == 0 || il->parent >= l) break;
+    l = il->parent;
+  }
+  fputc(')', out);
+}
+
+static void print_buf_ref(const Printer *pr, int32_t buf) {
+  if (buf < 0 || (uint32_t)buf >= pr->p->nbufs) fprintf(pr->out, "<bad buffer %d>", buf);
+  else fprintf(pr->out, "%%%d", buf);
+}
+
+/* $step, $batch, $hyper.NAME: hyper k is the k-th SYM_HYPER symbol. */
+static void print_scalar(const Printer *pr, int32_t which) {
+  if (which == KSCALAR_STEP) {
+    fputs("$step", pr->out);
+    return;
+  }
+  if (which == KSCALAR_BATCH) {
+    fputs("$batch", pr->out);
+    return;
+  }
+  const Module *m = pr->p->module;
+  int32_t k = which - KSCALAR_HYPER0;
+  for (uint32_t i = 0; m && k >= 0 && i < m->nsyms; i++) {
+    if (m->syms[i].kind != SYM_HYPER) continue;
+    if (k-- == 0) {
+      fputs("$hyper.", pr->out);
+      print_name(m->syms[i].name, pr->out);
+      return;
+    }
+  }
+  fprintf(pr->out, "$<bad scalar %d>", which);
+}
+
+/* ---- expressions --------------------------------------------------------------- */
+
+/* Binding strength: comparisons < + - < * / < unary minus < everything else
+ * (calls, loads, names, non-negative numbers). */
+enum { PREC_CMP = 1, PREC_ADD = 2, PREC_MUL = 3, PREC_NEG = 4, PREC_ATOM = 5 };
+
+static const char *infix_symbol(Op op) {
+  switch (op) {
+  case OP_ADD: return "+";
+  case OP_SUB: return "-";
+  case OP_MUL: return "*";
+  case OP_DIV: return "/";
+  case OP_EQ: return "==";
+  case OP_NE: return "!=";
+  case OP_LT: return "<";
+  case OP_LE: return "<=";
+  case OP_GT: return ">";
+  case OP_GE: return ">=";
+  default: return NULL;
+  }
+}
+
+static int expr_prec(const KExpr *e) {
+  if (!e) return PREC_ATOM;
+  if (e->kind == KE_CONST) return signbit(e->value) ? PREC_NEG : PREC_ATOM; /* -1, -0.0, -inf */
+  if (e->kind != KE_OP || (unsigned)e->op >= OP_COUNT) return PREC_ATOM;
+  switch (e->op) {
+  case OP_NEG: return PREC_NEG;
+  case OP_ADD:
+  case OP_SUB: return PREC_ADD;
+  case OP_MUL:
+  case OP_DIV: return PREC_MUL;
+  default: return ir_ops[e->op].flags & OPF_CMP ? PREC_CMP : PREC_ATOM;
+  }
+}
+
+/* f32 constants that are whole numbers get ".0" (0.0, 784.0) so they read
+ * apart from i32 and index constants; the rest is ir_print_number's shortest
+ * round-trip form. */
+static void print_const(const KExpr *e, FILE *out) {
+  ir_print_number(e->value, out);
+  if (e->dtype == DT_F32 && isfinite(e->value) && e->value == trunc(e->value) && fabs(e->value) < 1e15)
+    fputs(".0", out);
+}
+
+static void print_expr(const Printer *pr, const KExpr *e);
+
+static void print_operand(const Printer *pr, const KExpr *e, bool parens) {
+  if (parens) fputc('(', pr->out);
+  print_expr(pr, e);
+  if (parens) fputc(')', pr->out);
+}
+
+static void print_indices(const Printer *pr, KExpr *const *idx, int n) {
+  fputc('[', pr->out);
+  for (int i = 0; i < n && i <= NNC_MAX_RANK; i++) {
+    if (i) fputs(", ", pr->out);
+    print_expr(pr, idx[i]);
+  }
+  fputc(']', pr->out);
+}
+
+static void print_op(const Printer *pr, const KExpr *e) {
+  FILE *out = pr->out;
+  if ((unsigned)e->op >= OP_COUNT) {
+    fprintf(out, "<bad op %d>(", (int)e->op);
+    print_expr(pr, e->a);
+    fputc(')', out);
+    return;
+  }
+  const char *sym = infix_symbol(e->op);
+  if (sym) {
+    /* Left to right: the left operand may bind as strongly as the operator
+     * (a - b - c), the right one must bind more strongly (a - (b - c)).
+     * Comparisons do not chain: both sides must bind more strongly. */
+    int prec = expr_prec(e);
+    print_operand(pr, e->a, expr_prec(e->a) < prec || (prec == PREC_CMP && expr_prec(e->a) == prec));
+    fprintf(out, " %s ", sym);
+    print_operand(pr, e->b, expr_prec(e->b) <= prec);
+    return;
+  }
+  if (e->op == OP_NEG) {
+    fputc('-', out);
+    print_operand(pr, e->a, expr_prec(e->a) <= PREC_NEG);
+    return;
+  }
+  if (e->op == OP_CAST) fprintf(out, "cast<%s>(", dtype_name(e->dtype));
+  else fprintf(out, "%s(", ir_ops[e->op].name);
+  const KExpr *ops[3] = {e->a, e->b, e->c};
+  int n = ir_ops[e->op].arity;
+  if (n < 1) n = 1;
+  for (int i = 0; i < n && i < 3; i++) {
+    if (i) fputs(", ", out);
+    print_expr(pr, ops[i]);
+  }
+  fputc(')', out);
+}
+
+static void print_expr(const Printer *pr, const KExpr *e) {
+  FILE *out = pr->out;
+  if (!e) {
+    fputs("<null>", out);
+    return;
+  }
+  switch (e->kind) {
+  case KE_CONST: print_const(e, out); break;
+  case KE_VAR: fprintf(out, "v%d", e->var); break;
+  case KE_TEMP: fprintf(out, "t%d", e->temp); break;
+  case KE_LOAD:
+    print_buf_ref(pr, e->buf);
+    if (e->guarded) fputc('?', out);
+    print_indices(pr, e->idx, e->nidx);
+    break;
+  case KE_SCALAR: print_scalar(pr, e->scalar); break;
+  case KE_BATCH: fputc('B', out); break;
+  case KE_OP: print_op(pr, e); break;
+  default: fprintf(out, "<bad expr %d>", (int)e->kind); break;
+  }
+}
+
+/* ---- statements -------------------------------------------------------------------- */
+
+static void indent(FILE *out, int depth) {
+  for (int i = 0; i < depth; i++) fputs("  ", out);
+}
+
+static void print_stmt(const Printer *pr, const KStmt *s, int depth);
+
+/* for vN in 0..EXTENT [parallel] [reduce] [vector=W] [unroll=U] [tile=T] {
+ * A batched extent counts B samples: `B`, or `B*64` for 64 per sample. */
+static void print_loop(const Printer *pr, const KStmt *s, int depth) {
+  FILE *out = pr->out;
+  fprintf(out, "for v%d in 0..", s->var);
+  if (!s->batched) fprintf(out, "%lld", (long long)s->extent);
+  else if (s->extent == 1) fputc('B', out);
+  else fprintf(out, "B*%lld", (long long)s->extent);
+  if (s->flags & KL_PARALLEL) fputs(" parallel", out);
+  if (s->flags & KL_REDUCE) fputs(" reduce", out);
+  unsigned unknown = s->flags & ~(unsigned)(KL_PARALLEL | KL_REDUCE);
+  if (unknown) fprintf(out, " <bad flags 0x%x>", unknown);
+  if (s->sched.vector) fprintf(out, " vector=%d", s->sched.vector);
+  if (s->sched.unroll) fprintf(out, " unroll=%d", s->sched.unroll);
+  if (s->sched.tile) fprintf(out, " tile=%lld", (long long)s->sched.tile);
+  fputs(" {\n", out);
+  for (uint32_t i = 0; i < s->nbody; i++) print_stmt(pr, s->body[i], depth + 1);
+  indent(out, depth);
+  fputs("}\n", out);
+}
+
+static void print_stmt(const Printer *pr, const KStmt *s, int depth) {
+  FILE *out = pr->out;
+  indent(out, depth);
+  if (!s) {
+    fputs("<null>\n", out);
+    return;
+  }
+  switch (s->kind) {
+  case KS_LOOP: print_loop(pr, s, depth); return;
+  case KS_LET: fprintf(out, "let t%d = ", s->temp); break;
+  case KS_ASSIGN: fprintf(out, "t%d = ", s->temp); break;
+  case KS_STORE:
+    print_buf_ref(pr, s->buf);
+    print_indices(pr, s->idx, s->nidx);
+    fputs(" = ", out);
+    break;
+  default: fprintf(out, "<bad statement %d>\n", (int)s->kind); return;
+  }
+  print_expr(pr, s->value);
+  fputc('\n', out);
+}
+
+/* ---- program --------------------------------------------------------------------------- */
+
+/* buffer %N KIND NAME : TYPE [slot S]; symbols' buffers print @name. */
+static void print_buffer(const Printer *pr, int32_t i) {
+  FILE *out = pr->out;
+  const KBuffer *b = &pr->p->bufs[i];
+  bool named = b->kind == KB_INPUT || b->kind == KB_LABEL || b->kind == KB_PARAM || b->kind == KB_STATE;
+  char name[256], type[192];
+  name[0] = '@';
+  name_str(b->name, name + named, sizeof name - 1);
+  const char *kind = (unsigned)b->kind <= KB_SCALARS ? kbuf_kind_name(b->kind) : "<bad kind>";
+  fprintf(out, "buffer %%%d %-6s %-9s : ", i, kind, name);
+  type_str(&b->type, type, sizeof type);
+  if (b->kind != KB_TEMP) {
+    fprintf(out, "%s\n", type);
+    return;
+  }
+  fprintf(out, "%-11s ", type);
+  if (b->slot >= 0) fprintf(out, "slot %d\n", b->slot);
+  else fputs("no slot\n", out);
+}
+
+/* ; slots: N (b batched, f fixed): a slot is batched when it holds a
+ * batched temp (its size grows with B). */
+static void print_slots(const Printer *pr) {
+  const KProgram *p = pr->p;
+  int32_t nslots = p->nslots > 0 ? p->nslots : 0, batched = 0;
+  for (int32_t s = 0; s < nslots; s++) {
+    for (uint32_t i = 0; i < p->nbufs; i++) {
+      if (p->bufs[i].kind == KB_TEMP && p->bufs[i].slot == s && p->bufs[i].type.batched) {
+        batched++;
+        break;
+      }
+    }
+  }
+  fprintf(pr->out, "; slots: %d (%d batched, %d fixed)\n", nslots, batched, nslots - batched);
+}
+
+/* kernel NAME(%a, %b, ...) ; WHAT   loc(...) */
+static void print_kernel(const Printer *pr, const Kernel *k) {
+  FILE *out = pr->out;
+  fputs("kernel ", out);
+  fputs(k->name ? k->name : "<null>", out);
+  fputc('(', out);
+  for (uint32_t i = 0; i < k->nargs; i++) {
+    if (i) fputs(", ", out);
+    print_buf_ref(pr, k->args[i]);
+  }
+  fputc(')', out);
+  if (k->what || k->loc) fputs(" ;", out);
+  if (k->what) fprintf(out, " %s", k->what);
+  if (k->loc) {
+    fputs(k->what ? "   " : " ", out);
+    print_loc(pr->p->module, k->loc, out);
+  }
+  fputc('\n', out);
+  for (uint32_t i = 0; i < k->nbody; i++) print_stmt(pr, k->body[i], 1);
+}
+
+static void print_plan(const Printer *pr, const char *name, const uint32_t *plan, uint32_t n) {
+  fprintf(pr->out, "%s:", name);
+  for (uint32_t i = 0; i < n; i++) {
+    const char *kn = plan[i] < pr->p->nkernels ? pr->p->kernels[plan[i]].name : NULL;
+    if (kn) fprintf(pr->out, " %s", kn);
+    else fprintf(pr->out, " <bad kernel %u>", plan[i]);
+  }
+  fputc('\n', pr->out);
+}
+
+void kprog_print(const KProgram *p, FILE *out) {
+  Printer pr = {p, out};
+  const Module *m = p->module;
+  fputs("; kernel IR", out);
+  if (m && m->name && *m->name) {
+    fputs(" for @", out);
+    print_name(m->name, out);
+  }
+  fputc('\n', out);
+  for (uint32_t i = 0; i < p->nbufs; i++) print_buffer(&pr, (int32_t)i);
+  print_slots(&pr);
+  for (uint32_t i = 0; i < p->nkernels; i++) {
+    fputc('\n', out);
+    print_kernel(&pr, &p->kernels[i]);
+  }
+  fputc('\n', out);
+  print_plan(&pr, "train", p->train, p->ntrain);
+  print_plan(&pr, "eval", p->eval, p->neval);
+}
