@@ -4,7 +4,9 @@
  * epoch can be replayed), then batches of o->batch samples gathered into
  * two staging buffers and handed to the engine, then the test set in
  * order, then the epoch line and the CSV row.  The train loss of an epoch
- * is the mean per-sample loss over the samples it trained on.
+ * is the mean per-sample loss over the samples it trained on; samples_per_s
+ * is those samples over the time the training steps took (evaluation not
+ * counted).  After the last epoch one `done:` line sums the run up.
  *
  * The progress line is drawn on stderr only when it is a terminal, at most
  * ten times a second, and erased before the epoch line is printed, so logs
@@ -69,20 +71,28 @@ int rt_evaluate(RtEngine *e, const RtDataset *d, int64_t batch, double *loss_mea
 
 /* ---- progress on a terminal ------------------------------------------------------ */
 
+/* One line, redrawn in place:
+ *   epoch 2/5 [#########...........] 850/1875  loss=0.3412  41230 samples/s  ETA 25s
+ * (the ETA is for the epoch in progress). */
+
 typedef struct Progress {
   bool on;
   double start, last;   /* epoch start, last redraw */
 } Progress;
 
-static void progress_draw(Progress *p, int64_t epoch, int64_t done, int64_t total, double loss_mean,
+static void progress_draw(Progress *p, int64_t epoch, int64_t epochs, int64_t done, int64_t total, double loss_mean,
                           int64_t samples) {
   double t = now_s();
   if (!p->on || t - p->last < 0.1) return;
   p->last = t;
   double el = t - p->start, rate = el > 0 ? (double)samples / el : 0;
   double eta = done > 0 ? el * (double)(total - done) / (double)done : 0;
-  fprintf(stderr, "\r\033[Kepoch %lld: %lld/%lld batches  loss=%.4g  %.0f samples/s  ETA %.0fs", (long long)epoch,
-          (long long)done, (long long)total, loss_mean, rate, eta);
+  char bar[21];
+  int filled = total > 0 ? (int)(20 * done / total) : 0;
+  for (int i = 0; i < 20; i++) bar[i] = i < filled ? '#' : '.';
+  bar[20] = 0;
+  fprintf(stderr, "\r\033[Kepoch %lld/%lld [%s] %lld/%lld  loss=%.4g  %.0f samples/s  ETA %.0fs", (long long)epoch,
+          (long long)epochs, bar, (long long)done, (long long)total, loss_mean, rate, eta);
   fflush(stderr);
 }
 
@@ -119,6 +129,20 @@ static bool csv_row(FILE *f, const RtEngine *e, int64_t epoch, double train_loss
   return fflush(f) == 0 && !ferror(f);
 }
 
+/* ---- result lines ------------------------------------------------------------------- */
+
+/* The fields an epoch line and the final line share:
+ *   train_loss=L [test_loss=T test_NAME=V ...] seconds=S samples_per_s=R */
+static void print_results(FILE *out, const RtEngine *e, double train_loss, bool have_test, double test_loss,
+                          const double *metrics, double seconds, double rate) {
+  fprintf(out, " train_loss=%.6g", train_loss);
+  if (have_test) {
+    fprintf(out, " test_loss=%.6g", test_loss);
+    for (int i = 0; i < e->nmetrics; i++) fprintf(out, " test_%s=%.6g", e->metric_names[i], metrics[i]);
+  }
+  fprintf(out, " seconds=%.2f samples_per_s=%.1f", seconds, rate);
+}
+
 /* ---- the loop ------------------------------------------------------------------------- */
 
 int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const RtTrainOptions *o) {
@@ -143,6 +167,9 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
   Progress prog = {isatty(2) != 0, 0, 0};
   int64_t steps = 0, nbatches = (n + B - 1) / B;
   bool stop = false;
+  /* For the final line: the last epoch's results, totals over all epochs. */
+  int64_t last_epoch = 0, all_seen = 0;
+  double last_train_loss = 0, last_test_loss = 0, all_train_s = 0, run_t0 = now_s();
 
   for (int64_t epoch = 1; epoch <= o->epochs && rc == 0 && !stop; epoch++) {
     if (o->shuffle)
@@ -171,7 +198,7 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
       }
       loss += ls;
       seen += count;
-      progress_draw(&prog, epoch, done, nbatches, loss / (double)seen, seen);
+      progress_draw(&prog, epoch, o->epochs, done, nbatches, loss / (double)seen, seen);
       if (o->max_steps > 0 && steps >= o->max_steps) {
         stop = true;
         break;
@@ -186,15 +213,13 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
     double seconds = now_s() - t0, train_loss = loss / (double)(seen ? seen : 1);
     double rate = t_train > 0 ? (double)seen / t_train : 0;
     progress_clear(&prog);
-    fprintf(out, "epoch=%lld train_loss=%.6g", (long long)epoch, train_loss);
-    if (have_test) {
-      fprintf(out, " test_loss=%.6g", test_loss);
-      for (int i = 0; i < e->nmetrics; i++) fprintf(out, " test_%s=%.6g", e->metric_names[i], tmetrics[i]);
-    }
-    fprintf(out, " seconds=%.2f", seconds);
+    fprintf(out, "epoch=%lld", (long long)epoch);
+    print_results(out, e, train_loss, have_test, test_loss, tmetrics, seconds, rate);
     if (done < nbatches) fprintf(out, " partial=%lld/%lld", (long long)done, (long long)nbatches);
     fprintf(out, "\n");
     fflush(out);
+    last_epoch = epoch, last_train_loss = train_loss, last_test_loss = test_loss;
+    all_seen += seen, all_train_s += t_train;
     if (csv && !csv_row(csv, e, epoch, train_loss, have_test, test_loss, tmetrics, seconds, rate)) {
       fprintf(stderr, "error: cannot write '%s'\n", o->metrics_csv);
       rc = 1;
@@ -204,6 +229,13 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
   if (csv && fclose(csv) != 0 && rc == 0) {
     fprintf(stderr, "error: cannot write '%s'\n", o->metrics_csv);
     rc = 1;
+  }
+  if (rc == 0 && last_epoch > 0) {
+    fprintf(out, "done: epochs=%lld steps=%lld", (long long)last_epoch, (long long)steps);
+    print_results(out, e, last_train_loss, have_test, last_test_loss, tmetrics, now_s() - run_t0,
+                  all_train_s > 0 ? (double)all_seen / all_train_s : 0);
+    fprintf(out, "\n");
+    fflush(out);
   }
   free(order), free(msum), free(tmetrics), batch_free(&b);
   return rc;

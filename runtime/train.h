@@ -20,7 +20,9 @@
 /* One batch in, sums out: *loss_sum += the per-sample losses of the batch,
  * metric_sums[i] += the per-sample values of metric i.  y points to n labels
  * (int32_t or float, by the dataset's label type).  A nonzero return stops
- * the run; the engine has reported its error already. */
+ * the run; the engine has reported its error already.  Training metrics are
+ * not reported, so a train_step may leave metric_sums alone (a compiled
+ * train plan need not compute the metrics at all). */
 typedef int (*RtBatchFn)(void *self, const float *x, const void *y, int64_t n, double *loss_sum,
                          double *metric_sums);
 
@@ -43,11 +45,18 @@ typedef struct RtTrainOptions {
 
 /* Trains for o->epochs epochs (epochs count from 1).  test may be NULL or
  * empty (n == 0): no evaluation.  After each epoch prints
- *   epoch=1 train_loss=0.512345 test_loss=0.43 test_accuracy=0.8412 seconds=3.21
- * (test_NAME for every metric; the test fields only with a test set; an
- * epoch cut short by max_steps ends with partial=STEPS/BATCHES).  Returns 0,
- * or 1 after an engine error, a non-finite loss ("error: loss is nan at
- * step N" on stderr) or an I/O error on the CSV. */
+ *   epoch=1 train_loss=0.512345 test_loss=0.43 test_accuracy=0.8412 seconds=3.21 samples_per_s=18690.2
+ * (test_NAME for every metric; the test fields only with a test set;
+ * samples_per_s counts the epoch's training samples over the time its
+ * training steps took; an epoch cut short by max_steps ends with
+ * partial=STEPS/BATCHES), and after a successful run of at least one epoch
+ *   done: epochs=5 steps=9375 train_loss=0.29 test_loss=0.35 test_accuracy=0.87 seconds=58.10 samples_per_s=2870.4
+ * (the last epoch's losses and metrics; seconds and samples_per_s over the
+ * whole run).  The metrics CSV has the header
+ *   epoch,train_loss,test_loss,<metric names>,seconds,samples_per_s
+ * and one row per epoch.  Returns 0, or 1 after an engine error, a
+ * non-finite loss ("error: loss is nan at step N" on stderr) or an I/O
+ * error on the CSV. */
 int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const RtTrainOptions *o);
 
 /* Evaluates the whole dataset in batches of `batch`: mean loss, and the

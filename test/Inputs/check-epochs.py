@@ -8,8 +8,9 @@ and evaluates every --expect EXPR, a Python expression over
     epochs        all of them, in order
 for example  --expect "last['test_accuracy'] >= 0.70"
              --expect "last['test_loss'] < first['test_loss'] / 10"
-Prints the epoch lines (without their seconds= field with --no-time, so two
-runs can be compared with diff) and one line per condition; exits 1 when
+Prints its input (the epoch lines and the final done: line without their
+seconds= and samples_per_s= fields with --no-time, so two runs can be
+compared with diff) and one line per condition; exits 1 when
 there is no epoch line or a condition does not hold.  Standard library only.
 """
 import argparse
@@ -32,13 +33,13 @@ def parse(line):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--expect", action="append", default=[], help="a condition on first, last, epochs")
-    ap.add_argument("--no-time", action="store_true", help="leave the seconds= field out of the echo")
+    ap.add_argument("--no-time", action="store_true", help="leave the timing fields out of the echo")
     args = ap.parse_args()
     epochs = []
     for line in sys.stdin:
         fields = parse(line.strip()) if line.startswith("epoch=") else None
-        if fields and args.no_time:
-            line = " ".join(t for t in line.split() if not t.startswith("seconds=")) + "\n"
+        if (fields or line.startswith("done:")) and args.no_time:
+            line = " ".join(t for t in line.split() if not t.startswith(("seconds=", "samples_per_s="))) + "\n"
         sys.stdout.write(line)
         if fields:
             epochs.append(fields)

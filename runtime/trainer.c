@@ -1,0 +1,528 @@
+/* runtime/trainer.c - rt_trainer_main, the main loop of a trained program
+ * (see model.h and docs/trainer.md).
+ *
+ * nnc links a constant RtModelDesc and its kernels with libnnrt; main()
+ * hands both to rt_trainer_main, which
+ *   1. checks the descriptor (ABI version first, then every index in it),
+ *   2. parses the command line (trainer_options.c),
+ *   3. opens the device and loads the code, before any data is read, so a
+ *      missing GPU is reported at once,
+ *   4. allocates every buffer for the batch capacity (temps of one slot
+ *      share one allocation) and initialises parameters and states with
+ *      rt_init_tensor(seed, name), exactly as the interpreter does,
+ *   5. loads the data and runs rt_train (train.c, the epoch loop the
+ *      interpreter shares) over an RtEngine whose two calls run the train
+ *      and eval plans on the device,
+ *   6. writes the parameters as safetensors with --save.
+ *
+ * A plan is a list of launches.  A launch passes its buffers, then the
+ * batch size B as an int64, over `range` work items (times B when
+ * range_batched).  CPU kernels get [begin, end) slices of that range from
+ * the thread pool; CUDA and OpenCL kernels get ceil(range / 256) blocks of
+ * 256 threads, so they must guard `i < range` themselves.  Full batches of
+ * the train plan are captured once and replayed (a CUDA graph on CUDA);
+ * NNRT_GRAPH=0 in the environment launches every kernel one by one.
+ */
+#include "model.h"
+
+#include "data.h"
+#include "device.h"
+#include "init.h"
+#include "safetensors.h"
+#include "train.h"
+#include "trainer_options.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { GPU_BLOCK = 256 };                 /* threads per block on CUDA and OpenCL */
+#define MAX_NUMEL (INT64_C(1) << 40)      /* elements in one buffer, far beyond any device */
+
+typedef struct Trainer {
+  const RtModelDesc *m;
+  const char *prog;
+  RtDevice *dev;
+  bool gpu;             /* CUDA or OpenCL: blocks of GPU_BLOCK threads */
+  RtKernel **kernels;   /* [nkernels] */
+  RtMem **mem;          /* [nbufs]; temps of one slot point at one allocation */
+  int64_t bcap;         /* batch capacity: batched buffers hold this many samples */
+  int64_t features;     /* elements per sample of the input */
+  float *scalars;       /* [nscalars]: step, batch size, hyper-parameters */
+  int nscalars;
+  float *host;          /* [bcap] staging for reading losses and metrics back */
+  int64_t steps;        /* training steps done */
+  int graph;            /* the train plan at B = bcap: 0 not captured yet, 1 captured, -1 not used */
+} Trainer;
+
+/* ---- the descriptor --------------------------------------------------------------------- */
+
+static int64_t buf_numel(const RtBufDesc *b) {
+  int64_t n = 1;
+  for (int d = 0; d < b->rank; d++) n *= b->dims[d];
+  return n;
+}
+
+/* A per-sample scalar that the runtime reads or writes: batched, one value. */
+static bool per_sample(const RtModelDesc *m, int buf, int dtype) {
+  const RtBufDesc *b = &m->bufs[buf];
+  return b->batched && buf_numel(b) == 1 && (dtype < 0 || b->dtype == dtype);
+}
+
+static bool bad_desc(const char *prog, const char *what, int i) {
+  rt_trainer_error(prog, "invalid model description: %s (item %d); the program and libnnrt do not match", what, i);
+  return false;
+}
+
+static bool check_plan(const RtModelDesc *m, const RtLaunchDesc *plan, int n, const char *prog) {
+  if (n < 0 || (n > 0 && !plan)) return bad_desc(prog, "a plan with a bad length", n);
+  for (int i = 0; i < n; i++) {
+    const RtLaunchDesc *l = &plan[i];
+    if (l->kernel < 0 || l->kernel >= m->nkernels) return bad_desc(prog, "a launch of an unknown kernel", i);
+    if (l->nargs < 0 || l->nargs + 1 > RT_MAX_ARGS || (l->nargs > 0 && !l->args))
+      return bad_desc(prog, "a launch with too many arguments", i);
+    for (int a = 0; a < l->nargs; a++)
+      if (l->args[a] < 0 || l->args[a] >= m->nbufs) return bad_desc(prog, "a launch of an unknown buffer", i);
+    if (l->range < 0) return bad_desc(prog, "a launch with a negative range", i);
+  }
+  return true;
+}
+
+/* Every index and shape in m, so nothing later can run off an array. */
+static bool check_desc(const RtModelDesc *m, const char *prog) {
+  if (!m->name || m->nbufs < 0 || (m->nbufs > 0 && !m->bufs)) return bad_desc(prog, "no name or no buffer table", 0);
+  for (int i = 0; i < m->nbufs; i++) {
+    const RtBufDesc *b = &m->bufs[i];
+    if (!b->name || b->rank < 0 || b->rank > 8 || (b->dtype != 0 && b->dtype != 1) || b->kind < RT_BUF_INPUT ||
+        b->kind > RT_BUF_SCALARS)
+      return bad_desc(prog, "a buffer with a bad name, kind, dtype or rank", i);
+    int64_t n = 1;
+    for (int d = 0; d < b->rank; d++) {
+      if (b->dims[d] < 0 || (b->dims[d] > 0 && n > MAX_NUMEL / b->dims[d]))
+        return bad_desc(prog, "a buffer with a bad shape", i);
+      n *= b->dims[d];
+    }
+  }
+  int roles[4] = {m->input_buf, m->label_buf, m->loss_buf, m->scalars_buf};
+  for (int r = 0; r < 4; r++)
+    if (roles[r] < -1 || roles[r] >= m->nbufs) return bad_desc(prog, "a role names an unknown buffer", r);
+  if (m->input_buf < 0 || m->bufs[m->input_buf].dtype != 0 || !m->bufs[m->input_buf].batched)
+    return bad_desc(prog, "the input must be a batched f32 buffer", m->input_buf);
+  if (m->loss_buf < 0 || !per_sample(m, m->loss_buf, 0))
+    return bad_desc(prog, "the loss must be a per-sample f32 scalar", m->loss_buf);
+  if (m->label_buf >= 0 && !per_sample(m, m->label_buf, -1))
+    return bad_desc(prog, "the label must be a per-sample scalar", m->label_buf);
+  if (m->nmetrics < 0 || (m->nmetrics > 0 && (!m->metric_names || !m->metric_bufs)))
+    return bad_desc(prog, "no metric table", 0);
+  for (int i = 0; i < m->nmetrics; i++)
+    if (m->metric_bufs[i] < 0 || m->metric_bufs[i] >= m->nbufs || !per_sample(m, m->metric_bufs[i], 0))
+      return bad_desc(prog, "a metric must be a per-sample f32 scalar", i);
+  if (m->nhypers < 0 || (m->nhypers > 0 && (!m->hyper_names || !m->hyper_values)))
+    return bad_desc(prog, "no hyper-parameter table", 0);
+  if (m->nkernels < 0 || (m->nkernels > 0 && !m->kernel_names)) return bad_desc(prog, "no kernel table", 0);
+  return check_plan(m, m->train, m->ntrain, prog) && check_plan(m, m->eval, m->neval, prog);
+}
+
+/* ---- device, code, buffers ------------------------------------------------------------ */
+
+/* Opens --device (or the target's default) and loads the code for it. */
+static bool open_device(Trainer *t, const RtTrainerOptions *o) {
+  const RtModelDesc *m = t->m;
+  const char *spec = o->device ? o->device : rt_trainer_default_device(m);
+  const char *target = m->target ? m->target : "cpu";
+  RtDeviceKind kind;
+  int index;
+  RtError err;
+  if (rt_device_parse(spec, &kind, &index, &err) != 0) {
+    rt_trainer_error(t->prog, "%s", err.msg);
+    return false;
+  }
+  RtCode code;
+  memset(&code, 0, sizeof code);
+  bool ok = false;
+  if (kind == RT_DEVICE_CPU) {
+    ok = m->native != NULL;
+    code.kind = RT_CODE_NATIVE;
+    code.native_names = m->kernel_names;
+    code.native_fns = m->native;
+    code.nnative = m->nkernels;
+  } else if (kind == RT_DEVICE_CUDA) {
+    ok = m->code && !strcmp(target, "gpu");
+    code.kind = RT_CODE_PTX;
+  } else {
+    ok = m->code && (!strcmp(target, "opencl") || !strcmp(target, "fpga") || !strcmp(target, "asic"));
+    code.kind = RT_CODE_CL_SOURCE;
+    code.options = m->code_options;
+  }
+  if (!ok) {
+    rt_trainer_error(t->prog, "this program was built for target %s and runs on %s, not on %s (rebuild it with "
+                     "nnc --target=%s)",
+                     target, rt_trainer_default_device(m), spec,
+                     kind == RT_DEVICE_CPU ? "cpu" : kind == RT_DEVICE_CUDA ? "gpu" : "opencl");
+    return false;
+  }
+  code.data = m->code;
+  code.size = (size_t)m->code_size;
+  t->gpu = kind != RT_DEVICE_CPU;
+  t->dev = rt_device_open(kind, index, o->threads, &err);
+  if (!t->dev) {
+    rt_trainer_error(t->prog, "%s", err.msg);
+    return false;
+  }
+  RtModule *mod = rt_module_load(t->dev, &code, &err);
+  if (!mod) {
+    rt_trainer_error(t->prog, "%s", err.msg);
+    const char *log = rt_device_log(t->dev);
+    if (log[0] && !strstr(err.msg, log)) fprintf(stderr, "%s\n", log);
+    return false;
+  }
+  t->kernels = calloc((size_t)m->nkernels + 1, sizeof *t->kernels);
+  if (!t->kernels) {
+    rt_trainer_error(t->prog, "out of memory");
+    return false;
+  }
+  for (int i = 0; i < m->nkernels; i++)
+    if (!(t->kernels[i] = rt_kernel_get(t->dev, mod, m->kernel_names[i], &err))) {
+      rt_trainer_error(t->prog, "%s", err.msg);
+      return false;
+    }
+  return true;
+}
+
+static size_t buf_bytes(const Trainer *t, const RtBufDesc *b) {
+  int64_t n = buf_numel(b);
+  if (b->batched) n = n <= MAX_NUMEL / t->bcap ? n * t->bcap : -1;
+  if (n < 0) return 0;
+  return (size_t)(n > 0 ? n : 1) * 4; /* f32 and i32 alike; never an empty allocation */
+}
+
+/* One allocation per buffer, except temps: one per slot, sized for its
+ * largest member. */
+static bool alloc_buffers(Trainer *t) {
+  const RtModelDesc *m = t->m;
+  RtError err;
+  t->mem = calloc((size_t)m->nbufs + 1, sizeof *t->mem);
+  if (!t->mem) {
+    rt_trainer_error(t->prog, "out of memory");
+    return false;
+  }
+  for (int i = 0; i < m->nbufs; i++) {
+    const RtBufDesc *b = &m->bufs[i];
+    bool shared = b->kind == RT_BUF_TEMP && b->slot >= 0;
+    if (t->mem[i]) continue; /* a slot allocated with an earlier member */
+    size_t bytes = buf_bytes(t, b);
+    if (shared)
+      for (int j = i + 1; j < m->nbufs; j++)
+        if (m->bufs[j].kind == RT_BUF_TEMP && m->bufs[j].slot == b->slot) {
+          size_t bj = buf_bytes(t, &m->bufs[j]);
+          if (bj == 0) bytes = 0;
+          if (bytes && bj > bytes) bytes = bj;
+        }
+    if (b->kind == RT_BUF_SCALARS && bytes < (size_t)t->nscalars * 4) bytes = (size_t)t->nscalars * 4;
+    if (bytes == 0) {
+      rt_trainer_error(t->prog, "buffer '%s' is too large for a batch of %lld", b->name, (long long)t->bcap);
+      return false;
+    }
+    RtMem *mem = rt_mem_alloc(t->dev, bytes, &err);
+    if (!mem) {
+      rt_trainer_error(t->prog, "%s", err.msg);
+      return false;
+    }
+    t->mem[i] = mem;
+    if (shared)
+      for (int j = i + 1; j < m->nbufs; j++)
+        if (m->bufs[j].kind == RT_BUF_TEMP && m->bufs[j].slot == b->slot) t->mem[j] = mem;
+  }
+  return true;
+}
+
+/* Parameters and states from their initializers: the same call, seed and
+ * name as the interpreter's interp_init, so both start from the same bits. */
+static bool init_tensors(Trainer *t, uint64_t seed) {
+  const RtModelDesc *m = t->m;
+  RtError err;
+  for (int i = 0; i < m->nbufs; i++) {
+    const RtBufDesc *b = &m->bufs[i];
+    if ((b->kind != RT_BUF_PARAM && b->kind != RT_BUF_STATE) || b->init_kind == RT_INIT_NONE) continue;
+    int64_t n = buf_numel(b);
+    float *v = calloc((size_t)(n > 0 ? n : 1), sizeof(float));
+    if (!v) {
+      rt_trainer_error(t->prog, "out of memory initialising '%s'", b->name);
+      return false;
+    }
+    rt_init_tensor((RtInitKind)b->init_kind, b->init_a, b->init_b, b->dims, b->rank, seed, b->name, v);
+    if (b->dtype == 1) /* an i32 state: the initializer's values as integers */
+      for (int64_t k = 0; k < n; k++) {
+        int32_t iv = (int32_t)v[k];
+        memcpy(&v[k], &iv, sizeof iv);
+      }
+    int rc = n > 0 ? rt_mem_write(t->dev, t->mem[i], 0, v, (size_t)n * 4, &err) : 0;
+    free(v);
+    if (rc) {
+      rt_trainer_error(t->prog, "%s", err.msg);
+      return false;
+    }
+  }
+  return true;
+}
+
+/* ---- running the plans ---------------------------------------------------------------- */
+
+static int launch_plan(Trainer *t, const RtLaunchDesc *plan, int nplan, int64_t n, RtError *err) {
+  RtArg args[RT_MAX_ARGS];
+  for (int i = 0; i < nplan; i++) {
+    const RtLaunchDesc *l = &plan[i];
+    for (int a = 0; a < l->nargs; a++) args[a] = rt_arg_mem(t->mem[l->args[a]]);
+    args[l->nargs] = rt_arg_i64(n);
+    int64_t per = l->range_batched ? n : 1;
+    int64_t range = l->range <= INT64_MAX / per ? l->range * per : -1;
+    int64_t g = t->gpu ? (range + GPU_BLOCK - 1) / GPU_BLOCK : range;
+    if (range < 0 || g > (t->gpu ? INT32_MAX : (int64_t)UINT32_MAX))
+      return rt_error_set(err, "kernel '%s': a range of %lld x %lld items is too large for one launch",
+                          t->m->kernel_names[l->kernel], (long long)l->range, (long long)per);
+    uint32_t grid[3] = {0, 1, 1}, block[3] = {0, 1, 1};
+    grid[0] = (uint32_t)g;
+    if (t->gpu) block[0] = GPU_BLOCK;
+    if (t->gpu && t->m->single_work_item) grid[0] = block[0] = 1; /* fpga: one work-item runs the whole nest */
+    if (t->m->batch_arg_i32) { /* asic: B and every index in the kernels are 32-bit ints */
+      bool fits = n <= INT32_MAX && range <= INT32_MAX;
+      for (int a = 0; fits && a < l->nargs; a++) {
+        const RtBufDesc *b = &t->m->bufs[l->args[a]];
+        fits = buf_numel(b) <= INT32_MAX / (b->batched ? n : 1);
+      }
+      if (!fits)
+        return rt_error_set(err, "kernel '%s': a batch of %lld makes a buffer too large for the 32-bit indices of "
+                            "target %s (use a smaller --batch)", t->m->kernel_names[l->kernel], (long long)n,
+                            t->m->target ? t->m->target : "asic");
+      args[l->nargs] = rt_arg_i32((int32_t)n);
+    }
+    if (rt_launch(t->dev, t->kernels[l->kernel], args, l->nargs + 1, grid, block, err)) return -1;
+  }
+  return 0;
+}
+
+/* The train plan at a full batch: captured once, then replayed. */
+static int run_train_plan(Trainer *t, int64_t n, RtError *err) {
+  const RtModelDesc *m = t->m;
+  if (n != t->bcap || t->graph < 0) return launch_plan(t, m->train, m->ntrain, n, err);
+  if (t->graph == 0) {
+    const char *env = getenv("NNRT_GRAPH");
+    if ((env && !strcmp(env, "0")) || rt_capture_begin(t->dev, err) != 0) {
+      t->graph = -1;
+      return launch_plan(t, m->train, m->ntrain, n, err);
+    }
+    int rc = launch_plan(t, m->train, m->ntrain, n, err);
+    RtError end_err;
+    if (rt_capture_end(t->dev, &end_err) != 0 && rc == 0) *err = end_err, rc = -1;
+    if (rc) return -1;
+    t->graph = 1;
+  }
+  return rt_replay(t->dev, err);
+}
+
+/* Sum of the n per-sample values of buffer buf. */
+static int read_sum(Trainer *t, int buf, int64_t n, double *sum, RtError *err) {
+  if (rt_mem_read(t->dev, t->mem[buf], 0, t->host, (size_t)n * sizeof(float), err)) return -1;
+  double s = 0;
+  for (int64_t i = 0; i < n; i++) s += t->host[i];
+  *sum += s;
+  return 0;
+}
+
+/* One batch: inputs, labels and scalars in, the plan, the loss (and in
+ * evaluation the metrics) out. */
+static int run_batch(Trainer *t, bool train, const float *x, const void *y, int64_t n, double *loss,
+                     double *metrics) {
+  const RtModelDesc *m = t->m;
+  RtError err;
+  int rc = rt_mem_write(t->dev, t->mem[m->input_buf], 0, x, (size_t)(n * t->features) * sizeof(float), &err);
+  if (rc == 0 && m->label_buf >= 0) rc = rt_mem_write(t->dev, t->mem[m->label_buf], 0, y, (size_t)n * 4, &err);
+  /* step counts from 1; an evaluation sees the step the next update would be */
+  t->scalars[0] = (float)(t->steps + 1);
+  t->scalars[1] = (float)n;
+  if (rc == 0 && m->scalars_buf >= 0)
+    rc = rt_mem_write(t->dev, t->mem[m->scalars_buf], 0, t->scalars, (size_t)t->nscalars * sizeof(float), &err);
+  if (rc == 0) rc = train ? run_train_plan(t, n, &err) : launch_plan(t, m->eval, m->neval, n, &err);
+  if (rc == 0) rc = read_sum(t, m->loss_buf, n, loss, &err);
+  for (int i = 0; rc == 0 && !train && i < m->nmetrics; i++) rc = read_sum(t, m->metric_bufs[i], n, &metrics[i], &err);
+  if (rc) {
+    rt_trainer_error(t->prog, "%s", err.msg);
+    return 1;
+  }
+  if (train) t->steps++;
+  return 0;
+}
+
+static int engine_step(void *self, const float *x, const void *y, int64_t n, double *loss, double *metrics) {
+  return run_batch(self, true, x, y, n, loss, metrics);
+}
+
+static int engine_eval(void *self, const float *x, const void *y, int64_t n, double *loss, double *metrics) {
+  return run_batch(self, false, x, y, n, loss, metrics);
+}
+
+/* ---- data and --save ------------------------------------------------------------------ */
+
+static bool load_data(Trainer *t, const RtTrainerOptions *o, RtDataset *train, RtDataset *test) {
+  const RtModelDesc *m = t->m;
+  RtError err;
+  if (m->data_kind != RT_DATA_IDX && m->data_kind != RT_DATA_CSV) {
+    rt_trainer_error(t->prog, "the train block of model '%s' names no data source", m->name);
+    return false;
+  }
+  if (o->test && m->data_kind != RT_DATA_CSV) {
+    rt_trainer_error(t->prog, "--test takes a CSV file; IDX data is tested on the t10k files of its directory");
+    return false;
+  }
+  RtDataSpec spec = {(RtDataKind)m->data_kind, o->data ? o->data : m->data_path, o->test ? o->test : m->test_path,
+                     m->label_column, m->scale};
+  RtDataExpect expect = {t->features, m->data_kind == RT_DATA_IDX ? RT_LABEL_I32 : RT_LABEL_F32, 0};
+  if (m->label_buf >= 0) {
+    expect.label_type = m->bufs[m->label_buf].dtype == 1 ? RT_LABEL_I32 : RT_LABEL_F32;
+    expect.label_bound = expect.label_type == RT_LABEL_I32 ? m->label_bound : 0;
+  }
+  if (!spec.path) {
+    rt_trainer_error(t->prog, "no training data: the train block names no path and --data was not given");
+    return false;
+  }
+  if (rt_data_load(&spec, false, &expect, train, &err) != 0 || rt_data_load(&spec, true, &expect, test, &err) < 0) {
+    rt_trainer_error(t->prog, "%s", err.msg);
+    return false;
+  }
+  return true;
+}
+
+/* s without the characters a JSON string cannot hold unescaped (quotes, backslashes, controls). */
+static void json_clean(char *out, size_t len, const char *s) {
+  size_t o = 0;
+  for (; s && *s && o + 1 < len; s++)
+    if (*s != '"' && *s != '\\' && (unsigned char)*s >= 0x20) out[o++] = *s;
+  out[o] = 0;
+}
+
+/* --save: every parameter (not the optimizer states), keyed by its path. */
+static bool save_params(Trainer *t, const char *path) {
+  const RtModelDesc *m = t->m;
+  RtTensorRef *refs = calloc((size_t)m->nbufs + 1, sizeof *refs);
+  bool ok = refs != NULL;
+  int k = 0;
+  RtError err;
+  snprintf(err.msg, sizeof err.msg, "out of memory");
+  for (int i = 0; ok && i < m->nbufs; i++) {
+    const RtBufDesc *b = &m->bufs[i];
+    if (b->kind != RT_BUF_PARAM) continue;
+    int64_t n = buf_numel(b);
+    float *v = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+    refs[k].name = b->name;
+    refs[k].data = v;
+    refs[k].rank = b->rank;
+    memcpy(refs[k].dims, b->dims, sizeof refs[k].dims);
+    k++;
+    ok = v && (n == 0 || rt_mem_read(t->dev, t->mem[i], 0, v, (size_t)n * sizeof(float), &err) == 0);
+  }
+  char model[128], version[64], meta[384];
+  json_clean(model, sizeof model, m->name);
+  json_clean(version, sizeof version, m->nnc_version);
+  snprintf(meta, sizeof meta, "\"format\": \"nnc\", \"model\": \"%s\", \"step\": \"%lld\", \"nnc\": \"%s\"", model,
+           (long long)t->steps, version);
+  if (ok) ok = rt_safetensors_write(path, refs, k, meta, &err) == 0;
+  if (!ok) rt_trainer_error(t->prog, "%s", err.msg);
+  for (int i = 0; i < k; i++) free((void *)refs[i].data);
+  free(refs);
+  return ok;
+}
+
+/* --save FILE: its directory must exist and be writable, checked before
+ * training rather than after it. */
+static bool save_path_ok(const char *prog, const char *path) {
+  char dir[4096];
+  const char *slash = strrchr(path, '/');
+  if (!slash)
+    snprintf(dir, sizeof dir, ".");
+  else
+    snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+  if (access(dir, W_OK | X_OK) == 0) return true;
+  char buf[128];
+  rt_trainer_error(prog, "%s: cannot write in '%s': %s", path, dir, rt_strerror(errno, buf, sizeof buf));
+  return false;
+}
+
+/* ---- main ---------------------------------------------------------------------------------- */
+
+/* The program's name for messages: the last part of argv[0]. */
+static const char *prog_name(int argc, char **argv) {
+  if (argc < 1 || !argv[0] || !argv[0][0]) return "train";
+  const char *slash = strrchr(argv[0], '/');
+  return slash && slash[1] ? slash + 1 : argv[0];
+}
+
+static void trainer_free(Trainer *t) {
+  rt_device_close(t->dev); /* frees the buffers, modules and kernels */
+  free(t->kernels);
+  free(t->mem);
+  free(t->scalars);
+  free(t->host);
+}
+
+int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
+  const char *prog = prog_name(argc, argv);
+  if (!m || m->abi != RT_MODEL_ABI) {
+    rt_trainer_error(prog, "this program was built for model ABI %d, but its runtime (libnnrt) implements ABI %d; "
+                     "rebuild it with the nnc that matches its libnnrt",
+                     m ? m->abi : -1, RT_MODEL_ABI);
+    return 1;
+  }
+  if (!check_desc(m, prog)) return 1;
+  RtTrainerOptions o;
+  int rc = rt_trainer_parse(argc, argv, m, prog, &o);
+  if (rc >= 0) return rc;
+  if (o.list_devices) {
+    rt_device_print_list(stdout);
+    return 0;
+  }
+
+  Trainer t;
+  memset(&t, 0, sizeof t);
+  t.m = m;
+  t.prog = prog;
+  t.bcap = o.batch > 0 ? o.batch : m->batch > 0 ? m->batch : 1;
+  t.features = buf_numel(&m->bufs[m->input_buf]);
+  t.nscalars = 2 + m->nhypers;
+  if (m->scalars_buf >= 0 && buf_numel(&m->bufs[m->scalars_buf]) > t.nscalars)
+    t.nscalars = (int)buf_numel(&m->bufs[m->scalars_buf]);
+  double *hypers = calloc((size_t)m->nhypers + 1, sizeof *hypers);
+  t.scalars = calloc((size_t)t.nscalars, sizeof *t.scalars);
+  t.host = calloc((size_t)t.bcap, sizeof *t.host);
+  uint64_t seed = o.seed >= 0 ? (uint64_t)o.seed : (uint64_t)m->seed;
+  RtDataset train, test;
+  memset(&train, 0, sizeof train);
+  memset(&test, 0, sizeof test);
+  rc = 1;
+  if (!hypers || !t.scalars || !t.host) {
+    rt_trainer_error(prog, "out of memory");
+    goto done;
+  }
+  if (!rt_trainer_hypers(&o, m, hypers) || (o.save && !save_path_ok(prog, o.save))) goto done;
+  for (int i = 0; i < m->nhypers; i++) t.scalars[2 + i] = (float)hypers[i];
+  if (!open_device(&t, &o) || !alloc_buffers(&t) || !init_tensors(&t, seed) || !load_data(&t, &o, &train, &test))
+    goto done;
+
+  RtEngine engine = {&t, m->nmetrics, m->metric_names, engine_step, engine_eval};
+  RtTrainOptions to = {t.bcap,
+                       o.epochs >= 0 ? o.epochs : m->epochs,
+                       o.steps,
+                       seed,
+                       m->shuffle && !o.no_shuffle,
+                       o.metrics,
+                       stdout};
+  rc = rt_train(&engine, &train, &test, &to);
+  if (rc == 0 && o.save && !save_params(&t, o.save)) rc = 1;
+
+done:
+  rt_data_free(&train);
+  rt_data_free(&test);
+  trainer_free(&t);
+  free(hypers);
+  return rc;
+}

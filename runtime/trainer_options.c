@@ -1,0 +1,309 @@
+/* runtime/trainer_options.c - the trained program's command line (see
+ * trainer_options.h and docs/trainer.md).
+ *
+ * Options take `--name=value` or `--name value`, as nnc's do.  Every value
+ * is checked here, before anything is opened or loaded; an unknown option
+ * gets the closest known one as a suggestion.
+ */
+#include "trainer_options.h"
+
+#include "data.h"
+#include "device.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+void rt_trainer_error(const char *prog, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "%s: error: ", prog);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+const char *rt_trainer_default_device(const RtModelDesc *m) {
+  const char *t = m->target ? m->target : "cpu";
+  if (!strcmp(t, "gpu")) return "cuda:0";
+  if (!strcmp(t, "opencl") || !strcmp(t, "fpga") || !strcmp(t, "asic")) return "opencl:0";
+  return "cpu";
+}
+
+/* ---- usage ------------------------------------------------------------------------------ */
+
+static const char *data_kind_name(int kind) {
+  return kind == RT_DATA_IDX ? "idx" : kind == RT_DATA_CSV ? "csv" : NULL;
+}
+
+void rt_trainer_usage(FILE *f, const RtModelDesc *m, const char *prog) {
+  const char *kind = data_kind_name(m->data_kind);
+  fprintf(f, "usage: %s [options]\n\n", prog);
+  fprintf(f, "Trains model '%s' (built by nnc %s for target %s). Defaults come from its train block.\n\n",
+          m->name ? m->name : "?", m->nnc_version ? m->nnc_version : "?", m->target ? m->target : "cpu");
+  fprintf(f, "Training:\n");
+  fprintf(f, "  --epochs N          epochs to train (default %lld)\n", (long long)m->epochs);
+  fprintf(f, "  --batch N           samples per training step (default %lld)\n", (long long)m->batch);
+  fprintf(f, "  --steps N           stop after N training steps (default: no limit)\n");
+  fprintf(f, "  --lr X              set the optimizer's 'lr'\n");
+  fprintf(f, "  --hyper NAME=VALUE  set any optimizer hyper-parameter (repeatable; see below)\n");
+  fprintf(f, "  --seed N            initialisation and shuffling seed (default %lld)\n", (long long)m->seed);
+  fprintf(f, "  --no-shuffle        keep the data in file order (default: %s)\n",
+          m->shuffle ? "shuffled every epoch" : "file order");
+  fprintf(f, "\nData:\n");
+  if (kind)
+    fprintf(f, "  --data PATH         training data, %s (default %s(\"%s\"))\n",
+            m->data_kind == RT_DATA_IDX ? "an IDX directory" : "a CSV file", kind, m->data_path ? m->data_path : "");
+  else
+    fprintf(f, "  --data PATH         training data (the train block names none)\n");
+  if (m->data_kind == RT_DATA_CSV)
+    fprintf(f, "  --test PATH         a CSV test file (default %s%s%s)\n", m->test_path ? "\"" : "",
+            m->test_path ? m->test_path : "none", m->test_path ? "\"" : "");
+  else
+    fprintf(f, "  --test PATH         a CSV test file (CSV data only; IDX data tests on its t10k files)\n");
+  fprintf(f, "\nDevice:\n");
+  fprintf(f, "  --device SPEC       cpu, cuda[:N] or opencl[:N] (default %s)\n", rt_trainer_default_device(m));
+  fprintf(f, "  --threads N         CPU device threads; 0 = one per CPU (default 0)\n");
+  fprintf(f, "  --list-devices      list the devices this machine has, and exit\n");
+  fprintf(f, "\nOutput:\n");
+  fprintf(f, "  --metrics FILE      write one CSV row per epoch\n");
+  fprintf(f, "  --save FILE         write the trained parameters as safetensors\n");
+  fprintf(f, "  --version, --help\n");
+  fprintf(f, "\nOptimizer hyper-parameters (--hyper NAME=VALUE):\n");
+  if (m->nhypers == 0) fprintf(f, "  (none)\n");
+  int width = 0;
+  for (int i = 0; i < m->nhypers; i++)
+    if ((int)strlen(m->hyper_names[i]) > width) width = (int)strlen(m->hyper_names[i]);
+  for (int i = 0; i < m->nhypers; i++)
+    fprintf(f, "  %-*s  %g\n", width, m->hyper_names[i], m->hyper_values[i]);
+  fprintf(f, "\nPrints one line per epoch and a final done: line on stdout (see docs/trainer.md).\n");
+  fprintf(f, "Exit status: 0 after training, 1 on any error.\n");
+}
+
+/* ---- parsing ---------------------------------------------------------------------------- */
+
+static const char *const option_names[] = {
+    "--epochs", "--batch",   "--steps",   "--lr",           "--hyper",   "--seed",
+    "--data",   "--test",    "--no-shuffle", "--threads",   "--device",  "--metrics",
+    "--save",   "--list-devices", "--help", "--version",    NULL};
+
+static const char *const with_value[] = {"--epochs", "--batch",  "--steps",  "--lr",      "--hyper", "--seed",
+                                         "--data",   "--test",   "--threads", "--device", "--metrics", "--save",
+                                         NULL};
+
+/* Levenshtein distance, for suggestions (names are short: at most 63). */
+static int edit_distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  if (la > 63 || lb > 63) return 99;
+  int row[64];
+  for (size_t j = 0; j <= lb; j++) row[j] = (int)j;
+  for (size_t i = 1; i <= la; i++) {
+    int diag = row[0];
+    row[0] = (int)i;
+    for (size_t j = 1; j <= lb; j++) {
+      int up = row[j];
+      int best = diag + (a[i - 1] != b[j - 1]);
+      if (up + 1 < best) best = up + 1;
+      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+      row[j] = best;
+      diag = up;
+    }
+  }
+  return row[lb];
+}
+
+/* The known option closest to s: within a few edits (a typo), else the one
+ * sharing the longest prefix of at least three letters; NULL if none. */
+static const char *closest_option(const char *s) {
+  const char *best = NULL;
+  int bestd = 99;
+  for (int i = 0; option_names[i]; i++) {
+    int d = edit_distance(s, option_names[i]);
+    int limit = ((int)strlen(option_names[i]) - 2) / 3;
+    limit = limit < 1 ? 1 : limit > 2 ? 2 : limit;
+    if (d <= limit && d < bestd) best = option_names[i], bestd = d;
+  }
+  if (best) return best;
+  size_t bestn = 4;
+  for (int i = 0; option_names[i]; i++) {
+    size_t n = 0;
+    while (s[n] && s[n] == option_names[i][n]) n++;
+    if (n > bestn) best = option_names[i], bestn = n;
+  }
+  return best;
+}
+
+/* A whole number in [min, max] from an option's value. */
+static bool int_value(const char *prog, const char *name, const char *value, int64_t min, int64_t max,
+                      int64_t *out) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(value, &end, 10);
+  if (!*value || *end || errno || v < min || v > max) {
+    rt_trainer_error(prog, "option '%s' needs a whole number from %lld to %lld", name, (long long)min,
+                     (long long)max);
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+/* A finite number from an option's value. */
+static bool real_value(const char *prog, const char *name, const char *value, double *out) {
+  char *end;
+  double v = strtod(value, &end);
+  if (!*value || *end || !isfinite(v)) {
+    rt_trainer_error(prog, "option '%s' needs a number, found '%s'", name, value);
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+int rt_trainer_parse(int argc, char **argv, const RtModelDesc *m, const char *prog, RtTrainerOptions *o) {
+  memset(o, 0, sizeof *o);
+  o->prog = prog;
+  o->epochs = o->batch = o->seed = -1;
+  for (int i = 1; i < argc; i++) {
+    const char *arg = argv[i];
+    if (arg[0] != '-' || arg[1] != '-') {
+      const char *hint = arg[0] == '-' ? closest_option(arg) : NULL;
+      if (hint)
+        rt_trainer_error(prog, "unknown option '%s'; did you mean '%s'?", arg, hint);
+      else if (arg[0] == '-')
+        rt_trainer_error(prog, "unknown option '%s' (see --help)", arg);
+      else
+        rt_trainer_error(prog, "unexpected argument '%s' (the options are --name=value or --name value; see --help)",
+                         arg);
+      return 1;
+    }
+    /* Split --name=value; options that take a value may also take the next argument. */
+    char name[64];
+    const char *value = NULL;
+    const char *eq = strchr(arg, '=');
+    size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
+    if (n >= sizeof name) n = sizeof name - 1;
+    memcpy(name, arg, n);
+    name[n] = 0;
+    if (eq) value = eq + 1;
+    bool known = false, takes = false;
+    for (int k = 0; option_names[k]; k++) known |= !strcmp(name, option_names[k]);
+    for (int k = 0; with_value[k]; k++) takes |= !strcmp(name, with_value[k]);
+    if (!known) {
+      const char *hint = closest_option(name);
+      if (hint)
+        rt_trainer_error(prog, "unknown option '%s'; did you mean '%s'?", name, hint);
+      else
+        rt_trainer_error(prog, "unknown option '%s' (see --help)", name);
+      return 1;
+    }
+    if (takes && !value) {
+      if (i + 1 >= argc) {
+        rt_trainer_error(prog, "option '%s' needs a value", name);
+        return 1;
+      }
+      value = argv[++i];
+    } else if (!takes && value) {
+      rt_trainer_error(prog, "option '%s' does not take a value", name);
+      return 1;
+    }
+
+    if (!strcmp(name, "--help")) {
+      rt_trainer_usage(stdout, m, prog);
+      return 0;
+    } else if (!strcmp(name, "--version")) {
+      printf("%s: model %s, target %s, built by nnc %s (model ABI %d)\n", prog, m->name ? m->name : "?",
+             m->target ? m->target : "cpu", m->nnc_version ? m->nnc_version : "?", m->abi);
+      return 0;
+    } else if (!strcmp(name, "--epochs")) {
+      if (!int_value(prog, name, value, 0, INT64_C(1) << 30, &o->epochs)) return 1;
+    } else if (!strcmp(name, "--batch")) {
+      if (!int_value(prog, name, value, 1, INT64_C(1) << 24, &o->batch)) return 1;
+    } else if (!strcmp(name, "--steps")) {
+      if (!int_value(prog, name, value, 1, INT64_MAX, &o->steps)) return 1;
+    } else if (!strcmp(name, "--seed")) {
+      if (!int_value(prog, name, value, 0, INT64_C(1) << 53, &o->seed)) return 1;
+    } else if (!strcmp(name, "--threads")) {
+      int64_t t;
+      if (!int_value(prog, name, value, 0, 4096, &t)) return 1;
+      o->threads = (int)t;
+    } else if (!strcmp(name, "--lr")) {
+      if (!real_value(prog, name, value, &o->lr)) return 1;
+      o->has_lr = true;
+    } else if (!strcmp(name, "--hyper")) {
+      const char *eqv = strchr(value, '=');
+      double v;
+      if (!eqv || eqv == value) {
+        rt_trainer_error(prog, "option '%s' needs NAME=VALUE, found '%s'", name, value);
+        return 1;
+      }
+      if (!real_value(prog, name, eqv + 1, &v)) return 1;
+      if (o->nhypers == RT_TRAINER_MAX_HYPERS) {
+        rt_trainer_error(prog, "too many '%s' options (limit %d)", name, RT_TRAINER_MAX_HYPERS);
+        return 1;
+      }
+      o->hypers[o->nhypers++] = value;
+    } else if (!strcmp(name, "--device")) {
+      RtDeviceKind kind;
+      int index;
+      RtError err;
+      if (rt_device_parse(value, &kind, &index, &err) != 0) {
+        rt_trainer_error(prog, "%s", err.msg);
+        return 1;
+      }
+      o->device = value;
+    } else if (!strcmp(name, "--data")) {
+      o->data = value;
+    } else if (!strcmp(name, "--test")) {
+      o->test = value;
+    } else if (!strcmp(name, "--no-shuffle")) {
+      o->no_shuffle = true;
+    } else if (!strcmp(name, "--metrics")) {
+      o->metrics = value;
+    } else if (!strcmp(name, "--save")) {
+      o->save = value;
+    } else if (!strcmp(name, "--list-devices")) {
+      o->list_devices = true;
+    }
+  }
+  return -1;
+}
+
+/* ---- hyper-parameters --------------------------------------------------------------------- */
+
+/* " (it has lr, momentum)", or " (it has none)". */
+static void hyper_list(const RtModelDesc *m, char *buf, size_t len) {
+  size_t o = (size_t)snprintf(buf, len, " (it has ");
+  for (int i = 0; i < m->nhypers && o < len; i++)
+    o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? ", " : "", m->hyper_names[i]);
+  if (o < len) snprintf(buf + o, len - o, "%s)", m->nhypers ? "" : "none");
+}
+
+static bool set_hyper(const RtModelDesc *m, double *hypers, const char *name, double v) {
+  bool found = false;
+  for (int i = 0; i < m->nhypers; i++)
+    if (!strcmp(m->hyper_names[i], name)) hypers[i] = v, found = true;
+  return found;
+}
+
+bool rt_trainer_hypers(const RtTrainerOptions *o, const RtModelDesc *m, double *hypers) {
+  char list[512];
+  hyper_list(m, list, sizeof list);
+  for (int i = 0; i < m->nhypers; i++) hypers[i] = m->hyper_values[i];
+  if (o->has_lr && !set_hyper(m, hypers, "lr", o->lr)) {
+    rt_trainer_error(o->prog, "--lr: the optimizer has no hyper-parameter 'lr'%s", list);
+    return false;
+  }
+  for (int i = 0; i < o->nhypers; i++) {
+    const char *eq = strchr(o->hypers[i], '=');
+    char name[128];
+    snprintf(name, sizeof name, "%.*s", (int)(eq - o->hypers[i]), o->hypers[i]);
+    if (!set_hyper(m, hypers, name, strtod(eq + 1, NULL))) {
+      rt_trainer_error(o->prog, "--hyper: the optimizer has no hyper-parameter '%s'%s", name, list);
+      return false;
+    }
+  }
+  return true;
+}

@@ -1,0 +1,58 @@
+/* runtime/trainer_options.h - the command line of a trained program (the
+ * `train` executable nnc builds), see docs/trainer.md.
+ *
+ * The training options have the names and the checks of `nnc --run`
+ * (driver/options.c), so the interpreter and a built trainer take the same
+ * overrides; the trainer adds the device, --threads, --test and
+ * --list-devices.  Messages go to stderr as one line,
+ *   train: error: option '--batch' needs a whole number from 1 to 16777216
+ * with the program's name first.
+ */
+#ifndef NNRT_TRAINER_OPTIONS_H
+#define NNRT_TRAINER_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "model.h"
+
+enum { RT_TRAINER_MAX_HYPERS = 32 };
+
+typedef struct RtTrainerOptions {
+  const char *prog;            /* the program's name, for messages */
+  int64_t epochs, batch, seed; /* -1 = the train block's value */
+  int64_t steps;               /* --steps; 0 = no limit */
+  int threads;                 /* --threads: CPU device threads, 0 = one per CPU */
+  const char *device;          /* --device; NULL = from the model's target */
+  const char *data, *test;     /* --data, --test; NULL = the train block's */
+  const char *metrics, *save;  /* --metrics FILE, --save FILE; NULL = none */
+  bool no_shuffle, list_devices;
+  bool has_lr;
+  double lr;                   /* --lr */
+  const char *hypers[RT_TRAINER_MAX_HYPERS]; /* --hyper NAME=VALUE, as given (checked) */
+  int nhypers;
+} RtTrainerOptions;
+
+/* Parses argv for the model m (prog names the program in messages).  Returns -1 to go on training, else the exit
+ * status: 0 after --help or --version (printed on stdout), 1 after a bad
+ * command line (a message on stderr). */
+int rt_trainer_parse(int argc, char **argv, const RtModelDesc *m, const char *prog, RtTrainerOptions *o);
+
+/* The usage text, with the model's defaults (data, batch, epochs, seed,
+ * device, every optimizer hyper-parameter and its value). */
+void rt_trainer_usage(FILE *f, const RtModelDesc *m, const char *prog);
+
+/* hypers[0 .. m->nhypers) = the model's defaults, then --lr, then each
+ * --hyper in order.  Returns false after a message when the optimizer has
+ * no such hyper-parameter. */
+bool rt_trainer_hypers(const RtTrainerOptions *o, const RtModelDesc *m, double *hypers);
+
+/* The device a model's target runs on by default: cpu -> "cpu",
+ * gpu -> "cuda:0", opencl, fpga and asic -> "opencl:0". */
+const char *rt_trainer_default_device(const RtModelDesc *m);
+
+/* Prints "PROG: error: MESSAGE" on stderr. */
+void rt_trainer_error(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif
