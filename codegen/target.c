@@ -4,11 +4,11 @@
 #include <string.h>
 
 const TargetInfo nnc_targets[] = {
-    {"cpu", "native code for the host CPU through LLVM", false},
+    {"cpu", "native code for the host CPU through LLVM", true},
     {"gpu", "PTX for NVIDIA GPUs through LLVM's NVPTX backend, run by the CUDA driver", false},
-    {"opencl", "OpenCL C NDRange kernels for any OpenCL device", false},
-    {"fpga", "OpenCL C single-work-item kernels for FPGA flows (Intel FPGA SDK, Vitis)", false},
-    {"asic", "OpenCL C embedded-profile kernels for fixed-function accelerators", false},
+    {"opencl", "OpenCL C NDRange kernels for any OpenCL device", true},
+    {"fpga", "OpenCL C single-work-item kernels for FPGA flows (Intel FPGA SDK, Vitis)", true},
+    {"asic", "OpenCL C embedded-profile kernels for fixed-function accelerators", true},
     {"interp", "the reference interpreter (slow, simple: the oracle for every backend)", true},
     {NULL, NULL, false},
 };

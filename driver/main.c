@@ -5,13 +5,17 @@
  * A .nnir file skips the frontend: its graph IR is read back and goes
  * through the same passes, so each pass can be tested alone on IR text.
  */
+#include "codegen/cpu/cpu.h"
+#include "codegen/opencl/opencl.h"
 #include "codegen/target.h"
+#include "driver/link.h"
 #include "driver/options.h"
 #include "driver/run.h"
 #include "frontend/ast.h"
 #include "frontend/diag.h"
 #include "frontend/elab.h"
 #include "ir/ir.h"
+#include "passes/lower.h"
 #include "passes/pass.h"
 
 #include <limits.h>
@@ -138,6 +142,82 @@ static bool run_graph_passes(Module *m, bool *stopped) {
   return true;
 }
 
+/* The graph -> kernel IR step every compiling target starts with:
+ * lowering (fusion, in-place updates), the memory plan, the verifier. */
+static KProgram *lower_for_codegen(Module *m) {
+  double t0 = now();
+  LowerOptions lo = {opts.opt_level};
+  KProgram *kp = lower_program(m, &lo);
+  if (!kp) return NULL;
+  memplan(kp, m->train.batch > 0 ? m->train.batch : 1);
+  if (!kprog_verify(kp)) nnc_internal_error(__FILE__, __LINE__, "the kernel IR is invalid after lowering");
+  if (opts.verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "lower", (now() - t0) * 1e3);
+  return kp;
+}
+
+/* --target=cpu: lower to kernels, compile them with LLVM, and write what
+ * --emit asked for (llvm, asm, obj) or link a trainer executable (-o,
+ * default 'train') with the descriptor and libnnrt. */
+static bool build_cpu(Module *m) {
+  bool emit = opts.emit == EMIT_LLVM || opts.emit == EMIT_ASM || opts.emit == EMIT_OBJ;
+  const char *out = opts.output ? opts.output : "train";
+  if (!emit && !strcmp(out, "-")) {
+    diag_error_plain("a trainer executable cannot be written to stdout; give -o FILE");
+    return false;
+  }
+  KProgram *kp = lower_for_codegen(m);
+  if (!kp) return false;
+  CpuOptions co = {opts.opt_level, opts.cpu, opts.verbose};
+  bool ok;
+  if (emit) {
+    CpuOutKind kind = opts.emit == EMIT_LLVM ? CPU_OUT_LLVM : opts.emit == EMIT_ASM ? CPU_OUT_ASM : CPU_OUT_OBJ;
+    ok = cpu_compile(kp, &co, kind, opts.output);
+  } else {
+    LinkTemp tmp;
+    ok = link_temp_open(&tmp, opts.verbose);
+    const char *obj = ok ? link_temp_file(&tmp, "kernels.o") : NULL;
+    ok = obj && cpu_compile(kp, &co, CPU_OUT_OBJ, obj);
+    ok = ok && link_trainer(kp, &tmp, "cpu", NULL, 0, NULL, &obj, 1, out, opts.verbose);
+    link_temp_close(&tmp);
+  }
+  kprog_free(kp);
+  return ok;
+}
+
+/* --target=opencl|fpga|asic: lower, render OpenCL C (codegen/opencl), then
+ * --emit=cl writes it (and its launch plan), or the descriptor with the
+ * source embedded is linked into a trainer executable. */
+static bool build_opencl(Module *m) {
+  const char *out = opts.output ? opts.output : "train";
+  if (opts.emit != EMIT_NONE && opts.emit != EMIT_CL) {
+    diag_error_plain("--target=%s writes OpenCL C: use --emit=cl (llvm, asm and obj are the cpu target's)", opts.target);
+    return false;
+  }
+  if (opts.emit != EMIT_CL && !strcmp(out, "-")) {
+    diag_error_plain("a trainer executable cannot be written to stdout; give -o FILE");
+    return false;
+  }
+  KProgram *kp = lower_for_codegen(m);
+  if (!kp) return false;
+  OclOptions oo = {opts.target, opts.local_mem, opts.batch > 0 ? opts.batch : 0};
+  OclCode code;
+  bool ok = ocl_generate(kp, &oo, &code);
+  if (ok && opts.emit == EMIT_CL) {
+    ok = ocl_emit_files(kp, &code, opts.output);
+  } else if (ok) {
+    LinkTemp tmp;
+    LinkRuntime rt;
+    ok = link_temp_open(&tmp, opts.verbose);
+    const char *desc = ok ? link_temp_file(&tmp, "model.c") : NULL;
+    ok = desc && link_find_runtime(NULL, &rt) && ocl_write_descriptor(kp, &code, desc) &&
+         link_executable(&rt, &desc, 1, out, opts.verbose);
+    link_temp_close(&tmp);
+  }
+  ocl_code_free(&code);
+  kprog_free(kp);
+  return ok;
+}
+
 static bool ends_with(const char *s, const char *suffix) {
   size_t n = strlen(s), k = strlen(suffix);
   return n >= k && !strcmp(s + n - k, suffix);
@@ -217,6 +297,9 @@ int main(int argc, char **argv) {
                      t->name);
   int status = 0;
   if (t->available && opts.run) status = run_training(m, &opts); /* --run: train in the interpreter (driver/run.c) */
+  if (t->available && !strcmp(t->name, "cpu")) build_cpu(m);      /* errors are counted by finish() */
+  if (t->available && (!strcmp(t->name, "opencl") || !strcmp(t->name, "fpga") || !strcmp(t->name, "asic")))
+    build_opencl(m);
   int code = finish();
   ir_module_free(m);
   arena_free(&ast_arena);

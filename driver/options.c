@@ -24,7 +24,16 @@ static const char usage[] =
     "  -o FILE                  write the output to FILE ('-' = stdout)\n"
     "  --target=NAME            cpu (default), gpu, opencl, fpga, asic or interp\n"
     "  --emit=KIND              ast: the syntax tree; ir: the graph IR (text);\n"
-    "                           dot: the graph IR for Graphviz\n"
+    "                           dot: the graph IR for Graphviz; llvm, asm, obj:\n"
+    "                           the cpu target's LLVM IR, assembly or object file;\n"
+    "                           cl: the OpenCL C of --target=opencl (implied), fpga\n"
+    "                           or asic, and beside -o FILE.cl its launch plan\n"
+    "                           FILE.plan.json (without --emit: a trainer\n"
+    "                           executable, -o default 'train')\n"
+    "  --cpu=NAME               the CPU to generate code for (an LLVM CPU name such\n"
+    "                           as x86-64-v3 or skylake-avx512; default: this host)\n"
+    "  --local-mem=BYTES        local memory a kernel may use for matmul tiles\n"
+    "                           (--target=asic or opencl; default 32768)\n"
     "  --model=NAME             the model to compile when a file has several\n"
     "\n"
     "Pipeline:\n"
@@ -70,8 +79,8 @@ static const char *const option_names[] = {
     "-o", "--target", "--emit", "--model", "--print-after", "--print-after-all", "--stop-after",
     "--passes", "--list-passes", "--stats", "--color", "--verify", "--list-targets", "--version",
     "--help", "-O0", "-O1", "-O2", "-O3", "-v", "--run", "--gradcheck", "--gradcheck-tol", "--epochs",
-    "--batch", "--steps", "--lr", "--hyper", "--seed", "--data", "--no-shuffle", "--save", "--metrics", "--f64",
-    NULL};
+    "--batch", "--steps", "--lr", "--hyper", "--seed", "--data", "--no-shuffle", "--save", "--metrics", "--f64", "--cpu",
+    "--local-mem", NULL};
 
 static void bad(const char *fmt, const char *a, const char *b) {
   fprintf(stderr, "nnc: error: ");
@@ -155,7 +164,8 @@ int options_parse(int argc, char **argv, Options *o) {
     static const char *const with_value[] = {"-o", "--target", "--emit", "--model", "--print-after",
                                              "--stop-after", "--passes", "--color", "--gradcheck-tol",
                                              "--epochs", "--batch", "--steps", "--lr", "--hyper", "--seed",
-                                             "--data", "--save", "--metrics", NULL};
+                                             "--data", "--save", "--metrics", "--cpu",
+                                             "--local-mem", NULL};
     bool takes = false;
     for (int k = 0; with_value[k]; k++) takes |= !strcmp(name, with_value[k]);
     if (takes && !value) {
@@ -197,8 +207,12 @@ int options_parse(int argc, char **argv, Options *o) {
       if (!strcmp(value, "ast")) o->emit = EMIT_AST;
       else if (!strcmp(value, "ir")) o->emit = EMIT_IR;
       else if (!strcmp(value, "dot")) o->emit = EMIT_DOT;
+      else if (!strcmp(value, "llvm")) o->emit = EMIT_LLVM;
+      else if (!strcmp(value, "asm")) o->emit = EMIT_ASM;
+      else if (!strcmp(value, "obj")) o->emit = EMIT_OBJ;
+      else if (!strcmp(value, "cl")) o->emit = EMIT_CL;
       else {
-        bad("unknown --emit kind '%s'; expected ast, ir or dot%s", value, "");
+        bad("unknown --emit kind '%s'; expected ast, ir, dot, llvm, asm, obj or cl%s", value, "");
         return 1;
       }
     } else if (!strcmp(name, "--model")) {
@@ -287,6 +301,14 @@ int options_parse(int argc, char **argv, Options *o) {
       o->metrics = value;
     } else if (!strcmp(name, "--f64")) {
       o->f64 = true;
+    } else if (!strcmp(name, "--cpu")) {
+      if (!*value) {
+        bad("option '%s' needs a CPU name%s", name, "");
+        return 1;
+      }
+      o->cpu = value;
+    } else if (!strcmp(name, "--local-mem")) {
+      if (!int_value(name, value, 1, INT64_C(1) << 31, &o->local_mem)) return 1;
     } else if (name[0] == '-' && name[1] == 'O' && name[2] >= '0' && name[2] <= '3' && !name[3]) {
       o->opt_level = name[2] - '0';
     } else {
@@ -300,6 +322,20 @@ int options_parse(int argc, char **argv, Options *o) {
   }
   if (!o->input) {
     fputs("nnc: error: no input file (try 'nnc --help')\n", stderr);
+    return 1;
+  }
+  if (o->emit == EMIT_OBJ && (!o->output || !strcmp(o->output, "-"))) {
+    bad("--emit=obj writes a binary file: give it with -o FILE%s%s", "", "");
+    return 1;
+  }
+  bool ocl = !strcmp(o->target, "opencl") || !strcmp(o->target, "fpga") || !strcmp(o->target, "asic");
+  if (o->emit == EMIT_CL && !target_given) o->target = "opencl", ocl = true;
+  if (o->emit == EMIT_CL && !ocl) {
+    bad("--emit=cl writes OpenCL C: use it with --target=opencl, fpga or asic, not %s%s", o->target, "");
+    return 1;
+  }
+  if (o->local_mem && strcmp(o->target, "asic") && strcmp(o->target, "opencl")) {
+    bad("--local-mem sizes the matmul tiles of --target=asic or opencl; --target=%s has none%s", o->target, "");
     return 1;
   }
   if (o->run && o->gradcheck) {

@@ -90,6 +90,9 @@ typedef struct RtModelDesc {
   const RtLaunchDesc *train;        /* one training step */
   int neval;
   const RtLaunchDesc *eval;         /* one evaluation step */
+
+  int single_work_item;  /* OpenCL kernels run as one work-item each (fpga) */
+  int batch_arg_i32;     /* B is passed as an int32, not an int64 (asic); every buffer stays under 2^31 elements */
 } RtModelDesc;
 
 /* The trained program's main: command line, device, data, training. */

@@ -35,3 +35,13 @@ if os.path.exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 # Long tests (full datasets, many epochs) run only when asked for.
 if os.environ.get("NNC_LONG_TESTS"):
     config.available_features.add("long")
+
+# OpenCL: clang-19 checks OpenCL C offline; an installed ICD (PoCL in CI)
+# runs the opencl, fpga and asic trainers.
+if shutil.which("clang-19"):
+    config.available_features.add("clang-cl")
+    config.substitutions.append(("%clang-cl", "clang-19 -x cl -cl-std=CL1.2 -fsyntax-only -Werror "
+                                 "-Xclang -finclude-default-header"))
+import glob
+if glob.glob("/etc/OpenCL/vendors/*.icd"):
+    config.available_features.add("opencl-device")

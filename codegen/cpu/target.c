@@ -1,0 +1,181 @@
+/* codegen/cpu/target.c - the target machine, the optimisation pipeline and
+ * the output files of the CPU backend (see cpu.h).
+ *
+ * The machine is the host's (LLVMGetHostCPUName/Features), or --cpu=NAME
+ * with that CPU's default features; code is position independent because
+ * the linked trainer is a PIE.  Optimisation is LLVM's own
+ * default<O0..O3> pipeline with the loop and SLP vectorisers on from -O2;
+ * every function carries "target-cpu"/"target-features", so the IR that
+ * --emit=llvm prints compiles to the same code with llc.
+ */
+#include "codegen/cpu/cpu.h"
+
+#include "frontend/diag.h"
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void init_native(void) {
+  static bool done;
+  if (done) return;
+  done = true;
+  LLVMInitializeNativeTarget();
+  LLVMInitializeNativeAsmPrinter();
+  LLVMInitializeNativeAsmParser();
+}
+
+LLVMTargetMachineRef cpu_target_machine(const CpuOptions *o) {
+  init_native();
+  char *triple = LLVMGetDefaultTargetTriple();
+  char *err = NULL;
+  LLVMTargetRef target;
+  if (LLVMGetTargetFromTriple(triple, &target, &err)) {
+    diag_error_plain("no LLVM target for '%s': %s", triple, err);
+    LLVMDisposeMessage(err);
+    LLVMDisposeMessage(triple);
+    return NULL;
+  }
+  bool host = !o->cpu || !*o->cpu || !strcmp(o->cpu, "native");
+  char *cpu = host ? LLVMGetHostCPUName() : NULL;
+  char *features = host ? LLVMGetHostCPUFeatures() : NULL;
+  LLVMCodeGenOptLevel level = o->opt_level <= 0   ? LLVMCodeGenLevelNone
+                              : o->opt_level == 1 ? LLVMCodeGenLevelLess
+                              : o->opt_level == 2 ? LLVMCodeGenLevelDefault
+                                                  : LLVMCodeGenLevelAggressive;
+  /* An unknown --cpu makes LLVM warn "'NAME' is not a recognized processor"
+   * and fall back to the generic CPU; the C API has no way to ask first. */
+  LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, host ? cpu : o->cpu, host ? features : "",
+                                                    level, LLVMRelocPIC, LLVMCodeModelDefault);
+  if (!tm) diag_error_plain("cannot create an LLVM target machine for '%s'", triple);
+  if (tm && o->verbose) fprintf(stderr, "nnc: cpu target %s, cpu %s\n", triple, host ? cpu : o->cpu);
+  if (cpu) LLVMDisposeMessage(cpu);
+  if (features) LLVMDisposeMessage(features);
+  LLVMDisposeMessage(triple);
+  return tm;
+}
+
+void cpu_prepare_module(LLVMModuleRef m, LLVMTargetMachineRef tm) {
+  char *triple = LLVMGetTargetMachineTriple(tm);
+  LLVMSetTarget(m, triple);
+  LLVMDisposeMessage(triple);
+  LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
+  LLVMSetModuleDataLayout(m, td);
+  LLVMDisposeTargetData(td);
+  char *cpu = LLVMGetTargetMachineCPU(tm);
+  char *features = LLVMGetTargetMachineFeatureString(tm);
+  for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f)) {
+    if (LLVMIsDeclaration(f)) continue;
+    if (*cpu) LLVMAddTargetDependentFunctionAttr(f, "target-cpu", cpu);
+    if (*features) LLVMAddTargetDependentFunctionAttr(f, "target-features", features);
+    /* As clang does by default: FP exceptions are not observed, so FP
+     * operations may be speculated (hoisted out of guards). */
+    LLVMAddTargetDependentFunctionAttr(f, "no-trapping-math", "true");
+  }
+  LLVMDisposeMessage(cpu);
+  LLVMDisposeMessage(features);
+}
+
+bool cpu_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, int opt_level) {
+  if (opt_level < 0) opt_level = 0;
+  if (opt_level > 3) opt_level = 3;
+  char pipeline[32];
+  snprintf(pipeline, sizeof pipeline, "default<O%d>", opt_level);
+  LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+  bool vec = opt_level >= 2;
+  LLVMPassBuilderOptionsSetLoopVectorization(po, vec);
+  LLVMPassBuilderOptionsSetSLPVectorization(po, vec);
+  LLVMPassBuilderOptionsSetLoopInterleaving(po, vec);
+  LLVMPassBuilderOptionsSetLoopUnrolling(po, opt_level >= 1);
+  LLVMErrorRef e = LLVMRunPasses(m, pipeline, tm, po);
+  LLVMDisposePassBuilderOptions(po);
+  if (e) {
+    char *msg = LLVMGetErrorMessage(e);
+    diag_error_plain("LLVM pipeline '%s' failed: %s", pipeline, msg);
+    LLVMDisposeErrorMessage(msg);
+    return false;
+  }
+  return true;
+}
+
+static bool write_bytes(const char *path, const char *data, size_t size) {
+  bool to_stdout = !path || !strcmp(path, "-");
+  FILE *f = to_stdout ? stdout : fopen(path, "wb");
+  if (!f) {
+    diag_error_plain("cannot write '%s': %s", path, strerror(errno));
+    return false;
+  }
+  bool ok = fwrite(data, 1, size, f) == size;
+  ok &= to_stdout ? fflush(f) == 0 : fclose(f) == 0;
+  if (!ok) diag_error_plain("error writing '%s'", to_stdout ? "stdout" : path);
+  return ok;
+}
+
+bool cpu_write(LLVMModuleRef m, LLVMTargetMachineRef tm, CpuOutKind kind, const char *path) {
+  if (kind == CPU_OUT_LLVM) {
+    char *text = LLVMPrintModuleToString(m);
+    bool ok = write_bytes(path, text, strlen(text));
+    LLVMDisposeMessage(text);
+    return ok;
+  }
+  char *err = NULL;
+  LLVMMemoryBufferRef buf = NULL;
+  if (LLVMTargetMachineEmitToMemoryBuffer(tm, m, kind == CPU_OUT_ASM ? LLVMAssemblyFile : LLVMObjectFile, &err,
+                                          &buf)) {
+    diag_error_plain("LLVM code generation failed: %s", err ? err : "unknown error");
+    LLVMDisposeMessage(err);
+    return false;
+  }
+  bool ok = write_bytes(path, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf));
+  LLVMDisposeMemoryBuffer(buf);
+  return ok;
+}
+
+static void on_diagnostic(LLVMDiagnosticInfoRef di, void *verbose) {
+  LLVMDiagnosticSeverity sev = LLVMGetDiagInfoSeverity(di);
+  if (sev != LLVMDSError && !(sev == LLVMDSWarning && verbose)) return;
+  char *msg = LLVMGetDiagInfoDescription(di);
+  fprintf(stderr, "nnc: llvm %s: %s\n", sev == LLVMDSError ? "error" : "warning", msg);
+  LLVMDisposeMessage(msg);
+}
+
+void cpu_diagnostics(LLVMContextRef ctx, bool verbose) {
+  static char yes;
+  LLVMContextSetDiagnosticHandler(ctx, on_diagnostic, verbose ? &yes : NULL);
+}
+
+bool cpu_compile(const KProgram *p, const CpuOptions *o, CpuOutKind kind, const char *path) {
+  LLVMTargetMachineRef tm = cpu_target_machine(o);
+  if (!tm) return false;
+  double t0 = now();
+  LLVMContextRef ctx = LLVMContextCreate();
+  cpu_diagnostics(ctx, o->verbose);
+  LLVMModuleRef m = cpu_emit_module(p, ctx);
+  char *msg = NULL;
+  if (LLVMVerifyModule(m, LLVMReturnStatusAction, &msg))
+    nnc_internal_error(__FILE__, __LINE__, "cpu codegen produced invalid LLVM IR: %s", msg);
+  LLVMDisposeMessage(msg);
+  cpu_prepare_module(m, tm);
+  if (o->verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "cpu-emit", (now() - t0) * 1e3);
+  t0 = now();
+  bool ok = cpu_optimize(m, tm, o->opt_level);
+  if (o->verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "cpu-opt", (now() - t0) * 1e3);
+  t0 = now();
+  ok = ok && cpu_write(m, tm, kind, path);
+  if (o->verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "cpu-write", (now() - t0) * 1e3);
+  LLVMDisposeModule(m);
+  LLVMContextDispose(ctx);
+  LLVMDisposeTargetMachine(tm);
+  return ok;
+}

@@ -1,0 +1,61 @@
+/* driver/link.h - building the trainer executable with the system C compiler.
+ *
+ * Every target ends the same way: the descriptor C (codegen/plan.c) and the
+ * target's objects (for cpu, the kernels) are compiled and linked with
+ * libnnrt by `cc` into one executable.  Intermediate files live in a
+ * temporary directory under $TMPDIR that is removed afterwards, unless -v
+ * asked to keep it (the commands are printed then).
+ */
+#ifndef NNC_LINK_H
+#define NNC_LINK_H
+
+#include "ir/kernel.h"
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum { LINK_MAX_TEMPS = 16 };
+
+typedef struct LinkTemp {
+  char dir[PATH_MAX];            /* "$TMPDIR/nnc-XXXXXX"; "" until opened */
+  char *files[LINK_MAX_TEMPS];   /* paths handed out, removed on close */
+  int nfiles;
+  bool keep;                     /* leave everything in place (-v) */
+} LinkTemp;
+
+/* Creates the directory.  Returns false after reporting an error. */
+bool link_temp_open(LinkTemp *t, bool keep);
+/* The path of `name` inside the directory (owned by t), or NULL after
+ * reporting an error. */
+const char *link_temp_file(LinkTemp *t, const char *name);
+/* Removes the files and the directory, or says where they were kept. */
+void link_temp_close(LinkTemp *t);
+
+/* Where the nnrt headers and libnnrt.a are. */
+typedef struct LinkRuntime {
+  char include_dir[PATH_MAX];    /* holds nnrt/model.h */
+  char lib[PATH_MAX];            /* libnnrt.a */
+} LinkRuntime;
+
+/* Looks beside the nnc binary (the build tree: DIR/include, DIR/libnnrt.a),
+ * then in DIR/../include and DIR/../lib, ../lib64 or ../lib/<multiarch>/
+ * (installed).  exe_dir NULL = the directory of the running nnc.  Returns
+ * false after reporting an error. */
+bool link_find_runtime(const char *exe_dir, LinkRuntime *rt);
+
+/* Runs `cc -O2 -o output inputs... -I<include> <libnnrt.a> -lz -lm -lpthread
+ * -ldl` ($NNC_CC instead of cc when set; plus -fsanitize=address,undefined
+ * when this nnc, and so the libnnrt.a built with it, is sanitized).  cc's messages go to stderr; a
+ * failure reports "linking failed".  verbose prints the command first. */
+bool link_executable(const LinkRuntime *rt, const char *const *inputs, int ninputs, const char *output,
+                     bool verbose);
+
+/* Writes the descriptor of p (plan_write_c: target, code, code_size,
+ * code_options) into tmp as model.c, then links it with the objects into
+ * output.  Returns false after reporting an error. */
+bool link_trainer(const KProgram *p, LinkTemp *tmp, const char *target, const char *code, uint64_t code_size,
+                  const char *code_options, const char *const *objects, int nobjects, const char *output,
+                  bool verbose);
+
+#endif
