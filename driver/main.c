@@ -290,6 +290,16 @@ int main(int argc, char **argv) {
     emit_text(m, NULL);
     return finish();
   }
+  if (opts.emit == EMIT_KERNELS) { /* the kernel IR, as every compiling target starts from it */
+    KProgram *kp = lower_for_codegen(m);
+    FILE *out = kp ? open_output() : NULL;
+    if (out) {
+      kprog_print(kp, out);
+      if (out != stdout) fclose(out);
+    }
+    kprog_free(kp);
+    return finish();
+  }
 
   const TargetInfo *t = target_find(opts.target);
   if (!t->available)

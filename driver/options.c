@@ -24,7 +24,8 @@ static const char usage[] =
     "  -o FILE                  write the output to FILE ('-' = stdout)\n"
     "  --target=NAME            cpu (default), gpu, opencl, fpga, asic or interp\n"
     "  --emit=KIND              ast: the syntax tree; ir: the graph IR (text);\n"
-    "                           dot: the graph IR for Graphviz; llvm, asm, obj:\n"
+    "                           dot: the graph IR for Graphviz; kernels: the\n"
+    "                           kernel IR after lowering; llvm, asm, obj:\n"
     "                           the cpu target's LLVM IR, assembly or object file;\n"
     "                           cl: the OpenCL C of --target=opencl (implied), fpga\n"
     "                           or asic, and beside -o FILE.cl its launch plan\n"
@@ -210,9 +211,10 @@ int options_parse(int argc, char **argv, Options *o) {
       else if (!strcmp(value, "llvm")) o->emit = EMIT_LLVM;
       else if (!strcmp(value, "asm")) o->emit = EMIT_ASM;
       else if (!strcmp(value, "obj")) o->emit = EMIT_OBJ;
+      else if (!strcmp(value, "kernels")) o->emit = EMIT_KERNELS;
       else if (!strcmp(value, "cl")) o->emit = EMIT_CL;
       else {
-        bad("unknown --emit kind '%s'; expected ast, ir, dot, llvm, asm, obj or cl%s", value, "");
+        bad("unknown --emit kind '%s'; expected ast, ir, dot, kernels, llvm, asm, obj or cl%s", value, "");
         return 1;
       }
     } else if (!strcmp(name, "--model")) {

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef enum { EMIT_NONE, EMIT_AST, EMIT_IR, EMIT_DOT, EMIT_LLVM, EMIT_ASM, EMIT_OBJ, EMIT_CL } EmitKind;
+typedef enum { EMIT_NONE, EMIT_AST, EMIT_IR, EMIT_DOT, EMIT_LLVM, EMIT_ASM, EMIT_OBJ, EMIT_CL, EMIT_KERNELS } EmitKind;
 typedef enum { COLOR_AUTO, COLOR_ALWAYS, COLOR_NEVER } ColorMode;
 
 enum { MAX_PRINT_AFTER = 32, MAX_HYPERS = 32 };
