@@ -5,7 +5,7 @@
 
 const TargetInfo nnc_targets[] = {
     {"cpu", "native code for the host CPU through LLVM", true},
-    {"gpu", "PTX for NVIDIA GPUs through LLVM's NVPTX backend, run by the CUDA driver", false},
+    {"gpu", "PTX for NVIDIA GPUs through LLVM's NVPTX backend, run by the CUDA driver", true},
     {"opencl", "OpenCL C NDRange kernels for any OpenCL device", true},
     {"fpga", "OpenCL C single-work-item kernels for FPGA flows (Intel FPGA SDK, Vitis)", true},
     {"asic", "OpenCL C embedded-profile kernels for fixed-function accelerators", true},

@@ -1,6 +1,8 @@
 /* codegen/cpu/cpu.h - the CPU backend: kernel IR -> LLVM IR -> native code.
  *
- *   emit.c    one LLVM function per kernel (the RtModelKernel ABI below)
+ *   emit.c    one LLVM function per kernel (the RtModelKernel ABI below);
+ *             the statements inside come from the LLVM kernel emitter the
+ *             gpu backend shares (codegen/llvm/emit.h)
  *   target.c  the host target machine, the optimisation pipeline, and
  *             writing textual IR, assembly or an object file
  *
