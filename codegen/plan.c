@@ -107,6 +107,40 @@ static void write_buffers(const KProgram *p, FILE *out) {
   fprintf(out, "};\n\n");
 }
 
+/* What computes buffer b, for the runtime's --check-numerics messages:
+ * "exp at model.nn:7:12", or for code inlined from a definition
+ * "exp at stdlib/nn.nn:3:10, called from model.nn:7:12"; false when
+ * unknown. */
+static bool buf_source(const KProgram *p, const KBuffer *b, char *out, size_t len) {
+  const Module *m = p->module;
+  if (!m || b->node < 0 || (uint32_t)b->node >= m->nnodes || (b->kind != KB_TEMP && b->kind != KB_LOSS &&
+                                                               b->kind != KB_METRIC))
+    return false;
+  const Node *n = &m->nodes[b->node];
+  uint32_t loc = n->loc < m->nlocs ? n->loc : 0, top = loc;
+  for (int guard = 0; top && m->locs[top].parent && m->locs[top].parent < m->nlocs && guard < 64; guard++)
+    top = m->locs[top].parent;
+  int w = snprintf(out, len, "%s", ir_ops[n->op].name);
+  const IrLoc *a = &m->locs[loc], *c = &m->locs[top];
+  if (loc && a->file < m->nfiles && w >= 0 && (size_t)w < len)
+    w += snprintf(out + w, len - (size_t)w, " at %s:%u:%u", m->files[a->file], a->line, a->col);
+  if (top != loc && c->file < m->nfiles && w >= 0 && (size_t)w < len)
+    snprintf(out + w, len - (size_t)w, ", called from %s:%u:%u", m->files[c->file], c->line, c->col);
+  return true;
+}
+
+static void write_sources(const KProgram *p, FILE *out) {
+  fprintf(out, "/* what computes each buffer, for --check-numerics */\n");
+  fprintf(out, "static const char *const nnc_buf_sources[] = {\n");
+  for (uint32_t i = 0; i < p->nbufs; i++) {
+    char text[1024];
+    fputs("    ", out);
+    write_cstr(out, buf_source(p, &p->bufs[i], text, sizeof text) ? text : NULL);
+    fprintf(out, ", /* %u */\n", i);
+  }
+  fprintf(out, "};\n\n");
+}
+
 /* One RtLaunchDesc per entry of a plan; NULL when the plan is empty. */
 static void write_plan(const KProgram *p, const uint32_t *plan, uint32_t n, const char *name, FILE *out) {
   if (!n) return;
@@ -164,6 +198,7 @@ bool plan_write_c(const KProgram *p, const char *target, const char *code, uint6
   fprintf(out, "#include <stddef.h>\n#include <stdint.h>\n\n#include <nnrt/init.h>\n#include <nnrt/model.h>\n\n");
 
   write_buffers(p, out);
+  if (p->nbufs) write_sources(p, out);
   for (uint32_t i = 0; i < p->nkernels; i++) {
     const Kernel *k = &p->kernels[i];
     if (!k->nargs) continue;
@@ -255,7 +290,8 @@ bool plan_write_c(const KProgram *p, const char *target, const char *code, uint6
   fprintf(out, "    .code_options = ");
   write_cstr(out, code_options);
   fprintf(out, ",\n    .ntrain = %u,\n    .train = %s,\n", p->ntrain, p->ntrain ? "nnc_train" : "NULL");
-  fprintf(out, "    .neval = %u,\n    .eval = %s,\n};\n\n", p->neval, p->neval ? "nnc_eval" : "NULL");
+  fprintf(out, "    .neval = %u,\n    .eval = %s,\n", p->neval, p->neval ? "nnc_eval" : "NULL");
+  fprintf(out, "    .buf_sources = %s,\n};\n\n", p->nbufs ? "nnc_buf_sources" : "NULL");
   fprintf(out, "int main(int argc, char **argv) { return rt_trainer_main(argc, argv, &nnc_model); }\n");
   return !ferror(out);
 }

@@ -6,9 +6,11 @@
  * through the same passes, so each pass can be tested alone on IR text.
  */
 #include "codegen/cpu/cpu.h"
+#include "codegen/gpu/gpu.h"
 #include "codegen/opencl/opencl.h"
 #include "codegen/target.h"
 #include "driver/link.h"
+#include "driver/memory.h"
 #include "driver/options.h"
 #include "driver/run.h"
 #include "frontend/ast.h"
@@ -27,6 +29,16 @@
 #include <unistd.h>
 
 static Options opts;
+
+/* What main() holds, also freed at exit: the early `return finish()`
+ * paths then leave nothing behind for LeakSanitizer (NNC_SANITIZE). */
+static Module *held_module;
+static Arena ast_arena;
+static void free_held(void) {
+  if (held_module) ir_module_free(held_module);
+  held_module = NULL;
+  arena_free(&ast_arena);
+}
 
 static double now(void) {
   struct timespec ts;
@@ -152,6 +164,10 @@ static KProgram *lower_for_codegen(Module *m) {
   memplan(kp, m->train.batch > 0 ? m->train.batch : 1);
   if (!kprog_verify(kp)) nnc_internal_error(__FILE__, __LINE__, "the kernel IR is invalid after lowering");
   if (opts.verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "lower", (now() - t0) * 1e3);
+  if (!memory_check_program(kp, &opts)) { /* driver/memory.c: refuse what cannot fit */
+    kprog_free(kp);
+    return NULL;
+  }
   return kp;
 }
 
@@ -218,6 +234,43 @@ static bool build_opencl(Module *m) {
   return ok;
 }
 
+/* --target=gpu: lower, schedule and compile the kernels to PTX through
+ * LLVM's NVPTX backend (codegen/gpu), then --emit=ptx (or llvm) writes it,
+ * or the descriptor with the PTX embedded is linked into a trainer
+ * executable, which opens the CUDA driver when it runs. */
+static bool build_gpu(Module *m) {
+  const char *out = opts.output ? opts.output : "train";
+  bool emit = opts.emit == EMIT_PTX || opts.emit == EMIT_LLVM;
+  if (opts.emit != EMIT_NONE && !emit) {
+    diag_error_plain("--target=gpu writes PTX: use --emit=ptx or --emit=llvm (asm, obj and cl are other targets')");
+    return false;
+  }
+  if (!emit && !strcmp(out, "-")) {
+    diag_error_plain("a trainer executable cannot be written to stdout; give -o FILE");
+    return false;
+  }
+  KProgram *kp = lower_for_codegen(m);
+  if (!kp) return false;
+  GpuOptions go = {opts.opt_level, opts.gpu_arch, opts.verbose, NULL, opts.batch > 0 ? opts.batch : 0};
+  char *code = NULL;
+  size_t len = 0;
+  bool ok = gpu_compile(kp, &go, opts.emit == EMIT_LLVM ? GPU_OUT_LLVM : GPU_OUT_PTX, &code, &len);
+  if (ok && emit) {
+    FILE *f = open_output();
+    ok = f && fwrite(code, 1, len, f) == len;
+    if (f) ok &= f == stdout ? fflush(f) == 0 : fclose(f) == 0;
+    if (f && !ok) diag_error_plain("error writing '%s'", opts.output ? opts.output : "stdout");
+  } else if (ok) {
+    LinkTemp tmp;
+    ok = link_temp_open(&tmp, opts.verbose);
+    ok = ok && link_trainer(kp, &tmp, "gpu", code, len, NULL, NULL, 0, out, opts.verbose);
+    link_temp_close(&tmp);
+  }
+  free(code);
+  kprog_free(kp);
+  return ok;
+}
+
 static bool ends_with(const char *s, const char *suffix) {
   size_t n = strlen(s), k = strlen(suffix);
   return n >= k && !strcmp(s + n - k, suffix);
@@ -242,14 +295,14 @@ int main(int argc, char **argv) {
 
   Module *m = NULL;
   Program *prog = NULL;
-  Arena ast_arena = {0};
+  atexit(free_held);
   double t0 = now();
   if (ends_with(opts.input, ".nnir")) {
     if (opts.emit == EMIT_AST) {
       diag_error_plain("--emit=ast needs a .nn file, not graph IR");
       return finish();
     }
-    m = ir_read(fid);
+    held_module = m = ir_read(fid);
     if (!m) return finish();
     after_stage("read", m, NULL, t0);
   } else {
@@ -262,7 +315,7 @@ int main(int argc, char **argv) {
     }
     t0 = now();
     ElabOptions eo = {opts.model, find_stdlib()};
-    m = elaborate(prog, &ast_arena, &eo);
+    held_module = m = elaborate(prog, &ast_arena, &eo);
     if (!m) return finish();
     if (!ir_verify(m, "elaborate"))
       nnc_internal_error(__FILE__, __LINE__, "the IR is invalid after elaborate");
@@ -278,8 +331,7 @@ int main(int argc, char **argv) {
   if (opts.gradcheck) {
     int status = run_gradcheck(m, &opts);
     int code = finish();
-    ir_module_free(m);
-    arena_free(&ast_arena);
+    free_held();
     return status ? status : code;
   }
 
@@ -308,10 +360,10 @@ int main(int argc, char **argv) {
   int status = 0;
   if (t->available && opts.run) status = run_training(m, &opts); /* --run: train in the interpreter (driver/run.c) */
   if (t->available && !strcmp(t->name, "cpu")) build_cpu(m);      /* errors are counted by finish() */
+  if (t->available && !strcmp(t->name, "gpu")) build_gpu(m);
   if (t->available && (!strcmp(t->name, "opencl") || !strcmp(t->name, "fpga") || !strcmp(t->name, "asic")))
     build_opencl(m);
   int code = finish();
-  ir_module_free(m);
-  arena_free(&ast_arena);
+  free_held();
   return status ? status : code;
 }

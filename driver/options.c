@@ -5,8 +5,10 @@
  */
 #include "driver/options.h"
 
+#include "codegen/gpu/gpu.h"
 #include "codegen/target.h"
 #include "passes/pass.h"
+#include "runtime/memlimit.h"
 
 #include <errno.h>
 #include <math.h>
@@ -29,12 +31,16 @@ static const char usage[] =
     "                           the cpu target's LLVM IR, assembly or object file;\n"
     "                           cl: the OpenCL C of --target=opencl (implied), fpga\n"
     "                           or asic, and beside -o FILE.cl its launch plan\n"
-    "                           FILE.plan.json (without --emit: a trainer\n"
-    "                           executable, -o default 'train')\n"
+    "                           FILE.plan.json; ptx: the PTX of --target=gpu\n"
+    "                           (implied; --target=gpu --emit=llvm: its LLVM IR)\n"
+    "                           (without --emit: a trainer executable, -o\n"
+    "                           default 'train')\n"
     "  --cpu=NAME               the CPU to generate code for (an LLVM CPU name such\n"
     "                           as x86-64-v3 or skylake-avx512; default: this host)\n"
     "  --local-mem=BYTES        local memory a kernel may use for matmul tiles\n"
     "                           (--target=asic or opencl; default 32768)\n"
+    "  --gpu-arch=sm_XY         the NVIDIA GPU generation to generate PTX for\n"
+    "                           (--target=gpu): sm_75 .. sm_90a, default sm_90\n"
     "  --model=NAME             the model to compile when a file has several\n"
     "\n"
     "Pipeline:\n"
@@ -70,6 +76,11 @@ static const char usage[] =
     "  --save=FILE              write the trained parameters as safetensors\n"
     "  --metrics=FILE           write one CSV row per epoch\n"
     "  --f64                    run the interpreter in double precision\n"
+    "  --checkpoint=DIR         save DIR/checkpoint.safetensors every epoch (atomically)\n"
+    "  --checkpoint-every=N     ... every N steps instead\n"
+    "  --resume=DIR             continue from DIR's checkpoint, bit for bit\n"
+    "  --max-memory=BYTES       refuse models needing more memory (K, M, G, T\n"
+    "                           suffixes; default: this machine's physical memory)\n"
     "\n"
     "  --list-targets           list the targets and whether they are built\n"
     "  --version, --help\n"
@@ -81,7 +92,7 @@ static const char *const option_names[] = {
     "--passes", "--list-passes", "--stats", "--color", "--verify", "--list-targets", "--version",
     "--help", "-O0", "-O1", "-O2", "-O3", "-v", "--run", "--gradcheck", "--gradcheck-tol", "--epochs",
     "--batch", "--steps", "--lr", "--hyper", "--seed", "--data", "--no-shuffle", "--save", "--metrics", "--f64", "--cpu",
-    "--local-mem", NULL};
+    "--local-mem", "--checkpoint", "--checkpoint-every", "--resume", "--max-memory", "--gpu-arch", NULL};
 
 static void bad(const char *fmt, const char *a, const char *b) {
   fprintf(stderr, "nnc: error: ");
@@ -166,7 +177,8 @@ int options_parse(int argc, char **argv, Options *o) {
                                              "--stop-after", "--passes", "--color", "--gradcheck-tol",
                                              "--epochs", "--batch", "--steps", "--lr", "--hyper", "--seed",
                                              "--data", "--save", "--metrics", "--cpu",
-                                             "--local-mem", NULL};
+                                             "--local-mem", "--checkpoint", "--checkpoint-every", "--resume",
+                                             "--max-memory", "--gpu-arch", NULL};
     bool takes = false;
     for (int k = 0; with_value[k]; k++) takes |= !strcmp(name, with_value[k]);
     if (takes && !value) {
@@ -213,8 +225,9 @@ int options_parse(int argc, char **argv, Options *o) {
       else if (!strcmp(value, "obj")) o->emit = EMIT_OBJ;
       else if (!strcmp(value, "kernels")) o->emit = EMIT_KERNELS;
       else if (!strcmp(value, "cl")) o->emit = EMIT_CL;
+      else if (!strcmp(value, "ptx")) o->emit = EMIT_PTX;
       else {
-        bad("unknown --emit kind '%s'; expected ast, ir, dot, kernels, llvm, asm, obj or cl%s", value, "");
+        bad("unknown --emit kind '%s'; expected ast, ir, dot, kernels, llvm, asm, obj, cl or ptx%s", value, "");
         return 1;
       }
     } else if (!strcmp(name, "--model")) {
@@ -303,6 +316,17 @@ int options_parse(int argc, char **argv, Options *o) {
       o->metrics = value;
     } else if (!strcmp(name, "--f64")) {
       o->f64 = true;
+    } else if (!strcmp(name, "--checkpoint")) {
+      o->checkpoint = value;
+    } else if (!strcmp(name, "--checkpoint-every")) {
+      if (!int_value(name, value, 1, INT64_MAX, &o->checkpoint_every)) return 1;
+    } else if (!strcmp(name, "--resume")) {
+      o->resume = value;
+    } else if (!strcmp(name, "--max-memory")) {
+      if (rt_parse_bytes(value, &o->max_memory) != 0) {
+        bad("option '%s' needs a size in bytes, with an optional K, M, G or T suffix; found '%s'", name, value);
+        return 1;
+      }
     } else if (!strcmp(name, "--cpu")) {
       if (!*value) {
         bad("option '%s' needs a CPU name%s", name, "");
@@ -311,6 +335,12 @@ int options_parse(int argc, char **argv, Options *o) {
       o->cpu = value;
     } else if (!strcmp(name, "--local-mem")) {
       if (!int_value(name, value, 1, INT64_C(1) << 31, &o->local_mem)) return 1;
+    } else if (!strcmp(name, "--gpu-arch")) {
+      if (!gpu_arch_valid(value)) {
+        bad("unknown GPU architecture '%s' in --gpu-arch; expected %s", value, gpu_arch_list);
+        return 1;
+      }
+      o->gpu_arch = value;
     } else if (name[0] == '-' && name[1] == 'O' && name[2] >= '0' && name[2] <= '3' && !name[3]) {
       o->opt_level = name[2] - '0';
     } else {
@@ -336,8 +366,26 @@ int options_parse(int argc, char **argv, Options *o) {
     bad("--emit=cl writes OpenCL C: use it with --target=opencl, fpga or asic, not %s%s", o->target, "");
     return 1;
   }
+  if (o->emit == EMIT_PTX && !target_given) o->target = "gpu";
+  if (o->emit == EMIT_PTX && strcmp(o->target, "gpu")) {
+    bad("--emit=ptx writes PTX: use it with --target=gpu, not %s%s", o->target, "");
+    return 1;
+  }
+  if (o->gpu_arch && strcmp(o->target, "gpu")) {
+    bad("--gpu-arch picks the GPU of --target=gpu; --target=%s has none%s", o->target, "");
+    return 1;
+  }
   if (o->local_mem && strcmp(o->target, "asic") && strcmp(o->target, "opencl")) {
     bad("--local-mem sizes the matmul tiles of --target=asic or opencl; --target=%s has none%s", o->target, "");
+    return 1;
+  }
+  if ((o->checkpoint || o->resume) && !o->run) {
+    bad("--checkpoint and --resume go with --run here; a built trainer takes them too (./train --checkpoint DIR)%s%s",
+        "", "");
+    return 1;
+  }
+  if (o->checkpoint_every && !o->checkpoint) {
+    bad("--checkpoint-every needs --checkpoint=DIR%s%s", "", "");
     return 1;
   }
   if (o->run && o->gradcheck) {

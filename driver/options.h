@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef enum { EMIT_NONE, EMIT_AST, EMIT_IR, EMIT_DOT, EMIT_LLVM, EMIT_ASM, EMIT_OBJ, EMIT_CL, EMIT_KERNELS } EmitKind;
+typedef enum { EMIT_NONE, EMIT_AST, EMIT_IR, EMIT_DOT, EMIT_LLVM, EMIT_ASM, EMIT_OBJ, EMIT_CL, EMIT_KERNELS, EMIT_PTX } EmitKind;
 typedef enum { COLOR_AUTO, COLOR_ALWAYS, COLOR_NEVER } ColorMode;
 
 enum { MAX_PRINT_AFTER = 32, MAX_HYPERS = 32 };
@@ -40,10 +40,16 @@ typedef struct Options {
   const char *save;            /* --save FILE: parameters as safetensors */
   const char *metrics;         /* --metrics FILE: one CSV row per epoch */
   bool f64;                    /* --f64: run the interpreter in double precision */
+  const char *checkpoint;      /* --checkpoint=DIR: checkpoints of --run (runtime/checkpoint.h) */
+  int64_t checkpoint_every;    /* --checkpoint-every=N steps; 0 = every epoch */
+  const char *resume;          /* --resume=DIR: continue --run from DIR's checkpoint */
+  int64_t max_memory;          /* --max-memory=BYTES: refuse larger models; 0 = physical memory */
   /* The cpu target (codegen/cpu): --emit=llvm|asm|obj and --cpu. */
   const char *cpu;             /* --cpu=NAME: LLVM CPU name; NULL = the host ("native") */
   /* The OpenCL targets (codegen/opencl): --emit=cl and --local-mem. */
   int64_t local_mem;           /* --local-mem=BYTES: local memory for tiles (asic); 0 = the target's default */
+  /* The gpu target (codegen/gpu): --emit=ptx and --gpu-arch. */
+  const char *gpu_arch;        /* --gpu-arch=sm_XY: NULL = sm_90 */
 } Options;
 
 /* Parses argv.  Returns -1 to continue, else an exit code (0 after --help,

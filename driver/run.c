@@ -14,9 +14,12 @@
  */
 #include "driver/run.h"
 
+#include "driver/memory.h"
+
 #include "codegen/interp/interp.h"
 #include "frontend/diag.h"
 #include "passes/pass.h"
+#include "runtime/checkpoint.h"
 #include "runtime/data.h"
 #include "runtime/rng.h"
 #include "runtime/safetensors.h"
@@ -149,6 +152,104 @@ static bool save_params(Interp *it, const Module *m, const char *path) {
   return ok;
 }
 
+/* ---- checkpoints (runtime/checkpoint.h) ------------------------------------------------- */
+
+/* The interpreter's parameters and states as checkpoint tensors.  In f32
+ * mode every value is a float held in a double, so f32 files are exact. */
+typedef struct InterpCkpt {
+  Interp *it;
+  const Module *m;
+  RtCkptTensor *t;
+  uint32_t *syms;          /* [n]: the symbol of each tensor */
+  float **host;            /* [n] */
+  int n;
+} InterpCkpt;
+
+static void ckpt_init(InterpCkpt *c, Interp *it, const Module *m) {
+  memset(c, 0, sizeof *c);
+  c->it = it, c->m = m;
+  c->t = nnc_xcalloc(m->nsyms + 1, sizeof *c->t);
+  c->syms = nnc_xcalloc(m->nsyms + 1, sizeof *c->syms);
+  c->host = nnc_xcalloc(m->nsyms + 1, sizeof *c->host);
+  for (uint32_t i = 0; i < m->nsyms; i++) {
+    const Symbol *s = &m->syms[i];
+    if (s->kind != SYM_PARAM && s->kind != SYM_STATE) continue;
+    RtCkptTensor *t = &c->t[c->n];
+    t->ref.name = s->name;
+    t->ref.rank = s->type.rank;
+    for (int d = 0; d < s->type.rank; d++) t->ref.dims[d] = s->type.dims[d];
+    t->state = s->kind == SYM_STATE;
+    t->i32 = s->type.dtype == DT_I32;
+    c->syms[c->n] = i;
+    c->host[c->n++] = nnc_xcalloc((size_t)type_numel(&s->type) + 1, sizeof(float));
+  }
+}
+
+static void ckpt_free(InterpCkpt *c) {
+  for (int i = 0; i < c->n; i++) free(c->host[i]);
+  free(c->host), free(c->syms), free(c->t);
+}
+
+/* An RtCkptGather: i32 values as their int32 bits, f32 ones as floats. */
+static int ckpt_gather(void *self, RtCkptTensor *t, int n, RtError *err) {
+  InterpCkpt *c = self;
+  (void)err;
+  for (int i = 0; i < n; i++) {
+    const double *v = interp_symbol(c->it, c->syms[i]);
+    for (int64_t k = 0, e = type_numel(&c->m->syms[c->syms[i]].type); k < e; k++) {
+      if (t[i].i32) {
+        int32_t iv = (int32_t)v[k];
+        memcpy(&c->host[i][k], &iv, sizeof iv);
+      } else {
+        c->host[i][k] = (float)v[k];
+      }
+    }
+    t[i].ref.data = c->host[i];
+  }
+  return 0;
+}
+
+/* --resume: the checkpoint's hyper-parameters and tensors into the
+ * interpreter, after checking it belongs to this model. */
+static bool ckpt_restore(InterpCkpt *c, const RtCheckpoint *ck, const Options *o) {
+  RtError err;
+  if (rt_checkpoint_match(ck, c->m->name, c->t, c->n, &err) != 0) {
+    diag_error_plain("%s", err.msg);
+    return false;
+  }
+  if (o->seed >= 0 && (uint64_t)o->seed != ck->seed) {
+    diag_error_plain("%s: the checkpoint was trained with --seed=%llu (it fixes the data order); --seed=%lld cannot "
+                     "resume it", ck->path, (unsigned long long)ck->seed, (long long)o->seed);
+    return false;
+  }
+  if (o->no_shuffle && ck->shuffle) {
+    diag_error_plain("%s: the checkpoint was trained with shuffled data; --no-shuffle cannot resume it", ck->path);
+    return false;
+  }
+  for (uint32_t i = 0; i < c->m->nsyms; i++) {
+    double v;
+    const Symbol *s = &c->m->syms[i];
+    if (s->kind != SYM_HYPER) continue;
+    if (!rt_checkpoint_hyper(ck, s->name, &v)) {
+      diag_error_plain("%s: the checkpoint has no value for hyper-parameter '%s' (the optimizer differs)", ck->path,
+                       s->name);
+      return false;
+    }
+    interp_set_hyper(c->it, s->name, v);
+  }
+  for (int i = 0; i < c->n; i++) {
+    const float *src = rt_checkpoint_tensor(ck, c->t[i].ref.name);
+    double *dst = interp_symbol(c->it, c->syms[i]);
+    for (int64_t k = 0, e = type_numel(&c->m->syms[c->syms[i]].type); k < e; k++) {
+      int32_t iv;
+      memcpy(&iv, &src[k], sizeof iv);
+      dst[k] = c->t[i].i32 ? (double)iv : (double)src[k];
+    }
+  }
+  interp_set_step(c->it, ck->pos.steps + 1);
+  return true;
+}
+
 int run_training(Module *m, const Options *o) {
   const TrainSpec *t = &m->train;
   if (!t->present) {
@@ -162,10 +263,31 @@ int run_training(Module *m, const Options *o) {
     return 1;
   }
 
+  if (!memory_check_interp(m, o)) return 1; /* driver/memory.c */
+  if (o->f64 && (o->checkpoint || o->resume)) {
+    diag_error_plain("--checkpoint and --resume keep f32 values; they cannot be combined with --f64");
+    return 1;
+  }
+  RtCheckpoint ck;
+  RtError err;
+  memset(&ck, 0, sizeof ck);
+  if (o->resume && rt_checkpoint_load(o->resume, &ck, &err) != 0) {
+    diag_error_plain("%s", err.msg);
+    return 1;
+  }
+  if (o->checkpoint && rt_checkpoint_prepare(o->checkpoint, &err) != 0) {
+    diag_error_plain("%s", err.msg);
+    rt_checkpoint_free(&ck);
+    return 1;
+  }
   Interp *it = interp_new(m, o->f64);
-  uint64_t seed = run_seed(m, o);
+  uint64_t seed = o->resume ? ck.seed : run_seed(m, o);
   interp_init(it, seed);
-  if (!apply_hypers(it, m, o)) {
+  InterpCkpt ic;
+  ckpt_init(&ic, it, m);
+  if ((o->resume && !ckpt_restore(&ic, &ck, o)) || !apply_hypers(it, m, o)) {
+    ckpt_free(&ic);
+    rt_checkpoint_free(&ck);
     interp_free(it);
     return 1;
   }
@@ -179,7 +301,6 @@ int run_training(Module *m, const Options *o) {
     expect.label_bound = expect.label_type == RT_LABEL_I32 ? m->syms[ysym].bound : 0;
   }
   RtDataset train, test;
-  RtError err;
   memset(&train, 0, sizeof train);
   memset(&test, 0, sizeof test);
   int rc = 1;
@@ -191,29 +312,55 @@ int run_training(Module *m, const Options *o) {
     diag_error_plain("%s", err.msg);
     goto done;
   }
+  if (o->resume && train.n != ck.train_samples) {
+    diag_error_plain("%s: the checkpoint was trained on %lld samples, but the training data has %lld (the data order "
+                     "depends on it)", ck.path, (long long)ck.train_samples, (long long)train.n);
+    goto done;
+  }
 
   int nm = interp_metric_count(it);
   const char **names = nnc_xcalloc((size_t)nm + 1, sizeof *names);
   for (int i = 0; i < nm; i++) names[i] = interp_metric_name(it, i);
   RtEngine engine = {it, nm, names, engine_step, engine_eval};
-  RtTrainOptions to = {o->batch > 0 ? o->batch : t->batch,
-                       o->epochs >= 0 ? o->epochs : t->epochs,
-                       o->steps > 0 ? o->steps : 0,
-                       seed,
-                       t->shuffle && !o->no_shuffle,
-                       o->metrics,
-                       stdout};
+  bool resumed = o->resume != NULL;
+  RtTrainOptions to = {.batch = o->batch > 0 ? o->batch : resumed ? ck.batch : t->batch,
+                       .epochs = o->epochs >= 0 ? o->epochs : resumed ? ck.epochs : t->epochs,
+                       .max_steps = o->steps > 0 ? o->steps : resumed ? ck.max_steps : 0,
+                       .seed = seed,
+                       .shuffle = resumed ? ck.shuffle : t->shuffle && !o->no_shuffle,
+                       .metrics_csv = o->metrics,
+                       .out = stdout};
+  /* Checkpoints and signals (runtime/checkpoint.h), as in a built trainer. */
+  int nh = (int)count_kind(m, SYM_HYPER), k = 0;
+  const char **hnames = nnc_xcalloc((size_t)nh + 1, sizeof *hnames);
+  double *hvalues = nnc_xcalloc((size_t)nh + 1, sizeof *hvalues);
+  for (uint32_t i = 0; i < m->nsyms; i++)
+    if (m->syms[i].kind == SYM_HYPER) hnames[k] = m->syms[i].name, hvalues[k++] = *interp_symbol(it, i);
+  RtCheckpointer saver = {"nnc", o->checkpoint, o->checkpoint_every, {0}, ic.t, ic.n, ckpt_gather, &ic,
+                          resumed ? ck.pos.steps : -1, NULL, ""};
+  RtCkptMeta meta = {m->name, NNC_VERSION, {0}, train.n, to.batch, to.epochs, to.max_steps, seed, to.shuffle, nh,
+                     hnames, hvalues};
+  saver.meta = meta;
+  if (o->checkpoint) rt_checkpoint_path(o->checkpoint, saver.path, sizeof saver.path);
+  if (resumed) to.start = ck.pos, saver.last_good = ck.path;
+  to.hook = rt_checkpoint_hook;
+  to.hook_self = &saver;
+  to.last_checkpoint = &saver.last_good;
   if (o->verbose)
     fprintf(stderr, "nnc: training '%s' in the interpreter (%s): %lld parameters, %lld train and %lld test samples\n",
             m->name, o->f64 ? "f64" : "f32", (long long)count_kind(m, SYM_PARAM), (long long)train.n,
             (long long)test.n);
+  rt_signals_install();
   rc = rt_train(&engine, &train, &test, &to);
-  free(names);
+  rt_signals_restore();
+  free(names), free(hnames), free(hvalues);
   if (rc == 0 && o->save && !save_params(it, m, o->save)) rc = 1;
 
 done:
   rt_data_free(&train);
   rt_data_free(&test);
+  ckpt_free(&ic);
+  rt_checkpoint_free(&ck);
   interp_free(it);
   return rc;
 }

@@ -21,6 +21,17 @@ void diag_init(DiagEngine *d) {
   diag_add_file(d, "<none>", "", 0);
 }
 
+void diag_free(DiagEngine *d) {
+  for (uint32_t i = 0; i < d->nfiles; i++) {
+    free(d->files[i].path);
+    free(d->files[i].text);
+  }
+  for (uint32_t i = 0; i < d->ncollected; i++) free(d->collected[i].msg);
+  free(d->files);
+  free(d->collected);
+  memset(d, 0, sizeof *d);
+}
+
 uint32_t diag_add_file(DiagEngine *d, const char *path, const char *text, size_t len) {
   SourceFile f;
   f.path = nnc_xstrdup(path);

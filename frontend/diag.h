@@ -56,6 +56,9 @@ typedef struct DiagEngine {
 extern DiagEngine nnc_diag;
 
 void diag_init(DiagEngine *d);
+/* Frees every file and collected diagnostic and zeroes d (diag_init it
+ * again to reuse it: fuzz harnesses do, once per input). */
+void diag_free(DiagEngine *d);
 /* Registers a file's contents (copied).  Returns its id for SrcLoc.file. */
 uint32_t diag_add_file(DiagEngine *d, const char *path, const char *text, size_t len);
 /* Reads and registers a file; returns 0 and sets *err_out (static text) on failure. */

@@ -224,9 +224,10 @@ static Value index_value(Elab *e, Value base, Value idx, SrcLoc loc) {
     elab_error(e, loc, "cannot index a scalar");
     return value_error(loc);
   }
+  int64_t extent = bt->dims[0]; /* bt points into the node array, which the next node may move */
   if (idx.kind == V_NUM) {
-    if (!integral(idx.num) || idx.num < 0 || idx.num >= (double)bt->dims[0]) {
-      elab_error(e, idx.loc, "index %g is out of range for an axis of %lld", idx.num, (long long)bt->dims[0]);
+    if (!integral(idx.num) || idx.num < 0 || idx.num >= (double)extent) {
+      elab_error(e, idx.loc, "index %g is out of range for an axis of %lld", idx.num, (long long)extent);
       return value_error(loc);
     }
     idx = elab_to_tensor(e, idx, DT_I32);
@@ -237,7 +238,7 @@ static Value index_value(Elab *e, Value base, Value idx, SrcLoc loc) {
                idx.kind == V_TENSOR ? type_str(vtype(e, idx), buf, sizeof buf) : kind_text(idx.kind));
     return value_error(loc);
   }
-  note_index_bound(e, idx.id, bt->dims[0]);
+  note_index_bound(e, idx.id, extent);
   ValueId args[2] = {base.id, idx.id};
   return build(e, OP_INDEX, args, 2, NULL, loc);
 }

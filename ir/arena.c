@@ -6,8 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+void (*nnc_exit_hook)(int status);
+
 static noreturn void out_of_memory(size_t size) {
   fprintf(stderr, "nnc: error: out of memory (asked for %zu bytes)\n", size);
+  if (nnc_exit_hook) nnc_exit_hook(1);
   exit(1);
 }
 
@@ -42,6 +45,7 @@ noreturn void nnc_internal_error(const char *file, int line, const char *fmt, ..
   vfprintf(stderr, fmt, ap);
   va_end(ap);
   fputc('\n', stderr);
+  if (nnc_exit_hook) nnc_exit_hook(70);
   exit(70);
 }
 

@@ -17,6 +17,12 @@ void *nnc_xcalloc(size_t count, size_t size);
 void *nnc_xrealloc(void *p, size_t size);
 char *nnc_xstrdup(const char *s);
 
+/* Called, when set, just before the compiler exits on running out of
+ * memory (status 1) or on a broken invariant (70).  Fuzz harnesses set it
+ * to abort(), so libFuzzer reports the input instead of losing it to
+ * exit(); everyone else leaves it NULL. */
+extern void (*nnc_exit_hook)(int status);
+
 /* Broken invariants: "nnc: internal error: file.c:123: message", exit 70. */
 noreturn void nnc_internal_error(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

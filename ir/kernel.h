@@ -51,6 +51,7 @@ typedef struct KBuffer {
   uint32_t sym;       /* inputs, labels, params, states: the Module symbol */
   int32_t slot;       /* temps: memory slot from the memory plan (-1 = none yet) */
   uint32_t loc;       /* temps: the graph node it holds (its IrLoc), for diagnostics */
+  int32_t node;       /* temps, loss, metrics: that graph node (-1 = none), for run-time messages */
 } KBuffer;
 
 typedef enum {

@@ -18,4 +18,12 @@ typedef struct LowerOptions {
 KProgram *lower_program(Module *m, const LowerOptions *o);
 void memplan(KProgram *p, int64_t batch);
 
+/* The memory a trainer of p allocates at this batch size, in bytes
+ * (passes/memest.c; requires memplan). */
+typedef struct MemEstimate {
+  double params, states, activations; /* activations: temps after the memory plan, inputs, loss, metrics */
+  int64_t batch;
+} MemEstimate;
+void memplan_estimate(const KProgram *p, int64_t batch, MemEstimate *e);
+
 #endif

@@ -93,6 +93,11 @@ typedef struct RtModelDesc {
 
   int single_work_item;  /* OpenCL kernels run as one work-item each (fpga) */
   int batch_arg_i32;     /* B is passed as an int32, not an int64 (asic); every buffer stays under 2^31 elements */
+
+  /* What computes each buffer, for --check-numerics messages: [nbufs]
+   * strings such as "exp at model.nn:7:12" (temps, the loss, metrics;
+   * NULL entries elsewhere), or NULL for none. */
+  const char *const *buf_sources;
 } RtModelDesc;
 
 /* The trained program's main: command line, device, data, training. */

@@ -14,6 +14,7 @@
  */
 #include "train.h"
 
+#include "checkpoint.h"
 #include "rng.h"
 
 #include <math.h>
@@ -104,8 +105,12 @@ static void progress_clear(Progress *p) {
 
 /* ---- the metrics CSV ---------------------------------------------------------------- */
 
-static FILE *csv_open(const RtEngine *e, const char *path) {
-  FILE *f = fopen(path, "w");
+/* A resumed run appends to the file when it has rows already. */
+static FILE *csv_open(const RtEngine *e, const char *path, bool append) {
+  FILE *f = NULL;
+  if (append && (f = fopen(path, "a")) && ftell(f) > 0) return f;
+  if (f) fclose(f);
+  f = fopen(path, "w");
   if (!f) {
     fprintf(stderr, "error: cannot write '%s'\n", path);
     return NULL;
@@ -162,25 +167,34 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
     free(order), free(msum), free(tmetrics), batch_free(&b);
     return 1;
   }
-  FILE *csv = o->metrics_csv ? csv_open(e, o->metrics_csv) : NULL;
+  FILE *csv = o->metrics_csv ? csv_open(e, o->metrics_csv, o->start.epoch > 0) : NULL;
   int rc = o->metrics_csv && !csv ? 1 : 0;
   Progress prog = {isatty(2) != 0, 0, 0};
-  int64_t steps = 0, nbatches = (n + B - 1) / B;
+  int64_t steps = o->start.steps, nbatches = (n + B - 1) / B;
   bool stop = false;
+  RtTrainPos pos = {o->start.epoch > 0 ? o->start.epoch : 1, 0, steps, 0}; /* the latest position */
   /* For the final line: the last epoch's results, totals over all epochs. */
   int64_t last_epoch = 0, all_seen = 0;
   double last_train_loss = 0, last_test_loss = 0, all_train_s = 0, run_t0 = now_s();
 
-  for (int64_t epoch = 1; epoch <= o->epochs && rc == 0 && !stop; epoch++) {
+  for (int64_t epoch = pos.epoch; epoch <= o->epochs && rc == 0 && !stop; epoch++) {
     if (o->shuffle)
       rt_shuffle_order(o->seed, (uint64_t)epoch, n, order);
     else
       for (int64_t i = 0; i < n; i++) order[i] = i;
     double t0 = now_s(), loss = 0;
-    int64_t seen = 0, done = 0;
+    int64_t seen = 0, done = 0, begin = 0;
+    if (epoch == o->start.epoch) { /* resuming inside this epoch */
+      begin = o->start.sample < 0 ? 0 : o->start.sample > n ? n : o->start.sample;
+      loss = o->start.loss_sum, seen = begin, done = (begin + B - 1) / B;
+    }
     prog.start = t0;
     prog.last = 0;
-    for (int64_t start = 0; start < n; start += B) {
+    for (int64_t start = begin; start < n; start += B) {
+      if (o->max_steps > 0 && steps >= o->max_steps) { /* a resumed run may be there already */
+        stop = true;
+        break;
+      }
       int64_t count = n - start < B ? n - start : B;
       rt_batch_gather(train, order, start, count, b.x, b.y);
       double ls = 0;
@@ -191,13 +205,21 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
       steps++, done++;
       if (!isfinite(ls)) {
         progress_clear(&prog);
-        fprintf(stderr, "error: loss is %s at step %lld\n", isnan(ls) ? "nan" : ls > 0 ? "inf" : "-inf",
+        fprintf(stderr, "error: loss is %s at step %lld", isnan(ls) ? "nan" : ls > 0 ? "inf" : "-inf",
                 (long long)steps);
+        if (o->last_checkpoint && *o->last_checkpoint)
+          fprintf(stderr, "; last good checkpoint: %s", *o->last_checkpoint);
+        fprintf(stderr, "\n");
         rc = 1;
         break;
       }
       loss += ls;
       seen += count;
+      pos = (RtTrainPos){epoch, start + count, steps, loss};
+      if (o->hook) {
+        if (rt_signal_pending()) progress_clear(&prog);
+        if ((rc = o->hook(o->hook_self, &pos, RT_TRAIN_STEP)) != 0) break;
+      }
       progress_draw(&prog, epoch, o->epochs, done, nbatches, loss / (double)seen, seen);
       if (o->max_steps > 0 && steps >= o->max_steps) {
         stop = true;
@@ -211,7 +233,7 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
       break;
     }
     double seconds = now_s() - t0, train_loss = loss / (double)(seen ? seen : 1);
-    double rate = t_train > 0 ? (double)seen / t_train : 0;
+    double rate = t_train > 0 ? (double)(seen - begin) / t_train : 0; /* samples trained in this run */
     progress_clear(&prog);
     fprintf(out, "epoch=%lld", (long long)epoch);
     print_results(out, e, train_loss, have_test, test_loss, tmetrics, seconds, rate);
@@ -219,10 +241,14 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
     fprintf(out, "\n");
     fflush(out);
     last_epoch = epoch, last_train_loss = train_loss, last_test_loss = test_loss;
-    all_seen += seen, all_train_s += t_train;
+    all_seen += seen - begin, all_train_s += t_train;
     if (csv && !csv_row(csv, e, epoch, train_loss, have_test, test_loss, tmetrics, seconds, rate)) {
       fprintf(stderr, "error: cannot write '%s'\n", o->metrics_csv);
       rc = 1;
+    }
+    if (rc == 0 && !stop && seen == n) {
+      pos = (RtTrainPos){epoch + 1, 0, steps, 0};
+      if (o->hook) rc = o->hook(o->hook_self, &pos, RT_TRAIN_EPOCH);
     }
   }
   progress_clear(&prog);
@@ -230,6 +256,7 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
     fprintf(stderr, "error: cannot write '%s'\n", o->metrics_csv);
     rc = 1;
   }
+  if (rc == 0 && o->hook) rc = o->hook(o->hook_self, &pos, RT_TRAIN_END);
   if (rc == 0 && last_epoch > 0) {
     fprintf(out, "done: epochs=%lld steps=%lld", (long long)last_epoch, (long long)steps);
     print_results(out, e, last_train_loss, have_test, last_test_loss, tmetrics, now_s() - run_t0,

@@ -34,13 +34,37 @@ typedef struct RtEngine {
   RtBatchFn eval_batch;            /* loss and metrics only */
 } RtEngine;
 
+/* A position in a run: where a checkpoint resumes. */
+typedef struct RtTrainPos {
+  int64_t epoch;           /* the epoch in progress, from 1 (a start position of 0: the beginning) */
+  int64_t sample;          /* samples of it trained on (its batches so far) */
+  int64_t steps;           /* training steps done in all */
+  double loss_sum;         /* the summed per-sample loss of those samples (the epoch line's train_loss) */
+} RtTrainPos;
+
+typedef enum {
+  RT_TRAIN_STEP,           /* after a training step (pos: in its epoch) */
+  RT_TRAIN_EPOCH,          /* after an epoch's evaluation and line (pos: the next epoch, sample 0) */
+  RT_TRAIN_END,            /* after a successful run (pos: where it stopped) */
+} RtTrainEvent;
+
+/* Called by rt_train (checkpoints, signals): 0 goes on, anything else
+ * stops the run and becomes rt_train's return value (the hook has said
+ * why). */
+typedef int (*RtTrainHook)(void *self, const RtTrainPos *pos, RtTrainEvent event);
+
 typedef struct RtTrainOptions {
   int64_t batch, epochs;
-  int64_t max_steps;       /* stop after this many training steps; 0 = no limit */
+  int64_t max_steps;       /* stop after this many training steps in all (resumed ones too); 0 = no limit */
   uint64_t seed;           /* shuffling: epoch e uses rt_shuffle_order(seed, e, ...) */
   bool shuffle;
   const char *metrics_csv; /* write one row per epoch here; NULL = none */
   FILE *out;               /* the epoch lines (NULL = stdout) */
+  /* Appended for checkpoints; zero = none. */
+  RtTrainPos start;        /* resume here (epoch 0 = from the beginning); the CSV is then appended to */
+  RtTrainHook hook;        /* after every step and epoch, and at the end; NULL = none */
+  void *hook_self;
+  const char *const *last_checkpoint; /* *last_checkpoint: the newest good checkpoint, or NULL */
 } RtTrainOptions;
 
 /* Trains for o->epochs epochs (epochs count from 1).  test may be NULL or
@@ -55,8 +79,12 @@ typedef struct RtTrainOptions {
  * whole run).  The metrics CSV has the header
  *   epoch,train_loss,test_loss,<metric names>,seconds,samples_per_s
  * and one row per epoch.  Returns 0, or 1 after an engine error, a
- * non-finite loss ("error: loss is nan at step N" on stderr) or an I/O
- * error on the CSV. */
+ * non-finite loss ("error: loss is nan at step N" on stderr, with "; last
+ * good checkpoint: PATH" when there is one) or an I/O error on the CSV, or
+ * the hook's nonzero return.  Resuming at o->start trains the rest of that
+ * epoch (regenerating its order from (seed, epoch)) and continues the
+ * step count, so the steps, batches and epoch lines are the ones the
+ * uninterrupted run has. */
 int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const RtTrainOptions *o);
 
 /* Evaluates the whole dataset in batches of `batch`: mean loss, and the

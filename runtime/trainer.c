@@ -30,6 +30,7 @@
 #include "init.h"
 #include "safetensors.h"
 #include "train.h"
+#include "trainer_guard.h"
 #include "trainer_options.h"
 
 #include <errno.h>
@@ -54,6 +55,8 @@ typedef struct Trainer {
   float *host;          /* [bcap] staging for reading losses and metrics back */
   int64_t steps;        /* training steps done */
   int graph;            /* the train plan at B = bcap: 0 not captured yet, 1 captured, -1 not used */
+  RtGuardState *guard;  /* --check-numerics: checks after every train launch; NULL = off */
+  const char *const *last_good; /* the newest good checkpoint (for messages), or NULL */
 } Trainer;
 
 /* ---- the descriptor --------------------------------------------------------------------- */
@@ -127,6 +130,58 @@ static bool check_desc(const RtModelDesc *m, const char *prog) {
 /* ---- device, code, buffers ------------------------------------------------------------ */
 
 /* Opens --device (or the target's default) and loads the code for it. */
+/* Reads a whole file (a prebuilt OpenCL program) into a malloc'd block. */
+static bool read_whole_file(const char *path, void **data, size_t *size, RtError *err) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    char buf[128];
+    rt_error_set(err, "%s: %s", path, rt_strerror(errno, buf, sizeof buf));
+    return false;
+  }
+  size_t cap = 1 << 16, n = 0;
+  unsigned char *p = malloc(cap);
+  for (size_t got = 1; p && got;) {
+    if (n == cap) {
+      unsigned char *q = cap < ((size_t)1 << 30) ? realloc(p, cap * 2) : NULL;
+      if (!q) {
+        free(p);
+        p = NULL;
+        break;
+      }
+      p = q, cap *= 2;
+    }
+    got = fread(p + n, 1, cap - n, f);
+    n += got;
+  }
+  bool bad = ferror(f) || !p;
+  fclose(f);
+  if (bad || n == 0) {
+    free(p);
+    rt_error_set(err, "%s: %s", path, n == 0 && !bad ? "empty file" : "cannot read it (or larger than 1 GiB)");
+    return false;
+  }
+  *data = p;
+  *size = n;
+  return true;
+}
+
+/* --save-cl-binary: the program binary the device built, for offline reuse. */
+static bool save_program_binary(Trainer *t, RtModule *mod, const char *path) {
+  void *data = NULL;
+  size_t size = 0;
+  RtError err;
+  if (rt_module_binary(t->dev, mod, &data, &size, &err) != 0) {
+    rt_trainer_error(t->prog, "%s", err.msg);
+    return false;
+  }
+  FILE *f = fopen(path, "wb");
+  bool ok = f && fwrite(data, 1, size, f) == size;
+  if (f) ok &= fclose(f) == 0;
+  free(data);
+  if (!ok) rt_trainer_error(t->prog, "cannot write '%s'", path);
+  return ok;
+}
+
 static bool open_device(Trainer *t, const RtTrainerOptions *o) {
   const RtModelDesc *m = t->m;
   const char *spec = o->device ? o->device : rt_trainer_default_device(m);
@@ -164,6 +219,17 @@ static bool open_device(Trainer *t, const RtTrainerOptions *o) {
   }
   code.data = m->code;
   code.size = (size_t)m->code_size;
+  void *binary = NULL; /* --cl-binary: the file's contents replace the embedded source */
+  if (o->cl_binary && kind == RT_DEVICE_OPENCL) {
+    size_t size = 0;
+    if (!read_whole_file(o->cl_binary, &binary, &size, &err)) {
+      rt_trainer_error(t->prog, "%s", err.msg);
+      return false;
+    }
+    code.kind = RT_CODE_CL_BINARY;
+    code.data = binary;
+    code.size = size;
+  }
   t->gpu = kind != RT_DEVICE_CPU;
   t->dev = rt_device_open(kind, index, o->threads, &err);
   if (!t->dev) {
@@ -171,12 +237,14 @@ static bool open_device(Trainer *t, const RtTrainerOptions *o) {
     return false;
   }
   RtModule *mod = rt_module_load(t->dev, &code, &err);
+  free(binary);
   if (!mod) {
-    rt_trainer_error(t->prog, "%s", err.msg);
+    rt_trainer_error(t->prog, "%s%s%s", o->cl_binary ? o->cl_binary : "", o->cl_binary ? ": " : "", err.msg);
     const char *log = rt_device_log(t->dev);
     if (log[0] && !strstr(err.msg, log)) fprintf(stderr, "%s\n", log);
     return false;
   }
+  if (o->save_cl_binary && kind == RT_DEVICE_OPENCL && !save_program_binary(t, mod, o->save_cl_binary)) return false;
   t->kernels = calloc((size_t)m->nkernels + 1, sizeof *t->kernels);
   if (!t->kernels) {
     rt_trainer_error(t->prog, "out of memory");
@@ -298,6 +366,9 @@ static int launch_plan(Trainer *t, const RtLaunchDesc *plan, int nplan, int64_t 
       args[l->nargs] = rt_arg_i32((int32_t)n);
     }
     if (rt_launch(t->dev, t->kernels[l->kernel], args, l->nargs + 1, grid, block, err)) return -1;
+    if (t->guard && plan == t->m->train &&
+        rt_guard_check_launch(t->guard, l, n, t->steps + 1, t->last_good ? *t->last_good : NULL, err))
+      return -1;
   }
   return 0;
 }
@@ -305,7 +376,7 @@ static int launch_plan(Trainer *t, const RtLaunchDesc *plan, int nplan, int64_t 
 /* The train plan at a full batch: captured once, then replayed. */
 static int run_train_plan(Trainer *t, int64_t n, RtError *err) {
   const RtModelDesc *m = t->m;
-  if (n != t->bcap || t->graph < 0) return launch_plan(t, m->train, m->ntrain, n, err);
+  if (n != t->bcap || t->graph < 0 || t->guard) return launch_plan(t, m->train, m->ntrain, n, err);
   if (t->graph == 0) {
     const char *env = getenv("NNRT_GRAPH");
     if ((env && !strcmp(env, "0")) || rt_capture_begin(t->dev, err) != 0) {
@@ -486,7 +557,28 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
   memset(&t, 0, sizeof t);
   t.m = m;
   t.prog = prog;
-  t.bcap = o.batch > 0 ? o.batch : m->batch > 0 ? m->batch : 1;
+  /* --resume: the checkpoint's settings, under the command line's. */
+  RtGuardState guard;
+  RtCheckpoint ck;
+  RtError err;
+  memset(&ck, 0, sizeof ck);
+  double *base = calloc((size_t)m->nhypers + 1, sizeof *base);
+  bool resumed = o.resume != NULL;
+  if (!rt_guard_init(&guard, m, prog) || !base) {
+    free(base);
+    rt_guard_free(&guard);
+    return 1;
+  }
+  for (int i = 0; i < m->nhypers; i++) base[i] = m->hyper_values[i];
+  bool loaded = !resumed || rt_checkpoint_load(o.resume, &ck, &err) == 0;
+  if (!loaded) rt_trainer_error(prog, "%s", err.msg);
+  if (!loaded || (resumed && !rt_guard_resume_settings(&guard, &ck, &o, base))) {
+    rt_checkpoint_free(&ck);
+    rt_guard_free(&guard);
+    free(base);
+    return 1;
+  }
+  t.bcap = o.batch > 0 ? o.batch : resumed ? ck.batch : m->batch > 0 ? m->batch : 1;
   t.features = buf_numel(&m->bufs[m->input_buf]);
   t.nscalars = 2 + m->nhypers;
   if (m->scalars_buf >= 0 && buf_numel(&m->bufs[m->scalars_buf]) > t.nscalars)
@@ -494,7 +586,13 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
   double *hypers = calloc((size_t)m->nhypers + 1, sizeof *hypers);
   t.scalars = calloc((size_t)t.nscalars, sizeof *t.scalars);
   t.host = calloc((size_t)t.bcap, sizeof *t.host);
-  uint64_t seed = o.seed >= 0 ? (uint64_t)o.seed : (uint64_t)m->seed;
+  uint64_t seed = resumed ? ck.seed : o.seed >= 0 ? (uint64_t)o.seed : (uint64_t)m->seed;
+  RtCheckpointer saver = {prog, o.checkpoint, o.checkpoint_every, {0}, guard.tensors, guard.n, rt_guard_gather,
+                          &guard, resumed ? ck.pos.steps : -1, NULL, ""};
+  char resumed_from[sizeof ck.path];
+  snprintf(resumed_from, sizeof resumed_from, "%s", ck.path);
+  if (resumed) saver.last_good = resumed_from;
+  if (o.checkpoint) rt_checkpoint_path(o.checkpoint, saver.path, sizeof saver.path);
   RtDataset train, test;
   memset(&train, 0, sizeof train);
   memset(&test, 0, sizeof test);
@@ -503,23 +601,54 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
     rt_trainer_error(prog, "out of memory");
     goto done;
   }
-  if (!rt_trainer_hypers(&o, m, hypers) || (o.save && !save_path_ok(prog, o.save))) goto done;
-  for (int i = 0; i < m->nhypers; i++) t.scalars[2 + i] = (float)hypers[i];
-  if (!open_device(&t, &o) || !alloc_buffers(&t) || !init_tensors(&t, seed) || !load_data(&t, &o, &train, &test))
+  if (!rt_trainer_hypers(&o, m, base, hypers) || (o.save && !save_path_ok(prog, o.save))) goto done;
+  if (o.checkpoint && rt_checkpoint_prepare(o.checkpoint, &err) != 0) {
+    rt_trainer_error(prog, "%s", err.msg);
     goto done;
+  }
+  for (int i = 0; i < m->nhypers; i++) t.scalars[2 + i] = (float)hypers[i];
+  if (!rt_guard_memory(m, t.bcap, t.nscalars, o.max_memory, prog) || !open_device(&t, &o) || !alloc_buffers(&t) ||
+      !init_tensors(&t, seed))
+    goto done;
+  guard.dev = t.dev, guard.mem = t.mem;
+  if (resumed && !rt_guard_restore(&guard, &ck)) goto done;
+  if (!load_data(&t, &o, &train, &test)) goto done;
+  if (resumed && train.n != ck.train_samples) {
+    rt_trainer_error(prog, "%s: the checkpoint was trained on %lld samples, but the training data has %lld (the "
+                     "data order depends on it)", ck.path, (long long)ck.train_samples, (long long)train.n);
+    goto done;
+  }
+  if (o.check_numerics) t.guard = &guard;
+  t.last_good = &saver.last_good;
 
   RtEngine engine = {&t, m->nmetrics, m->metric_names, engine_step, engine_eval};
-  RtTrainOptions to = {t.bcap,
-                       o.epochs >= 0 ? o.epochs : m->epochs,
-                       o.steps,
-                       seed,
-                       m->shuffle && !o.no_shuffle,
-                       o.metrics,
-                       stdout};
+  RtTrainOptions to = {.batch = t.bcap,
+                       .epochs = o.epochs >= 0 ? o.epochs : resumed ? ck.epochs : m->epochs,
+                       .max_steps = o.steps > 0 ? o.steps : resumed ? ck.max_steps : 0,
+                       .seed = seed,
+                       .shuffle = resumed ? ck.shuffle : m->shuffle && !o.no_shuffle,
+                       .metrics_csv = o.metrics,
+                       .out = stdout};
+  if (resumed) {
+    t.steps = ck.pos.steps;
+    to.start = ck.pos;
+  }
+  RtCkptMeta meta = {m->name, m->nnc_version, {0}, train.n, t.bcap, to.epochs, to.max_steps, seed, to.shuffle,
+                     m->nhypers, m->hyper_names, hypers};
+  saver.meta = meta;
+  to.hook = rt_checkpoint_hook;
+  to.hook_self = &saver;
+  to.last_checkpoint = &saver.last_good;
+  rt_checkpoint_free(&ck); /* its tensors are on the device now */
+  rt_signals_install();
   rc = rt_train(&engine, &train, &test, &to);
+  rt_signals_restore();
   if (rc == 0 && o.save && !save_params(&t, o.save)) rc = 1;
 
 done:
+  rt_checkpoint_free(&ck);
+  rt_guard_free(&guard);
+  free(base);
   rt_data_free(&train);
   rt_data_free(&test);
   trainer_free(&t);

@@ -9,6 +9,7 @@
 
 #include "data.h"
 #include "device.h"
+#include "memlimit.h"
 
 #include <errno.h>
 #include <math.h>
@@ -67,9 +68,20 @@ void rt_trainer_usage(FILE *f, const RtModelDesc *m, const char *prog) {
   fprintf(f, "  --device SPEC       cpu, cuda[:N] or opencl[:N] (default %s)\n", rt_trainer_default_device(m));
   fprintf(f, "  --threads N         CPU device threads; 0 = one per CPU (default 0)\n");
   fprintf(f, "  --list-devices      list the devices this machine has, and exit\n");
+  if (m->code && m->target && strcmp(m->target, "gpu")) {
+    fprintf(f, "  --cl-binary FILE    load the kernels from a prebuilt OpenCL program binary (offline\n"
+               "                      FPGA/ASIC flows) instead of building the embedded OpenCL C\n");
+    fprintf(f, "  --save-cl-binary FILE  write the program binary the device built, then train\n");
+  }
   fprintf(f, "\nOutput:\n");
   fprintf(f, "  --metrics FILE      write one CSV row per epoch\n");
   fprintf(f, "  --save FILE         write the trained parameters as safetensors\n");
+  fprintf(f, "\nCheckpoints and checks:\n");
+  fprintf(f, "  --checkpoint DIR    save DIR/" "checkpoint.safetensors (atomically) as training goes\n");
+  fprintf(f, "  --checkpoint-every N  every N steps (default: at the end of every epoch)\n");
+  fprintf(f, "  --resume DIR        continue from DIR's checkpoint, exactly where it stopped\n");
+  fprintf(f, "  --check-numerics    stop at the first nan or inf in any buffer, naming it\n");
+  fprintf(f, "  --max-memory BYTES  refuse to allocate more (K, M, G, T suffixes; default: physical memory)\n");
   fprintf(f, "  --version, --help\n");
   fprintf(f, "\nOptimizer hyper-parameters (--hyper NAME=VALUE):\n");
   if (m->nhypers == 0) fprintf(f, "  (none)\n");
@@ -79,7 +91,8 @@ void rt_trainer_usage(FILE *f, const RtModelDesc *m, const char *prog) {
   for (int i = 0; i < m->nhypers; i++)
     fprintf(f, "  %-*s  %g\n", width, m->hyper_names[i], m->hyper_values[i]);
   fprintf(f, "\nPrints one line per epoch and a final done: line on stdout (see docs/trainer.md).\n");
-  fprintf(f, "Exit status: 0 after training, 1 on any error.\n");
+  fprintf(f, "Exit status: 0 after training, 1 on any error, 130 after SIGINT, 143 after SIGTERM\n"
+             "(the step in progress is finished and, with --checkpoint, saved).\n");
 }
 
 /* ---- parsing ---------------------------------------------------------------------------- */
@@ -87,11 +100,13 @@ void rt_trainer_usage(FILE *f, const RtModelDesc *m, const char *prog) {
 static const char *const option_names[] = {
     "--epochs", "--batch",   "--steps",   "--lr",           "--hyper",   "--seed",
     "--data",   "--test",    "--no-shuffle", "--threads",   "--device",  "--metrics",
-    "--save",   "--list-devices", "--help", "--version",    NULL};
+    "--save",   "--list-devices", "--help", "--version",    "--cl-binary", "--save-cl-binary", "--checkpoint", "--checkpoint-every", "--resume", "--check-numerics",
+    "--max-memory", NULL};
 
 static const char *const with_value[] = {"--epochs", "--batch",  "--steps",  "--lr",      "--hyper", "--seed",
                                          "--data",   "--test",   "--threads", "--device", "--metrics", "--save",
-                                         NULL};
+                                         "--cl-binary", "--save-cl-binary", "--checkpoint", "--checkpoint-every",
+                                         "--resume", "--max-memory", NULL};
 
 /* Levenshtein distance, for suggestions (names are short: at most 63). */
 static int edit_distance(const char *a, const char *b) {
@@ -266,7 +281,32 @@ int rt_trainer_parse(int argc, char **argv, const RtModelDesc *m, const char *pr
       o->save = value;
     } else if (!strcmp(name, "--list-devices")) {
       o->list_devices = true;
+    } else if (!strcmp(name, "--checkpoint")) {
+      o->checkpoint = value;
+    } else if (!strcmp(name, "--checkpoint-every")) {
+      if (!int_value(prog, name, value, 1, INT64_MAX, &o->checkpoint_every)) return 1;
+    } else if (!strcmp(name, "--resume")) {
+      o->resume = value;
+    } else if (!strcmp(name, "--check-numerics")) {
+      o->check_numerics = true;
+    } else if (!strcmp(name, "--max-memory")) {
+      if (rt_parse_bytes(value, &o->max_memory) != 0) {
+        rt_trainer_error(prog, "option '%s' needs a size in bytes, with an optional K, M, G or T suffix; found '%s'",
+                         name, value);
+        return 1;
+      }
+    } else if (!strcmp(name, "--cl-binary") || !strcmp(name, "--save-cl-binary")) {
+      if (!m->code || (m->target && !strcmp(m->target, "gpu"))) {
+        rt_trainer_error(prog, "%s needs a program built for an OpenCL target (opencl, fpga or asic)", name);
+        return 1;
+      }
+      if (name[2] == 'c') o->cl_binary = value;
+      else o->save_cl_binary = value;
     }
+  }
+  if (o->checkpoint_every && !o->checkpoint) {
+    rt_trainer_error(prog, "--checkpoint-every needs --checkpoint DIR");
+    return 1;
   }
   return -1;
 }
@@ -288,10 +328,10 @@ static bool set_hyper(const RtModelDesc *m, double *hypers, const char *name, do
   return found;
 }
 
-bool rt_trainer_hypers(const RtTrainerOptions *o, const RtModelDesc *m, double *hypers) {
+bool rt_trainer_hypers(const RtTrainerOptions *o, const RtModelDesc *m, const double *base, double *hypers) {
   char list[512];
   hyper_list(m, list, sizeof list);
-  for (int i = 0; i < m->nhypers; i++) hypers[i] = m->hyper_values[i];
+  for (int i = 0; i < m->nhypers; i++) hypers[i] = base ? base[i] : m->hyper_values[i];
   if (o->has_lr && !set_hyper(m, hypers, "lr", o->lr)) {
     rt_trainer_error(o->prog, "--lr: the optimizer has no hyper-parameter 'lr'%s", list);
     return false;

@@ -32,6 +32,13 @@ typedef struct RtTrainerOptions {
   double lr;                   /* --lr */
   const char *hypers[RT_TRAINER_MAX_HYPERS]; /* --hyper NAME=VALUE, as given (checked) */
   int nhypers;
+  const char *cl_binary;       /* --cl-binary FILE: a prebuilt OpenCL program */
+  const char *save_cl_binary;  /* --save-cl-binary FILE: write the built program */
+  const char *checkpoint;      /* --checkpoint DIR: save checkpoints there; NULL = none */
+  int64_t checkpoint_every;    /* --checkpoint-every N steps; 0 = at the end of every epoch */
+  const char *resume;          /* --resume DIR: continue from DIR's checkpoint */
+  bool check_numerics;         /* --check-numerics: check every buffer a kernel touches */
+  int64_t max_memory;          /* --max-memory BYTES; 0 = the machine's physical memory */
 } RtTrainerOptions;
 
 /* Parses argv for the model m (prog names the program in messages).  Returns -1 to go on training, else the exit
@@ -43,10 +50,10 @@ int rt_trainer_parse(int argc, char **argv, const RtModelDesc *m, const char *pr
  * device, every optimizer hyper-parameter and its value). */
 void rt_trainer_usage(FILE *f, const RtModelDesc *m, const char *prog);
 
-/* hypers[0 .. m->nhypers) = the model's defaults, then --lr, then each
- * --hyper in order.  Returns false after a message when the optimizer has
- * no such hyper-parameter. */
-bool rt_trainer_hypers(const RtTrainerOptions *o, const RtModelDesc *m, double *hypers);
+/* hypers[0 .. m->nhypers) = base (NULL: the model's defaults), then --lr,
+ * then each --hyper in order.  Returns false after a message when the
+ * optimizer has no such hyper-parameter. */
+bool rt_trainer_hypers(const RtTrainerOptions *o, const RtModelDesc *m, const double *base, double *hypers);
 
 /* The device a model's target runs on by default: cpu -> "cpu",
  * gpu -> "cuda:0", opencl, fpga and asic -> "opencl:0". */

@@ -7,13 +7,26 @@ import lit.formats
 config.name = "nnc"
 config.test_format = lit.formats.ShTest(execute_external=False)
 config.suffixes = [".nn", ".nnir", ".test"]
-config.excludes = ["Inputs", "unit", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py.in"]
+config.excludes = ["Inputs", "unit", "fuzz", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py.in"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.nnc_obj_root, "test")
 
 config.environment["NNC_STDLIB"] = os.path.join(config.nnc_src_root, "stdlib")
 config.environment["NNC_COLOR"] = "never"
 for var in ("HOME", "TMPDIR"):
+    if var in os.environ:
+        config.environment[var] = os.environ[var]
+
+# Sanitizer builds (-DNNC_SANITIZE=ON, docs/hardening.md): leak suppressions,
+# the shadow gap CUDA needs, UBSan stack traces; settings from the
+# environment win.
+if getattr(config, "sanitize", "OFF").upper() in ("ON", "1", "TRUE", "YES"):
+    supp = os.path.join(config.nnc_src_root, "test", "sanitizer", "lsan.supp")
+    config.environment["ASAN_OPTIONS"] = "protect_shadow_gap=0:detect_leaks=1"
+    config.environment["LSAN_OPTIONS"] = "suppressions=%s:print_suppressions=0" % supp
+    config.environment["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
+    config.available_features.add("asan")
+for var in ("ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS"):
     if var in os.environ:
         config.environment[var] = os.environ[var]
 
@@ -45,3 +58,13 @@ if shutil.which("clang-19"):
 import glob
 if glob.glob("/etc/OpenCL/vendors/*.icd"):
     config.available_features.add("opencl-device")
+
+# CUDA: a GPU the driver can see (`nvidia-smi -L` lists it) runs the gpu
+# trainers; without one, they must fail with one clear line.
+import subprocess
+try:
+    if subprocess.run(["nvidia-smi", "-L"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                      timeout=30).returncode == 0:
+        config.available_features.add("cuda-gpu")
+except (OSError, subprocess.SubprocessError):
+    pass

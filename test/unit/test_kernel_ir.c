@@ -376,6 +376,7 @@ static char *expr_str(KProgram *p, KExpr *e) {
   if (at) memcpy(line, at + 9, n);
   line[n] = 0;
   free(s);
+  kernel_free_body(&p->kernels[0]);
   p->nkernels = 0;
   return line;
 }

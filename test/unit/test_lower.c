@@ -152,6 +152,7 @@ static void run_plan(Eval *e, const uint32_t *plan, uint32_t n) {
 /* ---- models ------------------------------------------------------------------------------ */
 
 static Module *compile(const char *name, const char *src) {
+  diag_free(&nnc_diag); /* the previous compile's files (LeakSanitizer) */
   diag_init(&nnc_diag);
   uint32_t f = diag_add_file(&nnc_diag, name, src, strlen(src));
   static Arena ast;

@@ -52,6 +52,7 @@ enum { GROUP = 256 };
 /* ---- compiling ------------------------------------------------------------------------------ */
 
 static Module *compile(const char *name, const char *src) {
+  diag_free(&nnc_diag); /* the previous compile's files (LeakSanitizer) */
   diag_init(&nnc_diag);
   uint32_t f = diag_add_file(&nnc_diag, name, src, strlen(src));
   static Arena ast;
@@ -453,7 +454,7 @@ static void check_semantics(const char *target) {
   if (!dev) return;
   KProgram *p = kprog_new(NULL);
   int64_t n[1] = {NV}, nk[2] = {NV, NOPS};
-  KBuffer kb = {"a", KB_PARAM, type_make(DT_F32, 1, n, false), 0, -1, 0};
+  KBuffer kb = {"a", KB_PARAM, type_make(DT_F32, 1, n, false), 0, -1, 0, -1};
   int32_t A = kprog_add_buffer(p, kb);
   kb.name = "b";
   int32_t Bb = kprog_add_buffer(p, kb);

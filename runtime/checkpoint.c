@@ -1,0 +1,330 @@
+/* runtime/checkpoint.c - checkpoints, resume and the signal flag (see
+ * checkpoint.h; the format is in docs/hardening.md).
+ *
+ * The metadata is a flat JSON object of strings (safetensors allows no
+ * other values): integers in decimal, doubles with 17 significant digits
+ * (they read back to the same bits), hyper-parameters as "hyper.NAME".
+ */
+#include "checkpoint.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+bool rt_checkpoint_path(const char *dir, char *buf, size_t len) {
+  size_t n = strlen(dir);
+  while (n > 1 && dir[n - 1] == '/') n--; /* "ckpt/" and "ckpt" name the same file */
+  int w = snprintf(buf, len, "%.*s/%s", (int)n, dir, RT_CKPT_FILE);
+  return w > 0 && (size_t)w < len;
+}
+
+/* ---- writing ------------------------------------------------------------------------------ */
+
+/* Removes DIR/checkpoint.safetensors.tmp.PID files whose writer is gone:
+ * what a kill during rt_safetensors_write leaves. */
+static void remove_stale_temps(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return;
+  const char *prefix = RT_CKPT_FILE ".tmp.";
+  size_t plen = strlen(prefix);
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (strncmp(e->d_name, prefix, plen) != 0) continue;
+    char *end;
+    long pid = strtol(e->d_name + plen, &end, 10);
+    if (*end || pid <= 0 || (pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 || errno != ESRCH))) continue;
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path) unlink(path);
+  }
+  closedir(d);
+}
+
+int rt_checkpoint_prepare(const char *dir, RtError *err) {
+  char buf[128], path[4096];
+  if (!rt_checkpoint_path(dir, path, sizeof path)) return rt_error_set(err, "%s: the path is too long", dir);
+  if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+    return rt_error_set(err, "%s: cannot create the checkpoint directory: %s", dir, rt_strerror(errno, buf, sizeof buf));
+  struct stat st;
+  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return rt_error_set(err, "%s: not a directory", dir);
+  if (access(dir, W_OK | X_OK) != 0)
+    return rt_error_set(err, "%s: cannot write in the checkpoint directory: %s", dir, rt_strerror(errno, buf, sizeof buf));
+  remove_stale_temps(dir);
+  return 0;
+}
+
+/* Appends "key": "value" to the metadata text (keys and values are plain:
+ * names are checked by the caller to hold no quote or backslash). */
+static bool meta_add(char *buf, size_t len, size_t *at, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static bool meta_add(char *buf, size_t len, size_t *at, const char *key, const char *fmt, ...) {
+  char value[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(value, sizeof value, fmt, ap);
+  va_end(ap);
+  int w = snprintf(buf + *at, len - *at, "%s\"%s\": \"%s\"", *at ? ", " : "", key, value);
+  if (w < 0 || (size_t)w >= len - *at) return false;
+  *at += (size_t)w;
+  return true;
+}
+
+/* s without the characters a metadata string must not hold (quotes,
+ * backslashes, controls), cut to fit. */
+static const char *plain(char *out, size_t len, const char *s) {
+  size_t o = 0;
+  for (; s && *s && o + 1 < len; s++)
+    if (*s != '"' && *s != '\\' && (unsigned char)*s >= 0x20) out[o++] = *s;
+  out[o] = 0;
+  return out;
+}
+
+/* The first non-finite element of a f32 tensor: its index, or -1. */
+static int64_t first_nonfinite(const float *v, int64_t n) {
+  for (int64_t i = 0; i < n; i++)
+    if (!isfinite(v[i])) return i;
+  return -1;
+}
+
+static int64_t ref_numel(const RtTensorRef *r) {
+  int64_t n = 1;
+  for (int d = 0; d < r->rank; d++) n *= r->dims[d];
+  return n;
+}
+
+int rt_checkpoint_write(const char *dir, const RtCkptMeta *meta, const RtCkptTensor *t, int n, RtError *err) {
+  char path[4096];
+  if (!rt_checkpoint_path(dir, path, sizeof path)) return rt_error_set(err, "%s: the path is too long", dir);
+  for (int i = 0; i < n; i++) {
+    if (t[i].i32) continue;
+    int64_t bad = first_nonfinite(t[i].ref.data, ref_numel(&t[i].ref));
+    if (bad >= 0)
+      return rt_error_set(err, "%s '%s' holds %s at element %lld after step %lld; keeping the last good "
+                          "checkpoint", t[i].state ? "optimizer state" : "parameter", t[i].ref.name,
+                          isnan(t[i].ref.data[bad]) ? "nan" : t[i].ref.data[bad] > 0 ? "inf" : "-inf",
+                          (long long)bad, (long long)meta->pos.steps);
+  }
+  size_t cap = 1024 + (size_t)meta->nhypers * 320, at = 0;
+  char *text = malloc(cap), name[128], version[64];
+  if (!text) return rt_error_set(err, "%s: out of memory", path);
+  text[0] = 0;
+  bool ok = meta_add(text, cap, &at, "format", "%s", RT_CKPT_FORMAT) &&
+            meta_add(text, cap, &at, "model", "%s", plain(name, sizeof name, meta->model)) &&
+            meta_add(text, cap, &at, "nnc", "%s", plain(version, sizeof version, meta->nnc_version ? meta->nnc_version : "")) &&
+            meta_add(text, cap, &at, "step", "%lld", (long long)meta->pos.steps) &&
+            meta_add(text, cap, &at, "epoch", "%lld", (long long)meta->pos.epoch) &&
+            meta_add(text, cap, &at, "epoch_sample", "%lld", (long long)meta->pos.sample) &&
+            meta_add(text, cap, &at, "epoch_loss_sum", "%.17g", meta->pos.loss_sum) &&
+            meta_add(text, cap, &at, "train_samples", "%lld", (long long)meta->train_samples) &&
+            meta_add(text, cap, &at, "batch", "%lld", (long long)meta->batch) &&
+            meta_add(text, cap, &at, "epochs", "%lld", (long long)meta->epochs) &&
+            meta_add(text, cap, &at, "max_steps", "%lld", (long long)meta->max_steps) &&
+            meta_add(text, cap, &at, "seed", "%llu", (unsigned long long)meta->seed) &&
+            meta_add(text, cap, &at, "shuffle", "%d", meta->shuffle ? 1 : 0);
+  for (int i = 0; ok && i < meta->nhypers; i++) {
+    char key[160];
+    snprintf(key, sizeof key, "hyper.%s", plain(name, sizeof name, meta->hyper_names[i]));
+    ok = meta_add(text, cap, &at, key, "%.17g", meta->hyper_values[i]);
+  }
+  RtTensorRef *refs = malloc((size_t)(n > 0 ? n : 1) * sizeof *refs);
+  if (!ok || !refs) {
+    free(text);
+    free(refs);
+    return rt_error_set(err, "%s: %s", path, ok ? "out of memory" : "the metadata is too long");
+  }
+  for (int i = 0; i < n; i++) refs[i] = t[i].ref;
+  int rc = rt_safetensors_write(path, refs, n, text, err);
+  free(refs);
+  free(text);
+  return rc;
+}
+
+/* ---- reading ----------------------------------------------------------------------------- */
+
+/* An integer field in [min, max]. */
+static int meta_int(const RtCheckpoint *c, const char *key, int64_t min, int64_t max, int64_t *out, RtError *err) {
+  const char *v = rt_safetensors_metadata(&c->st, key);
+  if (!v) return rt_error_set(err, "%s: not an nnc checkpoint: no '%s' in its metadata", c->path, key);
+  char *end;
+  errno = 0;
+  long long x = strtoll(v, &end, 10);
+  if (!*v || *end || errno || x < min || x > max)
+    return rt_error_set(err, "%s: bad '%s' in its metadata: '%.40s'", c->path, key, v);
+  *out = x;
+  return 0;
+}
+
+static int meta_double(const RtCheckpoint *c, const char *key, double *out, RtError *err) {
+  const char *v = rt_safetensors_metadata(&c->st, key);
+  if (!v) return rt_error_set(err, "%s: not an nnc checkpoint: no '%s' in its metadata", c->path, key);
+  char *end;
+  double x = strtod(v, &end);
+  if (!*v || *end || !isfinite(x)) return rt_error_set(err, "%s: bad '%s' in its metadata: '%.40s'", c->path, key, v);
+  *out = x;
+  return 0;
+}
+
+int rt_checkpoint_load(const char *dir, RtCheckpoint *c, RtError *err) {
+  memset(c, 0, sizeof *c);
+  if (!rt_checkpoint_path(dir, c->path, sizeof c->path)) return rt_error_set(err, "%s: the path is too long", dir);
+  if (access(c->path, F_OK) != 0) {
+    char buf[128];
+    return rt_error_set(err, "%s: no checkpoint to resume from: %s", c->path, rt_strerror(errno, buf, sizeof buf));
+  }
+  if (rt_safetensors_read(c->path, &c->st, err) != 0) return -1;
+  const char *format = rt_safetensors_metadata(&c->st, "format");
+  int64_t seed = 0, shuffle = 0;
+  int rc = 0;
+  if (!format || strcmp(format, RT_CKPT_FORMAT) != 0)
+    rc = rt_error_set(err, "%s: not an nnc checkpoint (its metadata has format '%.40s', not '%s')", c->path,
+                      format ? format : "", RT_CKPT_FORMAT);
+  if (rc == 0 && !(c->model = rt_safetensors_metadata(&c->st, "model")))
+    rc = rt_error_set(err, "%s: not an nnc checkpoint: no 'model' in its metadata", c->path);
+  if (rc == 0)
+    rc = meta_int(c, "step", 0, INT64_MAX, &c->pos.steps, err) ||
+                 meta_int(c, "epoch", 1, INT64_C(1) << 31, &c->pos.epoch, err) ||
+                 meta_int(c, "epoch_sample", 0, INT64_MAX, &c->pos.sample, err) ||
+                 meta_double(c, "epoch_loss_sum", &c->pos.loss_sum, err) ||
+                 meta_int(c, "train_samples", 1, INT64_MAX, &c->train_samples, err) ||
+                 meta_int(c, "batch", 1, INT64_C(1) << 24, &c->batch, err) || /* the limits of --batch, --epochs */
+                 meta_int(c, "epochs", 0, INT64_C(1) << 30, &c->epochs, err) ||
+                 meta_int(c, "max_steps", 0, INT64_MAX, &c->max_steps, err) ||
+                 meta_int(c, "seed", 0, INT64_C(1) << 53, &seed, err) || meta_int(c, "shuffle", 0, 1, &shuffle, err)
+             ? -1
+             : 0;
+  if (rc == 0 && c->pos.sample > c->train_samples)
+    rc = rt_error_set(err, "%s: bad 'epoch_sample' in its metadata: %lld is past the %lld training samples", c->path,
+                      (long long)c->pos.sample, (long long)c->train_samples);
+  c->seed = (uint64_t)seed;
+  c->shuffle = shuffle != 0;
+  if (rc) rt_checkpoint_free(c);
+  return rc;
+}
+
+void rt_checkpoint_free(RtCheckpoint *c) {
+  rt_safetensors_free(&c->st);
+  c->model = NULL;
+}
+
+/* "[784, 64]" into buf. */
+static const char *shape_text(int rank, const int64_t *dims, char *buf, size_t len) {
+  size_t o = (size_t)snprintf(buf, len, "[");
+  for (int d = 0; d < rank && o < len; d++) o += (size_t)snprintf(buf + o, len - o, "%s%lld", d ? ", " : "", (long long)dims[d]);
+  if (o < len) snprintf(buf + o, len - o, "]");
+  return buf;
+}
+
+int rt_checkpoint_match(const RtCheckpoint *c, const char *model, const RtCkptTensor *t, int n, RtError *err) {
+  if (strcmp(c->model, model ? model : "") != 0)
+    return rt_error_set(err, "%s: the checkpoint is of model '%.100s', not '%.100s'", c->path, c->model, model);
+  for (int i = 0; i < n; i++) {
+    int rank;
+    const int64_t *dims;
+    const char *what = t[i].state ? "optimizer state" : "parameter";
+    if (!rt_safetensors_find(&c->st, t[i].ref.name, &rank, &dims))
+      return rt_error_set(err, "%s: the checkpoint has no %s '%.100s' (model '%.100s' has)", c->path, what,
+                          t[i].ref.name, model);
+    bool same = rank == t[i].ref.rank;
+    for (int d = 0; same && d < rank; d++) same = dims[d] == t[i].ref.dims[d];
+    if (!same) {
+      char a[160], b[160];
+      return rt_error_set(err, "%s: %s '%.100s' is %s in the checkpoint but %s in model '%.100s'", c->path, what,
+                          t[i].ref.name, shape_text(rank, dims, a, sizeof a),
+                          shape_text(t[i].ref.rank, t[i].ref.dims, b, sizeof b), model);
+    }
+  }
+  for (int k = 0; k < c->st.n; k++) {
+    bool known = false;
+    for (int i = 0; i < n && !known; i++) known = strcmp(c->st.tensors[k].name, t[i].ref.name) == 0;
+    if (!known)
+      return rt_error_set(err, "%s: the checkpoint has a tensor '%.100s' that model '%.100s' does not have", c->path,
+                          c->st.tensors[k].name, model);
+  }
+  return 0;
+}
+
+bool rt_checkpoint_hyper(const RtCheckpoint *c, const char *name, double *value) {
+  char key[160];
+  snprintf(key, sizeof key, "hyper.%s", name);
+  const char *v = rt_safetensors_metadata(&c->st, key);
+  if (!v) return false;
+  char *end;
+  double x = strtod(v, &end);
+  if (!*v || *end) return false;
+  *value = x;
+  return true;
+}
+
+const float *rt_checkpoint_tensor(const RtCheckpoint *c, const char *name) {
+  return rt_safetensors_find(&c->st, name, NULL, NULL);
+}
+
+/* ---- signals ----------------------------------------------------------------------------- */
+
+static volatile sig_atomic_t pending;
+
+/* The first SIGINT or SIGTERM is noted; a second one kills as usual. */
+static void on_signal(int sig) {
+  if (pending) {
+    signal(sig, SIG_DFL);
+    raise(sig);
+    return;
+  }
+  pending = sig;
+}
+
+void rt_signals_install(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+}
+
+void rt_signals_restore(void) {
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+}
+
+int rt_signal_pending(void) { return pending; }
+
+/* ---- the hook ---------------------------------------------------------------------------- */
+
+static bool save(RtCheckpointer *k, const RtTrainPos *pos) {
+  RtError err;
+  k->meta.pos = *pos;
+  if (k->gather(k->self, k->tensors, k->ntensors, &err) != 0 ||
+      rt_checkpoint_write(k->dir, &k->meta, k->tensors, k->ntensors, &err) != 0) {
+    fprintf(stderr, "%s: error: %s", k->prog, err.msg);
+    if (k->last_good) fprintf(stderr, "; last good checkpoint: %s", k->last_good);
+    fprintf(stderr, "\n");
+    return false;
+  }
+  k->saved_step = pos->steps;
+  k->last_good = k->path;
+  return true;
+}
+
+int rt_checkpoint_hook(void *self, const RtTrainPos *pos, RtTrainEvent event) {
+  RtCheckpointer *k = self;
+  int sig = rt_signal_pending();
+  bool due = k->dir && pos->steps != k->saved_step &&
+             (sig || event == RT_TRAIN_END || (event == RT_TRAIN_STEP && k->every > 0 && pos->steps % k->every == 0) ||
+              (event == RT_TRAIN_EPOCH && k->every == 0));
+  if (due && !save(k, pos)) return 1;
+  if (!sig) return 0;
+  fprintf(stderr, "%s: interrupted by %s after step %lld (epoch %lld, %lld samples into it); %s%s\n", k->prog,
+          sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal", (long long)pos->steps,
+          (long long)pos->epoch, (long long)pos->sample, k->dir ? "resume with --resume " : "no --checkpoint given, nothing saved",
+          k->dir ? k->dir : "");
+  fflush(stderr);
+  return 128 + sig;
+}

@@ -1,0 +1,130 @@
+/* runtime/checkpoint.h - crash-safe training checkpoints and resume (see
+ * docs/hardening.md for the file format).
+ *
+ * A checkpoint is one safetensors file, DIR/checkpoint.safetensors, written
+ * atomically by rt_safetensors_write (temporary file, fsync, rename, fsync
+ * of the directory), so DIR always holds the last complete checkpoint and
+ * never a partial one.  It holds every parameter and optimizer state, keyed
+ * by path ("h.w", "h.w/m"), and in its metadata the run's position (steps
+ * done, the epoch in progress and the samples of it trained on, with their
+ * summed loss), the settings that fix the data order (seed, shuffle, the
+ * training-set size: the order of any epoch is regenerated from (seed,
+ * epoch) by rt_shuffle_order), the batch size, epochs, step limit and every
+ * optimizer hyper-parameter, and the model's name.
+ *
+ * The compiled trainer (trainer.c) and the interpreter (driver/run.c) use
+ * the same code: an RtCheckpointer is rt_train's hook (train.h); it saves
+ * every N steps or at the end of every epoch, and turns SIGINT and SIGTERM
+ * into "finish the step, save, print one line, exit 128 + signal".
+ * Resuming reads the file back (rt_checkpoint_load), checks it against the
+ * model (name, then every tensor's presence and shape, naming the first
+ * difference) and continues at the saved position, so the final
+ * parameters are bit-identical to an uninterrupted run's.
+ */
+#ifndef NNRT_CHECKPOINT_H
+#define NNRT_CHECKPOINT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "safetensors.h"
+#include "train.h"
+
+#define RT_CKPT_FILE "checkpoint.safetensors"
+#define RT_CKPT_FORMAT "nnc-checkpoint-1"
+
+enum { RT_CKPT_MAX_HYPERS = 64 };
+
+/* What a checkpoint records besides its tensors. */
+typedef struct RtCkptMeta {
+  const char *model;        /* the model's name (NULL = "") */
+  const char *nnc_version;  /* the compiler that built the program (NULL = unknown) */
+  RtTrainPos pos;           /* where the run stands */
+  int64_t train_samples;    /* samples in the training set (the order depends on it) */
+  int64_t batch, epochs, max_steps;
+  uint64_t seed;
+  bool shuffle;
+  int nhypers;
+  const char *const *hyper_names; /* [nhypers] */
+  const double *hyper_values;     /* [nhypers] */
+} RtCkptMeta;
+
+/* One tensor to save or restore: f32 or i32 (saved bit for bit under the
+ * F32 dtype, since the format holds only F32 for now). */
+typedef struct RtCkptTensor {
+  RtTensorRef ref;          /* name, shape and (when saving) the host data */
+  bool i32;                 /* an i32 state: not checked for finiteness */
+  bool state;               /* an optimizer state (else a parameter): for messages */
+} RtCkptTensor;
+
+/* DIR/checkpoint.safetensors into buf; false when it does not fit. */
+bool rt_checkpoint_path(const char *dir, char *buf, size_t len);
+
+/* Creates DIR when missing (one level) and checks that it is writable;
+ * removes temporary files that a killed writer left behind in it. */
+int rt_checkpoint_prepare(const char *dir, RtError *err);
+
+/* Writes the checkpoint atomically.  Fails, leaving the previous one in
+ * place, when a f32 tensor holds a non-finite value (err names it). */
+int rt_checkpoint_write(const char *dir, const RtCkptMeta *meta, const RtCkptTensor *t, int n, RtError *err);
+
+/* A checkpoint read back: the file, and its metadata parsed. */
+typedef struct RtCheckpoint {
+  char path[4096];
+  RtSafetensors st;         /* the tensors (and the raw metadata) */
+  RtTrainPos pos;
+  int64_t train_samples, batch, epochs, max_steps;
+  uint64_t seed;
+  bool shuffle;
+  const char *model;        /* points into st */
+} RtCheckpoint;
+
+/* Reads DIR/checkpoint.safetensors and parses its metadata.  Returns 0, or
+ * -1 with err set (a missing file, not a checkpoint, a bad field). */
+int rt_checkpoint_load(const char *dir, RtCheckpoint *c, RtError *err);
+void rt_checkpoint_free(RtCheckpoint *c);
+
+/* Checks that c belongs to model `model` with exactly these tensors (names
+ * and shapes); err names the first difference. */
+int rt_checkpoint_match(const RtCheckpoint *c, const char *model, const RtCkptTensor *t, int n, RtError *err);
+
+/* The value of hyper-parameter name in c; false when it has none. */
+bool rt_checkpoint_hyper(const RtCheckpoint *c, const char *name, double *value);
+
+/* The data of tensor name in c (checked by rt_checkpoint_match first). */
+const float *rt_checkpoint_tensor(const RtCheckpoint *c, const char *name);
+
+/* ---- signals ----------------------------------------------------------------------------- */
+
+/* SIGINT and SIGTERM set a flag instead of killing the process (a second
+ * one kills it); rt_signal_pending returns that signal, or 0. */
+void rt_signals_install(void);
+void rt_signals_restore(void);
+int rt_signal_pending(void);
+
+/* ---- the hook rt_train calls --------------------------------------------------------- */
+
+/* Fills t[0 .. n) with the current values (ref.data: host memory the
+ * callback owns until the next call).  Returns 0, or -1 with err set. */
+typedef int (*RtCkptGather)(void *self, RtCkptTensor *t, int n, RtError *err);
+
+typedef struct RtCheckpointer {
+  const char *prog;         /* names the program in messages: "PROG: error: ..." */
+  const char *dir;          /* --checkpoint DIR; NULL = none */
+  int64_t every;            /* save every this many steps; 0 = at the end of every epoch */
+  RtCkptMeta meta;          /* pos is filled in at each save */
+  RtCkptTensor *tensors;    /* [ntensors]: names and shapes */
+  int ntensors;
+  RtCkptGather gather;
+  void *self;
+  int64_t saved_step;       /* the step of the last save; -1 = none yet */
+  const char *last_good;    /* the newest checkpoint (saved or resumed from); NULL = none */
+  char path[4096];          /* DIR/checkpoint.safetensors */
+} RtCheckpointer;
+
+/* An RtTrainHook (self: an RtCheckpointer): saves when due, and after a
+ * signal saves (with a directory), prints one line and returns 128 + the
+ * signal. */
+int rt_checkpoint_hook(void *self, const RtTrainPos *pos, RtTrainEvent event);
+
+#endif

@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Kills a trainer at random moments and resumes it; the result must be the
+uninterrupted run's, bit for bit.
+
+    kill-resume.py TRAIN WORKDIR [--kills N] [--seed S] [-- TRAINER OPTIONS...]
+
+1. Runs TRAIN OPTIONS --save full.safetensors uninterrupted, then again
+   checkpointing every step (timed; the result must not change).
+2. Starts TRAIN OPTIONS --checkpoint ck --checkpoint-every 1 and sends
+   SIGTERM half-way, then resumes it and sends SIGINT: the trainer must
+   exit 143 (130) after saving, with its one line on stderr.
+3. Starts it again with --resume ck (once a checkpoint exists) and SIGKILLs
+   it after a random delay (seeded; on average 1/N of the timed run), N
+   times; the checkpoint must be a whole file after every kill (never a
+   partial one in its place).
+4. Resumes to the end with --save resumed.safetensors and compares it with
+   full.safetensors byte for byte.
+
+Prints one line per phase and "kill-resume: ok" (or FAILED and exit 1).
+"""
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+
+def fail(msg):
+    print("kill-resume: FAILED: " + msg)
+    sys.exit(1)
+
+
+def main():
+    args = sys.argv[1:]
+    extra = []
+    if "--" in args:
+        extra = args[args.index("--") + 1:]
+        args = args[:args.index("--")]
+    train, work = args[0], args[1]
+    kills, seed = 20, 1
+    i = 2
+    while i < len(args):
+        if args[i] == "--kills":
+            kills = int(args[i + 1])
+        elif args[i] == "--seed":
+            seed = int(args[i + 1])
+        i += 2
+    rng = random.Random(seed)
+    os.makedirs(work, exist_ok=True)
+    ck = os.path.join(work, "ck")
+    ckfile = os.path.join(ck, "checkpoint.safetensors")
+    full = os.path.join(work, "full.safetensors")
+    resumed = os.path.join(work, "resumed.safetensors")
+    for f in (full, resumed):
+        if os.path.exists(f):
+            os.remove(f)
+    if os.path.isdir(ck):
+        for f in os.listdir(ck):
+            os.remove(os.path.join(ck, f))
+    devnull = subprocess.DEVNULL
+
+    r = subprocess.run([train] + extra + ["--save", full], stdout=devnull, stderr=subprocess.PIPE)
+    if r.returncode != 0:
+        fail("the uninterrupted run failed: " + r.stderr.decode())
+    # The same run checkpointing every step, timed: the kills fall within it.
+    full_ck = os.path.join(work, "full-ck.safetensors")
+    t0 = time.monotonic()
+    r = subprocess.run([train] + extra + ["--checkpoint", os.path.join(work, "ck-full"), "--checkpoint-every", "1",
+                                          "--save", full_ck], stdout=devnull, stderr=subprocess.PIPE)
+    t_full = time.monotonic() - t0
+    if r.returncode != 0:
+        fail("the checkpointing run failed: " + r.stderr.decode())
+    if open(full, "rb").read() != open(full_ck, "rb").read():
+        fail("checkpointing changed the result")
+    print("uninterrupted: %.3f s with a checkpoint every step" % t_full)
+
+    def command():
+        cmd = [train] + extra + ["--checkpoint", ck, "--checkpoint-every", "1"]
+        if os.path.exists(ckfile):
+            cmd += ["--resume", ck]
+        return cmd
+
+    # SIGTERM half-way, then SIGINT a little later: finish the step, save,
+    # one line, exit 143 or 130.
+    for sig, code, delay in ((signal.SIGTERM, 143, 0.5), (signal.SIGINT, 130, 0.2)):
+        p = subprocess.Popen(command(), stdout=devnull, stderr=subprocess.PIPE)
+        time.sleep(delay * t_full)
+        p.send_signal(sig)
+        _, err = p.communicate()
+        err = err.decode()
+        name = signal.Signals(sig).name
+        if p.returncode == code:
+            if ("interrupted by %s after step" % name) not in err or "resume with --resume" not in err:
+                fail("%s: unexpected message: %s" % (name, err))
+            print("%s: exit %d" % (name.lower(), code))
+        elif p.returncode == 0:
+            print("%s: the run had finished" % name.lower())
+        else:
+            fail("%s: exit %d: %s" % (name, p.returncode, err))
+
+    # SIGKILL at random moments: each run resumes from the last checkpoint.
+    finished_early = 0
+    for k in range(kills):
+        p = subprocess.Popen(command(), stdout=devnull, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(0.0, 2.0 * t_full / kills))
+        p.send_signal(signal.SIGKILL)
+        _, err = p.communicate()
+        if p.returncode == 0:
+            finished_early += 1  # it ended before the kill: the next run resumes at the end
+        elif p.returncode != -signal.SIGKILL:
+            fail("run %d exited %d before the kill: %s" % (k, p.returncode, err.decode()))
+        if os.path.exists(ckfile):
+            with open(ckfile, "rb") as f:
+                blob = f.read()
+            hlen = int.from_bytes(blob[:8], "little") if len(blob) >= 8 else -1
+            if hlen < 0 or 8 + hlen > len(blob) or b'"format":"nnc-checkpoint-1"' not in blob[8:8 + hlen]:
+                fail("after kill %d the checkpoint is not a whole file (%d bytes)" % (k, len(blob)))
+    step = "none"
+    if os.path.exists(ckfile):
+        head = open(ckfile, "rb").read(4096).decode("latin-1")
+        at = head.find('"step":"')
+        step = head[at + 8:head.index('"', at + 8)] if at >= 0 else "?"
+    print("kills: %d (%d runs had finished before their kill; the checkpoint is at step %s)" %
+          (kills, finished_early, step))
+
+    r = subprocess.run(command() + ["--save", resumed], stdout=devnull, stderr=subprocess.PIPE)
+    if r.returncode != 0:
+        fail("the final resume failed: " + r.stderr.decode())
+    a = open(full, "rb").read()
+    b = open(resumed, "rb").read()
+    if a != b:
+        fail("the resumed parameters differ from the uninterrupted run's (%d and %d bytes)" % (len(a), len(b)))
+    print("kill-resume: ok (identical %d-byte files)" % len(a))
+
+
+if __name__ == "__main__":
+    main()
