@@ -41,6 +41,7 @@
 #include <string.h>
 #include <ucontext.h>
 #include <unistd.h>
+#include "test_models.h"
 
 static int failures, checks;
 
@@ -656,26 +657,10 @@ static const char *wide_rows =
     " loss = cross_entropy(logits, y)\n metric accuracy = argmax(logits) == y\n}\n"
     "train w { data = idx(\"d\")\n optimizer = sgd(lr = 0.05, momentum = 0.9)\n batch = 19 }\n";
 
-/* custom.nn in small: swish, a residual layer with tanh, label smoothing,
- * RMSprop (sqrt, pow).  (The example itself, with 784 random inputs, makes
- * RMSprop amplify rounding noise beyond 1e-4 on any target.) */
-static const char *custom =
-    "fn swish(x) = x * sigmoid(x)\n"
-    "layer residual(x: f32[n]) {\n param w: f32[n, n] = he_normal()\n param b: f32[n] = zeros()\n"
-    " param gate: f32 = 0.1\n return x + gate * tanh(x @ w + b)\n}\n"
-    "fn smoothed(logits: f32[k], y: i32, eps = 0.1) {\n logp = log_softmax(logits)\n"
-    " return -(1 - eps) * logp[y] - eps * mean(logp)\n}\n"
-    "optimizer rmsprop(lr = 0.01, decay = 0.9, eps = 1e-7) {\n state s = zeros()\n"
-    " s = decay * s + (1 - decay) * g^2\n p = p - lr * g / (sqrt(s) + eps)\n}\n"
-    "model c {\n input x: f32[6]\n label y: i32\n h = swish(dense(x, 5))\n r = residual(h)\n"
-    " logits = dense(r, 4)\n loss = smoothed(logits, y)\n metric accuracy = argmax(logits) == y\n}\n"
-    "train c { data = idx(\"d\")\n optimizer = rmsprop }\n";
-
-static const char *regression =
-    "model r {\n input x: f32[4]\n label y: f32\n h = tanh(dense(x, 6))\n pred = dense(h, 1)\n"
-    " loss = mse(pred, y)\n metric err = mean(abs(pred - y))\n}\n"
-    "train r { data = csv(\"d.csv\")\n optimizer = sgd(lr = 0.05, momentum = 0.9) }\n";
-
+/* `custom` (test_models.h) is custom.nn in small: swish, a residual layer
+ * with tanh, label smoothing, RMSprop (sqrt, pow).  (The example itself,
+ * with 784 random inputs, makes RMSprop amplify rounding noise beyond 1e-4
+ * on any target.) */
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   signal(SIGALRM, on_alarm);

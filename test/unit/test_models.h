@@ -1,0 +1,35 @@
+/* test/unit/test_models.h - small models several unit tests train.
+ *
+ * Each is a .nn source: a user fn, layer and optimizer (custom), a CSV-style
+ * regression with an f32 label (regression), and the shape ops (shapes).
+ * Tests compile them in-process and compare a backend with the reference
+ * interpreter.
+ */
+#ifndef NNC_TEST_MODELS_H
+#define NNC_TEST_MODELS_H
+
+__attribute__((unused)) static const char *const custom =
+    "fn swish(x) = x * sigmoid(x)\n"
+    "layer residual(x: f32[n]) {\n param w: f32[n, n] = he_normal()\n param b: f32[n] = zeros()\n"
+    " param gate: f32 = 0.1\n return x + gate * tanh(x @ w + b)\n}\n"
+    "fn smoothed(logits: f32[k], y: i32, eps = 0.1) {\n logp = log_softmax(logits)\n"
+    " return -(1 - eps) * logp[y] - eps * mean(logp)\n}\n"
+    "optimizer rmsprop(lr = 0.01, decay = 0.9, eps = 1e-7) {\n state s = zeros()\n"
+    " s = decay * s + (1 - decay) * g^2\n p = p - lr * g / (sqrt(s) + eps)\n}\n"
+    "model c {\n input x: f32[6]\n label y: i32\n h = swish(dense(x, 5))\n r = residual(h)\n"
+    " logits = dense(r, 4)\n loss = smoothed(logits, y)\n metric accuracy = argmax(logits) == y\n}\n"
+    "train c { data = idx(\"d\")\n optimizer = rmsprop }\n";
+
+__attribute__((unused)) static const char *const regression =
+    "model r {\n input x: f32[4]\n label y: f32\n h = tanh(dense(x, 6))\n pred = dense(h, 1)\n"
+    " loss = mse(pred, y)\n metric err = mean(abs(pred - y))\n}\n"
+    "train r { data = csv(\"d.csv\")\n optimizer = sgd(lr = 0.05, momentum = 0.9) }\n";
+
+__attribute__((unused)) static const char *const shapes =
+    "model s {\n input x: f32[2, 3]\n label y: i32\n param w: f32[3, 2] = glorot_uniform()\n"
+    " t = transpose(x)\n r = reshape(x, [3, 2])\n a = sum(x @ w, axis = 0)\n"
+    " b = max(r * w, axis = -1)\n c = sum(t, axis = [0, 1]) + sum(a) + sum(b)\n"
+    " loss = c * c / 10 + x[1][y] + sum(onehot(y, 3) * softmax(x[0]))\n metric m = argmax(x[0]) == y\n}\n"
+    "train s { data = idx(\"d\")\n optimizer = sgd(lr = 0.1) }\n";
+
+#endif
