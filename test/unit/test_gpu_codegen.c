@@ -231,6 +231,7 @@ static void on_alarm(int sig) {
 /* ---- compiling ------------------------------------------------------------------------------------ */
 
 static Module *compile(const char *name, const char *src) {
+  diag_free(&nnc_diag); /* each model starts with fresh diagnostics */
   diag_init(&nnc_diag);
   uint32_t f = diag_add_file(&nnc_diag, name, src, strlen(src));
   static Arena ast;

@@ -10,14 +10,16 @@ uninterrupted run's, bit for bit.
    SIGTERM half-way, then resumes it and sends SIGINT: the trainer must
    exit 143 (130) after saving, with its one line on stderr.
 3. Starts it again with --resume ck (once a checkpoint exists) and SIGKILLs
-   it after a random delay (seeded; on average 1/N of the timed run), N
-   times; the checkpoint must be a whole file after every kill (never a
-   partial one in its place).
+   it after a random delay (seeded; about 1/N of the timed run, adapting so
+   that kills keep landing inside training), N times; the checkpoint must be
+   a whole file after every kill (never a partial one in its place).  When
+   the checkpoint reaches the last step, a new round starts from scratch.
 4. Resumes to the end with --save resumed.safetensors and compares it with
    full.safetensors byte for byte.
 
 Prints one line per phase and "kill-resume: ok" (or FAILED and exit 1).
 """
+import json
 import os
 import random
 import signal
@@ -29,6 +31,16 @@ import time
 def fail(msg):
     print("kill-resume: FAILED: " + msg)
     sys.exit(1)
+
+
+def step_of(path):
+    """The "step" in a safetensors file's metadata; 0 when there is no file."""
+    if not os.path.exists(path):
+        return 0
+    with open(path, "rb") as f:
+        hlen = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(hlen).decode("utf-8"))
+    return int(header.get("__metadata__", {}).get("step", 0))
 
 
 def main():
@@ -83,7 +95,7 @@ def main():
 
     # SIGTERM half-way, then SIGINT a little later: finish the step, save,
     # one line, exit 143 or 130.
-    for sig, code, delay in ((signal.SIGTERM, 143, 0.5), (signal.SIGINT, 130, 0.2)):
+    for sig, code, delay in ((signal.SIGTERM, 143, 0.5), (signal.SIGINT, 130, 0.1)):
         p = subprocess.Popen(command(), stdout=devnull, stderr=subprocess.PIPE)
         time.sleep(delay * t_full)
         p.send_signal(sig)
@@ -100,14 +112,21 @@ def main():
             fail("%s: exit %d: %s" % (name, p.returncode, err))
 
     # SIGKILL at random moments: each run resumes from the last checkpoint.
-    finished_early = 0
+    # The delays adapt so that kills keep landing inside training: shorter
+    # after a run that finished first, longer after one that saved nothing.
+    # A checkpoint at the last step starts a new round from scratch.
+    total = step_of(full)
+    scale = 2.0 * t_full / kills
+    finished_early, progressed, rounds = 0, 0, 1
     for k in range(kills):
+        before = step_of(ckfile)
         p = subprocess.Popen(command(), stdout=devnull, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(0.0, 2.0 * t_full / kills))
+        time.sleep(rng.uniform(0.0, scale))
         p.send_signal(signal.SIGKILL)
         _, err = p.communicate()
         if p.returncode == 0:
-            finished_early += 1  # it ended before the kill: the next run resumes at the end
+            finished_early += 1  # it ended before the kill
+            scale *= 0.6
         elif p.returncode != -signal.SIGKILL:
             fail("run %d exited %d before the kill: %s" % (k, p.returncode, err.decode()))
         if os.path.exists(ckfile):
@@ -116,13 +135,16 @@ def main():
             hlen = int.from_bytes(blob[:8], "little") if len(blob) >= 8 else -1
             if hlen < 0 or 8 + hlen > len(blob) or b'"format":"nnc-checkpoint-1"' not in blob[8:8 + hlen]:
                 fail("after kill %d the checkpoint is not a whole file (%d bytes)" % (k, len(blob)))
-    step = "none"
-    if os.path.exists(ckfile):
-        head = open(ckfile, "rb").read(4096).decode("latin-1")
-        at = head.find('"step":"')
-        step = head[at + 8:head.index('"', at + 8)] if at >= 0 else "?"
-    print("kills: %d (%d runs had finished before their kill; the checkpoint is at step %s)" %
-          (kills, finished_early, step))
+        after = step_of(ckfile)
+        if p.returncode != 0 and after > before:
+            progressed += 1
+        elif p.returncode != 0:
+            scale = min(scale * 1.3, t_full)
+        if after >= total:
+            os.remove(ckfile)
+            rounds += 1
+    print("kills: %d (%d after progress, %d runs had finished first; %d rounds; the checkpoint is at step %d of %d)" %
+          (kills, progressed, finished_early, rounds, step_of(ckfile), total))
 
     r = subprocess.run(command() + ["--save", resumed], stdout=devnull, stderr=subprocess.PIPE)
     if r.returncode != 0:
