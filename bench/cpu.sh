@@ -86,7 +86,7 @@ field() { sed -n "s/.*[ :]$1=\([0-9.e+-]*\).*/\1/p" <<<" $2"; }
 "$nnc" "$root/examples/wide.nn" -o "$tmp/wide"
 cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I"$root" -I"$build" -I"$("$llvm_config" --includedir)" \
   "$here/matmul.c" "$build/libnnccore.a" "$build/libnnrt.a" -L"$("$llvm_config" --libdir)" -lLLVM-19 \
-  -lopenblas -lz -lm -lpthread -ldl -o "$tmp/matmul"
+  -lopenblas -lz -lm -lpthread -ldl -o "$build/bench-matmul" # kept: bench-matmul --help
 # Fashion-MNIST with a 512-sample test set, for the wide model's runs.
 mkdir "$tmp/fmnist"
 for f in train-images-idx3-ubyte train-labels-idx1-ubyte; do
@@ -134,8 +134,8 @@ for threads in 1 2; do
 done
 
 # ---- 3. (run before 2, whose sgemm bound it gives) matmul kernels ---------------------
-"$tmp/matmul" --threads=1,2 256 512 1024 2048 >"$tmp/mm_square.txt"
-"$tmp/matmul" --threads=1,2 256x784x4096 256x4096x4096 256x4096x10 >"$tmp/mm_wide.txt"
+"$build/bench-matmul" --threads=1,2 256 512 1024 2048 >"$tmp/mm_square.txt"
+"$build/bench-matmul" --threads=1,2 256x784x4096 256x4096x4096 256x4096x10 >"$tmp/mm_wide.txt"
 
 # ---- 2. wide.nn ----------------------------------------------------------------------
 echo

@@ -41,8 +41,9 @@
  *
  *   matmul M=256 K=256 N=256 op=fwd threads=1 nnc_gflops=.. blas_gflops=.. ratio=.. maxrel=..
  *
- * ratio = nnc / sgemm (below 1: sgemm is faster).  bench/cpu.sh builds and
- * runs it; see docs/performance.md.  Build (from the repository root):
+ * ratio = nnc / sgemm (below 1: sgemm is faster).  bench/cpu.sh builds it
+ * as BUILD/bench-matmul and runs it; see docs/performance.md.  By hand
+ * (from the repository root):
  *
  *   cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I. -Ibuild -I/usr/lib/llvm-19/include \
  *      bench/matmul.c build/libnnccore.a build/libnnrt.a -L/usr/lib/llvm-19/lib -lLLVM-19 \
