@@ -38,7 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FAST_FMF (LLVMFastMathAllowReassoc | LLVMFastMathAllowContract)
+#define FAST_FMF (LLVMFastMathAllowReassoc | LLVMFastMathAllowContract | LLVMFastMathAllowReciprocal)
 
 /* ---- setting up ---------------------------------------------------------------------------- */
 
