@@ -230,21 +230,6 @@ static void on_alarm(int sig) {
 
 /* ---- compiling ------------------------------------------------------------------------------------ */
 
-static Module *compile(const char *name, const char *src) {
-  diag_free(&nnc_diag); /* each model starts with fresh diagnostics */
-  diag_init(&nnc_diag);
-  uint32_t f = diag_add_file(&nnc_diag, name, src, strlen(src));
-  static Arena ast;
-  Program *prog = parse_file(&ast, f);
-  const char *stdlib = getenv("NNC_STDLIB") ? getenv("NNC_STDLIB") : "../stdlib";
-  ElabOptions eo = {NULL, stdlib};
-  Module *m = diag_error_count() ? NULL : elaborate(prog, &ast, &eo);
-  if (!m) return NULL;
-  for (const Pass *p = nnc_graph_passes; p->name; p++)
-    if (p->min_opt <= 2 && !p->run(m)) return NULL;
-  return ir_verify(m, "test") ? m : NULL;
-}
-
 static char *slurp(const char *path) {
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;

@@ -152,21 +152,6 @@ static void run_plan(Eval *e, const uint32_t *plan, uint32_t n) {
 
 /* ---- models ------------------------------------------------------------------------------ */
 
-static Module *compile(const char *name, const char *src) {
-  diag_free(&nnc_diag); /* the previous compile's files (LeakSanitizer) */
-  diag_init(&nnc_diag);
-  uint32_t f = diag_add_file(&nnc_diag, name, src, strlen(src));
-  static Arena ast;
-  Program *prog = parse_file(&ast, f);
-  const char *stdlib = getenv("NNC_STDLIB") ? getenv("NNC_STDLIB") : "../stdlib";
-  ElabOptions eo = {NULL, stdlib};
-  Module *m = diag_error_count() ? NULL : elaborate(prog, &ast, &eo);
-  if (!m) return NULL;
-  for (const Pass *p = nnc_graph_passes; p->name; p++)
-    if (p->min_opt <= 2 && !p->run(m)) return NULL;
-  return ir_verify(m, "test") ? m : NULL;
-}
-
 static double rel(double a, double b) { return fabs(a - b) / fmax(1e-9, fmax(fabs(a), fabs(b))); }
 
 static void agree(const char *name, const char *src, int64_t batch, int steps) {

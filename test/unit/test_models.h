@@ -8,6 +8,32 @@
 #ifndef NNC_TEST_MODELS_H
 #define NNC_TEST_MODELS_H
 
+#include "frontend/ast.h"
+#include "frontend/diag.h"
+#include "frontend/elab.h"
+#include "passes/pass.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Compiles a .nn source in-process as nnc does at -O2: parse, elaborate,
+ * the graph passes, the verifier.  NULL after any error.  Each call starts
+ * with fresh diagnostics (the previous model's files are freed). */
+__attribute__((unused)) static Module *compile(const char *name, const char *src) {
+  diag_free(&nnc_diag);
+  diag_init(&nnc_diag);
+  uint32_t f = diag_add_file(&nnc_diag, name, src, strlen(src));
+  static Arena ast;
+  Program *prog = parse_file(&ast, f);
+  const char *stdlib = getenv("NNC_STDLIB") ? getenv("NNC_STDLIB") : "../stdlib";
+  ElabOptions eo = {NULL, stdlib};
+  Module *m = diag_error_count() ? NULL : elaborate(prog, &ast, &eo);
+  if (!m) return NULL;
+  for (const Pass *p = nnc_graph_passes; p->name; p++)
+    if (p->min_opt <= 2 && !p->run(m)) return NULL;
+  return ir_verify(m, "test") ? m : NULL;
+}
+
 __attribute__((unused)) static const char *const custom =
     "fn swish(x) = x * sigmoid(x)\n"
     "layer residual(x: f32[n]) {\n param w: f32[n, n] = he_normal()\n param b: f32[n] = zeros()\n"

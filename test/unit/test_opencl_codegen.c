@@ -52,21 +52,6 @@ enum { GROUP = 256 };
 
 /* ---- compiling ------------------------------------------------------------------------------ */
 
-static Module *compile(const char *name, const char *src) {
-  diag_free(&nnc_diag); /* the previous compile's files (LeakSanitizer) */
-  diag_init(&nnc_diag);
-  uint32_t f = diag_add_file(&nnc_diag, name, src, strlen(src));
-  static Arena ast;
-  Program *prog = parse_file(&ast, f);
-  const char *stdlib = getenv("NNC_STDLIB") ? getenv("NNC_STDLIB") : "../stdlib";
-  ElabOptions eo = {NULL, stdlib};
-  Module *m = diag_error_count() ? NULL : elaborate(prog, &ast, &eo);
-  if (!m) return NULL;
-  for (const Pass *p = nnc_graph_passes; p->name; p++)
-    if (p->min_opt <= 2 && !p->run(m)) return NULL;
-  return ir_verify(m, "test") ? m : NULL;
-}
-
 /* ---- running a program on the device ---------------------------------------------------------- */
 
 typedef struct Run {
