@@ -1,6 +1,6 @@
 /* bench/matmul.c - nnc's matmul kernels against OpenBLAS sgemm.
  *
- *   bench/matmul [--threads=1,2] [--runs=5] [--kernels] [--asm=FILE] [SHAPE...]
+ *   bench/matmul [--threads=1,2] [--runs=5] [--schedule=SPEC] [--kernels] [--asm=FILE] [SHAPE...]
  *
  * SHAPE is S (M = K = N = S) or MxKxN; default: 256 512 1024 2048.  M is
  * the batch.  For each shape this times the three matrix products of one
@@ -144,11 +144,13 @@ static Module *layer_module(int64_t M, int64_t K, int64_t N) {
 }
 
 /* Compiles p into dir/kernels.so and opens it. */
-static void *compile_and_load(const KProgram *p, const char *dir) {
+static const char *schedule; /* --schedule=SPEC, as nnc's */
+
+static void *compile_and_load(KProgram *p, const char *dir) {
   char obj[512], so[512], cmd[1200];
   snprintf(obj, sizeof obj, "%s/kernels.o", dir);
   snprintf(so, sizeof so, "%s/kernels.so", dir);
-  CpuOptions co = {2, NULL, false};
+  CpuOptions co = {.opt_level = 2, .schedule = schedule};
   if (!cpu_compile(p, &co, CPU_OUT_OBJ, obj)) die("cpu codegen failed%s", "");
   snprintf(cmd, sizeof cmd, "cc -shared -o '%s' '%s'", so, obj);
   if (system(cmd) != 0) die("'%s' failed", cmd);
@@ -251,8 +253,9 @@ static void bench_shape(int64_t M, int64_t K, int64_t N, const int *threads, int
   if (!p) die("lowering failed%s", "");
   memplan(p, M);
   if (!kprog_verify(p)) die("the kernel IR does not verify%s", "");
+  CpuOptions co = {.opt_level = 2, .schedule = schedule};
+  if (print_kernels && !cpu_schedule(p, &co)) die("bad --schedule%s", "");
   if (print_kernels) kprog_print(p, stderr);
-  CpuOptions co = {2, NULL, false};
   if (asm_path && !cpu_compile(p, &co, CPU_OUT_ASM, asm_path)) die("cannot write '%s'", asm_path);
   void *h = compile_and_load(p, dir);
 
@@ -383,12 +386,14 @@ int main(int argc, char **argv) {
     } else if (!strncmp(argv[i], "--runs=", 7)) {
       runs = atoi(argv[i] + 7);
       if (runs < 1 || runs > 1000) die("bad run count '%s'", argv[i] + 7);
+    } else if (!strncmp(argv[i], "--schedule=", 11)) {
+      schedule = argv[i] + 11;
     } else if (!strcmp(argv[i], "--kernels")) {
       print_kernels = true;
     } else if (!strncmp(argv[i], "--asm=", 6)) {
       asm_path = argv[i] + 6;
     } else if (!strcmp(argv[i], "--help")) {
-      printf("usage: matmul [--threads=1,2] [--runs=5] [--kernels] [--asm=FILE] [S | MxKxN ...]\n");
+      printf("usage: matmul [--threads=1,2] [--runs=5] [--schedule=SPEC] [--kernels] [--asm=FILE] [S | MxKxN ...]\n");
       return 0;
     } else if (argv[i][0] == '-') {
       die("unknown option '%s'", argv[i]);

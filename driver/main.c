@@ -183,7 +183,7 @@ static bool build_cpu(Module *m) {
   }
   KProgram *kp = lower_for_codegen(m);
   if (!kp) return false;
-  CpuOptions co = {opts.opt_level, opts.cpu, opts.verbose};
+  CpuOptions co = {opts.opt_level, opts.cpu, opts.verbose, opts.schedule};
   bool ok;
   if (emit) {
     CpuOutKind kind = opts.emit == EMIT_LLVM ? CPU_OUT_LLVM : opts.emit == EMIT_ASM ? CPU_OUT_ASM : CPU_OUT_OBJ;
@@ -344,6 +344,13 @@ int main(int argc, char **argv) {
   }
   if (opts.emit == EMIT_KERNELS) { /* the kernel IR, as every compiling target starts from it */
     KProgram *kp = lower_for_codegen(m);
+    if (kp && !strcmp(opts.target, "cpu")) { /* with the cpu schedule's tiles (passes/schedule_cpu.c) */
+      CpuOptions co = {.opt_level = opts.opt_level, .cpu = opts.cpu, .schedule = opts.schedule};
+      if (!cpu_schedule(kp, &co)) {
+        kprog_free(kp);
+        return finish();
+      }
+    }
     FILE *out = kp ? open_output() : NULL;
     if (out) {
       kprog_print(kp, out);

@@ -37,6 +37,10 @@ static const char usage[] =
     "                           default 'train')\n"
     "  --cpu=NAME               the CPU to generate code for (an LLVM CPU name such\n"
     "                           as x86-64-v3 or skylake-avx512; default: this host)\n"
+    "  --schedule=SPEC          the cpu target's matmul tiles: [KERNEL:]mr=N,nr=N,kc=N,\n"
+    "                           mc=N,nc=N or [KERNEL:]off, items separated by ';',\n"
+    "                           or @FILE (docs/codegen-cpu.md); --emit=kernels\n"
+    "                           shows the schedule\n"
     "  --local-mem=BYTES        local memory a kernel may use for matmul tiles\n"
     "                           (--target=asic or opencl; default 32768)\n"
     "  --gpu-arch=sm_XY         the NVIDIA GPU generation to generate PTX for\n"
@@ -91,7 +95,7 @@ static const char *const option_names[] = {
     "-o", "--target", "--emit", "--model", "--print-after", "--print-after-all", "--stop-after",
     "--passes", "--list-passes", "--stats", "--color", "--verify", "--list-targets", "--version",
     "--help", "-O0", "-O1", "-O2", "-O3", "-v", "--run", "--gradcheck", "--gradcheck-tol", "--epochs",
-    "--batch", "--steps", "--lr", "--hyper", "--seed", "--data", "--no-shuffle", "--save", "--metrics", "--f64", "--cpu",
+    "--batch", "--steps", "--lr", "--hyper", "--seed", "--data", "--no-shuffle", "--save", "--metrics", "--f64", "--cpu", "--schedule",
     "--local-mem", "--checkpoint", "--checkpoint-every", "--resume", "--max-memory", "--gpu-arch", NULL};
 
 static void bad(const char *fmt, const char *a, const char *b) {
@@ -176,7 +180,7 @@ int options_parse(int argc, char **argv, Options *o) {
     static const char *const with_value[] = {"-o", "--target", "--emit", "--model", "--print-after",
                                              "--stop-after", "--passes", "--color", "--gradcheck-tol",
                                              "--epochs", "--batch", "--steps", "--lr", "--hyper", "--seed",
-                                             "--data", "--save", "--metrics", "--cpu",
+                                             "--data", "--save", "--metrics", "--cpu", "--schedule",
                                              "--local-mem", "--checkpoint", "--checkpoint-every", "--resume",
                                              "--max-memory", "--gpu-arch", NULL};
     bool takes = false;
@@ -333,6 +337,12 @@ int options_parse(int argc, char **argv, Options *o) {
         return 1;
       }
       o->cpu = value;
+    } else if (!strcmp(name, "--schedule")) {
+      if (!*value) {
+        bad("option '%s' needs a schedule (for example --schedule=kc=128,mc=96)%s", name, "");
+        return 1;
+      }
+      o->schedule = value;
     } else if (!strcmp(name, "--local-mem")) {
       if (!int_value(name, value, 1, INT64_C(1) << 31, &o->local_mem)) return 1;
     } else if (!strcmp(name, "--gpu-arch")) {

@@ -46,6 +46,7 @@ typedef struct Options {
   int64_t max_memory;          /* --max-memory=BYTES: refuse larger models; 0 = physical memory */
   /* The cpu target (codegen/cpu): --emit=llvm|asm|obj and --cpu. */
   const char *cpu;             /* --cpu=NAME: LLVM CPU name; NULL = the host ("native") */
+  const char *schedule;    /* --schedule=SPEC (cpu): tile overrides, passes/schedule_cpu.h */
   /* The OpenCL targets (codegen/opencl): --emit=cl and --local-mem. */
   int64_t local_mem;           /* --local-mem=BYTES: local memory for tiles (asic); 0 = the target's default */
   /* The gpu target (codegen/gpu): --emit=ptx and --gpu-arch. */

@@ -209,3 +209,14 @@ const char *kbuf_kind_name(KBufKind k) {
   static const char *names[] = {"input", "label", "param", "state", "temp", "loss", "metric", "scalars"};
   return names[k];
 }
+
+bool kexpr_mentions(const KExpr *e, int32_t var) {
+  if (!e) return false;
+  if (e->kind == KE_VAR) return e->var == var;
+  if (e->kind == KE_LOAD) {
+    for (int d = 0; d < e->nidx; d++)
+      if (kexpr_mentions(e->idx[d], var)) return true;
+    return false;
+  }
+  return kexpr_mentions(e->a, var) || kexpr_mentions(e->b, var) || kexpr_mentions(e->c, var);
+}

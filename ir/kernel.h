@@ -118,6 +118,42 @@ struct KStmt {
   KExpr *value;
 };
 
+/* A contraction the CPU scheduler (passes/schedule_cpu.c) found in a
+ * kernel, and the tiles it chose.  Like the loop attributes it is a hint:
+ * the statements stay the semantics, a backend that ignores it is right,
+ * and the CPU backend emits the kernel's contraction as a packed,
+ * register-blocked matrix product instead of its loop nest (docs/ir.md):
+ *
+ *   C(i, j) = sum over k of A(i, k) * B(k, j)   for i in the launch range
+ *
+ * then the rest of the launch loop's body (the epilogue) for each i.  Each
+ * operand is an affine access: element offset + i, j, k strides. */
+typedef enum {
+  KG_ROWS, /* zero C's row, then `for k reduce { for j: C[i,j] = C[i,j] + A*B }` */
+  KG_DOT,  /* `for j { let t = 0; for k reduce { t = t + A*B }; C[i,j] = f(t) }` */
+} KGemmForm;
+
+typedef struct KGemmOperand {
+  int32_t buf;
+  int64_t offset;     /* elements, at i = j = k = 0 */
+  int64_t si, sj, sk; /* elements per step of i, j, k */
+} KGemmOperand;
+
+typedef struct KGemm {
+  KGemmForm form;
+  int32_t var_i, var_j, var_k;  /* the loop variables */
+  int64_t m, n, k;              /* extents (times B when m_batched / k_batched) */
+  bool m_batched, k_batched;
+  KGemmOperand a, b, c;
+  int32_t temp;                 /* KG_DOT: the accumulator t */
+  const KStmt *store;           /* KG_DOT: the store C[i,j] = f(t) */
+  uint32_t epilogue;            /* launch-loop statements from here on run per i after C */
+  /* the schedule: micro-tile mr x nr (nr a multiple of `vector`), cache
+   * blocks kc (depth), mc (rows of packed A), nc (columns of packed B);
+   * loop order jc, pc, ic, ir, jr with A and B packed */
+  int vector, mr, nr, kc, mc, nc;
+} KGemm;
+
 typedef struct Kernel {
   const char *name;   /* "k3_matmul", unique in the program, a C identifier */
   KStmt **body;       /* usually one outermost loop */
@@ -129,6 +165,7 @@ typedef struct Kernel {
   uint32_t nargs;
   uint32_t loc;       /* the graph node it mainly computes (IrLoc), for diagnostics */
   const char *what;   /* one line for --emit=kernels: "matmul + add + max" */
+  KGemm *gemm;        /* set by the CPU scheduler for a contraction, else NULL */
 } Kernel;
 
 typedef struct KProgram {
@@ -176,6 +213,9 @@ KExpr *kexpr_op(KProgram *p, Op op, DType dt, KExpr *a, KExpr *b, KExpr *c);
 /* Index arithmetic (i64): a + b and a * constant, folded when constant. */
 KExpr *kexpr_iadd(KProgram *p, KExpr *a, KExpr *b);
 KExpr *kexpr_imul(KProgram *p, KExpr *a, int64_t k);
+
+/* Does e mention loop variable var (in any index, at any depth)? */
+bool kexpr_mentions(const KExpr *e, int32_t var);
 
 /* Element count of a buffer for a batch of B samples. */
 int64_t kbuf_elems(const KBuffer *b, int64_t batch);

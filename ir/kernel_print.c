@@ -312,6 +312,36 @@ static void print_slots(const Printer *pr) {
   fprintf(pr->out, "; slots: %d (%d batched, %d fixed)\n", nslots, batched, nslots - batched);
 }
 
+static void print_extent(FILE *out, int64_t extent, bool batched) {
+  if (!batched) fprintf(out, "%lld", (long long)extent);
+  else if (extent == 1) fputs("B", out);
+  else fprintf(out, "%lld*B", (long long)extent);
+}
+
+static void print_gemm_operand(const Printer *pr, const char *name, const KGemmOperand *o) {
+  fprintf(pr->out, " %s=", name);
+  print_buf_ref(pr, o->buf);
+  fprintf(pr->out, "[%lld + %lld i + %lld j + %lld k]", (long long)o->offset, (long long)o->si, (long long)o->sj,
+          (long long)o->sk);
+}
+
+/* The CPU scheduler's contraction and tiles, as comments under the header:
+ *   ; gemm i=v0<B j=v3<64 k=v2<784  C=%17[...] A=%0[...] B=%2[...]  epilogue from statement 2
+ *   ; tiles mr=12 nr=32 vector=16 kc=256 mc=96 nc=1024  loops jc pc (pack B) ic (pack A) ir jr */
+static void print_gemm(const Printer *pr, const KGemm *g) {
+  FILE *out = pr->out;
+  fprintf(out, "  ; gemm (%s) i=v%d<", g->form == KG_ROWS ? "rows" : "dot", g->var_i);
+  print_extent(out, g->m, g->m_batched);
+  fprintf(out, " j=v%d<%lld k=v%d<", g->var_j, (long long)g->n, g->var_k);
+  print_extent(out, g->k, g->k_batched);
+  print_gemm_operand(pr, "C", &g->c);
+  print_gemm_operand(pr, "A", &g->a);
+  print_gemm_operand(pr, "B", &g->b);
+  fprintf(out, "  epilogue from statement %u\n", g->epilogue);
+  fprintf(out, "  ; tiles mr=%d nr=%d vector=%d kc=%d mc=%d nc=%d  loops jc pc (pack B) ic (pack A) ir jr\n", g->mr,
+          g->nr, g->vector, g->kc, g->mc, g->nc);
+}
+
 /* kernel NAME(%a, %b, ...) ; WHAT   loc(...) */
 static void print_kernel(const Printer *pr, const Kernel *k) {
   FILE *out = pr->out;
@@ -330,6 +360,7 @@ static void print_kernel(const Printer *pr, const Kernel *k) {
     print_loc(pr->p->module, k->loc, out);
   }
   fputc('\n', out);
+  if (k->gemm) print_gemm(pr, k->gemm);
   for (uint32_t i = 0; i < k->nbody; i++) print_stmt(pr, k->body[i], 1);
 }
 

@@ -36,6 +36,7 @@
 #ifndef NNC_CPU_H
 #define NNC_CPU_H
 
+#include "codegen/llvm/emit.h"
 #include "ir/kernel.h"
 
 #include <llvm-c/Core.h>
@@ -47,6 +48,7 @@ typedef struct CpuOptions {
   int opt_level;        /* 0..3: LLVM's default<ON> pipeline and codegen level */
   const char *cpu;      /* --cpu=NAME; NULL or "native" = the host CPU and its features */
   bool verbose;         /* -v: print the target and the stage times */
+  const char *schedule; /* --schedule=SPEC: tile overrides (passes/schedule_cpu.h); NULL = defaults */
 } CpuOptions;
 
 typedef enum {
@@ -81,7 +83,20 @@ bool cpu_write(LLVMModuleRef m, LLVMTargetMachineRef tm, CpuOutKind kind, const 
  * remarks never. */
 void cpu_diagnostics(LLVMContextRef ctx, bool verbose);
 
-/* The whole backend: emit, verify, prepare, optimise, write. */
-bool cpu_compile(const KProgram *p, const CpuOptions *o, CpuOutKind kind, const char *path);
+/* The CPU scheduling pass for this target: contractions get packed,
+ * register-blocked schedules sized for the machine's vector registers
+ * (passes/schedule_cpu.c), with o->schedule's overrides.  Returns false
+ * after reporting an error. */
+bool cpu_schedule(KProgram *p, const CpuOptions *o);
+
+/* The whole backend: schedule, emit, verify, prepare, optimise, write. */
+bool cpu_compile(KProgram *p, const CpuOptions *o, CpuOutKind kind, const char *path);
+
+/* ---- gemm.c: scheduled contractions (KGemm) ---- */
+/* Declares the thread-local packing arrays the module's schedules need. */
+void cpu_gemm_declare(LkEmit *E, const KProgram *p);
+/* Emits kernel k's launch loop over [begin, end) as the packed product
+ * and its epilogue; the builder is in the entry block, temps allocated. */
+void cpu_gemm_emit(LkEmit *E, const Kernel *k, LLVMValueRef begin, LLVMValueRef end);
 
 #endif

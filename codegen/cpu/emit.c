@@ -22,12 +22,25 @@
 
 #include "codegen/llvm/emit.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum { BUF_ALIGN = 64 }; /* every buffer is a 64-byte aligned allocation (runtime/device_cpu.c) */
 
 static const LkTarget cpu_target = {"cpu", true, NULL};
+
+/* A scheduled contraction's explicit vectors stay whole registers even
+ * where the CPU prefers narrower ones for auto-vectorised loops (LLVM's
+ * prefer-256-bit tuning of AVX-512 parts): min-legal-vector-width, as
+ * clang sets it for code using 512-bit intrinsics. */
+static void legal_vector_width(LkEmit *E, LLVMValueRef fn) {
+  if (!E->k->gemm) return;
+  char bits[16];
+  snprintf(bits, sizeof bits, "%d", E->k->gemm->vector * 32);
+  LLVMAttributeRef a = LLVMCreateStringAttribute(E->ctx, "min-legal-vector-width", 22, bits, (unsigned)strlen(bits));
+  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, a);
+}
 
 /* NAME.body(ptr noalias buf..., i64 B, i64 begin, i64 end). */
 static LLVMValueRef emit_body_fn(LkEmit *E) {
@@ -44,6 +57,7 @@ static LLVMValueRef emit_body_fn(LkEmit *E) {
   LLVMSetLinkage(fn, LLVMInternalLinkage);
   LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, lk_attr(E, "alwaysinline", 0));
   LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, lk_attr(E, "nounwind", 0));
+  legal_vector_width(E, fn);
   for (uint32_t i = 0; i < n; i++) {
     int32_t buf = k->args[i];
     if (buf < 0 || (uint32_t)buf >= E->p->nbufs) LK_FAIL(E, "argument %u is not a buffer", i);
@@ -74,6 +88,7 @@ static void emit_abi_fn(LkEmit *E, LLVMValueRef body) {
   LLVMTypeRef params[3] = {E->ptr, E->i64, E->i64};
   LLVMValueRef abi = LLVMAddFunction(E->mod, k->name, LLVMFunctionType(E->voidt, params, 3, 0));
   LLVMAddAttributeAtIndex(abi, LLVMAttributeFunctionIndex, lk_attr(E, "nounwind", 0));
+  legal_vector_width(E, abi);
   LLVMAddAttributeAtIndex(abi, 1, lk_attr(E, "nocapture", 0));
   LLVMAddAttributeAtIndex(abi, 1, lk_attr(E, "readonly", 0));
   LLVMValueRef args = LLVMGetParam(abi, 0);
@@ -102,7 +117,9 @@ static void emit_kernel(LkEmit *E, const Kernel *k) {
   LLVMValueRef begin = LLVMGetParam(E->fn, k->nargs + 1), end = LLVMGetParam(E->fn, k->nargs + 2);
   LLVMPositionBuilderAtEnd(E->b, lk_block(E, "entry"));
   lk_alloca_temps(E);
-  if (k->nbody == 1 && k->body[0]->kind == KS_LOOP) {
+  if (k->gemm) {
+    cpu_gemm_emit(E, k, begin, end); /* a scheduled contraction (gemm.c) */
+  } else if (k->nbody == 1 && k->body[0]->kind == KS_LOOP) {
     lk_loop(E, k->body[0], begin, end, NULL); /* the launch range: this call's slice */
   } else {
     /* Not one outer loop: the body runs once, in the call whose slice holds 0. */
@@ -128,6 +145,7 @@ LLVMModuleRef cpu_emit_module(const KProgram *p, LLVMContextRef ctx) {
   LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(name, ctx);
   LkEmit E;
   lk_init(&E, &cpu_target, p, ctx, mod);
+  cpu_gemm_declare(&E, p);
   for (uint32_t i = 0; i < p->nkernels; i++) emit_kernel(&E, &p->kernels[i]);
   lk_dispose(&E);
   return mod;

@@ -11,6 +11,7 @@
 #include "codegen/cpu/cpu.h"
 
 #include "frontend/diag.h"
+#include "passes/schedule_cpu.h"
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Target.h>
@@ -155,10 +156,54 @@ void cpu_diagnostics(LLVMContextRef ctx, bool verbose) {
   LLVMContextSetDiagnosticHandler(ctx, on_diagnostic, verbose ? &yes : NULL);
 }
 
-bool cpu_compile(const KProgram *p, const CpuOptions *o, CpuOutKind kind, const char *path) {
+/* The widest f32 vector the machine has, and how many such registers:
+ * from the host's feature string, or for --cpu=NAME from the name (the C
+ * API cannot ask a target machine for its CPU's implied features). */
+static void vector_registers(const CpuOptions *o, LLVMTargetMachineRef tm, int *lanes, int *regs) {
+  static const char *const avx512[] = {"skylake-avx512", "cascadelake", "cooperlake", "cannonlake", "icelake",
+                                       "tigerlake", "rocketlake", "sapphirerapids", "emeraldrapids",
+                                       "graniterapids", "znver4", "znver5", "x86-64-v4", NULL};
+  static const char *const avx2[] = {"haswell", "broadwell", "skylake", "alderlake", "raptorlake", "meteorlake",
+                                     "arrowlake", "lunarlake", "znver1", "znver2", "znver3", "x86-64-v3",
+                                     "gracemont", "sierraforest", "grandridge", "bdver4", NULL};
+  bool host = !o->cpu || !*o->cpu || !strcmp(o->cpu, "native");
+  *lanes = 4;
+  *regs = 16;
+  if (host) {
+    char *f = LLVMGetTargetMachineFeatureString(tm);
+    if (strstr(f, "+avx512f")) *lanes = 16, *regs = 32;
+    else if (strstr(f, "+avx2") || strstr(f, "+avx,")) *lanes = 8;
+    LLVMDisposeMessage(f);
+    return;
+  }
+  for (int i = 0; avx512[i]; i++)
+    if (!strncmp(o->cpu, avx512[i], strlen(avx512[i]))) *lanes = 16, *regs = 32;
+  for (int i = 0; avx2[i]; i++)
+    if (!strcmp(o->cpu, avx2[i])) *lanes = 8;
+}
+
+static bool schedule_for(KProgram *p, const CpuOptions *o, LLVMTargetMachineRef tm) {
+  CpuScheduleOptions so = {0, 0, o->schedule};
+  vector_registers(o, tm, &so.vector, &so.registers);
+  return schedule_cpu(p, &so);
+}
+
+bool cpu_schedule(KProgram *p, const CpuOptions *o) {
+  LLVMTargetMachineRef tm = cpu_target_machine(o);
+  if (!tm) return false;
+  bool ok = schedule_for(p, o, tm);
+  LLVMDisposeTargetMachine(tm);
+  return ok;
+}
+
+bool cpu_compile(KProgram *p, const CpuOptions *o, CpuOutKind kind, const char *path) {
   LLVMTargetMachineRef tm = cpu_target_machine(o);
   if (!tm) return false;
   double t0 = now();
+  if (!schedule_for(p, o, tm)) {
+    LLVMDisposeTargetMachine(tm);
+    return false;
+  }
   LLVMContextRef ctx = LLVMContextCreate();
   cpu_diagnostics(ctx, o->verbose);
   LLVMModuleRef m = cpu_emit_module(p, ctx);

@@ -367,16 +367,7 @@ LLVMValueRef lk_expr(LkEmit *E, const KExpr *e) {
 
 /* ---- questions about kernels ------------------------------------------------------------------ */
 
-bool lk_mentions(const KExpr *e, int32_t v) {
-  if (!e) return false;
-  if (e->kind == KE_VAR) return e->var == v;
-  if (e->kind == KE_LOAD) {
-    for (int d = 0; d < e->nidx; d++)
-      if (lk_mentions(e->idx[d], v)) return true;
-    return false;
-  }
-  return lk_mentions(e->a, v) || lk_mentions(e->b, v) || lk_mentions(e->c, v);
-}
+bool lk_mentions(const KExpr *e, int32_t v) { return kexpr_mentions(e, v); }
 
 /* The coefficient of loop variable v in index expression e; false when e
  * is not affine in v. */

@@ -113,7 +113,7 @@ static void jit_check(LLVMErrorRef e, const char *what) {
 
 /* Compiles P at -O`opt` into a fresh JIT. */
 static void jit(int opt) {
-  CpuOptions co = {opt, NULL, false};
+  CpuOptions co = {.opt_level = opt, .cpu = NULL};
   LLVMTargetMachineRef tm = cpu_target_machine(&co); /* also initialises the native target */
   if (J) jit_check(LLVMOrcDisposeLLJIT(J), "dispose");
   jit_check(LLVMOrcCreateLLJIT(&J, NULL), "create LLJIT");
@@ -568,7 +568,7 @@ static char tmpdir[256];
 static char *compile_to(CpuOutKind kind, int opt, const char *file, size_t *len) {
   char path[400];
   snprintf(path, sizeof path, "%s/%s", tmpdir, file);
-  CpuOptions co = {opt, NULL, false};
+  CpuOptions co = {.opt_level = opt, .cpu = NULL};
   CHECK(cpu_compile(P, &co, kind, path), "cpu_compile %s", file);
   return slurp(path, len);
 }
@@ -594,7 +594,7 @@ static void test_outputs(void) {
   char *obj = compile_to(CPU_OUT_OBJ, 2, "k.o", &n);
   CHECK(obj && n > 64 && !memcmp(obj, "\177ELF", 4), "not an ELF object");
   free(obj);
-  CpuOptions co = {2, "x86-64-v3", false};
+  CpuOptions co = {.opt_level = 2, .cpu = "x86-64-v3"};
   char path[400];
   snprintf(path, sizeof path, "%s/v3.s", tmpdir);
   CHECK(cpu_compile(P, &co, CPU_OUT_ASM, path), "--cpu=x86-64-v3");
@@ -710,7 +710,7 @@ static void test_plan(void) {
   CHECK(sh(cmd) == 0, "the cpu descriptor does not compile");
 
   /* Link it with the kernels and a stub runtime that runs the train plan. */
-  CpuOptions co = {2, NULL, false};
+  CpuOptions co = {.opt_level = 2, .cpu = NULL};
   CHECK(cpu_compile(P, &co, CPU_OUT_OBJ, obj), "kernels.o");
   f = fopen(stub, "w");
   fputs("#include <nnrt/model.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n"

@@ -254,7 +254,7 @@ static void jit_check(LLVMErrorRef e, const char *what) {
 /* The host flavor of p's kernels (scheduled by s), compiled at -O2 into a
  * fresh JIT that resolves nnc_sim_* to the pool above. */
 static LLVMOrcLLJITRef jit_host(const KProgram *p, const GpuSchedule *s) {
-  CpuOptions co = {2, NULL, false};
+  CpuOptions co = {.opt_level = 2, .cpu = NULL};
   LLVMTargetMachineRef tm = cpu_target_machine(&co);
   LLVMOrcLLJITRef J;
   jit_check(LLVMOrcCreateLLJIT(&J, NULL), "create LLJIT");

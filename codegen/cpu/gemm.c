@@ -1,0 +1,401 @@
+/* codegen/cpu/gemm.c - a scheduled contraction (KGemm) as a packed,
+ * register-blocked matrix product in LLVM IR.
+ *
+ * For the launch slice [begin, end) of rows i, in chunks (the whole slice,
+ * or 4 mc rows when an epilogue follows, so the rows it reads are still in
+ * cache):
+ *
+ *   for jc < n by nc:                      columns of C
+ *     for pc < k by kc:                    depth (at least once: k = 0 gives C = 0)
+ *       pack B[pc.., jc..] -> Bp           nr-wide slivers, k-major, zero-padded
+ *       for ic < chunk by mc:
+ *         pack A[ic.., pc..] -> Ap         mr-tall slivers, k-major, zero-padded
+ *         for ir < mc by mr:               a sliver of Ap stays in L1
+ *           for jr < nc by nr:             slivers of Bp stream from L2
+ *             micro-kernel: mr x nr/vector vector accumulators; per step of
+ *             k two vector loads of Bp, mr broadcasts of Ap, mr*nr/vector FMAs
+ *             C tile = acc (pc = 0) or C tile + acc
+ *   epilogue: for i in the chunk: (dot form: C[i,j] = f(C[i,j]) for each j)
+ *             then the launch loop's remaining statements
+ *
+ * Full tiles of a C with unit column stride are loaded and stored as
+ * vectors; edge tiles go through a small stack tile.  Ap and Bp are
+ * thread-local arrays (one per module, sized for the largest schedule),
+ * so packing allocates nothing and every pool thread has its own.
+ *
+ * The packing loops read the operand in the order its strides make
+ * contiguous (k-contiguous A rows, j-contiguous B rows, or transposed), so
+ * the input and weight gradients need no transposed copies.
+ */
+#include "codegen/cpu/cpu.h"
+
+#include "codegen/llvm/emit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { MAX_ACC = 128 };
+
+typedef struct Gm {
+  LkEmit *E;
+  LLVMBuilderRef B;
+  const KGemm *g;
+  LLVMTypeRef vty;            /* <vector x float> */
+  LLVMValueRef pack_a, pack_b; /* thread-local arrays (their addresses in this thread) */
+  LLVMValueRef tile;          /* [mr * nr] float alloca for edge tiles */
+  LLVMValueRef kdim;          /* k as i64 (maybe times B) */
+} Gm;
+
+/* ---- loops ---------------------------------------------------------------------------------- */
+
+typedef struct Loop {
+  LLVMBasicBlockRef body, exit;
+  LLVMValueRef iv, hi, step;
+} Loop;
+
+/* for iv in [lo, hi) by step: the builder is left inside the body. */
+static LLVMValueRef loop_begin(Gm *G, Loop *L, LLVMValueRef lo, LLVMValueRef hi, int64_t step, const char *name) {
+  LkEmit *E = G->E;
+  LLVMBasicBlockRef pre = LLVMGetInsertBlock(G->B);
+  L->body = lk_block(E, name);
+  L->exit = lk_block(E, "after");
+  L->hi = hi;
+  L->step = lk_i64(E, step);
+  LLVMBuildCondBr(G->B, LLVMBuildICmp(G->B, LLVMIntSLT, lo, hi, ""), L->body, L->exit);
+  LLVMPositionBuilderAtEnd(G->B, L->body);
+  L->iv = LLVMBuildPhi(G->B, E->i64, name);
+  LLVMAddIncoming(L->iv, &lo, &pre, 1);
+  return L->iv;
+}
+
+static void loop_end(Gm *G, Loop *L) {
+  LLVMValueRef next = LLVMBuildNSWAdd(G->B, L->iv, L->step, "");
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(G->B);
+  LLVMBuildCondBr(G->B, LLVMBuildICmp(G->B, LLVMIntSLT, next, L->hi, ""), L->body, L->exit);
+  LLVMAddIncoming(L->iv, &next, &latch, 1);
+  LLVMMoveBasicBlockAfter(L->exit, latch);
+  LLVMPositionBuilderAtEnd(G->B, L->exit);
+}
+
+/* ---- arithmetic ----------------------------------------------------------------------------- */
+
+static LLVMValueRef imin(Gm *G, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildSelect(G->B, LLVMBuildICmp(G->B, LLVMIntSLT, a, b, ""), a, b, "");
+}
+static LLVMValueRef add(Gm *G, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(G->B, a, b, ""); }
+static LLVMValueRef sub(Gm *G, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWSub(G->B, a, b, ""); }
+static LLVMValueRef mul(Gm *G, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWMul(G->B, a, b, ""); }
+static LLVMValueRef mulc(Gm *G, LLVMValueRef a, int64_t c) { return c == 1 ? a : mul(G, a, lk_i64(G->E, c)); }
+static LLVMValueRef c64(Gm *G, int64_t v) { return lk_i64(G->E, v); }
+
+static LLVMValueRef f32_at(Gm *G, LLVMValueRef base, LLVMValueRef off) {
+  return LLVMBuildInBoundsGEP2(G->B, G->E->f32, base, &off, 1, "");
+}
+
+/* &op(i, j, k) */
+static LLVMValueRef operand_at(Gm *G, const KGemmOperand *o, LLVMValueRef i, LLVMValueRef j, LLVMValueRef k) {
+  LLVMValueRef off = c64(G, o->offset);
+  if (i && o->si) off = add(G, off, mulc(G, i, o->si));
+  if (j && o->sj) off = add(G, off, mulc(G, j, o->sj));
+  if (k && o->sk) off = add(G, off, mulc(G, k, o->sk));
+  return f32_at(G, G->E->base[o->buf], off);
+}
+
+static LLVMValueRef load_f32(Gm *G, LLVMValueRef p) {
+  LLVMValueRef v = LLVMBuildLoad2(G->B, G->E->f32, p, "");
+  LLVMSetAlignment(v, 4);
+  return v;
+}
+
+static void store_f32(Gm *G, LLVMValueRef v, LLVMValueRef p) { LLVMSetAlignment(LLVMBuildStore(G->B, v, p), 4); }
+
+/* ---- packing -------------------------------------------------------------------------------- */
+
+/* Ap[(s kcur + kk) mr + r] = A(i0 + s mr + r, pc + kk), 0 for rows >= iend. */
+static void pack_a(Gm *G, LLVMValueRef i0, LLVMValueRef mcur, LLVMValueRef iend, LLVMValueRef pc, LLVMValueRef kcur) {
+  const KGemm *g = G->g;
+  int mr = g->mr;
+  bool k_inner = llabs(g->a.sk) <= llabs(g->a.si); /* rows are contiguous along k: read along k */
+  LLVMValueRef last = sub(G, iend, c64(G, 1));
+  Loop ls, l1, l2;
+  LLVMValueRef s0 = loop_begin(G, &ls, c64(G, 0), mcur, mr, "pa.s"); /* s0 = s mr */
+  LLVMValueRef sliver = mul(G, s0, kcur);                              /* (s kcur) mr */
+  LLVMValueRef r, kk;
+  if (k_inner) {
+    r = loop_begin(G, &l1, c64(G, 0), c64(G, mr), 1, "pa.r");
+    kk = loop_begin(G, &l2, c64(G, 0), kcur, 1, "pa.k");
+  } else {
+    kk = loop_begin(G, &l1, c64(G, 0), kcur, 1, "pa.k");
+    r = loop_begin(G, &l2, c64(G, 0), c64(G, mr), 1, "pa.r");
+  }
+  LLVMValueRef row = add(G, add(G, i0, s0), r);
+  LLVMValueRef inside = LLVMBuildICmp(G->B, LLVMIntSLT, row, iend, "");
+  LLVMValueRef v = load_f32(G, operand_at(G, &g->a, imin(G, row, last), NULL, add(G, pc, kk)));
+  v = LLVMBuildSelect(G->B, inside, v, lk_f32(G->E, 0), "");
+  LLVMValueRef dst = add(G, add(G, sliver, mulc(G, kk, mr)), r);
+  store_f32(G, v, f32_at(G, G->pack_a, dst));
+  loop_end(G, &l2);
+  loop_end(G, &l1);
+  loop_end(G, &ls);
+}
+
+/* Bp[(s kcur + kk) nr + c] = B(pc + kk, j0 + s nr + c), 0 for columns >= n. */
+static void pack_b(Gm *G, LLVMValueRef j0, LLVMValueRef ncur, LLVMValueRef pc, LLVMValueRef kcur) {
+  const KGemm *g = G->g;
+  int nr = g->nr;
+  bool c_inner = llabs(g->b.sj) <= llabs(g->b.sk); /* rows are contiguous along j */
+  LLVMValueRef n = c64(G, g->n), last = c64(G, g->n - 1);
+  Loop ls, l1, l2;
+  LLVMValueRef s0 = loop_begin(G, &ls, c64(G, 0), ncur, nr, "pb.s");
+  LLVMValueRef sliver = mul(G, s0, kcur);
+  LLVMValueRef c, kk;
+  if (c_inner) {
+    kk = loop_begin(G, &l1, c64(G, 0), kcur, 1, "pb.k");
+    c = loop_begin(G, &l2, c64(G, 0), c64(G, nr), 1, "pb.c");
+  } else {
+    c = loop_begin(G, &l1, c64(G, 0), c64(G, nr), 1, "pb.c");
+    kk = loop_begin(G, &l2, c64(G, 0), kcur, 1, "pb.k");
+  }
+  LLVMValueRef col = add(G, add(G, j0, s0), c);
+  LLVMValueRef inside = LLVMBuildICmp(G->B, LLVMIntSLT, col, n, "");
+  LLVMValueRef v = load_f32(G, operand_at(G, &g->b, NULL, imin(G, col, last), add(G, pc, kk)));
+  v = LLVMBuildSelect(G->B, inside, v, lk_f32(G->E, 0), "");
+  LLVMValueRef dst = add(G, add(G, sliver, mulc(G, kk, nr)), c);
+  store_f32(G, v, f32_at(G, G->pack_b, dst));
+  loop_end(G, &l2);
+  loop_end(G, &l1);
+  loop_end(G, &ls);
+}
+
+/* ---- the micro-kernel ----------------------------------------------------------------------- */
+
+static LLVMValueRef splat(Gm *G, LLVMValueRef x) {
+  LLVMValueRef v = LLVMBuildInsertElement(G->B, LLVMGetUndef(G->vty), x, lk_i32(G->E, 0), "");
+  LLVMValueRef mask = LLVMConstNull(LLVMVectorType(G->E->i32, (unsigned)G->g->vector));
+  return LLVMBuildShuffleVector(G->B, v, LLVMGetUndef(G->vty), mask, "");
+}
+
+/* C[i0 .. i0 + mvalid, j0 .. j0 + nvalid] = (first ? 0 : C) + Ap sliver x Bp sliver. */
+static void micro(Gm *G, LLVMValueRef ap, LLVMValueRef bp, LLVMValueRef kcur, LLVMValueRef i0, LLVMValueRef j0,
+                  LLVMValueRef mvalid, LLVMValueRef nvalid, LLVMValueRef first) {
+  LkEmit *E = G->E;
+  const KGemm *g = G->g;
+  int mr = g->mr, w = g->vector, nv = g->nr / w, nacc = mr * nv;
+  LLVMValueRef acc[MAX_ACC], zero = LLVMConstNull(G->vty);
+
+  /* the k loop, accumulators in phis */
+  LLVMBasicBlockRef pre = LLVMGetInsertBlock(G->B);
+  LLVMBasicBlockRef body = lk_block(E, "mk.k"), exit = lk_block(E, "mk.done");
+  LLVMBuildCondBr(G->B, LLVMBuildICmp(G->B, LLVMIntSGT, kcur, c64(G, 0), ""), body, exit);
+  LLVMPositionBuilderAtEnd(G->B, body);
+  LLVMValueRef kk = LLVMBuildPhi(G->B, E->i64, "kk");
+  LLVMValueRef z0 = c64(G, 0);
+  LLVMAddIncoming(kk, &z0, &pre, 1);
+  LLVMValueRef phi[MAX_ACC];
+  for (int a = 0; a < nacc; a++) {
+    phi[a] = LLVMBuildPhi(G->B, G->vty, "acc");
+    LLVMAddIncoming(phi[a], &zero, &pre, 1);
+  }
+  LLVMValueRef bv[MAX_ACC];
+  LLVMValueRef brow = mulc(G, kk, g->nr);
+  for (int v = 0; v < nv; v++) {
+    LLVMValueRef p = f32_at(G, bp, add(G, brow, c64(G, (int64_t)v * w)));
+    bv[v] = LLVMBuildLoad2(G->B, G->vty, p, "");
+    LLVMSetAlignment(bv[v], (unsigned)(4 * w));
+  }
+  LLVMValueRef arow = mulc(G, kk, mr);
+  LLVMTypeRef vty = G->vty;
+  for (int r = 0; r < mr; r++) {
+    LLVMValueRef x = splat(G, load_f32(G, f32_at(G, ap, add(G, arow, c64(G, r)))));
+    for (int v = 0; v < nv; v++) {
+      LLVMValueRef args[3] = {x, bv[v], phi[r * nv + v]};
+      acc[r * nv + v] = lk_intrinsic(E, "llvm.fma", &vty, 1, args, 3);
+    }
+  }
+  LLVMValueRef next = LLVMBuildNSWAdd(G->B, kk, c64(G, 1), "");
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(G->B);
+  LLVMBuildCondBr(G->B, LLVMBuildICmp(G->B, LLVMIntSLT, next, kcur, ""), body, exit);
+  LLVMAddIncoming(kk, &next, &latch, 1);
+  for (int a = 0; a < nacc; a++) LLVMAddIncoming(phi[a], &acc[a], &latch, 1);
+  LLVMMoveBasicBlockAfter(exit, latch);
+  LLVMPositionBuilderAtEnd(G->B, exit);
+  for (int a = 0; a < nacc; a++) {
+    LLVMValueRef out = LLVMBuildPhi(G->B, G->vty, "acc.out");
+    LLVMAddIncoming(out, &zero, &pre, 1);
+    LLVMAddIncoming(out, &acc[a], &latch, 1);
+    acc[a] = out;
+  }
+
+  /* C += or = the tile */
+  LLVMBasicBlockRef full_bb = NULL, edge_bb = lk_block(E, "mk.edge"), done = lk_block(E, "mk.stored");
+  if (g->c.sj == 1) {
+    full_bb = lk_block(E, "mk.full");
+    LLVMValueRef full = LLVMBuildAnd(G->B, LLVMBuildICmp(G->B, LLVMIntEQ, mvalid, c64(G, mr), ""),
+                                     LLVMBuildICmp(G->B, LLVMIntEQ, nvalid, c64(G, g->nr), ""), "");
+    LLVMBuildCondBr(G->B, full, full_bb, edge_bb);
+    LLVMPositionBuilderAtEnd(G->B, full_bb);
+    LLVMBasicBlockRef upd = lk_block(E, "mk.update"), put = lk_block(E, "mk.put");
+    LLVMValueRef ptr[MAX_ACC];
+    for (int r = 0; r < mr; r++)
+      for (int v = 0; v < nv; v++)
+        ptr[r * nv + v] = operand_at(G, &g->c, add(G, i0, c64(G, r)), add(G, j0, c64(G, (int64_t)v * w)), NULL);
+    LLVMBasicBlockRef from = LLVMGetInsertBlock(G->B);
+    LLVMBuildCondBr(G->B, first, put, upd);
+    LLVMPositionBuilderAtEnd(G->B, upd);
+    LLVMValueRef sum[MAX_ACC];
+    for (int a = 0; a < nacc; a++) {
+      LLVMValueRef old = LLVMBuildLoad2(G->B, G->vty, ptr[a], "");
+      LLVMSetAlignment(old, 4);
+      sum[a] = LLVMBuildFAdd(G->B, old, acc[a], "");
+    }
+    LLVMBuildBr(G->B, put);
+    LLVMMoveBasicBlockAfter(put, upd);
+    LLVMPositionBuilderAtEnd(G->B, put);
+    LLVMValueRef val[MAX_ACC];
+    for (int a = 0; a < nacc; a++) {
+      val[a] = LLVMBuildPhi(G->B, G->vty, "");
+      LLVMAddIncoming(val[a], &acc[a], &from, 1);
+      LLVMAddIncoming(val[a], &sum[a], &upd, 1);
+    }
+    for (int a = 0; a < nacc; a++) LLVMSetAlignment(LLVMBuildStore(G->B, val[a], ptr[a]), 4);
+    LLVMBuildBr(G->B, done);
+  } else {
+    LLVMBuildBr(G->B, edge_bb);
+  }
+
+  /* an edge (or strided C): through the stack tile */
+  LLVMMoveBasicBlockAfter(edge_bb, LLVMGetInsertBlock(G->B));
+  LLVMPositionBuilderAtEnd(G->B, edge_bb);
+  for (int a = 0; a < nacc; a++) {
+    int r = a / nv, v = a % nv;
+    LLVMValueRef p = f32_at(G, G->tile, c64(G, (int64_t)r * g->nr + (int64_t)v * w));
+    LLVMSetAlignment(LLVMBuildStore(G->B, acc[a], p), 4);
+  }
+  Loop lr, lc;
+  LLVMValueRef r = loop_begin(G, &lr, c64(G, 0), mvalid, 1, "mk.r");
+  LLVMValueRef c = loop_begin(G, &lc, c64(G, 0), nvalid, 1, "mk.c");
+  LLVMValueRef t = load_f32(G, f32_at(G, G->tile, add(G, mulc(G, r, g->nr), c)));
+  LLVMValueRef cp = operand_at(G, &g->c, add(G, i0, r), add(G, j0, c), NULL);
+  LLVMValueRef old = LLVMBuildSelect(G->B, first, lk_f32(E, 0), load_f32(G, cp), "");
+  store_f32(G, LLVMBuildFAdd(G->B, old, t, ""), cp);
+  loop_end(G, &lc);
+  loop_end(G, &lr);
+  LLVMBuildBr(G->B, done);
+  LLVMMoveBasicBlockAfter(done, LLVMGetInsertBlock(G->B));
+  LLVMPositionBuilderAtEnd(G->B, done);
+}
+
+/* ---- the product over rows [i0, iend) ------------------------------------------------------- */
+
+static void product(Gm *G, LLVMValueRef i0, LLVMValueRef iend) {
+  const KGemm *g = G->g;
+  LLVMValueRef n = c64(G, g->n);
+  /* k = 0 still runs one (empty) depth block, which stores C = 0 */
+  LLVMValueRef khi = LLVMBuildSelect(G->B, LLVMBuildICmp(G->B, LLVMIntSGT, G->kdim, c64(G, 0), ""), G->kdim,
+                                     c64(G, 1), "");
+  Loop ljc, lpc, lic, lir, ljr;
+  LLVMValueRef jc = loop_begin(G, &ljc, c64(G, 0), n, g->nc, "jc");
+  LLVMValueRef ncur = imin(G, c64(G, g->nc), sub(G, n, jc));
+  LLVMValueRef pc = loop_begin(G, &lpc, c64(G, 0), khi, g->kc, "pc");
+  LLVMValueRef kcur = imin(G, c64(G, g->kc), sub(G, G->kdim, pc));
+  kcur = LLVMBuildSelect(G->B, LLVMBuildICmp(G->B, LLVMIntSLT, kcur, c64(G, 0), ""), c64(G, 0), kcur, "");
+  LLVMValueRef first = LLVMBuildICmp(G->B, LLVMIntEQ, pc, c64(G, 0), "first");
+  pack_b(G, jc, ncur, pc, kcur);
+  LLVMValueRef ic = loop_begin(G, &lic, i0, iend, g->mc, "ic");
+  LLVMValueRef mcur = imin(G, c64(G, g->mc), sub(G, iend, ic));
+  pack_a(G, ic, mcur, iend, pc, kcur);
+  LLVMValueRef ir = loop_begin(G, &lir, c64(G, 0), mcur, g->mr, "ir");
+  LLVMValueRef mvalid = imin(G, c64(G, g->mr), sub(G, mcur, ir));
+  LLVMValueRef ap = f32_at(G, G->pack_a, mul(G, ir, kcur));
+  LLVMValueRef jr = loop_begin(G, &ljr, c64(G, 0), ncur, g->nr, "jr");
+  LLVMValueRef nvalid = imin(G, c64(G, g->nr), sub(G, ncur, jr));
+  LLVMValueRef bp = f32_at(G, G->pack_b, mul(G, jr, kcur));
+  micro(G, ap, bp, kcur, add(G, ic, ir), add(G, jc, jr), mvalid, nvalid, first);
+  loop_end(G, &ljr);
+  loop_end(G, &lir);
+  loop_end(G, &lic);
+  loop_end(G, &lpc);
+  loop_end(G, &ljc);
+}
+
+/* Is the dot form's store just C[i,j] = t? */
+static bool plain_store(const KGemm *g) {
+  return g->form != KG_DOT || (g->store->value->kind == KE_TEMP && g->store->value->temp == g->temp);
+}
+
+/* The rows [i0, iend) after their product: f(t) of the dot form, then the
+ * launch loop's remaining statements, per row. */
+static void epilogue(Gm *G, const KStmt *l0, LLVMValueRef i0, LLVMValueRef iend) {
+  LkEmit *E = G->E;
+  const KGemm *g = G->g;
+  Loop li, lj;
+  LLVMValueRef i = loop_begin(G, &li, i0, iend, 1, "ep.i");
+  E->vars[g->var_i] = i;
+  if (!plain_store(g)) {
+    LLVMValueRef j = loop_begin(G, &lj, c64(G, 0), c64(G, g->n), 1, "ep.j");
+    E->vars[g->var_j] = j;
+    LLVMBuildStore(G->B, load_f32(G, operand_at(G, &g->c, i, j, NULL)), E->temps[g->temp]);
+    lk_stmt(E, g->store);
+    E->vars[g->var_j] = NULL;
+    loop_end(G, &lj);
+  }
+  lk_stmts(E, l0->body + g->epilogue, l0->nbody - g->epilogue);
+  E->vars[g->var_i] = NULL;
+  loop_end(G, &li);
+}
+
+/* ---- entry points --------------------------------------------------------------------------- */
+
+static LLVMValueRef tls_array(LkEmit *E, const char *name, int64_t floats) {
+  LLVMValueRef gv = LLVMGetNamedGlobal(E->mod, name);
+  if (gv) return gv;
+  LLVMTypeRef ty = LLVMArrayType2(E->f32, (uint64_t)floats);
+  gv = LLVMAddGlobal(E->mod, ty, name);
+  LLVMSetInitializer(gv, LLVMConstNull(ty));
+  LLVMSetLinkage(gv, LLVMInternalLinkage);
+  LLVMSetThreadLocal(gv, 1);
+  LLVMSetAlignment(gv, 64);
+  return gv;
+}
+
+void cpu_gemm_declare(LkEmit *E, const KProgram *p) {
+  int64_t a = 0, b = 0;
+  for (uint32_t i = 0; i < p->nkernels; i++) {
+    const KGemm *g = p->kernels[i].gemm;
+    if (!g) continue;
+    if ((int64_t)g->mc * g->kc > a) a = (int64_t)g->mc * g->kc;
+    if ((int64_t)g->nc * g->kc > b) b = (int64_t)g->nc * g->kc;
+  }
+  if (!a) return;
+  tls_array(E, "nnc.gemm.pack_a", a);
+  tls_array(E, "nnc.gemm.pack_b", b);
+}
+
+void cpu_gemm_emit(LkEmit *E, const Kernel *k, LLVMValueRef begin, LLVMValueRef end) {
+  const KGemm *g = k->gemm;
+  if (g->mr * (g->nr / g->vector) > MAX_ACC) LK_FAIL(E, "micro-tile %d x %d is too large", g->mr, g->nr);
+  Gm G = {E, E->b, g, LLVMVectorType(E->f32, (unsigned)g->vector), NULL, NULL, NULL, NULL};
+  LLVMTypeRef ptr = E->ptr;
+  LLVMValueRef ga = LLVMGetNamedGlobal(E->mod, "nnc.gemm.pack_a"), gb = LLVMGetNamedGlobal(E->mod, "nnc.gemm.pack_b");
+  if (!ga || !gb) LK_FAIL(E, "%s", "no packing buffers were declared");
+  G.pack_a = lk_intrinsic(E, "llvm.threadlocal.address", &ptr, 1, &ga, 1);
+  G.pack_b = lk_intrinsic(E, "llvm.threadlocal.address", &ptr, 1, &gb, 1);
+  G.tile = LLVMBuildArrayAlloca(E->b, E->f32, c64(&G, (int64_t)g->mr * g->nr), "tile");
+  LLVMSetAlignment(G.tile, 64);
+  G.kdim = lk_extent(E, g->k, g->k_batched);
+
+  const KStmt *l0 = k->body[0];
+  bool has_epilogue = !plain_store(g) || g->epilogue < l0->nbody;
+  if (!has_epilogue) {
+    product(&G, begin, end);
+    return;
+  }
+  int64_t chunk = 4 * (int64_t)g->mc;
+  Loop lch;
+  LLVMValueRef c0 = loop_begin(&G, &lch, begin, end, chunk, "chunk");
+  LLVMValueRef cend = imin(&G, add(&G, c0, c64(&G, chunk)), end);
+  product(&G, c0, cend);
+  epilogue(&G, l0, c0, cend);
+  loop_end(&G, &lch);
+}

@@ -1,0 +1,487 @@
+/* passes/schedule_cpu.c - find contractions, choose their tiles (see
+ * schedule_cpu.h).
+ *
+ * Matching works on the kernel IR lowering writes (passes/lower.c), in two
+ * forms, inside a launch loop `for i parallel { ... }`:
+ *
+ *   rows  for j: C[i,j] = 0                    (zero C's row)
+ *         for k reduce { for j: C[i,j] = C[i,j] + A(i,k) * B(k,j) }
+ *   dot   for j { let t = 0; for k reduce { t = t + A(i,k) * B(k,j) }; C[i,j] = f(t) }
+ *
+ * followed by any statements (the epilogue).  "A(i,k)" is a load whose
+ * element offset is affine in i and k only, B's in k and j only, C's in i
+ * and j (one-to-one).  Index arithmetic such as `v - v / 64 * 64` with v
+ * known to lie in [0, 64) simplifies to v: lowering writes it for
+ * broadcasts.
+ *
+ * Tiles (BLIS's analysis, transposed for row-major C): a micro-tile of mr
+ * rows by nr = 2 vectors of columns keeps mr * nr / vector accumulators in
+ * registers (12 x 32 with AVX-512: 24 of 32 zmm; 6 x 16 with AVX2: 12 of
+ * 16 ymm) and per step of k loads two vectors of packed B and broadcasts
+ * mr values of packed A: 2 loads per mr * 2 FMAs.  kc = 256 keeps an A
+ * sliver (mr x kc, 12 KiB) in L1 while B slivers stream past it from a
+ * packed kc x nc panel (nc = 1024: 1 MiB, half the L2).
+ */
+#include "passes/schedule_cpu.h"
+
+#include "frontend/diag.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char schedule_cpu_spec_help[] =
+    "--schedule=SPEC: ITEM[;ITEM...], ITEM = [KERNEL:]KEY=N[,KEY=N...] with KEY one of mr, nr, kc, mc, nc,\n"
+    "  or [KERNEL:]off (keep the loop nest); KERNEL is a kernel name from --emit=kernels (k3_matmul);\n"
+    "  --schedule=@FILE reads the items from FILE, one per line, '#' starts a comment";
+
+/* ---- affine index expressions ------------------------------------------------------------- */
+
+enum { VI, VJ, VK, NV };
+
+typedef struct Ctx {
+  int32_t var[NV];      /* loop variables of i, j, k */
+  int64_t extent[NV];   /* their extents (0 = unknown: batched) */
+} Ctx;
+
+typedef struct Aff {
+  int64_t c, x[NV];     /* c + x[VI] i + x[VJ] j + x[VK] k */
+} Aff;
+
+/* The least and greatest value of a over the loop ranges; false when a
+ * depends on a variable of unknown extent. */
+static bool aff_range(const Ctx *cx, const Aff *a, int64_t *lo, int64_t *hi) {
+  *lo = *hi = a->c;
+  for (int v = 0; v < NV; v++) {
+    if (!a->x[v]) continue;
+    if (cx->extent[v] <= 0) return false;
+    int64_t far = a->x[v] * (cx->extent[v] - 1);
+    if (far < 0) *lo += far;
+    else *hi += far;
+  }
+  return true;
+}
+
+static bool aff(const Ctx *cx, const KExpr *e, Aff *out) {
+  memset(out, 0, sizeof *out);
+  Aff a, b;
+  switch (e->kind) {
+  case KE_CONST:
+    out->c = (int64_t)e->value;
+    return (double)out->c == e->value;
+  case KE_VAR:
+    for (int v = 0; v < NV; v++) {
+      if (cx->var[v] == e->var) {
+        out->x[v] = 1;
+        return true;
+      }
+    }
+    return false;
+  case KE_OP:
+    if (!e->index) return false;
+    switch (e->op) {
+    case OP_ADD:
+    case OP_SUB:
+      if (!aff(cx, e->a, &a) || !aff(cx, e->b, &b)) return false;
+      out->c = e->op == OP_ADD ? a.c + b.c : a.c - b.c;
+      for (int v = 0; v < NV; v++) out->x[v] = e->op == OP_ADD ? a.x[v] + b.x[v] : a.x[v] - b.x[v];
+      return true;
+    case OP_NEG:
+      if (!aff(cx, e->a, &a)) return false;
+      out->c = -a.c;
+      for (int v = 0; v < NV; v++) out->x[v] = -a.x[v];
+      return true;
+    case OP_MUL:
+      if (!aff(cx, e->a, &a) || !aff(cx, e->b, &b)) return false;
+      for (int v = 0; v < NV; v++)
+        if (a.x[v] && b.x[v]) return false;
+      {
+        bool a_const = true;
+        for (int v = 0; v < NV; v++) a_const &= !a.x[v];
+        const Aff *k = a_const ? &a : &b, *t = a_const ? &b : &a;
+        for (int v = 0; v < NV; v++) {
+          if (k != &a && k->x[v]) return false; /* neither is constant */
+          out->x[v] = t->x[v] * k->c;
+        }
+        out->c = t->c * k->c;
+      }
+      return true;
+    case OP_DIV: { /* x / d with 0 <= x < d is 0; with x constant, the quotient */
+      int64_t lo, hi;
+      if (!aff(cx, e->a, &a) || !aff(cx, e->b, &b)) return false;
+      for (int v = 0; v < NV; v++)
+        if (b.x[v]) return false;
+      if (b.c <= 0 || !aff_range(cx, &a, &lo, &hi)) return false;
+      if (lo == hi) {
+        out->c = lo / b.c;
+        return true;
+      }
+      if (lo < 0 || hi >= b.c) return false;
+      return true; /* 0 */
+    }
+    default: return false;
+    }
+  default: return false;
+  }
+}
+
+/* The element offset of buf[idx...] as an affine function of i, j, k. */
+static bool access(const Ctx *cx, const KProgram *p, int32_t buf, KExpr *const *idx, int nidx, KGemmOperand *o) {
+  const KBuffer *kb = &p->bufs[buf];
+  if (kb->type.dtype != DT_F32) return false;
+  int batched = kb->type.batched ? 1 : 0;
+  if (nidx != kb->type.rank + batched) return false;
+  Aff off = {0};
+  int64_t row = 1;
+  for (int d = nidx - 1; d >= 0; d--) {
+    Aff a;
+    if (!aff(cx, idx[d], &a)) return false;
+    off.c += a.c * row;
+    for (int v = 0; v < NV; v++) off.x[v] += a.x[v] * row;
+    if (d - batched >= 0) row *= kb->type.dims[d - batched];
+  }
+  o->buf = buf;
+  o->offset = off.c;
+  o->si = off.x[VI];
+  o->sj = off.x[VJ];
+  o->sk = off.x[VK];
+  return true;
+}
+
+/* ---- matching --------------------------------------------------------------------------- */
+
+static bool is_zero(const KExpr *e) { return e && e->kind == KE_CONST && e->value == 0 && e->dtype == DT_F32; }
+
+static bool same_access(const KGemmOperand *a, const KGemmOperand *b) {
+  return a->buf == b->buf && a->offset == b->offset && a->si == b->si && a->sj == b->sj && a->sk == b->sk;
+}
+
+/* x * y with one factor A(i,k) and the other B(k,j), neither reading C. */
+static bool product(const Ctx *cx, const KProgram *p, const KExpr *e, int32_t cbuf, KGemm *g) {
+  if (!e || e->kind != KE_OP || e->op != OP_MUL || e->dtype != DT_F32) return false;
+  const KExpr *f[2] = {e->a, e->b};
+  KGemmOperand o[2];
+  for (int n = 0; n < 2; n++) {
+    if (f[n]->kind != KE_LOAD || f[n]->guarded || f[n]->buf == cbuf) return false;
+    if (!access(cx, p, f[n]->buf, f[n]->idx, f[n]->nidx, &o[n])) return false;
+  }
+  int a = !o[0].sj && !o[1].si ? 0 : !o[1].sj && !o[0].si ? 1 : -1;
+  if (a < 0) return false;
+  g->a = o[a];
+  g->b = o[1 - a];
+  return true;
+}
+
+static bool loads_buf(const KExpr *e, int32_t buf) {
+  if (!e) return false;
+  if (e->kind == KE_LOAD) {
+    if (e->buf == buf) return true;
+    for (int d = 0; d < e->nidx; d++)
+      if (loads_buf(e->idx[d], buf)) return true;
+    return false;
+  }
+  return loads_buf(e->a, buf) || loads_buf(e->b, buf) || loads_buf(e->c, buf);
+}
+
+static bool is_loop(const KStmt *s, uint32_t nbody) { return s && s->kind == KS_LOOP && s->nbody == nbody; }
+
+/* for j: C[i,j] = 0; for k reduce { for j: C[i,j] = C[i,j] + A * B } */
+static bool match_rows(const KProgram *p, const KStmt *l0, KGemm *g) {
+  if (l0->nbody < 2) return false;
+  const KStmt *z = l0->body[0], *r = l0->body[1];
+  if (!is_loop(z, 1) || z->batched || !is_loop(r, 1) || !(r->flags & KL_REDUCE)) return false;
+  const KStmt *jl = r->body[0];
+  if (!is_loop(jl, 1) || jl->batched || jl->extent != z->extent) return false;
+  const KStmt *zs = z->body[0], *st = jl->body[0];
+  if (zs->kind != KS_STORE || !is_zero(zs->value) || st->kind != KS_STORE || st->buf != zs->buf) return false;
+  Ctx cx = {{l0->var, jl->var, r->var}, {l0->batched ? 0 : l0->extent, jl->extent, r->batched ? 0 : r->extent}};
+  Ctx cz = cx;
+  cz.var[VJ] = z->var;
+  KGemmOperand c0;
+  if (!access(&cx, p, st->buf, st->idx, st->nidx, &g->c) || !access(&cz, p, zs->buf, zs->idx, zs->nidx, &c0) ||
+      !same_access(&g->c, &c0) || g->c.sk)
+    return false;
+  const KExpr *v = st->value;
+  if (!v || v->kind != KE_OP || v->op != OP_ADD) return false;
+  const KExpr *acc = v->a->kind == KE_LOAD ? v->a : v->b, *prod = acc == v->a ? v->b : v->a;
+  KGemmOperand ca;
+  if (acc->kind != KE_LOAD || acc->buf != st->buf || !access(&cx, p, acc->buf, acc->idx, acc->nidx, &ca) ||
+      !same_access(&ca, &g->c))
+    return false;
+  if (!product(&cx, p, prod, st->buf, g)) return false;
+  g->form = KG_ROWS;
+  g->var_j = jl->var;
+  g->var_k = r->var;
+  g->n = jl->extent;
+  g->k = r->extent;
+  g->k_batched = r->batched;
+  g->temp = -1;
+  g->epilogue = 2;
+  return true;
+}
+
+/* for j { let t = 0; for k reduce { t = t + A * B }; C[i,j] = f(t) } */
+static bool match_dot(const KProgram *p, const Kernel *k, const KStmt *l0, KGemm *g) {
+  const KStmt *jl = l0->body[0];
+  if (!is_loop(jl, 3) || jl->batched) return false;
+  const KStmt *let = jl->body[0], *r = jl->body[1], *st = jl->body[2];
+  if (let->kind != KS_LET || !is_zero(let->value) || k->temp_types[let->temp] != DT_F32) return false;
+  if (!is_loop(r, 1) || !(r->flags & KL_REDUCE) || st->kind != KS_STORE) return false;
+  const KStmt *as = r->body[0];
+  if (as->kind != KS_ASSIGN || as->temp != let->temp) return false;
+  const KExpr *v = as->value;
+  if (!v || v->kind != KE_OP || v->op != OP_ADD) return false;
+  const KExpr *acc = v->a->kind == KE_TEMP ? v->a : v->b, *prod = acc == v->a ? v->b : v->a;
+  if (acc->kind != KE_TEMP || acc->temp != let->temp) return false;
+  Ctx cx = {{l0->var, jl->var, r->var}, {l0->batched ? 0 : l0->extent, jl->extent, r->batched ? 0 : r->extent}};
+  if (!access(&cx, p, st->buf, st->idx, st->nidx, &g->c) || g->c.sk) return false;
+  if (!product(&cx, p, prod, st->buf, g)) return false;
+  /* f(t) runs after the whole product: it may not read C or depend on k */
+  if (kexpr_mentions(st->value, r->var) || loads_buf(st->value, st->buf)) return false;
+  g->form = KG_DOT;
+  g->var_j = jl->var;
+  g->var_k = r->var;
+  g->n = jl->extent;
+  g->k = r->extent;
+  g->k_batched = r->batched;
+  g->temp = let->temp;
+  g->store = st;
+  g->epilogue = 1;
+  return true;
+}
+
+/* Different (i, j) must store different elements of C. */
+static bool one_to_one(const KGemm *g) {
+  int64_t si = g->c.si, sj = g->c.sj;
+  if (si <= 0 || sj <= 0) return false;
+  return si >= sj * g->n || (!g->m_batched && sj >= si * g->m);
+}
+
+static bool match(const KProgram *p, const Kernel *k, KGemm *g) {
+  if (k->nbody != 1) return false;
+  const KStmt *l0 = k->body[0];
+  if (l0->kind != KS_LOOP || !(l0->flags & KL_PARALLEL) || !l0->nbody) return false;
+  memset(g, 0, sizeof *g);
+  g->var_i = l0->var;
+  g->m = l0->extent;
+  g->m_batched = l0->batched;
+  if (!match_rows(p, l0, g) && !match_dot(p, k, l0, g)) return false;
+  return one_to_one(g);
+}
+
+/* ---- tiles ------------------------------------------------------------------------------ */
+
+static int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
+
+/* Worth a packed product: enough columns for one vector and enough depth
+ * and rows to amortise packing (small products stay loop nests). */
+static bool worth_it(const KGemm *g, int vector) {
+  if (g->n < vector) { /* a padded micro-tile: only for long products (the wide logits) */
+    bool deep = !g->k_batched && g->k >= 512, tall = !g->m_batched && g->m >= 512;
+    if (g->n < 4 || !(deep || tall)) return false;
+  }
+  if (!g->k_batched && g->k < 8) return false;
+  if (!g->m_batched && g->m < 4) return false;
+  return true;
+}
+
+static void default_tiles(KGemm *g, const CpuScheduleOptions *o) {
+  int w = o->vector > 0 ? o->vector : 8;
+  int regs = o->registers > 0 ? o->registers : 16;
+  g->vector = w;
+  g->nr = 2 * w;
+  g->mr = (regs - 4) / 2; /* 2 vectors of B and a broadcast stay free: 14 (32 regs), 6 (16) */
+  if (g->mr > 12) g->mr = 12;
+  if (g->n <= w) { /* one vector of columns: twice the rows */
+    g->nr = w;
+    g->mr *= 2;
+  }
+  g->kc = 256;
+  g->mc = g->mr * 8;
+  g->nc = 1024;
+  if (!g->k_batched && g->k < g->kc) g->kc = (int)g->k;
+  if (g->nc > round_up(g->n, g->nr)) g->nc = (int)round_up(g->n, g->nr);
+  if (!g->m_batched && g->mc > round_up(g->m, g->mr)) g->mc = (int)round_up(g->m, g->mr);
+}
+
+/* ---- --schedule --------------------------------------------------------------------------- */
+
+typedef struct Override {
+  char kernel[128];   /* "" = every kernel */
+  bool off;
+  int mr, nr, kc, mc, nc; /* 0 = keep */
+} Override;
+
+static char *trim(char *s) {
+  while (*s == ' ' || *s == '\t') s++;
+  char *end = s + strlen(s);
+  while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r')) *--end = 0;
+  return s;
+}
+
+static bool parse_item(const char *item, size_t len, Override *ov) {
+  memset(ov, 0, sizeof *ov);
+  char buf[512];
+  if (len >= sizeof buf) {
+    diag_error_plain("--schedule: item too long: '%.40s...'", item);
+    return false;
+  }
+  memcpy(buf, item, len);
+  buf[len] = 0;
+  char *s = trim(buf);
+  char *colon = strchr(s, ':');
+  if (colon) {
+    *colon = 0;
+    s = trim(s);
+    if (!*s || strlen(s) >= sizeof ov->kernel) {
+      diag_error_plain("--schedule: bad kernel name in '%.*s'", (int)len, item);
+      return false;
+    }
+    snprintf(ov->kernel, sizeof ov->kernel, "%s", s);
+    s = trim(colon + 1);
+  }
+  if (!strcmp(s, "off")) {
+    ov->off = true;
+    return true;
+  }
+  for (char *kv = strtok(s, ","); kv; kv = strtok(NULL, ",")) {
+    char *eq = strchr(kv, '=');
+    if (!eq) {
+      diag_error_plain("--schedule: expected KEY=N or 'off', found '%s'\n%s", kv, schedule_cpu_spec_help);
+      return false;
+    }
+    *eq = 0;
+    kv = trim(kv);
+    char *num = trim(eq + 1), *stop;
+    errno = 0;
+    long val = strtol(num, &stop, 10);
+    if (!*num || *stop || errno || val <= 0 || val > 1 << 20) {
+      diag_error_plain("--schedule: %s=%s: expected a positive integer up to 1048576", kv, num);
+      return false;
+    }
+    int *field = !strcmp(kv, "mr") ? &ov->mr
+                 : !strcmp(kv, "nr") ? &ov->nr
+                 : !strcmp(kv, "kc") ? &ov->kc
+                 : !strcmp(kv, "mc") ? &ov->mc
+                 : !strcmp(kv, "nc") ? &ov->nc
+                                     : NULL;
+    if (!field) {
+      diag_error_plain("--schedule: unknown key '%s' (mr, nr, kc, mc, nc)", kv);
+      return false;
+    }
+    *field = (int)val;
+  }
+  return true;
+}
+
+/* The items of spec (or of the file it names after '@'). */
+static Override *parse_spec(const char *spec, int *n) {
+  *n = 0;
+  char *text = NULL;
+  if (spec[0] == '@') {
+    FILE *f = fopen(spec + 1, "rb");
+    if (!f) {
+      diag_error_plain("--schedule: cannot read '%s': %s", spec + 1, strerror(errno));
+      return NULL;
+    }
+    size_t cap = 4096, len = 0;
+    text = nnc_xmalloc(cap);
+    size_t got;
+    while ((got = fread(text + len, 1, cap - len - 1, f)) > 0) {
+      len += got;
+      if (len + 1 == cap) text = nnc_xrealloc(text, cap *= 2);
+    }
+    fclose(f);
+    text[len] = 0;
+    for (char *c = text; *c; c++) { /* comments to end of line; lines are items */
+      if (*c == '#')
+        while (*c && *c != '\n') *c++ = ' ';
+      if (*c == '\n') *c = ';';
+      if (!*c) break;
+    }
+  } else {
+    text = nnc_xmalloc(strlen(spec) + 1);
+    strcpy(text, spec);
+  }
+  int cap = 8;
+  Override *ov = nnc_xmalloc(sizeof *ov * (size_t)cap);
+  for (char *item = text; item;) {
+    char *semi = strchr(item, ';');
+    size_t len = semi ? (size_t)(semi - item) : strlen(item);
+    bool blank = true;
+    for (size_t i = 0; i < len; i++) blank &= item[i] == ' ' || item[i] == '\t' || item[i] == '\r';
+    if (!blank) {
+      if (*n == cap) ov = nnc_xrealloc(ov, sizeof *ov * (size_t)(cap *= 2));
+      if (!parse_item(item, len, &ov[*n])) {
+        free(ov);
+        free(text);
+        return NULL;
+      }
+      (*n)++;
+    }
+    item = semi ? semi + 1 : NULL;
+  }
+  free(text);
+  return ov;
+}
+
+static bool apply(KGemm *g, const Override *ov, const char *kernel, int registers) {
+  if (ov->mr) g->mr = ov->mr;
+  if (ov->nr) g->nr = ov->nr;
+  if (ov->kc) g->kc = ov->kc;
+  if (ov->mc) g->mc = ov->mc;
+  if (ov->nc) g->nc = ov->nc;
+  if (g->nr % g->vector) {
+    diag_error_plain("--schedule: %s: nr=%d is not a multiple of the vector width %d", kernel, g->nr, g->vector);
+    return false;
+  }
+  if (g->mr > 32 || g->mr * (g->nr / g->vector) > 4 * registers) {
+    diag_error_plain("--schedule: %s: a %d x %d micro-tile needs %d accumulators; at most mr=32 and %d", kernel,
+                     g->mr, g->nr, g->mr * (g->nr / g->vector), 4 * registers);
+    return false;
+  }
+  if (g->mc % g->mr) g->mc = (int)round_up(g->mc, g->mr);
+  if (g->nc % g->nr) g->nc = (int)round_up(g->nc, g->nr);
+  return true;
+}
+
+bool schedule_cpu(KProgram *p, const CpuScheduleOptions *o) {
+  int nov = 0;
+  Override *ov = NULL;
+  if (o->spec && *o->spec) {
+    ov = parse_spec(o->spec, &nov);
+    if (!ov) return false;
+  }
+  bool ok = true;
+  bool *used = nov ? calloc((size_t)nov, sizeof *used) : NULL;
+  for (uint32_t i = 0; i < p->nkernels && ok; i++) {
+    Kernel *k = &p->kernels[i];
+    k->gemm = NULL;
+    KGemm g;
+    if (!match(p, k, &g)) continue;
+    default_tiles(&g, o);
+    bool on = worth_it(&g, g.vector);
+    for (int n = 0; n < nov && ok; n++) {
+      if (ov[n].kernel[0] && strcmp(ov[n].kernel, k->name)) continue;
+      used[n] = true;
+      if (ov[n].off) on = false;
+      else {
+        ok = apply(&g, &ov[n], k->name, o->registers > 0 ? o->registers : 16);
+        if (ov[n].kernel[0]) on = true; /* named: schedule it even if small */
+      }
+    }
+    if (!on || !ok) continue;
+    k->gemm = arena_alloc(&p->arena, sizeof g);
+    *k->gemm = g;
+  }
+  for (int n = 0; n < nov && ok; n++) {
+    if (ov[n].kernel[0] && !used[n]) {
+      diag_error_plain("--schedule: no contraction kernel named '%s' (see --emit=kernels)", ov[n].kernel);
+      ok = false;
+    }
+  }
+  free(used);
+  free(ov);
+  return ok;
+}
