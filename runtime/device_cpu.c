@@ -67,6 +67,7 @@ static int cpu_list(RtDeviceInfo *out, int max, RtError *why) {
 
 static int cpu_open(RtDevice *d, int index, int cpu_threads, RtError *err) {
   if (index != 0) return rt_error_set(err, "cpu:%d does not exist (there is one CPU device, cpu)", index);
+  rt_flush_denormals(); /* the launching thread runs chunks too */
   RtPool *pool = rt_pool_create(cpu_threads);
   if (!pool) return rt_error_set(err, "cpu: out of memory creating the thread pool");
   d->impl = pool;

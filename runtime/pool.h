@@ -31,4 +31,10 @@ void rt_pool_destroy(RtPool *p);
 /* The CPUs this process may run on (sched_getaffinity), at least 1. */
 int rt_cpu_count(void);
 
+/* Flushes denormal f32 results and inputs to zero in the calling thread
+ * (x86 MXCSR FTZ and DAZ), as TensorFlow's CPU threads do; every pool
+ * worker calls it, and the CPU device for the thread that opens it.
+ * NNRT_DENORMALS=keep leaves IEEE gradual underflow on. */
+void rt_flush_denormals(void);
+
 #endif

@@ -182,12 +182,44 @@ static void test_overhead(void) {
   rt_pool_destroy(all);
 }
 
+/* Each chunk multiplies two floats whose product is denormal (1e-40). */
+static void underflow(void *ctx, int64_t begin, int64_t end) {
+  atomic_int *nonzero = ctx;
+  volatile float a = 1e-30f, b = 1e-10f;
+  for (int64_t i = begin; i < end; i++) {
+    volatile float r = a * b;
+    if (r != 0) atomic_fetch_add(nonzero, 1);
+  }
+}
+
+/* rt_flush_denormals: FTZ/DAZ in every worker and the caller that asks;
+ * NNRT_DENORMALS=keep leaves gradual underflow on. */
+static void test_denormals(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  setenv("NNRT_DENORMALS", "keep", 1);
+  RtPool *p = rt_pool_create(2);
+  atomic_int nonzero = 0;
+  rt_flush_denormals(); /* kept: a no-op */
+  rt_pool_run(p, underflow, &nonzero, 64, 1);
+  CHECK(nonzero == 64, "with NNRT_DENORMALS=keep every product stays denormal, got %d of 64", nonzero);
+  rt_pool_destroy(p);
+  unsetenv("NNRT_DENORMALS");
+  p = rt_pool_create(2);
+  rt_flush_denormals();
+  nonzero = 0;
+  rt_pool_run(p, underflow, &nonzero, 64, 1);
+  CHECK(nonzero == 0, "flushed: %d of 64 products were not 0", nonzero);
+  rt_pool_destroy(p);
+#endif
+}
+
 int main(void) {
   test_coverage();
   test_repeated();
   test_sleep_wake();
   test_nested();
   test_overhead();
+  test_denormals();
   printf("%d checks, %d failures\n", checks, failures);
   return failures ? 1 : 0;
 }
