@@ -13,7 +13,10 @@
 #      training per epoch.  nnc: 60000 / samples_per_s of its epoch line
 #      (training steps only: the trainer leaves out data loading and
 #      evaluation); PyTorch: bench/torch_mlp.py, the same model trained on
-#      tensors already in memory.  ratio = torch / nnc (above 1: nnc wins).
+#      tensors already in memory, as it comes (torch_s) and with
+#      torch.set_flush_denormal(True) (torch_ftz_s: nnc's CPU threads flush
+#      denormals, docs/runtime-devices.md).  ratio = the better PyTorch / nnc
+#      (above 1: nnc wins).
 #   2. examples/wide.nn (784-4096-4096-10, Adam) at batch 256: seconds per
 #      training step and GFLOP/s = 6 * 256 * (784*4096 + 4096*4096 +
 #      4096*10) / step seconds (forward 2, backward 4 FLOPs per
@@ -25,7 +28,8 @@
 #        step = (T(2 + N) - T(2)) / N     (N = $WIDE_STEPS, default 4)
 #      which removes the first steps' one-time costs (first touch of the
 #      buffers, capturing the plan) as torch_mlp.py --wide removes them
-#      with 2 warm-up steps.  Each T is the least of $WIDE_REPEAT runs
+#      with 2 warm-up steps (PyTorch: the better of as it comes and with
+#      --flush-denormal).  Each T is the least of $WIDE_REPEAT runs
 #      (default 2): other work on a shared machine only ever adds time.
 #      The trainers evaluate on a 512-sample copy of the test set
 #      (evaluation is not timed, only shortened).  ratio = torch / nnc.
@@ -122,14 +126,17 @@ echo "software: $("$nnc" --version | head -1), PyTorch $("$py" -c 'import torch;
 # ---- 1. mnist.nn ------------------------------------------------------------------
 echo
 echo "== 1. examples/mnist.nn (784-64-10, Adam): seconds per epoch (60,000 samples) =="
-printf '%-8s %-6s %12s %12s %8s\n' threads batch nnc_s torch_s ratio
+printf '%-8s %-6s %12s %12s %12s %8s\n' threads batch nnc_s torch_s torch_ftz_s ratio
 for threads in 1 2; do
   for batch in 32 256; do
     line="$("$tmp/mnist" --epochs 1 --batch "$batch" --threads "$threads" | grep '^epoch=1 ')"
     nnc_s="$(calc "f'{60000 / $(field samples_per_s "$line"):.3f}'")"
     torch_line="$("$py" "$here/torch_mlp.py" --batch "$batch" --threads "$threads")"
     torch_s="$(field epoch_seconds "$torch_line")"
-    printf '%-8s %-6s %12s %12s %8s\n' "$threads" "$batch" "$nnc_s" "$torch_s" "$(calc "f'{$torch_s / $nnc_s:.2f}'")"
+    torch_line="$("$py" "$here/torch_mlp.py" --batch "$batch" --threads "$threads" --flush-denormal)"
+    torch_ftz_s="$(field epoch_seconds "$torch_line")"
+    printf '%-8s %-6s %12s %12s %12s %8s\n' "$threads" "$batch" "$nnc_s" "$torch_s" "$torch_ftz_s" \
+      "$(calc "f'{min($torch_s, $torch_ftz_s) / $nnc_s:.2f}'")"
   done
 done
 
@@ -173,6 +180,10 @@ for threads in 1 2; do
     nnc_s="$(calc "f'{$t1 / (2 + $wide_steps):.4f}'")"
   fi
   torch_line="$("$py" "$here/torch_mlp.py" --wide --batch 256 --threads "$threads" --steps 5)"
+  torch_ftz="$("$py" "$here/torch_mlp.py" --wide --batch 256 --threads "$threads" --steps 5 --flush-denormal)"
+  if [ "$(calc "int($(field step_seconds "$torch_ftz") < $(field step_seconds "$torch_line"))")" = 1 ]; then
+    torch_line="$torch_ftz"
+  fi
   torch_s="$(field step_seconds "$torch_line")"
   printf '%-8s %10s %10s %10s %10s %8s %10s %10s\n' "$threads" "$nnc_s" "$(calc "f'{$wide_flops / $nnc_s / 1e9:.1f}'")" \
     "$torch_s" "$(field gflops "$torch_line")" "$(calc "f'{$torch_s / $nnc_s:.2f}'")" \

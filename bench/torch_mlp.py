@@ -9,6 +9,9 @@ before timing, as nnc's trainer does), and prints one line:
 
     torch epoch_seconds=1.234 samples_per_s=48600.0 train_loss=0.51 threads=1 batch=32
 
+--flush-denormal sets torch.set_flush_denormal(True) first (FTZ/DAZ, as
+nnc's CPU threads run; bench/cpu.sh reports PyTorch's better of the two).
+
 --wide times the 784-4096-4096-10 MLP instead: seconds per training step at
 --steps steps after 2 warm-up steps, and achieved GFLOP/s.
 
@@ -37,7 +40,11 @@ def main():
     ap.add_argument("--wide", action="store_true")
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--flush-denormal", action="store_true",
+                    help="torch.set_flush_denormal(True), as nnc's CPU runtime does (FTZ/DAZ)")
     a = ap.parse_args()
+    if a.flush_denormal and not torch.set_flush_denormal(True):
+        raise SystemExit("torch_mlp.py: this CPU cannot flush denormals")
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
     dev = torch.device(a.device)

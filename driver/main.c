@@ -158,7 +158,9 @@ static bool run_graph_passes(Module *m, bool *stopped) {
  * lowering (fusion, in-place updates), the memory plan, the verifier. */
 static KProgram *lower_for_codegen(Module *m) {
   double t0 = now();
-  LowerOptions lo = {opts.opt_level};
+  /* NDRange targets schedule a contraction only when it is alone in its kernel */
+  bool ndrange = strcmp(opts.target, "cpu") && strcmp(opts.target, "interp");
+  LowerOptions lo = {.opt_level = opts.opt_level, .separate_contractions = ndrange};
   KProgram *kp = lower_program(m, &lo);
   if (!kp) return NULL;
   memplan(kp, m->train.batch > 0 ? m->train.batch : 1);

@@ -12,7 +12,11 @@
 #include "ir/kernel.h"
 
 typedef struct LowerOptions {
-  int opt_level;
+  int opt_level;              /* 0: no whole-step fusion (one kernel per materialized node) */
+  /* Matmul and batch-sum kernels take no epilogue or optimizer update:
+   * for NDRange backends, whose schedule turns a row accumulation into
+   * one work-item per output only when the kernel is nothing else. */
+  bool separate_contractions;
 } LowerOptions;
 
 KProgram *lower_program(Module *m, const LowerOptions *o);

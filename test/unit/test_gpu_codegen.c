@@ -135,6 +135,10 @@ static void call_kernel(void) {
     ((void (*)(P, P, P, P, P, P, P, P, P, P, P, P, int64_t))f)(A(0), A(1), A(2), A(3), A(4), A(5), A(6), A(7),
                                                                A(8), A(9), A(10), A(11), B);
     break;
+  case 13: ((void (*)(P, P, P, P, P, P, P, P, P, P, P, P, P, int64_t))f)(A(0), A(1), A(2), A(3), A(4), A(5), A(6), A(7), A(8), A(9), A(10), A(11), A(12), B); break;
+  case 14: ((void (*)(P, P, P, P, P, P, P, P, P, P, P, P, P, P, int64_t))f)(A(0), A(1), A(2), A(3), A(4), A(5), A(6), A(7), A(8), A(9), A(10), A(11), A(12), A(13), B); break;
+  case 15: ((void (*)(P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, int64_t))f)(A(0), A(1), A(2), A(3), A(4), A(5), A(6), A(7), A(8), A(9), A(10), A(11), A(12), A(13), A(14), B); break;
+  case 16: ((void (*)(P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, int64_t))f)(A(0), A(1), A(2), A(3), A(4), A(5), A(6), A(7), A(8), A(9), A(10), A(11), A(12), A(13), A(14), A(15), B); break;
   default: printf("FATAL: a kernel with %d arguments\n", cur_nargs); exit(1);
   }
 }
@@ -384,7 +388,7 @@ static void agree(const char *name, const char *src, const Mode *mode, int64_t b
   Module *m = compile(name, src);
   CHECK(m != NULL, "%s does not compile", what);
   if (!m) return;
-  KProgram *p = lower_program(m, &(LowerOptions){2});
+  KProgram *p = lower_program(m, &(LowerOptions){.opt_level = 2, .separate_contractions = true});
   memplan(p, batch);
   GpuScheduleOptions so = {batch, mode->tile, mode->warp};
   GpuSchedule s;
@@ -498,7 +502,7 @@ static void check_module(const char *name, const char *src) {
   Module *m = compile(name, src);
   CHECK(m != NULL, "%s does not compile", name);
   if (!m) return;
-  KProgram *p = lower_program(m, &(LowerOptions){2});
+  KProgram *p = lower_program(m, &(LowerOptions){.opt_level = 2, .separate_contractions = true});
   memplan(p, 32);
   GpuScheduleOptions so = {32, 0, 0};
   GpuSchedule s;
@@ -572,7 +576,7 @@ static void check_ptx(const char *name, const char *src, int64_t batch, bool wan
     Module *m = compile(name, src);
     CHECK(m != NULL, "%s does not compile", name);
     if (!m) return;
-    KProgram *p = lower_program(m, &(LowerOptions){2});
+    KProgram *p = lower_program(m, &(LowerOptions){.opt_level = 2, .separate_contractions = true});
     memplan(p, batch);
     GpuOptions go = {2, arches[a], false, NULL, batch};
     char *ptx = NULL;
@@ -604,7 +608,7 @@ static void check_ptx(const char *name, const char *src, int64_t batch, bool wan
 static void check_no_libdevice(const char *src) {
   Module *m = compile("nolib", src);
   if (!m) return;
-  KProgram *p = lower_program(m, &(LowerOptions){2});
+  KProgram *p = lower_program(m, &(LowerOptions){.opt_level = 2, .separate_contractions = true});
   memplan(p, 32);
   GpuOptions go = {2, "sm_90", false, "/nonexistent/libdevice.10.bc", 0};
   char *ptx = NULL;

@@ -158,7 +158,7 @@ static void agree(const char *name, const char *src, int64_t batch, int steps) {
   Module *m = compile(name, src);
   CHECK(m != NULL, "%s does not compile", name);
   if (!m) return;
-  KProgram *p = lower_program(m, &(LowerOptions){2});
+  KProgram *p = lower_program(m, &(LowerOptions){.opt_level = 2});
   memplan(p, batch);
   CHECK(kprog_verify(p), "%s: kernel IR does not verify", name);
   Interp *it = interp_new(m, true);

@@ -162,7 +162,7 @@ static void agree(const char *name, const char *src, const char *target, int64_t
   Module *m = compile(name, src);
   CHECK(m != NULL, "%s does not compile", what);
   if (!m) return;
-  KProgram *p = lower_program(m, &(LowerOptions){2});
+  KProgram *p = lower_program(m, &(LowerOptions){.opt_level = 2, .separate_contractions = true});
   memplan(p, batch);
   OclOptions oo = {target, local_mem, batch};
   OclCode c;
@@ -313,7 +313,7 @@ static OclCode *generate(const char *name, const char *src, const char *target, 
   *mp = compile(name, src);
   CHECK(*mp != NULL, "%s does not compile", name);
   if (!*mp) return NULL;
-  *pp = lower_program(*mp, &(LowerOptions){2});
+  *pp = lower_program(*mp, &(LowerOptions){.opt_level = 2, .separate_contractions = true});
   memplan(*pp, 32);
   OclOptions oo = {target, local_mem, 0};
   bool ok = ocl_generate(*pp, &oo, &c);
@@ -390,7 +390,7 @@ static void check_asic_limit(void) {
   Module *m = compile("big", src);
   CHECK(m != NULL, "big does not compile");
   if (!m) return;
-  KProgram *p = lower_program(m, &(LowerOptions){2});
+  KProgram *p = lower_program(m, &(LowerOptions){.opt_level = 2, .separate_contractions = true});
   int before = diag_error_count();
   OclCode c;
   OclOptions oo = {"asic", 0, 0};
