@@ -5,11 +5,10 @@
  * A .nnir file skips the frontend: its graph IR is read back and goes
  * through the same passes, so each pass can be tested alone on IR text.
  */
+#include "codegen/backend.h"
 #include "codegen/cpu/cpu.h"
-#include "codegen/gpu/gpu.h"
-#include "codegen/opencl/opencl.h"
-#include "codegen/target.h"
-#include "driver/link.h"
+#include "driver/check.h"
+#include "driver/host.h"
 #include "driver/memory.h"
 #include "driver/options.h"
 #include "driver/run.h"
@@ -156,11 +155,10 @@ static bool run_graph_passes(Module *m, bool *stopped) {
 
 /* The graph -> kernel IR step every compiling target starts with:
  * lowering (fusion, in-place updates), the memory plan, the verifier. */
-static KProgram *lower_for_codegen(Module *m) {
+static KProgram *lower_for_codegen(Module *m, const NncBackend *b) {
   double t0 = now();
-  /* NDRange targets schedule a contraction only when it is alone in its kernel */
-  bool ndrange = strcmp(opts.target, "cpu") && strcmp(opts.target, "interp");
-  LowerOptions lo = {.opt_level = opts.opt_level, .separate_contractions = ndrange};
+  LowerOptions lo = {.opt_level = opts.opt_level,
+                     .separate_contractions = b && (b->flags & NNC_BACKEND_SEPARATE_CONTRACTIONS)};
   KProgram *kp = lower_program(m, &lo);
   if (!kp) return NULL;
   memplan(kp, m->train.batch > 0 ? m->train.batch : 1);
@@ -171,106 +169,6 @@ static KProgram *lower_for_codegen(Module *m) {
     return NULL;
   }
   return kp;
-}
-
-/* --target=cpu: lower to kernels, compile them with LLVM, and write what
- * --emit asked for (llvm, asm, obj) or link a trainer executable (-o,
- * default 'train') with the descriptor and libnnrt. */
-static bool build_cpu(Module *m) {
-  bool emit = opts.emit == EMIT_LLVM || opts.emit == EMIT_ASM || opts.emit == EMIT_OBJ;
-  const char *out = opts.output ? opts.output : "train";
-  if (!emit && !strcmp(out, "-")) {
-    diag_error_plain("a trainer executable cannot be written to stdout; give -o FILE");
-    return false;
-  }
-  KProgram *kp = lower_for_codegen(m);
-  if (!kp) return false;
-  CpuOptions co = {opts.opt_level, opts.cpu, opts.verbose, opts.schedule};
-  bool ok;
-  if (emit) {
-    CpuOutKind kind = opts.emit == EMIT_LLVM ? CPU_OUT_LLVM : opts.emit == EMIT_ASM ? CPU_OUT_ASM : CPU_OUT_OBJ;
-    ok = cpu_compile(kp, &co, kind, opts.output);
-  } else {
-    LinkTemp tmp;
-    ok = link_temp_open(&tmp, opts.verbose);
-    const char *obj = ok ? link_temp_file(&tmp, "kernels.o") : NULL;
-    ok = obj && cpu_compile(kp, &co, CPU_OUT_OBJ, obj);
-    ok = ok && link_trainer(kp, &tmp, "cpu", NULL, 0, NULL, &obj, 1, out, opts.verbose);
-    link_temp_close(&tmp);
-  }
-  kprog_free(kp);
-  return ok;
-}
-
-/* --target=opencl|fpga|asic: lower, render OpenCL C (codegen/opencl), then
- * --emit=cl writes it (and its launch plan), or the descriptor with the
- * source embedded is linked into a trainer executable. */
-static bool build_opencl(Module *m) {
-  const char *out = opts.output ? opts.output : "train";
-  if (opts.emit != EMIT_NONE && opts.emit != EMIT_CL) {
-    diag_error_plain("--target=%s writes OpenCL C: use --emit=cl (llvm, asm and obj are the cpu target's)", opts.target);
-    return false;
-  }
-  if (opts.emit != EMIT_CL && !strcmp(out, "-")) {
-    diag_error_plain("a trainer executable cannot be written to stdout; give -o FILE");
-    return false;
-  }
-  KProgram *kp = lower_for_codegen(m);
-  if (!kp) return false;
-  OclOptions oo = {opts.target, opts.local_mem, opts.batch > 0 ? opts.batch : 0};
-  OclCode code;
-  bool ok = ocl_generate(kp, &oo, &code);
-  if (ok && opts.emit == EMIT_CL) {
-    ok = ocl_emit_files(kp, &code, opts.output);
-  } else if (ok) {
-    LinkTemp tmp;
-    LinkRuntime rt;
-    ok = link_temp_open(&tmp, opts.verbose);
-    const char *desc = ok ? link_temp_file(&tmp, "model.c") : NULL;
-    ok = desc && link_find_runtime(NULL, &rt) && ocl_write_descriptor(kp, &code, desc) &&
-         link_executable(&rt, &desc, 1, out, opts.verbose);
-    link_temp_close(&tmp);
-  }
-  ocl_code_free(&code);
-  kprog_free(kp);
-  return ok;
-}
-
-/* --target=gpu: lower, schedule and compile the kernels to PTX through
- * LLVM's NVPTX backend (codegen/gpu), then --emit=ptx (or llvm) writes it,
- * or the descriptor with the PTX embedded is linked into a trainer
- * executable, which opens the CUDA driver when it runs. */
-static bool build_gpu(Module *m) {
-  const char *out = opts.output ? opts.output : "train";
-  bool emit = opts.emit == EMIT_PTX || opts.emit == EMIT_LLVM;
-  if (opts.emit != EMIT_NONE && !emit) {
-    diag_error_plain("--target=gpu writes PTX: use --emit=ptx or --emit=llvm (asm, obj and cl are other targets')");
-    return false;
-  }
-  if (!emit && !strcmp(out, "-")) {
-    diag_error_plain("a trainer executable cannot be written to stdout; give -o FILE");
-    return false;
-  }
-  KProgram *kp = lower_for_codegen(m);
-  if (!kp) return false;
-  GpuOptions go = {opts.opt_level, opts.gpu_arch, opts.verbose, NULL, opts.batch > 0 ? opts.batch : 0};
-  char *code = NULL;
-  size_t len = 0;
-  bool ok = gpu_compile(kp, &go, opts.emit == EMIT_LLVM ? GPU_OUT_LLVM : GPU_OUT_PTX, &code, &len);
-  if (ok && emit) {
-    FILE *f = open_output();
-    ok = f && fwrite(code, 1, len, f) == len;
-    if (f) ok &= f == stdout ? fflush(f) == 0 : fclose(f) == 0;
-    if (f && !ok) diag_error_plain("error writing '%s'", opts.output ? opts.output : "stdout");
-  } else if (ok) {
-    LinkTemp tmp;
-    ok = link_temp_open(&tmp, opts.verbose);
-    ok = ok && link_trainer(kp, &tmp, "gpu", code, len, NULL, NULL, 0, out, opts.verbose);
-    link_temp_close(&tmp);
-  }
-  free(code);
-  kprog_free(kp);
-  return ok;
 }
 
 static bool ends_with(const char *s, const char *suffix) {
@@ -287,6 +185,8 @@ int main(int argc, char **argv) {
     nnc_diag.verify = true;
     nnc_diag.error_limit = 1000;
   }
+
+  if (opts.check_backend) return check_backend(&opts, argv[0]); /* driver/check.c */
 
   const char *err = NULL;
   uint32_t fid = diag_load_file(&nnc_diag, opts.input, &err);
@@ -345,7 +245,7 @@ int main(int argc, char **argv) {
     return finish();
   }
   if (opts.emit == EMIT_KERNELS) { /* the kernel IR, as every compiling target starts from it */
-    KProgram *kp = lower_for_codegen(m);
+    KProgram *kp = lower_for_codegen(m, backend_find(opts.target, true));
     if (kp && !strcmp(opts.target, "cpu")) { /* with the cpu schedule's tiles (passes/schedule_cpu.c) */
       CpuOptions co = {.opt_level = opts.opt_level, .cpu = opts.cpu, .schedule = opts.schedule};
       if (!cpu_schedule(kp, &co)) {
@@ -362,16 +262,16 @@ int main(int argc, char **argv) {
     return finish();
   }
 
-  const TargetInfo *t = target_find(opts.target);
-  if (!t->available)
-    diag_error_plain("the '%s' target is not built into this nnc yet; use --emit=ir, --emit=dot or --emit=ast",
-                     t->name);
+  /* The target's backend (codegen/backend.h): built in or a plugin's, found
+   * by options_parse.  Each one but interp compiles the kernel IR. */
+  const NncBackend *backend = backend_find(opts.target, true);
   int status = 0;
-  if (t->available && opts.run) status = run_training(m, &opts); /* --run: train in the interpreter (driver/run.c) */
-  if (t->available && !strcmp(t->name, "cpu")) build_cpu(m);      /* errors are counted by finish() */
-  if (t->available && !strcmp(t->name, "gpu")) build_gpu(m);
-  if (t->available && (!strcmp(t->name, "opencl") || !strcmp(t->name, "fpga") || !strcmp(t->name, "asic")))
-    build_opencl(m);
+  if (opts.run) status = run_training(m, &opts); /* --run: train in the interpreter (driver/run.c) */
+  if (backend && !(backend->flags & NNC_BACKEND_NO_KERNELS)) {
+    KProgram *kp = lower_for_codegen(m, backend);
+    if (kp) host_compile(backend, kp, &opts); /* errors are counted by finish() */
+    kprog_free(kp);
+  }
   int code = finish();
   free_held();
   return status ? status : code;

@@ -6,7 +6,8 @@
 #include "driver/options.h"
 
 #include "codegen/gpu/gpu.h"
-#include "codegen/target.h"
+#include "codegen/backend.h"
+#include "frontend/diag.h"
 #include "passes/pass.h"
 #include "runtime/memlimit.h"
 
@@ -24,7 +25,8 @@ static const char usage[] =
     "\n"
     "Output:\n"
     "  -o FILE                  write the output to FILE ('-' = stdout)\n"
-    "  --target=NAME            cpu (default), gpu, opencl, fpga, asic or interp\n"
+    "  --target=NAME            cpu (default), gpu, opencl, fpga, asic, interp, or\n"
+    "                           a plugin's target (see --list-targets)\n"
     "  --emit=KIND              ast: the syntax tree; ir: the graph IR (text);\n"
     "                           dot: the graph IR for Graphviz; kernels: the\n"
     "                           kernel IR after lowering; llvm, asm, obj:\n"
@@ -86,7 +88,15 @@ static const char usage[] =
     "  --max-memory=BYTES       refuse models needing more memory (K, M, G, T\n"
     "                           suffixes; default: this machine's physical memory)\n"
     "\n"
-    "  --list-targets           list the targets and whether they are built\n"
+    "Backends and plugins (docs/backends.md):\n"
+    "  --plugin=PATH.so         load a backend plugin (repeatable); plugins are also\n"
+    "                           found in $NNC_PLUGIN_PATH and PREFIX/lib/nnc/plugins\n"
+    "  --backend-opt=KEY=VALUE  an option for the target's backend (repeatable)\n"
+    "  --list-targets           list the built-in and plugin targets\n"
+    "  --check-backend=NAME     the conformance check: train small models with the\n"
+    "                           target NAME and compare with the interpreter\n"
+    "  --check-tol=X            its largest relative difference (default 1e-4)\n"
+    "\n"
     "  --version, --help\n"
     "\n"
     "Exit status: 0 on success, 1 on an error in the input, 70 on an internal error.\n";
@@ -96,7 +106,7 @@ static const char *const option_names[] = {
     "--passes", "--list-passes", "--stats", "--color", "--verify", "--list-targets", "--version",
     "--help", "-O0", "-O1", "-O2", "-O3", "-v", "--run", "--gradcheck", "--gradcheck-tol", "--epochs",
     "--batch", "--steps", "--lr", "--hyper", "--seed", "--data", "--no-shuffle", "--save", "--metrics", "--f64", "--cpu", "--schedule",
-    "--local-mem", "--checkpoint", "--checkpoint-every", "--resume", "--max-memory", "--gpu-arch", NULL};
+    "--local-mem", "--checkpoint", "--checkpoint-every", "--resume", "--max-memory", "--gpu-arch", "--plugin", "--backend-opt", "--check-backend", "--check-tol", NULL};
 
 static void bad(const char *fmt, const char *a, const char *b) {
   fprintf(stderr, "nnc: error: ");
@@ -153,7 +163,8 @@ int options_parse(int argc, char **argv, Options *o) {
   o->target = "cpu";
   o->epochs = o->batch = o->steps = o->seed = -1;
   o->gradcheck_tol = 1e-4;
-  bool target_given = false;
+  o->check_tol = 1e-4;
+  bool target_given = false, list_targets = false;
   const char *color_env = getenv("NNC_COLOR");
   o->color = color_env && !strcmp(color_env, "never") ? COLOR_NEVER
              : color_env && !strcmp(color_env, "always") ? COLOR_ALWAYS
@@ -182,7 +193,8 @@ int options_parse(int argc, char **argv, Options *o) {
                                              "--epochs", "--batch", "--steps", "--lr", "--hyper", "--seed",
                                              "--data", "--save", "--metrics", "--cpu", "--schedule",
                                              "--local-mem", "--checkpoint", "--checkpoint-every", "--resume",
-                                             "--max-memory", "--gpu-arch", NULL};
+                                             "--max-memory", "--gpu-arch", "--plugin", "--backend-opt",
+                                             "--check-backend", "--check-tol", NULL};
     bool takes = false;
     for (int k = 0; with_value[k]; k++) takes |= !strcmp(name, with_value[k]);
     if (takes && !value) {
@@ -203,10 +215,7 @@ int options_parse(int argc, char **argv, Options *o) {
       printf("nnc %s (LLVM %s)\n", NNC_VERSION, NNC_LLVM_VERSION);
       return 0;
     } else if (!strcmp(name, "--list-targets")) {
-      printf("Targets:\n");
-      for (const TargetInfo *t = nnc_targets; t->name; t++)
-        printf("  %-8s %s%s\n", t->name, t->description, t->available ? "" : " [not built yet]");
-      return 0;
+      list_targets = true;
     } else if (!strcmp(name, "--list-passes")) {
       printf("Passes (default order):\n  parse\n  elaborate\n");
       for (const Pass *p = nnc_graph_passes; p->name; p++) printf("  %-12s %s\n", p->name, p->summary);
@@ -214,13 +223,10 @@ int options_parse(int argc, char **argv, Options *o) {
     } else if (!strcmp(name, "-o")) {
       o->output = value;
     } else if (!strcmp(name, "--target")) {
-      if (!target_find(value)) {
-        bad("unknown target '%s'; expected cpu, gpu, opencl, fpga, asic or interp%s", value, "");
-        return 1;
-      }
-      o->target = value;
+      o->target = value; /* checked once the plugins are loaded */
       target_given = true;
     } else if (!strcmp(name, "--emit")) {
+      o->emit_name = value;
       if (!strcmp(value, "ast")) o->emit = EMIT_AST;
       else if (!strcmp(value, "ir")) o->emit = EMIT_IR;
       else if (!strcmp(value, "dot")) o->emit = EMIT_DOT;
@@ -230,10 +236,7 @@ int options_parse(int argc, char **argv, Options *o) {
       else if (!strcmp(value, "kernels")) o->emit = EMIT_KERNELS;
       else if (!strcmp(value, "cl")) o->emit = EMIT_CL;
       else if (!strcmp(value, "ptx")) o->emit = EMIT_PTX;
-      else {
-        bad("unknown --emit kind '%s'; expected ast, ir, dot, kernels, llvm, asm, obj, cl or ptx%s", value, "");
-        return 1;
-      }
+      else o->emit = EMIT_OTHER; /* a backend's own kind: checked with the target */
     } else if (!strcmp(name, "--model")) {
       o->model = value;
     } else if (!strcmp(name, "--print-after")) {
@@ -351,6 +354,31 @@ int options_parse(int argc, char **argv, Options *o) {
         return 1;
       }
       o->gpu_arch = value;
+    } else if (!strcmp(name, "--plugin")) {
+      if (o->nplugins == MAX_PLUGINS) {
+        bad("too many '%s' options (limit %s)", name, "32");
+        return 1;
+      }
+      o->plugins[o->nplugins++] = value;
+    } else if (!strcmp(name, "--backend-opt")) {
+      const char *eqv = strchr(value, '=');
+      if (!eqv || eqv == value) {
+        bad("option '%s' needs KEY=VALUE, found '%s'", name, value);
+        return 1;
+      }
+      if (o->nbackend_opts == MAX_BACKEND_OPTS) {
+        bad("too many '%s' options (limit %s)", name, "32");
+        return 1;
+      }
+      o->backend_opts[o->nbackend_opts++] = value;
+    } else if (!strcmp(name, "--check-backend")) {
+      o->check_backend = value;
+    } else if (!strcmp(name, "--check-tol")) {
+      if (!real_value(name, value, &o->check_tol)) return 1;
+      if (o->check_tol <= 0) {
+        bad("option '%s' needs a positive number, found '%s'", name, value);
+        return 1;
+      }
     } else if (name[0] == '-' && name[1] == 'O' && name[2] >= '0' && name[2] <= '3' && !name[3]) {
       o->opt_level = name[2] - '0';
     } else {
@@ -362,8 +390,54 @@ int options_parse(int argc, char **argv, Options *o) {
       return 1;
     }
   }
+  /* Plugins, then the commands that need no input file. */
+  for (int i = 0; i < o->nplugins; i++)
+    if (!backend_load_plugin(o->plugins[i])) return 1;
+  if (list_targets) {
+    if (!backend_load_search_path()) return 1;
+    printf("Targets:\n");
+    for (int i = 0, n = backend_count(); i < n; i++) {
+      const char *origin;
+      const NncBackend *b = backend_at(i, &origin);
+      printf("  %-8s %s", b->name, b->description ? b->description : "");
+      if (origin) printf(" [plugin %s]", origin);
+      putchar('\n');
+    }
+    return 0;
+  }
+  if (o->check_backend) {
+    if (o->input) {
+      bad("--check-backend=%s takes no input file ('%s'): it compiles its own models", o->check_backend, o->input);
+      return 1;
+    }
+    if (!backend_find(o->check_backend, true)) {
+      if (!diag_error_count())
+        bad("unknown target '%s' in --check-backend (see --list-targets; load a plugin with --plugin=PATH)%s",
+            o->check_backend, "");
+      return 1;
+    }
+    return -1;
+  }
   if (!o->input) {
     fputs("nnc: error: no input file (try 'nnc --help')\n", stderr);
+    return 1;
+  }
+  const NncBackend *backend = backend_find(o->target, true);
+  if (!backend) {
+    if (!diag_error_count())
+      bad("unknown target '%s'; expected cpu, gpu, opencl, fpga, asic, interp or a plugin's (see --list-targets)%s",
+          o->target, "");
+    return 1;
+  }
+  if (o->emit == EMIT_OTHER && !backend_list_has(backend->emits, o->emit_name)) {
+    const char *origin = NULL;
+    for (int i = 0, n = backend_count(); i < n; i++)
+      if (backend_at(i, &origin) == backend) break;
+    fprintf(stderr, "nnc: error: unknown --emit kind '%s'; expected ast, ir, dot, kernels, llvm, asm, obj, cl or ptx",
+            o->emit_name);
+    if (origin && backend->emits && *backend->emits)
+      fprintf(stderr, " (--target=%s: %s)", o->target, backend->emits);
+    fputc('\n', stderr);
     return 1;
   }
   if (o->emit == EMIT_OBJ && (!o->output || !strcmp(o->output, "-"))) {

@@ -5,16 +5,18 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef enum { EMIT_NONE, EMIT_AST, EMIT_IR, EMIT_DOT, EMIT_LLVM, EMIT_ASM, EMIT_OBJ, EMIT_CL, EMIT_KERNELS, EMIT_PTX } EmitKind;
+typedef enum { EMIT_NONE, EMIT_AST, EMIT_IR, EMIT_DOT, EMIT_LLVM, EMIT_ASM, EMIT_OBJ, EMIT_CL, EMIT_KERNELS, EMIT_PTX,
+               EMIT_OTHER /* a kind only the target's backend knows (emit_name) */ } EmitKind;
 typedef enum { COLOR_AUTO, COLOR_ALWAYS, COLOR_NEVER } ColorMode;
 
-enum { MAX_PRINT_AFTER = 32, MAX_HYPERS = 32 };
+enum { MAX_PRINT_AFTER = 32, MAX_HYPERS = 32, MAX_PLUGINS = 32, MAX_BACKEND_OPTS = 32 };
 
 typedef struct Options {
   const char *input;
   const char *output;          /* -o; NULL = default */
   const char *target;          /* --target */
   EmitKind emit;
+  const char *emit_name;       /* --emit's value as given (NULL = none) */
   const char *print_after[MAX_PRINT_AFTER];
   int nprint_after;
   bool print_after_all;
@@ -51,10 +53,20 @@ typedef struct Options {
   int64_t local_mem;           /* --local-mem=BYTES: local memory for tiles (asic); 0 = the target's default */
   /* The gpu target (codegen/gpu): --emit=ptx and --gpu-arch. */
   const char *gpu_arch;        /* --gpu-arch=sm_XY: NULL = sm_90 */
+  /* Backends and plugins (codegen/backend.h, include/nnc/backend.h). */
+  const char *plugins[MAX_PLUGINS]; /* --plugin=PATH.so, loaded in order */
+  int nplugins;
+  const char *backend_opts[MAX_BACKEND_OPTS]; /* --backend-opt=KEY=VALUE, as given */
+  int nbackend_opts;
+  const char *check_backend;   /* --check-backend=NAME: the conformance check (driver/check.c) */
+  double check_tol;            /* --check-tol (default 1e-4) */
 } Options;
 
-/* Parses argv.  Returns -1 to continue, else an exit code (0 after --help,
- * --version or --list-targets; 1 on a bad command line). */
+/* Parses argv and loads the --plugin libraries (then the plugin search path
+ * when the target is not built in).  Returns -1 to continue, else an exit
+ * code (0 after --help, --version or --list-targets; 1 on a bad command
+ * line or a plugin that does not load).  With --check-backend no input file
+ * is needed. */
 int options_parse(int argc, char **argv, Options *o);
 
 #endif

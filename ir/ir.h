@@ -22,6 +22,7 @@
 #ifndef NNC_IR_H
 #define NNC_IR_H
 
+#include "frontend/diag.h"
 #include "ir/arena.h"
 
 #include <stdbool.h>
@@ -233,5 +234,9 @@ Module *ir_read(uint32_t diag_file_id);
 
 /* ---- Graphviz (ir/dot.c) ---- */
 void ir_print_dot(const Module *m, FILE *out);
+
+/* The diagnostics engine's location for IR location `loc` (ir/module.c):
+ * the registered file with the same path; file 0 when there is none. */
+SrcLoc ir_diag_loc(const Module *m, uint32_t loc);
 
 #endif

@@ -167,3 +167,16 @@ void ir_add_output(Module *m, OutKind kind, const char *name, uint32_t sym, Valu
   Output o = {kind, name ? arena_strdup(&m->arena, name) : NULL, sym, v};
   VEC_PUSH(m->outputs, m->noutputs, m->capoutputs, o);
 }
+
+SrcLoc ir_diag_loc(const Module *m, uint32_t loc) {
+  SrcLoc s = {0, 0, 0};
+  if (!m || loc == 0 || loc >= m->nlocs) return s;
+  const IrLoc *l = &m->locs[loc];
+  if (l->file == 0 || l->file >= m->nfiles) return s;
+  for (uint32_t i = 1; i < nnc_diag.nfiles; i++)
+    if (!strcmp(nnc_diag.files[i].path, m->files[l->file])) {
+      s.file = i, s.line = l->line, s.col = l->col;
+      break;
+    }
+  return s;
+}

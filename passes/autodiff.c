@@ -397,20 +397,6 @@ static bool passes_gradient(const Node *n) {
   return !(f & (OPF_LEAF | OPF_NODIFF | OPF_CMP)) && n->type.dtype == DT_F32;
 }
 
-/* The diagnostics engine's location for IR location `loc`: the registered
- * file with the same path; file 0 when there is none. */
-static SrcLoc src_loc(const Module *m, uint32_t loc) {
-  SrcLoc s = {0, 0, 0};
-  if (loc == 0 || loc >= m->nlocs) return s;
-  const IrLoc *l = &m->locs[loc];
-  if (l->file == 0 || l->file >= m->nfiles) return s;
-  for (uint32_t i = 1; i < nnc_diag.nfiles; i++)
-    if (!strcmp(nnc_diag.files[i].path, m->files[l->file])) {
-      s.file = i, s.line = l->line, s.col = l->col;
-      break;
-    }
-  return s;
-}
 
 /* Reports each op without a rule once, at its first active node, with
  * notes for the calls it was inlined from.  Returns false if any. */
@@ -421,11 +407,11 @@ static bool check_rules(const Module *m, const bool *active) {
     if (!active[v] || !passes_gradient(n) || grad_rules[n->op] || seen[n->op]) continue;
     seen[n->op] = true;
     ok = false;
-    SrcLoc s = src_loc(m, n->loc);
+    SrcLoc s = ir_diag_loc(m, n->loc);
     if (s.file) diag_error(s, "no gradient rule for op '%s'", ir_ops[n->op].name);
     else diag_error_plain("no gradient rule for op '%s'", ir_ops[n->op].name);
     for (uint32_t p = n->loc < m->nlocs ? m->locs[n->loc].parent : 0; p && p < m->nlocs; p = m->locs[p].parent) {
-      SrcLoc ps = src_loc(m, p);
+      SrcLoc ps = ir_diag_loc(m, p);
       if (ps.file) diag_note(ps, "called from here");
     }
   }

@@ -35,6 +35,13 @@ config.substitutions.append(("%inputs", os.path.join(config.nnc_src_root, "test"
 config.substitutions.append(("%examples", os.path.join(config.nnc_src_root, "examples")))
 config.substitutions.append(("%stdlib", os.path.join(config.nnc_src_root, "stdlib")))
 config.substitutions.append(("%python", config.python))
+# Backend plugins (test/Plugins): the public header, the build tree (for
+# cmake --install into a test prefix), cmake and a C compiler.
+config.substitutions.append(("%api-include", os.path.join(config.nnc_src_root, "include")))
+config.substitutions.append(("%build-root", config.nnc_obj_root))
+config.substitutions.append(("%cmake", getattr(config, "cmake", "cmake")))
+config.substitutions.append(("%host-cc", getattr(config, "cc", "cc") or "cc"))
+config.environment.pop("NNC_PLUGIN_PATH", None)
 config.substitutions.append(("%FileCheck", os.path.join(config.llvm_tools_dir, "FileCheck")))
 for tool in ("FileCheck", "not", "count", "split-file"):
     config.substitutions.append(("\\b%s\\b" % tool if tool != "not" else "\\bnot\\b",
