@@ -248,7 +248,7 @@ static const char *asm_path; /* write the last shape's assembly there */
 static void bench_shape(int64_t M, int64_t K, int64_t N, const int *threads, int nthreads, int runs,
                         const char *dir) {
   Module *m = layer_module(M, K, N);
-  LowerOptions lo = {2};
+  LowerOptions lo = {.opt_level = 0}; /* the products alone: no fusion, no dropped outputs */
   KProgram *p = lower_program(m, &lo);
   if (!p) die("lowering failed%s", "");
   memplan(p, M);

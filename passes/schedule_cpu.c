@@ -272,6 +272,10 @@ static bool match(const KProgram *p, const Kernel *k, KGemm *g) {
 
 /* ---- tiles ------------------------------------------------------------------------------ */
 
+/* The packed panels are thread-local arrays: keep an override from asking
+ * for gigabytes of them. */
+enum { MAX_PANEL_BYTES = 256 << 20 };
+
 static int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
 
 /* Worth a packed product: enough columns for one vector and enough depth
@@ -443,6 +447,12 @@ static bool apply(KGemm *g, const Override *ov, const char *kernel, int register
   }
   if (g->mc % g->mr) g->mc = (int)round_up(g->mc, g->mr);
   if (g->nc % g->nr) g->nc = (int)round_up(g->nc, g->nr);
+  int64_t panel = (int64_t)g->kc * (g->mc > g->nc ? g->mc : g->nc) * 4;
+  if (panel > MAX_PANEL_BYTES) {
+    diag_error_plain("--schedule: %s: a kc x max(mc, nc) = %d x %d packed panel takes %lld MiB per thread; at most %d",
+                     kernel, g->kc, g->mc > g->nc ? g->mc : g->nc, (long long)(panel >> 20), MAX_PANEL_BYTES >> 20);
+    return false;
+  }
   return true;
 }
 
