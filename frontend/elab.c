@@ -19,6 +19,12 @@
 
 /* ---- diagnostics with call context -------------------------------------- */
 
+/* The last error reported, to report one cause reached twice (a bad
+ * argument used by two params of a layer) once.  Reset by elaborate(), so
+ * that one elaboration cannot hide an error of the next. */
+static SrcLoc last_loc;
+static char last_msg[1024];
+
 /* An error inside an imported or stdlib body is reported at the innermost
  * call site in the user's file (that is where the user can fix it), with a
  * note pointing into the callee. */
@@ -28,10 +34,6 @@ void elab_error(Elab *e, SrcLoc loc, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  /* One cause reached twice (a bad argument used by two params of a layer)
-   * is reported once. */
-  static SrcLoc last_loc;
-  static char last_msg[1024];
   SrcLoc at = loc;
   if (loc.file != e->root_file)
     for (int i = e->depth - 1; i >= 0; i--)
@@ -83,24 +85,30 @@ bool scope_bind(Elab *e, Scope *s, const char *name, Value v, SrcLoc loc) {
   return true;
 }
 
-/* Levenshtein distance, capped (names are short). */
-static int edit_distance(const char *a, const char *b) {
+/* Levenshtein distance, capped (names are short); INT_MAX when it is over
+ * limit (found out early: it is at least the length difference, and at
+ * least the smallest entry of any row). */
+static int edit_distance(const char *a, const char *b, int limit) {
   size_t la = strlen(a), lb = strlen(b);
   if (la > 64 || lb > 64) return INT_MAX;
+  if ((la > lb ? la - lb : lb - la) > (size_t)limit) return INT_MAX;
   int row[65];
   for (size_t j = 0; j <= lb; j++) row[j] = (int)j;
   for (size_t i = 1; i <= la; i++) {
     int prev = row[0];
     row[0] = (int)i;
+    int least = row[0];
     for (size_t j = 1; j <= lb; j++) {
       int cur = row[j];
       int sub = prev + (a[i - 1] != b[j - 1]);
       int best = row[j] + 1 < row[j - 1] + 1 ? row[j] + 1 : row[j - 1] + 1;
       row[j] = sub < best ? sub : best;
+      if (row[j] < least) least = row[j];
       prev = cur;
     }
+    if (least > limit) return INT_MAX;
   }
-  return row[lb];
+  return row[lb] > limit ? INT_MAX : row[lb];
 }
 
 static const char *builtin_names[] = {
@@ -113,15 +121,15 @@ const char *elab_suggest(const Elab *e, const Scope *s, const char *name) {
   int bestd = (int)strlen(name) / 3 + 1;
   if (bestd > 3) bestd = 3;
   for (uint32_t i = 0; s && i < s->n; i++) {
-    int d = edit_distance(name, s->b[i].name);
+    int d = edit_distance(name, s->b[i].name, bestd);
     if (d < bestd || (d == bestd && !best)) best = s->b[i].name, bestd = d;
   }
   for (uint32_t i = 0; i < e->ndefs; i++) {
-    int d = edit_distance(name, e->defs[i].name);
+    int d = edit_distance(name, e->defs[i].name, bestd);
     if (d < bestd) best = e->defs[i].name, bestd = d;
   }
   for (int i = 0; builtin_names[i]; i++) {
-    int d = edit_distance(name, builtin_names[i]);
+    int d = edit_distance(name, builtin_names[i], bestd);
     if (d < bestd) best = builtin_names[i], bestd = d;
   }
   return best && strcmp(best, name) ? best : NULL;
@@ -189,7 +197,7 @@ static char *dir_of(const char *path) {
   return d;
 }
 
-static void load_imports(Elab *e, Program *p, bool prelude, Loaded *l, int depth);
+static void load_imports(Elab *e, const Program *p, bool prelude, Loaded *l, int depth);
 
 /* Loads one imported file: relative to the importing file, then the stdlib. */
 static void load_import(Elab *e, const Item *it, const char *from_path, bool prelude, Loaded *l,
@@ -244,7 +252,7 @@ static void load_import(Elab *e, const Item *it, const char *from_path, bool pre
   }
 }
 
-static void load_imports(Elab *e, Program *p, bool prelude, Loaded *l, int depth) {
+static void load_imports(Elab *e, const Program *p, bool prelude, Loaded *l, int depth) {
   const SourceFile *f = diag_file(&nnc_diag, p->file);
   char canon[PATH_MAX];
   const char *from = realpath(f->path, canon) ? canon : f->path;
@@ -252,24 +260,51 @@ static void load_imports(Elab *e, Program *p, bool prelude, Loaded *l, int depth
     if (p->items[i].kind == I_IMPORT) load_import(e, &p->items[i], from, prelude, l, depth);
 }
 
-static void load_prelude(Elab *e, Loaded *l) {
-  if (!e->stdlib_dir) return;
-  char path[PATH_MAX * 2], canon[PATH_MAX];
-  snprintf(path, sizeof path, "%s/nn.nn", e->stdlib_dir);
+/* Reads and parses stdlib_dir/nn.nn; canon receives its canonical path
+ * (checked by the caller first: already loaded means nothing to read). */
+static bool prelude_path(const char *stdlib_dir, char *path, size_t len, char *canon) {
+  snprintf(path, len, "%s/nn.nn", stdlib_dir);
   if (!realpath(path, canon)) {
     diag_error_plain("cannot find the stdlib at '%s' (set NNC_STDLIB to its directory)", path);
-    return;
+    return false;
   }
-  if (already_loaded(l, canon)) return;
+  return true;
+}
+
+static Program *prelude_parse(const char *path, const char *canon, Arena *arena) {
   const char *err = NULL;
   uint32_t fid = diag_load_file(&nnc_diag, canon, &err);
   if (!fid) {
     diag_error_plain("cannot read the stdlib '%s': %s", path, err);
-    return;
+    return NULL;
   }
   free(nnc_diag.files[fid].path);
   nnc_diag.files[fid].path = nnc_xstrdup("stdlib/nn.nn");
-  Program *p = parse_file(e->arena, fid);
+  return parse_file(arena, fid);
+}
+
+bool elab_parse_prelude(const char *stdlib_dir, Arena *arena, ElabPrelude *out) {
+  char path[PATH_MAX * 2];
+  memset(out, 0, sizeof *out);
+  int errors = diag_error_count();
+  if (!prelude_path(stdlib_dir, path, sizeof path, out->canon)) return false;
+  out->program = prelude_parse(path, out->canon, arena);
+  return out->program && diag_error_count() == errors;
+}
+
+static void load_prelude(Elab *e, Loaded *l, const ElabPrelude *pre) {
+  const Program *p;
+  if (pre) { /* parsed already (elab_parse_prelude) */
+    if (already_loaded(l, pre->canon)) return;
+    p = pre->program;
+  } else {
+    if (!e->stdlib_dir) return;
+    char path[PATH_MAX * 2], canon[PATH_MAX];
+    if (!prelude_path(e->stdlib_dir, path, sizeof path, canon)) return;
+    if (already_loaded(l, canon)) return;
+    p = prelude_parse(path, canon, e->arena);
+    if (!p) return;
+  }
   load_imports(e, p, true, l, 1);
   for (uint32_t i = 0; i < p->nitems; i++) add_def(e, &p->items[i], true);
 }
@@ -396,8 +431,14 @@ static const Item *find_train(Elab *e, Program *root, const char *model) {
 }
 
 Module *elaborate(Program *root, Arena *ast_arena, const ElabOptions *opts) {
+  return elaborate_with_prelude(root, ast_arena, opts, NULL);
+}
+
+Module *elaborate_with_prelude(Program *root, Arena *ast_arena, const ElabOptions *opts, const ElabPrelude *prelude) {
   Elab e;
   memset(&e, 0, sizeof e);
+  memset(&last_loc, 0, sizeof last_loc);
+  last_msg[0] = 0;
   e.m = ir_module_new();
   e.arena = ast_arena;
   e.root_file = root->file;
@@ -405,7 +446,7 @@ Module *elaborate(Program *root, Arena *ast_arena, const ElabOptions *opts) {
   e.stdlib_dir = opts->stdlib_dir;
   Loaded loaded = {0};
 
-  load_prelude(&e, &loaded);
+  load_prelude(&e, &loaded, prelude);
   char canon[PATH_MAX];
   const SourceFile *rf = diag_file(&nnc_diag, root->file);
   if (realpath(rf->path, canon)) already_loaded(&loaded, canon);

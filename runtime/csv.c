@@ -12,6 +12,8 @@
  *
  * The file (at most 2 GiB) is read into memory and split in place; values
  * are appended to arrays that grow with the rows really present.
+ * rt_csv_parse_mem parses a file already in memory (a copy of it);
+ * rt_csv_load reads the file and parses that.
  */
 #include <errno.h>
 #include <math.h>
@@ -25,7 +27,7 @@
 #define CSV_CAP ((size_t)2 << 30)
 
 typedef struct Csv {
-  const char *path;
+  const char *path;   /* the file's name, for messages */
   char *buf;          /* the whole file, NUL-terminated, split in place */
   size_t len;
   char **fields;      /* the current row's fields */
@@ -190,17 +192,17 @@ static bool push(void **arr, size_t *cap, size_t n, size_t elem) {
   return true;
 }
 
-int rt_csv_load(const char *path, const char *label, double scale, const RtDataExpect *expect,
-                RtDataset *out, RtError *err) {
-  memset(out, 0, sizeof *out);
-  Csv c = {.path = path};
+/* Parses c->buf (c->len bytes and a NUL, split in place); frees c. */
+static int csv_parse(Csv *cp, const char *label, double scale, const RtDataExpect *expect, RtDataset *out,
+                     RtError *err) {
+  Csv c = *cp;
+  const char *path = c.path;
   RtLabelType lt = expect ? expect->label_type : RT_LABEL_F32;
   int64_t bound = expect && lt == RT_LABEL_I32 ? expect->label_bound : 0;
   size_t col = 0, nrows = 0, capx = 0, capy = 0, nf = 0;
   void *x = NULL, *y = NULL;
   bool first = true, anything = false;
   int rc = -1;
-  if (read_all(&c, err)) goto done;
 
   long lineno = 0;
   char *end = c.buf + c.len;
@@ -315,4 +317,25 @@ done:
   free(y);
   csv_free(&c);
   return rc;
+}
+
+int rt_csv_parse_mem(const RtMemFile *file, const char *label, double scale, const RtDataExpect *expect,
+                     RtDataset *out, RtError *err) {
+  memset(out, 0, sizeof *out);
+  Csv c = {.path = file->name ? file->name : "<memory>"};
+  size_t size = file->data ? file->size : 0;
+  if (size > CSV_CAP) return rt_error_set(err, "%s: file is larger than the 2 GiB limit for csv data", c.path);
+  if (!(c.buf = malloc(size + 1))) return rt_error_set(err, "%s: out of memory", c.path);
+  if (size) memcpy(c.buf, file->data, size);
+  c.buf[size] = 0;
+  c.len = size;
+  return csv_parse(&c, label, scale, expect, out, err);
+}
+
+int rt_csv_load(const char *path, const char *label, double scale, const RtDataExpect *expect,
+                RtDataset *out, RtError *err) {
+  memset(out, 0, sizeof *out);
+  Csv c = {.path = path};
+  if (read_all(&c, err)) return -1;
+  return csv_parse(&c, label, scale, expect, out, err);
 }

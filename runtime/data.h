@@ -11,6 +11,8 @@
  *
  *   idx.c      IDX files, raw or gzipped (zlib)
  *   csv.c      CSV files with an optional header row
+ * Each parses from memory (rt_*_parse_mem); the file loaders read a file
+ * whole and hand it over.
  *   dataset.c  rt_data_load (dispatch), rt_data_free, rt_batch_gather
  */
 #ifndef NNRT_DATA_H
@@ -78,6 +80,23 @@ int rt_idx_load(const char *dir, bool test_split, double scale, const RtDataExpe
                 RtDataset *out, RtError *err);
 int rt_csv_load(const char *path, const char *label, double scale, const RtDataExpect *expect,
                 RtDataset *out, RtError *err);
+
+/* A file's bytes already in memory.  name stands for the file in messages
+ * ("<name>: <what is wrong>") and becomes RtDataset.source. */
+typedef struct RtMemFile {
+  const char *name;
+  const void *data;       /* size bytes; may be NULL when size is 0 */
+  size_t size;
+  bool gz;                /* IDX: gzip-compressed (decoded with zlib) */
+} RtMemFile;
+
+/* The parsers behind rt_idx_load and rt_csv_load, on files in memory (the
+ * loaders read the files whole and call these): same checks, limits and
+ * messages.  The data is only read, never kept: out owns copies. */
+int rt_idx_parse_mem(const RtMemFile *images, const RtMemFile *labels, double scale,
+                     const RtDataExpect *expect, RtDataset *out, RtError *err);
+int rt_csv_parse_mem(const RtMemFile *file, const char *label, double scale, const RtDataExpect *expect,
+                     RtDataset *out, RtError *err);
 
 /* Sets err->msg from a printf format (NULL err is allowed) and returns -1;
  * longer messages are cut to fit. */

@@ -10,14 +10,24 @@
  * big-endian) and dim0 the sample count.  Images need ndims >= 2, labels
  * ndims == 1.
  *
+ * The parser works on files in memory (rt_idx_parse_mem, which the fuzz
+ * target calls directly); rt_idx_load finds the two files and reads them
+ * into memory (their real size: nothing a header says), a raw file's data
+ * only once its header has been checked against the file's size.
+ * A gzipped file is decoded from memory with zlib exactly as gzread would
+ * decode it from the file (MemGz below: gzip members one after another;
+ * bytes after the last member that do not start another are ignored; a .gz
+ * file that is not gzip is an error).
+ *
  * Safety: the data size the header claims is computed with overflow checks
- * and, before anything is allocated, compared with the real file size (raw
- * files) or a 4 GiB cap (gzip, whose real size is only known by reading).
- * Data is then read in chunks into a buffer that grows only as bytes really
- * arrive, so a lying header cannot cause a large allocation.  Short data,
- * trailing bytes and corrupt gzip streams are all errors.
+ * and, before anything is allocated, compared with the real data size (raw
+ * files) or a 4 GiB cap (gzip, whose real size is only known by decoding).
+ * Gzip data is then decoded in chunks into a buffer that grows only as
+ * bytes really arrive, so a lying header cannot cause a large allocation.
+ * Short data, trailing bytes and corrupt gzip streams are all errors.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,13 +40,43 @@
 #define GZ_CAP (UINT64_C(4) << 30) /* most bytes of data read from one .gz file */
 #define CHUNK ((size_t)1 << 20)
 
-/* One open IDX file and its parsed header. */
+/* A gzipped file read from memory exactly as zlib's gzread reads it from a
+ * file (zlib 1.2.x gzread.c, after gzbuffer(128 KiB)): input taken in
+ * 128 KiB loads, output decoded ahead into a 256 KiB buffer (or straight
+ * into the caller's buffer for large reads), gzip members one after
+ * another, bytes after a member that start no other ignored, and a file
+ * that does not start as gzip passed through as it is ("direct").  So the
+ * same bytes come out, and the same errors are found at the same read, as
+ * when idx.c read .gz files with gzread. */
+enum { GZ_LOOK, GZ_COPY, GZ_GZIP };
+#define GZ_SIZE ((size_t)1 << 17)
+
+typedef struct MemGz {
+  const unsigned char *in;
+  size_t in_size, loaded;  /* loaded: bytes of in taken so far (the file offset) */
+  bool started;            /* z and out set up (gzread's first look) */
+  bool eof;                /* a load came up short: no more input */
+  bool direct;             /* not gzip (gzopen starts with true, for an empty file) */
+  int how;                 /* GZ_LOOK, GZ_COPY or GZ_GZIP */
+  int err;                 /* Z_OK, Z_BUF_ERROR (a cut stream), or an error */
+  const char *msg;         /* the error's message */
+  z_stream z;              /* next_in points into in */
+  unsigned char *out;      /* the look-ahead buffer, 2 * GZ_SIZE */
+  unsigned char *next;     /* decoded bytes not yet handed out */
+  size_t have;
+} MemGz;
+
+/* One IDX file in memory and its parsed header. */
 typedef struct IdxFile {
-  char *path;
+  const char *name;     /* for messages */
   const char *what;     /* "pixels" or "labels", for messages */
-  FILE *f;              /* raw file, or */
-  gzFile g;             /* gzipped file */
-  uint64_t file_size;   /* raw: bytes on disk */
+  const unsigned char *in; /* the file's bytes */
+  size_t in_size, pos;  /* pos: the next byte of in to read */
+  size_t loaded;        /* bytes of in present: in_size, but for a raw file being read */
+  unsigned char *owned; /* in, when read from a file (freed at the end) */
+  FILE *fp;             /* a raw file whose data is still to be read (rt_idx_load) */
+  bool gz;              /* gzipped: decoded with zlib */
+  MemGz g;              /* the gzip decoder */
   int type;             /* type byte */
   size_t elem;          /* bytes per element */
   int ndims;
@@ -44,8 +84,8 @@ typedef struct IdxFile {
   uint64_t count;       /* dims[0] */
   uint64_t per_sample;  /* product of dims[1..] */
   uint64_t bytes;       /* data bytes the header claims */
-  unsigned char *data;  /* the data, once read */
-  char errbuf[128];
+  const unsigned char *data; /* the data, once read (into in, or data_buf) */
+  unsigned char *data_buf;   /* decoded gzip data */
 } IdxFile;
 
 static size_t type_size(int t) {
@@ -63,6 +103,397 @@ static bool mul_ok(uint64_t a, uint64_t b, uint64_t *r) {
   *r = a * b;
   return true;
 }
+
+static void gz_set_error(MemGz *g, int err, const char *msg) {
+  g->err = err;
+  g->msg = msg;
+}
+
+/* Takes input: keeps what is unused and loads up to GZ_SIZE bytes in all
+ * (gz_avail). */
+static void gz_avail(MemGz *g) {
+  if (g->eof) return;
+  size_t want = GZ_SIZE - g->z.avail_in, left = g->in_size - g->loaded, got = left < want ? left : want;
+  g->z.next_in = (unsigned char *)(uintptr_t)(g->in + g->loaded - g->z.avail_in);
+  g->z.avail_in += (uInt)got;
+  g->loaded += got;
+  if (got < want) g->eof = true;
+}
+
+/* Copies up to len bytes of input as they are (gz_load, direct files). */
+static size_t gz_load(MemGz *g, unsigned char *buf, size_t len) {
+  size_t left = g->in_size - g->loaded, got = left < len ? left : len;
+  if (got) memcpy(buf, g->in + g->loaded, got);
+  g->loaded += got;
+  if (got < len) g->eof = true;
+  return got;
+}
+
+/* At the start, or after a member: another member, the end, or (only at
+ * the start) a file that is not gzip (gz_look). */
+static int gz_look(MemGz *g) {
+  if (!g->started) {
+    g->out = malloc(GZ_SIZE * 2);
+    memset(&g->z, 0, sizeof g->z);
+    if (!g->out || inflateInit2(&g->z, 15 + 16) != Z_OK) {
+      free(g->out);
+      g->out = NULL;
+      gz_set_error(g, Z_MEM_ERROR, "out of memory");
+      return -1;
+    }
+    g->started = true;
+  }
+  if (g->z.avail_in < 2) {
+    gz_avail(g);
+    if (g->z.avail_in == 0) return 0;
+  }
+  if (g->z.avail_in > 1 && g->z.next_in[0] == 31 && g->z.next_in[1] == 139) {
+    inflateReset(&g->z);
+    g->how = GZ_GZIP;
+    g->direct = false;
+    return 0;
+  }
+  if (!g->direct) { /* after a member: trailing garbage, ignored */
+    g->z.avail_in = 0;
+    g->eof = true;
+    g->have = 0;
+    return 0;
+  }
+  g->next = g->out;
+  memcpy(g->next, g->z.next_in, g->z.avail_in);
+  g->have = g->z.avail_in;
+  g->z.avail_in = 0;
+  g->how = GZ_COPY;
+  g->direct = true;
+  return 0;
+}
+
+/* Decodes into z.next_out until it is full or the member ends (gz_decomp). */
+static int gz_decomp(MemGz *g) {
+  int ret = Z_OK;
+  uInt had = g->z.avail_out;
+  do {
+    if (g->z.avail_in == 0) gz_avail(g);
+    if (g->z.avail_in == 0) {
+      gz_set_error(g, Z_BUF_ERROR, "unexpected end of file");
+      break;
+    }
+    ret = inflate(&g->z, Z_NO_FLUSH);
+    if (ret == Z_STREAM_ERROR || ret == Z_NEED_DICT) {
+      gz_set_error(g, Z_STREAM_ERROR, "internal error: inflate stream corrupt");
+      return -1;
+    }
+    if (ret == Z_MEM_ERROR) {
+      gz_set_error(g, Z_MEM_ERROR, "out of memory");
+      return -1;
+    }
+    if (ret == Z_DATA_ERROR) {
+      gz_set_error(g, Z_DATA_ERROR, g->z.msg ? g->z.msg : "compressed data error");
+      return -1;
+    }
+  } while (g->z.avail_out && ret != Z_STREAM_END);
+  g->have = had - g->z.avail_out;
+  g->next = g->z.next_out - g->have;
+  if (ret == Z_STREAM_END) g->how = GZ_LOOK;
+  return 0;
+}
+
+/* Fills the look-ahead buffer (gz_fetch). */
+static int gz_fetch(MemGz *g) {
+  do {
+    switch (g->how) {
+    case GZ_LOOK:
+      if (gz_look(g) == -1) return -1;
+      if (g->how == GZ_LOOK) return 0;
+      break;
+    case GZ_COPY:
+      g->have = gz_load(g, g->out, GZ_SIZE * 2);
+      g->next = g->out;
+      return 0;
+    case GZ_GZIP:
+      g->z.avail_out = (uInt)(GZ_SIZE * 2);
+      g->z.next_out = g->out;
+      if (gz_decomp(g) == -1) return -1;
+    }
+  } while (g->have == 0 && (!g->eof || g->z.avail_in));
+  return 0;
+}
+
+/* gzread: up to len (< 2^31) bytes; the count, or -1 with g->err set. */
+static int64_t gz_read(MemGz *g, unsigned char *buf, size_t len) {
+  if (g->err != Z_OK && g->err != Z_BUF_ERROR) return -1;
+  size_t got = 0;
+  while (len) {
+    size_t n = len;
+    if (g->have) {
+      if (g->have < n) n = g->have;
+      memcpy(buf, g->next, n);
+      g->next += n;
+      g->have -= n;
+    } else if (g->eof && g->z.avail_in == 0) {
+      break;
+    } else if (g->how == GZ_LOOK || n < GZ_SIZE * 2) {
+      if (gz_fetch(g) == -1) return -1;
+      continue;
+    } else if (g->how == GZ_COPY) {
+      n = gz_load(g, buf, n);
+    } else {
+      g->z.avail_out = (uInt)n;
+      g->z.next_out = buf;
+      if (gz_decomp(g) == -1) return -1;
+      n = g->have;
+      g->have = 0;
+    }
+    len -= n;
+    buf += n;
+    got += n;
+  }
+  return (int64_t)got;
+}
+
+/* gzdirect: whether the file is passed through as it is. */
+static bool gz_is_direct(MemGz *g) {
+  if (g->how == GZ_LOOK && g->have == 0) (void)gz_look(g);
+  return g->direct;
+}
+
+/* Reads up to n bytes; returns the count (short only at end of data) or -1. */
+static int64_t file_read(IdxFile *f, void *buf, size_t n, RtError *err) {
+  if (!f->gz) {
+    size_t left = f->loaded - f->pos, k = left < n ? left : n;
+    if (k) memcpy(buf, f->in + f->pos, k);
+    f->pos += k;
+    return (int64_t)k;
+  }
+  size_t total = 0;
+  while (total < n) {
+    size_t want = n - total < ((size_t)1 << 30) ? n - total : ((size_t)1 << 30);
+    int64_t got = gz_read(&f->g, (unsigned char *)buf + total, want);
+    if (got < 0) return rt_error_set(err, "%s: corrupt gzip data: %s", f->name, f->g.msg);
+    if (got == 0) break;
+    total += (size_t)got;
+  }
+  if (total < n) { /* end of stream: was it a clean one? */
+    if (f->g.err == Z_BUF_ERROR) return rt_error_set(err, "%s: truncated gzip stream", f->name);
+    if (f->g.err != Z_OK) return rt_error_set(err, "%s: corrupt gzip data: %s", f->name, f->g.msg);
+  }
+  return (int64_t)total;
+}
+
+static void open_mem(IdxFile *f, const RtMemFile *m, const char *what) {
+  f->name = m->name ? m->name : "<memory>";
+  f->what = what;
+  f->in = m->data ? m->data : (const void *)"";
+  f->in_size = f->loaded = m->data ? m->size : 0;
+  f->gz = m->gz;
+  f->g.in = f->in;
+  f->g.in_size = f->in_size;
+  f->g.direct = true; /* as gzopen: for an empty file */
+}
+
+static void close_file(IdxFile *f) {
+  if (f->g.started) inflateEnd(&f->g.z);
+  free(f->g.out);
+  if (f->fp) fclose(f->fp);
+  free(f->owned);
+  free(f->data_buf);
+  memset(f, 0, sizeof *f);
+}
+
+/* Reads and checks the header; computes count, per_sample and bytes, and
+ * checks bytes against the data present or the gzip cap. */
+static int read_header(IdxFile *f, int min_dims, int max_dims, RtError *err) {
+  unsigned char h[4];
+  int64_t got = file_read(f, h, 4, err);
+  if (got < 0) return -1;
+  if (got < 4) return rt_error_set(err, "%s: truncated header: expected 4 bytes, found %d", f->name, (int)got);
+  if (f->gz && gz_is_direct(&f->g))
+    return rt_error_set(err, "%s: not in gzip format (the .gz suffix says it should be)", f->name);
+  if (h[0] != 0 || h[1] != 0) {
+    if (h[0] == 0x1f && h[1] == 0x8b)
+      return rt_error_set(err, "%s: bad magic: this is a gzip file without the .gz suffix", f->name);
+    return rt_error_set(err, "%s: bad magic: expected 0x00 0x00, found 0x%02x 0x%02x", f->name, h[0], h[1]);
+  }
+  f->type = h[2];
+  f->elem = type_size(h[2]);
+  if (!f->elem)
+    return rt_error_set(err, "%s: unknown type byte 0x%02x (expected 0x08, 0x09, 0x0b, 0x0c, 0x0d or 0x0e)",
+                        f->name, h[2]);
+  f->ndims = h[3];
+  if (f->ndims < min_dims || f->ndims > max_dims) {
+    if (min_dims == max_dims)
+      return rt_error_set(err, "%s: expected %d dimension%s, found %d", f->name, min_dims,
+                          min_dims == 1 ? "" : "s", f->ndims);
+    return rt_error_set(err, "%s: expected at least %d dimensions (count and sample shape), found %d",
+                        f->name, min_dims, f->ndims);
+  }
+  unsigned char d[255 * 4];
+  size_t want = (size_t)f->ndims * 4;
+  got = file_read(f, d, want, err);
+  if (got < 0) return -1;
+  if ((size_t)got < want)
+    return rt_error_set(err, "%s: truncated header: expected %zu bytes, found %d", f->name, 4 + want,
+                        4 + (int)got);
+  f->per_sample = 1;
+  bool ok = true;
+  for (int i = 0; i < f->ndims; i++) {
+    const unsigned char *p = d + 4 * i;
+    f->dims[i] = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    if (f->dims[i] == 0) return rt_error_set(err, "%s: dimension %d is zero", f->name, i);
+    if (i > 0) ok = ok && mul_ok(f->per_sample, f->dims[i], &f->per_sample);
+  }
+  f->count = f->dims[0];
+  ok = ok && mul_ok(f->count, f->per_sample, &f->bytes) && mul_ok(f->bytes, f->elem, &f->bytes);
+  if (!ok) return rt_error_set(err, "%s: header dimensions overflow 64 bits", f->name);
+  if (!f->gz) {
+    uint64_t avail = f->in_size - f->pos; /* the header was read whole: pos = 4 + want */
+    if (f->bytes > avail)
+      return rt_error_set(err, "%s: truncated: expected %llu bytes of %s, found %llu", f->name,
+                          (unsigned long long)f->bytes, f->what, (unsigned long long)avail);
+    if (f->bytes < avail)
+      return rt_error_set(err, "%s: trailing garbage: expected %llu bytes of %s, found %llu", f->name,
+                          (unsigned long long)f->bytes, f->what, (unsigned long long)avail);
+  } else if (f->bytes > GZ_CAP) {
+    return rt_error_set(err, "%s: header claims %llu bytes of %s, over the 4 GiB limit for gzipped files",
+                        f->name, (unsigned long long)f->bytes, f->what);
+  }
+  return 0;
+}
+
+static int load_rest(IdxFile *f, RtError *err);
+
+/* Points f->data at exactly f->bytes of data: the rest of a raw file (its
+ * size was checked with the header), or the decoded gzip data, into a
+ * buffer that grows only as data arrives; then checks that nothing follows. */
+static int read_data(IdxFile *f, RtError *err) {
+  if (!f->gz) {
+    if (f->loaded < f->in_size && load_rest(f, err)) return -1;
+    f->data = f->in + f->pos;
+    f->pos += (size_t)f->bytes;
+    return 0;
+  }
+  size_t need = (size_t)f->bytes, have = 0, cap = need < CHUNK ? need : CHUNK;
+  f->data_buf = malloc(cap ? cap : 1);
+  if (!f->data_buf) return rt_error_set(err, "%s: out of memory", f->name);
+  while (have < need) {
+    if (have == cap) {
+      size_t ncap = cap > need / 2 ? need : cap * 2;
+      unsigned char *p = realloc(f->data_buf, ncap);
+      if (!p) return rt_error_set(err, "%s: out of memory reading %zu bytes", f->name, need);
+      f->data_buf = p;
+      cap = ncap;
+    }
+    int64_t got = file_read(f, f->data_buf + have, cap - have, err);
+    if (got < 0) return -1;
+    if (got == 0) break;
+    have += (size_t)got;
+  }
+  if (have < need)
+    return rt_error_set(err, "%s: truncated: expected %zu bytes of %s, found %zu", f->name, need, f->what, have);
+  unsigned char extra;
+  int64_t got = file_read(f, &extra, 1, err);
+  if (got < 0) return -1;
+  if (got > 0) return rt_error_set(err, "%s: trailing garbage after %zu bytes of %s", f->name, need, f->what);
+  f->data = f->data_buf;
+  return 0;
+}
+
+/* Element i of the data as a double (big-endian). */
+static double elem_at(const IdxFile *f, size_t i) {
+  const unsigned char *p = f->data + i * f->elem;
+  uint64_t u = 0;
+  for (size_t k = 0; k < f->elem; k++) u = u << 8 | p[k];
+  switch (f->type) {
+  case 0x08: return (double)(uint8_t)u;
+  case 0x09: return (double)(int8_t)(uint8_t)u;
+  case 0x0B: return (double)(int16_t)(uint16_t)u;
+  case 0x0C: return (double)(int32_t)(uint32_t)u;
+  case 0x0D: { uint32_t w = (uint32_t)u; float v; memcpy(&v, &w, 4); return v; }
+  case 0x0E: { double v; memcpy(&v, &u, 8); return v; }
+  }
+  return 0;
+}
+
+/* "28x28" for dims[1..]. */
+static void shape_str(const IdxFile *f, char *buf, size_t len) {
+  size_t k = 0;
+  buf[0] = 0;
+  for (int i = 1; i < f->ndims && k < len; i++)
+    k += (size_t)snprintf(buf + k, len - k, "%s%u", i > 1 ? "x" : "", f->dims[i]);
+}
+
+/* Both headers read: checks them against each other and the model, reads
+ * the data and converts it into out. */
+static int idx_finish(IdxFile *im, IdxFile *lb, double scale, const RtDataExpect *expect, RtDataset *out,
+                      RtError *err) {
+  RtLabelType lt = expect ? expect->label_type : RT_LABEL_I32;
+  int64_t bound = expect && lt == RT_LABEL_I32 ? expect->label_bound : 0;
+  if (im->count != lb->count)
+    return rt_error_set(err, "%s: mismatched counts: %llu images but %llu labels", lb->name,
+                        (unsigned long long)im->count, (unsigned long long)lb->count);
+  if (expect && expect->features > 0 && im->per_sample != (uint64_t)expect->features) {
+    char shape[256];
+    shape_str(im, shape, sizeof shape);
+    return rt_error_set(err, "%s: images are %s (%llu values) but the model's input has %lld", im->name, shape,
+                        (unsigned long long)im->per_sample, (long long)expect->features);
+  }
+  if (read_data(im, err) || read_data(lb, err)) return -1;
+
+  size_t n = (size_t)im->count, nx = n * (size_t)im->per_sample;
+  out->n = (int64_t)n;
+  out->features = (int64_t)im->per_sample;
+  out->label_type = lt;
+  out->x = malloc(nx * sizeof(float));
+  out->source = strdup(im->name);
+  if (lt == RT_LABEL_I32) out->yi = malloc(n * sizeof(int32_t));
+  else out->yf = malloc(n * sizeof(float));
+  if (!out->x || !out->source || (!out->yi && !out->yf)) return rt_error_set(err, "%s: out of memory", im->name);
+  if (im->type == 0x08) { /* the common case, kept fast */
+    for (size_t i = 0; i < nx; i++) out->x[i] = (float)(im->data[i] * scale);
+  } else {
+    for (size_t i = 0; i < nx; i++) {
+      double v = elem_at(im, i);
+      if (!isfinite(v)) return rt_error_set(err, "%s: value %g at element %zu is not finite", im->name, v, i);
+      out->x[i] = (float)(v * scale);
+    }
+  }
+  for (size_t i = 0; i < n; i++) {
+    double v = elem_at(lb, i);
+    if (lt == RT_LABEL_F32) {
+      if (!isfinite(v)) return rt_error_set(err, "%s: label %g at index %zu is not finite", lb->name, v, i);
+      out->yf[i] = (float)v;
+      continue;
+    }
+    if (v != floor(v) || !isfinite(v))
+      return rt_error_set(err, "%s: label %g at index %zu is not an integer class index", lb->name, v, i);
+    if (v < 0 || (bound > 0 && v >= (double)bound) || v > INT32_MAX) {
+      if (bound > 0)
+        return rt_error_set(err, "%s: label %.0f at index %zu is out of range for %lld classes", lb->name, v, i,
+                            (long long)bound);
+      return rt_error_set(err, "%s: label %.0f at index %zu is not a valid class index", lb->name, v, i);
+    }
+    out->yi[i] = (int32_t)v;
+  }
+  return 0;
+}
+
+int rt_idx_parse_mem(const RtMemFile *images, const RtMemFile *labels, double scale, const RtDataExpect *expect,
+                     RtDataset *out, RtError *err) {
+  memset(out, 0, sizeof *out);
+  IdxFile im = {0}, lb = {0};
+  open_mem(&im, images, "pixels");
+  open_mem(&lb, labels, "labels");
+  int rc = read_header(&im, 2, 255, err) || read_header(&lb, 1, 1, err) ||
+                   idx_finish(&im, &lb, scale, expect, out, err)
+               ? -1
+               : 0;
+  if (rc) rt_data_free(out);
+  close_file(&im);
+  close_file(&lb);
+  return rc;
+}
+
+/* ---- files ---------------------------------------------------------------------- */
 
 /* Finds dir/base or dir/base.gz; sets *path (malloc'd) and *gz. */
 static int find_file(const char *dir, const char *base, char **path, bool *gz, RtError *err) {
@@ -91,175 +522,59 @@ static int find_file(const char *dir, const char *base, char **path, bool *gz, R
   return rt_error_set(err, "%s%s%s: not found (tried %s and %s.gz)", dir, sep, base, base, base);
 }
 
-/* zlib's message for the last error, without the "path: " it puts first. */
-static const char *gz_message(IdxFile *f) {
-  int code;
-  const char *m = gzerror(f->g, &code);
-  size_t n = strlen(f->path);
-  if (strncmp(m, f->path, n) == 0 && m[n] == ':' && m[n + 1] == ' ') m += n + 2;
-  return code == Z_ERRNO ? rt_strerror(errno, f->errbuf, sizeof f->errbuf) : m;
-}
+/* The longest IDX header: the header of a raw file is read first, and the
+ * rest only once the header has been checked against the file's size. */
+#define HEAD_MAX (4 + 255 * 4)
 
-/* Reads up to n bytes; returns the count (short only at end of data) or -1. */
-static int64_t file_read(IdxFile *f, void *buf, size_t n, RtError *err) {
-  if (!f->g) {
-    size_t got = fread(buf, 1, n, f->f);
-    if (got < n && ferror(f->f)) return rt_error_set(err, "%s: read error: %s", f->path, rt_strerror(errno, (char[128]){0}, 128));
-    return (int64_t)got;
-  }
-  size_t total = 0;
-  while (total < n) {
-    size_t want = n - total < ((size_t)1 << 30) ? n - total : ((size_t)1 << 30);
-    int got = gzread(f->g, (char *)buf + total, (unsigned)want);
-    if (got < 0) return rt_error_set(err, "%s: corrupt gzip data: %s", f->path, gz_message(f));
-    if (got == 0) break;
-    total += (size_t)got;
-  }
-  if (total < n) { /* end of stream: was it a clean one? */
-    int code;
-    gzerror(f->g, &code);
-    if (code == Z_BUF_ERROR) return rt_error_set(err, "%s: truncated gzip stream", f->path);
-    if (code != Z_OK) return rt_error_set(err, "%s: corrupt gzip data: %s", f->path, gz_message(f));
-  }
-  return (int64_t)total;
-}
-
-static int open_file(IdxFile *f, const char *dir, const char *base, const char *what, RtError *err) {
-  bool gz = false;
+/* Opens path as f's input: a gzipped file is read whole (its size on disk,
+ * nothing a header says); of a raw file only the longest possible header,
+ * the rest being read by load_rest when the header has passed. */
+static int open_file(IdxFile *f, const char *path, bool gz, const char *what, RtError *err) {
+  f->name = path;
   f->what = what;
-  if (find_file(dir, base, &f->path, &gz, err)) return -1;
-  if (gz) {
-    f->g = gzopen(f->path, "rb");
-    if (!f->g) return rt_error_set(err, "%s: %s", f->path, errno ? rt_strerror(errno, (char[128]){0}, 128) : "cannot open");
-    gzbuffer(f->g, 1 << 17);
-  } else {
-    f->f = fopen(f->path, "rb");
-    if (!f->f) return rt_error_set(err, "%s: %s", f->path, rt_strerror(errno, (char[128]){0}, 128));
-    struct stat st;
-    if (fstat(fileno(f->f), &st) != 0) return rt_error_set(err, "%s: %s", f->path, rt_strerror(errno, (char[128]){0}, 128));
-    f->file_size = (uint64_t)st.st_size;
+  f->gz = gz;
+  f->g.direct = true; /* as gzopen: for an empty file */
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return rt_error_set(err, "%s: %s", path, rt_strerror(errno, (char[128]){0}, 128));
+  f->fp = fp;
+  struct stat st;
+  if (fstat(fileno(fp), &st) != 0) return rt_error_set(err, "%s: %s", path, rt_strerror(errno, (char[128]){0}, 128));
+  size_t size = st.st_size > 0 ? (size_t)st.st_size : 0, want = gz || size < HEAD_MAX ? size : HEAD_MAX;
+  f->owned = malloc(want ? want : 1);
+  if (!f->owned) return rt_error_set(err, "%s: out of memory reading %zu bytes", path, want);
+  size_t got = want ? fread(f->owned, 1, want, fp) : 0;
+  if (got < want && ferror(fp)) return rt_error_set(err, "%s: read error: %s", path, rt_strerror(errno, (char[128]){0}, 128));
+  f->in = f->g.in = f->owned;
+  f->loaded = got;
+  f->in_size = got < want ? got : size; /* a file that shrank ends where reading did */
+  f->g.in_size = f->in_size;
+  if (gz || f->loaded == f->in_size) {
+    fclose(fp);
+    f->fp = NULL;
   }
   return 0;
 }
 
-static void close_file(IdxFile *f) {
-  if (f->f) fclose(f->f);
-  if (f->g) gzclose(f->g);
-  free(f->path);
-  free(f->data);
-  memset(f, 0, sizeof *f);
-}
-
-/* Reads and checks the header; computes count, per_sample and bytes, and
- * checks bytes against the file size or the gzip cap. */
-static int read_header(IdxFile *f, int min_dims, int max_dims, RtError *err) {
-  unsigned char h[4];
-  int64_t got = file_read(f, h, 4, err);
-  if (got < 0) return -1;
-  if (got < 4) return rt_error_set(err, "%s: truncated header: expected 4 bytes, found %d", f->path, (int)got);
-  if (f->g && gzdirect(f->g))
-    return rt_error_set(err, "%s: not in gzip format (the .gz suffix says it should be)", f->path);
-  if (h[0] != 0 || h[1] != 0) {
-    if (h[0] == 0x1f && h[1] == 0x8b)
-      return rt_error_set(err, "%s: bad magic: this is a gzip file without the .gz suffix", f->path);
-    return rt_error_set(err, "%s: bad magic: expected 0x00 0x00, found 0x%02x 0x%02x", f->path, h[0], h[1]);
-  }
-  f->type = h[2];
-  f->elem = type_size(h[2]);
-  if (!f->elem)
-    return rt_error_set(err, "%s: unknown type byte 0x%02x (expected 0x08, 0x09, 0x0b, 0x0c, 0x0d or 0x0e)",
-                        f->path, h[2]);
-  f->ndims = h[3];
-  if (f->ndims < min_dims || f->ndims > max_dims) {
-    if (min_dims == max_dims)
-      return rt_error_set(err, "%s: expected %d dimension%s, found %d", f->path, min_dims,
-                          min_dims == 1 ? "" : "s", f->ndims);
-    return rt_error_set(err, "%s: expected at least %d dimensions (count and sample shape), found %d",
-                        f->path, min_dims, f->ndims);
-  }
-  unsigned char d[255 * 4];
-  size_t want = (size_t)f->ndims * 4;
-  got = file_read(f, d, want, err);
-  if (got < 0) return -1;
-  if ((size_t)got < want)
-    return rt_error_set(err, "%s: truncated header: expected %zu bytes, found %d", f->path, 4 + want,
-                        4 + (int)got);
-  f->per_sample = 1;
-  bool ok = true;
-  for (int i = 0; i < f->ndims; i++) {
-    const unsigned char *p = d + 4 * i;
-    f->dims[i] = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-    if (f->dims[i] == 0) return rt_error_set(err, "%s: dimension %d is zero", f->path, i);
-    if (i > 0) ok = ok && mul_ok(f->per_sample, f->dims[i], &f->per_sample);
-  }
-  f->count = f->dims[0];
-  ok = ok && mul_ok(f->count, f->per_sample, &f->bytes) && mul_ok(f->bytes, f->elem, &f->bytes);
-  if (!ok) return rt_error_set(err, "%s: header dimensions overflow 64 bits", f->path);
-  if (!f->g) {
-    uint64_t avail = f->file_size > 4 + want ? f->file_size - (4 + want) : 0;
-    if (f->bytes > avail)
-      return rt_error_set(err, "%s: truncated: expected %llu bytes of %s, found %llu", f->path,
-                          (unsigned long long)f->bytes, f->what, (unsigned long long)avail);
-    if (f->bytes < avail)
-      return rt_error_set(err, "%s: trailing garbage: expected %llu bytes of %s, found %llu", f->path,
-                          (unsigned long long)f->bytes, f->what, (unsigned long long)avail);
-  } else if (f->bytes > GZ_CAP) {
-    return rt_error_set(err, "%s: header claims %llu bytes of %s, over the 4 GiB limit for gzipped files",
-                        f->path, (unsigned long long)f->bytes, f->what);
-  }
-  return 0;
-}
-
-/* Reads exactly f->bytes of data into f->data, growing the buffer only as
- * data arrives; then checks that nothing follows. */
-static int read_data(IdxFile *f, RtError *err) {
-  size_t need = (size_t)f->bytes, have = 0, cap = need < CHUNK ? need : CHUNK;
-  f->data = malloc(cap ? cap : 1);
-  if (!f->data) return rt_error_set(err, "%s: out of memory", f->path);
-  while (have < need) {
-    if (have == cap) {
-      size_t ncap = cap > need / 2 ? need : cap * 2;
-      unsigned char *p = realloc(f->data, ncap);
-      if (!p) return rt_error_set(err, "%s: out of memory reading %zu bytes", f->path, need);
-      f->data = p;
-      cap = ncap;
-    }
-    int64_t got = file_read(f, f->data + have, cap - have, err);
-    if (got < 0) return -1;
+/* Reads the rest of a raw file (its header has passed, so in_size is the
+ * size the header claims plus the header). */
+static int load_rest(IdxFile *f, RtError *err) {
+  unsigned char *p = realloc(f->owned, f->in_size);
+  if (!p) return rt_error_set(err, "%s: out of memory reading %zu bytes", f->name, f->in_size);
+  f->owned = p;
+  f->in = f->g.in = p;
+  while (f->loaded < f->in_size) {
+    size_t got = fread(p + f->loaded, 1, f->in_size - f->loaded, f->fp);
     if (got == 0) break;
-    have += (size_t)got;
+    f->loaded += got;
   }
-  if (have < need)
-    return rt_error_set(err, "%s: truncated: expected %zu bytes of %s, found %zu", f->path, need, f->what, have);
-  unsigned char extra;
-  int64_t got = file_read(f, &extra, 1, err);
-  if (got < 0) return -1;
-  if (got > 0) return rt_error_set(err, "%s: trailing garbage after %zu bytes of %s", f->path, need, f->what);
-  return 0;
-}
-
-/* Element i of the data as a double (big-endian). */
-static double elem_at(const IdxFile *f, size_t i) {
-  const unsigned char *p = f->data + i * f->elem;
-  uint64_t u = 0;
-  for (size_t k = 0; k < f->elem; k++) u = u << 8 | p[k];
-  switch (f->type) {
-  case 0x08: return (double)(uint8_t)u;
-  case 0x09: return (double)(int8_t)(uint8_t)u;
-  case 0x0B: return (double)(int16_t)(uint16_t)u;
-  case 0x0C: return (double)(int32_t)(uint32_t)u;
-  case 0x0D: { uint32_t w = (uint32_t)u; float v; memcpy(&v, &w, 4); return v; }
-  case 0x0E: { double v; memcpy(&v, &u, 8); return v; }
+  if (f->loaded < f->in_size) {
+    if (ferror(f->fp)) return rt_error_set(err, "%s: read error: %s", f->name, rt_strerror(errno, (char[128]){0}, 128));
+    return rt_error_set(err, "%s: truncated: expected %llu bytes of %s, found %zu", f->name,
+                        (unsigned long long)f->bytes, f->what, f->loaded - f->pos);
   }
+  fclose(f->fp);
+  f->fp = NULL;
   return 0;
-}
-
-/* "28x28" for dims[1..]. */
-static void shape_str(const IdxFile *f, char *buf, size_t len) {
-  size_t k = 0;
-  buf[0] = 0;
-  for (int i = 1; i < f->ndims && k < len; i++)
-    k += (size_t)snprintf(buf + k, len - k, "%s%u", i > 1 ? "x" : "", f->dims[i]);
 }
 
 int rt_idx_load(const char *dir, bool test_split, double scale, const RtDataExpect *expect,
@@ -269,79 +584,23 @@ int rt_idx_load(const char *dir, bool test_split, double scale, const RtDataExpe
   char ibase[64], lbase[64];
   snprintf(ibase, sizeof ibase, "%s-images-idx3-ubyte", split);
   snprintf(lbase, sizeof lbase, "%s-labels-idx1-ubyte", split);
-  RtLabelType lt = expect ? expect->label_type : RT_LABEL_I32;
-  int64_t bound = expect && lt == RT_LABEL_I32 ? expect->label_bound : 0;
   IdxFile im = {0}, lb = {0};
+  char *ipath = NULL, *lpath = NULL;
+  bool igz = false, lgz = false;
   int rc = -1;
-
-  if (open_file(&im, dir, ibase, "pixels", err) || read_header(&im, 2, 255, err)) goto done;
-  if (open_file(&lb, dir, lbase, "labels", err) || read_header(&lb, 1, 1, err)) goto done;
-  if (im.count != lb.count) {
-    rt_error_set(err, "%s: mismatched counts: %llu images but %llu labels", lb.path,
-                 (unsigned long long)im.count, (unsigned long long)lb.count);
+  /* One file after the other, each checked before the next is looked for. */
+  if (find_file(dir, ibase, &ipath, &igz, err) || open_file(&im, ipath, igz, "pixels", err) ||
+      read_header(&im, 2, 255, err))
     goto done;
-  }
-  if (expect && expect->features > 0 && im.per_sample != (uint64_t)expect->features) {
-    char shape[256];
-    shape_str(&im, shape, sizeof shape);
-    rt_error_set(err, "%s: images are %s (%llu values) but the model's input has %lld", im.path, shape,
-                 (unsigned long long)im.per_sample, (long long)expect->features);
+  if (find_file(dir, lbase, &lpath, &lgz, err) || open_file(&lb, lpath, lgz, "labels", err) ||
+      read_header(&lb, 1, 1, err))
     goto done;
-  }
-  if (read_data(&im, err) || read_data(&lb, err)) goto done;
-
-  size_t n = (size_t)im.count, nx = n * (size_t)im.per_sample;
-  out->n = (int64_t)n;
-  out->features = (int64_t)im.per_sample;
-  out->label_type = lt;
-  out->x = malloc(nx * sizeof(float));
-  out->source = strdup(im.path);
-  if (lt == RT_LABEL_I32) out->yi = malloc(n * sizeof(int32_t));
-  else out->yf = malloc(n * sizeof(float));
-  if (!out->x || !out->source || (!out->yi && !out->yf)) {
-    rt_error_set(err, "%s: out of memory", im.path);
-    goto done;
-  }
-  if (im.type == 0x08) { /* the common case, kept fast */
-    for (size_t i = 0; i < nx; i++) out->x[i] = (float)(im.data[i] * scale);
-  } else {
-    for (size_t i = 0; i < nx; i++) {
-      double v = elem_at(&im, i);
-      if (!isfinite(v)) {
-        rt_error_set(err, "%s: value %g at element %zu is not finite", im.path, v, i);
-        goto done;
-      }
-      out->x[i] = (float)(v * scale);
-    }
-  }
-  for (size_t i = 0; i < n; i++) {
-    double v = elem_at(&lb, i);
-    if (lt == RT_LABEL_F32) {
-      if (!isfinite(v)) {
-        rt_error_set(err, "%s: label %g at index %zu is not finite", lb.path, v, i);
-        goto done;
-      }
-      out->yf[i] = (float)v;
-      continue;
-    }
-    if (v != floor(v) || !isfinite(v)) {
-      rt_error_set(err, "%s: label %g at index %zu is not an integer class index", lb.path, v, i);
-      goto done;
-    }
-    if (v < 0 || (bound > 0 && v >= (double)bound) || v > INT32_MAX) {
-      if (bound > 0)
-        rt_error_set(err, "%s: label %.0f at index %zu is out of range for %lld classes", lb.path, v, i,
-                     (long long)bound);
-      else
-        rt_error_set(err, "%s: label %.0f at index %zu is not a valid class index", lb.path, v, i);
-      goto done;
-    }
-    out->yi[i] = (int32_t)v;
-  }
-  rc = 0;
+  rc = idx_finish(&im, &lb, scale, expect, out, err);
 done:
   if (rc) rt_data_free(out);
   close_file(&im);
   close_file(&lb);
+  free(ipath);
+  free(lpath);
   return rc;
 }

@@ -481,6 +481,61 @@ static int check_layout(const char *path, RtSafetensors *s, uint64_t data_size, 
   return rc;
 }
 
+/* The 8-byte header length of a file of size bytes (first8: its first 8
+ * bytes, when it has them), checked against the cap and the size. */
+static int check_hlen(const char *path, const unsigned char *first8, uint64_t size, uint64_t *hlen, RtError *err) {
+  if (size < 8 || !first8)
+    return rt_error_set(err, "%s: truncated: %llu bytes, too short for the 8-byte header length", path,
+                        (unsigned long long)size);
+  uint64_t h = 0;
+  for (int i = 7; i >= 0; i--) h = h << 8 | first8[i];
+  if (h > HEADER_CAP)
+    return rt_error_set(err, "%s: header length %llu is over the 100 MB limit", path, (unsigned long long)h);
+  if (h > size - 8)
+    return rt_error_set(err, "%s: truncated: header length %llu runs past the end of the file (%llu bytes)", path,
+                        (unsigned long long)h, (unsigned long long)size);
+  *hlen = h;
+  return 0;
+}
+
+/* Parses the header text and checks the tensors' layout against a data
+ * section of blob_size bytes (nothing is allocated for the data yet). */
+static int parse_checked(const char *path, const char *header, uint64_t hlen, uint64_t blob_size, RtSafetensors *out,
+                         RtError *err) {
+  Json j = {.s = header, .p = header, .end = header + hlen};
+  if (!parse_header(&j, out)) return rt_error_set(err, "%s: %s", path, j.msg);
+  out->blob_size = blob_size;
+  return check_layout(path, out, out->blob_size, err);
+}
+
+/* out->blob holds the data section: native byte order, tensor pointers. */
+static void attach_blob(RtSafetensors *out) {
+  if (!host_is_le()) swap32(out->blob, out->blob_size);
+  for (int i = 0; i < out->n; i++)
+    out->tensors[i].data = (const float *)(const void *)((const char *)out->blob + out->tensors[i].begin);
+}
+
+int rt_safetensors_read_mem(const char *name, const void *data, size_t size, RtSafetensors *out, RtError *err) {
+  memset(out, 0, sizeof *out);
+  const unsigned char *p = data;
+  if (!p) size = 0;
+  uint64_t hlen;
+  if (check_hlen(name, size >= 8 ? p : NULL, size, &hlen, err) ||
+      parse_checked(name, (const char *)p + 8, hlen, size - 8 - hlen, out, err))
+    goto fail;
+  out->blob = malloc(out->blob_size ? out->blob_size : 1);
+  if (!out->blob) {
+    rt_error_set(err, "%s: out of memory reading %llu bytes", name, (unsigned long long)out->blob_size);
+    goto fail;
+  }
+  if (out->blob_size) memcpy(out->blob, p + 8 + hlen, out->blob_size);
+  attach_blob(out);
+  return 0;
+fail:
+  rt_safetensors_free(out);
+  return -1;
+}
+
 int rt_safetensors_read(const char *path, RtSafetensors *out, RtError *err) {
   memset(out, 0, sizeof *out);
   char *header = NULL;
@@ -492,36 +547,18 @@ int rt_safetensors_read(const char *path, RtSafetensors *out, RtError *err) {
     rt_error_set(err, "%s: not a regular file", path);
     goto done;
   }
-  uint64_t size = (uint64_t)st.st_size;
+  /* The same steps as rt_safetensors_read_mem, reading only what each needs:
+   * the length, the header, then (all checked) the data section. */
+  uint64_t size = (uint64_t)st.st_size, hlen;
   unsigned char lenb[8];
-  if (size < 8 || fread(lenb, 1, 8, f) != 8) {
-    rt_error_set(err, "%s: truncated: %llu bytes, too short for the 8-byte header length", path,
-                 (unsigned long long)size);
-    goto done;
-  }
-  uint64_t hlen = 0;
-  for (int i = 7; i >= 0; i--) hlen = hlen << 8 | lenb[i];
-  if (hlen > HEADER_CAP) {
-    rt_error_set(err, "%s: header length %llu is over the 100 MB limit", path, (unsigned long long)hlen);
-    goto done;
-  }
-  if (hlen > size - 8) {
-    rt_error_set(err, "%s: truncated: header length %llu runs past the end of the file (%llu bytes)", path,
-                 (unsigned long long)hlen, (unsigned long long)size);
-    goto done;
-  }
+  bool have8 = size >= 8 && fread(lenb, 1, 8, f) == 8;
+  if (check_hlen(path, have8 ? lenb : NULL, size, &hlen, err)) goto done;
   header = malloc(hlen + 1);
   if (!header || fread(header, 1, hlen, f) != hlen) {
     rt_error_set(err, "%s: %s", path, header ? "read error in the header" : "out of memory");
     goto done;
   }
-  Json j = {.s = header, .p = header, .end = header + hlen};
-  if (!parse_header(&j, out)) {
-    rt_error_set(err, "%s: %s", path, j.msg);
-    goto done;
-  }
-  out->blob_size = size - 8 - hlen;
-  if (check_layout(path, out, out->blob_size, err)) goto done;
+  if (parse_checked(path, header, hlen, size - 8 - hlen, out, err)) goto done;
   out->blob = malloc(out->blob_size ? out->blob_size : 1);
   if (!out->blob) {
     rt_error_set(err, "%s: out of memory reading %llu bytes", path, (unsigned long long)out->blob_size);
@@ -531,9 +568,7 @@ int rt_safetensors_read(const char *path, RtSafetensors *out, RtError *err) {
     rt_error_set(err, "%s: truncated: the data section ended early", path);
     goto done;
   }
-  if (!host_is_le()) swap32(out->blob, out->blob_size);
-  for (int i = 0; i < out->n; i++)
-    out->tensors[i].data = (const float *)(const void *)((const char *)out->blob + out->tensors[i].begin);
+  attach_blob(out);
   rc = 0;
 done:
   fclose(f);
@@ -724,6 +759,40 @@ static char *build_header(const char *path, const RtTensorRef *ts, int n, const 
   *data_size = at;
   *hlen = b.n;
   return b.p;
+}
+
+/* The whole file in one malloc'd buffer (the fuzz target's round trip). */
+int rt_safetensors_write_mem(const char *name, const RtTensorRef *tensors, int n, const char *metadata_json,
+                             void **data, size_t *size, RtError *err) {
+  uint64_t data_size;
+  size_t hlen;
+  *data = NULL;
+  *size = 0;
+  if (n < 0) return rt_error_set(err, "%s: negative tensor count", name);
+  char *header = build_header(name, tensors, n, metadata_json, &data_size, &hlen, err);
+  if (!header) return -1;
+  uint64_t total = 8 + (uint64_t)hlen + data_size;
+  unsigned char *buf = total >= 8 + (uint64_t)hlen && total <= SIZE_MAX ? malloc((size_t)total) : NULL;
+  if (!buf) {
+    free(header);
+    return rt_error_set(err, "%s: out of memory", name);
+  }
+  for (int i = 0; i < 8; i++) buf[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
+  memcpy(buf + 8, header, hlen);
+  size_t at = 8 + hlen;
+  bool le = host_is_le();
+  for (int i = 0; i < n; i++) {
+    const RtTensorRef *t = &tensors[i];
+    size_t count = 1;
+    for (int d = 0; d < t->rank; d++) count *= (size_t)t->dims[d];
+    if (count) memcpy(buf + at, t->data, count * 4);
+    if (!le) swap32(buf + at, count * 4);
+    at += count * 4;
+  }
+  free(header);
+  *data = buf;
+  *size = (size_t)total;
+  return 0;
 }
 
 static bool write_all(FILE *f, const void *p, size_t n) { return n == 0 || fwrite(p, 1, n, f) == n; }

@@ -14,6 +14,7 @@
 #ifndef NNRT_SAFETENSORS_H
 #define NNRT_SAFETENSORS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "data.h" /* RtError */
@@ -35,6 +36,12 @@ typedef struct RtTensorRef {
  * -1 with err set (the previous file at path, if any, is then untouched). */
 int rt_safetensors_write(const char *path, const RtTensorRef *tensors, int n, const char *metadata_json,
                          RtError *err);
+
+/* The same file built in memory: *data (malloc'd, *size bytes) receives
+ * exactly what rt_safetensors_write would write; name stands for the file
+ * in messages.  Returns 0, or -1 with err set (*data NULL). */
+int rt_safetensors_write_mem(const char *name, const RtTensorRef *tensors, int n, const char *metadata_json,
+                             void **data, size_t *size, RtError *err);
 
 /* One tensor of a loaded file. */
 typedef struct RtStTensor {
@@ -61,6 +68,11 @@ typedef struct RtSafetensors {
  * offsets non-overlapping and covering the data section exactly, byte sizes
  * equal to numel * 4.  Returns 0, or -1 with err set and *out empty. */
 int rt_safetensors_read(const char *path, RtSafetensors *out, RtError *err);
+
+/* The same checks on a file already in memory (data, size bytes; only
+ * read), named name in messages; out gets a copy of the data section.
+ * rt_safetensors_read does the same steps, reading the file as it goes. */
+int rt_safetensors_read_mem(const char *name, const void *data, size_t size, RtSafetensors *out, RtError *err);
 
 /* The tensor called name, or NULL; rank and dims (may be NULL) receive its
  * shape. */

@@ -26,7 +26,9 @@ def idx(dims, data, type_byte=0x08, fmt="B"):
 
 
 def idx_seed(flags, images, labels):
-    # fuzz_idx.c: flags, the images length (u16 LE), images, labels
+    # fuzz_idx.c: flags (bit 0: images gzipped, 1: labels gzipped, 2: checked
+    # as 784 features and 10 classes, 3: f32 labels), the images length
+    # (u16 LE), images, labels
     return bytes([flags]) + struct.pack("<H", len(images)) + images + labels
 
 
@@ -44,13 +46,16 @@ def safetensors(tensors, meta=None):
 
 
 def main():
-    # IDX: 3 samples of 2x2 u8 pixels, classes 0..2; raw, gzipped, the t10k
-    # split, the checked (784 features) mode, f32 and i16 pixels.
+    # IDX: 3 samples of 2x2 u8 pixels, classes 0..2; raw, gzipped (both
+    # files, the images only, two gzip members), the checked (784 features)
+    # mode, f32 labels, f32 and i16 pixels.
     pix = [(i * 37) % 256 for i in range(12)]
     img, lab = idx([3, 2, 2], pix), idx([3], [0, 1, 2])
     put("idx", "u8", idx_seed(0, img, lab))
-    put("idx", "u8-gz", idx_seed(1, gzip.compress(img, mtime=0), gzip.compress(lab, mtime=0)))
-    put("idx", "t10k", idx_seed(2, img, lab))
+    put("idx", "u8-gz", idx_seed(3, gzip.compress(img, mtime=0), gzip.compress(lab, mtime=0)))
+    put("idx", "images-gz", idx_seed(1, gzip.compress(img, mtime=0), lab))
+    put("idx", "two-members", idx_seed(2, img, gzip.compress(lab[:5], mtime=0) + gzip.compress(lab[5:], mtime=0)))
+    put("idx", "f32-labels", idx_seed(8, img, idx([3], [0.5, -1, 2], 0x0D, "f")))
     put("idx", "checked-784", idx_seed(4, idx([1, 28, 28], [7] * 784), idx([1], [9])))
     put("idx", "f32", idx_seed(0, idx([2, 1, 3], [0.5, 1, 2, -1, 3, 4], 0x0D, "f"), idx([2], [1, 0])))
     put("idx", "i16", idx_seed(0, idx([2, 2], [300, -2, 5, 7], 0x0B, "h"), idx([2], [1, 0])))

@@ -2,7 +2,8 @@
  * dataset.c): the committed Fashion-MNIST subset and regression CSVs, the
  * real Fashion-MNIST when installed, and malformed IDX and CSV files written
  * to a temporary directory, each of which must fail with -1 and a message
- * that names the file.  Run from test/ (reads Inputs/...).  Prints one line
+ * that names the file; then the parsers on files in memory
+ * (rt_idx_parse_mem, rt_csv_parse_mem), which must agree with the loaders.  Run from test/ (reads Inputs/...).  Prints one line
  * per failed check; exits 1 if any failed.
  */
 #include <math.h>
@@ -16,6 +17,7 @@
 
 #include "ir/ir.h" /* only for the enum below: this test links nnrt alone */
 #include "runtime/data.h"
+#include "runtime/safetensors.h"
 
 /* ORDER DataKind: the runtime's values must match the IR's. */
 _Static_assert((int)RT_DATA_IDX == (int)DATA_IDX, "ORDER DataKind");
@@ -447,6 +449,175 @@ static void test_idx_errors(void) {
   free(b.p);
 }
 
+/* ---- in memory ------------------------------------------------------------------ */
+
+/* The whole file at path, malloc'd. */
+static unsigned char *slurp(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long len = ftell(f);
+  rewind(f);
+  unsigned char *p = malloc(len > 0 ? (size_t)len : 1);
+  *n = len > 0 && p ? fread(p, 1, (size_t)len, f) : 0;
+  fclose(f);
+  return p;
+}
+
+/* A gzip member of data (gzip's own format, as gzwrite writes it). */
+static Blob gz_member(const void *data, size_t n) {
+  Blob b = {malloc(n + 64 + n / 100), 0};
+  z_stream z;
+  memset(&z, 0, sizeof z);
+  deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+  z.next_in = (unsigned char *)(uintptr_t)data;
+  z.avail_in = (uInt)n;
+  z.next_out = b.p;
+  z.avail_out = (uInt)(n + 64 + n / 100);
+  deflate(&z, Z_FINISH);
+  b.n = z.total_out;
+  deflateEnd(&z);
+  return b;
+}
+
+/* rt_idx_parse_mem and rt_csv_parse_mem: what the file loaders run on the
+ * files' bytes; the same results and messages, named by the name given. */
+static void test_mem(void) {
+  unsigned char px[12] = {0, 255, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  unsigned char lb[3] = {1, 0, 2};
+  uint32_t di[3] = {3, 2, 2}, dl[1] = {3};
+  Blob a = idx(0x08, 3, di, px, 12), b = idx(0x08, 1, dl, lb, 3);
+  RtDataset d;
+  RtError err = {{0}};
+  RtMemFile im = {"imgs", a.p, a.n, false}, lm = {"labs", b.p, b.n, false};
+  int rc = rt_idx_parse_mem(&im, &lm, 0.5, &small_expect, &d, &err);
+  CHECK(rc == 0 && d.n == 3 && d.features == 4 && d.x[1] == 127.5f && d.yi[2] == 2, "raw in memory: %s", err.msg);
+  if (rc == 0) {
+    CHECK(strcmp(d.source, "imgs") == 0, "source %s", d.source);
+    rt_data_free(&d);
+  }
+
+  /* gzip: one member, two members (gzread reads on into the next), bytes
+   * after the last member that start no other (ignored, as gzread does). */
+  Blob ga = gz_member(a.p, a.n), g1 = gz_member(b.p, 5), g2 = gz_member(b.p + 5, b.n - 5);
+  unsigned char two[512];
+  memcpy(two, g1.p, g1.n);
+  memcpy(two + g1.n, g2.p, g2.n);
+  memcpy(two + g1.n + g2.n, "junk", 4);
+  RtMemFile gim = {"imgs.gz", ga.p, ga.n, true}, glm = {"labs.gz", two, g1.n + g2.n, true};
+  rc = rt_idx_parse_mem(&gim, &glm, 1, &small_expect, &d, &err);
+  CHECK(rc == 0 && d.n == 3 && d.x[1] == 255 && d.yi[0] == 1, "two gzip members: %s", err.msg);
+  if (rc == 0) rt_data_free(&d);
+  glm.size += 4;
+  rc = rt_idx_parse_mem(&gim, &glm, 1, &small_expect, &d, &err);
+  CHECK(rc == 0 && d.n == 3, "garbage after the last member is ignored: %s", err.msg);
+  if (rc == 0) rt_data_free(&d);
+
+  /* Errors name the name given. */
+  RtMemFile cut = {"imgs.gz", ga.p, ga.n - 9, true};
+  rc = rt_idx_parse_mem(&cut, &lm, 1, &small_expect, &d, &err);
+  CHECK(rc == -1 && strcmp(err.msg, "imgs.gz: truncated gzip stream") == 0 && !d.x, "cut gzip: %s", err.msg);
+  RtMemFile plain = {"imgs.gz", a.p, a.n, true};
+  rc = rt_idx_parse_mem(&plain, &lm, 1, &small_expect, &d, &err);
+  CHECK(rc == -1 && strstr(err.msg, "imgs.gz: not in gzip format"), "plain under gz: %s", err.msg);
+  RtMemFile empty = {"labs", NULL, 0, false};
+  rc = rt_idx_parse_mem(&im, &empty, 1, &small_expect, &d, &err);
+  CHECK(rc == -1 && strcmp(err.msg, "labs: truncated header: expected 4 bytes, found 0") == 0, "empty: %s", err.msg);
+  RtMemFile longer = {"labs", b.p, b.n - 1, false};
+  rc = rt_idx_parse_mem(&im, &longer, 1, &small_expect, &d, &err);
+  CHECK(rc == -1 && strcmp(err.msg, "labs: truncated: expected 3 bytes of labels, found 2") == 0, "short: %s",
+        err.msg);
+
+  /* The loader and the parser agree, message for message, on every cut of
+   * the gzipped images file (each a different place for zlib to stop). */
+  const char *dir = fresh_dir("memcuts");
+  write_file(path_in(dir, "train-labels-idx1-ubyte"), b.p, b.n, false);
+  int agree = 0, tried = 0;
+  for (size_t n = 0; n <= ga.n; n++, tried++) {
+    write_file(path_in(dir, "train-images-idx3-ubyte.gz"), ga.p, n, false);
+    RtDataSpec spec = {RT_DATA_IDX, dir, NULL, NULL, 1};
+    RtError e1 = {{0}}, e2 = {{0}};
+    RtDataset d1, d2;
+    int r1 = rt_data_load(&spec, false, &small_expect, &d1, &e1);
+    RtMemFile c = {path_in(dir, "train-images-idx3-ubyte.gz"), ga.p, n, true};
+    RtMemFile l = {path_in(dir, "train-labels-idx1-ubyte"), b.p, b.n, false};
+    int r2 = rt_idx_parse_mem(&c, &l, 1, &small_expect, &d2, &e2);
+    agree += r1 == r2 && strcmp(e1.msg, e2.msg) == 0;
+    if (r1 == 0) rt_data_free(&d1);
+    if (r2 == 0) rt_data_free(&d2);
+  }
+  CHECK(agree == tried, "loader and parser agree on %d of %d cuts", agree, tried);
+  free(a.p), free(b.p), free(ga.p), free(g1.p), free(g2.p);
+
+  /* CSV: the same parse from memory; the input is only read. */
+  const char text[] = "a,y\n1,2\n3,x\n";
+  RtMemFile cm = {"mem.csv", text, 8, false};
+  RtDataExpect f1 = {1, RT_LABEL_F32, 0};
+  rc = rt_csv_parse_mem(&cm, "y", 1, &f1, &d, &err);
+  CHECK(rc == 0 && d.n == 1 && d.x[0] == 1 && d.yf[0] == 2 && strcmp(d.source, "mem.csv") == 0, "csv in memory: %s",
+        err.msg);
+  if (rc == 0) rt_data_free(&d);
+  cm.size = sizeof text - 1;
+  rc = rt_csv_parse_mem(&cm, "y", 1, &f1, &d, &err);
+  CHECK(rc == -1 && strcmp(err.msg, "mem.csv: line 3, column 'y': 'x' is not a number") == 0, "csv error: %s",
+        err.msg);
+  CHECK(strcmp(text, "a,y\n1,2\n3,x\n") == 0, "the csv text is unchanged");
+  RtMemFile none = {"none.csv", NULL, 0, false};
+  rc = rt_csv_parse_mem(&none, NULL, 1, NULL, &d, &err);
+  CHECK(rc == -1 && strcmp(err.msg, "none.csv: empty file") == 0, "empty csv: %s", err.msg);
+
+  /* The committed subset, read into memory: the same dataset as the loader's. */
+  size_t ni = 0, nl = 0;
+  unsigned char *fi = slurp("Inputs/fashion-small/train-images-idx3-ubyte.gz", &ni);
+  unsigned char *fl = slurp("Inputs/fashion-small/train-labels-idx1-ubyte.gz", &nl);
+  if (fi && fl) {
+    RtMemFile mi = {"i.gz", fi, ni, true}, ml = {"l.gz", fl, nl, true};
+    RtDataSpec spec = {RT_DATA_IDX, "Inputs/fashion-small", NULL, NULL, 1};
+    RtDataset d1;
+    int r1 = rt_data_load(&spec, false, NULL, &d1, &err);
+    rc = rt_idx_parse_mem(&mi, &ml, 1, NULL, &d, &err);
+    CHECK(rc == 0 && r1 == 0 && d.n == d1.n && memcmp(d.x, d1.x, (size_t)(d.n * d.features) * 4) == 0 &&
+              memcmp(d.yi, d1.yi, (size_t)d.n * 4) == 0,
+          "fashion-small in memory: %s", err.msg);
+    if (rc == 0) rt_data_free(&d);
+    if (r1 == 0) rt_data_free(&d1);
+  }
+  free(fi);
+  free(fl);
+
+  /* safetensors: rt_safetensors_write_mem builds the bytes that
+   * rt_safetensors_write writes; rt_safetensors_read_mem reads them as
+   * rt_safetensors_read reads the file, errors included. */
+  float w[6] = {1, 2, 3, 4, 5, -6}, s0 = 0.25f;
+  RtTensorRef refs[2] = {{"h.w", w, 2, {2, 3}}, {"s", &s0, 0, {0}}};
+  void *buf = NULL;
+  size_t len = 0;
+  rc = rt_safetensors_write_mem("m.safetensors", refs, 2, "\"k\": \"v\"", &buf, &len, &err);
+  const char *sp = path_in(tmpdir, "m.safetensors");
+  int wrc = rt_safetensors_write(sp, refs, 2, "\"k\": \"v\"", &err);
+  size_t flen = 0;
+  unsigned char *fbytes = slurp(sp, &flen);
+  CHECK(rc == 0 && wrc == 0 && fbytes && flen == len && memcmp(fbytes, buf, len) == 0, "write_mem = write: %s",
+        err.msg);
+  RtSafetensors st;
+  rc = rt_safetensors_read_mem("m.safetensors", buf, len, &st, &err);
+  CHECK(rc == 0 && st.n == 2 && st.tensors[0].data[5] == -6 && st.tensors[1].data[0] == 0.25f &&
+            strcmp(rt_safetensors_metadata(&st, "k"), "v") == 0,
+        "read_mem: %s", err.msg);
+  if (rc == 0) rt_safetensors_free(&st);
+  for (size_t k = 0; buf && k < len; k += 7) {
+    write_file(sp, buf, k, false);
+    RtError e1 = {{0}}, e2 = {{0}};
+    int r1 = rt_safetensors_read(sp, &st, &e1);
+    if (r1 == 0) rt_safetensors_free(&st);
+    int r2 = rt_safetensors_read_mem(sp, buf, k, &st, &e2);
+    if (r2 == 0) rt_safetensors_free(&st);
+    CHECK(r1 == -1 && r2 == -1 && strcmp(e1.msg, e2.msg) == 0, "cut at %zu: '%s' vs '%s'", k, e1.msg, e2.msg);
+  }
+  free(buf);
+  free(fbytes);
+}
+
 /* ---- CSV ------------------------------------------------------------------------ */
 
 static const char *csv_file(const char *name, const char *text) {
@@ -586,6 +757,7 @@ int main(void) {
   test_idx_good_small();
   test_idx_errors();
   test_csv();
+  test_mem();
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   if (system(cmd) != 0) printf("note: could not remove %s\n", tmpdir);
