@@ -35,7 +35,10 @@
  * Every timing is the median of --runs runs after warm-up runs (nnc's first
  * is also checked against sgemm: maxrel = max |nnc - sgemm| / max |sgemm|);
  * nnc and sgemm runs alternate, so a busy spell of a shared machine slows
- * both; a run shorter than 20 ms is repeated back to back and averaged.
+ * both (with several threads each timing is preceded by a 150 ms pause and
+ * an untimed run, so that neither library's idle threads spin on the
+ * other's cores); a run shorter than 20 ms is repeated back to back and
+ * averaged.
  * GFLOP/s = 2 * M * K * N / seconds.  Prints one line per shape, product
  * and thread count:
  *
@@ -200,12 +203,19 @@ static void job_run(const Job *j) {
 
 static double median(double *v, int n);
 
+/* With several threads, OpenBLAS's idle workers spin for about 0.1 s after
+ * a call (2^28 cycles) and nnc's for 100 us: a run right after the other
+ * library's would share its cores with those spinners.  So before each
+ * multi-threaded timing both sleep this long, and an untimed run wakes the
+ * timed library's threads. */
+enum { QUIESCE_US = 150000 };
+
 /* Times two jobs (nnc's kernel, then sgemm) alternately, so that both see
  * the same machine: a warm-up run of each, then `runs` rounds of one
  * timing of each.  A timing repeats its job back to back for at least
  * 20 ms (small shapes take well under a millisecond) and divides.
  * t holds 2 * runs entries; med[k] gets job k's median seconds. */
-static void time_pair(const Job *jobs, int runs, double *t, double *med) {
+static void time_pair(const Job *jobs, int runs, bool quiesce, double *t, double *med) {
   int reps[2];
   for (int k = 0; k < 2; k++) {
     double t0 = now();
@@ -216,6 +226,10 @@ static void time_pair(const Job *jobs, int runs, double *t, double *med) {
   }
   for (int r = 0; r < runs; r++)
     for (int k = 0; k < 2; k++) {
+      if (quiesce) { /* let the other library's idle threads stop spinning, then wake ours */
+        usleep(QUIESCE_US);
+        job_run(&jobs[k]);
+      }
       double t0 = now();
       for (int i = 0; i < reps[k]; i++) job_run(&jobs[k]);
       t[k * runs + r] = (now() - t0) / reps[k];
@@ -323,7 +337,7 @@ static void bench_shape(int64_t M, int64_t K, int64_t N, const int *threads, int
       double maxrel = maxref > 0 ? maxdiff / maxref : maxdiff;
       Job jobs[2] = {{pool, l, -1, M, K, N, x, w, g, ref}, {pool, l, op, M, K, N, x, w, g, ref}};
       double med[2];
-      time_pair(jobs, runs, t, med);
+      time_pair(jobs, runs, threads[ti] > 1, t, med);
       double nnc_s = med[0], blas_s = med[1];
       printf("matmul M=%lld K=%lld N=%lld op=%s threads=%d nnc_gflops=%.2f blas_gflops=%.2f ratio=%.3f maxrel=%.1e\n",
              (long long)M, (long long)K, (long long)N, op_names[op], threads[ti], flops / nnc_s * 1e-9,
