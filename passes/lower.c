@@ -1294,6 +1294,13 @@ static void count_loads(const KStmt *s, uint32_t *n) {
   for (uint32_t i = 0; i < s->nbody; i++) count_loads(s->body[i], n);
 }
 
+static bool stmt_stores(const KStmt *s) {
+  if (s->kind == KS_STORE) return true;
+  for (uint32_t i = 0; i < s->nbody; i++)
+    if (stmt_stores(s->body[i])) return true;
+  return false;
+}
+
 static void free_tree(KStmt *s) {
   for (uint32_t i = 0; i < s->nbody; i++) free_tree(s->body[i]);
   free(s->body);
@@ -1350,6 +1357,20 @@ static void tidy_kernels(KProgram *p) {
     }
   free(loads);
   free(dead);
+  /* A kernel left with no store (all it computed was unread) launches for nothing. */
+  uint32_t o = 0;
+  for (uint32_t k = 0; k < p->nkernels; k++) {
+    Kernel *kk = &p->kernels[k];
+    bool stores = false;
+    for (uint32_t i = 0; i < kk->nbody && !stores; i++) stores = stmt_stores(kk->body[i]);
+    if (!stores) {
+      kernel_free_body(kk);
+      nnc_stat_add("lower", "kernels_dropped", 1);
+      continue;
+    }
+    p->kernels[o++] = *kk;
+  }
+  p->nkernels = o;
 }
 
 static void fuse_step(L *l, bool sep) {
