@@ -390,6 +390,24 @@ const NncHost nnc_host = {
     .link_trainer = h_link_trainer,
 };
 
+/* Every --backend-opt key must be one the target reads (NncBackend.options). */
+static bool backend_opts_known(const NncBackend *b, const Options *o) {
+  const char *known = NNC_BACKEND_HAS(b, options) ? b->options : NULL;
+  for (int i = 0; i < o->nbackend_opts; i++) {
+    const char *kv = o->backend_opts[i], *eq = strchr(kv, '=');
+    size_t n = eq ? (size_t)(eq - kv) : strlen(kv);
+    char key[128];
+    snprintf(key, sizeof key, "%.*s", (int)(n < sizeof key ? n : sizeof key - 1), kv);
+    if (known && *known && backend_list_has(known, key)) continue;
+    if (known && *known)
+      diag_error_plain("--backend-opt=%s: target '%s' has no option '%s' (its options: %s)", kv, b->name, key, known);
+    else
+      diag_error_plain("--backend-opt=%s: target '%s' takes no --backend-opt options", kv, b->name);
+    return false;
+  }
+  return true;
+}
+
 bool host_compile(const NncBackend *b, KProgram *kp, const Options *o) {
   NncCompile c;
   memset(&c, 0, sizeof c);
@@ -408,6 +426,7 @@ bool host_compile(const NncBackend *b, KProgram *kp, const Options *o) {
       return false;
     }
   }
+  if (!backend_opts_known(b, o)) return false;
   int errors = diag_error_count();
   int rc = b->compile(&nnc_host, &c);
   if (c.tmp_open) link_temp_close(&c.tmp);

@@ -248,6 +248,9 @@ int main(int argc, char **argv) {
     KProgram *kp = lower_for_codegen(m, backend_find(opts.target, true));
     if (kp && !strcmp(opts.target, "cpu")) { /* with the cpu schedule's tiles (passes/schedule_cpu.c) */
       CpuOptions co = {.opt_level = opts.opt_level, .cpu = opts.cpu, .schedule = opts.schedule};
+      for (int i = 0; i < opts.nbackend_opts; i++) /* as the cpu backend reads them (driver/host.c) */
+        if (!strncmp(opts.backend_opts[i], "schedule=", 9)) co.schedule = opts.backend_opts[i] + 9;
+        else if (!strncmp(opts.backend_opts[i], "cpu=", 4)) co.cpu = opts.backend_opts[i] + 4;
       if (!cpu_schedule(kp, &co)) {
         kprog_free(kp);
         return finish();

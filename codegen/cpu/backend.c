@@ -36,4 +36,5 @@ const NncBackend nnc_backend_cpu = {
     .description = "native code for the host CPU through LLVM",
     .emits = "llvm,asm,obj",
     .compile = cpu_backend_compile,
+    .options = "cpu,schedule",
 };

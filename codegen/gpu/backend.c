@@ -49,4 +49,5 @@ const NncBackend nnc_backend_gpu = {
     .emits = "ptx,llvm",
     .flags = NNC_BACKEND_SEPARATE_CONTRACTIONS, /* contractions are scheduled alone (codegen/gpu/schedule.c) */
     .compile = gpu_backend_compile,
+    .options = "gpu-arch,batch",
 };

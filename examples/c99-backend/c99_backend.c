@@ -447,6 +447,7 @@ static const NncBackend c99_backend = {
     .description = "portable C99 kernels (the input HLS tools for FPGAs take), run on the host CPU",
     .emits = "c",
     .compile = c99_compile,
+    .options = "cc,cflags,hls",
 };
 
 static const NncBackend *const backends[] = {&c99_backend};

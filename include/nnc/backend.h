@@ -165,7 +165,15 @@ typedef struct NncBackend {
    * errors through host->diag and returns 0, or nonzero on failure. */
   int (*compile)(const NncHost *host, NncCompile *c);
   void *user;              /* anything; host->backend_user(c) returns it */
+  /* Appended: the --backend-opt=KEY=VALUE keys compile() reads through
+   * host->option, comma-separated ("cc,cflags,hls").  nnc refuses any
+   * other key for this target with a message naming these; NULL or "" =
+   * the target takes none. */
+  const char *options;
 } NncBackend;
+
+/* Does backend b's struct (of its own struct_size) have `field`? */
+#define NNC_BACKEND_HAS(b, field) ((b)->struct_size >= offsetof(NncBackend, field) + sizeof((b)->field))
 
 typedef struct NncPlugin {
   uint32_t api_version;    /* NNC_BACKEND_API_VERSION */

@@ -40,7 +40,8 @@ static int hello_compile(const NncHost *h, NncCompile *c) {
 }
 
 static const NncBackend hello = {NNC_BACKEND_API_VERSION, sizeof(NncBackend), NAME,
-                                 "a test backend that summarises the kernel IR", "summary", 0, hello_compile, 0};
+                                 "a test backend that summarises the kernel IR", "summary", 0, hello_compile, 0,
+                                 "greeting"};
 static const NncBackend *const list[] = {&hello};
 static const NncPlugin plugin = {NNC_BACKEND_API_VERSION, sizeof(NncPlugin), "hello", 1, list};
 
