@@ -152,6 +152,7 @@ typedef struct KGemm {
    * blocks kc (depth), mc (rows of packed A), nc (columns of packed B);
    * loop order jc, pc, ic, ir, jr with A and B packed */
   int vector, mr, nr, kc, mc, nc;
+  bool pack_b;                  /* false: the micro-kernel reads B in place (unit column stride, small n) */
 } KGemm;
 
 typedef struct Kernel {

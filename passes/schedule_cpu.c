@@ -33,6 +33,7 @@
 
 const char schedule_cpu_spec_help[] =
     "--schedule=SPEC: ITEM[;ITEM...], ITEM = [KERNEL:]KEY=N[,KEY=N...] with KEY one of mr, nr, kc, mc, nc,\n"
+    "  packb (0: read B in place, 1: pack it),\n"
     "  or [KERNEL:]off (keep the loop nest); KERNEL is a kernel name from --emit=kernels (k3_matmul);\n"
     "  --schedule=@FILE reads the items from FILE, one per line, '#' starts a comment";
 
@@ -290,6 +291,14 @@ static bool worth_it(const KGemm *g, int vector) {
   return true;
 }
 
+/* B can be read in place with unit column stride and no column edge. */
+static bool b_in_place_ok(const KGemm *g) { return g->b.sj == 1 && g->n % g->nr == 0; }
+
+/* A narrow B that can is read in place: its rows are a few vectors, so
+ * packing would copy the whole operand at every call (each step, for a
+ * weight) to save nothing. */
+static bool default_pack_b(const KGemm *g) { return !(b_in_place_ok(g) && g->n <= 4L * g->vector * 2); }
+
 static void default_tiles(KGemm *g, const CpuScheduleOptions *o) {
   int w = o->vector > 0 ? o->vector : 8;
   int regs = o->registers > 0 ? o->registers : 16;
@@ -307,6 +316,7 @@ static void default_tiles(KGemm *g, const CpuScheduleOptions *o) {
   if (!g->k_batched && g->k < g->kc) g->kc = (int)g->k;
   if (g->nc > round_up(g->n, g->nr)) g->nc = (int)round_up(g->n, g->nr);
   if (!g->m_batched && g->mc > round_up(g->m, g->mr)) g->mc = (int)round_up(g->m, g->mr);
+  g->pack_b = default_pack_b(g);
 }
 
 /* ---- --schedule --------------------------------------------------------------------------- */
@@ -315,6 +325,7 @@ typedef struct Override {
   char kernel[128];   /* "" = every kernel */
   bool off;
   int mr, nr, kc, mc, nc; /* 0 = keep */
+  int packb;              /* 0 = keep, 1 = no, 2 = yes */
 } Override;
 
 static char *trim(char *s) {
@@ -360,9 +371,18 @@ static bool parse_item(const char *item, size_t len, Override *ov) {
     char *num = trim(eq + 1), *stop;
     errno = 0;
     long val = strtol(num, &stop, 10);
-    if (!*num || *stop || errno || val <= 0 || val > 1 << 20) {
+    bool flag = !strcmp(kv, "packb");
+    if (!*num || *stop || errno || val < (flag ? 0 : 1) || val > 1 << 20) {
       diag_error_plain("--schedule: %s=%s: expected a positive integer up to 1048576", kv, num);
       return false;
+    }
+    if (!strcmp(kv, "packb")) {
+      if (val > 1) {
+        diag_error_plain("--schedule: packb=%s: expected 0 (read B in place) or 1 (pack it)", num);
+        return false;
+      }
+      ov->packb = (int)val + 1;
+      continue;
     }
     int *field = !strcmp(kv, "mr") ? &ov->mr
                  : !strcmp(kv, "nr") ? &ov->nr
@@ -371,7 +391,7 @@ static bool parse_item(const char *item, size_t len, Override *ov) {
                  : !strcmp(kv, "nc") ? &ov->nc
                                      : NULL;
     if (!field) {
-      diag_error_plain("--schedule: unknown key '%s' (mr, nr, kc, mc, nc)", kv);
+      diag_error_plain("--schedule: unknown key '%s' (mr, nr, kc, mc, nc, packb)", kv);
       return false;
     }
     *field = (int)val;
@@ -430,12 +450,18 @@ static Override *parse_spec(const char *spec, int *n) {
   return ov;
 }
 
-static bool apply(KGemm *g, const Override *ov, const char *kernel, int registers) {
+/* Applies one item's tiles; *packb_set tells whether an item chose packb
+ * (otherwise it follows the tiles, default_pack_b). */
+static bool apply(KGemm *g, const Override *ov, const char *kernel, int registers, bool *packb_set) {
   if (ov->mr) g->mr = ov->mr;
   if (ov->nr) g->nr = ov->nr;
   if (ov->kc) g->kc = ov->kc;
   if (ov->mc) g->mc = ov->mc;
   if (ov->nc) g->nc = ov->nc;
+  if (ov->packb) {
+    g->pack_b = ov->packb == 2;
+    *packb_set = true;
+  }
   if (g->nr % g->vector) {
     diag_error_plain("--schedule: %s: nr=%d is not a multiple of the vector width %d", kernel, g->nr, g->vector);
     return false;
@@ -447,6 +473,12 @@ static bool apply(KGemm *g, const Override *ov, const char *kernel, int register
   }
   if (g->mc % g->mr) g->mc = (int)round_up(g->mc, g->mr);
   if (g->nc % g->nr) g->nc = (int)round_up(g->nc, g->nr);
+  if (!*packb_set) g->pack_b = default_pack_b(g);
+  if (!g->pack_b && !b_in_place_ok(g)) {
+    diag_error_plain("--schedule: %s: packb=0 needs B's columns contiguous and n a multiple of nr (n=%lld, nr=%d)",
+                     kernel, (long long)g->n, g->nr);
+    return false;
+  }
   int64_t panel = (int64_t)g->kc * (g->mc > g->nc ? g->mc : g->nc) * 4;
   if (panel > MAX_PANEL_BYTES) {
     diag_error_plain("--schedule: %s: a kc x max(mc, nc) = %d x %d packed panel takes %lld MiB per thread; at most %d",
@@ -472,15 +504,16 @@ bool schedule_cpu(KProgram *p, const CpuScheduleOptions *o) {
     if (!match(p, k, &g)) continue;
     default_tiles(&g, o);
     bool on = worth_it(&g, g.vector);
-    for (int n = 0; n < nov && ok; n++) {
+    for (int n = 0; n < nov; n++) { /* in order: off, or named (scheduled even if small) */
       if (ov[n].kernel[0] && strcmp(ov[n].kernel, k->name)) continue;
       used[n] = true;
       if (ov[n].off) on = false;
-      else {
-        ok = apply(&g, &ov[n], k->name, o->registers > 0 ? o->registers : 16);
-        if (ov[n].kernel[0]) on = true; /* named: schedule it even if small */
-      }
+      else if (ov[n].kernel[0]) on = true;
     }
+    bool packb_set = false;
+    for (int n = 0; n < nov && on && ok; n++) /* then the tiles of the items that apply */
+      if (!ov[n].off && (!ov[n].kernel[0] || !strcmp(ov[n].kernel, k->name)))
+        ok = apply(&g, &ov[n], k->name, o->registers > 0 ? o->registers : 16, &packb_set);
     if (!on || !ok) continue;
     k->gemm = arena_alloc(&p->arena, sizeof g);
     *k->gemm = g;

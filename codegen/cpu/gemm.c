@@ -8,6 +8,8 @@
  *   for jc < n by nc:                      columns of C
  *     for pc < k by kc:                    depth (at least once: k = 0 gives C = 0)
  *       pack B[pc.., jc..] -> Bp           nr-wide slivers, k-major, zero-padded
+ *                                          (a narrow B with unit column stride
+ *                                          and no column edge is read in place)
  *       for ic < chunk by mc:
  *         pack A[ic.., pc..] -> Ap         mr-tall slivers, k-major, zero-padded
  *         for ir < mc by mr:               a sliver of Ap stays in L1
@@ -177,8 +179,8 @@ static LLVMValueRef splat(Gm *G, LLVMValueRef x) {
 }
 
 /* C[i0 .. i0 + mvalid, j0 .. j0 + nvalid] = (first ? 0 : C) + Ap sliver x Bp sliver. */
-static void micro(Gm *G, LLVMValueRef ap, LLVMValueRef bp, LLVMValueRef kcur, LLVMValueRef i0, LLVMValueRef j0,
-                  LLVMValueRef mvalid, LLVMValueRef nvalid, LLVMValueRef first) {
+static void micro(Gm *G, LLVMValueRef ap, LLVMValueRef bp, int64_t bstride, LLVMValueRef kcur, LLVMValueRef i0,
+                  LLVMValueRef j0, LLVMValueRef mvalid, LLVMValueRef nvalid, LLVMValueRef first) {
   LkEmit *E = G->E;
   const KGemm *g = G->g;
   int mr = g->mr, w = g->vector, nv = g->nr / w, nacc = mr * nv;
@@ -198,11 +200,11 @@ static void micro(Gm *G, LLVMValueRef ap, LLVMValueRef bp, LLVMValueRef kcur, LL
     LLVMAddIncoming(phi[a], &zero, &pre, 1);
   }
   LLVMValueRef bv[MAX_ACC];
-  LLVMValueRef brow = mulc(G, kk, g->nr);
+  LLVMValueRef brow = mulc(G, kk, bstride);
   for (int v = 0; v < nv; v++) {
     LLVMValueRef p = f32_at(G, bp, add(G, brow, c64(G, (int64_t)v * w)));
     bv[v] = LLVMBuildLoad2(G->B, G->vty, p, "");
-    LLVMSetAlignment(bv[v], (unsigned)(4 * w));
+    LLVMSetAlignment(bv[v], g->pack_b ? (unsigned)(4 * w) : 4);
   }
   LLVMValueRef arow = mulc(G, kk, mr);
   LLVMTypeRef vty = G->vty;
@@ -301,7 +303,7 @@ static void product(Gm *G, LLVMValueRef i0, LLVMValueRef iend) {
   LLVMValueRef kcur = imin(G, c64(G, g->kc), sub(G, G->kdim, pc));
   kcur = LLVMBuildSelect(G->B, LLVMBuildICmp(G->B, LLVMIntSLT, kcur, c64(G, 0), ""), c64(G, 0), kcur, "");
   LLVMValueRef first = LLVMBuildICmp(G->B, LLVMIntEQ, pc, c64(G, 0), "first");
-  pack_b(G, jc, ncur, pc, kcur);
+  if (g->pack_b) pack_b(G, jc, ncur, pc, kcur);
   LLVMValueRef ic = loop_begin(G, &lic, i0, iend, g->mc, "ic");
   LLVMValueRef mcur = imin(G, c64(G, g->mc), sub(G, iend, ic));
   pack_a(G, ic, mcur, iend, pc, kcur);
@@ -310,8 +312,9 @@ static void product(Gm *G, LLVMValueRef i0, LLVMValueRef iend) {
   LLVMValueRef ap = f32_at(G, G->pack_a, mul(G, ir, kcur));
   LLVMValueRef jr = loop_begin(G, &ljr, c64(G, 0), ncur, g->nr, "jr");
   LLVMValueRef nvalid = imin(G, c64(G, g->nr), sub(G, ncur, jr));
-  LLVMValueRef bp = f32_at(G, G->pack_b, mul(G, jr, kcur));
-  micro(G, ap, bp, kcur, add(G, ic, ir), add(G, jc, jr), mvalid, nvalid, first);
+  LLVMValueRef bp = g->pack_b ? f32_at(G, G->pack_b, mul(G, jr, kcur))
+                              : operand_at(G, &g->b, NULL, add(G, jc, jr), pc); /* B in place: rows sk apart */
+  micro(G, ap, bp, g->pack_b ? g->nr : g->b.sk, kcur, add(G, ic, ir), add(G, jc, jr), mvalid, nvalid, first);
   loop_end(G, &ljr);
   loop_end(G, &lir);
   loop_end(G, &lic);
