@@ -16,19 +16,18 @@
 #include "driver/check.h"
 
 #include "codegen/backend.h"
+#include "driver/process.h"
 #include "frontend/diag.h"
 #include "ir/arena.h"
 #include "runtime/safetensors.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- the models ------------------------------------------------------------------------------ */
@@ -195,37 +194,6 @@ static bool write_csv(Dir *d, const char *sub) {
 
 /* ---- running ------------------------------------------------------------------------------------ */
 
-/* Runs argv with stdout and stderr appended to log; returns the exit status
- * (128 + signal when killed). */
-static int run_logged(const char *const *argv, const char *log) {
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  if (pid < 0) return -1;
-  if (pid == 0) {
-    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-      close(fd);
-    }
-    FILE *f = fdopen(2, "w");
-    if (f) {
-      fputc('$', f);
-      for (int i = 0; argv[i]; i++) fprintf(f, " %s", argv[i]);
-      fputc('\n', f);
-      fflush(f);
-    }
-    execvp(argv[0], (char *const *)argv);
-    fprintf(stderr, "cannot run '%s': %s\n", argv[0], strerror(errno));
-    _exit(127);
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) return -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-}
-
 /* The largest relative difference of the parameters, or -1 with why set. */
 static double compare_params(const char *ref, const char *out, char *why, size_t n, int *ntensors) {
   RtSafetensors a, b;
@@ -360,7 +328,7 @@ int check_backend(const Options *o, const char *argv0) {
     char why[1024] = "";
     const char *stage = NULL;
     const char *ref_argv[] = {self, nn, "--run", "--epochs", "2", "--save", ref, "--metrics", refcsv, NULL};
-    if (run_logged(ref_argv, log) != 0) stage = "the reference interpreter failed";
+    if (process_run(ref_argv, log) != 0) stage = "the reference interpreter failed";
     const char *cargv[16 + 2 * MAX_PLUGINS + 2 * MAX_BACKEND_OPTS];
     char target[128];
     snprintf(target, sizeof target, "--target=%s", b->name);
@@ -375,13 +343,13 @@ int check_backend(const Options *o, const char *argv0) {
     cargv[n++] = exe;
     cargv[n] = NULL;
     if (!stage) {
-      int rc = run_logged(cargv, log);
+      int rc = process_run(cargv, log);
       if (rc > 128) stage = "nnc crashed compiling it", snprintf(why, sizeof why, "signal %d", rc - 128);
       else if (rc != 0) stage = "compiling failed", snprintf(why, sizeof why, "status %d", rc);
     }
     const char *targv[] = {exe, "--epochs", "2", "--save", out, "--metrics", outcsv, NULL};
     if (!stage) {
-      int rc = run_logged(targv, log);
+      int rc = process_run(targv, log);
       if (rc > 128) stage = "the trainer crashed", snprintf(why, sizeof why, "signal %d", rc - 128);
       else if (rc != 0) stage = "the trainer failed", snprintf(why, sizeof why, "status %d", rc);
     }

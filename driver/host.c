@@ -9,6 +9,7 @@
 
 #include "codegen/plan.h"
 #include "driver/link.h"
+#include "driver/process.h"
 #include "frontend/diag.h"
 
 #include <errno.h>
@@ -16,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef NNC_VERSION
@@ -55,13 +55,8 @@ static int h_verbose(NncCompile *c) { return c->o->verbose; }
 
 static const char *h_option(NncCompile *c, const char *key) {
   const Options *o = c->o;
-  size_t n = strlen(key);
-  for (int i = o->nbackend_opts - 1; i >= 0; i--) /* the last one given wins */
-    if (!strncmp(o->backend_opts[i], key, n) && o->backend_opts[i][n] == '=') return o->backend_opts[i] + n + 1;
-  if (!strcmp(key, "cpu")) return o->cpu;
-  if (!strcmp(key, "schedule")) return o->schedule;
-  if (!strcmp(key, "schedule")) return o->schedule;
-  if (!strcmp(key, "gpu-arch")) return o->gpu_arch;
+  const char *v = options_backend_value(o, key);
+  if (v) return v;
   if (!strcmp(key, "local-mem") && o->local_mem > 0) {
     snprintf(c->local_mem, sizeof c->local_mem, "%lld", (long long)o->local_mem);
     return c->local_mem;
@@ -283,22 +278,9 @@ static int h_run_command(NncCompile *c, const char *const *argv) {
     for (int i = 0; argv[i]; i++) fprintf(stderr, " %s", argv[i]);
     fputc('\n', stderr);
   }
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  if (pid < 0) {
-    diag_error_plain("cannot start '%s': %s", argv[0], strerror(errno));
-    return -1;
-  }
-  if (pid == 0) {
-    execvp(argv[0], (char *const *)argv);
-    fprintf(stderr, "nnc: error: cannot run '%s': %s\n", argv[0], strerror(errno));
-    _exit(127);
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) return -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  int rc = process_run(argv, NULL);
+  if (rc < 0) diag_error_plain("cannot run '%s': %s", argv[0], strerror(errno));
+  return rc;
 }
 
 static int h_link_executable(NncCompile *c, const char *const *inputs, int ninputs, const char *output) {

@@ -8,6 +8,7 @@
 #include "driver/link.h"
 
 #include "codegen/plan.h"
+#include "driver/process.h"
 #include "frontend/diag.h"
 
 #include <dirent.h>
@@ -16,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- temporary files ---------------------------------------------------------------- */
@@ -165,27 +165,13 @@ bool link_executable(const LinkRuntime *rt, const char *const *inputs, int ninpu
     }
     fputc('\n', stderr);
   }
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  if (pid < 0) {
-    diag_error_plain("cannot start '%s': %s", cc, strerror(errno));
-    free(argv);
+  int rc = process_run(argv, NULL);
+  free(argv);
+  if (rc < 0) {
+    diag_error_plain("cannot run '%s': %s", cc, strerror(errno));
     return false;
   }
-  if (pid == 0) {
-    execvp(cc, (char *const *)argv);
-    fprintf(stderr, "nnc: error: cannot run '%s': %s\n", cc, strerror(errno));
-    _exit(127);
-  }
-  free(argv);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) {
-      diag_error_plain("waiting for '%s' failed: %s", cc, strerror(errno));
-      return false;
-    }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+  if (rc != 0) {
     diag_error_plain("linking failed");
     return false;
   }

@@ -247,10 +247,9 @@ int main(int argc, char **argv) {
   if (opts.emit == EMIT_KERNELS) { /* the kernel IR, as every compiling target starts from it */
     KProgram *kp = lower_for_codegen(m, backend_find(opts.target, true));
     if (kp && !strcmp(opts.target, "cpu")) { /* with the cpu schedule's tiles (passes/schedule_cpu.c) */
-      CpuOptions co = {.opt_level = opts.opt_level, .cpu = opts.cpu, .schedule = opts.schedule};
-      for (int i = 0; i < opts.nbackend_opts; i++) /* as the cpu backend reads them (driver/host.c) */
-        if (!strncmp(opts.backend_opts[i], "schedule=", 9)) co.schedule = opts.backend_opts[i] + 9;
-        else if (!strncmp(opts.backend_opts[i], "cpu=", 4)) co.cpu = opts.backend_opts[i] + 4;
+      CpuOptions co = {.opt_level = opts.opt_level,
+                       .cpu = options_backend_value(&opts, "cpu"),
+                       .schedule = options_backend_value(&opts, "schedule")};
       if (!cpu_schedule(kp, &co)) {
         kprog_free(kp);
         return finish();

@@ -485,3 +485,13 @@ int options_parse(int argc, char **argv, Options *o) {
   }
   return -1;
 }
+
+const char *options_backend_value(const Options *o, const char *key) {
+  size_t n = strlen(key);
+  for (int i = o->nbackend_opts - 1; i >= 0; i--) /* the last one given wins */
+    if (!strncmp(o->backend_opts[i], key, n) && o->backend_opts[i][n] == '=') return o->backend_opts[i] + n + 1;
+  if (!strcmp(key, "cpu")) return o->cpu;
+  if (!strcmp(key, "schedule")) return o->schedule;
+  if (!strcmp(key, "gpu-arch")) return o->gpu_arch;
+  return NULL;
+}

@@ -69,4 +69,8 @@ typedef struct Options {
  * is needed. */
 int options_parse(int argc, char **argv, Options *o);
 
+/* A backend option's text: the last --backend-opt=KEY=VALUE, else the
+ * option nnc has for it (--cpu, --schedule, --gpu-arch), else NULL. */
+const char *options_backend_value(const Options *o, const char *key);
+
 #endif

@@ -215,6 +215,11 @@ KExpr *kexpr_op(KProgram *p, Op op, DType dt, KExpr *a, KExpr *b, KExpr *c);
 KExpr *kexpr_iadd(KProgram *p, KExpr *a, KExpr *b);
 KExpr *kexpr_imul(KProgram *p, KExpr *a, int64_t k);
 
+/* The first store into buf in s (s itself or nested), or NULL. */
+const KStmt *kstmt_find_store(const KStmt *s, int32_t buf);
+/* Does kernel k store into buffer buf? */
+bool kernel_writes(const Kernel *k, int32_t buf);
+
 /* Does e mention loop variable var (in any index, at any depth)? */
 bool kexpr_mentions(const KExpr *e, int32_t var);
 

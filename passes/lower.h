@@ -30,4 +30,14 @@ typedef struct MemEstimate {
 } MemEstimate;
 void memplan_estimate(const KProgram *p, int64_t batch, MemEstimate *e);
 
+/* Whole-step fusion (passes/fuse.c): kernels join along their launch
+ * loops, sibling loops merge, stored temps feed later loads, unread temps
+ * and storeless kernels go.  With sep, contraction kernels take nothing
+ * (NDRange targets). */
+void lower_fuse_step(KProgram *p, bool sep);
+
+/* Marks in run[] (nkernels entries) the kernels that (transitively)
+ * produce the loss and the metrics: the eval plan. */
+void lower_mark_eval(const KProgram *p, bool *run);
+
 #endif

@@ -180,7 +180,7 @@ static LLVMValueRef kernel_function(GpuEmit *G) {
     LLVMAddAttributeAtIndex(fn, at, lk_attr(E, "noalias", 0));
     LLVMAddAttributeAtIndex(fn, at, lk_attr(E, "nocapture", 0));
     LLVMAddAttributeAtIndex(fn, at, lk_attr(E, "align", 16)); /* cuMemAlloc aligns to 256 */
-    if (!lk_kernel_writes(k, buf)) LLVMAddAttributeAtIndex(fn, at, lk_attr(E, "readonly", 0)); /* ld.global.nc */
+    if (!kernel_writes(k, buf)) LLVMAddAttributeAtIndex(fn, at, lk_attr(E, "readonly", 0)); /* ld.global.nc */
     char name[32];
     snprintf(name, sizeof name, "b%d", buf);
     LLVMValueRef pv = LLVMGetParam(fn, i);

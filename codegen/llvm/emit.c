@@ -416,19 +416,6 @@ bool lk_stride(const KProgram *p, int32_t buf, KExpr *const *idx, int nidx, int3
   return true;
 }
 
-static bool stmt_writes(const KStmt *s, int32_t buf) {
-  if (s->kind == KS_STORE && s->buf == buf) return true;
-  for (uint32_t i = 0; i < s->nbody; i++)
-    if (stmt_writes(s->body[i], buf)) return true;
-  return false;
-}
-
-bool lk_kernel_writes(const Kernel *k, int32_t buf) {
-  for (uint32_t i = 0; i < k->nbody; i++)
-    if (stmt_writes(k->body[i], buf)) return true;
-  return false;
-}
-
 /* ---- loop metadata ------------------------------------------------------------------------ */
 
 /* Whether buf[idx...] moves by 0 or 1 element per step of v. */

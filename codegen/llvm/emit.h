@@ -108,8 +108,6 @@ LLVMValueRef lk_call(LkEmit *E, const char *name, LLVMTypeRef ret, LLVMTypeRef *
 LLVMBasicBlockRef lk_block(LkEmit *E, const char *name);
 
 /* ---- questions about kernels ---- */
-/* Does kernel k store into buffer buf? */
-bool lk_kernel_writes(const Kernel *k, int32_t buf);
 /* The number of elements a load or store of buf[idx...] moves per step of
  * loop variable v (0 when invariant); false when not affine in v. */
 bool lk_stride(const KProgram *p, int32_t buf, KExpr *const *idx, int nidx, int32_t v, int64_t *stride);

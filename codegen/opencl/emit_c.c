@@ -532,19 +532,6 @@ static void stmt(Emit *E, const KStmt *s) {
 
 /* ---- kernels ---------------------------------------------------------------------------------- */
 
-static bool writes(const KStmt *s, int32_t buf) {
-  if (s->kind == KS_STORE && s->buf == buf) return true;
-  for (uint32_t i = 0; i < s->nbody; i++)
-    if (writes(s->body[i], buf)) return true;
-  return false;
-}
-
-static bool kernel_writes(const Kernel *k, int32_t buf) {
-  for (uint32_t i = 0; i < k->nbody; i++)
-    if (writes(k->body[i], buf)) return true;
-  return false;
-}
-
 static void signature(Emit *E, const char *attr) {
   const Kernel *k = E->k;
   const CDialect *d = E->d;

@@ -1,0 +1,567 @@
+/* passes/fuse.c - whole-step fusion of the kernel program lowering wrote
+ * (passes/lower.c calls lower_fuse_step after emitting one kernel per
+ * materialized node).  What fuses and why it is safe is the comment below;
+ * docs/ir.md ("Lowering and fusion") has the user's view.
+ */
+#include "passes/lower.h"
+
+#include "passes/pass.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- whole-step fusion ------------------------------------------------------------------------
+ *
+ * After the kernels of the step exist (one per materialized node, updates
+ * in place), kernels fuse along their launch loops:
+ *
+ *  - Row fusion: a kernel C whose launch loop has the same extent as an
+ *    earlier kernel P's joins P, its statements appended inside P's launch
+ *    loop (the outer variable renamed to P's), when every buffer one of
+ *    them writes and the other touches is accessed only at the launch
+ *    variable's row (first index = the launch variable) in both.  Then each
+ *    row of P is complete before C's statements for that row run, and no
+ *    other row is touched: the results are those of the two kernels.  This
+ *    gives a matmul its epilogue (bias, activation), the loss its whole
+ *    per-row chain (max, sum of exps, loss, metric, gradient), and a
+ *    parameter's gradient batch sum its optimizer update (the gradient row
+ *    is complete, and L1-hot, when the update of that row runs).
+ *  - Nesting: C joins a one-iteration kernel P (a bias gradient summed over
+ *    the batch) as a whole loop after P's statements, when C reads what P
+ *    writes and has few iterations (the bias's update).
+ *
+ * C moves up to P past the kernels between them, so none of those may
+ * write what C touches or read what C writes; P is the nearest kernel C
+ * depends on (vertical fusion) or, failing that, the nearest later kernel
+ * with the same launch range (horizontal).  Matmul and batch-sum kernels
+ * never join an earlier kernel: each starts its own, its zero-init and
+ * reduction loops first, as the CPU's GEMM recognizer expects, followed by
+ * whatever fused after it.  Kernels of the eval plan take only train-only
+ * kernels that update no parameter or state and read only what the eval
+ * plan computes (the gradient of the loss joins the loss kernel); the eval
+ * plan then runs them too, writing temps nobody reads.
+ *
+ * Inside a fused kernel, adjacent sibling loops over the same range merge
+ * when what one writes and the other touches is accessed at the same
+ * element by the same iteration; a store of a temporary then feeds later
+ * loads of that element directly; and temps that nothing reads any more
+ * are not stored (the input gradient of a matmul feeding a relu gradient
+ * becomes `C[i,j] = where(mask, t, 0)` of its dot product t).
+ */
+
+enum {
+  NEST_MAX = 65536,   /* iterations of a loop nested into a one-iteration kernel */
+  MAX_FUSED_ARGS = 16 /* buffers per fused kernel (a launch takes at most 63) */
+};
+
+static void access_expr(const KExpr *e, bool *rd) {
+  if (!e) return;
+  if (e->kind == KE_LOAD) rd[e->buf] = true;
+  for (int i = 0; i < e->nidx; i++) access_expr(e->idx[i], rd);
+  access_expr(e->a, rd);
+  access_expr(e->b, rd);
+  access_expr(e->c, rd);
+}
+
+static void access_stmt(const KStmt *s, bool *rd, bool *wr) {
+  if (s->kind == KS_STORE) wr[s->buf] = true;
+  access_expr(s->value, rd);
+  for (int i = 0; i < s->nidx; i++) access_expr(s->idx[i], rd);
+  for (uint32_t i = 0; i < s->nbody; i++) access_stmt(s->body[i], rd, wr);
+}
+
+typedef struct Access {
+  bool *rd, *wr; /* per buffer */
+} Access;
+
+static void kernel_access(const KProgram *p, const Kernel *k, Access *a) {
+  memset(a->rd, 0, p->nbufs ? p->nbufs : 1);
+  memset(a->wr, 0, p->nbufs ? p->nbufs : 1);
+  for (uint32_t i = 0; i < k->nbody; i++) access_stmt(k->body[i], a->rd, a->wr);
+}
+
+/* Must a and c keep their order?  (One writes what the other touches.) */
+static bool shares_write(const KProgram *p, const Access *a, const Access *c, uint32_t b) {
+  (void)p;
+  return (a->wr[b] && (c->rd[b] || c->wr[b])) || (a->rd[b] && c->wr[b]);
+}
+
+static bool conflict(const KProgram *p, const Access *a, const Access *c) {
+  for (uint32_t b = 0; b < p->nbufs; b++)
+    if (shares_write(p, a, c, b)) return true;
+  return false;
+}
+
+/* Is every access to buf indexed by var along its first axis? */
+static bool rowlocal_expr(const KExpr *e, int32_t buf, int32_t var) {
+  if (!e) return true;
+  if (e->kind == KE_LOAD && e->buf == buf && (e->nidx == 0 || e->idx[0]->kind != KE_VAR || e->idx[0]->var != var))
+    return false;
+  for (int i = 0; i < e->nidx; i++)
+    if (!rowlocal_expr(e->idx[i], buf, var)) return false;
+  return rowlocal_expr(e->a, buf, var) && rowlocal_expr(e->b, buf, var) && rowlocal_expr(e->c, buf, var);
+}
+
+static bool rowlocal_stmt(const KStmt *s, int32_t buf, int32_t var) {
+  if (s->kind == KS_STORE && s->buf == buf && (s->nidx == 0 || s->idx[0]->kind != KE_VAR || s->idx[0]->var != var))
+    return false;
+  if (!rowlocal_expr(s->value, buf, var)) return false;
+  for (int i = 0; i < s->nidx; i++)
+    if (!rowlocal_expr(s->idx[i], buf, var)) return false;
+  for (uint32_t i = 0; i < s->nbody; i++)
+    if (!rowlocal_stmt(s->body[i], buf, var)) return false;
+  return true;
+}
+
+/* The launch loop of a kernel that is one parallel loop, else NULL. */
+static KStmt *launch_loop(const Kernel *k) {
+  return k->nbody == 1 && k->body[0]->kind == KS_LOOP && (k->body[0]->flags & KL_PARALLEL) ? k->body[0] : NULL;
+}
+
+/* Matmul and batch-sum kernels (and kernels they head). */
+static bool is_contraction(const Kernel *k) {
+  return k->what && (!strncmp(k->what, "matmul (", 8) || !strncmp(k->what, "batch_sum", 9));
+}
+
+/* A reduction loop at least this long (or over the batch) somewhere in s:
+ * the GPU schedule gives such a reduction a warp per output, but only in a
+ * kernel of its own. */
+enum { LONG_REDUCTION = 64 };
+static bool long_reduction(const KStmt *s) {
+  if (s->kind == KS_LOOP && (s->flags & KL_REDUCE) && (s->batched || s->extent >= LONG_REDUCTION)) return true;
+  for (uint32_t i = 0; i < s->nbody; i++)
+    if (long_reduction(s->body[i])) return true;
+  return false;
+}
+
+/* Kernels that stay alone under separate_contractions. */
+static bool stays_alone(const Kernel *k, bool sep) {
+  if (is_contraction(k)) return true;
+  if (!sep) return false;
+  for (uint32_t i = 0; i < k->nbody; i++)
+    if (long_reduction(k->body[i])) return true;
+  return false;
+}
+
+/* Renumbering a moved statement tree.  Expression nodes may be shared
+ * within a tree, so numbers move out of the way first (+RENUM), then to
+ * their targets: a shared node is renamed once. */
+enum { RENUM = 1 << 24 };
+
+static void renum_expr(KExpr *e, const int32_t *vmap, const int32_t *tmap, bool phase2) {
+  if (!e) return;
+  if (e->kind == KE_VAR) {
+    if (!phase2 && e->var < RENUM) e->var += RENUM;
+    else if (phase2 && e->var >= RENUM) e->var = vmap[e->var - RENUM];
+  }
+  if (e->kind == KE_TEMP) {
+    if (!phase2 && e->temp < RENUM) e->temp += RENUM;
+    else if (phase2 && e->temp >= RENUM) e->temp = tmap[e->temp - RENUM];
+  }
+  for (int i = 0; i < e->nidx; i++) renum_expr(e->idx[i], vmap, tmap, phase2);
+  renum_expr(e->a, vmap, tmap, phase2);
+  renum_expr(e->b, vmap, tmap, phase2);
+  renum_expr(e->c, vmap, tmap, phase2);
+}
+
+static void renum_stmt(KStmt *s, const int32_t *vmap, const int32_t *tmap, bool phase2) {
+  if (s->kind == KS_LOOP) s->var = phase2 ? vmap[s->var - RENUM] : s->var + RENUM;
+  if (s->kind == KS_LET || s->kind == KS_ASSIGN) s->temp = phase2 ? tmap[s->temp - RENUM] : s->temp + RENUM;
+  renum_expr(s->value, vmap, tmap, phase2);
+  for (int i = 0; i < s->nidx; i++) renum_expr(s->idx[i], vmap, tmap, phase2);
+  for (uint32_t i = 0; i < s->nbody; i++) renum_stmt(s->body[i], vmap, tmap, phase2);
+}
+
+/* Moves kernel c's statements into kernel k (see above): appended in k's
+ * launch loop (row fusion) or as one more loop in it (nest). */
+static void fuse_into(KProgram *p, Kernel *k, Kernel *c, bool nest) {
+  KStmt *ko = k->body[0], *co = c->body[0];
+  int32_t *vmap = nnc_xmalloc(sizeof(int32_t) * (size_t)(c->nvars + 1));
+  int32_t *tmap = nnc_xmalloc(sizeof(int32_t) * (size_t)(c->ntemps + 1));
+  for (int32_t v = 0; v < c->nvars; v++) vmap[v] = !nest && v == co->var ? ko->var : kernel_new_var(k);
+  for (int32_t t = 0; t < c->ntemps; t++) tmap[t] = kernel_new_temp(p, k, c->temp_types[t]);
+  renum_stmt(co, vmap, tmap, false);
+  renum_stmt(co, vmap, tmap, true);
+  if (nest) {
+    co->flags &= ~(unsigned)KL_PARALLEL;
+    kstmt_append(&ko->body, &ko->nbody, &ko->capbody, co);
+  } else {
+    for (uint32_t i = 0; i < co->nbody; i++) kstmt_append(&ko->body, &ko->nbody, &ko->capbody, co->body[i]);
+    free(co->body);
+    co->body = NULL;
+    co->nbody = co->capbody = 0;
+  }
+  free(c->body);
+  c->body = NULL;
+  c->nbody = c->capbody = 0;
+  for (uint32_t i = 0; i < c->nargs; i++) kernel_use_buffer(p, k, c->args[i]);
+  k->what = arena_printf(&p->arena, "%s + %s", k->what, c->what);
+  free(vmap);
+  free(tmap);
+}
+
+typedef struct Fuse {
+  KProgram *p;
+  Access *acc;          /* per kernel (compacted with the kernels) */
+  bool *ev;             /* per kernel: in the eval plan */
+  bool sep;             /* contraction kernels take nothing */
+} Fuse;
+
+/* Can kernel c join kernel k (k earlier, nothing between in the way)?
+ * Sets *nest for the nesting form. */
+static bool can_fuse(Fuse *f, uint32_t k, uint32_t c, bool vertical, bool *nest) {
+  KProgram *p = f->p;
+  Kernel *kk = &p->kernels[k], *cc = &p->kernels[c];
+  KStmt *ko = launch_loop(kk), *co = launch_loop(cc);
+  if (!ko || !co || (f->sep && stays_alone(kk, true))) return false;
+  uint32_t nargs = kk->nargs;
+  for (uint32_t i = 0; i < cc->nargs; i++) {
+    bool have = false;
+    for (uint32_t j = 0; j < kk->nargs; j++) have |= kk->args[j] == cc->args[i];
+    nargs += !have;
+  }
+  if (nargs > MAX_FUSED_ARGS) return false;
+  const Access *ka = &f->acc[k], *ca = &f->acc[c];
+  if (!f->ev[k] && f->ev[c]) return false;
+  if (f->ev[k] && !f->ev[c]) {
+    for (uint32_t b = 0; b < p->nbufs; b++) {
+      if (ca->wr[b] && (p->bufs[b].kind == KB_PARAM || p->bufs[b].kind == KB_STATE)) return false;
+      if (!ca->rd[b]) continue;
+      for (uint32_t j = 0; j <= k; j++)
+        if (f->acc[j].wr[b] && !f->ev[j]) return false;
+    }
+  }
+  if (ko->extent == co->extent && ko->batched == co->batched) {
+    bool ok = true;
+    for (uint32_t b = 0; ok && b < p->nbufs; b++) {
+      if (!shares_write(p, ka, ca, b)) continue;
+      const KBuffer *kb = &p->bufs[b];
+      ok = kb->type.batched == ko->batched && (ko->batched || (kb->type.rank >= 1 && kb->type.dims[0] == ko->extent));
+      for (uint32_t i = 0; ok && i < kk->nbody; i++) ok = rowlocal_stmt(kk->body[i], (int32_t)b, ko->var);
+      for (uint32_t i = 0; ok && i < cc->nbody; i++) ok = rowlocal_stmt(cc->body[i], (int32_t)b, co->var);
+    }
+    if (ok) {
+      *nest = false;
+      return true;
+    }
+  }
+  if (vertical && !ko->batched && ko->extent == 1 && !co->batched && co->extent <= NEST_MAX) {
+    *nest = true;
+    return true;
+  }
+  return false;
+}
+
+/* ---- merging sibling loops, forwarding stored temps, dropping dead stores ---- */
+
+/* Are e (in a loop over va) and g (in a loop over vb) the same index? */
+static bool same_expr_vars(const KExpr *e, const KExpr *g, int32_t va, int32_t vb) {
+  if (e == g) return true;
+  if (!e || !g || e->kind != g->kind || e->dtype != g->dtype || e->index != g->index) return false;
+  switch (e->kind) {
+  case KE_CONST: return e->value == g->value;
+  case KE_VAR: return e->var == g->var ? e->var != va && e->var != vb : e->var == va && g->var == vb;
+  case KE_TEMP: return e->temp == g->temp;
+  case KE_SCALAR: return e->scalar == g->scalar;
+  case KE_BATCH: return true;
+  case KE_LOAD:
+    if (e->buf != g->buf || e->guarded != g->guarded || e->nidx != g->nidx) return false;
+    for (int d = 0; d < e->nidx; d++)
+      if (!same_expr_vars(e->idx[d], g->idx[d], va, vb)) return false;
+    return true;
+  case KE_OP:
+    return e->op == g->op && same_expr_vars(e->a, g->a, va, vb) && same_expr_vars(e->b, g->b, va, vb) &&
+           same_expr_vars(e->c, g->c, va, vb);
+  }
+  return false;
+}
+
+/* The index lists of every access to buf in a tree. */
+typedef struct IdxList {
+  KExpr *const *idx[64];
+  int n, nidx[64];
+  bool overflow;
+} IdxList;
+
+static void idx_add(IdxList *l, KExpr *const *idx, int nidx) {
+  if (l->n == 64) {
+    l->overflow = true;
+    return;
+  }
+  l->idx[l->n] = idx;
+  l->nidx[l->n++] = nidx;
+}
+
+static void idx_expr(const KExpr *e, int32_t buf, IdxList *l) {
+  if (!e) return;
+  if (e->kind == KE_LOAD && e->buf == buf) idx_add(l, e->idx, e->nidx);
+  for (int i = 0; i < e->nidx; i++) idx_expr(e->idx[i], buf, l);
+  idx_expr(e->a, buf, l);
+  idx_expr(e->b, buf, l);
+  idx_expr(e->c, buf, l);
+}
+
+static void idx_stmt(const KStmt *s, int32_t buf, IdxList *l) {
+  if (s->kind == KS_STORE && s->buf == buf) idx_add(l, s->idx, s->nidx);
+  idx_expr(s->value, buf, l);
+  for (int i = 0; i < s->nidx; i++) idx_expr(s->idx[i], buf, l);
+  for (uint32_t i = 0; i < s->nbody; i++) idx_stmt(s->body[i], buf, l);
+}
+
+/* Adjacent loops a, b over the same plain range, where every buffer one
+ * writes and the other touches is accessed at one element per iteration
+ * (the same index everywhere, one axis indexed by the loop variable). */
+static bool siblings_merge(const KProgram *p, const KStmt *a, const KStmt *b, bool *rd1, bool *wr1, bool *rd2,
+                           bool *wr2) {
+  if (a->kind != KS_LOOP || b->kind != KS_LOOP || a->flags || b->flags || a->batched || b->batched ||
+      a->extent != b->extent)
+    return false;
+  memset(rd1, 0, p->nbufs);
+  memset(wr1, 0, p->nbufs);
+  memset(rd2, 0, p->nbufs);
+  memset(wr2, 0, p->nbufs);
+  access_stmt(a, rd1, wr1);
+  access_stmt(b, rd2, wr2);
+  for (uint32_t buf = 0; buf < p->nbufs; buf++) {
+    if (!((wr1[buf] && (rd2[buf] || wr2[buf])) || (rd1[buf] && wr2[buf]))) continue;
+    IdxList la, lb;
+    memset(&la, 0, sizeof la);
+    memset(&lb, 0, sizeof lb);
+    for (uint32_t i = 0; i < a->nbody; i++) idx_stmt(a->body[i], (int32_t)buf, &la);
+    for (uint32_t i = 0; i < b->nbody; i++) idx_stmt(b->body[i], (int32_t)buf, &lb);
+    if (la.overflow || lb.overflow || !la.n || !lb.n) return false;
+    bool has_var = false;
+    for (int d = 0; d < la.nidx[0]; d++)
+      has_var |= la.idx[0][d]->kind == KE_VAR && la.idx[0][d]->var == a->var;
+    if (!has_var) return false;
+    for (int i = 0; i < la.n + lb.n; i++) {
+      KExpr *const *x = i < la.n ? la.idx[i] : lb.idx[i - la.n];
+      int nx = i < la.n ? la.nidx[i] : lb.nidx[i - la.n];
+      if (nx != la.nidx[0]) return false;
+      for (int d = 0; d < nx; d++)
+        if (!(i < la.n ? same_expr_vars(la.idx[0][d], x[d], a->var, a->var)
+                       : same_expr_vars(la.idx[0][d], x[d], a->var, b->var)))
+          return false;
+    }
+  }
+  return true;
+}
+
+static void merge_siblings(KProgram *p, Kernel *k, KStmt *s, bool *scratch) {
+  for (uint32_t i = 0; i + 1 < s->nbody;) {
+    KStmt *a = s->body[i], *b = s->body[i + 1];
+    if (!siblings_merge(p, a, b, scratch, scratch + p->nbufs, scratch + 2 * p->nbufs, scratch + 3 * p->nbufs)) {
+      i++;
+      continue;
+    }
+    int32_t *vmap = nnc_xmalloc(sizeof(int32_t) * (size_t)(k->nvars + 1));
+    int32_t *tmap = nnc_xmalloc(sizeof(int32_t) * (size_t)(k->ntemps + 1));
+    for (int32_t v = 0; v < k->nvars; v++) vmap[v] = v == b->var ? a->var : v;
+    for (int32_t t = 0; t < k->ntemps; t++) tmap[t] = t;
+    for (uint32_t j = 0; j < b->nbody; j++) {
+      renum_stmt(b->body[j], vmap, tmap, false);
+      renum_stmt(b->body[j], vmap, tmap, true);
+      kstmt_append(&a->body, &a->nbody, &a->capbody, b->body[j]);
+    }
+    free(vmap);
+    free(tmap);
+    free(b->body);
+    memmove(&s->body[i + 1], &s->body[i + 2], sizeof(KStmt *) * (s->nbody - i - 2));
+    s->nbody--;
+    nnc_stat_add("lower", "loops_merged", 1);
+  }
+  for (uint32_t i = 0; i < s->nbody; i++)
+    if (s->body[i]->kind == KS_LOOP) merge_siblings(p, k, s->body[i], scratch);
+}
+
+static bool same_index(KExpr *const *a, KExpr *const *b, int n) {
+  for (int d = 0; d < n; d++)
+    if (!same_expr_vars(a[d], b[d], -1, -1)) return false;
+  return true;
+}
+
+/* Replaces loads of st's element by its stored temporary. */
+static KExpr *forward_expr(KProgram *p, KExpr *e, const KStmt *st) {
+  if (!e) return NULL;
+  if (e->kind == KE_LOAD && e->buf == st->buf && e->nidx == st->nidx && same_index(e->idx, st->idx, st->nidx)) {
+    nnc_stat_add("lower", "loads_forwarded", 1);
+    return kexpr_temp(p, st->value->temp, st->value->dtype);
+  }
+  for (int i = 0; i < e->nidx; i++) e->idx[i] = forward_expr(p, e->idx[i], st);
+  e->a = forward_expr(p, e->a, st);
+  e->b = forward_expr(p, e->b, st);
+  e->c = forward_expr(p, e->c, st);
+  return e;
+}
+
+static void forward_stmt(KProgram *p, KStmt *s, const KStmt *st) {
+  s->value = forward_expr(p, s->value, st);
+  for (int i = 0; i < s->nidx; i++) s->idx[i] = forward_expr(p, s->idx[i], st);
+  for (uint32_t i = 0; i < s->nbody; i++) forward_stmt(p, s->body[i], st);
+}
+
+static bool stmt_assigns(const KStmt *s, int32_t temp) {
+  if ((s->kind == KS_ASSIGN || s->kind == KS_LET) && s->temp == temp) return true;
+  for (uint32_t i = 0; i < s->nbody; i++)
+    if (stmt_assigns(s->body[i], temp)) return true;
+  return false;
+}
+
+static void forward_temps(KProgram *p, KStmt **body, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++) {
+    KStmt *s = body[i];
+    if (s->kind == KS_LOOP) forward_temps(p, s->body, s->nbody);
+    if (s->kind != KS_STORE || s->value->kind != KE_TEMP) continue;
+    for (uint32_t j = i + 1; j < n; j++) {
+      if (kstmt_find_store(body[j], s->buf) || stmt_assigns(body[j], s->value->temp)) break;
+      forward_stmt(p, body[j], s);
+    }
+  }
+}
+
+static void count_loads_expr(const KExpr *e, uint32_t *n) {
+  if (!e) return;
+  if (e->kind == KE_LOAD) n[e->buf]++;
+  for (int i = 0; i < e->nidx; i++) count_loads_expr(e->idx[i], n);
+  count_loads_expr(e->a, n);
+  count_loads_expr(e->b, n);
+  count_loads_expr(e->c, n);
+}
+
+static void count_loads(const KStmt *s, uint32_t *n) {
+  count_loads_expr(s->value, n);
+  for (int i = 0; i < s->nidx; i++) count_loads_expr(s->idx[i], n);
+  for (uint32_t i = 0; i < s->nbody; i++) count_loads(s->body[i], n);
+}
+
+static bool stmt_stores(const KStmt *s) {
+  if (s->kind == KS_STORE) return true;
+  for (uint32_t i = 0; i < s->nbody; i++)
+    if (stmt_stores(s->body[i])) return true;
+  return false;
+}
+
+static void free_tree(KStmt *s) {
+  for (uint32_t i = 0; i < s->nbody; i++) free_tree(s->body[i]);
+  free(s->body);
+}
+
+/* Drops stores into dead temps, and loops left empty (not the launch loop). */
+static void drop_dead_stores(KStmt *s, const bool *dead) {
+  uint32_t o = 0;
+  for (uint32_t i = 0; i < s->nbody; i++) {
+    KStmt *c = s->body[i];
+    if (c->kind == KS_LOOP) drop_dead_stores(c, dead);
+    if ((c->kind == KS_STORE && dead[c->buf]) || (c->kind == KS_LOOP && c->nbody == 0)) {
+      free_tree(c);
+      continue;
+    }
+    s->body[o++] = c;
+  }
+  s->nbody = o;
+}
+
+static void tidy_kernels(KProgram *p) {
+  bool *scratch = nnc_xcalloc(4 * (size_t)(p->nbufs ? p->nbufs : 1), 1);
+  for (uint32_t k = 0; k < p->nkernels; k++) {
+    Kernel *kk = &p->kernels[k];
+    for (uint32_t i = 0; i < kk->nbody; i++)
+      if (kk->body[i]->kind == KS_LOOP) merge_siblings(p, kk, kk->body[i], scratch);
+    forward_temps(p, kk->body, kk->nbody);
+  }
+  free(scratch);
+  uint32_t *loads = nnc_xcalloc(p->nbufs ? p->nbufs : 1, sizeof *loads);
+  for (uint32_t k = 0; k < p->nkernels; k++)
+    for (uint32_t i = 0; i < p->kernels[k].nbody; i++) count_loads(p->kernels[k].body[i], loads);
+  bool *dead = nnc_xcalloc(p->nbufs ? p->nbufs : 1, 1);
+  bool any = false;
+  for (uint32_t b = 0; b < p->nbufs; b++) {
+    dead[b] = p->bufs[b].kind == KB_TEMP && p->bufs[b].slot != -2 && !loads[b];
+    any |= dead[b];
+  }
+  for (uint32_t k = 0; any && k < p->nkernels; k++) {
+    Kernel *kk = &p->kernels[k];
+    bool stores_dead = false;
+    for (uint32_t b = 0; b < p->nbufs; b++) stores_dead |= dead[b] && kernel_writes(kk, (int32_t)b);
+    if (!stores_dead) continue;
+    for (uint32_t i = 0; i < kk->nbody; i++) drop_dead_stores(kk->body[i], dead);
+    uint32_t o = 0;
+    for (uint32_t i = 0; i < kk->nargs; i++)
+      if (!dead[kk->args[i]]) kk->args[o++] = kk->args[i];
+    kk->nargs = o;
+  }
+  for (uint32_t b = 0; b < p->nbufs; b++)
+    if (dead[b]) {
+      p->bufs[b].slot = -2; /* drop_unused_buffers removes it */
+      nnc_stat_add("lower", "temps_eliminated", 1);
+    }
+  free(loads);
+  free(dead);
+  /* A kernel left with no store (all it computed was unread) launches for nothing. */
+  uint32_t o = 0;
+  for (uint32_t k = 0; k < p->nkernels; k++) {
+    Kernel *kk = &p->kernels[k];
+    bool stores = false;
+    for (uint32_t i = 0; i < kk->nbody && !stores; i++) stores = stmt_stores(kk->body[i]);
+    if (!stores) {
+      kernel_free_body(kk);
+      nnc_stat_add("lower", "kernels_dropped", 1);
+      continue;
+    }
+    p->kernels[o++] = *kk;
+  }
+  p->nkernels = o;
+}
+
+void lower_fuse_step(KProgram *p, bool sep) {
+  uint32_t n = p->nkernels;
+  if (!n) return;
+  size_t nb = p->nbufs ? p->nbufs : 1;
+  Fuse f = {p, nnc_xcalloc(n, sizeof(Access)), nnc_xcalloc(n, 1), sep};
+  bool *store = nnc_xcalloc(2 * n * nb, 1);
+  for (uint32_t k = 0; k < n; k++) {
+    f.acc[k].rd = store + 2 * k * nb;
+    f.acc[k].wr = store + (2 * k + 1) * nb;
+    kernel_access(p, &p->kernels[k], &f.acc[k]);
+  }
+  lower_mark_eval(p, f.ev);
+  uint32_t out = 0;
+  for (uint32_t c = 0; c < n; c++) {
+    Kernel *cc = &p->kernels[c];
+    int64_t target = -1;
+    bool nest = false;
+    if (launch_loop(cc) && !stays_alone(cc, f.sep)) {
+      int64_t d = -1;
+      for (int64_t j = (int64_t)out - 1; j >= 0 && d < 0; j--)
+        if (conflict(p, &f.acc[j], &f.acc[c])) d = j;
+      if (d >= 0 && can_fuse(&f, (uint32_t)d, c, true, &nest))
+        target = d;
+      else
+        for (int64_t j = (int64_t)out - 1; j > d && target < 0; j--)
+          if (can_fuse(&f, (uint32_t)j, c, false, &nest)) target = j;
+    }
+    if (target >= 0) {
+      fuse_into(p, &p->kernels[target], cc, nest);
+      for (uint32_t b = 0; b < p->nbufs; b++) {
+        f.acc[target].rd[b] |= f.acc[c].rd[b];
+        f.acc[target].wr[b] |= f.acc[c].wr[b];
+      }
+      nnc_stat_add("lower", nest ? "kernels_nested" : "kernels_fused", 1);
+      continue;
+    }
+    if (out != c) {
+      p->kernels[out] = *cc;
+      Access t = f.acc[out];
+      f.acc[out] = f.acc[c];
+      f.acc[c] = t;
+      f.ev[out] = f.ev[c];
+    }
+    out++;
+  }
+  p->nkernels = out;
+  free(f.acc);
+  free(f.ev);
+  free(store);
+  tidy_kernels(p);
+}
+
