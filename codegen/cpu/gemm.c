@@ -114,57 +114,36 @@ static void store_f32(Gm *G, LLVMValueRef v, LLVMValueRef p) { LLVMSetAlignment(
 
 /* ---- packing -------------------------------------------------------------------------------- */
 
-/* Ap[(s kcur + kk) mr + r] = A(i0 + s mr + r, pc + kk), 0 for rows >= iend. */
-static void pack_a(Gm *G, LLVMValueRef i0, LLVMValueRef mcur, LLVMValueRef iend, LLVMValueRef pc, LLVMValueRef kcur) {
+/* One operand's block into k-major slivers `width` wide:
+ *   dst[(s kcur + kk) width + r] = X(x0 + s width + r, pc + kk), 0 for x >= xend
+ * where x is A's row i (Ap, width mr) or B's column j (Bp, width nr).  The
+ * loops read along whichever of x and k the operand is contiguous in. */
+static void pack(Gm *G, bool is_a, LLVMValueRef x0, LLVMValueRef len, LLVMValueRef xend, LLVMValueRef pc,
+                 LLVMValueRef kcur) {
   const KGemm *g = G->g;
-  int mr = g->mr;
-  bool k_inner = llabs(g->a.sk) <= llabs(g->a.si); /* rows are contiguous along k: read along k */
-  LLVMValueRef last = sub(G, iend, c64(G, 1));
+  const KGemmOperand *o = is_a ? &g->a : &g->b;
+  int width = is_a ? g->mr : g->nr;
+  int64_t sx = is_a ? o->si : o->sj;
+  bool k_inner = llabs(o->sk) <= llabs(sx);
+  LLVMValueRef last = sub(G, xend, c64(G, 1));
   Loop ls, l1, l2;
-  LLVMValueRef s0 = loop_begin(G, &ls, c64(G, 0), mcur, mr, "pa.s"); /* s0 = s mr */
-  LLVMValueRef sliver = mul(G, s0, kcur);                              /* (s kcur) mr */
+  LLVMValueRef s0 = loop_begin(G, &ls, c64(G, 0), len, width, "pack.s"); /* s0 = s width */
+  LLVMValueRef sliver = mul(G, s0, kcur);                                  /* (s kcur) width */
   LLVMValueRef r, kk;
   if (k_inner) {
-    r = loop_begin(G, &l1, c64(G, 0), c64(G, mr), 1, "pa.r");
-    kk = loop_begin(G, &l2, c64(G, 0), kcur, 1, "pa.k");
+    r = loop_begin(G, &l1, c64(G, 0), c64(G, width), 1, "pack.x");
+    kk = loop_begin(G, &l2, c64(G, 0), kcur, 1, "pack.k");
   } else {
-    kk = loop_begin(G, &l1, c64(G, 0), kcur, 1, "pa.k");
-    r = loop_begin(G, &l2, c64(G, 0), c64(G, mr), 1, "pa.r");
+    kk = loop_begin(G, &l1, c64(G, 0), kcur, 1, "pack.k");
+    r = loop_begin(G, &l2, c64(G, 0), c64(G, width), 1, "pack.x");
   }
-  LLVMValueRef row = add(G, add(G, i0, s0), r);
-  LLVMValueRef inside = LLVMBuildICmp(G->B, LLVMIntSLT, row, iend, "");
-  LLVMValueRef v = load_f32(G, operand_at(G, &g->a, imin(G, row, last), NULL, add(G, pc, kk)));
+  LLVMValueRef x = add(G, add(G, x0, s0), r);
+  LLVMValueRef inside = LLVMBuildICmp(G->B, LLVMIntSLT, x, xend, "");
+  LLVMValueRef xc = imin(G, x, last), k = add(G, pc, kk);
+  LLVMValueRef v = load_f32(G, operand_at(G, o, is_a ? xc : NULL, is_a ? NULL : xc, k));
   v = LLVMBuildSelect(G->B, inside, v, lk_f32(G->E, 0), "");
-  LLVMValueRef dst = add(G, add(G, sliver, mulc(G, kk, mr)), r);
-  store_f32(G, v, f32_at(G, G->pack_a, dst));
-  loop_end(G, &l2);
-  loop_end(G, &l1);
-  loop_end(G, &ls);
-}
-
-/* Bp[(s kcur + kk) nr + c] = B(pc + kk, j0 + s nr + c), 0 for columns >= n. */
-static void pack_b(Gm *G, LLVMValueRef j0, LLVMValueRef ncur, LLVMValueRef pc, LLVMValueRef kcur) {
-  const KGemm *g = G->g;
-  int nr = g->nr;
-  bool c_inner = llabs(g->b.sj) <= llabs(g->b.sk); /* rows are contiguous along j */
-  LLVMValueRef n = c64(G, g->n), last = c64(G, g->n - 1);
-  Loop ls, l1, l2;
-  LLVMValueRef s0 = loop_begin(G, &ls, c64(G, 0), ncur, nr, "pb.s");
-  LLVMValueRef sliver = mul(G, s0, kcur);
-  LLVMValueRef c, kk;
-  if (c_inner) {
-    kk = loop_begin(G, &l1, c64(G, 0), kcur, 1, "pb.k");
-    c = loop_begin(G, &l2, c64(G, 0), c64(G, nr), 1, "pb.c");
-  } else {
-    c = loop_begin(G, &l1, c64(G, 0), c64(G, nr), 1, "pb.c");
-    kk = loop_begin(G, &l2, c64(G, 0), kcur, 1, "pb.k");
-  }
-  LLVMValueRef col = add(G, add(G, j0, s0), c);
-  LLVMValueRef inside = LLVMBuildICmp(G->B, LLVMIntSLT, col, n, "");
-  LLVMValueRef v = load_f32(G, operand_at(G, &g->b, NULL, imin(G, col, last), add(G, pc, kk)));
-  v = LLVMBuildSelect(G->B, inside, v, lk_f32(G->E, 0), "");
-  LLVMValueRef dst = add(G, add(G, sliver, mulc(G, kk, nr)), c);
-  store_f32(G, v, f32_at(G, G->pack_b, dst));
+  LLVMValueRef dst = add(G, add(G, sliver, mulc(G, kk, width)), r);
+  store_f32(G, v, f32_at(G, is_a ? G->pack_a : G->pack_b, dst));
   loop_end(G, &l2);
   loop_end(G, &l1);
   loop_end(G, &ls);
@@ -303,10 +282,10 @@ static void product(Gm *G, LLVMValueRef i0, LLVMValueRef iend) {
   LLVMValueRef kcur = imin(G, c64(G, g->kc), sub(G, G->kdim, pc));
   kcur = LLVMBuildSelect(G->B, LLVMBuildICmp(G->B, LLVMIntSLT, kcur, c64(G, 0), ""), c64(G, 0), kcur, "");
   LLVMValueRef first = LLVMBuildICmp(G->B, LLVMIntEQ, pc, c64(G, 0), "first");
-  if (g->pack_b) pack_b(G, jc, ncur, pc, kcur);
+  if (g->pack_b) pack(G, false, jc, ncur, c64(G, g->n), pc, kcur);
   LLVMValueRef ic = loop_begin(G, &lic, i0, iend, g->mc, "ic");
   LLVMValueRef mcur = imin(G, c64(G, g->mc), sub(G, iend, ic));
-  pack_a(G, ic, mcur, iend, pc, kcur);
+  pack(G, true, ic, mcur, iend, pc, kcur);
   LLVMValueRef ir = loop_begin(G, &lir, c64(G, 0), mcur, g->mr, "ir");
   LLVMValueRef mvalid = imin(G, c64(G, g->mr), sub(G, mcur, ir));
   LLVMValueRef ap = f32_at(G, G->pack_a, mul(G, ir, kcur));
