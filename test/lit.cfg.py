@@ -52,6 +52,9 @@ if config.ptxas and os.path.exists(config.ptxas):
     config.substitutions.append(("%ptxas", config.ptxas))
 if os.path.exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"):
     config.available_features.add("fashion-mnist")
+# Graphviz's dot renders --emit=dot output (the README's example).
+if shutil.which("dot"):
+    config.available_features.add("graphviz")
 # Long tests (full datasets, many epochs) run only when asked for.
 if os.environ.get("NNC_LONG_TESTS"):
     config.available_features.add("long")
