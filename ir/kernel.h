@@ -152,7 +152,11 @@ typedef struct KGemm {
    * blocks kc (depth), mc (rows of packed A), nc (columns of packed B);
    * loop order jc, pc, ic, ir, jr with A and B packed */
   int vector, mr, nr, kc, mc, nc;
+  bool pack_a;                  /* false: the micro-kernel broadcasts A from where it lies (k-contiguous
+                                   rows, one column block: packing would cost more than it saves) */
   bool pack_b;                  /* false: the micro-kernel reads B in place (unit column stride, small n) */
+  bool swap;                    /* compute C^T = B^T A^T: micro-tile rows along j, vector lanes along i
+                                   (a narrow C, n below two vectors); both operands packed */
 } KGemm;
 
 typedef struct Kernel {

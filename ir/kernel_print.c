@@ -338,8 +338,10 @@ static void print_gemm(const Printer *pr, const KGemm *g) {
   print_gemm_operand(pr, "A", &g->a);
   print_gemm_operand(pr, "B", &g->b);
   fprintf(out, "  epilogue from statement %u\n", g->epilogue);
-  fprintf(out, "  ; tiles mr=%d nr=%d vector=%d kc=%d mc=%d nc=%d  loops jc pc%s ic (pack A) ir jr%s\n", g->mr, g->nr,
-          g->vector, g->kc, g->mc, g->nc, g->pack_b ? " (pack B)" : "", g->pack_b ? "" : "  B in place");
+  fprintf(out, "  ; tiles mr=%d nr=%d vector=%d kc=%d mc=%d nc=%d  loops jc pc%s ic%s ir jr%s%s%s\n", g->mr, g->nr,
+          g->vector, g->kc, g->mc, g->nc, g->pack_b ? " (pack B)" : "", g->pack_a ? " (pack A)" : "",
+          g->pack_a ? "" : "  A in place", g->pack_b ? "" : "  B in place",
+          g->swap ? "  swapped: rows along j, lanes along i" : "");
 }
 
 /* kernel NAME(%a, %b, ...) ; WHAT   loc(...) */

@@ -21,6 +21,11 @@
  * mr values of packed A: 2 loads per mr * 2 FMAs.  kc = 256 keeps an A
  * sliver (mr x kc, 12 KiB) in L1 while B slivers stream past it from a
  * packed kc x nc panel (nc = 1024: 1 MiB, half the L2).
+ *
+ * A narrow C (the logits' n = 10 against 16 lanes) would leave lanes idle
+ * in every step of k; when the rows are many, the product is swapped
+ * (KGemm.swap: C^T = B^T A^T, lanes along i) with mr chosen to divide n
+ * (5 or 10 for n = 10), so every lane and every accumulator row works.
  */
 #include "passes/schedule_cpu.h"
 
@@ -33,7 +38,7 @@
 
 const char schedule_cpu_spec_help[] =
     "--schedule=SPEC: ITEM[;ITEM...], ITEM = [KERNEL:]KEY=N[,KEY=N...] with KEY one of mr, nr, kc, mc, nc,\n"
-    "  packb (0: read B in place, 1: pack it),\n"
+    "  packa, packb (0: read A or B in place, 1: pack it), swap (1: lanes along the rows i, 0: along the columns j),\n"
     "  or [KERNEL:]off (keep the loop nest); KERNEL is a kernel name from --emit=kernels (k3_matmul);\n"
     "  --schedule=@FILE reads the items from FILE, one per line, '#' starts a comment";
 
@@ -282,7 +287,7 @@ static int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; 
 /* Worth a packed product: enough columns for one vector and enough depth
  * and rows to amortise packing (small products stay loop nests). */
 static bool worth_it(const KGemm *g, int vector) {
-  if (g->n < vector) { /* a padded micro-tile: only for long products (the wide logits) */
+  if (g->n < vector && !g->swap) { /* a padded micro-tile: only for long products (the wide logits) */
     bool deep = !g->k_batched && g->k >= 512, tall = !g->m_batched && g->m >= 512;
     if (g->n < 4 || !(deep || tall)) return false;
   }
@@ -299,13 +304,67 @@ static bool b_in_place_ok(const KGemm *g) { return g->b.sj == 1 && g->n % g->nr 
  * weight) to save nothing. */
 static bool default_pack_b(const KGemm *g) { return !(b_in_place_ok(g) && g->n <= 4L * g->vector * 2); }
 
-static void default_tiles(KGemm *g, const CpuScheduleOptions *o) {
-  int w = o->vector > 0 ? o->vector : 8;
-  int regs = o->registers > 0 ? o->registers : 16;
+/* A packed A sliver is reused once per nr columns; with one column block
+ * (n = 10 logits) packing is a second pass over A for nothing, and
+ * k-contiguous rows broadcast well where they lie. */
+static bool default_pack_a(const KGemm *g) { return g->swap || g->a.sk != 1 || g->n > g->nr; }
+
+/* The micro-tile rows for a row extent x: of mr in [max/2, max], the one
+ * that wastes the fewest padded rows (the larger on a tie). */
+static int rows_dividing(int64_t x, int max) {
+  int best = max;
+  for (int mr = max; mr >= (max + 1) / 2 && mr >= 1; mr--)
+    if (round_up(x, mr) < round_up(x, best)) best = mr;
+  return best;
+}
+
+/* Fraction of padded micro-tile slots an extent x fills in blocks of b. */
+static double filled(int64_t x, int b) { return (double)x / (double)round_up(x, b); }
+
+static int max_rows(int regs) {
+  int mr = (regs - 4) / 2; /* 2 vectors of B and a broadcast stay free: 14 (32 regs), 6 (16) */
+  return mr > 12 ? 12 : mr;
+}
+
+/* Tiles of the swapped product (see the top): rows along j, lanes along i. */
+static void swapped_tiles(KGemm *g, int w, int regs) {
+  g->swap = true;
   g->vector = w;
   g->nr = 2 * w;
-  g->mr = (regs - 4) / 2; /* 2 vectors of B and a broadcast stay free: 14 (32 regs), 6 (16) */
-  if (g->mr > 12) g->mr = 12;
+  g->mr = rows_dividing(g->n, max_rows(regs));
+  g->kc = 256;
+  g->mc = (int)round_up(g->n, g->mr);
+  g->nc = 1024;
+  if (!g->k_batched && g->k < g->kc) g->kc = (int)g->k;
+  if (!g->m_batched && g->nc > round_up(g->m, g->nr)) g->nc = (int)round_up(g->m, g->nr);
+  g->pack_b = true;
+  g->pack_a = true;
+}
+
+/* Swapping pays when it fills clearly more lanes and rows: n well short of
+ * nr (unswapped lanes idle), and many rows (run-time rows count as many).
+ * Not when A's rows are k-contiguous: then the unswapped product reads A
+ * where it lies, while the swapped one would pack (transpose) all of it,
+ * and with so few columns packing costs as much as the arithmetic. */
+static bool swap_pays(const KGemm *g, int w, int regs) {
+  int nr = g->n <= w ? w : 2 * w;
+  if (g->n >= 2 * w || (!g->m_batched && g->m < 4 * w) || g->a.sk == 1) return false;
+  double now = filled(g->n, nr);
+  double swapped = filled(g->n, rows_dividing(g->n, max_rows(regs))) * (g->m_batched ? 1 : filled(g->m, 2 * w));
+  return swapped > 1.2 * now;
+}
+
+static void default_tiles(KGemm *g, const CpuScheduleOptions *o, int swap) {
+  int w = o->vector > 0 ? o->vector : 8;
+  int regs = o->registers > 0 ? o->registers : 16;
+  if (swap == 2 || (swap == 0 && swap_pays(g, w, regs))) {
+    swapped_tiles(g, w, regs);
+    return;
+  }
+  g->swap = false;
+  g->vector = w;
+  g->nr = 2 * w;
+  g->mr = max_rows(regs);
   if (g->n <= w) { /* one vector of columns: twice the rows */
     g->nr = w;
     g->mr *= 2;
@@ -317,6 +376,10 @@ static void default_tiles(KGemm *g, const CpuScheduleOptions *o) {
   if (g->nc > round_up(g->n, g->nr)) g->nc = (int)round_up(g->n, g->nr);
   if (!g->m_batched && g->mc > round_up(g->m, g->mr)) g->mc = (int)round_up(g->m, g->mr);
   g->pack_b = default_pack_b(g);
+  g->pack_a = default_pack_a(g);
+  /* A read in place: no A sliver to keep in L1, so deeper blocks (a 64 KiB
+   * B sliver in L2) and fewer passes over C */
+  if (!g->pack_a) g->kc = !g->k_batched && g->k < 1024 ? (int)g->k : 1024;
 }
 
 /* ---- --schedule --------------------------------------------------------------------------- */
@@ -325,7 +388,8 @@ typedef struct Override {
   char kernel[128];   /* "" = every kernel */
   bool off;
   int mr, nr, kc, mc, nc; /* 0 = keep */
-  int packb;              /* 0 = keep, 1 = no, 2 = yes */
+  int packa, packb;       /* 0 = keep, 1 = no, 2 = yes */
+  int swap;               /* 0 = keep, 1 = no, 2 = yes */
 } Override;
 
 static char *trim(char *s) {
@@ -371,7 +435,7 @@ static bool parse_item(const char *item, size_t len, Override *ov) {
     char *num = trim(eq + 1), *stop;
     errno = 0;
     long val = strtol(num, &stop, 10);
-    bool flag = !strcmp(kv, "packb");
+    bool flag = !strcmp(kv, "packa") || !strcmp(kv, "packb") || !strcmp(kv, "swap");
     if (!*num || *stop || errno || val < (flag ? 0 : 1) || val > 1 << 20) {
       diag_error_plain("--schedule: %s=%s: expected a positive integer up to 1048576", kv, num);
       return false;
@@ -384,6 +448,22 @@ static bool parse_item(const char *item, size_t len, Override *ov) {
       ov->packb = (int)val + 1;
       continue;
     }
+    if (!strcmp(kv, "packa")) {
+      if (val > 1) {
+        diag_error_plain("--schedule: packa=%s: expected 0 (read A in place) or 1 (pack it)", num);
+        return false;
+      }
+      ov->packa = (int)val + 1;
+      continue;
+    }
+    if (!strcmp(kv, "swap")) {
+      if (val > 1) {
+        diag_error_plain("--schedule: swap=%s: expected 0 (lanes along j) or 1 (along i)", num);
+        return false;
+      }
+      ov->swap = (int)val + 1;
+      continue;
+    }
     int *field = !strcmp(kv, "mr") ? &ov->mr
                  : !strcmp(kv, "nr") ? &ov->nr
                  : !strcmp(kv, "kc") ? &ov->kc
@@ -391,7 +471,7 @@ static bool parse_item(const char *item, size_t len, Override *ov) {
                  : !strcmp(kv, "nc") ? &ov->nc
                                      : NULL;
     if (!field) {
-      diag_error_plain("--schedule: unknown key '%s' (mr, nr, kc, mc, nc, packb)", kv);
+      diag_error_plain("--schedule: unknown key '%s' (mr, nr, kc, mc, nc, packa, packb, swap)", kv);
       return false;
     }
     *field = (int)val;
@@ -450,9 +530,10 @@ static Override *parse_spec(const char *spec, int *n) {
   return ov;
 }
 
-/* Applies one item's tiles; *packb_set tells whether an item chose packb
- * (otherwise it follows the tiles, default_pack_b). */
-static bool apply(KGemm *g, const Override *ov, const char *kernel, int registers, bool *packb_set) {
+/* Applies one item's tiles; *packb_set and *packa_set tell whether an item
+ * chose packb or packa (otherwise they follow the tiles: default_pack_b, default_pack_a). */
+static bool apply(KGemm *g, const Override *ov, const char *kernel, int registers, bool *packb_set,
+                  bool *packa_set) {
   if (ov->mr) g->mr = ov->mr;
   if (ov->nr) g->nr = ov->nr;
   if (ov->kc) g->kc = ov->kc;
@@ -461,6 +542,10 @@ static bool apply(KGemm *g, const Override *ov, const char *kernel, int register
   if (ov->packb) {
     g->pack_b = ov->packb == 2;
     *packb_set = true;
+  }
+  if (ov->packa) {
+    g->pack_a = ov->packa == 2;
+    *packa_set = true;
   }
   if (g->nr % g->vector) {
     diag_error_plain("--schedule: %s: nr=%d is not a multiple of the vector width %d", kernel, g->nr, g->vector);
@@ -473,7 +558,13 @@ static bool apply(KGemm *g, const Override *ov, const char *kernel, int register
   }
   if (g->mc % g->mr) g->mc = (int)round_up(g->mc, g->mr);
   if (g->nc % g->nr) g->nc = (int)round_up(g->nc, g->nr);
-  if (!*packb_set) g->pack_b = default_pack_b(g);
+  if (!*packb_set) g->pack_b = g->swap || default_pack_b(g);
+  if (!*packa_set) g->pack_a = default_pack_a(g);
+  if (g->swap && (!g->pack_b || !g->pack_a)) {
+    diag_error_plain("--schedule: %s: a swapped product packs both operands: pack%c=0 does not apply", kernel,
+                     g->pack_a ? 'b' : 'a');
+    return false;
+  }
   if (!g->pack_b && !b_in_place_ok(g)) {
     diag_error_plain("--schedule: %s: packb=0 needs B's columns contiguous and n a multiple of nr (n=%lld, nr=%d)",
                      kernel, (long long)g->n, g->nr);
@@ -502,7 +593,10 @@ bool schedule_cpu(KProgram *p, const CpuScheduleOptions *o) {
     k->gemm = NULL;
     KGemm g;
     if (!match(p, k, &g)) continue;
-    default_tiles(&g, o);
+    int swap = 0; /* the last item naming swap for this kernel decides */
+    for (int n = 0; n < nov; n++)
+      if (ov[n].swap && (!ov[n].kernel[0] || !strcmp(ov[n].kernel, k->name))) swap = ov[n].swap;
+    default_tiles(&g, o, swap);
     bool on = worth_it(&g, g.vector);
     for (int n = 0; n < nov; n++) { /* in order: off, or named (scheduled even if small) */
       if (ov[n].kernel[0] && strcmp(ov[n].kernel, k->name)) continue;
@@ -510,10 +604,10 @@ bool schedule_cpu(KProgram *p, const CpuScheduleOptions *o) {
       if (ov[n].off) on = false;
       else if (ov[n].kernel[0]) on = true;
     }
-    bool packb_set = false;
+    bool packb_set = false, packa_set = false;
     for (int n = 0; n < nov && on && ok; n++) /* then the tiles of the items that apply */
       if (!ov[n].off && (!ov[n].kernel[0] || !strcmp(ov[n].kernel, k->name)))
-        ok = apply(&g, &ov[n], k->name, o->registers > 0 ? o->registers : 16, &packb_set);
+        ok = apply(&g, &ov[n], k->name, o->registers > 0 ? o->registers : 16, &packb_set, &packa_set);
     if (!on || !ok) continue;
     k->gemm = arena_alloc(&p->arena, sizeof g);
     *k->gemm = g;

@@ -12,6 +12,8 @@
  *                                          and no column edge is read in place)
  *       for ic < chunk by mc:
  *         pack A[ic.., pc..] -> Ap         mr-tall slivers, k-major, zero-padded
+ *                                          (k-contiguous rows used by one column
+ *                                          block only are read in place)
  *         for ir < mc by mr:               a sliver of Ap stays in L1
  *           for jr < nc by nr:             slivers of Bp stream from L2
  *             micro-kernel: mr x nr/vector vector accumulators; per step of
@@ -20,8 +22,14 @@
  *   epilogue: for i in the chunk: (dot form: C[i,j] = f(C[i,j]) for each j)
  *             then the launch loop's remaining statements
  *
- * Full tiles of a C with unit column stride are loaded and stored as
- * vectors; edge tiles go through a small stack tile.  Ap and Bp are
+ * Swapped (KGemm.swap, for a narrow C: n = 10 logits would fill 10 of 16
+ * lanes), the same loops compute the transposed product C^T = B^T A^T:
+ * micro-tile rows run along j (packed from B into Ap), vector lanes along
+ * the launch rows i (packed from A into Bp), and "columns" are the slice
+ * [begin, end) of i.  The roles below are then those of C^T.
+ *
+ * Full tiles of a C with unit stride along the lanes are loaded and stored
+ * as vectors; edge tiles (and a strided C) go through a small stack tile.  Ap and Bp are
  * thread-local arrays (one per module, sized for the largest schedule),
  * so packing allocates nothing and every pool thread has its own.
  *
@@ -47,6 +55,7 @@ typedef struct Gm {
   LLVMValueRef pack_a, pack_b; /* thread-local arrays (their addresses in this thread) */
   LLVMValueRef tile;          /* [mr * nr] float alloca for edge tiles */
   LLVMValueRef kdim;          /* k as i64 (maybe times B) */
+  bool swap;                  /* micro-tile rows along j, lanes along i (see the top) */
 } Gm;
 
 /* ---- loops ---------------------------------------------------------------------------------- */
@@ -112,17 +121,25 @@ static LLVMValueRef load_f32(Gm *G, LLVMValueRef p) {
 
 static void store_f32(Gm *G, LLVMValueRef v, LLVMValueRef p) { LLVMSetAlignment(LLVMBuildStore(G->B, v, p), 4); }
 
+/* &C at micro-tile row `row` and lane column `col` (C^T's when swapped). */
+static LLVMValueRef c_at(Gm *G, LLVMValueRef row, LLVMValueRef col) {
+  return G->swap ? operand_at(G, &G->g->c, col, row, NULL) : operand_at(G, &G->g->c, row, col, NULL);
+}
+
 /* ---- packing -------------------------------------------------------------------------------- */
 
 /* One operand's block into k-major slivers `width` wide:
  *   dst[(s kcur + kk) width + r] = X(x0 + s width + r, pc + kk), 0 for x >= xend
- * where x is A's row i (Ap, width mr) or B's column j (Bp, width nr).  The
- * loops read along whichever of x and k the operand is contiguous in. */
-static void pack(Gm *G, bool is_a, LLVMValueRef x0, LLVMValueRef len, LLVMValueRef xend, LLVMValueRef pc,
+ * into Ap (rows, width mr) or Bp (lanes, width nr).  Unswapped, Ap holds A
+ * with x its row i and Bp holds B with x its column j; swapped, Ap holds B
+ * (x = j) and Bp holds A (x = i).  The loops read along whichever of x and
+ * k the operand is contiguous in. */
+static void pack(Gm *G, bool rows, LLVMValueRef x0, LLVMValueRef len, LLVMValueRef xend, LLVMValueRef pc,
                  LLVMValueRef kcur) {
   const KGemm *g = G->g;
+  bool is_a = rows != G->swap; /* the operand packed is A */
   const KGemmOperand *o = is_a ? &g->a : &g->b;
-  int width = is_a ? g->mr : g->nr;
+  int width = rows ? g->mr : g->nr;
   int64_t sx = is_a ? o->si : o->sj;
   bool k_inner = llabs(o->sk) <= llabs(sx);
   LLVMValueRef last = sub(G, xend, c64(G, 1));
@@ -143,7 +160,7 @@ static void pack(Gm *G, bool is_a, LLVMValueRef x0, LLVMValueRef len, LLVMValueR
   LLVMValueRef v = load_f32(G, operand_at(G, o, is_a ? xc : NULL, is_a ? NULL : xc, k));
   v = LLVMBuildSelect(G->B, inside, v, lk_f32(G->E, 0), "");
   LLVMValueRef dst = add(G, add(G, sliver, mulc(G, kk, width)), r);
-  store_f32(G, v, f32_at(G, is_a ? G->pack_a : G->pack_b, dst));
+  store_f32(G, v, f32_at(G, rows ? G->pack_a : G->pack_b, dst));
   loop_end(G, &l2);
   loop_end(G, &l1);
   loop_end(G, &ls);
@@ -157,9 +174,67 @@ static LLVMValueRef splat(Gm *G, LLVMValueRef x) {
   return LLVMBuildShuffleVector(G->B, v, LLVMGetUndef(G->vty), mask, "");
 }
 
-/* C[i0 .. i0 + mvalid, j0 .. j0 + nvalid] = (first ? 0 : C) + Ap sliver x Bp sliver. */
-static void micro(Gm *G, LLVMValueRef ap, LLVMValueRef bp, int64_t bstride, LLVMValueRef kcur, LLVMValueRef i0,
-                  LLVMValueRef j0, LLVMValueRef mvalid, LLVMValueRef nvalid, LLVMValueRef first) {
+/* An edge tile of a C with contiguous lanes: each valid row's vectors
+ * with lanes past nvalid masked off (vmaskmovps on AVX2). */
+static void edge_masked(Gm *G, const LLVMValueRef *acc, LLVMValueRef i0, LLVMValueRef j0, LLVMValueRef mvalid,
+                        LLVMValueRef nvalid, LLVMValueRef first, LLVMBasicBlockRef done) {
+  LkEmit *E = G->E;
+  const KGemm *g = G->g;
+  int mr = g->mr, w = g->vector, nv = g->nr / w;
+  LLVMTypeRef i32v = LLVMVectorType(E->i32, (unsigned)w);
+  LLVMValueRef lanes = LLVMBuildTrunc(G->B, nvalid, E->i32, "");
+  lanes = LLVMBuildShuffleVector(G->B, LLVMBuildInsertElement(G->B, LLVMGetUndef(i32v), lanes, lk_i32(E, 0), ""),
+                                 LLVMGetUndef(i32v), LLVMConstNull(i32v), "");
+  LLVMValueRef mask[MAX_ACC];
+  for (int v = 0; v < nv; v++) {
+    LLVMValueRef iota[64];
+    for (int l = 0; l < w; l++) iota[l] = lk_i32(E, v * w + l);
+    mask[v] = LLVMBuildICmp(G->B, LLVMIntSLT, LLVMConstVector(iota, (unsigned)w), lanes, "");
+  }
+  LLVMTypeRef tys[2] = {G->vty, E->ptr};
+  LLVMValueRef zero = LLVMConstNull(G->vty), align = lk_i32(E, 4);
+  for (int r = 0; r < mr; r++) {
+    LLVMBasicBlockRef row = lk_block(E, "mk.row");
+    LLVMBuildCondBr(G->B, LLVMBuildICmp(G->B, LLVMIntSLT, c64(G, r), mvalid, ""), row, done);
+    LLVMPositionBuilderAtEnd(G->B, row);
+    for (int v = 0; v < nv; v++) {
+      LLVMValueRef p = c_at(G, add(G, i0, c64(G, r)), add(G, j0, c64(G, (int64_t)v * w)));
+      LLVMValueRef largs[4] = {p, align, mask[v], zero};
+      LLVMValueRef old = lk_intrinsic(E, "llvm.masked.load", tys, 2, largs, 4);
+      LLVMValueRef val = LLVMBuildSelect(G->B, first, acc[r * nv + v], LLVMBuildFAdd(G->B, old, acc[r * nv + v], ""), "");
+      LLVMValueRef sargs[4] = {val, p, align, mask[v]};
+      lk_intrinsic(E, "llvm.masked.store", tys, 2, sargs, 4);
+    }
+  }
+}
+
+/* An edge tile of a strided C (a swapped product): through the stack tile. */
+static void edge_tile(Gm *G, const LLVMValueRef *acc, LLVMValueRef i0, LLVMValueRef j0, LLVMValueRef mvalid,
+                      LLVMValueRef nvalid, LLVMValueRef first) {
+  const KGemm *g = G->g;
+  int w = g->vector, nv = g->nr / w, nacc = g->mr * nv;
+  for (int a = 0; a < nacc; a++) {
+    int r = a / nv, v = a % nv;
+    LLVMValueRef p = f32_at(G, G->tile, c64(G, (int64_t)r * g->nr + (int64_t)v * w));
+    LLVMSetAlignment(LLVMBuildStore(G->B, acc[a], p), 4);
+  }
+  Loop lr, lc;
+  LLVMValueRef r = loop_begin(G, &lr, c64(G, 0), mvalid, 1, "mk.r");
+  LLVMValueRef c = loop_begin(G, &lc, c64(G, 0), nvalid, 1, "mk.c");
+  LLVMValueRef t = load_f32(G, f32_at(G, G->tile, add(G, mulc(G, r, g->nr), c)));
+  LLVMValueRef cp = c_at(G, add(G, i0, r), add(G, j0, c));
+  LLVMValueRef old = LLVMBuildSelect(G->B, first, lk_f32(G->E, 0), load_f32(G, cp), "");
+  store_f32(G, LLVMBuildFAdd(G->B, old, t, ""), cp);
+  loop_end(G, &lc);
+  loop_end(G, &lr);
+}
+
+/* C[i0 .. i0 + mvalid, j0 .. j0 + nvalid] = (first ? 0 : C) + A rows x B lanes
+ * (i0 and j0: micro-tile row and lane coordinates, C^T's when swapped).
+ * Row r's value at step kk is arow[r][kk astride] (the packed sliver, or A
+ * where it lies), the lanes' bp[kk bstride ...]. */
+static void micro(Gm *G, LLVMValueRef *arow, int64_t astride, LLVMValueRef bp, int64_t bstride, LLVMValueRef kcur,
+                  LLVMValueRef i0, LLVMValueRef j0, LLVMValueRef mvalid, LLVMValueRef nvalid, LLVMValueRef first) {
   LkEmit *E = G->E;
   const KGemm *g = G->g;
   int mr = g->mr, w = g->vector, nv = g->nr / w, nacc = mr * nv;
@@ -185,10 +260,10 @@ static void micro(Gm *G, LLVMValueRef ap, LLVMValueRef bp, int64_t bstride, LLVM
     bv[v] = LLVMBuildLoad2(G->B, G->vty, p, "");
     LLVMSetAlignment(bv[v], g->pack_b ? (unsigned)(4 * w) : 4);
   }
-  LLVMValueRef arow = mulc(G, kk, mr);
+  LLVMValueRef aoff = mulc(G, kk, astride);
   LLVMTypeRef vty = G->vty;
   for (int r = 0; r < mr; r++) {
-    LLVMValueRef x = splat(G, load_f32(G, f32_at(G, ap, add(G, arow, c64(G, r)))));
+    LLVMValueRef x = splat(G, load_f32(G, f32_at(G, arow[r], aoff)));
     for (int v = 0; v < nv; v++) {
       LLVMValueRef args[3] = {x, bv[v], phi[r * nv + v]};
       acc[r * nv + v] = lk_intrinsic(E, "llvm.fma", &vty, 1, args, 3);
@@ -210,7 +285,7 @@ static void micro(Gm *G, LLVMValueRef ap, LLVMValueRef bp, int64_t bstride, LLVM
 
   /* C += or = the tile */
   LLVMBasicBlockRef full_bb = NULL, edge_bb = lk_block(E, "mk.edge"), done = lk_block(E, "mk.stored");
-  if (g->c.sj == 1) {
+  if ((G->swap ? g->c.si : g->c.sj) == 1) {
     full_bb = lk_block(E, "mk.full");
     LLVMValueRef full = LLVMBuildAnd(G->B, LLVMBuildICmp(G->B, LLVMIntEQ, mvalid, c64(G, mr), ""),
                                      LLVMBuildICmp(G->B, LLVMIntEQ, nvalid, c64(G, g->nr), ""), "");
@@ -220,7 +295,7 @@ static void micro(Gm *G, LLVMValueRef ap, LLVMValueRef bp, int64_t bstride, LLVM
     LLVMValueRef ptr[MAX_ACC];
     for (int r = 0; r < mr; r++)
       for (int v = 0; v < nv; v++)
-        ptr[r * nv + v] = operand_at(G, &g->c, add(G, i0, c64(G, r)), add(G, j0, c64(G, (int64_t)v * w)), NULL);
+        ptr[r * nv + v] = c_at(G, add(G, i0, c64(G, r)), add(G, j0, c64(G, (int64_t)v * w)));
     LLVMBasicBlockRef from = LLVMGetInsertBlock(G->B);
     LLVMBuildCondBr(G->B, first, put, upd);
     LLVMPositionBuilderAtEnd(G->B, upd);
@@ -245,23 +320,12 @@ static void micro(Gm *G, LLVMValueRef ap, LLVMValueRef bp, int64_t bstride, LLVM
     LLVMBuildBr(G->B, edge_bb);
   }
 
-  /* an edge (or strided C): through the stack tile */
   LLVMMoveBasicBlockAfter(edge_bb, LLVMGetInsertBlock(G->B));
   LLVMPositionBuilderAtEnd(G->B, edge_bb);
-  for (int a = 0; a < nacc; a++) {
-    int r = a / nv, v = a % nv;
-    LLVMValueRef p = f32_at(G, G->tile, c64(G, (int64_t)r * g->nr + (int64_t)v * w));
-    LLVMSetAlignment(LLVMBuildStore(G->B, acc[a], p), 4);
-  }
-  Loop lr, lc;
-  LLVMValueRef r = loop_begin(G, &lr, c64(G, 0), mvalid, 1, "mk.r");
-  LLVMValueRef c = loop_begin(G, &lc, c64(G, 0), nvalid, 1, "mk.c");
-  LLVMValueRef t = load_f32(G, f32_at(G, G->tile, add(G, mulc(G, r, g->nr), c)));
-  LLVMValueRef cp = operand_at(G, &g->c, add(G, i0, r), add(G, j0, c), NULL);
-  LLVMValueRef old = LLVMBuildSelect(G->B, first, lk_f32(E, 0), load_f32(G, cp), "");
-  store_f32(G, LLVMBuildFAdd(G->B, old, t, ""), cp);
-  loop_end(G, &lc);
-  loop_end(G, &lr);
+  if ((G->swap ? g->c.si : g->c.sj) == 1)
+    edge_masked(G, acc, i0, j0, mvalid, nvalid, first, done);
+  else
+    edge_tile(G, acc, i0, j0, mvalid, nvalid, first);
   LLVMBuildBr(G->B, done);
   LLVMMoveBasicBlockAfter(done, LLVMGetInsertBlock(G->B));
   LLVMPositionBuilderAtEnd(G->B, done);
@@ -269,31 +333,46 @@ static void micro(Gm *G, LLVMValueRef ap, LLVMValueRef bp, int64_t bstride, LLVM
 
 /* ---- the product over rows [i0, iend) ------------------------------------------------------- */
 
+/* Micro-tile rows run over [r0, rend) and lanes over [c0, cend): rows i and
+ * columns j, or swapped, j and i. */
 static void product(Gm *G, LLVMValueRef i0, LLVMValueRef iend) {
   const KGemm *g = G->g;
-  LLVMValueRef n = c64(G, g->n);
+  LLVMValueRef r0 = i0, rend = iend, c0 = c64(G, 0), cend = c64(G, g->n);
+  if (G->swap) r0 = c64(G, 0), rend = c64(G, g->n), c0 = i0, cend = iend;
   /* k = 0 still runs one (empty) depth block, which stores C = 0 */
   LLVMValueRef khi = LLVMBuildSelect(G->B, LLVMBuildICmp(G->B, LLVMIntSGT, G->kdim, c64(G, 0), ""), G->kdim,
                                      c64(G, 1), "");
   Loop ljc, lpc, lic, lir, ljr;
-  LLVMValueRef jc = loop_begin(G, &ljc, c64(G, 0), n, g->nc, "jc");
-  LLVMValueRef ncur = imin(G, c64(G, g->nc), sub(G, n, jc));
+  LLVMValueRef jc = loop_begin(G, &ljc, c0, cend, g->nc, "jc");
+  LLVMValueRef ncur = imin(G, c64(G, g->nc), sub(G, cend, jc));
   LLVMValueRef pc = loop_begin(G, &lpc, c64(G, 0), khi, g->kc, "pc");
   LLVMValueRef kcur = imin(G, c64(G, g->kc), sub(G, G->kdim, pc));
   kcur = LLVMBuildSelect(G->B, LLVMBuildICmp(G->B, LLVMIntSLT, kcur, c64(G, 0), ""), c64(G, 0), kcur, "");
   LLVMValueRef first = LLVMBuildICmp(G->B, LLVMIntEQ, pc, c64(G, 0), "first");
-  if (g->pack_b) pack(G, false, jc, ncur, c64(G, g->n), pc, kcur);
-  LLVMValueRef ic = loop_begin(G, &lic, i0, iend, g->mc, "ic");
-  LLVMValueRef mcur = imin(G, c64(G, g->mc), sub(G, iend, ic));
-  pack(G, true, ic, mcur, iend, pc, kcur);
+  if (g->pack_b) pack(G, false, jc, ncur, cend, pc, kcur);
+  LLVMValueRef ic = loop_begin(G, &lic, r0, rend, g->mc, "ic");
+  LLVMValueRef mcur = imin(G, c64(G, g->mc), sub(G, rend, ic));
+  if (g->pack_a) pack(G, true, ic, mcur, rend, pc, kcur);
   LLVMValueRef ir = loop_begin(G, &lir, c64(G, 0), mcur, g->mr, "ir");
   LLVMValueRef mvalid = imin(G, c64(G, g->mr), sub(G, mcur, ir));
-  LLVMValueRef ap = f32_at(G, G->pack_a, mul(G, ir, kcur));
+  /* each row's first value: in the packed sliver, or A's row (the edge's
+   * missing rows read the last valid one; their results are not stored) */
+  LLVMValueRef arow[MAX_ACC];
+  LLVMValueRef ap = g->pack_a ? f32_at(G, G->pack_a, mul(G, ir, kcur)) : NULL;
+  for (int r = 0; r < g->mr; r++) {
+    if (g->pack_a) {
+      arow[r] = f32_at(G, ap, c64(G, r));
+      continue;
+    }
+    LLVMValueRef row = add(G, add(G, ic, ir), imin(G, c64(G, r), sub(G, mvalid, c64(G, 1))));
+    arow[r] = operand_at(G, &g->a, row, NULL, pc);
+  }
   LLVMValueRef jr = loop_begin(G, &ljr, c64(G, 0), ncur, g->nr, "jr");
   LLVMValueRef nvalid = imin(G, c64(G, g->nr), sub(G, ncur, jr));
   LLVMValueRef bp = g->pack_b ? f32_at(G, G->pack_b, mul(G, jr, kcur))
                               : operand_at(G, &g->b, NULL, add(G, jc, jr), pc); /* B in place: rows sk apart */
-  micro(G, ap, bp, g->pack_b ? g->nr : g->b.sk, kcur, add(G, ic, ir), add(G, jc, jr), mvalid, nvalid, first);
+  micro(G, arow, g->pack_a ? g->mr : g->a.sk, bp, g->pack_b ? g->nr : g->b.sk, kcur, add(G, ic, ir), add(G, jc, jr),
+        mvalid, nvalid, first);
   loop_end(G, &ljr);
   loop_end(G, &lir);
   loop_end(G, &lic);
@@ -357,7 +436,9 @@ void cpu_gemm_declare(LkEmit *E, const KProgram *p) {
 void cpu_gemm_emit(LkEmit *E, const Kernel *k, LLVMValueRef begin, LLVMValueRef end) {
   const KGemm *g = k->gemm;
   if (g->mr * (g->nr / g->vector) > MAX_ACC) LK_FAIL(E, "micro-tile %d x %d is too large", g->mr, g->nr);
-  Gm G = {E, E->b, g, LLVMVectorType(E->f32, (unsigned)g->vector), NULL, NULL, NULL, NULL};
+  if (g->swap && (!g->pack_b || !g->pack_a)) LK_FAIL(E, "%s", "a swapped product packs both operands");
+  if (g->mr > MAX_ACC) LK_FAIL(E, "micro-tile of %d rows is too tall", g->mr);
+  Gm G = {E, E->b, g, LLVMVectorType(E->f32, (unsigned)g->vector), NULL, NULL, NULL, NULL, g->swap};
   LLVMTypeRef ptr = E->ptr;
   LLVMValueRef ga = LLVMGetNamedGlobal(E->mod, "nnc.gemm.pack_a"), gb = LLVMGetNamedGlobal(E->mod, "nnc.gemm.pack_b");
   if (!ga || !gb) LK_FAIL(E, "%s", "no packing buffers were declared");
@@ -373,7 +454,8 @@ void cpu_gemm_emit(LkEmit *E, const Kernel *k, LLVMValueRef begin, LLVMValueRef 
     product(&G, begin, end);
     return;
   }
-  int64_t chunk = 4 * (int64_t)g->mc;
+  /* rows of C per chunk: few enough to be in cache for the epilogue */
+  int64_t chunk = g->swap ? g->nc : 4 * (int64_t)g->mc;
   Loop lch;
   LLVMValueRef c0 = loop_begin(&G, &lch, begin, end, chunk, "chunk");
   LLVMValueRef cend = imin(&G, add(&G, c0, c64(&G, chunk)), end);
