@@ -209,29 +209,3 @@ const char *kbuf_kind_name(KBufKind k) {
   static const char *names[] = {"input", "label", "param", "state", "temp", "loss", "metric", "scalars"};
   return names[k];
 }
-
-bool kexpr_mentions(const KExpr *e, int32_t var) {
-  if (!e) return false;
-  if (e->kind == KE_VAR) return e->var == var;
-  if (e->kind == KE_LOAD) {
-    for (int d = 0; d < e->nidx; d++)
-      if (kexpr_mentions(e->idx[d], var)) return true;
-    return false;
-  }
-  return kexpr_mentions(e->a, var) || kexpr_mentions(e->b, var) || kexpr_mentions(e->c, var);
-}
-
-const KStmt *kstmt_find_store(const KStmt *s, int32_t buf) {
-  if (s->kind == KS_STORE && s->buf == buf) return s;
-  for (uint32_t i = 0; i < s->nbody; i++) {
-    const KStmt *f = kstmt_find_store(s->body[i], buf);
-    if (f) return f;
-  }
-  return NULL;
-}
-
-bool kernel_writes(const Kernel *k, int32_t buf) {
-  for (uint32_t i = 0; i < k->nbody; i++)
-    if (kstmt_find_store(k->body[i], buf)) return true;
-  return false;
-}

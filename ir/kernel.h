@@ -219,13 +219,42 @@ KExpr *kexpr_op(KProgram *p, Op op, DType dt, KExpr *a, KExpr *b, KExpr *c);
 KExpr *kexpr_iadd(KProgram *p, KExpr *a, KExpr *b);
 KExpr *kexpr_imul(KProgram *p, KExpr *a, int64_t k);
 
-/* The first store into buf in s (s itself or nested), or NULL. */
+/* ---- walking (ir/kernel_walk.c) ----
+ * One visitor for every walk over kernel IR trees.  Embed a KVisit as the
+ * first member of a context struct and fill in the callbacks wanted; a
+ * callback returning true stops the walk (the walk then returns true).
+ * Statements are visited before their expressions and bodies; expression
+ * nodes pre-order, each once per reference (lowering and fusion may share
+ * a node between two parents).  Walks never visit NULL. */
+typedef struct KVisit KVisit;
+struct KVisit {
+  bool (*stmt)(KVisit *v, KStmt *s); /* NULL = statements are not reported */
+  bool (*expr)(KVisit *v, KExpr *e); /* NULL = expressions are not walked */
+};
+bool kvisit_expr(KVisit *v, KExpr *e);
+bool kvisit_stmt(KVisit *v, KStmt *s); /* s, its indices and value, then its body */
+bool kvisit_body(KVisit *v, KStmt *const *body, uint32_t n);
+bool kvisit_kernel(KVisit *v, const Kernel *k);
+
+/* Rewriting: every expression slot under a statement (indices, values,
+ * operands) is replaced by f(slot).  f returning a different node replaces
+ * it and the walk does not descend into the replacement; returning the
+ * node itself keeps it and the walk goes on into its operands. */
+typedef KExpr *(*KRewrite)(KExpr *e, void *ctx);
+KExpr *krewrite_expr(KExpr *e, KRewrite f, void *ctx);
+void krewrite_stmt(KStmt *s, KRewrite f, void *ctx);
+
+/* Queries built on the visitor. */
+bool kexpr_mentions(const KExpr *e, int32_t var);     /* loop variable var, at any depth */
+bool kexpr_reads(const KExpr *e, int32_t buf);        /* a load of buf, at any depth */
+bool kexpr_reads_temp(const KExpr *e, int32_t temp);  /* temp < 0: any temporary */
+bool kexpr_equal(const KExpr *a, const KExpr *b);     /* structurally */
+/* The first statement storing into buf in s (s itself or nested), or NULL. */
 const KStmt *kstmt_find_store(const KStmt *s, int32_t buf);
 /* Does kernel k store into buffer buf? */
 bool kernel_writes(const Kernel *k, int32_t buf);
-
-/* Does e mention loop variable var (in any index, at any depth)? */
-bool kexpr_mentions(const KExpr *e, int32_t var);
+/* Marks in rd and wr (nbufs entries each, or NULL) the buffers s reads and writes. */
+void kstmt_access(const KStmt *s, bool *rd, bool *wr);
 
 /* Element count of a buffer for a batch of B samples. */
 int64_t kbuf_elems(const KBuffer *b, int64_t batch);

@@ -54,22 +54,6 @@ enum {
   MAX_FUSED_ARGS = 16 /* buffers per fused kernel (a launch takes at most 63) */
 };
 
-static void access_expr(const KExpr *e, bool *rd) {
-  if (!e) return;
-  if (e->kind == KE_LOAD) rd[e->buf] = true;
-  for (int i = 0; i < e->nidx; i++) access_expr(e->idx[i], rd);
-  access_expr(e->a, rd);
-  access_expr(e->b, rd);
-  access_expr(e->c, rd);
-}
-
-static void access_stmt(const KStmt *s, bool *rd, bool *wr) {
-  if (s->kind == KS_STORE) wr[s->buf] = true;
-  access_expr(s->value, rd);
-  for (int i = 0; i < s->nidx; i++) access_expr(s->idx[i], rd);
-  for (uint32_t i = 0; i < s->nbody; i++) access_stmt(s->body[i], rd, wr);
-}
-
 typedef struct Access {
   bool *rd, *wr; /* per buffer */
 } Access;
@@ -77,7 +61,7 @@ typedef struct Access {
 static void kernel_access(const KProgram *p, const Kernel *k, Access *a) {
   memset(a->rd, 0, p->nbufs ? p->nbufs : 1);
   memset(a->wr, 0, p->nbufs ? p->nbufs : 1);
-  for (uint32_t i = 0; i < k->nbody; i++) access_stmt(k->body[i], a->rd, a->wr);
+  for (uint32_t i = 0; i < k->nbody; i++) kstmt_access(k->body[i], a->rd, a->wr);
 }
 
 /* Must a and c keep their order?  (One writes what the other touches.) */
@@ -93,24 +77,25 @@ static bool conflict(const KProgram *p, const Access *a, const Access *c) {
 }
 
 /* Is every access to buf indexed by var along its first axis? */
-static bool rowlocal_expr(const KExpr *e, int32_t buf, int32_t var) {
-  if (!e) return true;
-  if (e->kind == KE_LOAD && e->buf == buf && (e->nidx == 0 || e->idx[0]->kind != KE_VAR || e->idx[0]->var != var))
-    return false;
-  for (int i = 0; i < e->nidx; i++)
-    if (!rowlocal_expr(e->idx[i], buf, var)) return false;
-  return rowlocal_expr(e->a, buf, var) && rowlocal_expr(e->b, buf, var) && rowlocal_expr(e->c, buf, var);
-}
+typedef struct RowLocal {
+  KVisit v;
+  int32_t buf, var;
+} RowLocal;
 
+static bool off_row(int32_t nidx, KExpr *const *idx, int32_t var) {
+  return nidx == 0 || idx[0]->kind != KE_VAR || idx[0]->var != var;
+}
+static bool stmt_off_row(KVisit *v, KStmt *s) {
+  RowLocal *r = (RowLocal *)v;
+  return s->kind == KS_STORE && s->buf == r->buf && off_row(s->nidx, s->idx, r->var);
+}
+static bool expr_off_row(KVisit *v, KExpr *e) {
+  RowLocal *r = (RowLocal *)v;
+  return e->kind == KE_LOAD && e->buf == r->buf && off_row(e->nidx, e->idx, r->var);
+}
 static bool rowlocal_stmt(const KStmt *s, int32_t buf, int32_t var) {
-  if (s->kind == KS_STORE && s->buf == buf && (s->nidx == 0 || s->idx[0]->kind != KE_VAR || s->idx[0]->var != var))
-    return false;
-  if (!rowlocal_expr(s->value, buf, var)) return false;
-  for (int i = 0; i < s->nidx; i++)
-    if (!rowlocal_expr(s->idx[i], buf, var)) return false;
-  for (uint32_t i = 0; i < s->nbody; i++)
-    if (!rowlocal_stmt(s->body[i], buf, var)) return false;
-  return true;
+  RowLocal r = {{stmt_off_row, expr_off_row}, buf, var};
+  return !kvisit_stmt(&r.v, (KStmt *)s);
 }
 
 /* The launch loop of a kernel that is one parallel loop, else NULL. */
@@ -148,28 +133,31 @@ static bool stays_alone(const Kernel *k, bool sep) {
  * their targets: a shared node is renamed once. */
 enum { RENUM = 1 << 24 };
 
-static void renum_expr(KExpr *e, const int32_t *vmap, const int32_t *tmap, bool phase2) {
-  if (!e) return;
-  if (e->kind == KE_VAR) {
-    if (!phase2 && e->var < RENUM) e->var += RENUM;
-    else if (phase2 && e->var >= RENUM) e->var = vmap[e->var - RENUM];
-  }
-  if (e->kind == KE_TEMP) {
-    if (!phase2 && e->temp < RENUM) e->temp += RENUM;
-    else if (phase2 && e->temp >= RENUM) e->temp = tmap[e->temp - RENUM];
-  }
-  for (int i = 0; i < e->nidx; i++) renum_expr(e->idx[i], vmap, tmap, phase2);
-  renum_expr(e->a, vmap, tmap, phase2);
-  renum_expr(e->b, vmap, tmap, phase2);
-  renum_expr(e->c, vmap, tmap, phase2);
-}
+typedef struct Renum {
+  KVisit v;
+  const int32_t *vmap, *tmap;
+  bool phase2;
+} Renum;
 
+static int32_t renum_id(const Renum *r, int32_t id, const int32_t *map) {
+  if (!r->phase2) return id < RENUM ? id + RENUM : id;
+  return id >= RENUM ? map[id - RENUM] : id;
+}
+static bool renum_stmt_ids(KVisit *v, KStmt *s) {
+  Renum *r = (Renum *)v;
+  if (s->kind == KS_LOOP) s->var = renum_id(r, s->var, r->vmap);
+  if (s->kind == KS_LET || s->kind == KS_ASSIGN) s->temp = renum_id(r, s->temp, r->tmap);
+  return false;
+}
+static bool renum_expr_ids(KVisit *v, KExpr *e) {
+  Renum *r = (Renum *)v;
+  if (e->kind == KE_VAR) e->var = renum_id(r, e->var, r->vmap);
+  if (e->kind == KE_TEMP) e->temp = renum_id(r, e->temp, r->tmap);
+  return false;
+}
 static void renum_stmt(KStmt *s, const int32_t *vmap, const int32_t *tmap, bool phase2) {
-  if (s->kind == KS_LOOP) s->var = phase2 ? vmap[s->var - RENUM] : s->var + RENUM;
-  if (s->kind == KS_LET || s->kind == KS_ASSIGN) s->temp = phase2 ? tmap[s->temp - RENUM] : s->temp + RENUM;
-  renum_expr(s->value, vmap, tmap, phase2);
-  for (int i = 0; i < s->nidx; i++) renum_expr(s->idx[i], vmap, tmap, phase2);
-  for (uint32_t i = 0; i < s->nbody; i++) renum_stmt(s->body[i], vmap, tmap, phase2);
+  Renum r = {{renum_stmt_ids, renum_expr_ids}, vmap, tmap, phase2};
+  kvisit_stmt(&r.v, s);
 }
 
 /* Moves kernel c's statements into kernel k (see above): appended in k's
@@ -292,20 +280,25 @@ static void idx_add(IdxList *l, KExpr *const *idx, int nidx) {
   l->nidx[l->n++] = nidx;
 }
 
-static void idx_expr(const KExpr *e, int32_t buf, IdxList *l) {
-  if (!e) return;
-  if (e->kind == KE_LOAD && e->buf == buf) idx_add(l, e->idx, e->nidx);
-  for (int i = 0; i < e->nidx; i++) idx_expr(e->idx[i], buf, l);
-  idx_expr(e->a, buf, l);
-  idx_expr(e->b, buf, l);
-  idx_expr(e->c, buf, l);
-}
+typedef struct IdxWalk {
+  KVisit v;
+  int32_t buf;
+  IdxList *l;
+} IdxWalk;
 
+static bool idx_of_store(KVisit *v, KStmt *s) {
+  IdxWalk *w = (IdxWalk *)v;
+  if (s->kind == KS_STORE && s->buf == w->buf) idx_add(w->l, s->idx, s->nidx);
+  return false;
+}
+static bool idx_of_load(KVisit *v, KExpr *e) {
+  IdxWalk *w = (IdxWalk *)v;
+  if (e->kind == KE_LOAD && e->buf == w->buf) idx_add(w->l, e->idx, e->nidx);
+  return false;
+}
 static void idx_stmt(const KStmt *s, int32_t buf, IdxList *l) {
-  if (s->kind == KS_STORE && s->buf == buf) idx_add(l, s->idx, s->nidx);
-  idx_expr(s->value, buf, l);
-  for (int i = 0; i < s->nidx; i++) idx_expr(s->idx[i], buf, l);
-  for (uint32_t i = 0; i < s->nbody; i++) idx_stmt(s->body[i], buf, l);
+  IdxWalk w = {{idx_of_store, idx_of_load}, buf, l};
+  kvisit_stmt(&w.v, (KStmt *)s);
 }
 
 /* Adjacent loops a, b over the same plain range, where every buffer one
@@ -320,8 +313,8 @@ static bool siblings_merge(const KProgram *p, const KStmt *a, const KStmt *b, bo
   memset(wr1, 0, p->nbufs);
   memset(rd2, 0, p->nbufs);
   memset(wr2, 0, p->nbufs);
-  access_stmt(a, rd1, wr1);
-  access_stmt(b, rd2, wr2);
+  kstmt_access(a, rd1, wr1);
+  kstmt_access(b, rd2, wr2);
   for (uint32_t buf = 0; buf < p->nbufs; buf++) {
     if (!((wr1[buf] && (rd2[buf] || wr2[buf])) || (rd1[buf] && wr2[buf]))) continue;
     IdxList la, lb;
@@ -381,30 +374,35 @@ static bool same_index(KExpr *const *a, KExpr *const *b, int n) {
 }
 
 /* Replaces loads of st's element by its stored temporary. */
-static KExpr *forward_expr(KProgram *p, KExpr *e, const KStmt *st) {
-  if (!e) return NULL;
-  if (e->kind == KE_LOAD && e->buf == st->buf && e->nidx == st->nidx && same_index(e->idx, st->idx, st->nidx)) {
-    nnc_stat_add("lower", "loads_forwarded", 1);
-    return kexpr_temp(p, st->value->temp, st->value->dtype);
-  }
-  for (int i = 0; i < e->nidx; i++) e->idx[i] = forward_expr(p, e->idx[i], st);
-  e->a = forward_expr(p, e->a, st);
-  e->b = forward_expr(p, e->b, st);
-  e->c = forward_expr(p, e->c, st);
-  return e;
+typedef struct Forward {
+  KProgram *p;
+  const KStmt *st;
+} Forward;
+
+static KExpr *forward_load(KExpr *e, void *ctx) {
+  const Forward *f = ctx;
+  const KStmt *st = f->st;
+  if (e->kind != KE_LOAD || e->buf != st->buf || e->nidx != st->nidx || !same_index(e->idx, st->idx, st->nidx))
+    return e;
+  nnc_stat_add("lower", "loads_forwarded", 1);
+  return kexpr_temp(f->p, st->value->temp, st->value->dtype);
 }
 
 static void forward_stmt(KProgram *p, KStmt *s, const KStmt *st) {
-  s->value = forward_expr(p, s->value, st);
-  for (int i = 0; i < s->nidx; i++) s->idx[i] = forward_expr(p, s->idx[i], st);
-  for (uint32_t i = 0; i < s->nbody; i++) forward_stmt(p, s->body[i], st);
+  Forward f = {p, st};
+  krewrite_stmt(s, forward_load, &f);
 }
 
+typedef struct Assigns {
+  KVisit v;
+  int32_t temp;
+} Assigns;
+static bool assigns_temp(KVisit *v, KStmt *s) {
+  return (s->kind == KS_ASSIGN || s->kind == KS_LET) && s->temp == ((Assigns *)v)->temp;
+}
 static bool stmt_assigns(const KStmt *s, int32_t temp) {
-  if ((s->kind == KS_ASSIGN || s->kind == KS_LET) && s->temp == temp) return true;
-  for (uint32_t i = 0; i < s->nbody; i++)
-    if (stmt_assigns(s->body[i], temp)) return true;
-  return false;
+  Assigns a = {{assigns_temp, NULL}, temp};
+  return kvisit_stmt(&a.v, (KStmt *)s);
 }
 
 static void forward_temps(KProgram *p, KStmt **body, uint32_t n) {
@@ -419,26 +417,26 @@ static void forward_temps(KProgram *p, KStmt **body, uint32_t n) {
   }
 }
 
-static void count_loads_expr(const KExpr *e, uint32_t *n) {
-  if (!e) return;
-  if (e->kind == KE_LOAD) n[e->buf]++;
-  for (int i = 0; i < e->nidx; i++) count_loads_expr(e->idx[i], n);
-  count_loads_expr(e->a, n);
-  count_loads_expr(e->b, n);
-  count_loads_expr(e->c, n);
-}
-
-static void count_loads(const KStmt *s, uint32_t *n) {
-  count_loads_expr(s->value, n);
-  for (int i = 0; i < s->nidx; i++) count_loads_expr(s->idx[i], n);
-  for (uint32_t i = 0; i < s->nbody; i++) count_loads(s->body[i], n);
-}
-
-static bool stmt_stores(const KStmt *s) {
-  if (s->kind == KS_STORE) return true;
-  for (uint32_t i = 0; i < s->nbody; i++)
-    if (stmt_stores(s->body[i])) return true;
+typedef struct CountLoads {
+  KVisit v;
+  uint32_t *n;
+} CountLoads;
+static bool count_load(KVisit *v, KExpr *e) {
+  if (e->kind == KE_LOAD) ((CountLoads *)v)->n[e->buf]++;
   return false;
+}
+static void count_loads(const KStmt *s, uint32_t *n) {
+  CountLoads c = {{NULL, count_load}, n};
+  kvisit_stmt(&c.v, (KStmt *)s);
+}
+
+static bool is_a_store(KVisit *v, KStmt *s) {
+  (void)v;
+  return s->kind == KS_STORE;
+}
+static bool stmt_stores(const KStmt *s) {
+  KVisit v = {is_a_store, NULL};
+  return kvisit_stmt(&v, (KStmt *)s);
 }
 
 static void free_tree(KStmt *s) {

@@ -540,59 +540,53 @@ static void emit_node(L *l, ValueId v, int32_t dst) {
 
 /* ---- in-place updates ------------------------------------------------------------------ */
 
-static bool stmt_reads(const KStmt *s, int32_t buf, const KStmt *store_stmt, bool *other_index);
+/* Does kernel k read buf?  Sets *other_index when a read uses another
+ * index than the store `st` (which writes at its loop variables). */
+typedef struct Reads {
+  KVisit v;
+  int32_t buf;
+  const KStmt *st;
+  bool *other_index, any;
+} Reads;
 
-/* Does e read buf?  Sets *other_index when a read uses another index than
- * the store `st` (which writes at its loop variables). */
-static bool expr_reads(const KExpr *e, int32_t buf, const KStmt *st, bool *other_index) {
-  if (!e) return false;
-  bool r = false;
-  if (e->kind == KE_LOAD && e->buf == buf) {
-    r = true;
-    if (!st || e->nidx != st->nidx) *other_index = true;
-    for (int i = 0; st && i < e->nidx && i < st->nidx; i++) {
-      const KExpr *a = e->idx[i], *b = st->idx[i];
-      if (!(a->kind == KE_VAR && b->kind == KE_VAR && a->var == b->var)) *other_index = true;
-    }
+static bool note_read(KVisit *v, KExpr *e) {
+  Reads *r = (Reads *)v;
+  if (e->kind != KE_LOAD || e->buf != r->buf) return false;
+  r->any = true;
+  const KStmt *st = r->st;
+  if (!st || e->nidx != st->nidx) *r->other_index = true;
+  for (int i = 0; st && i < e->nidx && i < st->nidx; i++) {
+    const KExpr *a = e->idx[i], *b = st->idx[i];
+    if (!(a->kind == KE_VAR && b->kind == KE_VAR && a->var == b->var)) *r->other_index = true;
   }
-  for (int i = 0; i < e->nidx; i++) r |= expr_reads(e->idx[i], buf, st, other_index);
-  r |= expr_reads(e->a, buf, st, other_index);
-  r |= expr_reads(e->b, buf, st, other_index);
-  r |= expr_reads(e->c, buf, st, other_index);
-  return r;
-}
-
-static bool stmt_reads(const KStmt *s, int32_t buf, const KStmt *st, bool *other_index) {
-  bool r = expr_reads(s->value, buf, st, other_index);
-  for (int i = 0; i < s->nidx; i++) r |= expr_reads(s->idx[i], buf, st, other_index);
-  for (uint32_t i = 0; i < s->nbody; i++) r |= stmt_reads(s->body[i], buf, st, other_index);
-  return r;
+  return false;
 }
 
 static bool kernel_reads(const Kernel *k, int32_t buf, const KStmt *st, bool *other_index) {
-  bool r = false;
-  for (uint32_t i = 0; i < k->nbody; i++) r |= stmt_reads(k->body[i], buf, st, other_index);
-  return r;
+  Reads r = {{NULL, note_read}, buf, st, other_index, false};
+  kvisit_kernel(&r.v, k);
+  return r.any;
 }
 
-static void rename_expr(KExpr *e, int32_t from, int32_t to) {
-  if (!e) return;
-  if (e->kind == KE_LOAD && e->buf == from) e->buf = to;
-  for (int i = 0; i < e->nidx; i++) rename_expr(e->idx[i], from, to);
-  rename_expr(e->a, from, to);
-  rename_expr(e->b, from, to);
-  rename_expr(e->c, from, to);
+/* Renames buffer `from` to `to` in every load and store. */
+typedef struct RenameBuf {
+  KVisit v;
+  int32_t from, to;
+} RenameBuf;
+static bool rename_store(KVisit *v, KStmt *s) {
+  RenameBuf *r = (RenameBuf *)v;
+  if (s->kind == KS_STORE && s->buf == r->from) s->buf = r->to;
+  return false;
 }
-
-static void rename_stmt(KStmt *s, int32_t from, int32_t to) {
-  if (s->kind == KS_STORE && s->buf == from) s->buf = to;
-  rename_expr(s->value, from, to);
-  for (int i = 0; i < s->nidx; i++) rename_expr(s->idx[i], from, to);
-  for (uint32_t i = 0; i < s->nbody; i++) rename_stmt(s->body[i], from, to);
+static bool rename_load(KVisit *v, KExpr *e) {
+  RenameBuf *r = (RenameBuf *)v;
+  if (e->kind == KE_LOAD && e->buf == r->from) e->buf = r->to;
+  return false;
 }
 
 static void rename_kernel(Kernel *k, int32_t from, int32_t to) {
-  for (uint32_t i = 0; i < k->nbody; i++) rename_stmt(k->body[i], from, to);
+  RenameBuf r = {{rename_store, rename_load}, from, to};
+  kvisit_kernel(&r.v, k);
   for (uint32_t i = 0; i < k->nargs; i++)
     if (k->args[i] == from) k->args[i] = to;
   /* The same buffer may now be listed twice: drop the repeat. */
@@ -656,20 +650,24 @@ static void place_update(L *l, ValueId v, int32_t tmp, int32_t dst) {
 /* Fuses consecutive update kernels that loop over the same unbatched
  * domain into one (Adam: m, v and p of one parameter).  Each later body's
  * loop variables are renamed to the first kernel's. */
-static void rename_vars_stmt(KStmt *s, const int32_t *map, int32_t nmap);
-static void rename_vars_expr(KExpr *e, const int32_t *map, int32_t nmap) {
-  if (!e) return;
-  if (e->kind == KE_VAR && e->var < nmap) e->var = map[e->var];
-  for (int i = 0; i < e->nidx; i++) rename_vars_expr(e->idx[i], map, nmap);
-  rename_vars_expr(e->a, map, nmap);
-  rename_vars_expr(e->b, map, nmap);
-  rename_vars_expr(e->c, map, nmap);
+typedef struct RenameVars {
+  KVisit v;
+  const int32_t *map;
+  int32_t nmap;
+} RenameVars;
+static bool rename_loop_var(KVisit *v, KStmt *s) {
+  RenameVars *r = (RenameVars *)v;
+  if (s->kind == KS_LOOP && s->var < r->nmap) s->var = r->map[s->var];
+  return false;
+}
+static bool rename_var(KVisit *v, KExpr *e) {
+  RenameVars *r = (RenameVars *)v;
+  if (e->kind == KE_VAR && e->var < r->nmap) e->var = r->map[e->var];
+  return false;
 }
 static void rename_vars_stmt(KStmt *s, const int32_t *map, int32_t nmap) {
-  if (s->kind == KS_LOOP && s->var < nmap) s->var = map[s->var];
-  rename_vars_expr(s->value, map, nmap);
-  for (int i = 0; i < s->nidx; i++) rename_vars_expr(s->idx[i], map, nmap);
-  for (uint32_t i = 0; i < s->nbody; i++) rename_vars_stmt(s->body[i], map, nmap);
+  RenameVars r = {{rename_loop_var, rename_var}, map, nmap};
+  kvisit_stmt(&r.v, s);
 }
 
 /* A map kernel: nested unbatched loops (no reductions, no temps) whose
@@ -766,26 +764,26 @@ static void fuse_update_kernels(L *l, uint32_t first) {
 /* Expression nodes may be shared within a kernel (a loaded value used
  * twice), so references first move out of the way (-1 - buf), then to
  * their new numbers: a shared load is renumbered once. */
-static void remap_expr(KExpr *e, const int32_t *map, bool phase2) {
-  if (!e) return;
-  if (e->kind == KE_LOAD) {
-    if (!phase2 && e->buf >= 0) e->buf = -1 - e->buf;
-    else if (phase2 && e->buf < 0) e->buf = map[-1 - e->buf];
-  }
-  for (int i = 0; i < e->nidx; i++) remap_expr(e->idx[i], map, phase2);
-  remap_expr(e->a, map, phase2);
-  remap_expr(e->b, map, phase2);
-  remap_expr(e->c, map, phase2);
+typedef struct Remap {
+  KVisit v;
+  const int32_t *map;
+  bool phase2;
+} Remap;
+static int32_t remap_buf(const Remap *r, int32_t buf) {
+  if (!r->phase2) return buf >= 0 ? -1 - buf : buf;
+  return buf < 0 ? r->map[-1 - buf] : buf;
 }
-
+static bool remap_store(KVisit *v, KStmt *s) {
+  if (s->kind == KS_STORE) s->buf = remap_buf((Remap *)v, s->buf);
+  return false;
+}
+static bool remap_load(KVisit *v, KExpr *e) {
+  if (e->kind == KE_LOAD) e->buf = remap_buf((Remap *)v, e->buf);
+  return false;
+}
 static void remap_stmt(KStmt *s, const int32_t *map, bool phase2) {
-  if (s->kind == KS_STORE) {
-    if (!phase2 && s->buf >= 0) s->buf = -1 - s->buf;
-    else if (phase2 && s->buf < 0) s->buf = map[-1 - s->buf];
-  }
-  remap_expr(s->value, map, phase2);
-  for (int i = 0; i < s->nidx; i++) remap_expr(s->idx[i], map, phase2);
-  for (uint32_t i = 0; i < s->nbody; i++) remap_stmt(s->body[i], map, phase2);
+  Remap r = {{remap_store, remap_load}, map, phase2};
+  kvisit_stmt(&r.v, s);
 }
 
 static void drop_unused_buffers(KProgram *p) {

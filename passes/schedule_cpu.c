@@ -179,17 +179,6 @@ static bool product(const Ctx *cx, const KProgram *p, const KExpr *e, int32_t cb
   return true;
 }
 
-static bool loads_buf(const KExpr *e, int32_t buf) {
-  if (!e) return false;
-  if (e->kind == KE_LOAD) {
-    if (e->buf == buf) return true;
-    for (int d = 0; d < e->nidx; d++)
-      if (loads_buf(e->idx[d], buf)) return true;
-    return false;
-  }
-  return loads_buf(e->a, buf) || loads_buf(e->b, buf) || loads_buf(e->c, buf);
-}
-
 static bool is_loop(const KStmt *s, uint32_t nbody) { return s && s->kind == KS_LOOP && s->nbody == nbody; }
 
 /* for j: C[i,j] = 0; for k reduce { for j: C[i,j] = C[i,j] + A * B } */
@@ -244,7 +233,7 @@ static bool match_dot(const KProgram *p, const Kernel *k, const KStmt *l0, KGemm
   if (!access(&cx, p, st->buf, st->idx, st->nidx, &g->c) || g->c.sk) return false;
   if (!product(&cx, p, prod, st->buf, g)) return false;
   /* f(t) runs after the whole product: it may not read C or depend on k */
-  if (kexpr_mentions(st->value, r->var) || loads_buf(st->value, st->buf)) return false;
+  if (kexpr_mentions(st->value, r->var) || kexpr_reads(st->value, st->buf)) return false;
   g->form = KG_DOT;
   g->var_j = jl->var;
   g->var_k = r->var;

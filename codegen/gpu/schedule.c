@@ -45,15 +45,19 @@ enum {
 };
 
 /* Does any load in e move by exactly one element per step of v? */
-static bool contiguous_in(const KProgram *p, const KExpr *e, int32_t v) {
-  if (!e) return false;
-  if (e->kind == KE_LOAD) {
-    int64_t s;
-    if (lk_stride(p, e->buf, e->idx, e->nidx, v, &s) && s == 1) return true;
-  }
-  for (int d = 0; d < e->nidx; d++)
-    if (contiguous_in(p, e->idx[d], v)) return true;
-  return contiguous_in(p, e->a, v) || contiguous_in(p, e->b, v) || contiguous_in(p, e->c, v);
+typedef struct Contig {
+  KVisit v;
+  const KProgram *p;
+  int32_t var;
+} Contig;
+static bool unit_stride_load(KVisit *v, KExpr *e) {
+  const Contig *c = (const Contig *)v;
+  int64_t s;
+  return e->kind == KE_LOAD && lk_stride(c->p, e->buf, e->idx, e->nidx, c->var, &s) && s == 1;
+}
+static bool contiguous_in(const KProgram *p, const KExpr *e, int32_t var) {
+  Contig c = {{NULL, unit_stride_load}, p, var};
+  return kvisit_expr(&c.v, (KExpr *)e);
 }
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -94,18 +98,7 @@ static bool reduction_op(const KStmt *as, int32_t t, Op *op) {
     term = v->a;
   else
     return false;
-  /* the term must not read acc: look for the temporary anywhere in it */
-  const KExpr *stack[64];
-  int n = 0;
-  stack[n++] = term;
-  while (n) {
-    const KExpr *e = stack[--n];
-    if (!e) continue;
-    if (e->kind == KE_TEMP && e->temp == t) return false;
-    if (n + 3 + e->nidx > 64) return false;
-    for (int d = 0; d < e->nidx; d++) stack[n++] = e->idx[d];
-    stack[n++] = e->a, stack[n++] = e->b, stack[n++] = e->c;
-  }
+  if (kexpr_reads_temp(term, t)) return false; /* the term must not read acc */
   *op = v->op;
   return true;
 }

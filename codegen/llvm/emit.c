@@ -367,13 +367,11 @@ LLVMValueRef lk_expr(LkEmit *E, const KExpr *e) {
 
 /* ---- questions about kernels ------------------------------------------------------------------ */
 
-bool lk_mentions(const KExpr *e, int32_t v) { return kexpr_mentions(e, v); }
-
 /* The coefficient of loop variable v in index expression e; false when e
  * is not affine in v. */
 static bool coefficient(const KExpr *e, int32_t v, int64_t *c) {
   int64_t x, y;
-  if (!lk_mentions(e, v)) {
+  if (!kexpr_mentions(e, v)) {
     *c = 0;
     return true;
   }
@@ -424,17 +422,20 @@ static bool unit_stride(const LkEmit *E, int32_t buf, KExpr *const *idx, int nid
   return lk_stride(E->p, buf, idx, nidx, v, &s) && (s == 0 || s == 1);
 }
 
+typedef struct Contig {
+  KVisit v;
+  const LkEmit *E;
+  int32_t var;
+} Contig;
+static bool breaks_contiguity(KVisit *v, KExpr *e) {
+  const Contig *c = (const Contig *)v;
+  if (e->kind == KE_OP && e->op == OP_TANH) return true; /* LLVM 19 cannot vectorise llvm.tanh */
+  return e->kind == KE_LOAD &&
+         ((e->guarded && kexpr_mentions(e, c->var)) || !unit_stride(c->E, e->buf, e->idx, e->nidx, c->var));
+}
 static bool expr_contiguous(const LkEmit *E, const KExpr *e, int32_t v) {
-  if (!e) return true;
-  if (e->kind == KE_OP && e->op == OP_TANH) return false; /* LLVM 19 cannot vectorise llvm.tanh */
-  if (e->kind == KE_LOAD) {
-    if (e->guarded && lk_mentions(e, v)) return false;
-    if (!unit_stride(E, e->buf, e->idx, e->nidx, v)) return false;
-    for (int d = 0; d < e->nidx; d++)
-      if (!expr_contiguous(E, e->idx[d], v)) return false;
-    return true;
-  }
-  return expr_contiguous(E, e->a, v) && expr_contiguous(E, e->b, v) && expr_contiguous(E, e->c, v);
+  Contig c = {{NULL, breaks_contiguity}, E, v};
+  return !kvisit_expr(&c.v, (KExpr *)e);
 }
 
 /* An innermost loop whose loads and stores are all contiguous or invariant

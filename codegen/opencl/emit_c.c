@@ -142,7 +142,7 @@ static bool is_remainder(const KExpr *e) {
   const KExpr *m = e->b, *q = e->a;
   return e->op == OP_SUB && m->kind == KE_OP && m->op == OP_MUL && m->a->kind == KE_OP && m->a->op == OP_DIV &&
          m->b->kind == KE_CONST && m->a->b->kind == KE_CONST && m->a->b->value == m->b->value && m->b->value > 0 &&
-         c_expr_equal(m->a->a, q);
+         kexpr_equal(m->a->a, q);
 }
 
 /* x / k with a constant k > 0 (k == 1: x itself): x, else NULL. */
@@ -168,7 +168,7 @@ static const KExpr *flat_index(const KBuffer *kb, KExpr *const *idx, int nidx) {
       x = x->a;
     }
     const KExpr *b = div_base(x, stride);
-    if (!b || (base && !c_expr_equal(b, base))) return NULL;
+    if (!b || (base && !kexpr_equal(b, base))) return NULL;
     base = b;
     if (d > 0) stride *= kb->type.dims[d - batched];
   }

@@ -122,9 +122,6 @@ void c_schedule_free(CSchedule *s);
  * axis, every load of a stored buffer uses a store's exact index, and every
  * temporary assigned inside is declared inside. */
 bool c_loop_independent(const Kernel *k, const KStmt *loop);
-/* Structural equality of two expressions. */
-bool c_expr_equal(const KExpr *a, const KExpr *b);
-bool c_expr_mentions(const KExpr *e, int32_t var);
 
 /* The row-accumulation shape lower.c builds for matmuls and batch sums:
  *   loop { for z: dst[.., z] = 0;  for r (reduce) ...: for j: dst[.., j] = dst[.., j] + term } */

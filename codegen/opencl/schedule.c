@@ -34,72 +34,29 @@
 
 enum { MAX_NEST = NNC_MAX_RANK + 2, TILE_EDGE = 16 };
 
-/* ---- expression queries ---------------------------------------------------------- */
-
-bool c_expr_equal(const KExpr *a, const KExpr *b) {
-  if (a == b) return true;
-  if (!a || !b || a->kind != b->kind || a->dtype != b->dtype || a->index != b->index) return false;
-  switch (a->kind) {
-  case KE_CONST: return a->value == b->value;
-  case KE_VAR: return a->var == b->var;
-  case KE_TEMP: return a->temp == b->temp;
-  case KE_SCALAR: return a->scalar == b->scalar;
-  case KE_BATCH: return true;
-  case KE_LOAD:
-    if (a->buf != b->buf || a->guarded != b->guarded || a->nidx != b->nidx) return false;
-    for (int d = 0; d < a->nidx; d++)
-      if (!c_expr_equal(a->idx[d], b->idx[d])) return false;
-    return true;
-  case KE_OP: return a->op == b->op && c_expr_equal(a->a, b->a) && c_expr_equal(a->b, b->b) && c_expr_equal(a->c, b->c);
-  }
-  return false;
-}
-
-bool c_expr_mentions(const KExpr *e, int32_t var) {
-  if (!e) return false;
-  if (e->kind == KE_VAR) return e->var == var;
-  for (int d = 0; d < e->nidx; d++)
-    if (c_expr_mentions(e->idx[d], var)) return true;
-  return c_expr_mentions(e->a, var) || c_expr_mentions(e->b, var) || c_expr_mentions(e->c, var);
-}
-
-static bool reads_buf(const KExpr *e, int32_t buf) {
-  if (!e) return false;
-  if (e->kind == KE_LOAD && e->buf == buf) return true;
-  for (int d = 0; d < e->nidx; d++)
-    if (reads_buf(e->idx[d], buf)) return true;
-  return reads_buf(e->a, buf) || reads_buf(e->b, buf) || reads_buf(e->c, buf);
-}
-
-static bool reads_temp(const KExpr *e) {
-  if (!e) return false;
-  if (e->kind == KE_TEMP) return true;
-  for (int d = 0; d < e->nidx; d++)
-    if (reads_temp(e->idx[d])) return true;
-  return reads_temp(e->a) || reads_temp(e->b) || reads_temp(e->c);
-}
-
 /* ---- independence ------------------------------------------------------------------------ */
 
 typedef struct Indep {
+  KVisit v;
   const KStmt *stores[64];
   int nstores;
   bool *declared;  /* [ntemps] let inside the loop */
   bool ok;
 } Indep;
 
-static void collect(Indep *in, const KStmt *s) {
+static bool collect(KVisit *v, KStmt *s) {
+  Indep *in = (Indep *)v;
   if (s->kind == KS_STORE) {
     if (in->nstores == 64) in->ok = false;
     else in->stores[in->nstores++] = s;
   }
   if (s->kind == KS_LET) in->declared[s->temp] = true;
-  for (uint32_t i = 0; i < s->nbody; i++) collect(in, s->body[i]);
+  return false;
 }
 
 /* Loads of stored buffers must use a store's exact index. */
-static void check_loads(Indep *in, const KExpr *e) {
-  if (!e || !in->ok) return;
+static bool check_load(KVisit *v, KExpr *e) {
+  Indep *in = (Indep *)v;
   if (e->kind == KE_LOAD) {
     bool stored = false, same = false;
     for (int i = 0; i < in->nstores; i++) {
@@ -107,37 +64,37 @@ static void check_loads(Indep *in, const KExpr *e) {
       if (st->buf != e->buf) continue;
       stored = true;
       bool eq = st->nidx == e->nidx;
-      for (int d = 0; eq && d < e->nidx; d++) eq = c_expr_equal(st->idx[d], e->idx[d]);
+      for (int d = 0; eq && d < e->nidx; d++) eq = kexpr_equal(st->idx[d], e->idx[d]);
       same |= eq;
     }
     if (stored && !same) in->ok = false;
   }
-  for (int d = 0; d < e->nidx; d++) check_loads(in, e->idx[d]);
-  check_loads(in, e->a);
-  check_loads(in, e->b);
-  check_loads(in, e->c);
+  return !in->ok;
 }
 
-static void check_stmt(Indep *in, const KStmt *s) {
+/* Temporaries assigned inside must be declared inside. */
+static bool check_assign(KVisit *v, KStmt *s) {
+  Indep *in = (Indep *)v;
   if (s->kind == KS_ASSIGN && !in->declared[s->temp]) in->ok = false;
-  check_loads(in, s->value);
-  for (int d = 0; d < s->nidx; d++) check_loads(in, s->idx[d]);
-  for (uint32_t i = 0; i < s->nbody; i++) check_stmt(in, s->body[i]);
+  return !in->ok;
 }
 
 bool c_loop_independent(const Kernel *k, const KStmt *loop) {
   Indep in;
   memset(&in, 0, sizeof in);
+  in.v.stmt = collect;
   in.ok = true;
   in.declared = nnc_xcalloc((size_t)k->ntemps + 1, sizeof(bool));
-  for (uint32_t i = 0; i < loop->nbody; i++) collect(&in, loop->body[i]);
+  kvisit_body(&in.v, loop->body, loop->nbody);
   for (int i = 0; in.ok && i < in.nstores; i++) {
     const KStmt *st = in.stores[i];
     bool direct = false;
     for (int d = 0; d < st->nidx; d++) direct |= st->idx[d]->kind == KE_VAR && st->idx[d]->var == loop->var;
     if (!direct) in.ok = false;
   }
-  for (uint32_t i = 0; in.ok && i < loop->nbody; i++) check_stmt(&in, loop->body[i]);
+  in.v.stmt = check_assign;
+  in.v.expr = check_load;
+  if (in.ok) kvisit_body(&in.v, loop->body, loop->nbody);
   free(in.declared);
   return in.ok;
 }
@@ -171,15 +128,15 @@ bool c_match_rows(const KStmt *c, CRows *r) {
   bool has_row = false;
   for (int d = 0; d < acc->nidx; d++) {
     const KExpr *a = acc->idx[d], *o = s0->idx[d];
-    if (!c_expr_equal(v->a->idx[d], a)) return false;
+    if (!kexpr_equal(v->a->idx[d], a)) return false;
     if (o->kind == KE_VAR && o->var == z->var) {
       if (a->kind != KE_VAR || a->var != row->var) return false;
       has_row = true;
-    } else if (!c_expr_equal(a, o) || c_expr_mentions(a, row->var) || c_expr_mentions(o, z->var)) {
+    } else if (!kexpr_equal(a, o) || kexpr_mentions(a, row->var) || kexpr_mentions(o, z->var)) {
       return false;
     }
   }
-  if (!has_row || reads_buf(v->b, acc->buf) || c_expr_mentions(v->b, z->var)) return false;
+  if (!has_row || kexpr_reads(v->b, acc->buf) || kexpr_mentions(v->b, z->var)) return false;
   r->zero = z;
   r->red = red;
   r->inner_red = in;
@@ -226,24 +183,21 @@ static int nest_chain(const Kernel *k, KStmt **loops) {
   return n;
 }
 
-static KExpr *subst(KExpr *e, const int32_t *vars, KExpr *const *repl, int n) {
-  if (!e) return NULL;
-  if (e->kind == KE_VAR) {
-    for (int i = 0; i < n; i++)
-      if (e->var == vars[i]) return repl[i];
-    return e;
-  }
-  for (int d = 0; d < e->nidx; d++) e->idx[d] = subst(e->idx[d], vars, repl, n);
-  e->a = subst(e->a, vars, repl, n);
-  e->b = subst(e->b, vars, repl, n);
-  e->c = subst(e->c, vars, repl, n);
+typedef struct Subst {
+  const int32_t *vars;
+  KExpr *const *repl;
+  int n;
+} Subst;
+static KExpr *subst_var(KExpr *e, void *ctx) {
+  const Subst *s = ctx;
+  if (e->kind == KE_VAR)
+    for (int i = 0; i < s->n; i++)
+      if (e->var == s->vars[i]) return s->repl[i];
   return e;
 }
-
-static void subst_stmt(KStmt *s, const int32_t *vars, KExpr *const *repl, int n) {
-  s->value = subst(s->value, vars, repl, n);
-  for (int d = 0; d < s->nidx; d++) s->idx[d] = subst(s->idx[d], vars, repl, n);
-  for (uint32_t i = 0; i < s->nbody; i++) subst_stmt(s->body[i], vars, repl, n);
+static void subst_stmt(KStmt *st, const int32_t *vars, KExpr *const *repl, int n) {
+  Subst s = {vars, repl, n};
+  krewrite_stmt(st, subst_var, &s);
 }
 
 static KExpr *iop(KProgram *p, Op op, KExpr *a, int64_t c) {
@@ -305,17 +259,17 @@ static bool match_tile(const Kernel *k, KStmt **loops, int n, CKernelPlan *kp) {
   const KExpr *v = as->value;
   if (v->kind != KE_OP || v->op != OP_ADD || v->a->kind != KE_TEMP || v->a->temp != let->temp) return false;
   const KExpr *t = v->b;
-  if (t->kind != KE_OP || t->op != OP_MUL || t->dtype != DT_F32 || reads_temp(t)) return false;
+  if (t->kind != KE_OP || t->op != OP_MUL || t->dtype != DT_F32 || kexpr_reads_temp(t, -1)) return false;
   for (uint32_t i = 2; i < in->nbody; i++)
     if (in->body[i]->kind == KS_LOOP) return false;
   /* Operands read nothing this kernel writes (tiles are loaded by the whole group). */
   for (uint32_t i = 2; i < in->nbody; i++)
-    if (in->body[i]->kind == KS_STORE && (reads_buf(t, in->body[i]->buf))) return false;
+    if (in->body[i]->kind == KS_STORE && (kexpr_reads(t, in->body[i]->buf))) return false;
   int32_t col = in->var;
-  bool a_rows = !c_expr_mentions(t->a, col), b_cols = true, b_rows = !c_expr_mentions(t->b, col), a_cols = true;
+  bool a_rows = !kexpr_mentions(t->a, col), b_cols = true, b_rows = !kexpr_mentions(t->b, col), a_cols = true;
   for (int i = 0; i < n - 1; i++) {
-    b_cols &= !c_expr_mentions(t->b, loops[i]->var);
-    a_cols &= !c_expr_mentions(t->a, loops[i]->var);
+    b_cols &= !kexpr_mentions(t->b, loops[i]->var);
+    a_cols &= !kexpr_mentions(t->a, loops[i]->var);
   }
   if (a_rows && b_cols)
     kp->swap = false;
