@@ -7,6 +7,7 @@
  */
 #include "ir/kernel.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,6 +117,29 @@ KStmt *kstmt_store(KProgram *p, int32_t buf, KExpr *const *idx, int nidx, KExpr 
   return s;
 }
 
+KStmt *kstmt_contract(KProgram *p, int32_t buf, KExpr *const *idx, int nidx, const KAxis *axes, int nfree, int nred,
+                      Op combine, int32_t temp, KExpr *a, KExpr *b, KExpr *value) {
+  NNC_ASSERT(nfree >= 0 && nred >= 1 && nfree + nred <= NNC_MAX_CONTRACT_AXES);
+  KStmt *s = kstmt_store(p, buf, idx, nidx, value);
+  s->kind = KS_CONTRACT;
+  for (int i = 0; i < nfree + nred; i++) s->axes[i] = axes[i];
+  s->nfree = (uint8_t)nfree;
+  s->nred = (uint8_t)nred;
+  s->combine = combine;
+  s->temp = temp;
+  s->a = a;
+  s->b = b;
+  return s;
+}
+
+double kcombine_identity(Op combine) {
+  switch (combine) {
+  case OP_MAX: return -INFINITY;
+  case OP_MIN: return INFINITY;
+  default: return 0;
+  }
+}
+
 void kstmt_append(KStmt ***body, uint32_t *n, uint32_t *cap, KStmt *s) { VEC_PUSH(*body, *n, *cap, s); }
 
 static KExpr *expr(KProgram *p, KExprKind kind, DType dt) {
@@ -208,4 +232,15 @@ int64_t kbuf_elems(const KBuffer *b, int64_t batch) {
 const char *kbuf_kind_name(KBufKind k) {
   static const char *names[] = {"input", "label", "param", "state", "temp", "loss", "metric", "scalars"};
   return names[k];
+}
+
+KExpr *kexpr_clone(KProgram *p, const KExpr *e) {
+  if (!e) return NULL;
+  KExpr *c = arena_alloc(&p->arena, sizeof *c);
+  *c = *e;
+  for (int d = 0; d < e->nidx; d++) c->idx[d] = kexpr_clone(p, e->idx[d]);
+  c->a = kexpr_clone(p, e->a);
+  c->b = kexpr_clone(p, e->b);
+  c->c = kexpr_clone(p, e->c);
+  return c;
 }

@@ -25,6 +25,7 @@ bool kvisit_stmt(KVisit *v, KStmt *s) {
     for (int d = 0; d < s->nidx; d++)
       if (kvisit_expr(v, s->idx[d])) return true;
     if (kvisit_expr(v, s->value)) return true;
+    if (kvisit_expr(v, s->a) || kvisit_expr(v, s->b)) return true; /* a contraction's factors */
   }
   return kvisit_body(v, s->body, s->nbody);
 }
@@ -53,6 +54,8 @@ KExpr *krewrite_expr(KExpr *e, KRewrite f, void *ctx) {
 void krewrite_stmt(KStmt *s, KRewrite f, void *ctx) {
   for (int d = 0; d < s->nidx; d++) s->idx[d] = krewrite_expr(s->idx[d], f, ctx);
   s->value = krewrite_expr(s->value, f, ctx);
+  s->a = krewrite_expr(s->a, f, ctx);
+  s->b = krewrite_expr(s->b, f, ctx);
   for (uint32_t i = 0; i < s->nbody; i++) krewrite_stmt(s->body[i], f, ctx);
 }
 
@@ -107,7 +110,7 @@ bool kexpr_equal(const KExpr *a, const KExpr *b) {
 
 static bool is_store(KVisit *v, KStmt *s) {
   Find *f = (Find *)v;
-  if (s->kind != KS_STORE || s->buf != f->what) return false;
+  if (!kstmt_is_store(s) || s->buf != f->what) return false;
   f->found = s;
   return true;
 }
@@ -129,7 +132,7 @@ typedef struct Access {
 
 static bool access_stmt(KVisit *v, KStmt *s) {
   Access *a = (Access *)v;
-  if (s->kind == KS_STORE && a->wr) a->wr[s->buf] = true;
+  if (kstmt_is_store(s) && a->wr) a->wr[s->buf] = true;
   return false;
 }
 static bool access_expr(KVisit *v, KExpr *e) {
@@ -140,4 +143,72 @@ static bool access_expr(KVisit *v, KExpr *e) {
 void kstmt_access(const KStmt *s, bool *rd, bool *wr) {
   Access a = {{access_stmt, access_expr}, rd, wr};
   kvisit_stmt(&a.v, (KStmt *)s);
+}
+
+bool kstmt_is_product(const KStmt *s) {
+  if (s->kind != KS_CONTRACT) return false;
+  if (s->b) return true;
+  for (int i = s->nfree; i < s->nfree + s->nred; i++)
+    if (s->axes[i].batched) return true;
+  return false;
+}
+
+/* ---- strides ---------------------------------------------------------------------------------- */
+
+/* The coefficient of loop variable v in index expression e; false when e
+ * is not affine in v. */
+static bool coefficient(const KExpr *e, int32_t v, int64_t *c) {
+  int64_t x, y;
+  if (!kexpr_mentions(e, v)) {
+    *c = 0;
+    return true;
+  }
+  if (e->kind == KE_VAR) {
+    *c = 1;
+    return true;
+  }
+  if (e->kind != KE_OP) return false;
+  switch (e->op) {
+  case OP_ADD:
+  case OP_SUB:
+    if (!coefficient(e->a, v, &x) || !coefficient(e->b, v, &y)) return false;
+    *c = e->op == OP_ADD ? x + y : x - y;
+    return true;
+  case OP_NEG:
+    if (!coefficient(e->a, v, &x)) return false;
+    *c = -x;
+    return true;
+  case OP_MUL: {
+    const KExpr *k = e->a->kind == KE_CONST ? e->a : e->b && e->b->kind == KE_CONST ? e->b : NULL;
+    if (!k || !coefficient(k == e->a ? e->b : e->a, v, &x)) return false;
+    *c = x * (int64_t)k->value;
+    return true;
+  }
+  default: return false;
+  }
+}
+
+bool kaccess_stride(const KProgram *p, int32_t buf, KExpr *const *idx, int nidx, int32_t v, int64_t *stride) {
+  const KBuffer *kb = &p->bufs[buf];
+  int batched = kb->type.batched ? 1 : 0;
+  int64_t s = 0, row = 1;
+  for (int d = nidx - 1; d >= 0; d--) {
+    int64_t c;
+    if (!coefficient(idx[d], v, &c)) return false;
+    s += c * row;
+    if (d - batched >= 0) row *= kb->type.dims[d - batched];
+  }
+  *stride = s;
+  return true;
+}
+
+int kstmt_binds(KStmt *s, int32_t *vars[NNC_MAX_CONTRACT_AXES]) {
+  if (s->kind == KS_LOOP) {
+    vars[0] = &s->var;
+    return 1;
+  }
+  if (s->kind != KS_CONTRACT) return 0;
+  int n = s->nfree + s->nred;
+  for (int i = 0; i < n; i++) vars[i] = &s->axes[i].var;
+  return n;
 }

@@ -87,7 +87,7 @@ static bool off_row(int32_t nidx, KExpr *const *idx, int32_t var) {
 }
 static bool stmt_off_row(KVisit *v, KStmt *s) {
   RowLocal *r = (RowLocal *)v;
-  return s->kind == KS_STORE && s->buf == r->buf && off_row(s->nidx, s->idx, r->var);
+  return kstmt_is_store(s) && s->buf == r->buf && off_row(s->nidx, s->idx, r->var);
 }
 static bool expr_off_row(KVisit *v, KExpr *e) {
   RowLocal *r = (RowLocal *)v;
@@ -103,9 +103,11 @@ static KStmt *launch_loop(const Kernel *k) {
   return k->nbody == 1 && k->body[0]->kind == KS_LOOP && (k->body[0]->flags & KL_PARALLEL) ? k->body[0] : NULL;
 }
 
-/* Matmul and batch-sum kernels (and kernels they head). */
+/* Kernels headed by a product contraction (a matmul, a batch sum): its
+ * launch loop begins with it. */
 static bool is_contraction(const Kernel *k) {
-  return k->what && (!strncmp(k->what, "matmul (", 8) || !strncmp(k->what, "batch_sum", 9));
+  const KStmt *l = k->nbody == 1 && k->body[0]->kind == KS_LOOP ? k->body[0] : NULL;
+  return l && l->nbody && kstmt_is_product(l->body[0]);
 }
 
 /* A reduction loop at least this long (or over the batch) somewhere in s:
@@ -145,8 +147,9 @@ static int32_t renum_id(const Renum *r, int32_t id, const int32_t *map) {
 }
 static bool renum_stmt_ids(KVisit *v, KStmt *s) {
   Renum *r = (Renum *)v;
-  if (s->kind == KS_LOOP) s->var = renum_id(r, s->var, r->vmap);
-  if (s->kind == KS_LET || s->kind == KS_ASSIGN) s->temp = renum_id(r, s->temp, r->tmap);
+  int32_t *vars[NNC_MAX_CONTRACT_AXES];
+  for (int i = kstmt_binds(s, vars) - 1; i >= 0; i--) *vars[i] = renum_id(r, *vars[i], r->vmap);
+  if (s->kind == KS_LET || s->kind == KS_ASSIGN || s->kind == KS_CONTRACT) s->temp = renum_id(r, s->temp, r->tmap);
   return false;
 }
 static bool renum_expr_ids(KVisit *v, KExpr *e) {
@@ -288,7 +291,7 @@ typedef struct IdxWalk {
 
 static bool idx_of_store(KVisit *v, KStmt *s) {
   IdxWalk *w = (IdxWalk *)v;
-  if (s->kind == KS_STORE && s->buf == w->buf) idx_add(w->l, s->idx, s->nidx);
+  if (kstmt_is_store(s) && s->buf == w->buf) idx_add(w->l, s->idx, s->nidx);
   return false;
 }
 static bool idx_of_load(KVisit *v, KExpr *e) {
@@ -432,7 +435,7 @@ static void count_loads(const KStmt *s, uint32_t *n) {
 
 static bool is_a_store(KVisit *v, KStmt *s) {
   (void)v;
-  return s->kind == KS_STORE;
+  return kstmt_is_store(s);
 }
 static bool stmt_stores(const KStmt *s) {
   KVisit v = {is_a_store, NULL};
@@ -450,13 +453,111 @@ static void drop_dead_stores(KStmt *s, const bool *dead) {
   for (uint32_t i = 0; i < s->nbody; i++) {
     KStmt *c = s->body[i];
     if (c->kind == KS_LOOP) drop_dead_stores(c, dead);
-    if ((c->kind == KS_STORE && dead[c->buf]) || (c->kind == KS_LOOP && c->nbody == 0)) {
+    if ((kstmt_is_store(c) && dead[c->buf]) || (c->kind == KS_LOOP && c->nbody == 0)) {
       free_tree(c);
       continue;
     }
     s->body[o++] = c;
   }
   s->nbody = o;
+}
+
+/* ---- folding an epilogue loop into a contraction ---------------------------------------------
+ *
+ *   contract C[I] = V for F... with t = ...          contract D[J'] = W' for F... with t = ...
+ *   for F'...: D[J] = W(C[I'])                  ->
+ * when the loops F' run over the same ranges as the free axes F, C is a
+ * temp read nowhere else, and W reads it only at I (with F' for F): W' and
+ * J' are W and J with F for F' and V for those loads.  C is then dead.  A
+ * matmul's input gradient followed by relu's gradient becomes one
+ * contraction storing where(mask, t, 0). */
+
+typedef struct Fold {
+  KProgram *p;
+  const KStmt *c;          /* the contraction */
+  int32_t from[NNC_MAX_CONTRACT_AXES], to[NNC_MAX_CONTRACT_AXES];
+  int n;
+  bool at_i;               /* every load of C was at I */
+} Fold;
+
+static KExpr *fold_vars(KExpr *e, void *ctx) {
+  const Fold *f = ctx;
+  if (e->kind != KE_VAR) return e;
+  for (int i = 0; i < f->n; i++)
+    if (e->var == f->from[i]) return kexpr_var(f->p, f->to[i]);
+  return e;
+}
+
+static KExpr *fold_load(KExpr *e, void *ctx) {
+  Fold *f = ctx;
+  if (e->kind != KE_LOAD || e->buf != f->c->buf) return e;
+  bool same = e->nidx == f->c->nidx;
+  for (int d = 0; same && d < e->nidx; d++) same = kexpr_equal(e->idx[d], f->c->idx[d]);
+  f->at_i &= same;
+  return kexpr_clone(f->p, f->c->value);
+}
+
+/* The loop chain of l matching c's free axes, ending in one store; or NULL. */
+static KStmt *fold_target(const KStmt *c, KStmt *l, Fold *f) {
+  f->n = 0;
+  for (int i = 0; i < c->nfree; i++) {
+    if (l->kind != KS_LOOP || l->flags || l->batched || l->extent != c->axes[i].extent || c->axes[i].batched)
+      return NULL;
+    f->from[f->n] = l->var;
+    f->to[f->n++] = c->axes[i].var;
+    if (i + 1 < c->nfree) {
+      if (l->nbody != 1) return NULL;
+      l = l->body[0];
+    }
+  }
+  if (c->nfree == 0 || l->nbody != 1 || l->body[0]->kind != KS_STORE) return NULL;
+  return l->body[0];
+}
+
+typedef struct CountOne {
+  KVisit v;
+  int32_t buf;
+  uint32_t n;
+} CountOne;
+static bool count_one(KVisit *v, KExpr *e) {
+  CountOne *c = (CountOne *)v;
+  c->n += e->kind == KE_LOAD && e->buf == c->buf;
+  return false;
+}
+static uint32_t count_loads_of(const KStmt *s, int32_t buf) {
+  CountOne c = {{NULL, count_one}, buf, 0};
+  kvisit_stmt(&c.v, (KStmt *)s);
+  return c.n;
+}
+
+static void fold_epilogues(KProgram *p, Kernel *k, KStmt *s, const uint32_t *loads) {
+  for (uint32_t i = 0; i + 1 < s->nbody; i++) {
+    KStmt *c = s->body[i], *l = s->body[i + 1];
+    if (c->kind != KS_CONTRACT || p->bufs[c->buf].kind != KB_TEMP) continue;
+    Fold f = {p, c, {0}, {0}, 0, true};
+    KStmt *st = fold_target(c, l, &f);
+    if (!st || st->buf == c->buf || kexpr_reads(st->value, st->buf)) continue;
+    if (count_loads_of(st, c->buf) != loads[c->buf]) continue; /* C is read elsewhere too */
+    /* Rename the loops' variables to the axes', then replace C's loads. */
+    KExpr *idx[NNC_MAX_RANK + 1];
+    for (int d = 0; d < st->nidx; d++) idx[d] = krewrite_expr(kexpr_clone(p, st->idx[d]), fold_vars, &f);
+    KExpr *w = krewrite_expr(kexpr_clone(p, st->value), fold_vars, &f);
+    w = krewrite_expr(w, fold_load, &f);
+    if (!f.at_i) continue;
+    int32_t gone = c->buf; /* its one store and all its loads were here */
+    uint32_t o = 0;
+    for (uint32_t a = 0; a < k->nargs; a++)
+      if (k->args[a] != gone) k->args[o++] = k->args[a];
+    k->nargs = o;
+    c->buf = st->buf;
+    c->nidx = st->nidx;
+    for (int d = 0; d < st->nidx; d++) c->idx[d] = idx[d];
+    c->value = w;
+    free_tree(l);
+    memmove(&s->body[i + 1], &s->body[i + 2], sizeof(KStmt *) * (s->nbody - i - 2));
+    s->nbody--;
+    nnc_stat_add("lower", "epilogues_folded", 1);
+  }
 }
 
 static void tidy_kernels(KProgram *p) {
@@ -469,6 +570,12 @@ static void tidy_kernels(KProgram *p) {
   }
   free(scratch);
   uint32_t *loads = nnc_xcalloc(p->nbufs ? p->nbufs : 1, sizeof *loads);
+  for (uint32_t k = 0; k < p->nkernels; k++)
+    for (uint32_t i = 0; i < p->kernels[k].nbody; i++) count_loads(p->kernels[k].body[i], loads);
+  for (uint32_t k = 0; k < p->nkernels; k++)
+    for (uint32_t i = 0; i < p->kernels[k].nbody; i++)
+      if (p->kernels[k].body[i]->kind == KS_LOOP) fold_epilogues(p, &p->kernels[k], p->kernels[k].body[i], loads);
+  memset(loads, 0, sizeof *loads * (p->nbufs ? p->nbufs : 1));
   for (uint32_t k = 0; k < p->nkernels; k++)
     for (uint32_t i = 0; i < p->kernels[k].nbody; i++) count_loads(p->kernels[k].body[i], loads);
   bool *dead = nnc_xcalloc(p->nbufs ? p->nbufs : 1, 1);

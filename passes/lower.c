@@ -47,6 +47,8 @@ typedef struct L {
   uint8_t *depth;      /* per node: depth of its inlined expression */
   bool *mat;           /* per node: materialized (gets a buffer and a kernel) */
   uint32_t kidx;       /* kernel being built */
+  int64_t *extent;     /* per loop variable of that kernel: its extent, 0 = unknown (batched) */
+  int32_t capextent;
 } L;
 
 static Kernel *K(L *l) { return &l->p->kernels[l->kidx]; }
@@ -54,21 +56,58 @@ static const Node *N(L *l, ValueId v) { return &l->m->nodes[v]; }
 
 /* ---- index arithmetic -------------------------------------------------------- */
 
-static KExpr *idiv(KProgram *p, KExpr *a, int64_t k) {
+/* The least bound above every value of index expression e (its values
+ * are non-negative), from the extents of the loops it uses; 0 = unknown. */
+static int64_t ibound(const L *l, const KExpr *e) {
+  int64_t a, b;
+  switch (e->kind) {
+  case KE_CONST: return e->value >= 0 ? (int64_t)e->value + 1 : 0;
+  case KE_VAR: return e->var < l->capextent ? l->extent[e->var] : 0;
+  case KE_OP:
+    if (!e->index) return 0;
+    if (e->op == OP_ADD) return (a = ibound(l, e->a)) && (b = ibound(l, e->b)) ? a + b - 1 : 0;
+    if (e->op == OP_MUL && e->b->kind == KE_CONST && e->b->value >= 0)
+      return (a = ibound(l, e->a)) ? (a - 1) * (int64_t)e->b->value + 1 : 0;
+    return 0;
+  default: return 0;
+  }
+}
+
+static KExpr *idiv(L *l, KExpr *a, int64_t k) {
+  KProgram *p = l->p;
   if (k == 1) return a;
   if (a->kind == KE_CONST) return kexpr_index_const(p, (int64_t)a->value / k);
+  int64_t hi = ibound(l, a);
+  if (hi && hi <= k) return kexpr_index_const(p, 0); /* a < k */
   KExpr *e = kexpr_op(p, OP_DIV, DT_I32, a, kexpr_index_const(p, k), NULL);
   e->index = true;
   return e;
 }
 
-static KExpr *imod(KProgram *p, KExpr *a, int64_t k) {
+static KExpr *imod(L *l, KExpr *a, int64_t k) {
+  KProgram *p = l->p;
   if (k == 1) return kexpr_index_const(p, 0);
   if (a->kind == KE_CONST) return kexpr_index_const(p, (int64_t)a->value % k);
-  KExpr *q = kexpr_imul(p, idiv(p, a, k), k);
+  int64_t hi = ibound(l, a);
+  if (hi && hi <= k) return a; /* a < k */
+  KExpr *q = kexpr_imul(p, idiv(l, a, k), k);
   KExpr *e = kexpr_op(p, OP_SUB, DT_I32, a, q, NULL);
   e->index = true;
   return e;
+}
+
+/* A new loop variable of the kernel being built, with its extent. */
+static int32_t new_var(L *l, int64_t extent, bool batched) {
+  int32_t v = kernel_new_var(K(l));
+  if (v >= l->capextent) {
+    int32_t cap = l->capextent ? 2 * l->capextent : 16;
+    while (cap <= v) cap *= 2;
+    l->extent = nnc_xrealloc(l->extent, sizeof *l->extent * (size_t)cap);
+    memset(l->extent + l->capextent, 0, sizeof *l->extent * (size_t)(cap - l->capextent));
+    l->capextent = cap;
+  }
+  l->extent[v] = batched ? 0 : extent;
+  return v;
 }
 
 /* ---- classification ----------------------------------------------------------- */
@@ -221,7 +260,7 @@ static KExpr *gen(L *l, ValueId v, KExpr **idx, KExpr *b) {
     int64_t stride = type_numel(at);
     for (int i = 0; i < at->rank; i++) {
       stride /= at->dims[i];
-      aidx[i] = imod(p, idiv(p, flat, stride), at->dims[i]);
+      aidx[i] = imod(l, idiv(l, flat, stride), at->dims[i]);
     }
     return gen(l, n->args[0], aidx, b);
   }
@@ -276,7 +315,7 @@ static void push(L *l, KStmt *parent, KStmt *s) {
 }
 
 static KStmt *loop(L *l, KStmt *parent, int64_t extent, bool batched, unsigned flags, KExpr **var) {
-  int32_t v = kernel_new_var(K(l));
+  int32_t v = new_var(l, extent, batched);
   KStmt *s = kstmt_loop(l->p, v, extent, batched, flags);
   push(l, parent, s);
   *var = kexpr_var(l->p, v);
@@ -348,27 +387,62 @@ static void kernel_copy(L *l, ValueId v, int32_t dst) {
 
 static KExpr *neg_inf(L *l) { return kexpr_const(l->p, DT_F32, -INFINITY); }
 
-/* reduce_sum / reduce_max over a set of per-sample axes. */
+/* A new axis (its loop variable) for a contraction. */
+static KAxis axis(L *l, int64_t extent, bool batched, KExpr **var) {
+  KAxis x = {new_var(l, extent, batched), extent, batched};
+  *var = kexpr_var(l->p, x.var);
+  return x;
+}
+
+/* Appends `contract dst[idx] = t ... with t = combine axes[nfree..] of a * b`. */
+static void contract(L *l, KStmt *parent, int32_t dst, KExpr **idx, KExpr *b, const KAxis *axes, int nfree,
+                     int nred, Op combine, KExpr *fa, KExpr *fb) {
+  const KBuffer *kb = &l->p->bufs[dst];
+  KExpr *full[NNC_MAX_RANK + 1];
+  int n = 0;
+  if (kb->type.batched) full[n++] = b;
+  for (int i = 0; i < kb->type.rank; i++) full[n++] = idx[i];
+  kernel_use_buffer(l->p, K(l), dst);
+  int32_t t = kernel_new_temp(l->p, K(l), fa->dtype);
+  push(l, parent,
+       kstmt_contract(l->p, dst, full, n, axes, nfree, nred, combine, t, fa, fb, kexpr_temp(l->p, t, fa->dtype)));
+}
+
+/* The launch loop of a contraction kernel over a value of type t: the
+ * batch, else the first axis of a matrix or more, else one iteration.  The other axes of t
+ * are the contraction's free axes: their indices go to idx[first..rank),
+ * where *first is the number of axes the launch loop covers. */
+static Nest launch_nest(L *l, const Type *t, int *first) {
+  *first = !t->batched && t->rank > 1 ? 1 : 0; /* a vector: one iteration, its axis free */
+  return nest(l, t, *first);
+}
+
+static int free_axes(L *l, const Type *t, int first, KExpr **idx, KAxis *axes) {
+  int n = 0;
+  for (int i = first; i < t->rank; i++) axes[n++] = axis(l, t->dims[i], false, &idx[i]);
+  return n;
+}
+
+/* reduce_sum / reduce_max over a set of per-sample axes: a contraction
+ * whose reduction axes are those axes. */
 static void kernel_reduce(L *l, ValueId v, int32_t dst) {
   const Node *n = N(l, v);
   const Type *at = &N(l, n->args[0])->type;
-  bool is_max = n->op == OP_REDUCE_MAX;
   begin_kernel(l, ir_ops[n->op].name, v);
-  Nest ns = nest(l, &n->type, n->type.rank);
-  int32_t acc = kernel_new_temp(l->p, K(l), n->type.dtype);
-  push(l, ns.inner, kstmt_let(l->p, acc, is_max ? neg_inf(l) : kexpr_const(l->p, n->type.dtype, 0)));
-  KExpr *aidx[NNC_MAX_RANK];
-  KStmt *parent = ns.inner;
+  int first;
+  Nest ns = launch_nest(l, &n->type, &first);
+  KAxis axes[NNC_MAX_CONTRACT_AXES];
+  KExpr *idx[NNC_MAX_RANK], *aidx[NNC_MAX_RANK];
+  for (int i = 0; i < first; i++) idx[i] = ns.idx[i];
+  int nfree = free_axes(l, &n->type, first, idx, axes), nred = 0;
   for (int i = 0, o = 0; i < at->rank; i++) {
     if (n->attr.axes >> i & 1)
-      parent = loop(l, parent, at->dims[i], false, KL_REDUCE, &aidx[i]);
+      axes[nfree + nred++] = axis(l, at->dims[i], false, &aidx[i]);
     else
-      aidx[i] = ns.idx[o++];
+      aidx[i] = idx[o++];
   }
   KExpr *x = gen(l, n->args[0], aidx, ns.b);
-  KExpr *t = kexpr_temp(l->p, acc, n->type.dtype);
-  push(l, parent, kstmt_assign(l->p, acc, kexpr_op(l->p, is_max ? OP_MAX : OP_ADD, n->type.dtype, t, x, NULL)));
-  store(l, ns.inner, dst, ns.idx, ns.b, kexpr_temp(l->p, acc, n->type.dtype));
+  contract(l, ns.inner, dst, idx, ns.b, axes, nfree, nred, n->op == OP_REDUCE_MAX ? OP_MAX : OP_ADD, x, NULL);
 }
 
 /* argmax along the last axis: the first maximal index. */
@@ -392,72 +466,40 @@ static void kernel_argmax(L *l, ValueId v, int32_t dst) {
   store(l, ns.inner, dst, ns.idx, ns.b, kexpr_temp(p, arg, DT_I32));
 }
 
-/* Accumulates rows: for the leading axes (parallel), zero the last-axis
- * row of dst, then for each step of the reduction loops add the row of
- * terms(step) into it; the last-axis loop is innermost and contiguous.
- * Used by batch sums and row-accumulating matmuls. */
-typedef KExpr *(*TermFn)(L *l, const Node *n, KExpr **out_idx, KExpr **red, KExpr *b);
-
-static void accumulate_rows(L *l, ValueId v, int32_t dst, const int64_t *red_extents, const bool *red_batched,
-                            int nred, bool out_batched, TermFn term) {
+/* An outer product (a matmul over one element) inlined into v's operand:
+ * its two factors at out_idx, so a batch sum of it is a product of two. */
+static bool outer_factors(L *l, ValueId v, KExpr **out_idx, KExpr *b, KExpr **fa, KExpr **fb) {
   const Node *n = N(l, v);
-  KProgram *p = l->p;
-  Type t = n->type;
-  int lead = t.rank - 1;
-  /* Leading loops (batch, then all axes but the last). */
-  Nest ns;
-  memset(&ns, 0, sizeof ns);
-  KStmt *parent = NULL;
-  if (out_batched) parent = ns.outer = loop(l, NULL, 1, true, KL_PARALLEL, &ns.b);
-  for (int i = 0; i < lead; i++) {
-    KStmt *s = loop(l, parent, t.dims[i], false, parent ? 0 : KL_PARALLEL, &ns.idx[i]);
-    if (!ns.outer) ns.outer = s;
-    parent = s;
-  }
-  if (!parent) { /* a vector result: parallel over nothing; one iteration */
-    KExpr *unused;
-    parent = ns.outer = loop(l, NULL, 1, false, KL_PARALLEL, &unused);
-  }
-  KExpr *j;
-  KStmt *zero = loop(l, parent, t.dims[lead], false, 0, &j);
-  ns.idx[lead] = j;
-  store(l, zero, dst, ns.idx, ns.b, kexpr_const(p, DT_F32, 0));
-  KExpr *red[4];
-  KStmt *rp = parent;
-  for (int r = 0; r < nred; r++) rp = loop(l, rp, red_extents[r], red_batched[r], KL_REDUCE, &red[r]);
-  KExpr *j2;
-  KStmt *row = loop(l, rp, t.dims[lead], false, 0, &j2);
-  KExpr *oidx[NNC_MAX_RANK];
-  for (int i = 0; i < lead; i++) oidx[i] = ns.idx[i];
-  oidx[lead] = j2;
-  KExpr *old = load(l, dst, oidx, ns.b);
-  store(l, row, dst, oidx, ns.b, kexpr_op(p, OP_ADD, DT_F32, old, term(l, n, oidx, red, ns.b), NULL));
+  if (n->op != OP_MATMUL || l->buf[v] >= 0 || contraction_extent(l, n) != 1) return false;
+  const Type *at = &N(l, n->args[0])->type, *bt = &N(l, n->args[1])->type;
+  KExpr *ai[2], *bi[2];
+  int o = 0;
+  if (at->rank == 2) ai[0] = out_idx[o++], ai[1] = kexpr_index_const(l->p, 0);
+  else ai[0] = kexpr_index_const(l->p, 0);
+  bi[0] = kexpr_index_const(l->p, 0);
+  if (bt->rank == 2) bi[1] = out_idx[o++];
+  *fa = gen(l, n->args[0], ai, b);
+  *fb = gen(l, n->args[1], bi, b);
+  return true;
 }
 
-static KExpr *batch_sum_term(L *l, const Node *n, KExpr **out_idx, KExpr **red, KExpr *b) {
-  (void)b;
-  return gen(l, n->args[0], out_idx, red[0]);
-}
-
+/* batch_sum: for each element, a sum over the batch (a contraction whose
+ * one reduction axis is the batch): of a product of two factors when the
+ * operand is an inlined outer product (a weight gradient), else of the
+ * operand (a bias gradient). */
 static void kernel_batch_sum(L *l, ValueId v, int32_t dst) {
   const Node *n = N(l, v);
   begin_kernel(l, "batch_sum", v);
-  if (n->type.rank == 0) { /* a scalar: one running sum */
-    KProgram *p = l->p;
-    Nest ns = nest(l, &n->type, 0);
-    int32_t acc = kernel_new_temp(p, K(l), n->type.dtype);
-    push(l, ns.inner, kstmt_let(p, acc, kexpr_const(p, n->type.dtype, 0)));
-    KExpr *bv;
-    KStmt *r = loop(l, ns.inner, 1, true, KL_REDUCE, &bv);
-    KExpr *none[1] = {NULL};
-    KExpr *t = kexpr_temp(p, acc, n->type.dtype);
-    push(l, r, kstmt_assign(p, acc, kexpr_op(p, OP_ADD, n->type.dtype, t, gen(l, n->args[0], none, bv), NULL)));
-    store(l, ns.inner, dst, ns.idx, NULL, kexpr_temp(p, acc, n->type.dtype));
-    return;
-  }
-  int64_t ext[1] = {1};
-  bool bat[1] = {true};
-  accumulate_rows(l, v, dst, ext, bat, 1, false, batch_sum_term);
+  int first;
+  Nest ns = launch_nest(l, &n->type, &first);
+  KAxis axes[NNC_MAX_CONTRACT_AXES];
+  KExpr *bv, *idx[NNC_MAX_RANK];
+  for (int i = 0; i < first; i++) idx[i] = ns.idx[i];
+  int nfree = free_axes(l, &n->type, first, idx, axes);
+  axes[nfree] = axis(l, 1, true, &bv);
+  KExpr *fa, *fb = NULL;
+  if (!outer_factors(l, n->args[0], idx, bv, &fa, &fb)) fa = gen(l, n->args[0], idx, bv);
+  contract(l, ns.inner, dst, idx, NULL, axes, nfree, 1, OP_ADD, fa, fb);
 }
 
 /* Matmul operand indices for output index (i, j) and contraction index k. */
@@ -470,55 +512,20 @@ static void matmul_index(L *l, const Node *n, KExpr **out_idx, KExpr *k, KExpr *
   if (bt->rank == 2) bi[1] = out_idx[o++];
 }
 
-static KExpr *matmul_term(L *l, const Node *n, KExpr **out_idx, KExpr **red, KExpr *b) {
-  KExpr *ai[2], *bi[2];
-  matmul_index(l, n, out_idx, red[0], ai, bi);
-  return kexpr_op(l->p, OP_MUL, DT_F32, gen(l, n->args[0], ai, b), gen(l, n->args[1], bi, b), NULL);
-}
-
-/* Is the right operand's expression contiguous along the output's last axis?
- * (Then rows accumulate and vectorise; else dot products.) */
-static bool rows_contiguous(L *l, const Node *n) {
-  const Type *bt = &N(l, n->args[1])->type;
-  if (bt->rank != 2) return false;
-  uint32_t saved = l->kidx;
-  KProgram *p = l->p;
-  KExpr *kv = kexpr_var(p, 1000), *jv = kexpr_var(p, 1001);
-  KExpr *bi[2] = {kv, jv};
-  /* Build the expression in a scratch kernel, then drop it. */
-  begin_kernel(l, "probe", n->args[1]);
-  KExpr *e = gen(l, n->args[1], bi, kexpr_var(p, 1002));
-  p->nkernels--;
-  l->kidx = saved;
-  while (e->kind == KE_OP && e->op == OP_CAST) e = e->a;
-  if (e->kind != KE_LOAD) return false;
-  KExpr *last = e->idx[e->nidx - 1];
-  return last->kind == KE_VAR && last->var == 1001;
-}
-
+/* A matmul: a contraction over k for each output element. */
 static void kernel_matmul(L *l, ValueId v, int32_t dst) {
   const Node *n = N(l, v);
   begin_kernel(l, "matmul", v);
-  int64_t kext = contraction_extent(l, n);
-  const Type *bt = &N(l, n->args[1])->type;
-  if (bt->rank == 2 && rows_contiguous(l, n)) {
-    int64_t ext[1] = {kext};
-    bool bat[1] = {false};
-    accumulate_rows(l, v, dst, ext, bat, 1, n->type.batched, matmul_term);
-    K(l)->what = "matmul (rows)";
-    return;
-  }
-  KProgram *p = l->p;
-  Nest ns = nest(l, &n->type, n->type.rank);
-  int32_t acc = kernel_new_temp(p, K(l), DT_F32);
-  push(l, ns.inner, kstmt_let(p, acc, kexpr_const(p, DT_F32, 0)));
-  KExpr *k;
-  KStmt *r = loop(l, ns.inner, kext, false, KL_REDUCE, &k);
-  KExpr *red[1] = {k};
-  KExpr *t = kexpr_temp(p, acc, DT_F32);
-  push(l, r, kstmt_assign(p, acc, kexpr_op(p, OP_ADD, DT_F32, t, matmul_term(l, n, ns.idx, red, ns.b), NULL)));
-  store(l, ns.inner, dst, ns.idx, ns.b, kexpr_temp(p, acc, DT_F32));
-  K(l)->what = "matmul (dot)";
+  int first;
+  Nest ns = launch_nest(l, &n->type, &first);
+  KAxis axes[NNC_MAX_CONTRACT_AXES];
+  KExpr *k, *idx[NNC_MAX_RANK], *ai[2], *bi[2];
+  for (int i = 0; i < first; i++) idx[i] = ns.idx[i];
+  int nfree = free_axes(l, &n->type, first, idx, axes);
+  axes[nfree] = axis(l, contraction_extent(l, n), false, &k);
+  matmul_index(l, n, idx, k, ai, bi);
+  contract(l, ns.inner, dst, idx, ns.b, axes, nfree, 1, OP_ADD, gen(l, n->args[0], ai, ns.b),
+           gen(l, n->args[1], bi, ns.b));
 }
 
 static void emit_node(L *l, ValueId v, int32_t dst) {
@@ -575,7 +582,7 @@ typedef struct RenameBuf {
 } RenameBuf;
 static bool rename_store(KVisit *v, KStmt *s) {
   RenameBuf *r = (RenameBuf *)v;
-  if (s->kind == KS_STORE && s->buf == r->from) s->buf = r->to;
+  if (kstmt_is_store(s) && s->buf == r->from) s->buf = r->to;
   return false;
 }
 static bool rename_load(KVisit *v, KExpr *e) {
@@ -657,7 +664,9 @@ typedef struct RenameVars {
 } RenameVars;
 static bool rename_loop_var(KVisit *v, KStmt *s) {
   RenameVars *r = (RenameVars *)v;
-  if (s->kind == KS_LOOP && s->var < r->nmap) s->var = r->map[s->var];
+  int32_t *vars[NNC_MAX_CONTRACT_AXES];
+  for (int i = kstmt_binds(s, vars) - 1; i >= 0; i--)
+    if (*vars[i] < r->nmap) *vars[i] = r->map[*vars[i]];
   return false;
 }
 static bool rename_var(KVisit *v, KExpr *e) {
@@ -774,7 +783,7 @@ static int32_t remap_buf(const Remap *r, int32_t buf) {
   return buf < 0 ? r->map[-1 - buf] : buf;
 }
 static bool remap_store(KVisit *v, KStmt *s) {
-  if (s->kind == KS_STORE) s->buf = remap_buf((Remap *)v, s->buf);
+  if (kstmt_is_store(s)) s->buf = remap_buf((Remap *)v, s->buf);
   return false;
 }
 static bool remap_load(KVisit *v, KExpr *e) {
@@ -991,5 +1000,6 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
   free(l.mat);
   free(l.sym_buf);
   free(l.hyper_slot);
+  free(l.extent);
   return p;
 }

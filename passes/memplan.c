@@ -25,7 +25,7 @@ typedef struct Mark {
 
 static bool mark_store(KVisit *v, KStmt *s) {
   Mark *m = (Mark *)v;
-  if (s->kind == KS_STORE) {
+  if (kstmt_is_store(s)) {
     if (m->first[s->buf] < 0) m->first[s->buf] = m->k;
     if (m->k > m->last[s->buf]) m->last[s->buf] = m->k;
   }

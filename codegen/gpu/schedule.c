@@ -53,7 +53,7 @@ typedef struct Contig {
 static bool unit_stride_load(KVisit *v, KExpr *e) {
   const Contig *c = (const Contig *)v;
   int64_t s;
-  return e->kind == KE_LOAD && lk_stride(c->p, e->buf, e->idx, e->nidx, c->var, &s) && s == 1;
+  return e->kind == KE_LOAD && kaccess_stride(c->p, e->buf, e->idx, e->nidx, c->var, &s) && s == 1;
 }
 static bool contiguous_in(const KProgram *p, const KExpr *e, int32_t var) {
   Contig c = {{NULL, unit_stride_load}, p, var};

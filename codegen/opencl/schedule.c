@@ -46,7 +46,7 @@ typedef struct Indep {
 
 static bool collect(KVisit *v, KStmt *s) {
   Indep *in = (Indep *)v;
-  if (s->kind == KS_STORE) {
+  if (kstmt_is_store(s)) {
     if (in->nstores == 64) in->ok = false;
     else in->stores[in->nstores++] = s;
   }
