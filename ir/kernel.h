@@ -28,6 +28,10 @@
  * idx and value may also use the enclosing loops' variables.  a and b are
  * any expressions (usually loads, possibly guarded for padding, at indices
  * affine in the variables); the order of the reduction is unspecified.
+ * With no free axes the contraction also works like a `let`: t keeps its
+ * value after the statement, to the end of the enclosing block, and the
+ * store may be absent (buf -1: `contract t = sum ... of ...`), which is
+ * how fusion leaves a row's reduction that only later statements read.
  * Backends that have no schedule for a contraction expand it into loops
  * (kcontract_expand); KStmt.sched.rows picks the loop order.
  *
@@ -243,6 +247,9 @@ double kcombine_identity(Op combine);
  * dot order, or rows order with sched.rows), except those keep(s, ctx) keeps
  * (keep NULL: all). */
 void kernel_expand_contractions(KProgram *p, Kernel *k, bool (*keep)(const KStmt *s, void *ctx), void *ctx);
+/* Moves every contraction's free axes of k out into loops around it (an
+ * NDRange target's first step: those loops then fold into the launch range). */
+void kernel_hoist_free_axes(KProgram *p, Kernel *k);
 void kstmt_append(KStmt ***body, uint32_t *n, uint32_t *cap, KStmt *s);
 /* Frees a kernel's statement bodies (a kernel dropped from the program). */
 void kernel_free_body(Kernel *k);
@@ -286,7 +293,7 @@ KExpr *krewrite_expr(KExpr *e, KRewrite f, void *ctx);
 void krewrite_stmt(KStmt *s, KRewrite f, void *ctx);
 
 /* Does s store into s->buf (a store or a contraction)? */
-static inline bool kstmt_is_store(const KStmt *s) { return s->kind == KS_STORE || s->kind == KS_CONTRACT; }
+static inline bool kstmt_is_store(const KStmt *s) { return s->kind == KS_STORE || (s->kind == KS_CONTRACT && s->buf >= 0); }
 /* The loop variables s binds (a loop's one, a contraction's axes'), as
  * pointers into s so that renumbering passes can rewrite them; returns the count. */
 int kstmt_binds(KStmt *s, int32_t *vars[NNC_MAX_CONTRACT_AXES]);
@@ -298,6 +305,7 @@ bool kstmt_is_product(const KStmt *s);
 bool kexpr_mentions(const KExpr *e, int32_t var);     /* loop variable var, at any depth */
 bool kexpr_reads(const KExpr *e, int32_t buf);        /* a load of buf, at any depth */
 bool kexpr_reads_temp(const KExpr *e, int32_t temp);  /* temp < 0: any temporary */
+bool kernel_reads_temp(const Kernel *k, int32_t temp); /* in any expression of k */
 bool kexpr_equal(const KExpr *a, const KExpr *b);     /* structurally */
 /* The first statement storing into buf in s (s itself or nested), or NULL. */
 const KStmt *kstmt_find_store(const KStmt *s, int32_t buf);

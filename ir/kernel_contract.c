@@ -12,6 +12,10 @@
  *           for red... reduce { for last: buf[idx] = buf[idx] op a * b }
  *           for last: buf[idx] = value with t := buf[idx]      (when value is not t)
  *         }
+ *
+ * An NDRange target hoists the free axes out instead (kernel_hoist_free_axes):
+ * `for free... { contract buf[idx] = value with t = ... }`, loops its
+ * schedule folds into the launch range, one output per work-item.
  */
 #include "ir/kernel.h"
 
@@ -70,7 +74,7 @@ static KStmt *expand_dot(KProgram *p, const KStmt *s) {
   KStmt *red_outer = NULL, *red = nest(p, s, s->nfree, s->nfree + s->nred, KL_REDUCE, &red_outer);
   push(red, kstmt_assign(p, s->temp, term(p, s, kexpr_temp(p, s->temp, dt))));
   push(block, red_outer);
-  push(block, store_at(p, s, kexpr_clone(p, s->value)));
+  if (s->buf >= 0) push(block, store_at(p, s, kexpr_clone(p, s->value)));
   return body ? outer : block;
 }
 
@@ -129,3 +133,20 @@ static void expand_body(KProgram *p, KStmt ***body, uint32_t *n, uint32_t *cap, 
 void kernel_expand_contractions(KProgram *p, Kernel *k, bool (*keep)(const KStmt *s, void *ctx), void *ctx) {
   expand_body(p, &k->body, &k->nbody, &k->capbody, keep, ctx);
 }
+
+/* Loops over the free axes around each contraction, which keeps none. */
+static void hoist_body(KProgram *p, KStmt **body, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++) {
+    KStmt *s = body[i];
+    if (s->kind == KS_LOOP) hoist_body(p, s->body, s->nbody);
+    if (s->kind != KS_CONTRACT || !s->nfree) continue;
+    KStmt *outer = NULL, *in = nest(p, s, 0, s->nfree, 0, &outer);
+    int nf = s->nfree, nr = s->nred;
+    memmove(s->axes, s->axes + nf, sizeof(KAxis) * (size_t)nr);
+    s->nfree = 0;
+    push(in, s);
+    body[i] = outer;
+  }
+}
+
+void kernel_hoist_free_axes(KProgram *p, Kernel *k) { hoist_body(p, k->body, k->nbody); }

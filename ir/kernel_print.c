@@ -262,21 +262,25 @@ static void print_axes(FILE *out, const KAxis *axes, int n) {
 }
 
 /* contract [rows] %C[idx] = VALUE [for FREE-AXES] with tT = sum|max|min RED-AXES of A [* B]
+ * or, without a store, contract tT = sum|max|min RED-AXES of A [* B]
  * Factors that are sums, products or comparisons are parenthesized. */
 static void print_contract(const Printer *pr, const KStmt *s) {
   FILE *out = pr->out;
   fputs("contract ", out);
   if (s->sched.rows) fputs("rows ", out);
-  print_buf_ref(pr, s->buf);
-  print_indices(pr, s->idx, s->nidx);
-  fputs(" = ", out);
-  print_expr(pr, s->value);
-  if (s->nfree) {
-    fputs(" for ", out);
-    print_axes(out, s->axes, s->nfree);
+  if (s->buf >= 0) {
+    print_buf_ref(pr, s->buf);
+    print_indices(pr, s->idx, s->nidx);
+    fputs(" = ", out);
+    print_expr(pr, s->value);
+    if (s->nfree) {
+      fputs(" for ", out);
+      print_axes(out, s->axes, s->nfree);
+    }
+    fputs(" with ", out);
   }
   const char *how = s->combine == OP_ADD ? "sum" : s->combine == OP_MAX ? "max" : s->combine == OP_MIN ? "min" : "<bad>";
-  fprintf(out, " with t%d = %s ", s->temp, how);
+  fprintf(out, "t%d = %s ", s->temp, how);
   print_axes(out, s->axes + s->nfree, s->nred);
   fputs(" of ", out);
   if (!s->b) {

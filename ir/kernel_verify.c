@@ -216,6 +216,8 @@ static bool check_contract(KVerifier *v, const KStmt *s) {
     return fail(v, "contraction into t%d, which does not exist (%d temps)", s->temp, k->ntemps);
   if (v->declared[s->temp]) return fail(v, "contraction into t%d while t%d is declared", s->temp, s->temp);
   if (!s->a) return fail(v, "contraction without a term");
+  if (s->buf < 0 && (s->nfree || s->nidx || s->value))
+    return fail(v, "contraction without a store has free axes, indices or a value");
   if (!bind_axes(v, s, 0, n, true)) return false;
   bool ok = check_expr(v, s->a) && (!s->b || check_expr(v, s->b));
   if (ok && s->a->dtype != k->temp_types[s->temp])
@@ -224,12 +226,14 @@ static bool check_contract(KVerifier *v, const KStmt *s) {
   if (ok && s->b && s->b->dtype != s->a->dtype)
     ok = fail(v, "contraction multiplies %s by %s", dt_name(s->a->dtype), dt_name(s->b->dtype));
   bind_axes(v, s, nf, n, false);
-  if (ok) {
-    v->declared[s->temp] = v->seen[s->temp] = true;
-    ok = check_store(v, s, "contraction");
-    v->declared[s->temp] = false;
-  }
+  v->declared[s->temp] = v->seen[s->temp] = true;
+  if (ok && s->buf >= 0) ok = check_store(v, s, "contraction");
+  v->declared[s->temp] = false;
   bind_axes(v, s, 0, nf, false);
+  if (ok && !nf) { /* no free axes: t is defined from here on, like a let */
+    v->declared[s->temp] = true;
+    VEC_PUSH(v->scope, v->nscope, v->capscope, s->temp);
+  }
   return ok;
 }
 

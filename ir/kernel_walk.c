@@ -88,6 +88,11 @@ bool kexpr_reads_temp(const KExpr *e, int32_t temp) {
   return kvisit_expr(&f.v, (KExpr *)e);
 }
 
+bool kernel_reads_temp(const Kernel *k, int32_t temp) {
+  Find f = {{NULL, is_temp}, temp, NULL};
+  return kvisit_kernel(&f.v, k);
+}
+
 bool kexpr_equal(const KExpr *a, const KExpr *b) {
   if (a == b) return true;
   if (!a || !b || a->kind != b->kind || a->dtype != b->dtype || a->index != b->index) return false;

@@ -116,6 +116,8 @@ static bool is_contraction(const Kernel *k) {
 enum { LONG_REDUCTION = 64 };
 static bool long_reduction(const KStmt *s) {
   if (s->kind == KS_LOOP && (s->flags & KL_REDUCE) && (s->batched || s->extent >= LONG_REDUCTION)) return true;
+  for (int i = s->kind == KS_CONTRACT ? s->nfree : 0; s->kind == KS_CONTRACT && i < s->nfree + s->nred; i++)
+    if (s->axes[i].batched || s->axes[i].extent >= LONG_REDUCTION) return true;
   for (uint32_t i = 0; i < s->nbody; i++)
     if (long_reduction(s->body[i])) return true;
   return false;
@@ -401,18 +403,25 @@ typedef struct Assigns {
   int32_t temp;
 } Assigns;
 static bool assigns_temp(KVisit *v, KStmt *s) {
-  return (s->kind == KS_ASSIGN || s->kind == KS_LET) && s->temp == ((Assigns *)v)->temp;
+  return (s->kind == KS_ASSIGN || s->kind == KS_LET || s->kind == KS_CONTRACT) && s->temp == ((Assigns *)v)->temp;
 }
 static bool stmt_assigns(const KStmt *s, int32_t temp) {
   Assigns a = {{assigns_temp, NULL}, temp};
   return kvisit_stmt(&a.v, (KStmt *)s);
 }
 
+/* A store of a temporary that stays defined after it: a plain store of
+ * one, or a contraction with no free axes storing its own. */
+static bool stores_live_temp(const KStmt *s) {
+  if (s->kind == KS_STORE) return s->value->kind == KE_TEMP;
+  return s->kind == KS_CONTRACT && s->buf >= 0 && !s->nfree && s->value->kind == KE_TEMP && s->value->temp == s->temp;
+}
+
 static void forward_temps(KProgram *p, KStmt **body, uint32_t n) {
   for (uint32_t i = 0; i < n; i++) {
     KStmt *s = body[i];
     if (s->kind == KS_LOOP) forward_temps(p, s->body, s->nbody);
-    if (s->kind != KS_STORE || s->value->kind != KE_TEMP) continue;
+    if (!stores_live_temp(s)) continue;
     for (uint32_t j = i + 1; j < n; j++) {
       if (kstmt_find_store(body[j], s->buf) || stmt_assigns(body[j], s->value->temp)) break;
       forward_stmt(p, body[j], s);
@@ -447,14 +456,36 @@ static void free_tree(KStmt *s) {
   free(s->body);
 }
 
-/* Drops stores into dead temps, and loops left empty (not the launch loop). */
+/* Drops stores into dead temps, and loops left empty (not the launch
+ * loop).  A contraction with no free axes keeps its reduction, without
+ * the store (later statements may read its temporary); if nothing does,
+ * drop_unread_reductions removes it. */
 static void drop_dead_stores(KStmt *s, const bool *dead) {
   uint32_t o = 0;
   for (uint32_t i = 0; i < s->nbody; i++) {
     KStmt *c = s->body[i];
     if (c->kind == KS_LOOP) drop_dead_stores(c, dead);
-    if ((kstmt_is_store(c) && dead[c->buf]) || (c->kind == KS_LOOP && c->nbody == 0)) {
+    if (kstmt_is_store(c) && dead[c->buf] && c->kind == KS_CONTRACT && !c->nfree) {
+      c->buf = -1;
+      c->nidx = 0;
+      c->value = NULL;
+    } else if ((kstmt_is_store(c) && dead[c->buf]) || (c->kind == KS_LOOP && c->nbody == 0)) {
       free_tree(c);
+      continue;
+    }
+    s->body[o++] = c;
+  }
+  s->nbody = o;
+}
+
+/* Removes reductions without a store whose temporary nothing reads. */
+static void drop_unread_reductions(const Kernel *k, KStmt *s) {
+  uint32_t o = 0;
+  for (uint32_t i = 0; i < s->nbody; i++) {
+    KStmt *c = s->body[i];
+    if (c->kind == KS_LOOP) drop_unread_reductions(k, c);
+    if (c->kind == KS_CONTRACT && c->buf < 0 && !kernel_reads_temp(k, c->temp)) {
+      nnc_stat_add("lower", "reductions_dropped", 1);
       continue;
     }
     s->body[o++] = c;
@@ -533,7 +564,7 @@ static uint32_t count_loads_of(const KStmt *s, int32_t buf) {
 static void fold_epilogues(KProgram *p, Kernel *k, KStmt *s, const uint32_t *loads) {
   for (uint32_t i = 0; i + 1 < s->nbody; i++) {
     KStmt *c = s->body[i], *l = s->body[i + 1];
-    if (c->kind != KS_CONTRACT || p->bufs[c->buf].kind != KB_TEMP) continue;
+    if (c->kind != KS_CONTRACT || c->buf < 0 || p->bufs[c->buf].kind != KB_TEMP) continue;
     Fold f = {p, c, {0}, {0}, 0, true};
     KStmt *st = fold_target(c, l, &f);
     if (!st || st->buf == c->buf || kexpr_reads(st->value, st->buf)) continue;
@@ -590,6 +621,7 @@ static void tidy_kernels(KProgram *p) {
     for (uint32_t b = 0; b < p->nbufs; b++) stores_dead |= dead[b] && kernel_writes(kk, (int32_t)b);
     if (!stores_dead) continue;
     for (uint32_t i = 0; i < kk->nbody; i++) drop_dead_stores(kk->body[i], dead);
+    for (uint32_t i = 0; i < kk->nbody; i++) drop_unread_reductions(kk, kk->body[i]);
     uint32_t o = 0;
     for (uint32_t i = 0; i < kk->nargs; i++)
       if (!dead[kk->args[i]]) kk->args[o++] = kk->args[i];

@@ -771,19 +771,21 @@ static void fuse_update_kernels(L *l, uint32_t first) {
 /* Removes temps that in-place updates made unused (slot -2), renumbering
  * every buffer reference. */
 /* Expression nodes may be shared within a kernel (a loaded value used
- * twice), so references first move out of the way (-1 - buf), then to
+ * twice), so references first move out of the way (buf + MOVED), then to
  * their new numbers: a shared load is renumbered once. */
 typedef struct Remap {
   KVisit v;
   const int32_t *map;
   bool phase2;
 } Remap;
+enum { MOVED = 1 << 30 }; /* phase 1 moves numbers out of the way: buf + MOVED */
 static int32_t remap_buf(const Remap *r, int32_t buf) {
-  if (!r->phase2) return buf >= 0 ? -1 - buf : buf;
-  return buf < 0 ? r->map[-1 - buf] : buf;
+  if (buf < 0) return buf; /* a contraction without a store */
+  if (!r->phase2) return buf < MOVED ? buf + MOVED : buf;
+  return buf >= MOVED ? r->map[buf - MOVED] : buf;
 }
 static bool remap_store(KVisit *v, KStmt *s) {
-  if (kstmt_is_store(s)) s->buf = remap_buf((Remap *)v, s->buf);
+  if (s->kind == KS_STORE || s->kind == KS_CONTRACT) s->buf = remap_buf((Remap *)v, s->buf);
   return false;
 }
 static bool remap_load(KVisit *v, KExpr *e) {

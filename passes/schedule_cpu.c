@@ -174,7 +174,7 @@ static bool match(const KProgram *p, const Kernel *k, KGemm *g) {
   const KStmt *l0 = k->body[0];
   if (l0->kind != KS_LOOP || !(l0->flags & KL_PARALLEL) || !l0->nbody) return false;
   const KStmt *c = l0->body[0];
-  if (c->kind != KS_CONTRACT || c->combine != OP_ADD || !c->b || c->nfree != 1 || c->nred != 1 ||
+  if (c->kind != KS_CONTRACT || c->buf < 0 || c->combine != OP_ADD || !c->b || c->nfree != 1 || c->nred != 1 ||
       c->axes[0].batched || c->a->dtype != DT_F32)
     return false;
   memset(g, 0, sizeof *g);

@@ -114,6 +114,40 @@ static double ev(Eval *e, const KExpr *x) {
   }
 }
 
+static void run_stmt(Eval *e, const KStmt *s, bool outermost);
+
+/* A contraction, straight from its definition (ir/kernel.h): axes [i, n)
+ * of the reduction are left to loop over; at i == n, one step. */
+static void contract_reduce(Eval *e, const KStmt *s, int i, double *t) {
+  if (i == s->nfree + s->nred) {
+    double term = ev(e, s->a) * (s->b ? ev(e, s->b) : 1.0);
+    *t = s->combine == OP_ADD ? *t + term : s->combine == OP_MAX ? fmax(*t, term) : fmin(*t, term);
+    return;
+  }
+  int64_t n = s->axes[i].extent * (s->axes[i].batched ? e->n : 1);
+  for (int64_t v = 0; v < n; v++) {
+    e->vars[s->axes[i].var] = v;
+    contract_reduce(e, s, i + 1, t);
+  }
+}
+
+static void contract_free(Eval *e, const KStmt *s, int i) {
+  if (i == s->nfree) {
+    double t = kcombine_identity(s->combine);
+    contract_reduce(e, s, s->nfree, &t);
+    e->temps[s->temp] = t;
+    KStmt store = *s;
+    store.kind = KS_STORE;
+    if (s->buf >= 0) run_stmt(e, &store, false);
+    return;
+  }
+  int64_t n = s->axes[i].extent * (s->axes[i].batched ? e->n : 1);
+  for (int64_t v = 0; v < n; v++) {
+    e->vars[s->axes[i].var] = v;
+    contract_free(e, s, i + 1);
+  }
+}
+
 static void run_stmt(Eval *e, const KStmt *s, bool outermost) {
   switch (s->kind) {
   case KS_LOOP: {
@@ -136,6 +170,7 @@ static void run_stmt(Eval *e, const KStmt *s, bool outermost) {
     e->mem[s->buf][off] = v;
     return;
   }
+  case KS_CONTRACT: contract_free(e, s, 0); return;
   }
 }
 
