@@ -200,6 +200,45 @@ typedef struct Fuse {
   bool sep;             /* contraction kernels take nothing */
 } Fuse;
 
+/* The work-items an NDRange target launches for a kernel: its launch
+ * range times the chain of plain loops (and a lone contraction's free
+ * axes) below it, which its schedule folds into the range.  *chain gets
+ * that chain's extents and *n their count. */
+enum { MAX_CHAIN = 16 };
+static int64_t ndrange_items(const KStmt *l, int64_t chain[MAX_CHAIN], int *n) {
+  int64_t items = l->extent;
+  *n = 0;
+  for (const KStmt *s = l; s->nbody == 1 && *n < MAX_CHAIN - NNC_MAX_CONTRACT_AXES;) {
+    const KStmt *c = s->body[0];
+    if (c->kind == KS_CONTRACT) {
+      for (int i = 0; i < c->nfree; i++) items *= (chain[(*n)++] = c->axes[i].extent);
+      break;
+    }
+    if (c->kind != KS_LOOP || c->flags || c->batched) break;
+    items *= (chain[(*n)++] = c->extent);
+    s = c;
+  }
+  return items;
+}
+
+/* NDRange targets: fusing c into k must keep the parallelism of the
+ * larger of the two (wide.nn's h2.w update, 4096 x 4096 work-items, must
+ * not shrink to 4096 by joining h1.b's).  Their bodies merge into one
+ * chain only when both chains have the same extents; else the fused kernel
+ * launches its range alone, and each work-item then loops over what the
+ * larger member spread across work-items: allowed up to MAX_SERIAL
+ * iterations (a softmax row of 10 per sample, not a 4096-wide row). */
+enum { MAX_SERIAL = 64 };
+static bool keeps_parallelism(const Kernel *k, const Kernel *c) {
+  int64_t a[MAX_CHAIN], b[MAX_CHAIN];
+  int na, nb;
+  const KStmt *kl = launch_loop(k), *cl = launch_loop(c);
+  int64_t ik = ndrange_items(kl, a, &na), ic = ndrange_items(cl, b, &nb);
+  bool same = na == nb && !memcmp(a, b, sizeof(int64_t) * (size_t)na);
+  int64_t fused = same ? ik : kl->extent, most = ik > ic ? ik : ic;
+  return fused >= most || most / fused <= MAX_SERIAL;
+}
+
 /* Can kernel c join kernel k (k earlier, nothing between in the way)?
  * Sets *nest for the nesting form. */
 static bool can_fuse(Fuse *f, uint32_t k, uint32_t c, bool vertical, bool *nest) {
@@ -207,6 +246,7 @@ static bool can_fuse(Fuse *f, uint32_t k, uint32_t c, bool vertical, bool *nest)
   Kernel *kk = &p->kernels[k], *cc = &p->kernels[c];
   KStmt *ko = launch_loop(kk), *co = launch_loop(cc);
   if (!ko || !co || (f->sep && stays_alone(kk, true))) return false;
+  if (f->sep && !keeps_parallelism(kk, cc)) return false;
   uint32_t nargs = kk->nargs;
   for (uint32_t i = 0; i < cc->nargs; i++) {
     bool have = false;
