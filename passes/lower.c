@@ -12,19 +12,22 @@
  * value used more than once (unless trivially cheap), every output, and
  * anything whose inlined expression would grow too deep.
  *
- * Loop orders are chosen for the memory layout: a matmul whose right
- * operand is contiguous along its output axis accumulates rows (i, k, j:
- * the j loop vectorises); otherwise it takes dot products (i, j, k).  A
- * batch sum accumulates over the batch into rows the same way.
+ * Matmuls, batch sums and reductions become contraction statements
+ * (ir/kernel.h): a launch loop over the batch (or the first axis of a
+ * matrix) and a contraction whose free axes are the rest of the output,
+ * whose reduction axes are k, the batch or the reduced axes, and whose
+ * factors are the operands' expressions (a batch sum of an inlined outer
+ * product has two factors: a weight gradient is a product).  Loop orders
+ * are the targets' choice (their schedules read the statements).
  *
  * Optimizer updates are written in place into the parameter and state
  * buffers when that is safe (no later kernel reads the old value, and the
  * updating kernel reads it only at the index it writes); otherwise into a
  * temporary that a copy kernel moves back at the end of the step.  The
  * elementwise update kernels of one parameter then fuse into one kernel.
- * Last, kernels fuse along their launch loops (whole-step fusion, below):
- * epilogues into matmuls, the loss row into one kernel, updates into the
- * batch sums of their gradients.
+ * Last, kernels fuse along their launch loops (whole-step fusion,
+ * passes/fuse.c): epilogues into matmuls, the loss row into one kernel,
+ * updates into the batch sums of their gradients.
  * The eval plan is the subset of kernels the loss and metrics need.
  */
 #include "passes/lower.h"
