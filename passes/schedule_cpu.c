@@ -219,7 +219,8 @@ static bool prefers_rows(const KProgram *p, const KStmt *c) {
   RowsOk r = {{NULL, strided_in_j}, p, c->axes[c->nfree - 1].var};
   int64_t st;
   if (!kaccess_stride(p, c->buf, c->idx, c->nidx, r.j, &st) || st != 1) return false;
-  return !kvisit_expr(&r.v, c->a) && !kvisit_expr(&r.v, c->b) && !kexpr_reads(c->value, c->buf);
+  return !kvisit_expr(&r.v, c->a) && !kvisit_expr(&r.v, c->b) && !kexpr_reads(c->value, c->buf) &&
+         !kexpr_reads(c->a, c->buf) && !kexpr_reads(c->b, c->buf); /* rows accumulate in C */
 }
 
 typedef struct SetRows {

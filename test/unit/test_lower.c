@@ -189,12 +189,33 @@ static void run_plan(Eval *e, const uint32_t *plan, uint32_t n) {
 
 static double rel(double a, double b) { return fabs(a - b) / fmax(1e-9, fmax(fabs(a), fabs(b))); }
 
-static void agree(const char *name, const char *src, int64_t batch, int steps) {
+/* How contractions run: as the statements mean (FORM_CONTRACT), or
+ * written as loops by kernel_expand_contractions, one reduction per output
+ * (FORM_DOT) or accumulating rows wherever that order applies (FORM_ROWS). */
+enum { FORM_CONTRACT, FORM_DOT, FORM_ROWS };
+
+typedef struct AllRows {
+  KVisit v;
+} AllRows;
+static bool all_rows(KVisit *v, KStmt *s) {
+  (void)v;
+  if (s->kind == KS_CONTRACT)
+    s->sched.rows = s->nfree > 0 && s->buf >= 0 && !kexpr_reads(s->a, s->buf) && !kexpr_reads(s->b, s->buf);
+  return false;
+}
+
+static void agree_as(const char *name, const char *src, int64_t batch, int steps, int form) {
   Module *m = compile(name, src);
   CHECK(m != NULL, "%s does not compile", name);
   if (!m) return;
   KProgram *p = lower_program(m, &(LowerOptions){.opt_level = 2});
   memplan(p, batch);
+  if (form != FORM_CONTRACT)
+    for (uint32_t k = 0; k < p->nkernels; k++) {
+      AllRows r = {{all_rows, NULL}};
+      if (form == FORM_ROWS) kvisit_kernel(&r.v, &p->kernels[k]);
+      kernel_expand_contractions(p, &p->kernels[k], NULL, NULL);
+    }
   CHECK(kprog_verify(p), "%s: kernel IR does not verify", name);
   Interp *it = interp_new(m, true);
   interp_init(it, 5);
@@ -276,7 +297,9 @@ static void agree(const char *name, const char *src, int64_t batch, int steps) {
   for (int64_t i = 0; i < batch; i++) kloss += e.mem[p->loss][i];
   CHECK(rel(loss, kloss) < 1e-9, "%s eval: loss %.17g vs kernels %.17g", name, loss, kloss);
   CHECK(p->neval < p->ntrain, "%s: eval plan should be smaller than the train plan", name);
-  printf("%-12s kernels=%u eval=%u slots=%d worst_param_rel=%.2g\n", name, p->ntrain, p->neval, p->nslots, worst);
+  static const char *forms[] = {"contract", "dot", "rows"};
+  printf("%-12s %-8s kernels=%u eval=%u slots=%d worst_param_rel=%.2g\n", name, forms[form], p->ntrain, p->neval,
+         p->nslots, worst);
 
   for (int32_t s = 0; s < p->nslots; s++) free(slots[s]);
   for (uint32_t b = 0; b < p->nbufs; b++)
@@ -296,6 +319,10 @@ static const char *mnist_like =
     "model m {\n input x: f32[12]\n label y: i32\n h = relu(dense(x, 8))\n logits = dense(h, 3)\n"
     " loss = cross_entropy(logits, y)\n metric accuracy = argmax(logits) == y\n}\n"
     "train m { data = idx(\"d\")\n optimizer = adam(lr = 0.01)\n batch = 5 }\n";
+
+static void agree(const char *name, const char *src, int64_t batch, int steps) {
+  for (int form = FORM_CONTRACT; form <= FORM_ROWS; form++) agree_as(name, src, batch, steps, form);
+}
 
 int main(void) {
   agree("mnist-like", mnist_like, 5, 3);
