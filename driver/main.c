@@ -206,6 +206,8 @@ int main(int argc, char **argv) {
     }
     held_module = m = ir_read(fid);
     if (!m) return finish();
+    int64_t x, y; /* what the train line's data cannot feed, refused as for a .nn file */
+    if (!ir_check_feeds(m, (SrcLoc){0, 0, 0}, &x, &y)) return finish();
     after_stage("read", m, NULL, t0);
   } else {
     prog = parse_file(&ast_arena, fid);

@@ -481,14 +481,17 @@ Module *elaborate_with_prelude(Program *root, Arena *ast_arena, const ElabOption
     if (!model && diag_error_count() == 0) diag_error((SrcLoc){root->file, 1, 1}, "no model to compile");
   }
 
+  bool model_ok = false;
   if (model && diag_error_count() == 0) {
     bool have_loss = elab_model(&e, model);
     if (train && !have_loss && diag_error_count() == 0) {
       elab_error(&e, model->item->name_loc, "model '%s' has no loss; a trained model binds 'loss'", model->name);
       diag_note(train->loc, "it is trained here");
     }
-    if (train && !e.too_big && diag_error_count() == 0) elab_train(&e, train);
+    model_ok = !e.too_big && diag_error_count() == 0;
   }
+  /* The train block's own settings are checked whatever became of the model. */
+  if (train && !e.too_big) elab_train(&e, train, model_ok ? model->item : NULL);
   for (uint32_t i = 0; i < loaded.n; i++) free(loaded.paths[i]);
   free(loaded.paths);
   free(loaded.programs);

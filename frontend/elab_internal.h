@@ -96,7 +96,8 @@ bool elab_check_size(Elab *e, const Type *t, SrcLoc loc);
 void elab_param_stmt(Elab *e, Scope *s, const Stmt *st);
 
 /* elab_train.c */
-void elab_train(Elab *e, const Item *train);
-bool elab_optimizer(Elab *e, const Item *train_item, const Expr *opt_expr);
+/* The train block; model is the model elaborated for it, NULL when that
+ * failed (then only what is independent of the model is checked). */
+void elab_train(Elab *e, const Item *train, const Item *model);
 
 #endif
