@@ -206,6 +206,10 @@ static void load_import(Elab *e, const Item *it, const char *from_path, bool pre
     elab_error(e, it->loc, "imports are nested too deeply (limit 64)");
     return;
   }
+  if (!it->name[0]) { /* it would name the importing file's directory */
+    elab_error(e, it->loc, "empty import path; expected a file name such as \"layers.nn\"");
+    return;
+  }
   char path[PATH_MAX * 2];
   const char *tried[2];
   int ntried = 0;
