@@ -253,11 +253,7 @@ static bool eval_dim(Elab *e, Scope *s, const DimExpr *d, int64_t *out) {
   }
   Binding *b = scope_find(s, d->name);
   if (!b) {
-    const char *hint = elab_suggest(e, s, d->name);
-    if (hint)
-      elab_error(e, d->loc, "unknown dimension '%s'; did you mean '%s'?", d->name, hint);
-    else
-      elab_error(e, d->loc, "unknown dimension '%s'", d->name);
+    elab_error(e, d->loc, "unknown dimension '%s'%s", d->name, elab_did_you_mean(e, elab_suggest(e, s, d->name)));
     return false;
   }
   if (b->val.kind == V_ERROR) return false;
@@ -345,9 +341,16 @@ Init elab_initializer(Elab *e, Scope *s, const Expr *x, const char *what) {
     init.b = v[1];
     return init;
   }
-  elab_error(e, x->u.call.callee_loc,
-             "unknown initializer '%s'; expected zeros, ones, full, uniform, normal, glorot_uniform or he_normal",
-             x->u.call.callee);
+  Suggest sg;
+  suggest_init(&sg, x->u.call.callee);
+  for (size_t i = 0; i < sizeof inits / sizeof inits[0]; i++) suggest_offer(&sg, inits[i].name);
+  if (suggest_best(&sg))
+    elab_error(e, x->u.call.callee_loc, "unknown initializer '%s'%s", x->u.call.callee,
+               elab_did_you_mean(e, suggest_best(&sg)));
+  else
+    elab_error(e, x->u.call.callee_loc,
+               "unknown initializer '%s'; expected zeros, ones, full, uniform, normal, glorot_uniform or he_normal",
+               x->u.call.callee);
   return init;
 }
 
@@ -581,7 +584,11 @@ static Value call_def(Elab *e, Scope *caller, const Def *d, const Expr *call, Ca
     uint32_t i = 0;
     while (i < it->nparams && strcmp(it->params[i].name, ca->names[k])) i++;
     if (i == it->nparams) {
-      elab_error(e, ca->name_locs[k], "'%s' has no parameter named '%s'", d->name, ca->names[k]);
+      Suggest sg;
+      suggest_init(&sg, ca->names[k]);
+      for (uint32_t j = 0; j < it->nparams; j++) suggest_offer(&sg, it->params[j].name);
+      elab_error(e, ca->name_locs[k], "'%s' has no parameter named '%s'%s", d->name, ca->names[k],
+                 elab_did_you_mean(e, suggest_best(&sg)));
       diag_note(it->name_loc, "'%s' is defined here", d->name);
       ok = false;
       continue;
@@ -658,7 +665,11 @@ static bool expect_args(Elab *e, const Expr *call, CallArgs *ca, uint32_t min, u
     bool known = false;
     for (int j = 0; named_ok && named_ok[j]; j++) known |= !strcmp(named_ok[j], ca->names[k]);
     if (!known) {
-      elab_error(e, ca->name_locs[k], "'%s' has no parameter named '%s'", name, ca->names[k]);
+      Suggest sg;
+      suggest_init(&sg, ca->names[k]);
+      suggest_offer_list(&sg, named_ok);
+      elab_error(e, ca->name_locs[k], "'%s' has no parameter named '%s'%s", name, ca->names[k],
+                 elab_did_you_mean(e, suggest_best(&sg)));
       return false;
     }
   }
@@ -977,11 +988,7 @@ static Value call(Elab *e, Scope *s, const Expr *x) {
     elab_error(e, nloc, "'%s' is a data source: use it as the train block's data", name);
     return value_error(x->loc);
   }
-  const char *hint = elab_suggest(e, s, name);
-  if (hint)
-    elab_error(e, nloc, "unknown function '%s'; did you mean '%s'?", name, hint);
-  else
-    elab_error(e, nloc, "unknown function '%s'", name);
+  elab_error(e, nloc, "unknown function '%s'%s", name, elab_did_you_mean(e, elab_suggest(e, s, name)));
   return value_error(x->loc);
 }
 
@@ -1002,11 +1009,7 @@ static Value name_value(Elab *e, Scope *s, const Expr *x) {
     elab_error(e, x->loc, "'%s' is a %s; call it", x->u.str, item_kind_name(d->kind));
     return value_error(x->loc);
   }
-  const char *hint = elab_suggest(e, s, x->u.str);
-  if (hint)
-    elab_error(e, x->loc, "unknown name '%s'; did you mean '%s'?", x->u.str, hint);
-  else
-    elab_error(e, x->loc, "unknown name '%s'", x->u.str);
+  elab_error(e, x->loc, "unknown name '%s'%s", x->u.str, elab_did_you_mean(e, elab_suggest(e, s, x->u.str)));
   return value_error(x->loc);
 }
 

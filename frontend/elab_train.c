@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *train_keys[] = {"data", "optimizer", "batch", "epochs", "seed", "shuffle", "scale", NULL};
+static const char *const train_keys[] = {"data", "optimizer", "batch", "epochs", "seed", "shuffle", "scale", NULL};
 
 static bool int_setting(Elab *e, Scope *s, const Stmt *st, int64_t min, int64_t max, int64_t *out) {
   Value v = elab_expr(e, s, st->value);
@@ -54,7 +54,15 @@ static void data_setting(Elab *e, Scope *s, const Stmt *st) {
   const Expr *x = st->value;
   TrainSpec *t = &e->m->train;
   if (x->kind != E_CALL || (strcmp(x->u.call.callee, "idx") && strcmp(x->u.call.callee, "csv"))) {
-    elab_error(e, x->loc, "data must be idx(\"directory\") or csv(\"file\", test = \"file\", label = column)");
+    static const char *const sources[] = {"idx", "csv", NULL};
+    Suggest sg;
+    suggest_init(&sg, x->kind == E_CALL ? x->u.call.callee : "");
+    suggest_offer_list(&sg, sources);
+    if (suggest_best(&sg))
+      elab_error(e, x->u.call.callee_loc, "unknown data source '%s'%s", x->u.call.callee,
+                 elab_did_you_mean(e, suggest_best(&sg)));
+    else
+      elab_error(e, x->loc, "data must be idx(\"directory\") or csv(\"file\", test = \"file\", label = column)");
     return;
   }
   bool is_idx = x->u.call.callee[0] == 'i';
@@ -80,8 +88,14 @@ static void data_setting(Elab *e, Scope *s, const Stmt *st) {
       else if (v.kind != V_ERROR)
         elab_error(e, a->value->loc, "label must be a column name or a 0-based column index");
     } else {
+      static const char *const csv_args[] = {"test", "label", NULL};
+      Suggest sg;
+      suggest_init(&sg, a->name);
+      if (!is_idx) suggest_offer_list(&sg, csv_args);
       elab_error(e, a->name_loc, "'%s' has no parameter named '%s'%s", x->u.call.callee, a->name,
-                 is_idx ? "" : " (it takes test and label)");
+                 suggest_best(&sg) ? elab_did_you_mean(e, suggest_best(&sg))
+                 : is_idx          ? ""
+                                   : " (it takes test and label)");
     }
   }
   if (npos == 0) {
@@ -136,12 +150,10 @@ void elab_train(Elab *e, const Item *train, const Item *model) {
     int k = 0;
     while (train_keys[k] && strcmp(train_keys[k], st->name)) k++;
     if (!train_keys[k]) {
-      const char *best = NULL;
-      for (int j = 0; train_keys[j]; j++) {
-        size_t la = strlen(train_keys[j]), lb = strlen(st->name);
-        if (!strncmp(train_keys[j], st->name, la < lb ? la : lb) && (la < lb ? lb - la : la - lb) <= 2)
-          best = train_keys[j];
-      }
+      Suggest sg;
+      suggest_init(&sg, st->name);
+      suggest_offer_list(&sg, train_keys);
+      const char *best = suggest_best(&sg);
       if (best)
         elab_error(e, st->name_loc, "unknown train setting '%s'; did you mean '%s'?", st->name, best);
       else
@@ -329,13 +341,11 @@ static bool check_optimizer(Elab *e, const Expr *x, const Def **def, double *val
   }
   const Def *d = elab_find_def(e, name);
   if (!d || d->kind != I_OPTIMIZER) {
-    const char *hint = elab_suggest(e, NULL, name);
     if (d)
       elab_error(e, nloc, "'%s' is a %s, not an optimizer", name, item_kind_name(d->kind));
-    else if (hint)
-      elab_error(e, nloc, "unknown optimizer '%s'; did you mean '%s'?", name, hint);
     else
-      elab_error(e, nloc, "unknown optimizer '%s'", name);
+      elab_error(e, nloc, "unknown optimizer '%s'%s", name,
+                 elab_did_you_mean(e, elab_suggest_def(e, I_OPTIMIZER, name)));
     return false;
   }
   const Item *it = d->item;
@@ -388,7 +398,11 @@ static bool check_optimizer(Elab *e, const Expr *x, const Def **def, double *val
     bool found = false;
     for (uint32_t i = 0; i < it->nparams; i++) found |= !strcmp(args[k].name, it->params[i].name);
     if (!found) {
-      elab_error(e, args[k].name_loc, "optimizer '%s' has no parameter named '%s'", name, args[k].name);
+      Suggest sg;
+      suggest_init(&sg, args[k].name);
+      for (uint32_t i = 0; i < it->nparams; i++) suggest_offer(&sg, it->params[i].name);
+      elab_error(e, args[k].name_loc, "optimizer '%s' has no parameter named '%s'%s", name, args[k].name,
+                 elab_did_you_mean(e, suggest_best(&sg)));
       diag_note(it->name_loc, "'%s' is defined here", name);
       ok = false;
     }
