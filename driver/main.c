@@ -97,6 +97,32 @@ static FILE *open_output(void) {
   return f;
 }
 
+/* Where the run writes its output: -o, else the trainer's default "train"
+ * when one is built; NULL for stdout or no output. */
+static const char *output_path(void) {
+  if (opts.output) return strcmp(opts.output, "-") ? opts.output : NULL;
+  if (opts.emit != EMIT_NONE || opts.verify) return NULL;
+  const NncBackend *b = backend_find(opts.target, true);
+  return b && !(b->flags & NNC_BACKEND_NO_KERNELS) ? "train" : NULL;
+}
+
+/* An output onto a file that was read (the .nn file, an import, the
+ * stdlib, the .nnir file) would destroy it: refused before anything is
+ * written.  Called once the files are read. */
+static bool output_clobbers_input(void) {
+  const struct { const char *path, *option; } outs[] = {
+      {output_path(), "-o"}, {opts.save, "--save"}, {opts.metrics, "--metrics"}};
+  bool clobbers = false;
+  for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) {
+    const SourceFile *f = diag_is_input(&nnc_diag, outs[i].path);
+    if (f)
+      diag_error_plain("the output '%s' is the input file '%s'; refusing to overwrite it (give another %s)",
+                       outs[i].path, f->path, outs[i].option);
+    clobbers |= f != NULL;
+  }
+  return clobbers;
+}
+
 static int finish(void) {
   if (opts.stats) nnc_stats_print(stderr);
   if (opts.verify) return diag_verify(&nnc_diag) ? 0 : 1;
@@ -205,12 +231,14 @@ int main(int argc, char **argv) {
       return finish();
     }
     held_module = m = ir_read(fid);
-    if (!m) return finish();
+    if (!m || output_clobbers_input()) return finish();
+    int64_t x, y; /* what the train line's data cannot feed, refused as for a .nn file */
+    if (!ir_check_feeds(m, (SrcLoc){0, 0, 0}, &x, &y)) return finish();
     after_stage("read", m, NULL, t0);
   } else {
     prog = parse_file(&ast_arena, fid);
     after_stage("parse", NULL, prog, t0);
-    if (diag_error_count()) return finish();
+    if (diag_error_count() || output_clobbers_input()) return finish();
     if (opts.emit == EMIT_AST || (opts.stop_after && !strcmp(opts.stop_after, "parse"))) {
       if (!opts.verify && opts.emit == EMIT_AST) emit_text(NULL, prog);
       return finish();
@@ -218,7 +246,7 @@ int main(int argc, char **argv) {
     t0 = now();
     ElabOptions eo = {opts.model, find_stdlib()};
     held_module = m = elaborate(prog, &ast_arena, &eo);
-    if (!m) return finish();
+    if (!m || output_clobbers_input()) return finish(); /* the imports are read now */
     if (!ir_verify(m, "elaborate"))
       nnc_internal_error(__FILE__, __LINE__, "the IR is invalid after elaborate");
     after_stage("elaborate", m, NULL, t0);

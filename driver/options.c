@@ -12,6 +12,7 @@
 #include "runtime/memlimit.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -150,6 +151,22 @@ static bool real_value(const char *name, const char *value, double *out) {
     return false;
   }
   *out = v;
+  return true;
+}
+
+/* A hyper-parameter's value (--lr, --hyper NAME=VALUE): an f32 in the
+ * trainer, so within its range (1e39 would be inf); a learning rate is
+ * positive, as in the train block. */
+static bool hyper_value(const char *name, const char *hyper, const char *value, double *out) {
+  if (!real_value(name, value, out)) return false;
+  if (fabs(*out) > FLT_MAX) {
+    bad("option '%s' needs a number within the f32 range, found '%s'", name, value);
+    return false;
+  }
+  if (!strcmp(hyper, "lr") && !(*out > 0)) {
+    bad("option '%s' needs a positive learning rate, found '%s'", name, value);
+    return false;
+  }
   return true;
 }
 
@@ -298,7 +315,7 @@ int options_parse(int argc, char **argv, Options *o) {
     } else if (!strcmp(name, "--seed")) {
       if (!int_value(name, value, 0, INT64_C(1) << 53, &o->seed)) return 1;
     } else if (!strcmp(name, "--lr")) {
-      if (!real_value(name, value, &o->lr)) return 1;
+      if (!hyper_value(name, "lr", value, &o->lr)) return 1;
       o->has_lr = true;
     } else if (!strcmp(name, "--hyper")) {
       const char *eqv = strchr(value, '=');
@@ -307,7 +324,9 @@ int options_parse(int argc, char **argv, Options *o) {
         bad("option '%s' needs NAME=VALUE, found '%s'", name, value);
         return 1;
       }
-      if (!real_value(name, eqv + 1, &v)) return 1;
+      char hyper[64];
+      snprintf(hyper, sizeof hyper, "%.*s", (int)(eqv - value), value);
+      if (!hyper_value(name, hyper, eqv + 1, &v)) return 1;
       if (o->nhypers == MAX_HYPERS) {
         bad("too many '%s' options (limit %s)", name, "32");
         return 1;

@@ -10,7 +10,7 @@
  * gradient is compared with central differences of the mean loss.
  *
  * Both feed one input (f32, the first SYM_INPUT) and at most one scalar
- * label, which is what the data loaders provide.
+ * label, which is what the data loaders provide (ir_check_feeds).
  */
 #include "driver/run.h"
 
@@ -256,12 +256,14 @@ int run_training(Module *m, const Options *o) {
     diag_error_plain("model '%s' has no train block; --run needs one (data, optimizer, batch, epochs)", m->name);
     return 1;
   }
-  int64_t xsym, ysym;
-  if (!model_inputs(m, "--run", &xsym, &ysym)) return 1;
   if (t->data != DATA_IDX && t->data != DATA_CSV) {
     diag_error_plain("the train block of '%s' names no data source", m->name);
     return 1;
   }
+  /* The compiler refused already what the data cannot feed (ir_check_feeds
+   * after elaboration or reading IR), with the same messages as here. */
+  int64_t xsym, ysym;
+  if (!ir_check_feeds(m, (SrcLoc){0, 0, 0}, &xsym, &ysym)) return 1;
 
   if (!memory_check_interp(m, o)) return 1; /* driver/memory.c */
   if (o->f64 && (o->checkpoint || o->resume)) {

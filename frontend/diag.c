@@ -4,11 +4,13 @@
 #include "ir/arena.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 DiagEngine nnc_diag;
 
@@ -34,6 +36,7 @@ void diag_free(DiagEngine *d) {
 
 uint32_t diag_add_file(DiagEngine *d, const char *path, const char *text, size_t len) {
   SourceFile f;
+  memset(&f, 0, sizeof f);
   f.path = nnc_xstrdup(path);
   f.text = nnc_xmalloc(len + 1);
   memcpy(f.text, text, len);
@@ -43,16 +46,33 @@ uint32_t diag_add_file(DiagEngine *d, const char *path, const char *text, size_t
   return d->nfiles - 1;
 }
 
+/* What a path names when it is not a regular file, for messages. */
+static const char *not_regular(mode_t mode) {
+  if (S_ISDIR(mode)) return "is a directory";
+  if (S_ISFIFO(mode)) return "is a FIFO, not a regular file";
+  if (S_ISSOCK(mode)) return "is a socket, not a regular file";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "is a device, not a regular file";
+  return "is not a regular file";
+}
+
+/* Opened without blocking (a FIFO would wait for a writer forever) and
+ * refused unless it is a regular file; its device and inode are kept so
+ * that an output can be told apart from every file read (diag_is_input). */
 uint32_t diag_load_file(DiagEngine *d, const char *path, const char **err_out) {
-  FILE *fp = fopen(path, "rb");
-  if (!fp) {
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
     *err_out = strerror(errno);
     return 0;
   }
   struct stat st;
-  if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
-    fclose(fp);
-    *err_out = "is a directory";
+  if (fstat(fd, &st) != 0) {
+    *err_out = strerror(errno);
+    close(fd);
+    return 0;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    *err_out = not_regular(st.st_mode);
+    close(fd);
     return 0;
   }
   size_t cap = 4096, len = 0;
@@ -61,27 +81,41 @@ uint32_t diag_load_file(DiagEngine *d, const char *path, const char **err_out) {
     if (len == cap) {
       if (cap >= MAX_SOURCE_BYTES) {
         free(buf);
-        fclose(fp);
+        close(fd);
         *err_out = "file is larger than 64 MiB";
         return 0;
       }
       cap *= 2;
       buf = nnc_xrealloc(buf, cap);
     }
-    size_t got = fread(buf + len, 1, cap - len, fp);
-    len += got;
+    ssize_t got = read(fd, buf + len, cap - len);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      free(buf);
+      close(fd);
+      *err_out = "read error";
+      return 0;
+    }
     if (got == 0) break;
+    len += (size_t)got;
   }
-  bool bad = ferror(fp);
-  fclose(fp);
-  if (bad) {
-    free(buf);
-    *err_out = "read error";
-    return 0;
-  }
+  close(fd);
   uint32_t id = diag_add_file(d, path, buf, len);
   free(buf);
+  d->files[id].on_disk = true;
+  d->files[id].dev = (uint64_t)st.st_dev;
+  d->files[id].ino = (uint64_t)st.st_ino;
   return id;
+}
+
+const SourceFile *diag_is_input(const DiagEngine *d, const char *path) {
+  struct stat st;
+  if (!path || stat(path, &st) != 0) return NULL;
+  for (uint32_t i = 1; i < d->nfiles; i++) {
+    const SourceFile *f = &d->files[i];
+    if (f->on_disk && f->dev == (uint64_t)st.st_dev && f->ino == (uint64_t)st.st_ino) return f;
+  }
+  return NULL;
 }
 
 const SourceFile *diag_file(const DiagEngine *d, uint32_t id) {

@@ -32,6 +32,8 @@ typedef struct SourceFile {
   char *path; /* as shown in diagnostics */
   char *text; /* whole contents, NUL-terminated (may contain NULs too) */
   size_t len;
+  bool on_disk;      /* read by diag_load_file: dev and ino are set */
+  uint64_t dev, ino; /* the file's identity, to refuse writing output onto it */
 } SourceFile;
 
 typedef struct Diagnostic {
@@ -61,8 +63,13 @@ void diag_init(DiagEngine *d);
 void diag_free(DiagEngine *d);
 /* Registers a file's contents (copied).  Returns its id for SrcLoc.file. */
 uint32_t diag_add_file(DiagEngine *d, const char *path, const char *text, size_t len);
-/* Reads and registers a file; returns 0 and sets *err_out (static text) on failure. */
+/* Reads and registers a regular file (a FIFO, a device or a directory is
+ * refused without blocking); returns 0 and sets *err_out (static text) on
+ * failure. */
 uint32_t diag_load_file(DiagEngine *d, const char *path, const char **err_out);
+/* The file read by diag_load_file that path names (the same device and
+ * inode: through links too), or NULL. */
+const SourceFile *diag_is_input(const DiagEngine *d, const char *path);
 const SourceFile *diag_file(const DiagEngine *d, uint32_t id);
 
 void diag_error(SrcLoc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -85,54 +85,32 @@ bool scope_bind(Elab *e, Scope *s, const char *name, Value v, SrcLoc loc) {
   return true;
 }
 
-/* Levenshtein distance, capped (names are short); INT_MAX when it is over
- * limit (found out early: it is at least the length difference, and at
- * least the smallest entry of any row). */
-static int edit_distance(const char *a, const char *b, int limit) {
-  size_t la = strlen(a), lb = strlen(b);
-  if (la > 64 || lb > 64) return INT_MAX;
-  if ((la > lb ? la - lb : lb - la) > (size_t)limit) return INT_MAX;
-  int row[65];
-  for (size_t j = 0; j <= lb; j++) row[j] = (int)j;
-  for (size_t i = 1; i <= la; i++) {
-    int prev = row[0];
-    row[0] = (int)i;
-    int least = row[0];
-    for (size_t j = 1; j <= lb; j++) {
-      int cur = row[j];
-      int sub = prev + (a[i - 1] != b[j - 1]);
-      int best = row[j] + 1 < row[j - 1] + 1 ? row[j] + 1 : row[j - 1] + 1;
-      row[j] = sub < best ? sub : best;
-      if (row[j] < least) least = row[j];
-      prev = cur;
-    }
-    if (least > limit) return INT_MAX;
-  }
-  return row[lb] > limit ? INT_MAX : row[lb];
-}
-
-static const char *builtin_names[] = {
+static const char *const builtin_names[] = {
     "exp", "log", "sqrt", "tanh", "abs", "sign", "max", "min", "where", "sum", "mean",
     "argmax", "reshape", "transpose", "stop_gradient", "f32", "i32", "onehot", NULL};
 
-/* The closest known name within a small edit distance, or NULL. */
+/* The closest name in scope, definition or built-in (frontend/suggest.c),
+ * or NULL. */
 const char *elab_suggest(const Elab *e, const Scope *s, const char *name) {
-  const char *best = NULL;
-  int bestd = (int)strlen(name) / 3 + 1;
-  if (bestd > 3) bestd = 3;
-  for (uint32_t i = 0; s && i < s->n; i++) {
-    int d = edit_distance(name, s->b[i].name, bestd);
-    if (d < bestd || (d == bestd && !best)) best = s->b[i].name, bestd = d;
-  }
-  for (uint32_t i = 0; i < e->ndefs; i++) {
-    int d = edit_distance(name, e->defs[i].name, bestd);
-    if (d < bestd) best = e->defs[i].name, bestd = d;
-  }
-  for (int i = 0; builtin_names[i]; i++) {
-    int d = edit_distance(name, builtin_names[i], bestd);
-    if (d < bestd) best = builtin_names[i], bestd = d;
-  }
-  return best && strcmp(best, name) ? best : NULL;
+  Suggest sg;
+  suggest_init(&sg, name);
+  for (uint32_t i = 0; s && i < s->n; i++) suggest_offer(&sg, s->b[i].name);
+  for (uint32_t i = 0; i < e->ndefs; i++) suggest_offer(&sg, e->defs[i].name);
+  suggest_offer_list(&sg, builtin_names);
+  return suggest_best(&sg);
+}
+
+/* The closest definition of one kind (an optimizer, a model), or NULL. */
+const char *elab_suggest_def(const Elab *e, ItemKind kind, const char *name) {
+  Suggest sg;
+  suggest_init(&sg, name);
+  for (uint32_t i = 0; i < e->ndefs; i++)
+    if (e->defs[i].kind == kind) suggest_offer(&sg, e->defs[i].name);
+  return suggest_best(&sg);
+}
+
+const char *elab_did_you_mean(Elab *e, const char *hint) {
+  return hint ? arena_printf(e->arena, "; did you mean '%s'?", hint) : "";
 }
 
 /* ---- definitions and imports --------------------------------------------------- */
@@ -204,6 +182,10 @@ static void load_import(Elab *e, const Item *it, const char *from_path, bool pre
                         int depth) {
   if (depth > 64) {
     elab_error(e, it->loc, "imports are nested too deeply (limit 64)");
+    return;
+  }
+  if (!it->name[0]) { /* it would name the importing file's directory */
+    elab_error(e, it->loc, "empty import path; expected a file name such as \"layers.nn\"");
     return;
   }
   char path[PATH_MAX * 2];
@@ -460,12 +442,9 @@ Module *elaborate_with_prelude(Program *root, Arena *ast_arena, const ElabOption
   if (model_name) {
     model = elab_find_def(&e, model_name);
     if (!model || model->kind != I_MODEL) {
-      const char *hint = elab_suggest(&e, NULL, model_name);
+      const char *hint = elab_suggest_def(&e, I_MODEL, model_name);
       SrcLoc at = train ? train->name_loc : (SrcLoc){0, 0, 0};
-      if (hint)
-        elab_error(&e, at, "no model named '%s'; did you mean '%s'?", model_name, hint);
-      else
-        elab_error(&e, at, "no model named '%s'", model_name);
+      elab_error(&e, at, "no model named '%s'%s", model_name, elab_did_you_mean(&e, hint));
       model = NULL;
     }
   } else {
@@ -481,14 +460,17 @@ Module *elaborate_with_prelude(Program *root, Arena *ast_arena, const ElabOption
     if (!model && diag_error_count() == 0) diag_error((SrcLoc){root->file, 1, 1}, "no model to compile");
   }
 
+  bool model_ok = false;
   if (model && diag_error_count() == 0) {
     bool have_loss = elab_model(&e, model);
     if (train && !have_loss && diag_error_count() == 0) {
       elab_error(&e, model->item->name_loc, "model '%s' has no loss; a trained model binds 'loss'", model->name);
       diag_note(train->loc, "it is trained here");
     }
-    if (train && !e.too_big && diag_error_count() == 0) elab_train(&e, train);
+    model_ok = !e.too_big && diag_error_count() == 0;
   }
+  /* The train block's own settings are checked whatever became of the model. */
+  if (train && !e.too_big) elab_train(&e, train, model_ok ? model->item : NULL);
   for (uint32_t i = 0; i < loaded.n; i++) free(loaded.paths[i]);
   free(loaded.paths);
   free(loaded.programs);

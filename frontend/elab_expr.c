@@ -253,11 +253,7 @@ static bool eval_dim(Elab *e, Scope *s, const DimExpr *d, int64_t *out) {
   }
   Binding *b = scope_find(s, d->name);
   if (!b) {
-    const char *hint = elab_suggest(e, s, d->name);
-    if (hint)
-      elab_error(e, d->loc, "unknown dimension '%s'; did you mean '%s'?", d->name, hint);
-    else
-      elab_error(e, d->loc, "unknown dimension '%s'", d->name);
+    elab_error(e, d->loc, "unknown dimension '%s'%s", d->name, elab_did_you_mean(e, elab_suggest(e, s, d->name)));
     return false;
   }
   if (b->val.kind == V_ERROR) return false;
@@ -345,9 +341,16 @@ Init elab_initializer(Elab *e, Scope *s, const Expr *x, const char *what) {
     init.b = v[1];
     return init;
   }
-  elab_error(e, x->u.call.callee_loc,
-             "unknown initializer '%s'; expected zeros, ones, full, uniform, normal, glorot_uniform or he_normal",
-             x->u.call.callee);
+  Suggest sg;
+  suggest_init(&sg, x->u.call.callee);
+  for (size_t i = 0; i < sizeof inits / sizeof inits[0]; i++) suggest_offer(&sg, inits[i].name);
+  if (suggest_best(&sg))
+    elab_error(e, x->u.call.callee_loc, "unknown initializer '%s'%s", x->u.call.callee,
+               elab_did_you_mean(e, suggest_best(&sg)));
+  else
+    elab_error(e, x->u.call.callee_loc,
+               "unknown initializer '%s'; expected zeros, ones, full, uniform, normal, glorot_uniform or he_normal",
+               x->u.call.callee);
   return init;
 }
 
@@ -581,7 +584,11 @@ static Value call_def(Elab *e, Scope *caller, const Def *d, const Expr *call, Ca
     uint32_t i = 0;
     while (i < it->nparams && strcmp(it->params[i].name, ca->names[k])) i++;
     if (i == it->nparams) {
-      elab_error(e, ca->name_locs[k], "'%s' has no parameter named '%s'", d->name, ca->names[k]);
+      Suggest sg;
+      suggest_init(&sg, ca->names[k]);
+      for (uint32_t j = 0; j < it->nparams; j++) suggest_offer(&sg, it->params[j].name);
+      elab_error(e, ca->name_locs[k], "'%s' has no parameter named '%s'%s", d->name, ca->names[k],
+                 elab_did_you_mean(e, suggest_best(&sg)));
       diag_note(it->name_loc, "'%s' is defined here", d->name);
       ok = false;
       continue;
@@ -658,7 +665,11 @@ static bool expect_args(Elab *e, const Expr *call, CallArgs *ca, uint32_t min, u
     bool known = false;
     for (int j = 0; named_ok && named_ok[j]; j++) known |= !strcmp(named_ok[j], ca->names[k]);
     if (!known) {
-      elab_error(e, ca->name_locs[k], "'%s' has no parameter named '%s'", name, ca->names[k]);
+      Suggest sg;
+      suggest_init(&sg, ca->names[k]);
+      suggest_offer_list(&sg, named_ok);
+      elab_error(e, ca->name_locs[k], "'%s' has no parameter named '%s'%s", name, ca->names[k],
+                 elab_did_you_mean(e, suggest_best(&sg)));
       return false;
     }
   }
@@ -701,18 +712,43 @@ static bool axes_arg(Elab *e, Value *axis, int rank, uint32_t *mask) {
   return true;
 }
 
+static Value retype(Elab *e, Op op, Value x, Type t, SrcLoc loc) {
+  Node attrs;
+  memset(&attrs, 0, sizeof attrs);
+  attrs.type = t;
+  return build(e, op, &x.id, 1, &attrs, loc);
+}
+
+/* `keepdims = true|false` (the numbers 1 and 0) of a reduction; false when
+ * absent. */
+static bool keepdims_arg(Elab *e, CallArgs *ca, bool *keep) {
+  Value *k = named_arg(ca, "keepdims");
+  *keep = false;
+  if (!k) return true;
+  if (k->kind != V_NUM || (k->num != 0 && k->num != 1)) {
+    if (k->kind != V_ERROR) elab_error(e, k->loc, "keepdims must be true or false");
+    return false;
+  }
+  *keep = k->num == 1;
+  return true;
+}
+
+/* With keepdims, the reduced axes of `in` come back as axes of extent 1:
+ * a reshape of the reduction, so the graph IR needs no second form. */
+static Value keep_axes(Elab *e, Value r, const Type *in, uint32_t mask, bool keep, SrcLoc loc) {
+  if (!keep || mask == 0 || r.kind != V_TENSOR) return r;
+  Type t = *in;
+  t.dtype = vtype(e, r)->dtype;
+  for (int i = 0; i < t.rank; i++)
+    if (mask >> i & 1) t.dims[i] = 1;
+  return retype(e, OP_RESHAPE, r, t, loc);
+}
+
 static Value reduce(Elab *e, Op op, Value x, uint32_t mask, SrcLoc loc) {
   if (mask == 0) return x; /* a scalar reduces to itself */
   Node attrs;
   memset(&attrs, 0, sizeof attrs);
   attrs.attr.axes = mask;
-  return build(e, op, &x.id, 1, &attrs, loc);
-}
-
-static Value retype(Elab *e, Op op, Value x, Type t, SrcLoc loc) {
-  Node attrs;
-  memset(&attrs, 0, sizeof attrs);
-  attrs.type = t;
   return build(e, op, &x.id, 1, &attrs, loc);
 }
 
@@ -729,7 +765,7 @@ static double fold_unary(const char *name, double x) {
 static Value builtin(Elab *e, const Expr *call, CallArgs *ca, bool *handled) {
   const char *name = call->u.call.callee;
   SrcLoc loc = call->loc;
-  static const char *const axis_only[] = {"axis", NULL};
+  static const char *const axis_only[] = {"axis", "keepdims", NULL};
   static const struct { const char *name; Op op; } unary[] = {
       {"exp", OP_EXP},   {"log", OP_LOG},   {"sqrt", OP_SQRT},           {"tanh", OP_TANH},
       {"abs", OP_ABS},   {"sign", OP_SIGN}, {"stop_gradient", OP_STOP_GRAD},
@@ -764,31 +800,40 @@ static Value builtin(Elab *e, const Expr *call, CallArgs *ca, bool *handled) {
     }
     if (!expect_args(e, call, ca, 1, 1, axis_only)) return value_error(loc);
     Value x = ca->pos[0];
-    if (!tensor_arg(e, &x, DT_F32)) return value_error(loc);
+    bool keep;
+    if (!keepdims_arg(e, ca, &keep) || !tensor_arg(e, &x, DT_F32)) return value_error(loc);
+    Type in = *vtype(e, x);
     uint32_t mask;
-    if (!axes_arg(e, named_arg(ca, "axis"), vtype(e, x)->rank, &mask)) return value_error(loc);
-    if (is_max) return reduce(e, OP_REDUCE_MAX, x, mask, loc);
-    Value neg = build(e, OP_NEG, &x.id, 1, NULL, loc);
-    if (neg.kind == V_ERROR) return neg;
-    Value r = reduce(e, OP_REDUCE_MAX, neg, mask, loc);
-    return r.kind == V_ERROR ? r : build(e, OP_NEG, &r.id, 1, NULL, loc);
+    if (!axes_arg(e, named_arg(ca, "axis"), in.rank, &mask)) return value_error(loc);
+    Value r;
+    if (is_max) {
+      r = reduce(e, OP_REDUCE_MAX, x, mask, loc);
+    } else { /* min(x) = -max(-x) */
+      Value neg = build(e, OP_NEG, &x.id, 1, NULL, loc);
+      r = neg.kind == V_ERROR ? neg : reduce(e, OP_REDUCE_MAX, neg, mask, loc);
+      if (r.kind != V_ERROR) r = build(e, OP_NEG, &r.id, 1, NULL, loc);
+    }
+    return keep_axes(e, r, &in, mask, keep, loc);
   }
   if (!strcmp(name, "sum") || !strcmp(name, "mean")) {
     if (!expect_args(e, call, ca, 1, 1, axis_only)) return value_error(loc);
     Value x = ca->pos[0];
+    bool keep;
+    if (!keepdims_arg(e, ca, &keep)) return value_error(loc);
     if (x.kind == V_NUM) return x;
     if (!tensor_arg(e, &x, DT_F32)) return value_error(loc);
     bool mean = name[0] == 'm';
     if (mean) x = cast_to(e, x, DT_F32);
-    const Type *t = vtype(e, x);
+    Type in = *vtype(e, x);
     uint32_t mask;
-    if (!axes_arg(e, named_arg(ca, "axis"), t->rank, &mask)) return value_error(loc);
+    if (!axes_arg(e, named_arg(ca, "axis"), in.rank, &mask)) return value_error(loc);
     double count = 1;
-    for (int i = 0; i < t->rank; i++)
-      if (mask >> i & 1) count *= (double)t->dims[i];
+    for (int i = 0; i < in.rank; i++)
+      if (mask >> i & 1) count *= (double)in.dims[i];
     Value r = reduce(e, OP_REDUCE_SUM, x, mask, loc);
-    if (!mean || r.kind == V_ERROR || count == 1) return r;
-    return apply_binary(e, OP_MUL, "*", r, value_num(1.0 / count, false, loc), loc);
+    if (mean && r.kind != V_ERROR && count != 1)
+      r = apply_binary(e, OP_MUL, "*", r, value_num(1.0 / count, false, loc), loc);
+    return keep_axes(e, r, &in, mask, keep, loc);
   }
   if (!strcmp(name, "where")) {
     if (!expect_args(e, call, ca, 3, 3, NULL)) return value_error(loc);
@@ -808,16 +853,17 @@ static Value builtin(Elab *e, const Expr *call, CallArgs *ca, bool *handled) {
   if (!strcmp(name, "argmax")) {
     if (!expect_args(e, call, ca, 1, 1, axis_only)) return value_error(loc);
     Value x = ca->pos[0];
-    if (!tensor_arg(e, &x, DT_F32)) return value_error(loc);
-    int rank = vtype(e, x)->rank;
+    bool keep;
+    if (!keepdims_arg(e, ca, &keep) || !tensor_arg(e, &x, DT_F32)) return value_error(loc);
+    Type in = *vtype(e, x);
     Value *axis = named_arg(ca, "axis");
-    uint32_t mask;
-    if (axis && !axes_arg(e, axis, rank, &mask)) return value_error(loc);
-    if (axis && mask != 1u << (rank - 1)) {
+    uint32_t mask = in.rank ? 1u << (in.rank - 1) : 0, given;
+    if (axis && !axes_arg(e, axis, in.rank, &given)) return value_error(loc);
+    if (axis && given != mask) {
       elab_error(e, axis->loc, "argmax supports only the last axis");
       return value_error(loc);
     }
-    return build(e, OP_ARGMAX, &x.id, 1, NULL, loc);
+    return keep_axes(e, build(e, OP_ARGMAX, &x.id, 1, NULL, loc), &in, mask, keep, loc);
   }
   if (!strcmp(name, "reshape")) {
     if (!expect_args(e, call, ca, 2, 2, NULL)) return value_error(loc);
@@ -942,11 +988,7 @@ static Value call(Elab *e, Scope *s, const Expr *x) {
     elab_error(e, nloc, "'%s' is a data source: use it as the train block's data", name);
     return value_error(x->loc);
   }
-  const char *hint = elab_suggest(e, s, name);
-  if (hint)
-    elab_error(e, nloc, "unknown function '%s'; did you mean '%s'?", name, hint);
-  else
-    elab_error(e, nloc, "unknown function '%s'", name);
+  elab_error(e, nloc, "unknown function '%s'%s", name, elab_did_you_mean(e, elab_suggest(e, s, name)));
   return value_error(x->loc);
 }
 
@@ -959,16 +1001,15 @@ static Value name_value(Elab *e, Scope *s, const Expr *x) {
     v.loc = x->loc; /* errors about this use point here, not at the binding */
     return v;
   }
+  /* `true` and `false` are the numbers 1 and 0 (as comparisons give), for
+   * flags such as keepdims; a binding of that name hides them. */
+  if (!strcmp(x->u.str, "true") || !strcmp(x->u.str, "false")) return value_num(x->u.str[0] == 't', true, x->loc);
   const Def *d = elab_find_def(e, x->u.str);
   if (d) {
     elab_error(e, x->loc, "'%s' is a %s; call it", x->u.str, item_kind_name(d->kind));
     return value_error(x->loc);
   }
-  const char *hint = elab_suggest(e, s, x->u.str);
-  if (hint)
-    elab_error(e, x->loc, "unknown name '%s'; did you mean '%s'?", x->u.str, hint);
-  else
-    elab_error(e, x->loc, "unknown name '%s'", x->u.str);
+  elab_error(e, x->loc, "unknown name '%s'%s", x->u.str, elab_did_you_mean(e, elab_suggest(e, s, x->u.str)));
   return value_error(x->loc);
 }
 

@@ -13,6 +13,7 @@
 #define NNC_ELAB_INTERNAL_H
 
 #include "frontend/elab.h"
+#include "frontend/suggest.h"
 
 enum {
   ELAB_MAX_CALL_DEPTH = 64,       /* nested fn/layer calls */
@@ -81,6 +82,9 @@ uint32_t elab_irloc(Elab *e, SrcLoc loc);
 Binding *scope_find(Scope *s, const char *name);
 bool scope_bind(Elab *e, Scope *s, const char *name, Value v, SrcLoc loc);
 const char *elab_suggest(const Elab *e, const Scope *s, const char *name);
+const char *elab_suggest_def(const Elab *e, ItemKind kind, const char *name);
+/* "; did you mean 'HINT'?" to end a message, or "" when hint is NULL. */
+const char *elab_did_you_mean(Elab *e, const char *hint);
 
 /* elab_expr.c */
 Value elab_expr(Elab *e, Scope *s, const Expr *x);
@@ -96,7 +100,8 @@ bool elab_check_size(Elab *e, const Type *t, SrcLoc loc);
 void elab_param_stmt(Elab *e, Scope *s, const Stmt *st);
 
 /* elab_train.c */
-void elab_train(Elab *e, const Item *train);
-bool elab_optimizer(Elab *e, const Item *train_item, const Expr *opt_expr);
+/* The train block; model is the model elaborated for it, NULL when that
+ * failed (then only what is independent of the model is checked). */
+void elab_train(Elab *e, const Item *train, const Item *model);
 
 #endif

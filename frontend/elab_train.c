@@ -1,6 +1,10 @@
 /* frontend/elab_train.c - the train block and the optimizer.
  *
- * The train block's settings become Module.train.  Its optimizer, a .nn
+ * The train block's settings become Module.train.  They do not depend on
+ * the model, so they are checked even when the model has errors (every
+ * independent error shows in one run); the model's inputs and labels are
+ * then checked against what the data source feeds, and the optimizer is
+ * applied once the model is free of errors.  Its optimizer, a .nn
  * `optimizer` definition, is applied to every parameter: its own parameters
  * become hyper-parameter symbols (f32 scalars the trainer may override at
  * run time, like --lr), `p`, `g` and `step` are the parameter, the
@@ -10,12 +14,13 @@
  */
 #include "frontend/elab_internal.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *train_keys[] = {"data", "optimizer", "batch", "epochs", "seed", "shuffle", "scale", NULL};
+static const char *const train_keys[] = {"data", "optimizer", "batch", "epochs", "seed", "shuffle", "scale", NULL};
 
 static bool int_setting(Elab *e, Scope *s, const Stmt *st, int64_t min, int64_t max, int64_t *out) {
   Value v = elab_expr(e, s, st->value);
@@ -49,7 +54,15 @@ static void data_setting(Elab *e, Scope *s, const Stmt *st) {
   const Expr *x = st->value;
   TrainSpec *t = &e->m->train;
   if (x->kind != E_CALL || (strcmp(x->u.call.callee, "idx") && strcmp(x->u.call.callee, "csv"))) {
-    elab_error(e, x->loc, "data must be idx(\"directory\") or csv(\"file\", test = \"file\", label = column)");
+    static const char *const sources[] = {"idx", "csv", NULL};
+    Suggest sg;
+    suggest_init(&sg, x->kind == E_CALL ? x->u.call.callee : "");
+    suggest_offer_list(&sg, sources);
+    if (suggest_best(&sg))
+      elab_error(e, x->u.call.callee_loc, "unknown data source '%s'%s", x->u.call.callee,
+                 elab_did_you_mean(e, suggest_best(&sg)));
+    else
+      elab_error(e, x->loc, "data must be idx(\"directory\") or csv(\"file\", test = \"file\", label = column)");
     return;
   }
   bool is_idx = x->u.call.callee[0] == 'i';
@@ -75,8 +88,14 @@ static void data_setting(Elab *e, Scope *s, const Stmt *st) {
       else if (v.kind != V_ERROR)
         elab_error(e, a->value->loc, "label must be a column name or a 0-based column index");
     } else {
+      static const char *const csv_args[] = {"test", "label", NULL};
+      Suggest sg;
+      suggest_init(&sg, a->name);
+      if (!is_idx) suggest_offer_list(&sg, csv_args);
       elab_error(e, a->name_loc, "'%s' has no parameter named '%s'%s", x->u.call.callee, a->name,
-                 is_idx ? "" : " (it takes test and label)");
+                 suggest_best(&sg) ? elab_did_you_mean(e, suggest_best(&sg))
+                 : is_idx          ? ""
+                                   : " (it takes test and label)");
     }
   }
   if (npos == 0) {
@@ -86,8 +105,34 @@ static void data_setting(Elab *e, Scope *s, const Stmt *st) {
   t->data = is_idx ? DATA_IDX : DATA_CSV;
 }
 
-void elab_train(Elab *e, const Item *train) {
+/* A number the trainer keeps as an f32: finite there too (1e39 is inf). */
+static bool f32_range(double v) { return isfinite(v) && fabs(v) <= FLT_MAX; }
+
+static void scale_setting(Elab *e, Scope *s, const Stmt *st) {
+  Value v = elab_expr(e, s, st->value);
+  if (v.kind == V_ERROR) return;
+  if (v.kind != V_NUM) {
+    elab_error(e, st->value->loc, "scale must be a number, found %s",
+               v.kind == V_STR ? "a string" : v.kind == V_LIST ? "a list" : "a tensor");
+    return;
+  }
+  if (!f32_range(v.num) || (float)v.num == 0) {
+    elab_error(e, st->value->loc, "scale must be a non-zero number within the f32 range, found %g%s", v.num,
+               v.num != 0 && (float)v.num == 0 ? " (0 in f32)" : "");
+    return;
+  }
+  e->m->train.scale = v.num;
+}
+
+static bool check_optimizer(Elab *e, const Expr *x, const Def **def, double *values);
+static bool apply_optimizer(Elab *e, const Expr *x, const Def *d, const double *values);
+
+void elab_train(Elab *e, const Item *train, const Item *model) {
   TrainSpec *t = &e->m->train;
+  int errors = diag_error_count();
+  const Def *od = NULL;
+  double values[64];
+  bool opt_ok = false;
   Scope s = {0};
   bool seen[8] = {false};
   const Stmt *opt = NULL;
@@ -105,12 +150,10 @@ void elab_train(Elab *e, const Item *train) {
     int k = 0;
     while (train_keys[k] && strcmp(train_keys[k], st->name)) k++;
     if (!train_keys[k]) {
-      const char *best = NULL;
-      for (int j = 0; train_keys[j]; j++) {
-        size_t la = strlen(train_keys[j]), lb = strlen(st->name);
-        if (!strncmp(train_keys[j], st->name, la < lb ? la : lb) && (la < lb ? lb - la : la - lb) <= 2)
-          best = train_keys[j];
-      }
+      Suggest sg;
+      suggest_init(&sg, st->name);
+      suggest_offer_list(&sg, train_keys);
+      const char *best = suggest_best(&sg);
       if (best)
         elab_error(e, st->name_loc, "unknown train setting '%s'; did you mean '%s'?", st->name, best);
       else
@@ -128,10 +171,11 @@ void elab_train(Elab *e, const Item *train) {
       data_setting(e, &s, st);
     } else if (!strcmp(st->name, "optimizer")) {
       opt = st;
+      opt_ok = check_optimizer(e, opt->value, &od, values);
     } else if (!strcmp(st->name, "batch")) {
       int_setting(e, &s, st, 1, 1 << 24, &t->batch);
     } else if (!strcmp(st->name, "epochs")) {
-      int_setting(e, &s, st, 0, 1 << 30, &t->epochs);
+      int_setting(e, &s, st, 1, 1 << 30, &t->epochs);
     } else if (!strcmp(st->name, "seed")) {
       int_setting(e, &s, st, 0, INT64_C(1) << 53, &t->seed);
     } else if (!strcmp(st->name, "shuffle")) {
@@ -143,18 +187,18 @@ void elab_train(Elab *e, const Item *train) {
       else
         elab_error(e, x->loc, "shuffle must be true or false");
     } else if (!strcmp(st->name, "scale")) {
-      Value v = elab_expr(e, &s, st->value);
-      if (v.kind == V_NUM && isfinite(v.num))
-        t->scale = v.num;
-      else if (v.kind != V_ERROR)
-        elab_error(e, st->value->loc, "scale must be a number");
+      scale_setting(e, &s, st);
     }
   }
   if (!seen[0]) elab_error(e, train->name_loc, "the train block has no 'data' setting");
   if (!opt) elab_error(e, train->name_loc, "the train block has no 'optimizer' setting");
   free(s.b);
   t->present = true;
-  if (opt) elab_optimizer(e, train, opt->value);
+  /* What depends on the elaborated model: only for one free of errors. */
+  if (!model) return;
+  int64_t input, label;
+  if (diag_error_count() == errors) ir_check_feeds(e->m, model->name_loc, &input, &label);
+  if (opt_ok && diag_error_count() == 0) apply_optimizer(e, opt->value, od, values);
 }
 
 /* ---- the optimizer ------------------------------------------------------------------ */
@@ -285,8 +329,10 @@ static bool apply_to_param(Elab *e, const OptEnv *env, uint32_t psym) {
   return diag_error_count() == errors;
 }
 
-bool elab_optimizer(Elab *e, const Item *train_item, const Expr *x) {
-  (void)train_item;
+/* The optimizer a train block names and the values of its hyper-parameters
+ * (call arguments, else the declared defaults), checked: each one a number
+ * within the f32 range, lr positive.  Needs nothing from the model. */
+static bool check_optimizer(Elab *e, const Expr *x, const Def **def, double *values) {
   const char *name = x->kind == E_CALL ? x->u.call.callee : x->kind == E_NAME ? x->u.str : NULL;
   SrcLoc nloc = x->kind == E_CALL ? x->u.call.callee_loc : x->loc;
   if (!name) {
@@ -295,26 +341,25 @@ bool elab_optimizer(Elab *e, const Item *train_item, const Expr *x) {
   }
   const Def *d = elab_find_def(e, name);
   if (!d || d->kind != I_OPTIMIZER) {
-    const char *hint = elab_suggest(e, NULL, name);
     if (d)
       elab_error(e, nloc, "'%s' is a %s, not an optimizer", name, item_kind_name(d->kind));
-    else if (hint)
-      elab_error(e, nloc, "unknown optimizer '%s'; did you mean '%s'?", name, hint);
     else
-      elab_error(e, nloc, "unknown optimizer '%s'", name);
+      elab_error(e, nloc, "unknown optimizer '%s'%s", name,
+                 elab_did_you_mean(e, elab_suggest_def(e, I_OPTIMIZER, name)));
     return false;
   }
   const Item *it = d->item;
-  e->m->train.optimizer = arena_strdup(&e->m->arena, name);
+  *def = d;
 
-  /* Hyper-parameters: call arguments, else the declared defaults. */
   Scope s = {0};
   uint32_t nargs = x->kind == E_CALL ? x->u.call.nargs : 0;
   const Arg *args = x->kind == E_CALL ? x->u.call.args : NULL;
-  double values[64];
-  bool ok = it->nparams <= 64;
-  if (!ok) elab_error(e, it->name_loc, "too many optimizer parameters");
-  for (uint32_t i = 0; ok && i < it->nparams; i++) {
+  if (it->nparams > 64) {
+    elab_error(e, it->name_loc, "too many optimizer parameters");
+    return false;
+  }
+  bool ok = true;
+  for (uint32_t i = 0; i < it->nparams; i++) {
     const Param *p = &it->params[i];
     const Expr *vx = NULL;
     for (uint32_t k = 0; k < nargs; k++) {
@@ -325,17 +370,24 @@ bool elab_optimizer(Elab *e, const Item *train_item, const Expr *x) {
       elab_error(e, x->loc, "missing argument '%s' in optimizer '%s'", p->name, name);
       diag_note(p->loc, "'%s' is declared here", p->name);
       ok = false;
-      break;
+      continue;
     }
     Value v = elab_expr(e, &s, vx);
     if (v.kind != V_NUM) {
       if (v.kind != V_ERROR) elab_error(e, vx->loc, "optimizer setting '%s' must be a number", p->name);
       ok = false;
-      break;
+      continue;
+    }
+    if (!f32_range(v.num)) {
+      elab_error(e, vx->loc, "optimizer setting '%s' must be within the f32 range, found %g", p->name, v.num);
+      ok = false;
+    } else if (!strcmp(p->name, "lr") && !(v.num > 0)) {
+      elab_error(e, vx->loc, "the learning rate 'lr' must be positive, found %g", v.num);
+      ok = false;
     }
     values[i] = v.num;
   }
-  for (uint32_t k = 0; ok && k < nargs; k++) {
+  for (uint32_t k = 0; k < nargs; k++) {
     if (!args[k].name) {
       if (k >= it->nparams) {
         elab_error(e, args[k].value->loc, "too many arguments to optimizer '%s'", name);
@@ -346,14 +398,24 @@ bool elab_optimizer(Elab *e, const Item *train_item, const Expr *x) {
     bool found = false;
     for (uint32_t i = 0; i < it->nparams; i++) found |= !strcmp(args[k].name, it->params[i].name);
     if (!found) {
-      elab_error(e, args[k].name_loc, "optimizer '%s' has no parameter named '%s'", name, args[k].name);
+      Suggest sg;
+      suggest_init(&sg, args[k].name);
+      for (uint32_t i = 0; i < it->nparams; i++) suggest_offer(&sg, it->params[i].name);
+      elab_error(e, args[k].name_loc, "optimizer '%s' has no parameter named '%s'%s", name, args[k].name,
+                 elab_did_you_mean(e, suggest_best(&sg)));
       diag_note(it->name_loc, "'%s' is defined here", name);
       ok = false;
     }
   }
   free(s.b);
-  if (!ok) return false;
+  return ok;
+}
 
+/* The optimizer's hyper-parameter symbols, and its body applied to every
+ * parameter of the elaborated model. */
+static bool apply_optimizer(Elab *e, const Expr *x, const Def *d, const double *values) {
+  const Item *it = d->item;
+  e->m->train.optimizer = arena_strdup(&e->m->arena, d->name);
   uint32_t saved = e->inline_parent;
   e->inline_parent = elab_irloc(e, x->loc);
   uint32_t hyper_syms[64];
@@ -371,6 +433,7 @@ bool elab_optimizer(Elab *e, const Item *train_item, const Expr *x) {
   }
   OptEnv env = {d, hyper_syms, hyper_nodes, ir_leaf(e->m, OP_STEP, 0, elab_irloc(e, it->name_loc))};
   e->stack[e->depth++] = (Frame){d, x->loc};
+  bool ok = true;
   uint32_t nsyms = e->m->nsyms;
   for (uint32_t i = 0; i < nsyms && ok; i++)
     if (e->m->syms[i].kind == SYM_PARAM) ok = apply_to_param(e, &env, i);

@@ -216,6 +216,15 @@ ValueId ir_retype(Module *m, Op op, ValueId a, Type t, uint32_t loc); /* cast/re
 ValueId ir_leaf(Module *m, Op op, uint32_t sym, uint32_t loc);        /* input/param/state/grad/hyper */
 void ir_add_output(Module *m, OutKind kind, const char *name, uint32_t sym, ValueId v);
 
+/* What the train block's data source feeds (ir/module.c): idx and csv data
+ * give one f32 input of any shape (the images; the feature columns: its
+ * element count is checked when the data is loaded) and at most one label
+ * with one element, i32 (a class) or f32 (a target).  Reports each input or
+ * label the source cannot feed at its declaration (a missing input at
+ * `at`) and returns false; true without a train block or data source.
+ * *input and *label receive the symbols fed (-1: none). */
+bool ir_check_feeds(const Module *m, SrcLoc at, int64_t *input, int64_t *label);
+
 /* ---- verifier (ir/verify.c) ---- */
 /* Checks every invariant (topological order, arity, symbols, types through
  * the shape rules, outputs).  Reports problems through the diagnostics

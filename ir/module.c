@@ -1,4 +1,5 @@
-/* ir/module.c - creating modules, symbols, locations and nodes.
+/* ir/module.c - creating modules, symbols, locations and nodes, and the
+ * check of a model's inputs and labels against its data source.
  *
  * ir_build runs the op's shape rule, so every node built through it is
  * well-typed; ir_append trusts its caller (the reader checks types later
@@ -179,4 +180,45 @@ SrcLoc ir_diag_loc(const Module *m, uint32_t loc) {
       break;
     }
   return s;
+}
+
+/* ---- what the data loaders feed ------------------------------------------ */
+
+static const char *feeds_text(DataKind k) {
+  return k == DATA_IDX ? "idx data feeds one f32 input (the images, in any shape of their size) and at most one "
+                         "scalar label (i32 or f32)"
+                       : "csv data feeds one f32 input (the feature columns, in any shape of their count) and at most "
+                         "one scalar label (i32 or f32)";
+}
+
+bool ir_check_feeds(const Module *m, SrcLoc at, int64_t *input, int64_t *label) {
+  *input = *label = -1;
+  if (!m->train.present || m->train.data == DATA_NONE) return true;
+  const char *feeds = feeds_text(m->train.data);
+  bool ok = true;
+  char buf[128];
+  for (uint32_t i = 0; i < m->nsyms; i++) {
+    const Symbol *s = &m->syms[i];
+    if (s->kind != SYM_INPUT && s->kind != SYM_LABEL) continue;
+    Type t = s->type;
+    t.batched = false;
+    type_str(&t, buf, sizeof buf);
+    SrcLoc loc = ir_diag_loc(m, s->loc);
+    bool is_input = s->kind == SYM_INPUT;
+    int64_t *first = is_input ? input : label;
+    if (*first >= 0) {
+      diag_error(loc, "a second %s '%s' cannot be fed: %s", sym_kind_name(s->kind), s->name, feeds);
+      diag_note(ir_diag_loc(m, m->syms[*first].loc), "the first one is '%s'", m->syms[*first].name);
+      ok = false;
+    } else if (is_input ? t.dtype != DT_F32 : type_numel(&t) != 1) {
+      diag_error(loc, "%s '%s' is %s and cannot be fed: %s", sym_kind_name(s->kind), s->name, buf, feeds);
+      ok = false;
+    }
+    if (*first < 0) *first = i;
+  }
+  if (*input < 0) {
+    diag_error(at, "model '%s' has no input: %s", m->name ? m->name : "?", feeds);
+    ok = false;
+  }
+  return ok;
 }

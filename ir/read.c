@@ -16,6 +16,7 @@
 #include "frontend/diag.h"
 #include "ir/ir.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -677,7 +678,13 @@ static bool parse_train(Parser *p) {
       TRY(expect_punct(p, ')', "after the data source"));
       break;
     }
-    case 1: TRY(expect_number(p, "a number", &t->scale)); break;
+    case 1: {
+      SrcLoc at = p->tok.loc;
+      TRY(expect_number(p, "a number", &t->scale));
+      if (!(fabs(t->scale) <= FLT_MAX) || (float)t->scale == 0) /* the trainer keeps it in f32; 0 is no scale */
+        return fail(p, at, "scale must be a non-zero number within the f32 range, found %g", t->scale);
+      break;
+    }
     case 2: TRY(expect_int(p, "batch", 1, INT32_MAX, &t->batch)); break;
     case 3: TRY(expect_int(p, "epochs", 1, INT32_MAX, &t->epochs)); break;
     case 4: TRY(expect_int(p, "seed", INT64_MIN, INT64_MAX, &t->seed)); break;

@@ -78,3 +78,15 @@ try:
         config.available_features.add("cuda-gpu")
 except (OSError, subprocess.SubprocessError):
     pass
+
+# NumPy, the oracle of numeric tests (test/Inputs/check-reductions.py): in
+# lit's Python, else in Debian's (python3-torch brings python3-numpy).
+for py in (config.python, "/usr/bin/python3"):
+    try:
+        if subprocess.run([py, "-c", "import numpy"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          timeout=60).returncode == 0:
+            config.available_features.add("numpy")
+            config.substitutions.append(("%numpy-python", py))
+            break
+    except (OSError, subprocess.SubprocessError):
+        pass

@@ -422,21 +422,16 @@ static void test_random(void) {
     printf("random: %ld folded, %ld simplified, %ld merged, %ld removed\n", nf, na, nc, nd);
 }
 
-/* ---- scale: linear time on a million nodes --------------------------------------------- */
+/* ---- scale: linear work on a million nodes ---------------------------------------------
+ * Timings never decide a test (machines are shared and noisy): the work is
+ * bounded through cse.probes, and a quadratic pass would run into ctest's
+ * timeout long before finishing.  The seconds are printed for people. */
 
 static double now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
-
-/* Seconds each pass may take on the large graph; sanitizers slow
- * everything down several times. */
-#if defined(__SANITIZE_ADDRESS__)
-#define LARGE_LIMIT_S 10.0
-#else
-#define LARGE_LIMIT_S 2.0
-#endif
 
 static void test_large(void) {
   Module *m = new_module();
@@ -458,7 +453,9 @@ static void test_large(void) {
   CHECK(n0 == 1 + 6 * (uint32_t)rounds, "built %u nodes", n0);
 
   double t0 = now();
+  long probes0 = nnc_stat_get("cse", "probes");
   long merged = run(pass_cse, m, "cse", "merged");
+  long probes = nnc_stat_get("cse", "probes") - probes0;
   double t1 = now();
   long removed = run(pass_dce, m, "dce", "removed");
   double t2 = now();
@@ -466,8 +463,7 @@ static void test_large(void) {
   CHECK(merged == 3L * rounds - 1, "cse.merged = %ld", merged);
   CHECK(removed == rounds, "dce.removed = %ld (one exp per round)", removed);
   CHECK(m->nnodes == 2 + 2 * (uint32_t)rounds, "%u nodes left", m->nnodes);
-  CHECK(t1 - t0 < LARGE_LIMIT_S && t2 - t1 < LARGE_LIMIT_S, "cse took %.3f s, dce %.3f s on %u nodes", t1 - t0,
-        t2 - t1, n0);
+  CHECK(probes <= 4L * (long)n0, "cse examined %ld table slots for %u nodes (expected about 1.5 per node)", probes, n0);
   printf("test_simplify: cse %.3f s, dce %.3f s on %u nodes\n", t1 - t0, t2 - t1, n0);
   ir_module_free(m);
 }
