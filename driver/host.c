@@ -194,9 +194,25 @@ static int h_stmt_num_body(const NncStmt *s) { return KS(s)->kind == KS_LOOP ? (
 static const NncStmt *h_stmt_body(const NncStmt *s, int i) { return (const NncStmt *)KS(s)->body[i]; }
 static int h_stmt_temp(const NncStmt *s) { return KS(s)->temp; }
 static int h_stmt_buffer(const NncStmt *s) { return KS(s)->buf; }
-static int h_stmt_num_indices(const NncStmt *s) { return KS(s)->kind == KS_STORE ? KS(s)->nidx : 0; }
+static int h_stmt_num_indices(const NncStmt *s) { return kstmt_is_store(KS(s)) ? KS(s)->nidx : 0; }
 static const NncExpr *h_stmt_index(const NncStmt *s, int i) { return (const NncExpr *)KS(s)->idx[i]; }
 static const NncExpr *h_stmt_value(const NncStmt *s) { return (const NncExpr *)KS(s)->value; }
+
+static int h_contract_num_axes(const NncStmt *s, int *nfree) {
+  if (nfree) *nfree = KS(s)->kind == KS_CONTRACT ? KS(s)->nfree : 0;
+  return KS(s)->kind == KS_CONTRACT ? KS(s)->nfree + KS(s)->nred : 0;
+}
+static int h_contract_axis(const NncStmt *s, int i, int64_t *extent, int *batched) {
+  const KAxis *x = &KS(s)->axes[i];
+  if (extent) *extent = x->extent;
+  if (batched) *batched = x->batched;
+  return x->var;
+}
+static NncOp h_op(Op op);
+static NncOp h_contract_combine(const NncStmt *s) { return h_op(KS(s)->combine); }
+static const NncExpr *h_contract_factor(const NncStmt *s, int i) {
+  return (const NncExpr *)(i == 0 ? KS(s)->a : i == 1 ? KS(s)->b : NULL);
+}
 
 static NncExprKind h_expr_kind(const NncExpr *e) { return (NncExprKind)KE(e)->kind; }
 static NncDType h_expr_dtype(const NncExpr *e) { return KE(e)->dtype == DT_F32 ? NNC_F32 : NNC_I32; }
@@ -209,9 +225,9 @@ static int h_expr_guarded(const NncExpr *e) { return KE(e)->guarded; }
 static int h_expr_num_indices(const NncExpr *e) { return KE(e)->kind == KE_LOAD ? KE(e)->nidx : 0; }
 static const NncExpr *h_expr_index(const NncExpr *e, int i) { return (const NncExpr *)KE(e)->idx[i]; }
 static int h_expr_scalar(const NncExpr *e) { return KE(e)->scalar; }
-static NncOp h_expr_op(const NncExpr *e) {
-  if (KE(e)->kind != KE_OP) return NNC_OP_UNKNOWN;
-  switch (KE(e)->op) {
+static NncOp h_expr_op(const NncExpr *e) { return KE(e)->kind == KE_OP ? h_op(KE(e)->op) : NNC_OP_UNKNOWN; }
+static NncOp h_op(Op op) {
+  switch (op) {
   case OP_NEG: return NNC_OP_NEG;
   case OP_EXP: return NNC_OP_EXP;
   case OP_LOG: return NNC_OP_LOG;
@@ -370,6 +386,10 @@ const NncHost nnc_host = {
     .run_command = h_run_command,
     .link_executable = h_link_executable,
     .link_trainer = h_link_trainer,
+    .contract_num_axes = h_contract_num_axes,
+    .contract_axis = h_contract_axis,
+    .contract_combine = h_contract_combine,
+    .contract_factor = h_contract_factor,
 };
 
 /* Every --backend-opt key must be one the target reads (NncBackend.options). */
@@ -409,6 +429,9 @@ bool host_compile(const NncBackend *b, KProgram *kp, const Options *o) {
     }
   }
   if (!backend_opts_known(b, o)) return false;
+  /* A backend that does not read contraction statements gets their loops. */
+  if (!(b->flags & NNC_BACKEND_CONTRACTIONS))
+    for (uint32_t i = 0; i < kp->nkernels; i++) kernel_expand_contractions(kp, &kp->kernels[i], NULL, NULL);
   int errors = diag_error_count();
   int rc = b->compile(&nnc_host, &c);
   if (c.tmp_open) link_temp_close(&c.tmp);

@@ -7,6 +7,7 @@
  */
 #include "ir/kernel.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,6 +117,29 @@ KStmt *kstmt_store(KProgram *p, int32_t buf, KExpr *const *idx, int nidx, KExpr 
   return s;
 }
 
+KStmt *kstmt_contract(KProgram *p, int32_t buf, KExpr *const *idx, int nidx, const KAxis *axes, int nfree, int nred,
+                      Op combine, int32_t temp, KExpr *a, KExpr *b, KExpr *value) {
+  NNC_ASSERT(nfree >= 0 && nred >= 1 && nfree + nred <= NNC_MAX_CONTRACT_AXES);
+  KStmt *s = kstmt_store(p, buf, idx, nidx, value);
+  s->kind = KS_CONTRACT;
+  for (int i = 0; i < nfree + nred; i++) s->axes[i] = axes[i];
+  s->nfree = (uint8_t)nfree;
+  s->nred = (uint8_t)nred;
+  s->combine = combine;
+  s->temp = temp;
+  s->a = a;
+  s->b = b;
+  return s;
+}
+
+double kcombine_identity(Op combine) {
+  switch (combine) {
+  case OP_MAX: return -INFINITY;
+  case OP_MIN: return INFINITY;
+  default: return 0;
+  }
+}
+
 void kstmt_append(KStmt ***body, uint32_t *n, uint32_t *cap, KStmt *s) { VEC_PUSH(*body, *n, *cap, s); }
 
 static KExpr *expr(KProgram *p, KExprKind kind, DType dt) {
@@ -210,28 +234,13 @@ const char *kbuf_kind_name(KBufKind k) {
   return names[k];
 }
 
-bool kexpr_mentions(const KExpr *e, int32_t var) {
-  if (!e) return false;
-  if (e->kind == KE_VAR) return e->var == var;
-  if (e->kind == KE_LOAD) {
-    for (int d = 0; d < e->nidx; d++)
-      if (kexpr_mentions(e->idx[d], var)) return true;
-    return false;
-  }
-  return kexpr_mentions(e->a, var) || kexpr_mentions(e->b, var) || kexpr_mentions(e->c, var);
-}
-
-const KStmt *kstmt_find_store(const KStmt *s, int32_t buf) {
-  if (s->kind == KS_STORE && s->buf == buf) return s;
-  for (uint32_t i = 0; i < s->nbody; i++) {
-    const KStmt *f = kstmt_find_store(s->body[i], buf);
-    if (f) return f;
-  }
-  return NULL;
-}
-
-bool kernel_writes(const Kernel *k, int32_t buf) {
-  for (uint32_t i = 0; i < k->nbody; i++)
-    if (kstmt_find_store(k->body[i], buf)) return true;
-  return false;
+KExpr *kexpr_clone(KProgram *p, const KExpr *e) {
+  if (!e) return NULL;
+  KExpr *c = arena_alloc(&p->arena, sizeof *c);
+  *c = *e;
+  for (int d = 0; d < e->nidx; d++) c->idx[d] = kexpr_clone(p, e->idx[d]);
+  c->a = kexpr_clone(p, e->a);
+  c->b = kexpr_clone(p, e->b);
+  c->c = kexpr_clone(p, e->c);
+  return c;
 }

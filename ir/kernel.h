@@ -7,13 +7,33 @@
  * in order.  Every backend consumes this IR; none re-derives the math.
  *
  * A kernel is a tree of statements: loops (with a constant extent or the
- * batch size B), scalar temporaries (let / assign, for reductions), and
- * stores.  Expressions are small trees: constants, loop variables, loads
+ * batch size B), scalar temporaries (let / assign, for reductions), stores,
+ * and contractions.  Expressions are small trees: constants, loop variables, loads
  * with one index expression per buffer axis, run-time scalars, and the
  * elementwise ops of the graph IR (their Op codes are reused).  Index
  * expressions are affine in the loop variables (sums of var * constant and
  * constants), so backends can compute strides, vectorise and coalesce.
  * A guarded load (for padding, later conv2d) yields 0 outside the buffer.
+ *
+ * Contractions (matrix products, their gradients, batch sums, and later
+ * convolutions and batched products) are first-class statements rather
+ * than loop nests, so every backend's schedule reads them as they are:
+ *
+ *   contract buf[idx] = value for F (free axes) with t = COMBINE R (reduction axes) of a * b
+ *
+ * means: for each point of the free axes, t = the COMBINE (sum, max or min)
+ * over the reduction axes of a * b (or of a alone), then buf[idx] = value,
+ * an expression of t (the epilogue: `t` itself, or `where(m, t, 0)`).  The
+ * statement owns the loop variables of its axes and its temporary t; a, b,
+ * idx and value may also use the enclosing loops' variables.  a and b are
+ * any expressions (usually loads, possibly guarded for padding, at indices
+ * affine in the variables); the order of the reduction is unspecified.
+ * With no free axes the contraction also works like a `let`: t keeps its
+ * value after the statement, to the end of the enclosing block, and the
+ * store may be absent (buf -1: `contract t = sum ... of ...`), which is
+ * how fusion leaves a row's reduction that only later statements read.
+ * Backends that have no schedule for a contraction expand it into loops
+ * (kcontract_expand); KStmt.sched.rows picks the loop order.
  *
  * The schedule is kept apart from the math: each loop carries schedule
  * attributes (parallel, vector width, unroll, tile) that a scheduling pass
@@ -86,12 +106,22 @@ typedef enum {
   KS_LET,    /* temp = value (declares the temporary) */
   KS_ASSIGN, /* temp = value (updates it; reductions) */
   KS_STORE,  /* buf[idx...] = value */
+  KS_CONTRACT, /* a contraction (see the top): a store of a reduction over its own axes */
 } KStmtKind;
 
 enum KLoopFlags {
   KL_PARALLEL = 1 << 0, /* iterations are independent: split across threads / blocks */
   KL_REDUCE = 1 << 1,   /* carries a reduction into a temporary: iterations are ordered */
 };
+
+enum { NNC_MAX_CONTRACT_AXES = 8 };
+
+/* One axis of a contraction: its loop variable and range. */
+typedef struct KAxis {
+  int32_t var;
+  int64_t extent;     /* iterations, times B when batched */
+  bool batched;
+} KAxis;
 
 typedef struct KStmt KStmt;
 struct KStmt {
@@ -105,6 +135,8 @@ struct KStmt {
     int vector;       /* vector width for this loop (0 = backend's choice) */
     int unroll;       /* unroll factor (0 = none) */
     int64_t tile;     /* tile size (0 = none) */
+    bool rows;        /* KS_CONTRACT expanded into loops: accumulate rows of buf (reduction outside the
+                         last free axis) instead of one reduction per output (reduction innermost) */
   } sched;
   KStmt **body;
   uint32_t nbody, capbody;
@@ -114,25 +146,27 @@ struct KStmt {
   int32_t buf;
   uint8_t nidx;
   KExpr *idx[NNC_MAX_RANK + 1];
-  /* KS_LET / KS_ASSIGN / KS_STORE */
+  /* KS_LET / KS_ASSIGN / KS_STORE / KS_CONTRACT */
   KExpr *value;
+  /* KS_CONTRACT (with buf, idx, temp and value above) */
+  KAxis axes[NNC_MAX_CONTRACT_AXES]; /* the free axes, then the reduction axes */
+  uint8_t nfree, nred;
+  Op combine;         /* OP_ADD (a sum), OP_MAX or OP_MIN */
+  KExpr *a, *b;       /* the term a * b; b NULL: the term is a */
 };
 
-/* A contraction the CPU scheduler (passes/schedule_cpu.c) found in a
- * kernel, and the tiles it chose.  Like the loop attributes it is a hint:
- * the statements stay the semantics, a backend that ignores it is right,
- * and the CPU backend emits the kernel's contraction as a packed,
- * register-blocked matrix product instead of its loop nest (docs/ir.md):
+/* The CPU scheduler's plan (passes/schedule_cpu.c) for a kernel whose
+ * launch loop begins with a contraction of two factors:
  *
  *   C(i, j) = sum over k of A(i, k) * B(k, j)   for i in the launch range
  *
- * then the rest of the launch loop's body (the epilogue) for each i.  Each
- * operand is an affine access: element offset + i, j, k strides. */
-typedef enum {
-  KG_ROWS, /* zero C's row, then `for k reduce { for j: C[i,j] = C[i,j] + A*B }` */
-  KG_DOT,  /* `for j { let t = 0; for k reduce { t = t + A*B }; C[i,j] = f(t) }` */
-} KGemmForm;
-
+ * (i the launch loop's variable, j the contraction's free axis, k its
+ * reduction axis), then the contraction's value and the rest of the launch
+ * loop's body (the epilogue) for each i.  Like the loop attributes it is a
+ * hint: the statements stay the semantics, a backend that ignores it is
+ * right, and the CPU backend emits the contraction as a packed,
+ * register-blocked matrix product (docs/codegen-cpu.md).  Each operand is
+ * an affine access: element offset + i, j, k strides. */
 typedef struct KGemmOperand {
   int32_t buf;
   int64_t offset;     /* elements, at i = j = k = 0 */
@@ -140,14 +174,11 @@ typedef struct KGemmOperand {
 } KGemmOperand;
 
 typedef struct KGemm {
-  KGemmForm form;
+  const KStmt *contract;        /* the contraction, the launch loop's first statement */
   int32_t var_i, var_j, var_k;  /* the loop variables */
   int64_t m, n, k;              /* extents (times B when m_batched / k_batched) */
   bool m_batched, k_batched;
   KGemmOperand a, b, c;
-  int32_t temp;                 /* KG_DOT: the accumulator t */
-  const KStmt *store;           /* KG_DOT: the store C[i,j] = f(t) */
-  uint32_t epilogue;            /* launch-loop statements from here on run per i after C */
   /* the schedule: micro-tile mr x nr (nr a multiple of `vector`), cache
    * blocks kc (depth), mc (rows of packed A), nc (columns of packed B);
    * loop order jc, pc, ic, ir, jr with A and B packed */
@@ -204,6 +235,21 @@ KStmt *kstmt_loop(KProgram *p, int32_t var, int64_t extent, bool batched, unsign
 KStmt *kstmt_let(KProgram *p, int32_t temp, KExpr *value);
 KStmt *kstmt_assign(KProgram *p, int32_t temp, KExpr *value);
 KStmt *kstmt_store(KProgram *p, int32_t buf, KExpr *const *idx, int nidx, KExpr *value);
+/* A contraction storing value (usually kexpr_temp(temp)) at buf[idx] for
+ * each point of axes[0 .. nfree), with temp = combine over axes[nfree ..
+ * nfree + nred) of a * b (b may be NULL).  Axis variables and temp are the
+ * caller's (kernel_new_var, kernel_new_temp). */
+KStmt *kstmt_contract(KProgram *p, int32_t buf, KExpr *const *idx, int nidx, const KAxis *axes, int nfree, int nred,
+                      Op combine, int32_t temp, KExpr *a, KExpr *b, KExpr *value);
+/* The identity of a contraction's combine: 0, -inf or +inf. */
+double kcombine_identity(Op combine);
+/* Rewrites every contraction of k into the loops it means (ir/kernel_contract.c:
+ * dot order, or rows order with sched.rows), except those keep(s, ctx) keeps
+ * (keep NULL: all). */
+void kernel_expand_contractions(KProgram *p, Kernel *k, bool (*keep)(const KStmt *s, void *ctx), void *ctx);
+/* Moves every contraction's free axes of k out into loops around it (an
+ * NDRange target's first step: those loops then fold into the launch range). */
+void kernel_hoist_free_axes(KProgram *p, Kernel *k);
 void kstmt_append(KStmt ***body, uint32_t *n, uint32_t *cap, KStmt *s);
 /* Frees a kernel's statement bodies (a kernel dropped from the program). */
 void kernel_free_body(Kernel *k);
@@ -215,17 +261,61 @@ KExpr *kexpr_load(KProgram *p, int32_t buf, KExpr *const *idx, int nidx);
 KExpr *kexpr_scalar(KProgram *p, int32_t which);
 KExpr *kexpr_batch(KProgram *p);
 KExpr *kexpr_op(KProgram *p, Op op, DType dt, KExpr *a, KExpr *b, KExpr *c);
+/* A deep copy of e (no shared nodes). */
+KExpr *kexpr_clone(KProgram *p, const KExpr *e);
 /* Index arithmetic (i64): a + b and a * constant, folded when constant. */
 KExpr *kexpr_iadd(KProgram *p, KExpr *a, KExpr *b);
 KExpr *kexpr_imul(KProgram *p, KExpr *a, int64_t k);
 
-/* The first store into buf in s (s itself or nested), or NULL. */
+/* ---- walking (ir/kernel_walk.c) ----
+ * One visitor for every walk over kernel IR trees.  Embed a KVisit as the
+ * first member of a context struct and fill in the callbacks wanted; a
+ * callback returning true stops the walk (the walk then returns true).
+ * Statements are visited before their expressions and bodies; expression
+ * nodes pre-order, each once per reference (lowering and fusion may share
+ * a node between two parents).  Walks never visit NULL. */
+typedef struct KVisit KVisit;
+struct KVisit {
+  bool (*stmt)(KVisit *v, KStmt *s); /* NULL = statements are not reported */
+  bool (*expr)(KVisit *v, KExpr *e); /* NULL = expressions are not walked */
+};
+bool kvisit_expr(KVisit *v, KExpr *e);
+bool kvisit_stmt(KVisit *v, KStmt *s); /* s, its indices and value, then its body */
+bool kvisit_body(KVisit *v, KStmt *const *body, uint32_t n);
+bool kvisit_kernel(KVisit *v, const Kernel *k);
+
+/* Rewriting: every expression slot under a statement (indices, values,
+ * operands) is replaced by f(slot).  f returning a different node replaces
+ * it and the walk does not descend into the replacement; returning the
+ * node itself keeps it and the walk goes on into its operands. */
+typedef KExpr *(*KRewrite)(KExpr *e, void *ctx);
+KExpr *krewrite_expr(KExpr *e, KRewrite f, void *ctx);
+void krewrite_stmt(KStmt *s, KRewrite f, void *ctx);
+
+/* Does s store into s->buf (a store or a contraction)? */
+static inline bool kstmt_is_store(const KStmt *s) { return s->kind == KS_STORE || (s->kind == KS_CONTRACT && s->buf >= 0); }
+/* The loop variables s binds (a loop's one, a contraction's axes'), as
+ * pointers into s so that renumbering passes can rewrite them; returns the count. */
+int kstmt_binds(KStmt *s, int32_t *vars[NNC_MAX_CONTRACT_AXES]);
+/* A contraction heavy enough to head a kernel of its own: a product of two
+ * factors, or a sum over the batch (a bias gradient). */
+bool kstmt_is_product(const KStmt *s);
+
+/* Queries built on the visitor. */
+bool kexpr_mentions(const KExpr *e, int32_t var);     /* loop variable var, at any depth */
+bool kexpr_reads(const KExpr *e, int32_t buf);        /* a load of buf, at any depth */
+bool kexpr_reads_temp(const KExpr *e, int32_t temp);  /* temp < 0: any temporary */
+bool kernel_reads_temp(const Kernel *k, int32_t temp); /* in any expression of k */
+bool kexpr_equal(const KExpr *a, const KExpr *b);     /* structurally */
+/* The first statement storing into buf in s (s itself or nested), or NULL. */
 const KStmt *kstmt_find_store(const KStmt *s, int32_t buf);
 /* Does kernel k store into buffer buf? */
 bool kernel_writes(const Kernel *k, int32_t buf);
-
-/* Does e mention loop variable var (in any index, at any depth)? */
-bool kexpr_mentions(const KExpr *e, int32_t var);
+/* The number of elements a load or store of buf[idx...] moves per step of
+ * loop variable var (0 when invariant); false when not affine in var. */
+bool kaccess_stride(const KProgram *p, int32_t buf, KExpr *const *idx, int nidx, int32_t var, int64_t *stride);
+/* Marks in rd and wr (nbufs entries each, or NULL) the buffers s reads and writes. */
+void kstmt_access(const KStmt *s, bool *rd, bool *wr);
 
 /* Element count of a buffer for a batch of B samples. */
 int64_t kbuf_elems(const KBuffer *b, int64_t batch);

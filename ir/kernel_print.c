@@ -252,6 +252,47 @@ static void print_loop(const Printer *pr, const KStmt *s, int depth) {
   fputs("}\n", out);
 }
 
+static void print_axes(FILE *out, const KAxis *axes, int n) {
+  for (int i = 0; i < n; i++) {
+    fprintf(out, "%sv%d in 0..", i ? ", " : "", axes[i].var);
+    if (!axes[i].batched) fprintf(out, "%lld", (long long)axes[i].extent);
+    else if (axes[i].extent == 1) fputc('B', out);
+    else fprintf(out, "B*%lld", (long long)axes[i].extent);
+  }
+}
+
+/* contract [rows] %C[idx] = VALUE [for FREE-AXES] with tT = sum|max|min RED-AXES of A [* B]
+ * or, without a store, contract tT = sum|max|min RED-AXES of A [* B]
+ * Factors that are sums, products or comparisons are parenthesized. */
+static void print_contract(const Printer *pr, const KStmt *s) {
+  FILE *out = pr->out;
+  fputs("contract ", out);
+  if (s->sched.rows) fputs("rows ", out);
+  if (s->buf >= 0) {
+    print_buf_ref(pr, s->buf);
+    print_indices(pr, s->idx, s->nidx);
+    fputs(" = ", out);
+    print_expr(pr, s->value);
+    if (s->nfree) {
+      fputs(" for ", out);
+      print_axes(out, s->axes, s->nfree);
+    }
+    fputs(" with ", out);
+  }
+  const char *how = s->combine == OP_ADD ? "sum" : s->combine == OP_MAX ? "max" : s->combine == OP_MIN ? "min" : "<bad>";
+  fprintf(out, "t%d = %s ", s->temp, how);
+  print_axes(out, s->axes + s->nfree, s->nred);
+  fputs(" of ", out);
+  if (!s->b) {
+    print_expr(pr, s->a);
+  } else {
+    print_operand(pr, s->a, expr_prec(s->a) <= PREC_MUL);
+    fputs(" * ", out);
+    print_operand(pr, s->b, expr_prec(s->b) <= PREC_MUL);
+  }
+  fputc('\n', out);
+}
+
 static void print_stmt(const Printer *pr, const KStmt *s, int depth) {
   FILE *out = pr->out;
   indent(out, depth);
@@ -261,6 +302,7 @@ static void print_stmt(const Printer *pr, const KStmt *s, int depth) {
   }
   switch (s->kind) {
   case KS_LOOP: print_loop(pr, s, depth); return;
+  case KS_CONTRACT: print_contract(pr, s); return;
   case KS_LET: fprintf(out, "let t%d = ", s->temp); break;
   case KS_ASSIGN: fprintf(out, "t%d = ", s->temp); break;
   case KS_STORE:
@@ -325,19 +367,19 @@ static void print_gemm_operand(const Printer *pr, const char *name, const KGemmO
           (long long)o->sk);
 }
 
-/* The CPU scheduler's contraction and tiles, as comments under the header:
- *   ; gemm i=v0<B j=v3<64 k=v2<784  C=%17[...] A=%0[...] B=%2[...]  epilogue from statement 2
+/* The CPU scheduler's plan and tiles, as comments under the header:
+ *   ; gemm i=v0<B j=v1<64 k=v2<784 C=%17[...] A=%0[...] B=%2[...]
  *   ; tiles mr=12 nr=32 vector=16 kc=256 mc=96 nc=1024  loops jc pc (pack B) ic (pack A) ir jr */
 static void print_gemm(const Printer *pr, const KGemm *g) {
   FILE *out = pr->out;
-  fprintf(out, "  ; gemm (%s) i=v%d<", g->form == KG_ROWS ? "rows" : "dot", g->var_i);
+  fprintf(out, "  ; gemm i=v%d<", g->var_i);
   print_extent(out, g->m, g->m_batched);
   fprintf(out, " j=v%d<%lld k=v%d<", g->var_j, (long long)g->n, g->var_k);
   print_extent(out, g->k, g->k_batched);
   print_gemm_operand(pr, "C", &g->c);
   print_gemm_operand(pr, "A", &g->a);
   print_gemm_operand(pr, "B", &g->b);
-  fprintf(out, "  epilogue from statement %u\n", g->epilogue);
+  fputc('\n', out);
   fprintf(out, "  ; tiles mr=%d nr=%d vector=%d kc=%d mc=%d nc=%d  loops jc pc%s ic%s ir jr%s%s%s\n", g->mr, g->nr,
           g->vector, g->kc, g->mc, g->nc, g->pack_b ? " (pack B)" : "", g->pack_a ? " (pack A)" : "",
           g->pack_a ? "" : "  A in place", g->pack_b ? "" : "  B in place",

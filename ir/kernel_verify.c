@@ -174,6 +174,69 @@ static bool check_value(KVerifier *v, const KStmt *s, const char *what) {
   return check_expr(v, s->value);
 }
 
+/* The store a statement makes: an existing, writable buffer, a value of its dtype. */
+static bool check_store(KVerifier *v, const KStmt *s, const char *what) {
+  if (!check_access(v, what, s->buf, s->idx, s->nidx)) return false;
+  const KBuffer *b = &v->p->bufs[s->buf];
+  if (b->kind == KB_INPUT || b->kind == KB_LABEL || b->kind == KB_SCALARS)
+    return fail(v, "%s into %%%d, an %s buffer the runtime fills", what, s->buf, kbuf_kind_name(b->kind));
+  if (!check_value(v, s, what)) return false;
+  if (s->value->dtype != b->type.dtype)
+    return fail(v, "%s into %%%d: value is %s, expected %s", what, s->buf, dt_name(s->value->dtype),
+                dt_name(b->type.dtype));
+  return true;
+}
+
+/* Binds (or unbinds) the variables of axes [from, to) of a contraction. */
+static bool bind_axes(KVerifier *v, const KStmt *s, int from, int to, bool on) {
+  for (int i = from; i < to; i++) {
+    const KAxis *x = &s->axes[i];
+    if (on) {
+      if (x->var < 0 || x->var >= v->k->nvars)
+        return fail(v, "contraction over v%d, which does not exist (%d vars)", x->var, v->k->nvars);
+      if (v->bound[x->var]) return fail(v, "contraction rebinds v%d", x->var);
+      if (x->extent < 1) return fail(v, "contraction axis v%d has extent %lld", x->var, (long long)x->extent);
+    }
+    v->bound[x->var] = on;
+  }
+  return true;
+}
+
+/* The free axes are bound in idx, value, a and b; the reduction axes in a
+ * and b only; the temporary only in value. */
+static bool check_contract(KVerifier *v, const KStmt *s) {
+  const Kernel *k = v->k;
+  int nf = s->nfree, n = s->nfree + s->nred;
+  if (s->nred < 1 || n > NNC_MAX_CONTRACT_AXES)
+    return fail(v, "contraction with %d free and %d reduction axes", s->nfree, s->nred);
+  if (s->combine != OP_ADD && s->combine != OP_MAX && s->combine != OP_MIN)
+    return fail(v, "contraction combines by %s, expected add, max or min",
+                (unsigned)s->combine < OP_COUNT ? ir_ops[s->combine].name : "a bad op");
+  if (s->temp < 0 || s->temp >= k->ntemps)
+    return fail(v, "contraction into t%d, which does not exist (%d temps)", s->temp, k->ntemps);
+  if (v->declared[s->temp]) return fail(v, "contraction into t%d while t%d is declared", s->temp, s->temp);
+  if (!s->a) return fail(v, "contraction without a term");
+  if (s->buf < 0 && (s->nfree || s->nidx || s->value))
+    return fail(v, "contraction without a store has free axes, indices or a value");
+  if (!bind_axes(v, s, 0, n, true)) return false;
+  bool ok = check_expr(v, s->a) && (!s->b || check_expr(v, s->b));
+  if (ok && s->a->dtype != k->temp_types[s->temp])
+    ok = fail(v, "contraction into t%d: term is %s, expected %s", s->temp, dt_name(s->a->dtype),
+              dt_name(k->temp_types[s->temp]));
+  if (ok && s->b && s->b->dtype != s->a->dtype)
+    ok = fail(v, "contraction multiplies %s by %s", dt_name(s->a->dtype), dt_name(s->b->dtype));
+  bind_axes(v, s, nf, n, false);
+  v->declared[s->temp] = v->seen[s->temp] = true;
+  if (ok && s->buf >= 0) ok = check_store(v, s, "contraction");
+  v->declared[s->temp] = false;
+  bind_axes(v, s, 0, nf, false);
+  if (ok && !nf) { /* no free axes: t is defined from here on, like a let */
+    v->declared[s->temp] = true;
+    VEC_PUSH(v->scope, v->nscope, v->capscope, s->temp);
+  }
+  return ok;
+}
+
 static bool check_stmt(KVerifier *v, const KStmt *s) {
   const Kernel *k = v->k;
   switch (s->kind) {
@@ -216,17 +279,8 @@ static bool check_stmt(KVerifier *v, const KStmt *s) {
     VEC_PUSH(v->scope, v->nscope, v->capscope, s->temp);
     return true;
   }
-  case KS_STORE: {
-    if (!check_access(v, "store", s->buf, s->idx, s->nidx)) return false;
-    const KBuffer *b = &v->p->bufs[s->buf];
-    if (b->kind == KB_INPUT || b->kind == KB_LABEL || b->kind == KB_SCALARS)
-      return fail(v, "store into %%%d, an %s buffer the runtime fills", s->buf, kbuf_kind_name(b->kind));
-    if (!check_value(v, s, "store")) return false;
-    if (s->value->dtype != b->type.dtype)
-      return fail(v, "store into %%%d: value is %s, expected %s", s->buf, dt_name(s->value->dtype),
-                  dt_name(b->type.dtype));
-    return true;
-  }
+  case KS_CONTRACT: return check_contract(v, s);
+  case KS_STORE: return check_store(v, s, "store");
   }
   return fail(v, "statement of bad kind %d", (int)s->kind);
 }

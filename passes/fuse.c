@@ -54,22 +54,6 @@ enum {
   MAX_FUSED_ARGS = 16 /* buffers per fused kernel (a launch takes at most 63) */
 };
 
-static void access_expr(const KExpr *e, bool *rd) {
-  if (!e) return;
-  if (e->kind == KE_LOAD) rd[e->buf] = true;
-  for (int i = 0; i < e->nidx; i++) access_expr(e->idx[i], rd);
-  access_expr(e->a, rd);
-  access_expr(e->b, rd);
-  access_expr(e->c, rd);
-}
-
-static void access_stmt(const KStmt *s, bool *rd, bool *wr) {
-  if (s->kind == KS_STORE) wr[s->buf] = true;
-  access_expr(s->value, rd);
-  for (int i = 0; i < s->nidx; i++) access_expr(s->idx[i], rd);
-  for (uint32_t i = 0; i < s->nbody; i++) access_stmt(s->body[i], rd, wr);
-}
-
 typedef struct Access {
   bool *rd, *wr; /* per buffer */
 } Access;
@@ -77,7 +61,7 @@ typedef struct Access {
 static void kernel_access(const KProgram *p, const Kernel *k, Access *a) {
   memset(a->rd, 0, p->nbufs ? p->nbufs : 1);
   memset(a->wr, 0, p->nbufs ? p->nbufs : 1);
-  for (uint32_t i = 0; i < k->nbody; i++) access_stmt(k->body[i], a->rd, a->wr);
+  for (uint32_t i = 0; i < k->nbody; i++) kstmt_access(k->body[i], a->rd, a->wr);
 }
 
 /* Must a and c keep their order?  (One writes what the other touches.) */
@@ -93,24 +77,25 @@ static bool conflict(const KProgram *p, const Access *a, const Access *c) {
 }
 
 /* Is every access to buf indexed by var along its first axis? */
-static bool rowlocal_expr(const KExpr *e, int32_t buf, int32_t var) {
-  if (!e) return true;
-  if (e->kind == KE_LOAD && e->buf == buf && (e->nidx == 0 || e->idx[0]->kind != KE_VAR || e->idx[0]->var != var))
-    return false;
-  for (int i = 0; i < e->nidx; i++)
-    if (!rowlocal_expr(e->idx[i], buf, var)) return false;
-  return rowlocal_expr(e->a, buf, var) && rowlocal_expr(e->b, buf, var) && rowlocal_expr(e->c, buf, var);
-}
+typedef struct RowLocal {
+  KVisit v;
+  int32_t buf, var;
+} RowLocal;
 
+static bool off_row(int32_t nidx, KExpr *const *idx, int32_t var) {
+  return nidx == 0 || idx[0]->kind != KE_VAR || idx[0]->var != var;
+}
+static bool stmt_off_row(KVisit *v, KStmt *s) {
+  RowLocal *r = (RowLocal *)v;
+  return kstmt_is_store(s) && s->buf == r->buf && off_row(s->nidx, s->idx, r->var);
+}
+static bool expr_off_row(KVisit *v, KExpr *e) {
+  RowLocal *r = (RowLocal *)v;
+  return e->kind == KE_LOAD && e->buf == r->buf && off_row(e->nidx, e->idx, r->var);
+}
 static bool rowlocal_stmt(const KStmt *s, int32_t buf, int32_t var) {
-  if (s->kind == KS_STORE && s->buf == buf && (s->nidx == 0 || s->idx[0]->kind != KE_VAR || s->idx[0]->var != var))
-    return false;
-  if (!rowlocal_expr(s->value, buf, var)) return false;
-  for (int i = 0; i < s->nidx; i++)
-    if (!rowlocal_expr(s->idx[i], buf, var)) return false;
-  for (uint32_t i = 0; i < s->nbody; i++)
-    if (!rowlocal_stmt(s->body[i], buf, var)) return false;
-  return true;
+  RowLocal r = {{stmt_off_row, expr_off_row}, buf, var};
+  return !kvisit_stmt(&r.v, (KStmt *)s);
 }
 
 /* The launch loop of a kernel that is one parallel loop, else NULL. */
@@ -118,9 +103,11 @@ static KStmt *launch_loop(const Kernel *k) {
   return k->nbody == 1 && k->body[0]->kind == KS_LOOP && (k->body[0]->flags & KL_PARALLEL) ? k->body[0] : NULL;
 }
 
-/* Matmul and batch-sum kernels (and kernels they head). */
+/* Kernels headed by a product contraction (a matmul, a batch sum): its
+ * launch loop begins with it. */
 static bool is_contraction(const Kernel *k) {
-  return k->what && (!strncmp(k->what, "matmul (", 8) || !strncmp(k->what, "batch_sum", 9));
+  const KStmt *l = k->nbody == 1 && k->body[0]->kind == KS_LOOP ? k->body[0] : NULL;
+  return l && l->nbody && kstmt_is_product(l->body[0]);
 }
 
 /* A reduction loop at least this long (or over the batch) somewhere in s:
@@ -129,6 +116,8 @@ static bool is_contraction(const Kernel *k) {
 enum { LONG_REDUCTION = 64 };
 static bool long_reduction(const KStmt *s) {
   if (s->kind == KS_LOOP && (s->flags & KL_REDUCE) && (s->batched || s->extent >= LONG_REDUCTION)) return true;
+  for (int i = s->kind == KS_CONTRACT ? s->nfree : 0; s->kind == KS_CONTRACT && i < s->nfree + s->nred; i++)
+    if (s->axes[i].batched || s->axes[i].extent >= LONG_REDUCTION) return true;
   for (uint32_t i = 0; i < s->nbody; i++)
     if (long_reduction(s->body[i])) return true;
   return false;
@@ -148,28 +137,32 @@ static bool stays_alone(const Kernel *k, bool sep) {
  * their targets: a shared node is renamed once. */
 enum { RENUM = 1 << 24 };
 
-static void renum_expr(KExpr *e, const int32_t *vmap, const int32_t *tmap, bool phase2) {
-  if (!e) return;
-  if (e->kind == KE_VAR) {
-    if (!phase2 && e->var < RENUM) e->var += RENUM;
-    else if (phase2 && e->var >= RENUM) e->var = vmap[e->var - RENUM];
-  }
-  if (e->kind == KE_TEMP) {
-    if (!phase2 && e->temp < RENUM) e->temp += RENUM;
-    else if (phase2 && e->temp >= RENUM) e->temp = tmap[e->temp - RENUM];
-  }
-  for (int i = 0; i < e->nidx; i++) renum_expr(e->idx[i], vmap, tmap, phase2);
-  renum_expr(e->a, vmap, tmap, phase2);
-  renum_expr(e->b, vmap, tmap, phase2);
-  renum_expr(e->c, vmap, tmap, phase2);
-}
+typedef struct Renum {
+  KVisit v;
+  const int32_t *vmap, *tmap;
+  bool phase2;
+} Renum;
 
+static int32_t renum_id(const Renum *r, int32_t id, const int32_t *map) {
+  if (!r->phase2) return id < RENUM ? id + RENUM : id;
+  return id >= RENUM ? map[id - RENUM] : id;
+}
+static bool renum_stmt_ids(KVisit *v, KStmt *s) {
+  Renum *r = (Renum *)v;
+  int32_t *vars[NNC_MAX_CONTRACT_AXES];
+  for (int i = kstmt_binds(s, vars) - 1; i >= 0; i--) *vars[i] = renum_id(r, *vars[i], r->vmap);
+  if (s->kind == KS_LET || s->kind == KS_ASSIGN || s->kind == KS_CONTRACT) s->temp = renum_id(r, s->temp, r->tmap);
+  return false;
+}
+static bool renum_expr_ids(KVisit *v, KExpr *e) {
+  Renum *r = (Renum *)v;
+  if (e->kind == KE_VAR) e->var = renum_id(r, e->var, r->vmap);
+  if (e->kind == KE_TEMP) e->temp = renum_id(r, e->temp, r->tmap);
+  return false;
+}
 static void renum_stmt(KStmt *s, const int32_t *vmap, const int32_t *tmap, bool phase2) {
-  if (s->kind == KS_LOOP) s->var = phase2 ? vmap[s->var - RENUM] : s->var + RENUM;
-  if (s->kind == KS_LET || s->kind == KS_ASSIGN) s->temp = phase2 ? tmap[s->temp - RENUM] : s->temp + RENUM;
-  renum_expr(s->value, vmap, tmap, phase2);
-  for (int i = 0; i < s->nidx; i++) renum_expr(s->idx[i], vmap, tmap, phase2);
-  for (uint32_t i = 0; i < s->nbody; i++) renum_stmt(s->body[i], vmap, tmap, phase2);
+  Renum r = {{renum_stmt_ids, renum_expr_ids}, vmap, tmap, phase2};
+  kvisit_stmt(&r.v, s);
 }
 
 /* Moves kernel c's statements into kernel k (see above): appended in k's
@@ -207,6 +200,45 @@ typedef struct Fuse {
   bool sep;             /* contraction kernels take nothing */
 } Fuse;
 
+/* The work-items an NDRange target launches for a kernel: its launch
+ * range times the chain of plain loops (and a lone contraction's free
+ * axes) below it, which its schedule folds into the range.  *chain gets
+ * that chain's extents and *n their count. */
+enum { MAX_CHAIN = 16 };
+static int64_t ndrange_items(const KStmt *l, int64_t chain[MAX_CHAIN], int *n) {
+  int64_t items = l->extent;
+  *n = 0;
+  for (const KStmt *s = l; s->nbody == 1 && *n < MAX_CHAIN - NNC_MAX_CONTRACT_AXES;) {
+    const KStmt *c = s->body[0];
+    if (c->kind == KS_CONTRACT) {
+      for (int i = 0; i < c->nfree; i++) items *= (chain[(*n)++] = c->axes[i].extent);
+      break;
+    }
+    if (c->kind != KS_LOOP || c->flags || c->batched) break;
+    items *= (chain[(*n)++] = c->extent);
+    s = c;
+  }
+  return items;
+}
+
+/* NDRange targets: fusing c into k must keep the parallelism of the
+ * larger of the two (wide.nn's h2.w update, 4096 x 4096 work-items, must
+ * not shrink to 4096 by joining h1.b's).  Their bodies merge into one
+ * chain only when both chains have the same extents; else the fused kernel
+ * launches its range alone, and each work-item then loops over what the
+ * larger member spread across work-items: allowed up to MAX_SERIAL
+ * iterations (a softmax row of 10 per sample, not a 4096-wide row). */
+enum { MAX_SERIAL = 64 };
+static bool keeps_parallelism(const Kernel *k, const Kernel *c) {
+  int64_t a[MAX_CHAIN], b[MAX_CHAIN];
+  int na, nb;
+  const KStmt *kl = launch_loop(k), *cl = launch_loop(c);
+  int64_t ik = ndrange_items(kl, a, &na), ic = ndrange_items(cl, b, &nb);
+  bool same = na == nb && !memcmp(a, b, sizeof(int64_t) * (size_t)na);
+  int64_t fused = same ? ik : kl->extent, most = ik > ic ? ik : ic;
+  return fused >= most || most / fused <= MAX_SERIAL;
+}
+
 /* Can kernel c join kernel k (k earlier, nothing between in the way)?
  * Sets *nest for the nesting form. */
 static bool can_fuse(Fuse *f, uint32_t k, uint32_t c, bool vertical, bool *nest) {
@@ -214,6 +246,7 @@ static bool can_fuse(Fuse *f, uint32_t k, uint32_t c, bool vertical, bool *nest)
   Kernel *kk = &p->kernels[k], *cc = &p->kernels[c];
   KStmt *ko = launch_loop(kk), *co = launch_loop(cc);
   if (!ko || !co || (f->sep && stays_alone(kk, true))) return false;
+  if (f->sep && !keeps_parallelism(kk, cc)) return false;
   uint32_t nargs = kk->nargs;
   for (uint32_t i = 0; i < cc->nargs; i++) {
     bool have = false;
@@ -292,20 +325,25 @@ static void idx_add(IdxList *l, KExpr *const *idx, int nidx) {
   l->nidx[l->n++] = nidx;
 }
 
-static void idx_expr(const KExpr *e, int32_t buf, IdxList *l) {
-  if (!e) return;
-  if (e->kind == KE_LOAD && e->buf == buf) idx_add(l, e->idx, e->nidx);
-  for (int i = 0; i < e->nidx; i++) idx_expr(e->idx[i], buf, l);
-  idx_expr(e->a, buf, l);
-  idx_expr(e->b, buf, l);
-  idx_expr(e->c, buf, l);
-}
+typedef struct IdxWalk {
+  KVisit v;
+  int32_t buf;
+  IdxList *l;
+} IdxWalk;
 
+static bool idx_of_store(KVisit *v, KStmt *s) {
+  IdxWalk *w = (IdxWalk *)v;
+  if (kstmt_is_store(s) && s->buf == w->buf) idx_add(w->l, s->idx, s->nidx);
+  return false;
+}
+static bool idx_of_load(KVisit *v, KExpr *e) {
+  IdxWalk *w = (IdxWalk *)v;
+  if (e->kind == KE_LOAD && e->buf == w->buf) idx_add(w->l, e->idx, e->nidx);
+  return false;
+}
 static void idx_stmt(const KStmt *s, int32_t buf, IdxList *l) {
-  if (s->kind == KS_STORE && s->buf == buf) idx_add(l, s->idx, s->nidx);
-  idx_expr(s->value, buf, l);
-  for (int i = 0; i < s->nidx; i++) idx_expr(s->idx[i], buf, l);
-  for (uint32_t i = 0; i < s->nbody; i++) idx_stmt(s->body[i], buf, l);
+  IdxWalk w = {{idx_of_store, idx_of_load}, buf, l};
+  kvisit_stmt(&w.v, (KStmt *)s);
 }
 
 /* Adjacent loops a, b over the same plain range, where every buffer one
@@ -320,8 +358,8 @@ static bool siblings_merge(const KProgram *p, const KStmt *a, const KStmt *b, bo
   memset(wr1, 0, p->nbufs);
   memset(rd2, 0, p->nbufs);
   memset(wr2, 0, p->nbufs);
-  access_stmt(a, rd1, wr1);
-  access_stmt(b, rd2, wr2);
+  kstmt_access(a, rd1, wr1);
+  kstmt_access(b, rd2, wr2);
   for (uint32_t buf = 0; buf < p->nbufs; buf++) {
     if (!((wr1[buf] && (rd2[buf] || wr2[buf])) || (rd1[buf] && wr2[buf]))) continue;
     IdxList la, lb;
@@ -381,37 +419,49 @@ static bool same_index(KExpr *const *a, KExpr *const *b, int n) {
 }
 
 /* Replaces loads of st's element by its stored temporary. */
-static KExpr *forward_expr(KProgram *p, KExpr *e, const KStmt *st) {
-  if (!e) return NULL;
-  if (e->kind == KE_LOAD && e->buf == st->buf && e->nidx == st->nidx && same_index(e->idx, st->idx, st->nidx)) {
-    nnc_stat_add("lower", "loads_forwarded", 1);
-    return kexpr_temp(p, st->value->temp, st->value->dtype);
-  }
-  for (int i = 0; i < e->nidx; i++) e->idx[i] = forward_expr(p, e->idx[i], st);
-  e->a = forward_expr(p, e->a, st);
-  e->b = forward_expr(p, e->b, st);
-  e->c = forward_expr(p, e->c, st);
-  return e;
+typedef struct Forward {
+  KProgram *p;
+  const KStmt *st;
+} Forward;
+
+static KExpr *forward_load(KExpr *e, void *ctx) {
+  const Forward *f = ctx;
+  const KStmt *st = f->st;
+  if (e->kind != KE_LOAD || e->buf != st->buf || e->nidx != st->nidx || !same_index(e->idx, st->idx, st->nidx))
+    return e;
+  nnc_stat_add("lower", "loads_forwarded", 1);
+  return kexpr_temp(f->p, st->value->temp, st->value->dtype);
 }
 
 static void forward_stmt(KProgram *p, KStmt *s, const KStmt *st) {
-  s->value = forward_expr(p, s->value, st);
-  for (int i = 0; i < s->nidx; i++) s->idx[i] = forward_expr(p, s->idx[i], st);
-  for (uint32_t i = 0; i < s->nbody; i++) forward_stmt(p, s->body[i], st);
+  Forward f = {p, st};
+  krewrite_stmt(s, forward_load, &f);
 }
 
+typedef struct Assigns {
+  KVisit v;
+  int32_t temp;
+} Assigns;
+static bool assigns_temp(KVisit *v, KStmt *s) {
+  return (s->kind == KS_ASSIGN || s->kind == KS_LET || s->kind == KS_CONTRACT) && s->temp == ((Assigns *)v)->temp;
+}
 static bool stmt_assigns(const KStmt *s, int32_t temp) {
-  if ((s->kind == KS_ASSIGN || s->kind == KS_LET) && s->temp == temp) return true;
-  for (uint32_t i = 0; i < s->nbody; i++)
-    if (stmt_assigns(s->body[i], temp)) return true;
-  return false;
+  Assigns a = {{assigns_temp, NULL}, temp};
+  return kvisit_stmt(&a.v, (KStmt *)s);
+}
+
+/* A store of a temporary that stays defined after it: a plain store of
+ * one, or a contraction with no free axes storing its own. */
+static bool stores_live_temp(const KStmt *s) {
+  if (s->kind == KS_STORE) return s->value->kind == KE_TEMP;
+  return s->kind == KS_CONTRACT && s->buf >= 0 && !s->nfree && s->value->kind == KE_TEMP && s->value->temp == s->temp;
 }
 
 static void forward_temps(KProgram *p, KStmt **body, uint32_t n) {
   for (uint32_t i = 0; i < n; i++) {
     KStmt *s = body[i];
     if (s->kind == KS_LOOP) forward_temps(p, s->body, s->nbody);
-    if (s->kind != KS_STORE || s->value->kind != KE_TEMP) continue;
+    if (!stores_live_temp(s)) continue;
     for (uint32_t j = i + 1; j < n; j++) {
       if (kstmt_find_store(body[j], s->buf) || stmt_assigns(body[j], s->value->temp)) break;
       forward_stmt(p, body[j], s);
@@ -419,26 +469,26 @@ static void forward_temps(KProgram *p, KStmt **body, uint32_t n) {
   }
 }
 
-static void count_loads_expr(const KExpr *e, uint32_t *n) {
-  if (!e) return;
-  if (e->kind == KE_LOAD) n[e->buf]++;
-  for (int i = 0; i < e->nidx; i++) count_loads_expr(e->idx[i], n);
-  count_loads_expr(e->a, n);
-  count_loads_expr(e->b, n);
-  count_loads_expr(e->c, n);
-}
-
-static void count_loads(const KStmt *s, uint32_t *n) {
-  count_loads_expr(s->value, n);
-  for (int i = 0; i < s->nidx; i++) count_loads_expr(s->idx[i], n);
-  for (uint32_t i = 0; i < s->nbody; i++) count_loads(s->body[i], n);
-}
-
-static bool stmt_stores(const KStmt *s) {
-  if (s->kind == KS_STORE) return true;
-  for (uint32_t i = 0; i < s->nbody; i++)
-    if (stmt_stores(s->body[i])) return true;
+typedef struct CountLoads {
+  KVisit v;
+  uint32_t *n;
+} CountLoads;
+static bool count_load(KVisit *v, KExpr *e) {
+  if (e->kind == KE_LOAD) ((CountLoads *)v)->n[e->buf]++;
   return false;
+}
+static void count_loads(const KStmt *s, uint32_t *n) {
+  CountLoads c = {{NULL, count_load}, n};
+  kvisit_stmt(&c.v, (KStmt *)s);
+}
+
+static bool is_a_store(KVisit *v, KStmt *s) {
+  (void)v;
+  return kstmt_is_store(s);
+}
+static bool stmt_stores(const KStmt *s) {
+  KVisit v = {is_a_store, NULL};
+  return kvisit_stmt(&v, (KStmt *)s);
 }
 
 static void free_tree(KStmt *s) {
@@ -446,19 +496,139 @@ static void free_tree(KStmt *s) {
   free(s->body);
 }
 
-/* Drops stores into dead temps, and loops left empty (not the launch loop). */
+/* Drops stores into dead temps, and loops left empty (not the launch
+ * loop).  A contraction with no free axes keeps its reduction, without
+ * the store (later statements may read its temporary); if nothing does,
+ * drop_unread_reductions removes it. */
 static void drop_dead_stores(KStmt *s, const bool *dead) {
   uint32_t o = 0;
   for (uint32_t i = 0; i < s->nbody; i++) {
     KStmt *c = s->body[i];
     if (c->kind == KS_LOOP) drop_dead_stores(c, dead);
-    if ((c->kind == KS_STORE && dead[c->buf]) || (c->kind == KS_LOOP && c->nbody == 0)) {
+    if (kstmt_is_store(c) && dead[c->buf] && c->kind == KS_CONTRACT && !c->nfree) {
+      c->buf = -1;
+      c->nidx = 0;
+      c->value = NULL;
+    } else if ((kstmt_is_store(c) && dead[c->buf]) || (c->kind == KS_LOOP && c->nbody == 0)) {
       free_tree(c);
       continue;
     }
     s->body[o++] = c;
   }
   s->nbody = o;
+}
+
+/* Removes reductions without a store whose temporary nothing reads. */
+static void drop_unread_reductions(const Kernel *k, KStmt *s) {
+  uint32_t o = 0;
+  for (uint32_t i = 0; i < s->nbody; i++) {
+    KStmt *c = s->body[i];
+    if (c->kind == KS_LOOP) drop_unread_reductions(k, c);
+    if (c->kind == KS_CONTRACT && c->buf < 0 && !kernel_reads_temp(k, c->temp)) {
+      nnc_stat_add("lower", "reductions_dropped", 1);
+      continue;
+    }
+    s->body[o++] = c;
+  }
+  s->nbody = o;
+}
+
+/* ---- folding an epilogue loop into a contraction ---------------------------------------------
+ *
+ *   contract C[I] = V for F... with t = ...          contract D[J'] = W' for F... with t = ...
+ *   for F'...: D[J] = W(C[I'])                  ->
+ * when the loops F' run over the same ranges as the free axes F, C is a
+ * temp read nowhere else, and W reads it only at I (with F' for F): W' and
+ * J' are W and J with F for F' and V for those loads.  C is then dead.  A
+ * matmul's input gradient followed by relu's gradient becomes one
+ * contraction storing where(mask, t, 0). */
+
+typedef struct Fold {
+  KProgram *p;
+  const KStmt *c;          /* the contraction */
+  int32_t from[NNC_MAX_CONTRACT_AXES], to[NNC_MAX_CONTRACT_AXES];
+  int n;
+  bool at_i;               /* every load of C was at I */
+} Fold;
+
+static KExpr *fold_vars(KExpr *e, void *ctx) {
+  const Fold *f = ctx;
+  if (e->kind != KE_VAR) return e;
+  for (int i = 0; i < f->n; i++)
+    if (e->var == f->from[i]) return kexpr_var(f->p, f->to[i]);
+  return e;
+}
+
+static KExpr *fold_load(KExpr *e, void *ctx) {
+  Fold *f = ctx;
+  if (e->kind != KE_LOAD || e->buf != f->c->buf) return e;
+  bool same = e->nidx == f->c->nidx;
+  for (int d = 0; same && d < e->nidx; d++) same = kexpr_equal(e->idx[d], f->c->idx[d]);
+  f->at_i &= same;
+  return kexpr_clone(f->p, f->c->value);
+}
+
+/* The loop chain of l matching c's free axes, ending in one store; or NULL. */
+static KStmt *fold_target(const KStmt *c, KStmt *l, Fold *f) {
+  f->n = 0;
+  for (int i = 0; i < c->nfree; i++) {
+    if (l->kind != KS_LOOP || l->flags || l->batched || l->extent != c->axes[i].extent || c->axes[i].batched)
+      return NULL;
+    f->from[f->n] = l->var;
+    f->to[f->n++] = c->axes[i].var;
+    if (i + 1 < c->nfree) {
+      if (l->nbody != 1) return NULL;
+      l = l->body[0];
+    }
+  }
+  if (c->nfree == 0 || l->nbody != 1 || l->body[0]->kind != KS_STORE) return NULL;
+  return l->body[0];
+}
+
+typedef struct CountOne {
+  KVisit v;
+  int32_t buf;
+  uint32_t n;
+} CountOne;
+static bool count_one(KVisit *v, KExpr *e) {
+  CountOne *c = (CountOne *)v;
+  c->n += e->kind == KE_LOAD && e->buf == c->buf;
+  return false;
+}
+static uint32_t count_loads_of(const KStmt *s, int32_t buf) {
+  CountOne c = {{NULL, count_one}, buf, 0};
+  kvisit_stmt(&c.v, (KStmt *)s);
+  return c.n;
+}
+
+static void fold_epilogues(KProgram *p, Kernel *k, KStmt *s, const uint32_t *loads) {
+  for (uint32_t i = 0; i + 1 < s->nbody; i++) {
+    KStmt *c = s->body[i], *l = s->body[i + 1];
+    if (c->kind != KS_CONTRACT || c->buf < 0 || p->bufs[c->buf].kind != KB_TEMP) continue;
+    Fold f = {p, c, {0}, {0}, 0, true};
+    KStmt *st = fold_target(c, l, &f);
+    if (!st || st->buf == c->buf || kexpr_reads(st->value, st->buf)) continue;
+    if (count_loads_of(st, c->buf) != loads[c->buf]) continue; /* C is read elsewhere too */
+    /* Rename the loops' variables to the axes', then replace C's loads. */
+    KExpr *idx[NNC_MAX_RANK + 1];
+    for (int d = 0; d < st->nidx; d++) idx[d] = krewrite_expr(kexpr_clone(p, st->idx[d]), fold_vars, &f);
+    KExpr *w = krewrite_expr(kexpr_clone(p, st->value), fold_vars, &f);
+    w = krewrite_expr(w, fold_load, &f);
+    if (!f.at_i) continue;
+    int32_t gone = c->buf; /* its one store and all its loads were here */
+    uint32_t o = 0;
+    for (uint32_t a = 0; a < k->nargs; a++)
+      if (k->args[a] != gone) k->args[o++] = k->args[a];
+    k->nargs = o;
+    c->buf = st->buf;
+    c->nidx = st->nidx;
+    for (int d = 0; d < st->nidx; d++) c->idx[d] = idx[d];
+    c->value = w;
+    free_tree(l);
+    memmove(&s->body[i + 1], &s->body[i + 2], sizeof(KStmt *) * (s->nbody - i - 2));
+    s->nbody--;
+    nnc_stat_add("lower", "epilogues_folded", 1);
+  }
 }
 
 static void tidy_kernels(KProgram *p) {
@@ -473,6 +643,12 @@ static void tidy_kernels(KProgram *p) {
   uint32_t *loads = nnc_xcalloc(p->nbufs ? p->nbufs : 1, sizeof *loads);
   for (uint32_t k = 0; k < p->nkernels; k++)
     for (uint32_t i = 0; i < p->kernels[k].nbody; i++) count_loads(p->kernels[k].body[i], loads);
+  for (uint32_t k = 0; k < p->nkernels; k++)
+    for (uint32_t i = 0; i < p->kernels[k].nbody; i++)
+      if (p->kernels[k].body[i]->kind == KS_LOOP) fold_epilogues(p, &p->kernels[k], p->kernels[k].body[i], loads);
+  memset(loads, 0, sizeof *loads * (p->nbufs ? p->nbufs : 1));
+  for (uint32_t k = 0; k < p->nkernels; k++)
+    for (uint32_t i = 0; i < p->kernels[k].nbody; i++) count_loads(p->kernels[k].body[i], loads);
   bool *dead = nnc_xcalloc(p->nbufs ? p->nbufs : 1, 1);
   bool any = false;
   for (uint32_t b = 0; b < p->nbufs; b++) {
@@ -485,6 +661,7 @@ static void tidy_kernels(KProgram *p) {
     for (uint32_t b = 0; b < p->nbufs; b++) stores_dead |= dead[b] && kernel_writes(kk, (int32_t)b);
     if (!stores_dead) continue;
     for (uint32_t i = 0; i < kk->nbody; i++) drop_dead_stores(kk->body[i], dead);
+    for (uint32_t i = 0; i < kk->nbody; i++) drop_unread_reductions(kk, kk->body[i]);
     uint32_t o = 0;
     for (uint32_t i = 0; i < kk->nargs; i++)
       if (!dead[kk->args[i]]) kk->args[o++] = kk->args[i];

@@ -12,19 +12,22 @@
  * value used more than once (unless trivially cheap), every output, and
  * anything whose inlined expression would grow too deep.
  *
- * Loop orders are chosen for the memory layout: a matmul whose right
- * operand is contiguous along its output axis accumulates rows (i, k, j:
- * the j loop vectorises); otherwise it takes dot products (i, j, k).  A
- * batch sum accumulates over the batch into rows the same way.
+ * Matmuls, batch sums and reductions become contraction statements
+ * (ir/kernel.h): a launch loop over the batch (or the first axis of a
+ * matrix) and a contraction whose free axes are the rest of the output,
+ * whose reduction axes are k, the batch or the reduced axes, and whose
+ * factors are the operands' expressions (a batch sum of an inlined outer
+ * product has two factors: a weight gradient is a product).  Loop orders
+ * are the targets' choice (their schedules read the statements).
  *
  * Optimizer updates are written in place into the parameter and state
  * buffers when that is safe (no later kernel reads the old value, and the
  * updating kernel reads it only at the index it writes); otherwise into a
  * temporary that a copy kernel moves back at the end of the step.  The
  * elementwise update kernels of one parameter then fuse into one kernel.
- * Last, kernels fuse along their launch loops (whole-step fusion, below):
- * epilogues into matmuls, the loss row into one kernel, updates into the
- * batch sums of their gradients.
+ * Last, kernels fuse along their launch loops (whole-step fusion,
+ * passes/fuse.c): epilogues into matmuls, the loss row into one kernel,
+ * updates into the batch sums of their gradients.
  * The eval plan is the subset of kernels the loss and metrics need.
  */
 #include "passes/lower.h"
@@ -47,6 +50,8 @@ typedef struct L {
   uint8_t *depth;      /* per node: depth of its inlined expression */
   bool *mat;           /* per node: materialized (gets a buffer and a kernel) */
   uint32_t kidx;       /* kernel being built */
+  int64_t *extent;     /* per loop variable of that kernel: its extent, 0 = unknown (batched) */
+  int32_t capextent;
 } L;
 
 static Kernel *K(L *l) { return &l->p->kernels[l->kidx]; }
@@ -54,21 +59,58 @@ static const Node *N(L *l, ValueId v) { return &l->m->nodes[v]; }
 
 /* ---- index arithmetic -------------------------------------------------------- */
 
-static KExpr *idiv(KProgram *p, KExpr *a, int64_t k) {
+/* The least bound above every value of index expression e (its values
+ * are non-negative), from the extents of the loops it uses; 0 = unknown. */
+static int64_t ibound(const L *l, const KExpr *e) {
+  int64_t a, b;
+  switch (e->kind) {
+  case KE_CONST: return e->value >= 0 ? (int64_t)e->value + 1 : 0;
+  case KE_VAR: return e->var < l->capextent ? l->extent[e->var] : 0;
+  case KE_OP:
+    if (!e->index) return 0;
+    if (e->op == OP_ADD) return (a = ibound(l, e->a)) && (b = ibound(l, e->b)) ? a + b - 1 : 0;
+    if (e->op == OP_MUL && e->b->kind == KE_CONST && e->b->value >= 0)
+      return (a = ibound(l, e->a)) ? (a - 1) * (int64_t)e->b->value + 1 : 0;
+    return 0;
+  default: return 0;
+  }
+}
+
+static KExpr *idiv(L *l, KExpr *a, int64_t k) {
+  KProgram *p = l->p;
   if (k == 1) return a;
   if (a->kind == KE_CONST) return kexpr_index_const(p, (int64_t)a->value / k);
+  int64_t hi = ibound(l, a);
+  if (hi && hi <= k) return kexpr_index_const(p, 0); /* a < k */
   KExpr *e = kexpr_op(p, OP_DIV, DT_I32, a, kexpr_index_const(p, k), NULL);
   e->index = true;
   return e;
 }
 
-static KExpr *imod(KProgram *p, KExpr *a, int64_t k) {
+static KExpr *imod(L *l, KExpr *a, int64_t k) {
+  KProgram *p = l->p;
   if (k == 1) return kexpr_index_const(p, 0);
   if (a->kind == KE_CONST) return kexpr_index_const(p, (int64_t)a->value % k);
-  KExpr *q = kexpr_imul(p, idiv(p, a, k), k);
+  int64_t hi = ibound(l, a);
+  if (hi && hi <= k) return a; /* a < k */
+  KExpr *q = kexpr_imul(p, idiv(l, a, k), k);
   KExpr *e = kexpr_op(p, OP_SUB, DT_I32, a, q, NULL);
   e->index = true;
   return e;
+}
+
+/* A new loop variable of the kernel being built, with its extent. */
+static int32_t new_var(L *l, int64_t extent, bool batched) {
+  int32_t v = kernel_new_var(K(l));
+  if (v >= l->capextent) {
+    int32_t cap = l->capextent ? 2 * l->capextent : 16;
+    while (cap <= v) cap *= 2;
+    l->extent = nnc_xrealloc(l->extent, sizeof *l->extent * (size_t)cap);
+    memset(l->extent + l->capextent, 0, sizeof *l->extent * (size_t)(cap - l->capextent));
+    l->capextent = cap;
+  }
+  l->extent[v] = batched ? 0 : extent;
+  return v;
 }
 
 /* ---- classification ----------------------------------------------------------- */
@@ -221,7 +263,7 @@ static KExpr *gen(L *l, ValueId v, KExpr **idx, KExpr *b) {
     int64_t stride = type_numel(at);
     for (int i = 0; i < at->rank; i++) {
       stride /= at->dims[i];
-      aidx[i] = imod(p, idiv(p, flat, stride), at->dims[i]);
+      aidx[i] = imod(l, idiv(l, flat, stride), at->dims[i]);
     }
     return gen(l, n->args[0], aidx, b);
   }
@@ -276,7 +318,7 @@ static void push(L *l, KStmt *parent, KStmt *s) {
 }
 
 static KStmt *loop(L *l, KStmt *parent, int64_t extent, bool batched, unsigned flags, KExpr **var) {
-  int32_t v = kernel_new_var(K(l));
+  int32_t v = new_var(l, extent, batched);
   KStmt *s = kstmt_loop(l->p, v, extent, batched, flags);
   push(l, parent, s);
   *var = kexpr_var(l->p, v);
@@ -348,27 +390,62 @@ static void kernel_copy(L *l, ValueId v, int32_t dst) {
 
 static KExpr *neg_inf(L *l) { return kexpr_const(l->p, DT_F32, -INFINITY); }
 
-/* reduce_sum / reduce_max over a set of per-sample axes. */
+/* A new axis (its loop variable) for a contraction. */
+static KAxis axis(L *l, int64_t extent, bool batched, KExpr **var) {
+  KAxis x = {new_var(l, extent, batched), extent, batched};
+  *var = kexpr_var(l->p, x.var);
+  return x;
+}
+
+/* Appends `contract dst[idx] = t ... with t = combine axes[nfree..] of a * b`. */
+static void contract(L *l, KStmt *parent, int32_t dst, KExpr **idx, KExpr *b, const KAxis *axes, int nfree,
+                     int nred, Op combine, KExpr *fa, KExpr *fb) {
+  const KBuffer *kb = &l->p->bufs[dst];
+  KExpr *full[NNC_MAX_RANK + 1];
+  int n = 0;
+  if (kb->type.batched) full[n++] = b;
+  for (int i = 0; i < kb->type.rank; i++) full[n++] = idx[i];
+  kernel_use_buffer(l->p, K(l), dst);
+  int32_t t = kernel_new_temp(l->p, K(l), fa->dtype);
+  push(l, parent,
+       kstmt_contract(l->p, dst, full, n, axes, nfree, nred, combine, t, fa, fb, kexpr_temp(l->p, t, fa->dtype)));
+}
+
+/* The launch loop of a contraction kernel over a value of type t: the
+ * batch, else the first axis of a matrix or more, else one iteration.  The other axes of t
+ * are the contraction's free axes: their indices go to idx[first..rank),
+ * where *first is the number of axes the launch loop covers. */
+static Nest launch_nest(L *l, const Type *t, int *first) {
+  *first = !t->batched && t->rank > 1 ? 1 : 0; /* a vector: one iteration, its axis free */
+  return nest(l, t, *first);
+}
+
+static int free_axes(L *l, const Type *t, int first, KExpr **idx, KAxis *axes) {
+  int n = 0;
+  for (int i = first; i < t->rank; i++) axes[n++] = axis(l, t->dims[i], false, &idx[i]);
+  return n;
+}
+
+/* reduce_sum / reduce_max over a set of per-sample axes: a contraction
+ * whose reduction axes are those axes. */
 static void kernel_reduce(L *l, ValueId v, int32_t dst) {
   const Node *n = N(l, v);
   const Type *at = &N(l, n->args[0])->type;
-  bool is_max = n->op == OP_REDUCE_MAX;
   begin_kernel(l, ir_ops[n->op].name, v);
-  Nest ns = nest(l, &n->type, n->type.rank);
-  int32_t acc = kernel_new_temp(l->p, K(l), n->type.dtype);
-  push(l, ns.inner, kstmt_let(l->p, acc, is_max ? neg_inf(l) : kexpr_const(l->p, n->type.dtype, 0)));
-  KExpr *aidx[NNC_MAX_RANK];
-  KStmt *parent = ns.inner;
+  int first;
+  Nest ns = launch_nest(l, &n->type, &first);
+  KAxis axes[NNC_MAX_CONTRACT_AXES];
+  KExpr *idx[NNC_MAX_RANK], *aidx[NNC_MAX_RANK];
+  for (int i = 0; i < first; i++) idx[i] = ns.idx[i];
+  int nfree = free_axes(l, &n->type, first, idx, axes), nred = 0;
   for (int i = 0, o = 0; i < at->rank; i++) {
     if (n->attr.axes >> i & 1)
-      parent = loop(l, parent, at->dims[i], false, KL_REDUCE, &aidx[i]);
+      axes[nfree + nred++] = axis(l, at->dims[i], false, &aidx[i]);
     else
-      aidx[i] = ns.idx[o++];
+      aidx[i] = idx[o++];
   }
   KExpr *x = gen(l, n->args[0], aidx, ns.b);
-  KExpr *t = kexpr_temp(l->p, acc, n->type.dtype);
-  push(l, parent, kstmt_assign(l->p, acc, kexpr_op(l->p, is_max ? OP_MAX : OP_ADD, n->type.dtype, t, x, NULL)));
-  store(l, ns.inner, dst, ns.idx, ns.b, kexpr_temp(l->p, acc, n->type.dtype));
+  contract(l, ns.inner, dst, idx, ns.b, axes, nfree, nred, n->op == OP_REDUCE_MAX ? OP_MAX : OP_ADD, x, NULL);
 }
 
 /* argmax along the last axis: the first maximal index. */
@@ -392,72 +469,40 @@ static void kernel_argmax(L *l, ValueId v, int32_t dst) {
   store(l, ns.inner, dst, ns.idx, ns.b, kexpr_temp(p, arg, DT_I32));
 }
 
-/* Accumulates rows: for the leading axes (parallel), zero the last-axis
- * row of dst, then for each step of the reduction loops add the row of
- * terms(step) into it; the last-axis loop is innermost and contiguous.
- * Used by batch sums and row-accumulating matmuls. */
-typedef KExpr *(*TermFn)(L *l, const Node *n, KExpr **out_idx, KExpr **red, KExpr *b);
-
-static void accumulate_rows(L *l, ValueId v, int32_t dst, const int64_t *red_extents, const bool *red_batched,
-                            int nred, bool out_batched, TermFn term) {
+/* An outer product (a matmul over one element) inlined into v's operand:
+ * its two factors at out_idx, so a batch sum of it is a product of two. */
+static bool outer_factors(L *l, ValueId v, KExpr **out_idx, KExpr *b, KExpr **fa, KExpr **fb) {
   const Node *n = N(l, v);
-  KProgram *p = l->p;
-  Type t = n->type;
-  int lead = t.rank - 1;
-  /* Leading loops (batch, then all axes but the last). */
-  Nest ns;
-  memset(&ns, 0, sizeof ns);
-  KStmt *parent = NULL;
-  if (out_batched) parent = ns.outer = loop(l, NULL, 1, true, KL_PARALLEL, &ns.b);
-  for (int i = 0; i < lead; i++) {
-    KStmt *s = loop(l, parent, t.dims[i], false, parent ? 0 : KL_PARALLEL, &ns.idx[i]);
-    if (!ns.outer) ns.outer = s;
-    parent = s;
-  }
-  if (!parent) { /* a vector result: parallel over nothing; one iteration */
-    KExpr *unused;
-    parent = ns.outer = loop(l, NULL, 1, false, KL_PARALLEL, &unused);
-  }
-  KExpr *j;
-  KStmt *zero = loop(l, parent, t.dims[lead], false, 0, &j);
-  ns.idx[lead] = j;
-  store(l, zero, dst, ns.idx, ns.b, kexpr_const(p, DT_F32, 0));
-  KExpr *red[4];
-  KStmt *rp = parent;
-  for (int r = 0; r < nred; r++) rp = loop(l, rp, red_extents[r], red_batched[r], KL_REDUCE, &red[r]);
-  KExpr *j2;
-  KStmt *row = loop(l, rp, t.dims[lead], false, 0, &j2);
-  KExpr *oidx[NNC_MAX_RANK];
-  for (int i = 0; i < lead; i++) oidx[i] = ns.idx[i];
-  oidx[lead] = j2;
-  KExpr *old = load(l, dst, oidx, ns.b);
-  store(l, row, dst, oidx, ns.b, kexpr_op(p, OP_ADD, DT_F32, old, term(l, n, oidx, red, ns.b), NULL));
+  if (n->op != OP_MATMUL || l->buf[v] >= 0 || contraction_extent(l, n) != 1) return false;
+  const Type *at = &N(l, n->args[0])->type, *bt = &N(l, n->args[1])->type;
+  KExpr *ai[2], *bi[2];
+  int o = 0;
+  if (at->rank == 2) ai[0] = out_idx[o++], ai[1] = kexpr_index_const(l->p, 0);
+  else ai[0] = kexpr_index_const(l->p, 0);
+  bi[0] = kexpr_index_const(l->p, 0);
+  if (bt->rank == 2) bi[1] = out_idx[o++];
+  *fa = gen(l, n->args[0], ai, b);
+  *fb = gen(l, n->args[1], bi, b);
+  return true;
 }
 
-static KExpr *batch_sum_term(L *l, const Node *n, KExpr **out_idx, KExpr **red, KExpr *b) {
-  (void)b;
-  return gen(l, n->args[0], out_idx, red[0]);
-}
-
+/* batch_sum: for each element, a sum over the batch (a contraction whose
+ * one reduction axis is the batch): of a product of two factors when the
+ * operand is an inlined outer product (a weight gradient), else of the
+ * operand (a bias gradient). */
 static void kernel_batch_sum(L *l, ValueId v, int32_t dst) {
   const Node *n = N(l, v);
   begin_kernel(l, "batch_sum", v);
-  if (n->type.rank == 0) { /* a scalar: one running sum */
-    KProgram *p = l->p;
-    Nest ns = nest(l, &n->type, 0);
-    int32_t acc = kernel_new_temp(p, K(l), n->type.dtype);
-    push(l, ns.inner, kstmt_let(p, acc, kexpr_const(p, n->type.dtype, 0)));
-    KExpr *bv;
-    KStmt *r = loop(l, ns.inner, 1, true, KL_REDUCE, &bv);
-    KExpr *none[1] = {NULL};
-    KExpr *t = kexpr_temp(p, acc, n->type.dtype);
-    push(l, r, kstmt_assign(p, acc, kexpr_op(p, OP_ADD, n->type.dtype, t, gen(l, n->args[0], none, bv), NULL)));
-    store(l, ns.inner, dst, ns.idx, NULL, kexpr_temp(p, acc, n->type.dtype));
-    return;
-  }
-  int64_t ext[1] = {1};
-  bool bat[1] = {true};
-  accumulate_rows(l, v, dst, ext, bat, 1, false, batch_sum_term);
+  int first;
+  Nest ns = launch_nest(l, &n->type, &first);
+  KAxis axes[NNC_MAX_CONTRACT_AXES];
+  KExpr *bv, *idx[NNC_MAX_RANK];
+  for (int i = 0; i < first; i++) idx[i] = ns.idx[i];
+  int nfree = free_axes(l, &n->type, first, idx, axes);
+  axes[nfree] = axis(l, 1, true, &bv);
+  KExpr *fa, *fb = NULL;
+  if (!outer_factors(l, n->args[0], idx, bv, &fa, &fb)) fa = gen(l, n->args[0], idx, bv);
+  contract(l, ns.inner, dst, idx, NULL, axes, nfree, 1, OP_ADD, fa, fb);
 }
 
 /* Matmul operand indices for output index (i, j) and contraction index k. */
@@ -470,55 +515,20 @@ static void matmul_index(L *l, const Node *n, KExpr **out_idx, KExpr *k, KExpr *
   if (bt->rank == 2) bi[1] = out_idx[o++];
 }
 
-static KExpr *matmul_term(L *l, const Node *n, KExpr **out_idx, KExpr **red, KExpr *b) {
-  KExpr *ai[2], *bi[2];
-  matmul_index(l, n, out_idx, red[0], ai, bi);
-  return kexpr_op(l->p, OP_MUL, DT_F32, gen(l, n->args[0], ai, b), gen(l, n->args[1], bi, b), NULL);
-}
-
-/* Is the right operand's expression contiguous along the output's last axis?
- * (Then rows accumulate and vectorise; else dot products.) */
-static bool rows_contiguous(L *l, const Node *n) {
-  const Type *bt = &N(l, n->args[1])->type;
-  if (bt->rank != 2) return false;
-  uint32_t saved = l->kidx;
-  KProgram *p = l->p;
-  KExpr *kv = kexpr_var(p, 1000), *jv = kexpr_var(p, 1001);
-  KExpr *bi[2] = {kv, jv};
-  /* Build the expression in a scratch kernel, then drop it. */
-  begin_kernel(l, "probe", n->args[1]);
-  KExpr *e = gen(l, n->args[1], bi, kexpr_var(p, 1002));
-  p->nkernels--;
-  l->kidx = saved;
-  while (e->kind == KE_OP && e->op == OP_CAST) e = e->a;
-  if (e->kind != KE_LOAD) return false;
-  KExpr *last = e->idx[e->nidx - 1];
-  return last->kind == KE_VAR && last->var == 1001;
-}
-
+/* A matmul: a contraction over k for each output element. */
 static void kernel_matmul(L *l, ValueId v, int32_t dst) {
   const Node *n = N(l, v);
   begin_kernel(l, "matmul", v);
-  int64_t kext = contraction_extent(l, n);
-  const Type *bt = &N(l, n->args[1])->type;
-  if (bt->rank == 2 && rows_contiguous(l, n)) {
-    int64_t ext[1] = {kext};
-    bool bat[1] = {false};
-    accumulate_rows(l, v, dst, ext, bat, 1, n->type.batched, matmul_term);
-    K(l)->what = "matmul (rows)";
-    return;
-  }
-  KProgram *p = l->p;
-  Nest ns = nest(l, &n->type, n->type.rank);
-  int32_t acc = kernel_new_temp(p, K(l), DT_F32);
-  push(l, ns.inner, kstmt_let(p, acc, kexpr_const(p, DT_F32, 0)));
-  KExpr *k;
-  KStmt *r = loop(l, ns.inner, kext, false, KL_REDUCE, &k);
-  KExpr *red[1] = {k};
-  KExpr *t = kexpr_temp(p, acc, DT_F32);
-  push(l, r, kstmt_assign(p, acc, kexpr_op(p, OP_ADD, DT_F32, t, matmul_term(l, n, ns.idx, red, ns.b), NULL)));
-  store(l, ns.inner, dst, ns.idx, ns.b, kexpr_temp(p, acc, DT_F32));
-  K(l)->what = "matmul (dot)";
+  int first;
+  Nest ns = launch_nest(l, &n->type, &first);
+  KAxis axes[NNC_MAX_CONTRACT_AXES];
+  KExpr *k, *idx[NNC_MAX_RANK], *ai[2], *bi[2];
+  for (int i = 0; i < first; i++) idx[i] = ns.idx[i];
+  int nfree = free_axes(l, &n->type, first, idx, axes);
+  axes[nfree] = axis(l, contraction_extent(l, n), false, &k);
+  matmul_index(l, n, idx, k, ai, bi);
+  contract(l, ns.inner, dst, idx, ns.b, axes, nfree, 1, OP_ADD, gen(l, n->args[0], ai, ns.b),
+           gen(l, n->args[1], bi, ns.b));
 }
 
 static void emit_node(L *l, ValueId v, int32_t dst) {
@@ -540,59 +550,53 @@ static void emit_node(L *l, ValueId v, int32_t dst) {
 
 /* ---- in-place updates ------------------------------------------------------------------ */
 
-static bool stmt_reads(const KStmt *s, int32_t buf, const KStmt *store_stmt, bool *other_index);
+/* Does kernel k read buf?  Sets *other_index when a read uses another
+ * index than the store `st` (which writes at its loop variables). */
+typedef struct Reads {
+  KVisit v;
+  int32_t buf;
+  const KStmt *st;
+  bool *other_index, any;
+} Reads;
 
-/* Does e read buf?  Sets *other_index when a read uses another index than
- * the store `st` (which writes at its loop variables). */
-static bool expr_reads(const KExpr *e, int32_t buf, const KStmt *st, bool *other_index) {
-  if (!e) return false;
-  bool r = false;
-  if (e->kind == KE_LOAD && e->buf == buf) {
-    r = true;
-    if (!st || e->nidx != st->nidx) *other_index = true;
-    for (int i = 0; st && i < e->nidx && i < st->nidx; i++) {
-      const KExpr *a = e->idx[i], *b = st->idx[i];
-      if (!(a->kind == KE_VAR && b->kind == KE_VAR && a->var == b->var)) *other_index = true;
-    }
+static bool note_read(KVisit *v, KExpr *e) {
+  Reads *r = (Reads *)v;
+  if (e->kind != KE_LOAD || e->buf != r->buf) return false;
+  r->any = true;
+  const KStmt *st = r->st;
+  if (!st || e->nidx != st->nidx) *r->other_index = true;
+  for (int i = 0; st && i < e->nidx && i < st->nidx; i++) {
+    const KExpr *a = e->idx[i], *b = st->idx[i];
+    if (!(a->kind == KE_VAR && b->kind == KE_VAR && a->var == b->var)) *r->other_index = true;
   }
-  for (int i = 0; i < e->nidx; i++) r |= expr_reads(e->idx[i], buf, st, other_index);
-  r |= expr_reads(e->a, buf, st, other_index);
-  r |= expr_reads(e->b, buf, st, other_index);
-  r |= expr_reads(e->c, buf, st, other_index);
-  return r;
-}
-
-static bool stmt_reads(const KStmt *s, int32_t buf, const KStmt *st, bool *other_index) {
-  bool r = expr_reads(s->value, buf, st, other_index);
-  for (int i = 0; i < s->nidx; i++) r |= expr_reads(s->idx[i], buf, st, other_index);
-  for (uint32_t i = 0; i < s->nbody; i++) r |= stmt_reads(s->body[i], buf, st, other_index);
-  return r;
+  return false;
 }
 
 static bool kernel_reads(const Kernel *k, int32_t buf, const KStmt *st, bool *other_index) {
-  bool r = false;
-  for (uint32_t i = 0; i < k->nbody; i++) r |= stmt_reads(k->body[i], buf, st, other_index);
-  return r;
+  Reads r = {{NULL, note_read}, buf, st, other_index, false};
+  kvisit_kernel(&r.v, k);
+  return r.any;
 }
 
-static void rename_expr(KExpr *e, int32_t from, int32_t to) {
-  if (!e) return;
-  if (e->kind == KE_LOAD && e->buf == from) e->buf = to;
-  for (int i = 0; i < e->nidx; i++) rename_expr(e->idx[i], from, to);
-  rename_expr(e->a, from, to);
-  rename_expr(e->b, from, to);
-  rename_expr(e->c, from, to);
+/* Renames buffer `from` to `to` in every load and store. */
+typedef struct RenameBuf {
+  KVisit v;
+  int32_t from, to;
+} RenameBuf;
+static bool rename_store(KVisit *v, KStmt *s) {
+  RenameBuf *r = (RenameBuf *)v;
+  if (kstmt_is_store(s) && s->buf == r->from) s->buf = r->to;
+  return false;
 }
-
-static void rename_stmt(KStmt *s, int32_t from, int32_t to) {
-  if (s->kind == KS_STORE && s->buf == from) s->buf = to;
-  rename_expr(s->value, from, to);
-  for (int i = 0; i < s->nidx; i++) rename_expr(s->idx[i], from, to);
-  for (uint32_t i = 0; i < s->nbody; i++) rename_stmt(s->body[i], from, to);
+static bool rename_load(KVisit *v, KExpr *e) {
+  RenameBuf *r = (RenameBuf *)v;
+  if (e->kind == KE_LOAD && e->buf == r->from) e->buf = r->to;
+  return false;
 }
 
 static void rename_kernel(Kernel *k, int32_t from, int32_t to) {
-  for (uint32_t i = 0; i < k->nbody; i++) rename_stmt(k->body[i], from, to);
+  RenameBuf r = {{rename_store, rename_load}, from, to};
+  kvisit_kernel(&r.v, k);
   for (uint32_t i = 0; i < k->nargs; i++)
     if (k->args[i] == from) k->args[i] = to;
   /* The same buffer may now be listed twice: drop the repeat. */
@@ -656,20 +660,26 @@ static void place_update(L *l, ValueId v, int32_t tmp, int32_t dst) {
 /* Fuses consecutive update kernels that loop over the same unbatched
  * domain into one (Adam: m, v and p of one parameter).  Each later body's
  * loop variables are renamed to the first kernel's. */
-static void rename_vars_stmt(KStmt *s, const int32_t *map, int32_t nmap);
-static void rename_vars_expr(KExpr *e, const int32_t *map, int32_t nmap) {
-  if (!e) return;
-  if (e->kind == KE_VAR && e->var < nmap) e->var = map[e->var];
-  for (int i = 0; i < e->nidx; i++) rename_vars_expr(e->idx[i], map, nmap);
-  rename_vars_expr(e->a, map, nmap);
-  rename_vars_expr(e->b, map, nmap);
-  rename_vars_expr(e->c, map, nmap);
+typedef struct RenameVars {
+  KVisit v;
+  const int32_t *map;
+  int32_t nmap;
+} RenameVars;
+static bool rename_loop_var(KVisit *v, KStmt *s) {
+  RenameVars *r = (RenameVars *)v;
+  int32_t *vars[NNC_MAX_CONTRACT_AXES];
+  for (int i = kstmt_binds(s, vars) - 1; i >= 0; i--)
+    if (*vars[i] < r->nmap) *vars[i] = r->map[*vars[i]];
+  return false;
+}
+static bool rename_var(KVisit *v, KExpr *e) {
+  RenameVars *r = (RenameVars *)v;
+  if (e->kind == KE_VAR && e->var < r->nmap) e->var = r->map[e->var];
+  return false;
 }
 static void rename_vars_stmt(KStmt *s, const int32_t *map, int32_t nmap) {
-  if (s->kind == KS_LOOP && s->var < nmap) s->var = map[s->var];
-  rename_vars_expr(s->value, map, nmap);
-  for (int i = 0; i < s->nidx; i++) rename_vars_expr(s->idx[i], map, nmap);
-  for (uint32_t i = 0; i < s->nbody; i++) rename_vars_stmt(s->body[i], map, nmap);
+  RenameVars r = {{rename_loop_var, rename_var}, map, nmap};
+  kvisit_stmt(&r.v, s);
 }
 
 /* A map kernel: nested unbatched loops (no reductions, no temps) whose
@@ -764,28 +774,30 @@ static void fuse_update_kernels(L *l, uint32_t first) {
 /* Removes temps that in-place updates made unused (slot -2), renumbering
  * every buffer reference. */
 /* Expression nodes may be shared within a kernel (a loaded value used
- * twice), so references first move out of the way (-1 - buf), then to
+ * twice), so references first move out of the way (buf + MOVED), then to
  * their new numbers: a shared load is renumbered once. */
-static void remap_expr(KExpr *e, const int32_t *map, bool phase2) {
-  if (!e) return;
-  if (e->kind == KE_LOAD) {
-    if (!phase2 && e->buf >= 0) e->buf = -1 - e->buf;
-    else if (phase2 && e->buf < 0) e->buf = map[-1 - e->buf];
-  }
-  for (int i = 0; i < e->nidx; i++) remap_expr(e->idx[i], map, phase2);
-  remap_expr(e->a, map, phase2);
-  remap_expr(e->b, map, phase2);
-  remap_expr(e->c, map, phase2);
+typedef struct Remap {
+  KVisit v;
+  const int32_t *map;
+  bool phase2;
+} Remap;
+enum { MOVED = 1 << 30 }; /* phase 1 moves numbers out of the way: buf + MOVED */
+static int32_t remap_buf(const Remap *r, int32_t buf) {
+  if (buf < 0) return buf; /* a contraction without a store */
+  if (!r->phase2) return buf < MOVED ? buf + MOVED : buf;
+  return buf >= MOVED ? r->map[buf - MOVED] : buf;
 }
-
+static bool remap_store(KVisit *v, KStmt *s) {
+  if (s->kind == KS_STORE || s->kind == KS_CONTRACT) s->buf = remap_buf((Remap *)v, s->buf);
+  return false;
+}
+static bool remap_load(KVisit *v, KExpr *e) {
+  if (e->kind == KE_LOAD) e->buf = remap_buf((Remap *)v, e->buf);
+  return false;
+}
 static void remap_stmt(KStmt *s, const int32_t *map, bool phase2) {
-  if (s->kind == KS_STORE) {
-    if (!phase2 && s->buf >= 0) s->buf = -1 - s->buf;
-    else if (phase2 && s->buf < 0) s->buf = map[-1 - s->buf];
-  }
-  remap_expr(s->value, map, phase2);
-  for (int i = 0; i < s->nidx; i++) remap_expr(s->idx[i], map, phase2);
-  for (uint32_t i = 0; i < s->nbody; i++) remap_stmt(s->body[i], map, phase2);
+  Remap r = {{remap_store, remap_load}, map, phase2};
+  kvisit_stmt(&r.v, s);
 }
 
 static void drop_unused_buffers(KProgram *p) {
@@ -993,5 +1005,6 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
   free(l.mat);
   free(l.sym_buf);
   free(l.hyper_slot);
+  free(l.extent);
   return p;
 }

@@ -16,26 +16,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void mark_expr(const KExpr *e, int32_t k, int32_t *first, int32_t *last, bool store) {
-  if (!e) return;
-  if (e->kind == KE_LOAD) {
-    if (first[e->buf] < 0 && !store) first[e->buf] = k; /* read before written: live from here */
-    last[e->buf] = k;
-  }
-  for (int i = 0; i < e->nidx; i++) mark_expr(e->idx[i], k, first, last, false);
-  mark_expr(e->a, k, first, last, false);
-  mark_expr(e->b, k, first, last, false);
-  mark_expr(e->c, k, first, last, false);
-}
+/* Lifetimes: first[b] and last[b] are the plan positions of the first and
+ * last kernels touching buffer b. */
+typedef struct Mark {
+  KVisit v;
+  int32_t k, *first, *last;
+} Mark;
 
-static void mark_stmt(const KStmt *s, int32_t k, int32_t *first, int32_t *last) {
-  if (s->kind == KS_STORE) {
-    if (first[s->buf] < 0) first[s->buf] = k;
-    last[s->buf] = k > last[s->buf] ? k : last[s->buf];
+static bool mark_store(KVisit *v, KStmt *s) {
+  Mark *m = (Mark *)v;
+  if (kstmt_is_store(s)) {
+    if (m->first[s->buf] < 0) m->first[s->buf] = m->k;
+    if (m->k > m->last[s->buf]) m->last[s->buf] = m->k;
   }
-  mark_expr(s->value, k, first, last, false);
-  for (int i = 0; i < s->nidx; i++) mark_expr(s->idx[i], k, first, last, false);
-  for (uint32_t i = 0; i < s->nbody; i++) mark_stmt(s->body[i], k, first, last);
+  return false;
+}
+static bool mark_load(KVisit *v, KExpr *e) {
+  Mark *m = (Mark *)v;
+  if (e->kind == KE_LOAD) {
+    if (m->first[e->buf] < 0) m->first[e->buf] = m->k; /* read before written: live from here */
+    m->last[e->buf] = m->k;
+  }
+  return false;
 }
 
 void memplan(KProgram *p, int64_t batch) {
@@ -43,8 +45,8 @@ void memplan(KProgram *p, int64_t batch) {
   int32_t *last = nnc_xmalloc(sizeof(int32_t) * (p->nbufs ? p->nbufs : 1));
   for (uint32_t b = 0; b < p->nbufs; b++) first[b] = last[b] = -1;
   for (uint32_t i = 0; i < p->ntrain; i++) {
-    const Kernel *k = &p->kernels[p->train[i]];
-    for (uint32_t s = 0; s < k->nbody; s++) mark_stmt(k->body[s], (int32_t)i, first, last);
+    Mark m = {{mark_store, mark_load}, (int32_t)i, first, last};
+    kvisit_kernel(&m.v, &p->kernels[p->train[i]]);
   }
   /* Slots: owner's last use and current size (elements per sample or fixed). */
   int32_t *slot_free_at = NULL, cap = 0, nslots = 0;

@@ -1,18 +1,18 @@
-/* passes/schedule_cpu.c - find contractions, choose their tiles (see
- * schedule_cpu.h).
+/* passes/schedule_cpu.c - plan the contractions' packed products, choose
+ * their tiles (see schedule_cpu.h).
  *
- * Matching works on the kernel IR lowering writes (passes/lower.c), in two
- * forms, inside a launch loop `for i parallel { ... }`:
+ * A kernel whose launch loop `for i parallel` begins with a contraction of
+ * two factors over one free axis j and one reduction axis k,
  *
- *   rows  for j: C[i,j] = 0                    (zero C's row)
- *         for k reduce { for j: C[i,j] = C[i,j] + A(i,k) * B(k,j) }
- *   dot   for j { let t = 0; for k reduce { t = t + A(i,k) * B(k,j) }; C[i,j] = f(t) }
+ *   contract C[..] = f(t) for j with t = sum k of A(..) * B(..)
  *
- * followed by any statements (the epilogue).  "A(i,k)" is a load whose
- * element offset is affine in i and k only, B's in k and j only, C's in i
- * and j (one-to-one).  Index arithmetic such as `v - v / 64 * 64` with v
- * known to lie in [0, 64) simplifies to v: lowering writes it for
- * broadcasts.
+ * runs as a packed matrix product when its accesses are affine: A's
+ * element offset in i and k only, B's in k and j only, C's in i and j
+ * (one-to-one).  This reads the statement's fields; nothing matches loop
+ * shapes.  Index arithmetic such as `v - v / 64 * 64` with v known to lie
+ * in [0, 64) simplifies to v.  Every other contraction is left to the
+ * emitter's loops, in rows order (sched.rows) where its last free axis is
+ * contiguous.
  *
  * Tiles (BLIS's analysis, transposed for row-major C): a micro-tile of mr
  * rows by nr = 2 vectors of columns keeps mr * nr / vector accumulators in
@@ -155,106 +155,11 @@ static bool access(const Ctx *cx, const KProgram *p, int32_t buf, KExpr *const *
   return true;
 }
 
-/* ---- matching --------------------------------------------------------------------------- */
+/* ---- matching ---------------------------------------------------------------------------- */
 
-static bool is_zero(const KExpr *e) { return e && e->kind == KE_CONST && e->value == 0 && e->dtype == DT_F32; }
-
-static bool same_access(const KGemmOperand *a, const KGemmOperand *b) {
-  return a->buf == b->buf && a->offset == b->offset && a->si == b->si && a->sj == b->sj && a->sk == b->sk;
-}
-
-/* x * y with one factor A(i,k) and the other B(k,j), neither reading C. */
-static bool product(const Ctx *cx, const KProgram *p, const KExpr *e, int32_t cbuf, KGemm *g) {
-  if (!e || e->kind != KE_OP || e->op != OP_MUL || e->dtype != DT_F32) return false;
-  const KExpr *f[2] = {e->a, e->b};
-  KGemmOperand o[2];
-  for (int n = 0; n < 2; n++) {
-    if (f[n]->kind != KE_LOAD || f[n]->guarded || f[n]->buf == cbuf) return false;
-    if (!access(cx, p, f[n]->buf, f[n]->idx, f[n]->nidx, &o[n])) return false;
-  }
-  int a = !o[0].sj && !o[1].si ? 0 : !o[1].sj && !o[0].si ? 1 : -1;
-  if (a < 0) return false;
-  g->a = o[a];
-  g->b = o[1 - a];
-  return true;
-}
-
-static bool loads_buf(const KExpr *e, int32_t buf) {
-  if (!e) return false;
-  if (e->kind == KE_LOAD) {
-    if (e->buf == buf) return true;
-    for (int d = 0; d < e->nidx; d++)
-      if (loads_buf(e->idx[d], buf)) return true;
-    return false;
-  }
-  return loads_buf(e->a, buf) || loads_buf(e->b, buf) || loads_buf(e->c, buf);
-}
-
-static bool is_loop(const KStmt *s, uint32_t nbody) { return s && s->kind == KS_LOOP && s->nbody == nbody; }
-
-/* for j: C[i,j] = 0; for k reduce { for j: C[i,j] = C[i,j] + A * B } */
-static bool match_rows(const KProgram *p, const KStmt *l0, KGemm *g) {
-  if (l0->nbody < 2) return false;
-  const KStmt *z = l0->body[0], *r = l0->body[1];
-  if (!is_loop(z, 1) || z->batched || !is_loop(r, 1) || !(r->flags & KL_REDUCE)) return false;
-  const KStmt *jl = r->body[0];
-  if (!is_loop(jl, 1) || jl->batched || jl->extent != z->extent) return false;
-  const KStmt *zs = z->body[0], *st = jl->body[0];
-  if (zs->kind != KS_STORE || !is_zero(zs->value) || st->kind != KS_STORE || st->buf != zs->buf) return false;
-  Ctx cx = {{l0->var, jl->var, r->var}, {l0->batched ? 0 : l0->extent, jl->extent, r->batched ? 0 : r->extent}};
-  Ctx cz = cx;
-  cz.var[VJ] = z->var;
-  KGemmOperand c0;
-  if (!access(&cx, p, st->buf, st->idx, st->nidx, &g->c) || !access(&cz, p, zs->buf, zs->idx, zs->nidx, &c0) ||
-      !same_access(&g->c, &c0) || g->c.sk)
-    return false;
-  const KExpr *v = st->value;
-  if (!v || v->kind != KE_OP || v->op != OP_ADD) return false;
-  const KExpr *acc = v->a->kind == KE_LOAD ? v->a : v->b, *prod = acc == v->a ? v->b : v->a;
-  KGemmOperand ca;
-  if (acc->kind != KE_LOAD || acc->buf != st->buf || !access(&cx, p, acc->buf, acc->idx, acc->nidx, &ca) ||
-      !same_access(&ca, &g->c))
-    return false;
-  if (!product(&cx, p, prod, st->buf, g)) return false;
-  g->form = KG_ROWS;
-  g->var_j = jl->var;
-  g->var_k = r->var;
-  g->n = jl->extent;
-  g->k = r->extent;
-  g->k_batched = r->batched;
-  g->temp = -1;
-  g->epilogue = 2;
-  return true;
-}
-
-/* for j { let t = 0; for k reduce { t = t + A * B }; C[i,j] = f(t) } */
-static bool match_dot(const KProgram *p, const Kernel *k, const KStmt *l0, KGemm *g) {
-  const KStmt *jl = l0->body[0];
-  if (!is_loop(jl, 3) || jl->batched) return false;
-  const KStmt *let = jl->body[0], *r = jl->body[1], *st = jl->body[2];
-  if (let->kind != KS_LET || !is_zero(let->value) || k->temp_types[let->temp] != DT_F32) return false;
-  if (!is_loop(r, 1) || !(r->flags & KL_REDUCE) || st->kind != KS_STORE) return false;
-  const KStmt *as = r->body[0];
-  if (as->kind != KS_ASSIGN || as->temp != let->temp) return false;
-  const KExpr *v = as->value;
-  if (!v || v->kind != KE_OP || v->op != OP_ADD) return false;
-  const KExpr *acc = v->a->kind == KE_TEMP ? v->a : v->b, *prod = acc == v->a ? v->b : v->a;
-  if (acc->kind != KE_TEMP || acc->temp != let->temp) return false;
-  Ctx cx = {{l0->var, jl->var, r->var}, {l0->batched ? 0 : l0->extent, jl->extent, r->batched ? 0 : r->extent}};
-  if (!access(&cx, p, st->buf, st->idx, st->nidx, &g->c) || g->c.sk) return false;
-  if (!product(&cx, p, prod, st->buf, g)) return false;
-  /* f(t) runs after the whole product: it may not read C or depend on k */
-  if (kexpr_mentions(st->value, r->var) || loads_buf(st->value, st->buf)) return false;
-  g->form = KG_DOT;
-  g->var_j = jl->var;
-  g->var_k = r->var;
-  g->n = jl->extent;
-  g->k = r->extent;
-  g->k_batched = r->batched;
-  g->temp = let->temp;
-  g->store = st;
-  g->epilogue = 1;
-  return true;
+/* A factor read from a buffer: a plain load (an f32 one). */
+static bool factor(const Ctx *cx, const KProgram *p, const KExpr *e, int32_t cbuf, KGemmOperand *o) {
+  return e && e->kind == KE_LOAD && !e->guarded && e->buf != cbuf && access(cx, p, e->buf, e->idx, e->nidx, o);
 }
 
 /* Different (i, j) must store different elements of C. */
@@ -268,12 +173,63 @@ static bool match(const KProgram *p, const Kernel *k, KGemm *g) {
   if (k->nbody != 1) return false;
   const KStmt *l0 = k->body[0];
   if (l0->kind != KS_LOOP || !(l0->flags & KL_PARALLEL) || !l0->nbody) return false;
+  const KStmt *c = l0->body[0];
+  if (c->kind != KS_CONTRACT || c->buf < 0 || c->combine != OP_ADD || !c->b || c->nfree != 1 || c->nred != 1 ||
+      c->axes[0].batched || c->a->dtype != DT_F32)
+    return false;
   memset(g, 0, sizeof *g);
+  g->contract = c;
   g->var_i = l0->var;
   g->m = l0->extent;
   g->m_batched = l0->batched;
-  if (!match_rows(p, l0, g) && !match_dot(p, k, l0, g)) return false;
+  g->var_j = c->axes[0].var;
+  g->n = c->axes[0].extent;
+  g->var_k = c->axes[1].var;
+  g->k = c->axes[1].extent;
+  g->k_batched = c->axes[1].batched;
+  Ctx cx = {{g->var_i, g->var_j, g->var_k}, {g->m_batched ? 0 : g->m, g->n, g->k_batched ? 0 : g->k}};
+  if (!access(&cx, p, c->buf, c->idx, c->nidx, &g->c) || g->c.sk) return false;
+  KGemmOperand o[2];
+  if (!factor(&cx, p, c->a, c->buf, &o[0]) || !factor(&cx, p, c->b, c->buf, &o[1])) return false;
+  int a = !o[0].sj && !o[1].si ? 0 : !o[1].sj && !o[0].si ? 1 : -1;
+  if (a < 0) return false;
+  g->a = o[a];
+  g->b = o[1 - a];
+  /* f(t) runs after the whole product, on C in place: it may not read C */
+  if (kexpr_reads(c->value, c->buf)) return false;
   return one_to_one(g);
+}
+
+/* Rows order for a contraction left to loops: its last free axis j is
+ * contiguous in what it stores and in every load that moves with j, and
+ * it is a product or a batch sum (the reductions of lowering's rows). */
+typedef struct RowsOk {
+  KVisit v;
+  const KProgram *p;
+  int32_t j;
+} RowsOk;
+static bool strided_in_j(KVisit *v, KExpr *e) {
+  const RowsOk *r = (const RowsOk *)v;
+  int64_t st;
+  return e->kind == KE_LOAD && kexpr_mentions(e, r->j) &&
+         !(kaccess_stride(r->p, e->buf, e->idx, e->nidx, r->j, &st) && st == 1);
+}
+static bool prefers_rows(const KProgram *p, const KStmt *c) {
+  if (c->kind != KS_CONTRACT || c->nfree < 1 || !kstmt_is_product(c) || c->axes[c->nfree - 1].batched) return false;
+  RowsOk r = {{NULL, strided_in_j}, p, c->axes[c->nfree - 1].var};
+  int64_t st;
+  if (!kaccess_stride(p, c->buf, c->idx, c->nidx, r.j, &st) || st != 1) return false;
+  return !kvisit_expr(&r.v, c->a) && !kvisit_expr(&r.v, c->b) && !kexpr_reads(c->value, c->buf) &&
+         !kexpr_reads(c->a, c->buf) && !kexpr_reads(c->b, c->buf); /* rows accumulate in C */
+}
+
+typedef struct SetRows {
+  KVisit v;
+  const KProgram *p;
+} SetRows;
+static bool set_rows(KVisit *v, KStmt *s) {
+  if (s->kind == KS_CONTRACT) s->sched.rows = prefers_rows(((SetRows *)v)->p, s);
+  return false;
 }
 
 /* ---- tiles ------------------------------------------------------------------------------ */
@@ -591,6 +547,8 @@ bool schedule_cpu(KProgram *p, const CpuScheduleOptions *o) {
   for (uint32_t i = 0; i < p->nkernels && ok; i++) {
     Kernel *k = &p->kernels[i];
     k->gemm = NULL;
+    SetRows sr = {{set_rows, NULL}, p};
+    kvisit_kernel(&sr.v, k);
     KGemm g;
     if (!match(p, k, &g)) continue;
     int swap = 0; /* the last item naming swap for this kernel decides */

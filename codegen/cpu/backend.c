@@ -36,5 +36,6 @@ const NncBackend nnc_backend_cpu = {
     .description = "native code for the host CPU through LLVM",
     .emits = "llvm,asm,obj",
     .compile = cpu_backend_compile,
+    .flags = NNC_BACKEND_CONTRACTIONS, /* packed products (passes/schedule_cpu.c, gemm.c) */
     .options = "cpu,schedule",
 };

@@ -380,28 +380,32 @@ static void product(Gm *G, LLVMValueRef i0, LLVMValueRef iend) {
   loop_end(G, &ljc);
 }
 
-/* Is the dot form's store just C[i,j] = t? */
+/* Is the contraction's value just t (C[i,j] = t)? */
 static bool plain_store(const KGemm *g) {
-  return g->form != KG_DOT || (g->store->value->kind == KE_TEMP && g->store->value->temp == g->temp);
+  const KStmt *c = g->contract;
+  return c->value->kind == KE_TEMP && c->value->temp == c->temp;
 }
 
-/* The rows [i0, iend) after their product: f(t) of the dot form, then the
- * launch loop's remaining statements, per row. */
+/* The rows [i0, iend) after their product: the contraction's value f(t)
+ * (t read back from C), then the launch loop's remaining statements, per row. */
 static void epilogue(Gm *G, const KStmt *l0, LLVMValueRef i0, LLVMValueRef iend) {
   LkEmit *E = G->E;
   const KGemm *g = G->g;
+  const KStmt *c = g->contract;
   Loop li, lj;
   LLVMValueRef i = loop_begin(G, &li, i0, iend, 1, "ep.i");
   E->vars[g->var_i] = i;
   if (!plain_store(g)) {
     LLVMValueRef j = loop_begin(G, &lj, c64(G, 0), c64(G, g->n), 1, "ep.j");
     E->vars[g->var_j] = j;
-    LLVMBuildStore(G->B, load_f32(G, operand_at(G, &g->c, i, j, NULL)), E->temps[g->temp]);
-    lk_stmt(E, g->store);
+    LLVMBuildStore(G->B, load_f32(G, operand_at(G, &g->c, i, j, NULL)), E->temps[c->temp]);
+    KStmt store = *c; /* C[i,j] = f(t): the contraction's store alone */
+    store.kind = KS_STORE;
+    lk_stmt(E, &store);
     E->vars[g->var_j] = NULL;
     loop_end(G, &lj);
   }
-  lk_stmts(E, l0->body + g->epilogue, l0->nbody - g->epilogue);
+  lk_stmts(E, l0->body + 1, l0->nbody - 1);
   E->vars[g->var_i] = NULL;
   loop_end(G, &li);
 }
@@ -449,7 +453,7 @@ void cpu_gemm_emit(LkEmit *E, const Kernel *k, LLVMValueRef begin, LLVMValueRef 
   G.kdim = lk_extent(E, g->k, g->k_batched);
 
   const KStmt *l0 = k->body[0];
-  bool has_epilogue = !plain_store(g) || g->epilogue < l0->nbody;
+  bool has_epilogue = !plain_store(g) || l0->nbody > 1;
   if (!has_epilogue) {
     product(&G, begin, end);
     return;

@@ -196,6 +196,12 @@ bool cpu_schedule(KProgram *p, const CpuOptions *o) {
   return ok;
 }
 
+/* The contraction a kernel's packed product computes (gemm.c emits it). */
+static bool is_planned_product(const KStmt *s, void *kernel) {
+  const Kernel *k = kernel;
+  return k->gemm && k->gemm->contract == s;
+}
+
 bool cpu_compile(KProgram *p, const CpuOptions *o, CpuOutKind kind, const char *path) {
   LLVMTargetMachineRef tm = cpu_target_machine(o);
   if (!tm) return false;
@@ -204,6 +210,8 @@ bool cpu_compile(KProgram *p, const CpuOptions *o, CpuOutKind kind, const char *
     LLVMDisposeTargetMachine(tm);
     return false;
   }
+  for (uint32_t i = 0; i < p->nkernels; i++) /* the rest of the contractions as loops */
+    kernel_expand_contractions(p, &p->kernels[i], is_planned_product, &p->kernels[i]);
   LLVMContextRef ctx = LLVMContextCreate();
   cpu_diagnostics(ctx, o->verbose);
   LLVMModuleRef m = cpu_emit_module(p, ctx);

@@ -47,7 +47,7 @@ const NncBackend nnc_backend_gpu = {
     .name = "gpu",
     .description = "PTX for NVIDIA GPUs through LLVM's NVPTX backend, run by the CUDA driver",
     .emits = "ptx,llvm",
-    .flags = NNC_BACKEND_SEPARATE_CONTRACTIONS, /* contractions are scheduled alone (codegen/gpu/schedule.c) */
+    .flags = NNC_BACKEND_SEPARATE_CONTRACTIONS | NNC_BACKEND_CONTRACTIONS, /* scheduled alone (codegen/gpu/schedule.c) */
     .compile = gpu_backend_compile,
     .options = "gpu-arch,batch",
 };

@@ -233,8 +233,8 @@ static void emit_thread(GpuEmit *G, const GpuKernelPlan *kp) {
  * statements after the reduction. */
 static void emit_warp(GpuEmit *G, const GpuKernelPlan *kp) {
   LkEmit *E = &G->lk;
-  const KStmt *l = E->k->body[0];
-  if (l->nbody < 2 || l->body[0] != kp->let || l->body[1] != kp->red) LK_FAIL(E, "%s", "the warp reduction lost its shape");
+  const KStmt *l = E->k->body[0], *c = kp->contract;
+  if (l->nbody < 1 || l->body[0] != c) LK_FAIL(E, "%s", "the warp reduction lost its shape");
   LLVMValueRef gid = global_id(G);
   LLVMValueRef out = LLVMBuildLShr(E->b, gid, lk_i64(E, 5), "out");
   LLVMValueRef lane = LLVMBuildAnd(E->b, gid, lk_i64(E, GPU_WARP - 1), "lane");
@@ -243,16 +243,17 @@ static void emit_warp(GpuEmit *G, const GpuKernelPlan *kp) {
    * a warp enters or skips as one and the shuffles see all 32 lanes */
   LLVMBasicBlockRef join = open_if(E, LLVMBuildICmp(E->b, LLVMIntSLT, out, hi, ""), "warp");
   E->vars[l->var] = out;
-  int32_t t = kp->let->temp;
-  LLVMValueRef init = lk_coerce(E, lk_expr(E, kp->let->value), E->f32);
-  double identity = kp->op == OP_ADD ? 0.0 : kp->op == OP_MAX ? -INFINITY : INFINITY;
-  LLVMBuildStore(E->b, lk_f32(E, identity), E->temps[t]);
+  int32_t t = c->temp;
+  LLVMBuildStore(E->b, lk_f32(E, kcombine_identity(c->combine)), E->temps[t]);
   lk_loop(E, kp->red, lane, NULL, lk_i64(E, GPU_WARP));
   LLVMValueRef v = LLVMBuildLoad2(E->b, E->f32, E->temps[t], "");
-  for (int m = GPU_WARP / 2; m >= 1; m /= 2) v = lk_combine(E, kp->op, v, shfl_bfly(G, v, m));
-  LLVMBuildStore(E->b, lk_combine(E, kp->op, init, v), E->temps[t]);
+  for (int m = GPU_WARP / 2; m >= 1; m /= 2) v = lk_combine(E, c->combine, v, shfl_bfly(G, v, m));
+  LLVMBuildStore(E->b, v, E->temps[t]);
   LLVMBasicBlockRef join0 = open_if(E, LLVMBuildICmp(E->b, LLVMIntEQ, lane, lk_i64(E, 0), ""), "lane0");
-  lk_stmts(E, l->body + 2, l->nbody - 2);
+  KStmt store = *c; /* the contraction's store of its value */
+  store.kind = KS_STORE;
+  if (c->buf >= 0) lk_stmt(E, &store);
+  lk_stmts(E, l->body + 1, l->nbody - 1);
   close_if(E, join0);
   E->vars[l->var] = NULL;
   close_if(E, join);

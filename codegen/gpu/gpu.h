@@ -27,8 +27,8 @@
  *   GK_THREAD  one thread per iteration of the outermost loop: i =
  *              blockIdx.x * blockDim.x + threadIdx.x, `if (i < range)`;
  *              inner loops run as on the cpu
- *   GK_WARP    a reduction `acc = init; for r: acc = acc op term; stores`
- *              (op add, max or min) with a long r and few outputs: one warp
+ *   GK_WARP    a contraction `t = op r of term` (op add, max or min) and
+ *              stores, with a long r and few outputs: one warp
  *              per output; lane l takes r = l, l + 32, ..., the 32 partial
  *              results meet through shfl.sync.bfly, lane 0 stores.  The
  *              launch range is 32 x the outputs
@@ -82,9 +82,10 @@ typedef struct GpuKernelPlan {
   GpuKernelKind kind;
   int64_t extent;           /* the launch loop's iterations before the launch range was set */
   bool batched;             /*   (times B when set) */
-  /* GK_WARP and GK_TILED: the reduction `let acc = init` and `for r: acc = acc op term` */
-  const KStmt *let, *red;
-  Op op;                    /* GK_WARP: OP_ADD, OP_MAX or OP_MIN */
+  /* GK_WARP and GK_TILED: the launch loop's first statement, a contraction
+   * with no free axes and one reduction axis */
+  const KStmt *contract;
+  const KStmt *red;         /* GK_WARP: its reduction as a loop `for r: t = t op term` */
   /* GK_TILED */
   int rm, rn;               /* outputs per thread; the tile is 16 rm x 16 rn */
   int64_t cols;             /* output columns: g = row * cols + col */

@@ -1,13 +1,12 @@
 /* codegen/gpu/schedule.c - mapping kernels onto blocks and threads.
  *
  * First the opencl NDRange schedule (codegen/opencl/schedule.c) reshapes
- * the kernels on the kernel IR, exactly as for an OpenCL GPU: a matmul's
- * row accumulation becomes one dot product per output, and perfect nests
- * of independent loops fold into the launch loop, so a [B, 64] layer
- * launches 64 B threads, not B.  It also finds the dot products worth
- * tiling and splits their term into the factor that follows the output
- * row and the one that follows the column.  Then, per kernel, a form
- * (gpu.h):
+ * the kernels on the kernel IR, exactly as for an OpenCL GPU: each
+ * contraction's free axes become loops, and perfect nests of independent
+ * loops fold into the launch loop, so a [B, 64] layer launches 64 B
+ * threads, not B.  It also finds the contractions worth tiling and tells
+ * which factor follows the output row and which the column.  Then, per
+ * kernel, a form (gpu.h):
  *
  *   GK_TILED  what the NDRange schedule tiles.  Outputs per thread rm = rn
  *             = 8, 4, 2 or 1: the largest whose tiles still number enough
@@ -18,7 +17,7 @@
  *             (mnist.nn's first layer at batch 32: 8 tiles, 784 deep)
  *             goes on warps instead: 2048 warps keep more of the GPU busy
  *             than 8 blocks stepping 49 times through shared memory.
- *   GK_WARP   a reduction into one f32 temporary by add, max or min whose
+ *   GK_WARP   a contraction by add, max or min into one f32 temporary whose
  *             reduction is long (>= 64) while its outputs are few (a
  *             [B, 10] logits layer over 4096 inputs, a bias gradient summed
  *             over a batch of 256): one warp per output.
@@ -26,7 +25,8 @@
  *
  * Finally each launch loop's extent becomes the threads its form wants
  * (32 per output for GK_WARP, about one block per tile for GK_TILED); the
- * plan keeps the old extent, which is what the emitter iterates over.
+ * plan keeps the old extent, which is what the emitter iterates over.  The
+ * other contractions become loops (kernel_expand_contractions).
  */
 #include "codegen/gpu/gpu.h"
 
@@ -45,15 +45,19 @@ enum {
 };
 
 /* Does any load in e move by exactly one element per step of v? */
-static bool contiguous_in(const KProgram *p, const KExpr *e, int32_t v) {
-  if (!e) return false;
-  if (e->kind == KE_LOAD) {
-    int64_t s;
-    if (lk_stride(p, e->buf, e->idx, e->nidx, v, &s) && s == 1) return true;
-  }
-  for (int d = 0; d < e->nidx; d++)
-    if (contiguous_in(p, e->idx[d], v)) return true;
-  return contiguous_in(p, e->a, v) || contiguous_in(p, e->b, v) || contiguous_in(p, e->c, v);
+typedef struct Contig {
+  KVisit v;
+  const KProgram *p;
+  int32_t var;
+} Contig;
+static bool unit_stride_load(KVisit *v, KExpr *e) {
+  const Contig *c = (const Contig *)v;
+  int64_t s;
+  return e->kind == KE_LOAD && kaccess_stride(c->p, e->buf, e->idx, e->nidx, c->var, &s) && s == 1;
+}
+static bool contiguous_in(const KProgram *p, const KExpr *e, int32_t var) {
+  Contig c = {{NULL, unit_stride_load}, p, var};
+  return kvisit_expr(&c.v, (KExpr *)e);
 }
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -71,58 +75,34 @@ static int pick_tile(int64_t rows, int64_t cols) {
 
 static void plan_tiled(const KProgram *p, const CKernelPlan *cp, const GpuScheduleOptions *o, GpuKernelPlan *g) {
   g->kind = GK_TILED;
-  g->let = cp->let;
-  g->red = cp->red;
+  g->contract = cp->contract;
   g->cols = cp->inner;
-  g->x = cp->swap ? cp->term->b : cp->term->a;
-  g->y = cp->swap ? cp->term->a : cp->term->b;
-  g->x_kmajor = contiguous_in(p, g->x, g->red->var);
-  g->y_kmajor = contiguous_in(p, g->y, g->red->var);
+  g->x = cp->swap ? cp->contract->b : cp->contract->a;
+  g->y = cp->swap ? cp->contract->a : cp->contract->b;
+  int32_t kv = cp->contract->axes[0].var;
+  g->x_kmajor = contiguous_in(p, g->x, kv);
+  g->y_kmajor = contiguous_in(p, g->y, kv);
   int64_t rows = g->extent * (g->batched ? o->batch : 1) / g->cols;
   g->rm = g->rn = o->tile > 0 ? o->tile : pick_tile(rows, g->cols);
 }
 
-/* `acc = acc op term` or `acc = term op acc` with term free of acc: op. */
-static bool reduction_op(const KStmt *as, int32_t t, Op *op) {
-  const KExpr *v = as->value;
-  if (as->kind != KS_ASSIGN || as->temp != t || !v || v->kind != KE_OP || v->dtype != DT_F32 || v->index) return false;
-  if (v->op != OP_ADD && v->op != OP_MAX && v->op != OP_MIN) return false;
-  const KExpr *term;
-  if (v->a->kind == KE_TEMP && v->a->temp == t)
-    term = v->b;
-  else if (v->b && v->b->kind == KE_TEMP && v->b->temp == t)
-    term = v->a;
-  else
-    return false;
-  /* the term must not read acc: look for the temporary anywhere in it */
-  const KExpr *stack[64];
-  int n = 0;
-  stack[n++] = term;
-  while (n) {
-    const KExpr *e = stack[--n];
-    if (!e) continue;
-    if (e->kind == KE_TEMP && e->temp == t) return false;
-    if (n + 3 + e->nidx > 64) return false;
-    for (int d = 0; d < e->nidx; d++) stack[n++] = e->idx[d];
-    stack[n++] = e->a, stack[n++] = e->b, stack[n++] = e->c;
-  }
-  *op = v->op;
+/* The launch loop's body begins with an f32 contraction by add, max or
+ * min with no free axes and one reduction axis. */
+static bool match_warp(const Kernel *k, const KStmt *l, GpuKernelPlan *g) {
+  if (!l || l->nbody < 1) return false;
+  const KStmt *c = l->body[0];
+  if (c->kind != KS_CONTRACT || c->nfree || c->nred != 1 || k->temp_types[c->temp] != DT_F32) return false;
+  g->contract = c;
   return true;
 }
 
-/* The launch loop's body starts `let acc = init; for r (reduce) ... acc =
- * acc op term` with nothing else in the reduction. */
-static bool match_warp(const Kernel *k, const KStmt *l, GpuKernelPlan *g) {
-  if (!l || l->nbody < 2) return false;
-  const KStmt *let = l->body[0], *red = l->body[1];
-  if (let->kind != KS_LET || k->temp_types[let->temp] != DT_F32) return false;
-  if (red->kind != KS_LOOP || !(red->flags & KL_REDUCE)) return false;
-  const KStmt *in = red;
-  while (in->nbody == 1 && in->body[0]->kind == KS_LOOP) in = in->body[0];
-  if (in->nbody != 1 || !reduction_op(in->body[0], let->temp, &g->op)) return false;
-  g->let = let;
-  g->red = red;
-  return true;
+/* The warp form's reduction loop, `for r: t = t op term`, built once here. */
+static KStmt *warp_loop(KProgram *p, const KStmt *c) {
+  KStmt *r = kstmt_loop(p, c->axes[0].var, c->axes[0].extent, c->axes[0].batched, KL_REDUCE);
+  KExpr *t = kexpr_temp(p, c->temp, DT_F32);
+  KExpr *term = c->b ? kexpr_op(p, OP_MUL, DT_F32, c->a, c->b, NULL) : c->a;
+  kstmt_append(&r->body, &r->nbody, &r->capbody, kstmt_assign(p, c->temp, kexpr_op(p, c->combine, DT_F32, t, term, NULL)));
+  return r;
 }
 
 /* Fewer than half the wanted tiles even at 16 x 16. */
@@ -133,10 +113,13 @@ static bool too_few_tiles(const GpuKernelPlan *g, const CKernelPlan *cp, int64_t
 
 static bool warp_pays(const GpuKernelPlan *g, int64_t batch) {
   int64_t outputs = g->extent * (g->batched ? batch : 1);
-  int64_t depth = g->red->extent * (g->red->batched ? batch : 1);
+  const KAxis *r = &g->contract->axes[0];
+  int64_t depth = r->extent * (r->batched ? batch : 1);
   return depth >= WARP_MIN_DEPTH && (outputs <= WARP_MAX_OUTPUTS || depth >= WARP_ANY_DEPTH) &&
          g->extent <= INT64_MAX / GPU_WARP;
 }
+
+static bool is_planned(const KStmt *s, void *plan) { return s == ((const GpuKernelPlan *)plan)->contract; }
 
 void gpu_schedule(KProgram *p, const GpuScheduleOptions *o, GpuSchedule *s) {
   GpuScheduleOptions opts = *o;
@@ -170,11 +153,13 @@ void gpu_schedule(KProgram *p, const GpuScheduleOptions *o, GpuSchedule *s) {
       nnc_stat_add("gpu", "tiled_matmuls", 1);
     } else if (opts.warp >= 0 && match_warp(k, l, g) && (opts.warp > 0 || warp_pays(g, opts.batch))) {
       g->kind = GK_WARP;
+      g->red = warp_loop(p, g->contract);
       l->extent = g->extent * GPU_WARP;
       nnc_stat_add("gpu", "warp_reductions", 1);
     } else {
-      g->let = g->red = NULL;
+      g->contract = NULL;
     }
+    kernel_expand_contractions(p, k, is_planned, g); /* the others as loops */
   }
   c_schedule_free(&cs);
 }

@@ -94,9 +94,9 @@ static void stage(Tile *T, bool is_x, LLVMValueRef origin, LLVMValueRef k0) {
     LLVMBuildCondBr(B, ok, load, join);
     LLVMPositionBuilderAtEnd(B, load);
     E->vars[T->l->var] = is_x ? LLVMBuildNSWMul(B, pos, T->cols, "") : pos;
-    E->vars[kp->red->var] = kv;
+    E->vars[kp->contract->axes[0].var] = kv;
     LLVMValueRef v = lk_coerce(E, lk_expr(E, f), E->f32);
-    E->vars[T->l->var] = E->vars[kp->red->var] = NULL;
+    E->vars[T->l->var] = E->vars[kp->contract->axes[0].var] = NULL;
     LLVMBasicBlockRef loaded = LLVMGetInsertBlock(B);
     LLVMBuildBr(B, join);
     LLVMMoveBasicBlockAfter(join, loaded);
@@ -166,8 +166,11 @@ static void epilogue(Tile *T, LLVMValueRef row0, LLVMValueRef col0) {
       LLVMBuildCondBr(B, ok, then, join);
       LLVMPositionBuilderAtEnd(B, then);
       E->vars[l->var] = LLVMBuildNSWAdd(B, LLVMBuildNSWMul(B, row, T->cols, ""), col, "g");
-      LLVMBuildStore(B, LLVMBuildLoad2(B, E->f32, T->acc[i * rn + j], ""), E->temps[T->kp->let->temp]);
-      lk_stmts(E, l->body + 2, l->nbody - 2);
+      LLVMBuildStore(B, LLVMBuildLoad2(B, E->f32, T->acc[i * rn + j], ""), E->temps[T->kp->contract->temp]);
+      KStmt store = *T->kp->contract; /* the contraction's store of its value */
+      store.kind = KS_STORE;
+      if (store.buf >= 0) lk_stmt(E, &store);
+      lk_stmts(E, l->body + 1, l->nbody - 1);
       E->vars[l->var] = NULL;
       LLVMBuildBr(B, join);
       LLVMMoveBasicBlockAfter(join, LLVMGetInsertBlock(B));
@@ -180,7 +183,7 @@ void gpu_emit_tiled(GpuEmit *G, const GpuKernelPlan *kp) {
   LLVMBuilderRef B = E->b;
   const Kernel *k = E->k;
   const KStmt *l = k->nbody == 1 && k->body[0]->kind == KS_LOOP ? k->body[0] : NULL;
-  if (!l || l->nbody < 2 || l->body[0] != kp->let || l->body[1] != kp->red || kp->rm * kp->rn > MAX_ACC ||
+  if (!l || l->nbody < 1 || l->body[0] != kp->contract || kp->rm * kp->rn > MAX_ACC ||
       kp->rm > 8 || kp->rn > 8 || kp->cols < 1)
     LK_FAIL(E, "%s", "the tiled dot product lost its shape");
   Tile T;
@@ -205,7 +208,7 @@ void gpu_emit_tiled(GpuEmit *G, const GpuKernelPlan *kp) {
   LLVMValueRef nctaid = LLVMBuildZExt(B, gpu_sreg(G, GPU_NCTAID), E->i64, "nctaid");
   T.cols = lk_i64(E, kp->cols);
   T.rows = LLVMBuildSDiv(B, lk_extent(E, kp->extent, kp->batched), T.cols, "rows");
-  T.depth = lk_extent(E, kp->red->extent, kp->red->batched);
+  T.depth = lk_extent(E, kp->contract->axes[0].extent, kp->contract->axes[0].batched);
   int64_t tcols = (kp->cols + T.tn - 1) / T.tn;
   LLVMValueRef trows = LLVMBuildLShr(B, LLVMBuildNSWAdd(B, T.rows, lk_i64(E, T.tm - 1), ""), lk_i64(E, log2i(T.tm)), "");
   LLVMValueRef tiles = LLVMBuildNSWMul(B, trows, lk_i64(E, tcols), "tiles");

@@ -367,74 +367,28 @@ LLVMValueRef lk_expr(LkEmit *E, const KExpr *e) {
 
 /* ---- questions about kernels ------------------------------------------------------------------ */
 
-bool lk_mentions(const KExpr *e, int32_t v) { return kexpr_mentions(e, v); }
-
-/* The coefficient of loop variable v in index expression e; false when e
- * is not affine in v. */
-static bool coefficient(const KExpr *e, int32_t v, int64_t *c) {
-  int64_t x, y;
-  if (!lk_mentions(e, v)) {
-    *c = 0;
-    return true;
-  }
-  if (e->kind == KE_VAR) {
-    *c = 1;
-    return true;
-  }
-  if (e->kind != KE_OP) return false;
-  switch (e->op) {
-  case OP_ADD:
-  case OP_SUB:
-    if (!coefficient(e->a, v, &x) || !coefficient(e->b, v, &y)) return false;
-    *c = e->op == OP_ADD ? x + y : x - y;
-    return true;
-  case OP_NEG:
-    if (!coefficient(e->a, v, &x)) return false;
-    *c = -x;
-    return true;
-  case OP_MUL: {
-    const KExpr *k = e->a->kind == KE_CONST ? e->a : e->b && e->b->kind == KE_CONST ? e->b : NULL;
-    if (!k || !coefficient(k == e->a ? e->b : e->a, v, &x)) return false;
-    *c = x * (int64_t)k->value;
-    return true;
-  }
-  default: return false;
-  }
-}
-
-bool lk_stride(const KProgram *p, int32_t buf, KExpr *const *idx, int nidx, int32_t v, int64_t *stride) {
-  const KBuffer *kb = &p->bufs[buf];
-  int batched = kb->type.batched ? 1 : 0;
-  int64_t s = 0, row = 1;
-  for (int d = nidx - 1; d >= 0; d--) {
-    int64_t c;
-    if (!coefficient(idx[d], v, &c)) return false;
-    s += c * row;
-    if (d - batched >= 0) row *= kb->type.dims[d - batched];
-  }
-  *stride = s;
-  return true;
-}
-
 /* ---- loop metadata ------------------------------------------------------------------------ */
 
 /* Whether buf[idx...] moves by 0 or 1 element per step of v. */
 static bool unit_stride(const LkEmit *E, int32_t buf, KExpr *const *idx, int nidx, int32_t v) {
   int64_t s;
-  return lk_stride(E->p, buf, idx, nidx, v, &s) && (s == 0 || s == 1);
+  return kaccess_stride(E->p, buf, idx, nidx, v, &s) && (s == 0 || s == 1);
 }
 
+typedef struct Contig {
+  KVisit v;
+  const LkEmit *E;
+  int32_t var;
+} Contig;
+static bool breaks_contiguity(KVisit *v, KExpr *e) {
+  const Contig *c = (const Contig *)v;
+  if (e->kind == KE_OP && e->op == OP_TANH) return true; /* LLVM 19 cannot vectorise llvm.tanh */
+  return e->kind == KE_LOAD &&
+         ((e->guarded && kexpr_mentions(e, c->var)) || !unit_stride(c->E, e->buf, e->idx, e->nidx, c->var));
+}
 static bool expr_contiguous(const LkEmit *E, const KExpr *e, int32_t v) {
-  if (!e) return true;
-  if (e->kind == KE_OP && e->op == OP_TANH) return false; /* LLVM 19 cannot vectorise llvm.tanh */
-  if (e->kind == KE_LOAD) {
-    if (e->guarded && lk_mentions(e, v)) return false;
-    if (!unit_stride(E, e->buf, e->idx, e->nidx, v)) return false;
-    for (int d = 0; d < e->nidx; d++)
-      if (!expr_contiguous(E, e->idx[d], v)) return false;
-    return true;
-  }
-  return expr_contiguous(E, e->a, v) && expr_contiguous(E, e->b, v) && expr_contiguous(E, e->c, v);
+  Contig c = {{NULL, breaks_contiguity}, E, v};
+  return !kvisit_expr(&c.v, (KExpr *)e);
 }
 
 /* An innermost loop whose loads and stores are all contiguous or invariant
@@ -442,7 +396,7 @@ static bool expr_contiguous(const LkEmit *E, const KExpr *e, int32_t v) {
 static bool contiguous_innermost(const LkEmit *E, const KStmt *loop) {
   for (uint32_t i = 0; i < loop->nbody; i++) {
     const KStmt *s = loop->body[i];
-    if (s->kind == KS_LOOP) return false;
+    if (s->kind == KS_LOOP || s->kind == KS_CONTRACT) return false;
     if (!expr_contiguous(E, s->value, loop->var)) return false;
     if (s->kind == KS_STORE) {
       if (!unit_stride(E, s->buf, s->idx, s->nidx, loop->var)) return false;
@@ -533,6 +487,8 @@ void lk_stmt(LkEmit *E, const KStmt *s) {
     LLVMSetAlignment(LLVMBuildStore(E->b, v, addr), 4);
     return;
   }
+  case KS_CONTRACT: /* a target's schedule emits it, or expands it first (kernel_expand_contractions) */
+    LK_FAIL(E, "contraction into buffer %d was neither scheduled nor expanded", s->buf);
   }
   LK_FAIL(E, "unknown statement kind %d", (int)s->kind);
 }

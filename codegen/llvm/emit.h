@@ -107,11 +107,5 @@ LLVMValueRef lk_call(LkEmit *E, const char *name, LLVMTypeRef ret, LLVMTypeRef *
 /* A new basic block at the end of the current function. */
 LLVMBasicBlockRef lk_block(LkEmit *E, const char *name);
 
-/* ---- questions about kernels ---- */
-/* The number of elements a load or store of buf[idx...] moves per step of
- * loop variable v (0 when invariant); false when not affine in v. */
-bool lk_stride(const KProgram *p, int32_t buf, KExpr *const *idx, int nidx, int32_t v, int64_t *stride);
-/* Does expression e mention loop variable v? */
-bool lk_mentions(const KExpr *e, int32_t v);
 
 #endif

@@ -41,7 +41,7 @@ static int ocl_backend_compile(const NncHost *h, NncCompile *c) {
 #define OCL_BACKEND(var, NAME, DESC)                                                                    \
   const NncBackend var = {.api_version = NNC_BACKEND_API_VERSION, .struct_size = sizeof(NncBackend), \
                           .name = NAME, .description = DESC, .emits = "cl",                                     \
-                          .flags = NNC_BACKEND_SEPARATE_CONTRACTIONS, .compile = ocl_backend_compile,          \
+                          .flags = NNC_BACKEND_SEPARATE_CONTRACTIONS | NNC_BACKEND_CONTRACTIONS, .compile = ocl_backend_compile,         \
                           .options = "local-mem,batch"}
 
 OCL_BACKEND(nnc_backend_opencl, "opencl", "OpenCL C NDRange kernels for any OpenCL device");

@@ -142,7 +142,7 @@ static bool is_remainder(const KExpr *e) {
   const KExpr *m = e->b, *q = e->a;
   return e->op == OP_SUB && m->kind == KE_OP && m->op == OP_MUL && m->a->kind == KE_OP && m->a->op == OP_DIV &&
          m->b->kind == KE_CONST && m->a->b->kind == KE_CONST && m->a->b->value == m->b->value && m->b->value > 0 &&
-         c_expr_equal(m->a->a, q);
+         kexpr_equal(m->a->a, q);
 }
 
 /* x / k with a constant k > 0 (k == 1: x itself): x, else NULL. */
@@ -168,7 +168,7 @@ static const KExpr *flat_index(const KBuffer *kb, KExpr *const *idx, int nidx) {
       x = x->a;
     }
     const KExpr *b = div_base(x, stride);
-    if (!b || (base && !c_expr_equal(b, base))) return NULL;
+    if (!b || (base && !kexpr_equal(b, base))) return NULL;
     base = b;
     if (d > 0) stride *= kb->type.dims[d - batched];
   }
@@ -422,7 +422,7 @@ static void stmt(Emit *E, const KStmt *s);
 
 static bool has_loop(const KStmt *s) {
   for (uint32_t i = 0; i < s->nbody; i++)
-    if (s->body[i]->kind == KS_LOOP) return true;
+    if (s->body[i]->kind == KS_LOOP || s->body[i]->kind == KS_CONTRACT) return true; /* a contraction is loops */
   return false;
 }
 
@@ -473,35 +473,93 @@ static void store(Emit *E, const KStmt *s) {
   put(E, ";\n");
 }
 
-/* A row accumulation (c_match_rows) with its row kept in a private array:
- * zero it, accumulate, then write it out once. */
-static void emit_staged(Emit *E, const CRows *r) {
-  int sn = E->nstaged++;
+/* A loop over a contraction's axis, with the hints of a loop that is
+ * innermost or holds another loop. */
+static void axis_open(Emit *E, const KAxis *x, bool reduce, bool innermost) {
+  static KStmt inner_loop = {.kind = KS_LOOP};
+  static KStmt *const inner[1] = {&inner_loop};
+  KStmt l;
+  memset(&l, 0, sizeof l);
+  l.kind = KS_LOOP;
+  l.var = x->var;
+  l.extent = x->extent;
+  l.batched = x->batched;
+  l.flags = reduce ? KL_REDUCE : 0;
+  l.body = innermost ? NULL : (KStmt **)inner;
+  l.nbody = innermost ? 0 : 1;
+  loop_open(E, &l, x->var);
+}
+
+/* t combine= a * b, as C: t = t + term, or nnc_fmax / nnc_fmin. */
+static void combine(Emit *E, const KStmt *c, const char *acc) {
   tab(E);
-  putf(E, "float s%d[%lld]; /* the row of b%d being accumulated */\n", sn, (long long)r->row->extent, r->acc->buf);
-  loop_open(E, r->zero, r->zero->var);
-  tab(E);
-  putf(E, "s%d[v%d] = 0.0f;\n", sn, r->zero->var);
-  loop_close(E);
-  int depth = 0;
-  for (const KStmt *red = r->red;; red = red->body[0]) {
-    loop_open(E, red, red->var);
-    depth++;
-    if (red == r->inner_red) break;
+  bool f = c->a->dtype == DT_F32;
+  const char *fn = c->combine == OP_ADD ? NULL : c->combine == OP_MAX ? (f ? "nnc_fmax" : "nnc_imax")
+                                                                      : (f ? "nnc_fmin" : "nnc_imin");
+  CType t = dtype_ct(c->a->dtype);
+  putf(E, "%s = %s(%s%s", acc, fn ? fn : "", acc, fn ? ", " : " + ");
+  if (c->b) {
+    put(E, "(");
+    ex(E, c->a, t);
+    put(E, ") * (");
+    ex(E, c->b, t);
+    put(E, ")");
+  } else {
+    ex(E, c->a, t);
   }
-  loop_open(E, r->row, r->row->var);
-  tab(E);
-  putf(E, "s%d[v%d] = s%d[v%d] + ", sn, r->row->var, sn, r->row->var);
-  ex(E, r->term, CT_F32);
-  put(E, ";\n");
-  loop_close(E);
-  while (depth--) loop_close(E);
-  loop_open(E, r->row, r->row->var);
-  tab(E);
-  putf(E, "b%d[", r->acc->buf);
-  offset(E, r->acc->buf, r->acc->idx, r->acc->nidx);
-  putf(E, "] = s%d[v%d];\n", sn, r->row->var);
-  loop_close(E);
+  put(E, fn ? ");\n" : ");\n");
+}
+
+static void identity(Emit *E, const KStmt *c) {
+  double v = kcombine_identity(c->combine);
+  if (c->a->dtype == DT_I32) put(E, v > 0 ? "2147483647" : v < 0 ? "(-2147483647 - 1)" : "0");
+  else put(E, v > 0 ? "INFINITY" : v < 0 ? "-INFINITY" : "0.0f");
+}
+
+/* A contraction's reduction into its temporary, then its store. */
+static void contract_point(Emit *E, const KStmt *c) {
+  char acc[24];
+  snprintf(acc, sizeof acc, "t%d", c->temp);
+  tab(E), putf(E, "%s = ", acc), identity(E, c), put(E, ";\n");
+  int n = c->nfree + c->nred;
+  for (int i = c->nfree; i < n; i++) axis_open(E, &c->axes[i], true, i == n - 1);
+  combine(E, c, acc);
+  for (int i = 0; i < c->nred; i++) loop_close(E);
+  if (c->buf >= 0) store(E, c);
+}
+
+/* A contraction as loops: one reduction per output (dot order), or, on a
+ * single work-item dialect with a short enough last free axis, that row of
+ * sums kept in a private array (accumulated by the reduction loops, then
+ * written out once) so the pipeline streams the factors. */
+static void emit_contract(Emit *E, const KStmt *c) {
+  int nf = c->nfree;
+  const KAxis *last = nf ? &c->axes[nf - 1] : NULL;
+  bool staged = E->d->stage_max > 0 && last && !last->batched && last->extent <= E->d->stage_max &&
+                kstmt_is_product(c);
+  for (int i = 0; i < nf - (staged ? 1 : 0); i++) axis_open(E, &c->axes[i], false, false);
+  if (!staged) {
+    contract_point(E, c);
+  } else {
+    int sn = E->nstaged++;
+    char acc[48];
+    snprintf(acc, sizeof acc, "s%d[v%d]", sn, last->var);
+    tab(E), putf(E, "%s s%d[%lld]; /* the row of b%d being accumulated */\n",
+                 c->a->dtype == DT_F32 ? "float" : "int", sn, (long long)last->extent, c->buf);
+    axis_open(E, last, false, true);
+    tab(E), putf(E, "%s = ", acc), identity(E, c), put(E, ";\n");
+    loop_close(E);
+    for (int i = nf; i < nf + c->nred; i++) axis_open(E, &c->axes[i], true, false);
+    axis_open(E, last, false, true);
+    combine(E, c, acc);
+    loop_close(E);
+    for (int i = 0; i < c->nred; i++) loop_close(E);
+    axis_open(E, last, false, true);
+    tab(E), putf(E, "t%d = %s;\n", c->temp, acc);
+    store(E, c);
+    loop_close(E);
+  }
+  for (int i = 0; i < nf - (staged ? 1 : 0); i++) loop_close(E);
 }
 
 static void stmt(Emit *E, const KStmt *s) {
@@ -509,11 +567,7 @@ static void stmt(Emit *E, const KStmt *s) {
   case KS_LOOP: {
     if (s->var < 0 || s->var >= E->k->nvars) KFAIL(E, "loop over unknown variable %d", s->var);
     loop_open(E, s, s->var);
-    CRows r;
-    if (E->d->stage_max > 0 && c_match_rows(s, &r) && r.row->extent <= E->d->stage_max)
-      emit_staged(E, &r);
-    else
-      for (uint32_t i = 0; i < s->nbody; i++) stmt(E, s->body[i]);
+    for (uint32_t i = 0; i < s->nbody; i++) stmt(E, s->body[i]);
     loop_close(E);
     return;
   }
@@ -526,6 +580,7 @@ static void stmt(Emit *E, const KStmt *s) {
     put(E, ";\n");
     return;
   case KS_STORE: store(E, s); return;
+  case KS_CONTRACT: emit_contract(E, s); return;
   }
   KFAIL(E, "unknown statement kind %d", (int)s->kind);
 }
@@ -600,7 +655,7 @@ static void emit_single(Emit *E) {
 }
 
 /* A collapsed dot product (schedule.c, match_tile): the launch loop g over
- * rows x cols outputs, body `acc = 0; for k: acc = acc + x * y; stores`.
+ * rows x cols outputs, body `contract ... with t = sum k of x * y; stores`.
  * Work-groups step through TILE x TILE output tiles; per step of tk along
  * k, the group loads a TILE x tk block of x (rows) and a tk x TILE block of
  * y (columns) into local memory, then each work-item adds tk products in
@@ -610,22 +665,22 @@ static void emit_tiled(Emit *E, const CKernelPlan *kp) {
   const Kernel *k = E->k;
   const CDialect *d = E->d;
   const KStmt *l = launch_loop(k);
-  if (!l || l->nbody < 2 || l->body[0] != kp->let || l->body[1] != kp->red)
-    KFAIL(E, "%s", "the tiled dot product lost its shape");
+  const KStmt *c = kp->contract;
+  if (!l || l->nbody < 1 || l->body[0] != c) KFAIL(E, "%s", "the tiled dot product lost its shape");
   int tk = E->s->tile_k, gs = d->group_size;
   if (gs != TILE * TILE) KFAIL(E, "tiles need work-groups of %d, the dialect launches %d", TILE * TILE, gs);
   char attr[160];
   snprintf(attr, sizeof attr, "__attribute__((reqd_work_group_size(%d, 1, 1)))", gs);
   signature(E, attr);
   const char *it = d->index_type;
-  const KExpr *rows_x = kp->swap ? kp->term->b : kp->term->a, *cols_y = kp->swap ? kp->term->a : kp->term->b;
-  int g = l->var, kv = kp->red->var;
+  const KExpr *rows_x = kp->swap ? c->b : c->a, *cols_y = kp->swap ? c->a : c->b;
+  int g = l->var, kv = c->axes[0].var;
   tab(E), putf(E, "%sfloat nnc_tx[%d]; /* x: %d output rows x %d steps of the reduction */\n", d->local_qual, TILE * tk, TILE, tk);
   tab(E), putf(E, "%sfloat nnc_ty[%d]; /* y: %d steps x %d output columns */\n", d->local_qual, tk * TILE, tk, TILE);
   tab(E), putf(E, "const %s nnc_cols = %lld, nnc_rows = (", it, (long long)kp->inner);
   extent(E, l->extent, l->batched);
   putf(E, ") / %lld, nnc_depth = ", (long long)kp->inner);
-  extent(E, kp->red->extent, kp->red->batched);
+  extent(E, c->axes[0].extent, c->axes[0].batched);
   put(E, ";\n");
   tab(E), putf(E, "const %s nnc_tcols = (nnc_cols + %d) / %d, nnc_tiles = (nnc_rows + %d) / %d * nnc_tcols;\n", it,
                TILE - 1, TILE, TILE - 1, TILE);
@@ -635,7 +690,7 @@ static void emit_tiled(Emit *E, const CKernelPlan *kp) {
                d->num_groups);
   E->indent++;
   tab(E), putf(E, "const %s nnc_row0 = nnc_tile / nnc_tcols * %d, nnc_col0 = nnc_tile %% nnc_tcols * %d;\n", it, TILE, TILE);
-  stmt(E, kp->let);
+  tab(E), putf(E, "t%d = 0.0f;\n", c->temp);
   tab(E), putf(E, "for (%s nnc_k0 = 0; nnc_k0 < nnc_depth; nnc_k0 += %d) {\n", it, tk);
   E->indent++;
   /* x block */
@@ -669,7 +724,7 @@ static void emit_tiled(Emit *E, const CKernelPlan *kp) {
   tab(E), putf(E, "%s;\n", d->barrier);
   tab(E), putf(E, "for (int nnc_kk = 0; nnc_kk < %d; nnc_kk++)\n", tk);
   const char *xs = "nnc_tx[nnc_r * %d + nnc_kk]", *ys = "nnc_ty[nnc_kk * %d + nnc_c]";
-  tab(E), putf(E, "  t%d = t%d + ", kp->let->temp, kp->let->temp);
+  tab(E), putf(E, "  t%d = t%d + ", c->temp, c->temp);
   putf(E, kp->swap ? ys : xs, kp->swap ? TILE : tk);
   put(E, " * ");
   putf(E, kp->swap ? xs : ys, kp->swap ? tk : TILE);
@@ -680,7 +735,8 @@ static void emit_tiled(Emit *E, const CKernelPlan *kp) {
   tab(E), put(E, "if (nnc_row0 + nnc_r < nnc_rows && nnc_col0 + nnc_c < nnc_cols) {\n");
   E->indent++;
   tab(E), putf(E, "const %s v%d = (nnc_row0 + nnc_r) * nnc_cols + nnc_col0 + nnc_c;\n", it, g);
-  for (uint32_t i = 2; i < l->nbody; i++) stmt(E, l->body[i]);
+  if (c->buf >= 0) store(E, c);
+  for (uint32_t i = 1; i < l->nbody; i++) stmt(E, l->body[i]);
   E->indent--;
   tab(E), put(E, "}\n");
   E->indent--;

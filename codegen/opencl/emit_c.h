@@ -9,9 +9,9 @@
  * or a staged row may use.  A portable C99 dialect for an out-of-tree HLS
  * plugin is one more table entry (see the sketch in dialects.c).
  *
- *   schedule.c   reshapes kernels for NDRange launches (row accumulations
- *                into dot products, perfect nests collapsed into the launch
- *                range) and picks the matmuls worth tiling; it rewrites the
+ *   schedule.c   reshapes kernels for NDRange launches (contractions' free
+ *                axes and perfect nests collapsed into the launch range)
+ *                and picks the contractions worth tiling; it rewrites the
  *                kernel IR, so the launch plan (codegen/plan.c) sees the
  *                ranges the kernels were written for
  *   emit_c.c     the renderer: the prelude, then one function per kernel
@@ -93,12 +93,10 @@ const CDialect *c_dialect_find(const char *name);
 typedef struct CKernelPlan {
   int ncollapsed;            /* loops folded into the launch loop (1 = none) */
   int64_t inner;             /* extent of the innermost folded loop (the column count of a tile) */
-  bool rows_to_dot;          /* its row accumulation became dot products */
   bool tiled;                /* rendered as a local-memory tiled dot product */
-  const KStmt *let;          /* tiled: `let acc = 0` */
-  const KStmt *red;          /* tiled: the reduction loop `acc = acc + a * b` */
-  const KExpr *term;         /* tiled: the product a * b */
-  bool swap;                 /* tiled: term->b varies with the rows, term->a with the columns */
+  const KStmt *contract;     /* tiled: the launch loop's first statement, `contract ... with t = sum k of a * b`
+                                (no free axes left) */
+  bool swap;                 /* tiled: b varies with the rows, a with the columns */
 } CKernelPlan;
 
 typedef struct CSchedule {
@@ -109,9 +107,9 @@ typedef struct CSchedule {
 
 /* Requires: a KProgram fresh from lower_program (memplan before or after:
  * buffers and kernel order do not change).  For NDRange dialects it rewrites
- * the kernels in place (row accumulations into dot products, perfect nests
- * of independent loops collapsed into the outermost loop, which changes
- * launch ranges); for single-work-item dialects it changes nothing.  Fills
+ * the kernels in place (contractions' free axes hoisted into loops, perfect
+ * nests of independent loops collapsed into the outermost loop, which
+ * changes launch ranges); for single-work-item dialects it changes nothing.  Fills
  * s (free with c_schedule_free).  `batch` is the batch size the tiling
  * decisions assume (the train block's). */
 void c_schedule(KProgram *p, const CDialect *d, int64_t batch, CSchedule *s);
@@ -122,21 +120,7 @@ void c_schedule_free(CSchedule *s);
  * axis, every load of a stored buffer uses a store's exact index, and every
  * temporary assigned inside is declared inside. */
 bool c_loop_independent(const Kernel *k, const KStmt *loop);
-/* Structural equality of two expressions. */
-bool c_expr_equal(const KExpr *a, const KExpr *b);
-bool c_expr_mentions(const KExpr *e, int32_t var);
 
-/* The row-accumulation shape lower.c builds for matmuls and batch sums:
- *   loop { for z: dst[.., z] = 0;  for r (reduce) ...: for j: dst[.., j] = dst[.., j] + term } */
-typedef struct CRows {
-  KStmt *zero;               /* for z: dst[.., z] = 0 */
-  KStmt *red;                /* the outermost reduction loop */
-  KStmt *inner_red;          /* the innermost reduction loop (body: the row loop) */
-  KStmt *row;                /* for j: the accumulating store */
-  KStmt *acc;                /* dst[.., j] = dst[.., j] + term */
-  KExpr *term;
-} CRows;
-bool c_match_rows(const KStmt *container, CRows *r);
 
 /* ---- emit_c.c ---- */
 /* Renders every kernel of p (scheduled by s for the same dialect) as one

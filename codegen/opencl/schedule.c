@@ -5,22 +5,17 @@
  * [B, 64] layer is far too few for a GPU.  Before rendering for an NDRange
  * dialect, three rewrites on the kernel IR (each keeps results bit for bit):
  *
- *  1. Row accumulations into dot products.  lower.c writes a matmul whose
- *     right operand is contiguous as
- *        for z: dst[i, z] = 0;  for k: for j: dst[i, j] = dst[i, j] + term
- *     which suits a CPU (the j loop vectorises) but serialises a whole row
- *     per work-item.  It becomes
- *        for j: { acc = 0;  for k: acc = acc + term;  dst[i, j] = acc }
- *     (the same additions in the same order per element).
+ *  1. Free axes out.  Each contraction's free axes become loops around it
+ *     (kernel_hoist_free_axes): one reduction per output element.
  *  2. Collapse.  A perfect nest `for a: for b: ... body` whose inner loops
  *     have independent iterations (c_loop_independent) becomes one loop over
  *     a * b * ..., each old variable rebuilt from the new one by division and
  *     remainder, so every output element is a work-item.  codegen/plan.c then
  *     launches the collapsed range.
- *  3. Tiling.  A collapsed dot product `acc = 0; for k: acc = acc + x * y;
- *     store` where x does not depend on the output column and y not on the
- *     output row is marked for the local-memory tiled rendering (emit_c.c),
- *     when it is large enough to pay and the dialect has local memory.
+ *  3. Tiling.  A contraction `t = sum k of x * y` at the bottom of a
+ *     collapsed nest, x free of the output column and y of the output row,
+ *     is marked for the local-memory tiled rendering (emit_c.c), when it is
+ *     large enough to pay and the dialect has local memory.
  *
  * Single-work-item dialects keep the kernels as lowered: a loop nest that
  * streams through memory is what an FPGA pipeline wants.
@@ -34,72 +29,29 @@
 
 enum { MAX_NEST = NNC_MAX_RANK + 2, TILE_EDGE = 16 };
 
-/* ---- expression queries ---------------------------------------------------------- */
-
-bool c_expr_equal(const KExpr *a, const KExpr *b) {
-  if (a == b) return true;
-  if (!a || !b || a->kind != b->kind || a->dtype != b->dtype || a->index != b->index) return false;
-  switch (a->kind) {
-  case KE_CONST: return a->value == b->value;
-  case KE_VAR: return a->var == b->var;
-  case KE_TEMP: return a->temp == b->temp;
-  case KE_SCALAR: return a->scalar == b->scalar;
-  case KE_BATCH: return true;
-  case KE_LOAD:
-    if (a->buf != b->buf || a->guarded != b->guarded || a->nidx != b->nidx) return false;
-    for (int d = 0; d < a->nidx; d++)
-      if (!c_expr_equal(a->idx[d], b->idx[d])) return false;
-    return true;
-  case KE_OP: return a->op == b->op && c_expr_equal(a->a, b->a) && c_expr_equal(a->b, b->b) && c_expr_equal(a->c, b->c);
-  }
-  return false;
-}
-
-bool c_expr_mentions(const KExpr *e, int32_t var) {
-  if (!e) return false;
-  if (e->kind == KE_VAR) return e->var == var;
-  for (int d = 0; d < e->nidx; d++)
-    if (c_expr_mentions(e->idx[d], var)) return true;
-  return c_expr_mentions(e->a, var) || c_expr_mentions(e->b, var) || c_expr_mentions(e->c, var);
-}
-
-static bool reads_buf(const KExpr *e, int32_t buf) {
-  if (!e) return false;
-  if (e->kind == KE_LOAD && e->buf == buf) return true;
-  for (int d = 0; d < e->nidx; d++)
-    if (reads_buf(e->idx[d], buf)) return true;
-  return reads_buf(e->a, buf) || reads_buf(e->b, buf) || reads_buf(e->c, buf);
-}
-
-static bool reads_temp(const KExpr *e) {
-  if (!e) return false;
-  if (e->kind == KE_TEMP) return true;
-  for (int d = 0; d < e->nidx; d++)
-    if (reads_temp(e->idx[d])) return true;
-  return reads_temp(e->a) || reads_temp(e->b) || reads_temp(e->c);
-}
-
 /* ---- independence ------------------------------------------------------------------------ */
 
 typedef struct Indep {
+  KVisit v;
   const KStmt *stores[64];
   int nstores;
   bool *declared;  /* [ntemps] let inside the loop */
   bool ok;
 } Indep;
 
-static void collect(Indep *in, const KStmt *s) {
-  if (s->kind == KS_STORE) {
+static bool collect(KVisit *v, KStmt *s) {
+  Indep *in = (Indep *)v;
+  if (kstmt_is_store(s)) {
     if (in->nstores == 64) in->ok = false;
     else in->stores[in->nstores++] = s;
   }
   if (s->kind == KS_LET) in->declared[s->temp] = true;
-  for (uint32_t i = 0; i < s->nbody; i++) collect(in, s->body[i]);
+  return false;
 }
 
 /* Loads of stored buffers must use a store's exact index. */
-static void check_loads(Indep *in, const KExpr *e) {
-  if (!e || !in->ok) return;
+static bool check_load(KVisit *v, KExpr *e) {
+  Indep *in = (Indep *)v;
   if (e->kind == KE_LOAD) {
     bool stored = false, same = false;
     for (int i = 0; i < in->nstores; i++) {
@@ -107,106 +59,39 @@ static void check_loads(Indep *in, const KExpr *e) {
       if (st->buf != e->buf) continue;
       stored = true;
       bool eq = st->nidx == e->nidx;
-      for (int d = 0; eq && d < e->nidx; d++) eq = c_expr_equal(st->idx[d], e->idx[d]);
+      for (int d = 0; eq && d < e->nidx; d++) eq = kexpr_equal(st->idx[d], e->idx[d]);
       same |= eq;
     }
     if (stored && !same) in->ok = false;
   }
-  for (int d = 0; d < e->nidx; d++) check_loads(in, e->idx[d]);
-  check_loads(in, e->a);
-  check_loads(in, e->b);
-  check_loads(in, e->c);
+  return !in->ok;
 }
 
-static void check_stmt(Indep *in, const KStmt *s) {
+/* Temporaries assigned inside must be declared inside. */
+static bool check_assign(KVisit *v, KStmt *s) {
+  Indep *in = (Indep *)v;
   if (s->kind == KS_ASSIGN && !in->declared[s->temp]) in->ok = false;
-  check_loads(in, s->value);
-  for (int d = 0; d < s->nidx; d++) check_loads(in, s->idx[d]);
-  for (uint32_t i = 0; i < s->nbody; i++) check_stmt(in, s->body[i]);
+  return !in->ok;
 }
 
 bool c_loop_independent(const Kernel *k, const KStmt *loop) {
   Indep in;
   memset(&in, 0, sizeof in);
+  in.v.stmt = collect;
   in.ok = true;
   in.declared = nnc_xcalloc((size_t)k->ntemps + 1, sizeof(bool));
-  for (uint32_t i = 0; i < loop->nbody; i++) collect(&in, loop->body[i]);
+  kvisit_body(&in.v, loop->body, loop->nbody);
   for (int i = 0; in.ok && i < in.nstores; i++) {
     const KStmt *st = in.stores[i];
     bool direct = false;
     for (int d = 0; d < st->nidx; d++) direct |= st->idx[d]->kind == KE_VAR && st->idx[d]->var == loop->var;
     if (!direct) in.ok = false;
   }
-  for (uint32_t i = 0; in.ok && i < loop->nbody; i++) check_stmt(&in, loop->body[i]);
+  in.v.stmt = check_assign;
+  in.v.expr = check_load;
+  if (in.ok) kvisit_body(&in.v, loop->body, loop->nbody);
   free(in.declared);
   return in.ok;
-}
-
-/* ---- 1. row accumulations into dot products ------------------------------------------------ */
-
-static bool is_zero_store(const KStmt *s) {
-  return s->kind == KS_STORE && s->value->kind == KE_CONST && s->value->value == 0;
-}
-
-bool c_match_rows(const KStmt *c, CRows *r) {
-  memset(r, 0, sizeof *r);
-  if (c->kind != KS_LOOP || c->nbody != 2) return false;
-  KStmt *z = c->body[0], *red = c->body[1];
-  if (z->kind != KS_LOOP || z->batched || (z->flags & KL_REDUCE) || z->nbody != 1 || !is_zero_store(z->body[0]))
-    return false;
-  if (red->kind != KS_LOOP || !(red->flags & KL_REDUCE)) return false;
-  KStmt *in = red;
-  while (in->nbody == 1 && in->body[0]->kind == KS_LOOP && (in->body[0]->flags & KL_REDUCE)) in = in->body[0];
-  if (in->nbody != 1) return false;
-  KStmt *row = in->body[0];
-  if (row->kind != KS_LOOP || row->batched || (row->flags & KL_REDUCE) || row->extent != z->extent ||
-      row->nbody != 1)
-    return false;
-  KStmt *acc = row->body[0], *s0 = z->body[0];
-  if (acc->kind != KS_STORE || acc->buf != s0->buf || acc->nidx != s0->nidx) return false;
-  const KExpr *v = acc->value;
-  if (v->kind != KE_OP || v->op != OP_ADD || v->a->kind != KE_LOAD || v->a->buf != acc->buf ||
-      v->a->nidx != acc->nidx || v->dtype != DT_F32)
-    return false;
-  bool has_row = false;
-  for (int d = 0; d < acc->nidx; d++) {
-    const KExpr *a = acc->idx[d], *o = s0->idx[d];
-    if (!c_expr_equal(v->a->idx[d], a)) return false;
-    if (o->kind == KE_VAR && o->var == z->var) {
-      if (a->kind != KE_VAR || a->var != row->var) return false;
-      has_row = true;
-    } else if (!c_expr_equal(a, o) || c_expr_mentions(a, row->var) || c_expr_mentions(o, z->var)) {
-      return false;
-    }
-  }
-  if (!has_row || reads_buf(v->b, acc->buf) || c_expr_mentions(v->b, z->var)) return false;
-  r->zero = z;
-  r->red = red;
-  r->inner_red = in;
-  r->row = row;
-  r->acc = acc;
-  r->term = v->b;
-  return true;
-}
-
-/* Rewrites container (matching r) into `for j: acc = 0; reductions: acc =
- * acc + term; dst[.., j] = acc`.  The row loop becomes the j loop, so term
- * needs no renaming. */
-static void rows_to_dot(KProgram *p, Kernel *k, KStmt *c, const CRows *r) {
-  int32_t t = kernel_new_temp(p, k, DT_F32);
-  KExpr *acc = kexpr_temp(p, t, DT_F32);
-  r->inner_red->body[0] = kstmt_assign(p, t, kexpr_op(p, OP_ADD, DT_F32, acc, r->term, NULL));
-  KStmt *store = kstmt_store(p, r->acc->buf, r->acc->idx, r->acc->nidx, acc);
-  KStmt *row = r->row;
-  row->nbody = 0;
-  kstmt_append(&row->body, &row->nbody, &row->capbody, kstmt_let(p, t, kexpr_const(p, DT_F32, 0)));
-  kstmt_append(&row->body, &row->nbody, &row->capbody, r->red);
-  kstmt_append(&row->body, &row->nbody, &row->capbody, store);
-  free(r->zero->body); /* its one store lives in the arena */
-  r->zero->body = NULL;
-  r->zero->nbody = r->zero->capbody = 0;
-  c->body[0] = row;
-  c->nbody = 1;
 }
 
 /* ---- 2. collapse ----------------------------------------------------------------------------- */
@@ -226,24 +111,21 @@ static int nest_chain(const Kernel *k, KStmt **loops) {
   return n;
 }
 
-static KExpr *subst(KExpr *e, const int32_t *vars, KExpr *const *repl, int n) {
-  if (!e) return NULL;
-  if (e->kind == KE_VAR) {
-    for (int i = 0; i < n; i++)
-      if (e->var == vars[i]) return repl[i];
-    return e;
-  }
-  for (int d = 0; d < e->nidx; d++) e->idx[d] = subst(e->idx[d], vars, repl, n);
-  e->a = subst(e->a, vars, repl, n);
-  e->b = subst(e->b, vars, repl, n);
-  e->c = subst(e->c, vars, repl, n);
+typedef struct Subst {
+  const int32_t *vars;
+  KExpr *const *repl;
+  int n;
+} Subst;
+static KExpr *subst_var(KExpr *e, void *ctx) {
+  const Subst *s = ctx;
+  if (e->kind == KE_VAR)
+    for (int i = 0; i < s->n; i++)
+      if (e->var == s->vars[i]) return s->repl[i];
   return e;
 }
-
-static void subst_stmt(KStmt *s, const int32_t *vars, KExpr *const *repl, int n) {
-  s->value = subst(s->value, vars, repl, n);
-  for (int d = 0; d < s->nidx; d++) s->idx[d] = subst(s->idx[d], vars, repl, n);
-  for (uint32_t i = 0; i < s->nbody; i++) subst_stmt(s->body[i], vars, repl, n);
+static void subst_stmt(KStmt *st, const int32_t *vars, KExpr *const *repl, int n) {
+  Subst s = {vars, repl, n};
+  krewrite_stmt(st, subst_var, &s);
 }
 
 static KExpr *iop(KProgram *p, Op op, KExpr *a, int64_t c) {
@@ -288,34 +170,29 @@ static void collapse(KProgram *p, Kernel *k, KStmt **loops, int n) {
 
 /* ---- 3. tiling ----------------------------------------------------------------------------------- */
 
-/* The innermost body of a collapsible nest: `let t = 0; for k (reduce):
- * t = t + x * y; stores...`, x free of the column variable and y of the row
+/* The innermost body of a collapsible nest begins with a contraction of
+ * two f32 factors over one reduction axis, `t = sum k of x * y`, followed
+ * by stores only; x is free of the column variable and y of the row
  * variables (or the other way round). */
 static bool match_tile(const Kernel *k, KStmt **loops, int n, CKernelPlan *kp) {
+  (void)k;
   if (n < 2) return false;
   const KStmt *in = loops[n - 1];
-  if (in->nbody < 3) return false;
-  const KStmt *let = in->body[0], *red = in->body[1];
-  if (let->kind != KS_LET || k->temp_types[let->temp] != DT_F32 || let->value->kind != KE_CONST ||
-      let->value->value != 0)
+  if (in->nbody < 1) return false;
+  const KStmt *c = in->body[0];
+  if (c->kind != KS_CONTRACT || c->nfree || c->nred != 1 || c->combine != OP_ADD || !c->b ||
+      c->a->dtype != DT_F32 || kexpr_reads_temp(c->a, -1) || kexpr_reads_temp(c->b, -1))
     return false;
-  if (red->kind != KS_LOOP || !(red->flags & KL_REDUCE) || red->nbody != 1) return false;
-  const KStmt *as = red->body[0];
-  if (as->kind != KS_ASSIGN || as->temp != let->temp) return false;
-  const KExpr *v = as->value;
-  if (v->kind != KE_OP || v->op != OP_ADD || v->a->kind != KE_TEMP || v->a->temp != let->temp) return false;
-  const KExpr *t = v->b;
-  if (t->kind != KE_OP || t->op != OP_MUL || t->dtype != DT_F32 || reads_temp(t)) return false;
-  for (uint32_t i = 2; i < in->nbody; i++)
-    if (in->body[i]->kind == KS_LOOP) return false;
-  /* Operands read nothing this kernel writes (tiles are loaded by the whole group). */
-  for (uint32_t i = 2; i < in->nbody; i++)
-    if (in->body[i]->kind == KS_STORE && (reads_buf(t, in->body[i]->buf))) return false;
+  for (uint32_t i = 1; i < in->nbody; i++)
+    if (in->body[i]->kind != KS_STORE) return false;
+  /* Factors read nothing this kernel writes (tiles are loaded by the whole group). */
+  for (uint32_t i = 0; i < in->nbody; i++)
+    if (kexpr_reads(c->a, in->body[i]->buf) || kexpr_reads(c->b, in->body[i]->buf)) return false;
   int32_t col = in->var;
-  bool a_rows = !c_expr_mentions(t->a, col), b_cols = true, b_rows = !c_expr_mentions(t->b, col), a_cols = true;
+  bool a_rows = !kexpr_mentions(c->a, col), b_cols = true, b_rows = !kexpr_mentions(c->b, col), a_cols = true;
   for (int i = 0; i < n - 1; i++) {
-    b_cols &= !c_expr_mentions(t->b, loops[i]->var);
-    a_cols &= !c_expr_mentions(t->a, loops[i]->var);
+    b_cols &= !kexpr_mentions(c->b, loops[i]->var);
+    a_cols &= !kexpr_mentions(c->a, loops[i]->var);
   }
   if (a_rows && b_cols)
     kp->swap = false;
@@ -323,15 +200,13 @@ static bool match_tile(const Kernel *k, KStmt **loops, int n, CKernelPlan *kp) {
     kp->swap = true;
   else
     return false;
-  kp->let = let;
-  kp->red = red;
-  kp->term = t;
+  kp->contract = c;
   return true;
 }
 
 /* Is a tiled product worth it: enough columns to fill a tile and a deep
  * enough reduction to amortise the barriers. */
-static bool tile_pays(const KStmt **loops, int n, const KStmt *red, int64_t batch) {
+static bool tile_pays(const KStmt **loops, int n, const KAxis *red, int64_t batch) {
   int64_t cols = loops[n - 1]->extent, rows = 1;
   for (int i = 0; i < n - 1; i++) rows *= loops[i]->extent * (loops[i]->batched ? batch : 1);
   int64_t depth = red->extent * (red->batched ? batch : 1);
@@ -358,28 +233,18 @@ void c_schedule(KProgram *p, const CDialect *d, int64_t batch, CSchedule *s) {
   for (uint32_t i = 0; i < p->nkernels; i++) {
     Kernel *k = &p->kernels[i];
     CKernelPlan *kp = &s->k[i];
-    /* 1: the first row accumulation along the launch loop's perfect nest */
-    for (KStmt *c = k->nbody == 1 ? k->body[0] : NULL; c && c->kind == KS_LOOP;
-         c = c->nbody == 1 && !(c->body[0]->flags & KL_REDUCE) ? c->body[0] : NULL) {
-      CRows r;
-      if (c_match_rows(c, &r)) {
-        rows_to_dot(p, k, c, &r);
-        kp->rows_to_dot = true;
-        nnc_stat_add("opencl", "rows_to_dot", 1);
-        break;
-      }
-    }
+    /* 1 */
+    kernel_hoist_free_axes(p, k);
     /* 2 and 3 */
     KStmt *loops[MAX_NEST];
     int n = nest_chain(k, loops);
     if (n < 1) continue;
     kp->inner = loops[n - 1]->extent;
-    if (s->tile_k && match_tile(k, loops, n, kp) && tile_pays((const KStmt **)loops, n, kp->red, batch)) {
+    if (s->tile_k && match_tile(k, loops, n, kp) && tile_pays((const KStmt **)loops, n, &kp->contract->axes[0], batch)) {
       kp->tiled = any_tiled = true;
       nnc_stat_add("opencl", "tiled_matmuls", 1);
     } else {
-      kp->let = kp->red = NULL;
-      kp->term = NULL;
+      kp->contract = NULL;
     }
     if (n > 1) {
       collapse(p, k, loops, n);

@@ -91,6 +91,12 @@ typedef enum {
   NNC_STMT_LET,    /* declares scalar temporary `temp` = value (in this block and nested ones) */
   NNC_STMT_ASSIGN, /* temp = value (reductions) */
   NNC_STMT_STORE,  /* buffer[indices...] = value */
+  /* Appended: a contraction, `buffer[indices] = value` at each point of
+   * its free axes, where temporary `temp` is the combine (sum, max, min)
+   * over its reduction axes of factor 0 * factor 1 (docs/ir.md).  Only
+   * backends with NNC_BACKEND_CONTRACTIONS see it; for the others nnc
+   * writes every contraction as the loops it means first. */
+  NNC_STMT_CONTRACT,
 } NncStmtKind;
 
 enum {
@@ -149,6 +155,9 @@ enum {
    * fused epilogue or optimizer update: for backends that map each output
    * element to a work-item (NDRange) and schedule contractions alone. */
   NNC_BACKEND_SEPARATE_CONTRACTIONS = 1 << 1,
+  /* Appended: compile() reads NNC_STMT_CONTRACT statements (the host's
+   * contract_* functions) and schedules them itself. */
+  NNC_BACKEND_CONTRACTIONS = 1 << 2,
 };
 
 typedef struct NncBackend {
@@ -323,6 +332,15 @@ struct NncHost {
    * temporary directory and links it with `objects` into `output`. */
   int (*link_trainer)(NncCompile *c, const char *device, const char *code, uint64_t code_size,
                       const char *code_options, const char *const *objects, int nobjects, const char *output);
+
+  /* -- appended: contractions (NNC_BACKEND_CONTRACTIONS) ----------------------------------
+   * A contraction's store uses stmt_buffer, stmt_num_indices, stmt_index
+   * and stmt_value (an expression of stmt_temp); its axes are its own loop
+   * variables: the free ones first, then the reduction ones. */
+  int (*contract_num_axes)(const NncStmt *s, int *nfree);
+  int (*contract_axis)(const NncStmt *s, int i, int64_t *extent, int *batched); /* the axis' variable */
+  NncOp (*contract_combine)(const NncStmt *s);                   /* NNC_OP_ADD, NNC_OP_MAX or NNC_OP_MIN */
+  const NncExpr *(*contract_factor)(const NncStmt *s, int i);    /* 0 and 1; factor 1 may be NULL (term = factor 0) */
 };
 
 /* Whether host h has `field` (a plugin built against a newer header than

@@ -665,11 +665,99 @@ static void test_verifier(void) {
   drop(&t);
 }
 
+/* ---- contractions ------------------------------------------------------------------------ */
+
+/* k0's matmul as one contraction statement instead of its loops. */
+static KStmt *as_contract(T *t) {
+  KProgram *p = t->p;
+  Kernel *k = &p->kernels[t->k0];
+  KAxis axes[2] = {{t->mm_mid->var, 64, false}, {t->mm_red->var, 784, false}};
+  KStmt *c = kstmt_contract(p, t->mm_store->buf, t->mm_store->idx, t->mm_store->nidx, axes, 1, 1, OP_ADD,
+                            t->mm_let->temp, t->mm_x, t->mm_w, kexpr_temp(p, t->mm_let->temp, DT_F32));
+  t->mm_outer->body[0] = c;
+  (void)k;
+  return c;
+}
+
+static bool contains(const char *text, const char *want, int line) {
+  if (strstr(text, want)) return true;
+  failures++;
+  fprintf(stderr, "%s:%d: expected \"%s\" in:\n%s", __FILE__, line, want, text);
+  return false;
+}
+
+static void test_contractions(void) {
+  /* prints as one line, verifies */
+  T t = build();
+  KStmt *c = as_contract(&t);
+  char err[2048];
+  bool ok = verify_captured(t.p, err, sizeof err);
+  if (!ok) failures++, fprintf(stderr, "%s:%d: a contraction does not verify: %s", __FILE__, __LINE__, err);
+  char *text = print_str(t.p);
+  contains(text, "    contract %4[v0, v1] = t0 for v1 in 0..64 with t0 = sum v2 in 0..784 of %0[v0, v2] * %2[v2, v1]\n",
+           __LINE__);
+  free(text);
+  /* a factor that is a sum is parenthesized; a max without a store */
+  c->a = op2(t.p, OP_ADD, t.mm_x, f32c(t.p, 1));
+  c->combine = OP_MAX;
+  c->sched.rows = true;
+  text = print_str(t.p);
+  contains(text, "contract rows %4[v0, v1] = t0 for v1 in 0..64 with t0 = max v2 in 0..784 of (%0[v0, v2] + 1.0) * %2[v2, v1]",
+           __LINE__);
+  free(text);
+
+  /* the verifier's rules */
+  t = build(), c = as_contract(&t);
+  c->value = kexpr_load(t.p, t.mm_x->buf, IDX(kexpr_var(t.p, 0), kexpr_var(t.p, c->axes[1].var)));
+  BROKEN("k0_matmul: use of v2 outside a loop binding it"); /* a reduction variable in the value */
+  t = build(), c = as_contract(&t);
+  c->a = kexpr_temp(t.p, c->temp, DT_F32);
+  BROKEN("k0_matmul: use of t0 before its let"); /* the temporary in a factor */
+  t = build(), c = as_contract(&t);
+  c->combine = OP_MUL;
+  BROKEN("k0_matmul: contraction combines by mul, expected add, max or min");
+  t = build(), c = as_contract(&t);
+  c->nred = 0;
+  BROKEN("k0_matmul: contraction with 1 free and 0 reduction axes");
+  t = build(), c = as_contract(&t);
+  c->buf = -1;
+  BROKEN("k0_matmul: contraction without a store has free axes, indices or a value");
+  t = build(), c = as_contract(&t);
+  c->axes[1].var = c->axes[0].var;
+  BROKEN("k0_matmul: contraction rebinds v1");
+  t = build(), c = as_contract(&t); /* with no free axes the temporary lives on, like a let */
+  c->nfree = 0, c->axes[0] = c->axes[1], c->nidx = 2, c->idx[1] = kexpr_index_const(t.p, 0);
+  c->b = kexpr_load(t.p, 2, IDX(kexpr_var(t.p, c->axes[0].var), kexpr_index_const(t.p, 0)));
+  append(t.mm_outer, kstmt_store(t.p, 4, IDX(kexpr_var(t.p, 0), kexpr_index_const(t.p, 1)), kexpr_temp(t.p, 0, DT_F32)));
+  ok = verify_captured(t.p, err, sizeof err);
+  if (!ok) failures++, fprintf(stderr, "%s:%d: t0 after a contraction without free axes: %s", __FILE__, __LINE__, err);
+
+  /* expanded: one reduction per output, or rows accumulating in C */
+  t = build(), c = as_contract(&t);
+  kernel_expand_contractions(t.p, &t.p->kernels[t.k0], NULL, NULL);
+  text = print_str(t.p);
+  contains(text, "    for v1 in 0..64 {\n      let t0 = 0.0\n      for v2 in 0..784 reduce {\n"
+                 "        t0 = t0 + %0[v0, v2] * %2[v2, v1]\n      }\n      %4[v0, v1] = t0\n    }\n", __LINE__);
+  free(text);
+  t = build(), c = as_contract(&t);
+  c->sched.rows = true;
+  c->value = op2(t.p, OP_MUL, kexpr_temp(t.p, c->temp, DT_F32), f32c(t.p, 2));
+  kernel_expand_contractions(t.p, &t.p->kernels[t.k0], NULL, NULL);
+  text = print_str(t.p);
+  contains(text, "    for v1 in 0..64 {\n      %4[v0, v1] = 0.0\n    }\n    for v2 in 0..784 reduce {\n"
+                 "      for v1 in 0..64 {\n        %4[v0, v1] = %4[v0, v1] + %0[v0, v2] * %2[v2, v1]\n      }\n    }\n"
+                 "    for v1 in 0..64 {\n      %4[v0, v1] = %4[v0, v1] * 2.0\n    }\n", __LINE__);
+  free(text);
+  ok = verify_captured(t.p, err, sizeof err);
+  if (!ok) failures++, fprintf(stderr, "%s:%d: rows expansion does not verify: %s", __FILE__, __LINE__, err);
+}
+
 int main(void) {
   test_golden();
   test_expressions();
   test_broken_prints();
   test_verifier();
+  test_contractions();
   if (failures) {
     fprintf(stderr, "test_kernel_ir: %d check(s) failed\n", failures);
     return 1;

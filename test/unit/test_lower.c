@@ -114,6 +114,40 @@ static double ev(Eval *e, const KExpr *x) {
   }
 }
 
+static void run_stmt(Eval *e, const KStmt *s, bool outermost);
+
+/* A contraction, straight from its definition (ir/kernel.h): axes [i, n)
+ * of the reduction are left to loop over; at i == n, one step. */
+static void contract_reduce(Eval *e, const KStmt *s, int i, double *t) {
+  if (i == s->nfree + s->nred) {
+    double term = ev(e, s->a) * (s->b ? ev(e, s->b) : 1.0);
+    *t = s->combine == OP_ADD ? *t + term : s->combine == OP_MAX ? fmax(*t, term) : fmin(*t, term);
+    return;
+  }
+  int64_t n = s->axes[i].extent * (s->axes[i].batched ? e->n : 1);
+  for (int64_t v = 0; v < n; v++) {
+    e->vars[s->axes[i].var] = v;
+    contract_reduce(e, s, i + 1, t);
+  }
+}
+
+static void contract_free(Eval *e, const KStmt *s, int i) {
+  if (i == s->nfree) {
+    double t = kcombine_identity(s->combine);
+    contract_reduce(e, s, s->nfree, &t);
+    e->temps[s->temp] = t;
+    KStmt store = *s;
+    store.kind = KS_STORE;
+    if (s->buf >= 0) run_stmt(e, &store, false);
+    return;
+  }
+  int64_t n = s->axes[i].extent * (s->axes[i].batched ? e->n : 1);
+  for (int64_t v = 0; v < n; v++) {
+    e->vars[s->axes[i].var] = v;
+    contract_free(e, s, i + 1);
+  }
+}
+
 static void run_stmt(Eval *e, const KStmt *s, bool outermost) {
   switch (s->kind) {
   case KS_LOOP: {
@@ -136,6 +170,7 @@ static void run_stmt(Eval *e, const KStmt *s, bool outermost) {
     e->mem[s->buf][off] = v;
     return;
   }
+  case KS_CONTRACT: contract_free(e, s, 0); return;
   }
 }
 
@@ -154,12 +189,33 @@ static void run_plan(Eval *e, const uint32_t *plan, uint32_t n) {
 
 static double rel(double a, double b) { return fabs(a - b) / fmax(1e-9, fmax(fabs(a), fabs(b))); }
 
-static void agree(const char *name, const char *src, int64_t batch, int steps) {
+/* How contractions run: as the statements mean (FORM_CONTRACT), or
+ * written as loops by kernel_expand_contractions, one reduction per output
+ * (FORM_DOT) or accumulating rows wherever that order applies (FORM_ROWS). */
+enum { FORM_CONTRACT, FORM_DOT, FORM_ROWS };
+
+typedef struct AllRows {
+  KVisit v;
+} AllRows;
+static bool all_rows(KVisit *v, KStmt *s) {
+  (void)v;
+  if (s->kind == KS_CONTRACT)
+    s->sched.rows = s->nfree > 0 && s->buf >= 0 && !kexpr_reads(s->a, s->buf) && !kexpr_reads(s->b, s->buf);
+  return false;
+}
+
+static void agree_as(const char *name, const char *src, int64_t batch, int steps, int form) {
   Module *m = compile(name, src);
   CHECK(m != NULL, "%s does not compile", name);
   if (!m) return;
   KProgram *p = lower_program(m, &(LowerOptions){.opt_level = 2});
   memplan(p, batch);
+  if (form != FORM_CONTRACT)
+    for (uint32_t k = 0; k < p->nkernels; k++) {
+      AllRows r = {{all_rows, NULL}};
+      if (form == FORM_ROWS) kvisit_kernel(&r.v, &p->kernels[k]);
+      kernel_expand_contractions(p, &p->kernels[k], NULL, NULL);
+    }
   CHECK(kprog_verify(p), "%s: kernel IR does not verify", name);
   Interp *it = interp_new(m, true);
   interp_init(it, 5);
@@ -241,7 +297,9 @@ static void agree(const char *name, const char *src, int64_t batch, int steps) {
   for (int64_t i = 0; i < batch; i++) kloss += e.mem[p->loss][i];
   CHECK(rel(loss, kloss) < 1e-9, "%s eval: loss %.17g vs kernels %.17g", name, loss, kloss);
   CHECK(p->neval < p->ntrain, "%s: eval plan should be smaller than the train plan", name);
-  printf("%-12s kernels=%u eval=%u slots=%d worst_param_rel=%.2g\n", name, p->ntrain, p->neval, p->nslots, worst);
+  static const char *forms[] = {"contract", "dot", "rows"};
+  printf("%-12s %-8s kernels=%u eval=%u slots=%d worst_param_rel=%.2g\n", name, forms[form], p->ntrain, p->neval,
+         p->nslots, worst);
 
   for (int32_t s = 0; s < p->nslots; s++) free(slots[s]);
   for (uint32_t b = 0; b < p->nbufs; b++)
@@ -261,6 +319,10 @@ static const char *mnist_like =
     "model m {\n input x: f32[12]\n label y: i32\n h = relu(dense(x, 8))\n logits = dense(h, 3)\n"
     " loss = cross_entropy(logits, y)\n metric accuracy = argmax(logits) == y\n}\n"
     "train m { data = idx(\"d\")\n optimizer = adam(lr = 0.01)\n batch = 5 }\n";
+
+static void agree(const char *name, const char *src, int64_t batch, int steps) {
+  for (int form = FORM_CONTRACT; form <= FORM_ROWS; form++) agree_as(name, src, batch, steps, form);
+}
 
 int main(void) {
   agree("mnist-like", mnist_like, 5, 3);

@@ -1,0 +1,219 @@
+/* ir/kernel_walk.c - the kernel IR's one visitor, its rewriter, and the
+ * queries built on them (see kernel.h).
+ *
+ * Every tree walk over statements and expressions goes through here, so a
+ * new statement or expression field is walked everywhere once it is added
+ * to kvisit_stmt / kvisit_expr and krewrite_stmt / krewrite_expr.
+ */
+#include "ir/kernel.h"
+
+#include <string.h>
+
+/* ---- the visitor -------------------------------------------------------------------------- */
+
+bool kvisit_expr(KVisit *v, KExpr *e) {
+  if (!e) return false;
+  if (v->expr && v->expr(v, e)) return true;
+  for (int d = 0; d < e->nidx; d++)
+    if (kvisit_expr(v, e->idx[d])) return true;
+  return kvisit_expr(v, e->a) || kvisit_expr(v, e->b) || kvisit_expr(v, e->c);
+}
+
+bool kvisit_stmt(KVisit *v, KStmt *s) {
+  if (v->stmt && v->stmt(v, s)) return true;
+  if (v->expr) {
+    for (int d = 0; d < s->nidx; d++)
+      if (kvisit_expr(v, s->idx[d])) return true;
+    if (kvisit_expr(v, s->value)) return true;
+    if (kvisit_expr(v, s->a) || kvisit_expr(v, s->b)) return true; /* a contraction's factors */
+  }
+  return kvisit_body(v, s->body, s->nbody);
+}
+
+bool kvisit_body(KVisit *v, KStmt *const *body, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++)
+    if (kvisit_stmt(v, body[i])) return true;
+  return false;
+}
+
+bool kvisit_kernel(KVisit *v, const Kernel *k) { return kvisit_body(v, k->body, k->nbody); }
+
+/* ---- the rewriter --------------------------------------------------------------------------- */
+
+KExpr *krewrite_expr(KExpr *e, KRewrite f, void *ctx) {
+  if (!e) return NULL;
+  KExpr *r = f(e, ctx);
+  if (r != e) return r;
+  for (int d = 0; d < e->nidx; d++) e->idx[d] = krewrite_expr(e->idx[d], f, ctx);
+  e->a = krewrite_expr(e->a, f, ctx);
+  e->b = krewrite_expr(e->b, f, ctx);
+  e->c = krewrite_expr(e->c, f, ctx);
+  return e;
+}
+
+void krewrite_stmt(KStmt *s, KRewrite f, void *ctx) {
+  for (int d = 0; d < s->nidx; d++) s->idx[d] = krewrite_expr(s->idx[d], f, ctx);
+  s->value = krewrite_expr(s->value, f, ctx);
+  s->a = krewrite_expr(s->a, f, ctx);
+  s->b = krewrite_expr(s->b, f, ctx);
+  for (uint32_t i = 0; i < s->nbody; i++) krewrite_stmt(s->body[i], f, ctx);
+}
+
+/* ---- queries -------------------------------------------------------------------------------- */
+
+typedef struct Find {
+  KVisit v;
+  int32_t what;
+  const KStmt *found;
+} Find;
+
+static bool is_var(KVisit *v, KExpr *e) { return e->kind == KE_VAR && e->var == ((Find *)v)->what; }
+bool kexpr_mentions(const KExpr *e, int32_t var) {
+  Find f = {{NULL, is_var}, var, NULL};
+  return kvisit_expr(&f.v, (KExpr *)e);
+}
+
+static bool is_load(KVisit *v, KExpr *e) { return e->kind == KE_LOAD && e->buf == ((Find *)v)->what; }
+bool kexpr_reads(const KExpr *e, int32_t buf) {
+  Find f = {{NULL, is_load}, buf, NULL};
+  return kvisit_expr(&f.v, (KExpr *)e);
+}
+
+static bool is_temp(KVisit *v, KExpr *e) {
+  int32_t t = ((Find *)v)->what;
+  return e->kind == KE_TEMP && (t < 0 || e->temp == t);
+}
+bool kexpr_reads_temp(const KExpr *e, int32_t temp) {
+  Find f = {{NULL, is_temp}, temp, NULL};
+  return kvisit_expr(&f.v, (KExpr *)e);
+}
+
+bool kernel_reads_temp(const Kernel *k, int32_t temp) {
+  Find f = {{NULL, is_temp}, temp, NULL};
+  return kvisit_kernel(&f.v, k);
+}
+
+bool kexpr_equal(const KExpr *a, const KExpr *b) {
+  if (a == b) return true;
+  if (!a || !b || a->kind != b->kind || a->dtype != b->dtype || a->index != b->index) return false;
+  switch (a->kind) {
+  case KE_CONST: return a->value == b->value;
+  case KE_VAR: return a->var == b->var;
+  case KE_TEMP: return a->temp == b->temp;
+  case KE_SCALAR: return a->scalar == b->scalar;
+  case KE_BATCH: return true;
+  case KE_LOAD:
+    if (a->buf != b->buf || a->guarded != b->guarded || a->nidx != b->nidx) return false;
+    for (int d = 0; d < a->nidx; d++)
+      if (!kexpr_equal(a->idx[d], b->idx[d])) return false;
+    return true;
+  case KE_OP:
+    return a->op == b->op && kexpr_equal(a->a, b->a) && kexpr_equal(a->b, b->b) && kexpr_equal(a->c, b->c);
+  }
+  return false;
+}
+
+static bool is_store(KVisit *v, KStmt *s) {
+  Find *f = (Find *)v;
+  if (!kstmt_is_store(s) || s->buf != f->what) return false;
+  f->found = s;
+  return true;
+}
+const KStmt *kstmt_find_store(const KStmt *s, int32_t buf) {
+  Find f = {{is_store, NULL}, buf, NULL};
+  kvisit_stmt(&f.v, (KStmt *)s);
+  return f.found;
+}
+
+bool kernel_writes(const Kernel *k, int32_t buf) {
+  Find f = {{is_store, NULL}, buf, NULL};
+  return kvisit_kernel(&f.v, k);
+}
+
+typedef struct Access {
+  KVisit v;
+  bool *rd, *wr;
+} Access;
+
+static bool access_stmt(KVisit *v, KStmt *s) {
+  Access *a = (Access *)v;
+  if (kstmt_is_store(s) && a->wr) a->wr[s->buf] = true;
+  return false;
+}
+static bool access_expr(KVisit *v, KExpr *e) {
+  Access *a = (Access *)v;
+  if (e->kind == KE_LOAD && a->rd) a->rd[e->buf] = true;
+  return false;
+}
+void kstmt_access(const KStmt *s, bool *rd, bool *wr) {
+  Access a = {{access_stmt, access_expr}, rd, wr};
+  kvisit_stmt(&a.v, (KStmt *)s);
+}
+
+bool kstmt_is_product(const KStmt *s) {
+  if (s->kind != KS_CONTRACT) return false;
+  if (s->b) return true;
+  for (int i = s->nfree; i < s->nfree + s->nred; i++)
+    if (s->axes[i].batched) return true;
+  return false;
+}
+
+/* ---- strides ---------------------------------------------------------------------------------- */
+
+/* The coefficient of loop variable v in index expression e; false when e
+ * is not affine in v. */
+static bool coefficient(const KExpr *e, int32_t v, int64_t *c) {
+  int64_t x, y;
+  if (!kexpr_mentions(e, v)) {
+    *c = 0;
+    return true;
+  }
+  if (e->kind == KE_VAR) {
+    *c = 1;
+    return true;
+  }
+  if (e->kind != KE_OP) return false;
+  switch (e->op) {
+  case OP_ADD:
+  case OP_SUB:
+    if (!coefficient(e->a, v, &x) || !coefficient(e->b, v, &y)) return false;
+    *c = e->op == OP_ADD ? x + y : x - y;
+    return true;
+  case OP_NEG:
+    if (!coefficient(e->a, v, &x)) return false;
+    *c = -x;
+    return true;
+  case OP_MUL: {
+    const KExpr *k = e->a->kind == KE_CONST ? e->a : e->b && e->b->kind == KE_CONST ? e->b : NULL;
+    if (!k || !coefficient(k == e->a ? e->b : e->a, v, &x)) return false;
+    *c = x * (int64_t)k->value;
+    return true;
+  }
+  default: return false;
+  }
+}
+
+bool kaccess_stride(const KProgram *p, int32_t buf, KExpr *const *idx, int nidx, int32_t v, int64_t *stride) {
+  const KBuffer *kb = &p->bufs[buf];
+  int batched = kb->type.batched ? 1 : 0;
+  int64_t s = 0, row = 1;
+  for (int d = nidx - 1; d >= 0; d--) {
+    int64_t c;
+    if (!coefficient(idx[d], v, &c)) return false;
+    s += c * row;
+    if (d - batched >= 0) row *= kb->type.dims[d - batched];
+  }
+  *stride = s;
+  return true;
+}
+
+int kstmt_binds(KStmt *s, int32_t *vars[NNC_MAX_CONTRACT_AXES]) {
+  if (s->kind == KS_LOOP) {
+    vars[0] = &s->var;
+    return 1;
+  }
+  if (s->kind != KS_CONTRACT) return 0;
+  int n = s->nfree + s->nred;
+  for (int i = 0; i < n; i++) vars[i] = &s->axes[i].var;
+  return n;
+}
