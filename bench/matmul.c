@@ -54,7 +54,7 @@
  */
 #include "codegen/cpu/cpu.h"
 #include "codegen/plan.h"
-#include "frontend/diag.h"
+#include "support/diag.h"
 #include "ir/ir.h"
 #include "ir/kernel.h"
 #include "passes/lower.h"

@@ -2,8 +2,8 @@
  * (see backend.h). */
 #include "codegen/backend.h"
 
-#include "frontend/diag.h"
-#include "ir/arena.h"
+#include "support/diag.h"
+#include "support/arena.h"
 
 #include <dirent.h>
 #include <dlfcn.h>

@@ -17,8 +17,8 @@
 
 #include "codegen/backend.h"
 #include "driver/process.h"
-#include "frontend/diag.h"
-#include "ir/arena.h"
+#include "support/diag.h"
+#include "support/arena.h"
 #include "runtime/safetensors.h"
 
 #include <errno.h>

@@ -10,7 +10,7 @@
 #include "codegen/plan.h"
 #include "driver/link.h"
 #include "driver/process.h"
-#include "frontend/diag.h"
+#include "support/diag.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -9,7 +9,7 @@
 
 #include "codegen/plan.h"
 #include "driver/process.h"
-#include "frontend/diag.h"
+#include "support/diag.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -13,7 +13,7 @@
 #include "driver/options.h"
 #include "driver/run.h"
 #include "frontend/ast.h"
-#include "frontend/diag.h"
+#include "support/diag.h"
 #include "frontend/elab.h"
 #include "ir/ir.h"
 #include "passes/lower.h"

@@ -3,9 +3,9 @@
  * nnc and a trainer word them alike. */
 #include "driver/memory.h"
 
-#include "frontend/diag.h"
+#include "support/diag.h"
 #include "passes/lower.h"
-#include "passes/pass.h"
+#include "support/stats.h"
 #include "runtime/memlimit.h"
 
 #include <stdio.h>

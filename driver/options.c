@@ -7,7 +7,7 @@
 
 #include "codegen/gpu/gpu.h"
 #include "codegen/backend.h"
-#include "frontend/diag.h"
+#include "support/diag.h"
 #include "passes/pass.h"
 #include "runtime/memlimit.h"
 

@@ -17,7 +17,7 @@
 #include "driver/memory.h"
 
 #include "codegen/interp/interp.h"
-#include "frontend/diag.h"
+#include "support/diag.h"
 #include "passes/pass.h"
 #include "runtime/checkpoint.h"
 #include "runtime/data.h"

@@ -7,8 +7,8 @@
 #ifndef NNC_AST_H
 #define NNC_AST_H
 
-#include "frontend/diag.h"
-#include "ir/arena.h"
+#include "support/diag.h"
+#include "support/arena.h"
 
 #include <stdbool.h>
 #include <stdint.h>

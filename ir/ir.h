@@ -22,8 +22,8 @@
 #ifndef NNC_IR_H
 #define NNC_IR_H
 
-#include "frontend/diag.h"
-#include "ir/arena.h"
+#include "support/diag.h"
+#include "support/arena.h"
 
 #include <stdbool.h>
 #include <stdint.h>

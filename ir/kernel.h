@@ -311,6 +311,11 @@ bool kexpr_equal(const KExpr *a, const KExpr *b);     /* structurally */
 const KStmt *kstmt_find_store(const KStmt *s, int32_t buf);
 /* Does kernel k store into buffer buf? */
 bool kernel_writes(const Kernel *k, int32_t buf);
+/* Do the iterations of `loop` (a loop of kernel k) touch disjoint memory?
+ * Conservative: every store indexes by the loop variable directly on some
+ * axis, every load of a stored buffer uses a store's exact index, and every
+ * temporary assigned inside is declared inside. */
+bool kloop_independent(const Kernel *k, const KStmt *loop);
 /* The number of elements a load or store of buf[idx...] moves per step of
  * loop variable var (0 when invariant); false when not affine in var. */
 bool kaccess_stride(const KProgram *p, int32_t buf, KExpr *const *idx, int nidx, int32_t var, int64_t *stride);

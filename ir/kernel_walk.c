@@ -7,6 +7,7 @@
  */
 #include "ir/kernel.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- the visitor -------------------------------------------------------------------------- */
@@ -216,4 +217,69 @@ int kstmt_binds(KStmt *s, int32_t *vars[NNC_MAX_CONTRACT_AXES]) {
   int n = s->nfree + s->nred;
   for (int i = 0; i < n; i++) vars[i] = &s->axes[i].var;
   return n;
+}
+
+/* ---- independent iterations ------------------------------------------------------------------ */
+
+typedef struct Indep {
+  KVisit v;
+  const KStmt *stores[64];
+  int nstores;
+  bool *declared;  /* [ntemps] let inside the loop */
+  bool ok;
+} Indep;
+
+static bool collect(KVisit *v, KStmt *s) {
+  Indep *in = (Indep *)v;
+  if (kstmt_is_store(s)) {
+    if (in->nstores == 64) in->ok = false;
+    else in->stores[in->nstores++] = s;
+  }
+  if (s->kind == KS_LET) in->declared[s->temp] = true;
+  return false;
+}
+
+/* Loads of stored buffers must use a store's exact index. */
+static bool check_load(KVisit *v, KExpr *e) {
+  Indep *in = (Indep *)v;
+  if (e->kind == KE_LOAD) {
+    bool stored = false, same = false;
+    for (int i = 0; i < in->nstores; i++) {
+      const KStmt *st = in->stores[i];
+      if (st->buf != e->buf) continue;
+      stored = true;
+      bool eq = st->nidx == e->nidx;
+      for (int d = 0; eq && d < e->nidx; d++) eq = kexpr_equal(st->idx[d], e->idx[d]);
+      same |= eq;
+    }
+    if (stored && !same) in->ok = false;
+  }
+  return !in->ok;
+}
+
+/* Temporaries assigned inside must be declared inside. */
+static bool check_assign(KVisit *v, KStmt *s) {
+  Indep *in = (Indep *)v;
+  if (s->kind == KS_ASSIGN && !in->declared[s->temp]) in->ok = false;
+  return !in->ok;
+}
+
+bool kloop_independent(const Kernel *k, const KStmt *loop) {
+  Indep in;
+  memset(&in, 0, sizeof in);
+  in.v.stmt = collect;
+  in.ok = true;
+  in.declared = nnc_xcalloc((size_t)k->ntemps + 1, sizeof(bool));
+  kvisit_body(&in.v, loop->body, loop->nbody);
+  for (int i = 0; in.ok && i < in.nstores; i++) {
+    const KStmt *st = in.stores[i];
+    bool direct = false;
+    for (int d = 0; d < st->nidx; d++) direct |= st->idx[d]->kind == KE_VAR && st->idx[d]->var == loop->var;
+    if (!direct) in.ok = false;
+  }
+  in.v.stmt = check_assign;
+  in.v.expr = check_load;
+  if (in.ok) kvisit_body(&in.v, loop->body, loop->nbody);
+  free(in.declared);
+  return in.ok;
 }

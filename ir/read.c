@@ -13,7 +13,7 @@
  * is used, nothing is allocated from a count read from the input, and
  * arbitrary bytes (NULs included) only ever produce a diagnostic.
  */
-#include "frontend/diag.h"
+#include "support/diag.h"
 #include "ir/ir.h"
 
 #include <float.h>

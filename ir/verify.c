@@ -12,7 +12,7 @@
  * `output loss %9:`, `loc #4:`, `train:` in place of `%N = OP:`), and the
  * verifier returns false if there was any.  docs/ir.md lists the invariants.
  */
-#include "frontend/diag.h"
+#include "support/diag.h"
 #include "ir/ir.h"
 
 #include <math.h>

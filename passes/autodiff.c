@@ -52,7 +52,7 @@
  * result is verified by the driver.  Invalidates nothing else (symbols,
  * outputs and locations are kept).
  */
-#include "frontend/diag.h"
+#include "support/diag.h"
 #include "passes/pass.h"
 
 #include <stdlib.h>

@@ -12,6 +12,7 @@
 #define NNC_PASS_H
 
 #include "ir/ir.h"
+#include "support/stats.h"
 
 #include <stdio.h>
 
@@ -36,9 +37,5 @@ bool pass_dce(Module *m);        /* passes/dce.c */
 extern const Pass nnc_graph_passes[];
 const Pass *pass_find(const char *name);
 
-/* Statistics for --stats: counters named "pass.counter", e.g. "cse.merged". */
-void nnc_stat_add(const char *pass, const char *counter, long delta);
-long nnc_stat_get(const char *pass, const char *counter);
-void nnc_stats_print(FILE *out);
 
 #endif

@@ -1,4 +1,4 @@
-/* passes/pipeline.c - the graph passes in default order, and --stats counters.
+/* passes/pipeline.c - the graph passes in default order.
  *
  * ORDER: stable-lse first, so that autodiff differentiates the overflow-safe
  * form (the gradient of a naive log-sum-exp overflows even where its value
@@ -26,44 +26,4 @@ const Pass *pass_find(const char *name) {
   for (const Pass *p = nnc_graph_passes; p->name; p++)
     if (!strcmp(p->name, name)) return p;
   return NULL;
-}
-
-typedef struct Stat {
-  char name[96];
-  long value;
-} Stat;
-
-static Stat *stats;
-static size_t nstats, capstats;
-
-static Stat *stat_slot(const char *pass, const char *counter, bool create) {
-  char name[96];
-  snprintf(name, sizeof name, "%s.%s", pass, counter);
-  for (size_t i = 0; i < nstats; i++)
-    if (!strcmp(stats[i].name, name)) return &stats[i];
-  if (!create) return NULL;
-  Stat s;
-  memset(&s, 0, sizeof s);
-  memcpy(s.name, name, sizeof name);
-  VEC_PUSH(stats, nstats, capstats, s);
-  return &stats[nstats - 1];
-}
-
-void nnc_stat_add(const char *pass, const char *counter, long delta) {
-  stat_slot(pass, counter, true)->value += delta;
-}
-
-long nnc_stat_get(const char *pass, const char *counter) {
-  Stat *s = stat_slot(pass, counter, false);
-  return s ? s->value : 0;
-}
-
-static int stat_cmp(const void *a, const void *b) {
-  return strcmp(((const Stat *)a)->name, ((const Stat *)b)->name);
-}
-
-void nnc_stats_print(FILE *out) {
-  qsort(stats, nstats, sizeof *stats, stat_cmp);
-  fprintf(out, "; statistics\n");
-  for (size_t i = 0; i < nstats; i++) fprintf(out, "%s = %ld\n", stats[i].name, stats[i].value);
 }

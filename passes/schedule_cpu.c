@@ -29,7 +29,7 @@
  */
 #include "passes/schedule_cpu.h"
 
-#include "frontend/diag.h"
+#include "support/diag.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -78,11 +78,6 @@ bool cpu_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, int opt_level);
  * Returns false after reporting an error. */
 bool cpu_write(LLVMModuleRef m, LLVMTargetMachineRef tm, CpuOutKind kind, const char *path);
 
-/* Routes LLVM's diagnostics for ctx through nnc: errors always, warnings
- * (e.g. a vectorisation hint LLVM could not honour) only when verbose,
- * remarks never. */
-void cpu_diagnostics(LLVMContextRef ctx, bool verbose);
-
 /* The CPU scheduling pass for this target: contractions get packed,
  * register-blocked schedules sized for the machine's vector registers
  * (passes/schedule_cpu.c), with o->schedule's overrides.  Returns false

@@ -10,15 +10,17 @@
  */
 #include "codegen/cpu/cpu.h"
 
-#include "frontend/diag.h"
+#include "codegen/llvm/target.h"
+
+#include "support/diag.h"
 #include "passes/schedule_cpu.h"
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Target.h>
-#include <llvm-c/Transforms/PassBuilder.h>
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -40,26 +42,13 @@ static void init_native(void) {
 LLVMTargetMachineRef cpu_target_machine(const CpuOptions *o) {
   init_native();
   char *triple = LLVMGetDefaultTargetTriple();
-  char *err = NULL;
-  LLVMTargetRef target;
-  if (LLVMGetTargetFromTriple(triple, &target, &err)) {
-    diag_error_plain("no LLVM target for '%s': %s", triple, err);
-    LLVMDisposeMessage(err);
-    LLVMDisposeMessage(triple);
-    return NULL;
-  }
   bool host = !o->cpu || !*o->cpu || !strcmp(o->cpu, "native");
   char *cpu = host ? LLVMGetHostCPUName() : NULL;
   char *features = host ? LLVMGetHostCPUFeatures() : NULL;
-  LLVMCodeGenOptLevel level = o->opt_level <= 0   ? LLVMCodeGenLevelNone
-                              : o->opt_level == 1 ? LLVMCodeGenLevelLess
-                              : o->opt_level == 2 ? LLVMCodeGenLevelDefault
-                                                  : LLVMCodeGenLevelAggressive;
   /* An unknown --cpu makes LLVM warn "'NAME' is not a recognized processor"
    * and fall back to the generic CPU; the C API has no way to ask first. */
-  LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, host ? cpu : o->cpu, host ? features : "",
-                                                    level, LLVMRelocPIC, LLVMCodeModelDefault);
-  if (!tm) diag_error_plain("cannot create an LLVM target machine for '%s'", triple);
+  LLVMTargetMachineRef tm = lk_target_machine(triple, host ? cpu : o->cpu, host ? features : "", o->opt_level,
+                                              LLVMRelocPIC);
   if (tm && o->verbose) fprintf(stderr, "nnc: cpu target %s, cpu %s\n", triple, host ? cpu : o->cpu);
   if (cpu) LLVMDisposeMessage(cpu);
   if (features) LLVMDisposeMessage(features);
@@ -68,12 +57,7 @@ LLVMTargetMachineRef cpu_target_machine(const CpuOptions *o) {
 }
 
 void cpu_prepare_module(LLVMModuleRef m, LLVMTargetMachineRef tm) {
-  char *triple = LLVMGetTargetMachineTriple(tm);
-  LLVMSetTarget(m, triple);
-  LLVMDisposeMessage(triple);
-  LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
-  LLVMSetModuleDataLayout(m, td);
-  LLVMDisposeTargetData(td);
+  lk_module_target(m, tm);
   char *cpu = LLVMGetTargetMachineCPU(tm);
   char *features = LLVMGetTargetMachineFeatureString(tm);
   for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f)) {
@@ -93,21 +77,7 @@ bool cpu_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, int opt_level) {
   if (opt_level > 3) opt_level = 3;
   char pipeline[32];
   snprintf(pipeline, sizeof pipeline, "default<O%d>", opt_level);
-  LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
-  bool vec = opt_level >= 2;
-  LLVMPassBuilderOptionsSetLoopVectorization(po, vec);
-  LLVMPassBuilderOptionsSetSLPVectorization(po, vec);
-  LLVMPassBuilderOptionsSetLoopInterleaving(po, vec);
-  LLVMPassBuilderOptionsSetLoopUnrolling(po, opt_level >= 1);
-  LLVMErrorRef e = LLVMRunPasses(m, pipeline, tm, po);
-  LLVMDisposePassBuilderOptions(po);
-  if (e) {
-    char *msg = LLVMGetErrorMessage(e);
-    diag_error_plain("LLVM pipeline '%s' failed: %s", pipeline, msg);
-    LLVMDisposeErrorMessage(msg);
-    return false;
-  }
-  return true;
+  return lk_run_pipeline(m, tm, pipeline, opt_level, opt_level >= 2);
 }
 
 static bool write_bytes(const char *path, const char *data, size_t size) {
@@ -124,36 +94,13 @@ static bool write_bytes(const char *path, const char *data, size_t size) {
 }
 
 bool cpu_write(LLVMModuleRef m, LLVMTargetMachineRef tm, CpuOutKind kind, const char *path) {
-  if (kind == CPU_OUT_LLVM) {
-    char *text = LLVMPrintModuleToString(m);
-    bool ok = write_bytes(path, text, strlen(text));
-    LLVMDisposeMessage(text);
-    return ok;
-  }
-  char *err = NULL;
-  LLVMMemoryBufferRef buf = NULL;
-  if (LLVMTargetMachineEmitToMemoryBuffer(tm, m, kind == CPU_OUT_ASM ? LLVMAssemblyFile : LLVMObjectFile, &err,
-                                          &buf)) {
-    diag_error_plain("LLVM code generation failed: %s", err ? err : "unknown error");
-    LLVMDisposeMessage(err);
-    return false;
-  }
-  bool ok = write_bytes(path, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf));
-  LLVMDisposeMemoryBuffer(buf);
+  char *bytes;
+  size_t len;
+  LkOut out = kind == CPU_OUT_LLVM ? LK_OUT_IR : kind == CPU_OUT_ASM ? LK_OUT_ASM : LK_OUT_OBJ;
+  if (!lk_module_bytes(m, tm, out, &bytes, &len)) return false;
+  bool ok = write_bytes(path, bytes, len);
+  free(bytes);
   return ok;
-}
-
-static void on_diagnostic(LLVMDiagnosticInfoRef di, void *verbose) {
-  LLVMDiagnosticSeverity sev = LLVMGetDiagInfoSeverity(di);
-  if (sev != LLVMDSError && !(sev == LLVMDSWarning && verbose)) return;
-  char *msg = LLVMGetDiagInfoDescription(di);
-  fprintf(stderr, "nnc: llvm %s: %s\n", sev == LLVMDSError ? "error" : "warning", msg);
-  LLVMDisposeMessage(msg);
-}
-
-void cpu_diagnostics(LLVMContextRef ctx, bool verbose) {
-  static char yes;
-  LLVMContextSetDiagnosticHandler(ctx, on_diagnostic, verbose ? &yes : NULL);
 }
 
 /* The widest f32 vector the machine has, and how many such registers:
@@ -213,7 +160,7 @@ bool cpu_compile(KProgram *p, const CpuOptions *o, CpuOutKind kind, const char *
   for (uint32_t i = 0; i < p->nkernels; i++) /* the rest of the contractions as loops */
     kernel_expand_contractions(p, &p->kernels[i], is_planned_product, &p->kernels[i]);
   LLVMContextRef ctx = LLVMContextCreate();
-  cpu_diagnostics(ctx, o->verbose);
+  lk_diagnostics(ctx, o->verbose);
   LLVMModuleRef m = cpu_emit_module(p, ctx);
   char *msg = NULL;
   if (LLVMVerifyModule(m, LLVMReturnStatusAction, &msg))

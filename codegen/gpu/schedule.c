@@ -1,6 +1,6 @@
 /* codegen/gpu/schedule.c - mapping kernels onto blocks and threads.
  *
- * First the opencl NDRange schedule (codegen/opencl/schedule.c) reshapes
+ * First the NDRange schedule (passes/schedule_ndrange.c) reshapes
  * the kernels on the kernel IR, exactly as for an OpenCL GPU: each
  * contraction's free axes become loops, and perfect nests of independent
  * loops fold into the launch loop, so a [B, 64] layer launches 64 B
@@ -31,8 +31,8 @@
 #include "codegen/gpu/gpu.h"
 
 #include "codegen/llvm/emit.h"
-#include "codegen/opencl/emit_c.h"
-#include "passes/pass.h"
+#include "passes/schedule_ndrange.h"
+#include "support/stats.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -73,7 +73,7 @@ static int pick_tile(int64_t rows, int64_t cols) {
   return 1;
 }
 
-static void plan_tiled(const KProgram *p, const CKernelPlan *cp, const GpuScheduleOptions *o, GpuKernelPlan *g) {
+static void plan_tiled(const KProgram *p, const NdKernelPlan *cp, const GpuScheduleOptions *o, GpuKernelPlan *g) {
   g->kind = GK_TILED;
   g->contract = cp->contract;
   g->cols = cp->inner;
@@ -106,7 +106,7 @@ static KStmt *warp_loop(KProgram *p, const KStmt *c) {
 }
 
 /* Fewer than half the wanted tiles even at 16 x 16. */
-static bool too_few_tiles(const GpuKernelPlan *g, const CKernelPlan *cp, int64_t batch) {
+static bool too_few_tiles(const GpuKernelPlan *g, const NdKernelPlan *cp, int64_t batch) {
   int64_t rows = g->extent * (g->batched ? batch : 1) / cp->inner;
   return ceil_div(rows, 16) * ceil_div(cp->inner, 16) < TILES_WANTED / 2;
 }
@@ -126,12 +126,10 @@ void gpu_schedule(KProgram *p, const GpuScheduleOptions *o, GpuSchedule *s) {
   if (opts.batch <= 0) opts.batch = 32;
   if (opts.tile > 8) opts.tile = 8;
   while (opts.tile > 1 && (opts.tile & (opts.tile - 1))) opts.tile--; /* 1, 2, 4 or 8 */
-  /* The NDRange shaping, with the opencl dialect's rules and tiles that
-   * fit 48 KiB of shared memory. */
-  CDialect d = *c_dialect_find("opencl");
-  d.local_mem = 48 * 1024;
-  CSchedule cs;
-  c_schedule(p, &d, opts.batch, &cs);
+  /* The NDRange shaping, with tiles 16 deep that fit 48 KiB of shared memory. */
+  NdrangeOptions no = {opts.batch, 48 * 1024, GPU_TK};
+  NdSchedule cs;
+  ndrange_schedule(p, &no, &cs);
 
   memset(s, 0, sizeof *s);
   s->n = p->nkernels;
@@ -161,7 +159,7 @@ void gpu_schedule(KProgram *p, const GpuScheduleOptions *o, GpuSchedule *s) {
     }
     kernel_expand_contractions(p, k, is_planned, g); /* the others as loops */
   }
-  c_schedule_free(&cs);
+  ndrange_schedule_free(&cs);
 }
 
 void gpu_schedule_free(GpuSchedule *s) {

@@ -14,14 +14,13 @@
  */
 #include "codegen/gpu/gpu.h"
 
-#include "codegen/cpu/cpu.h"
-#include "frontend/diag.h"
+#include "codegen/llvm/target.h"
+#include "support/diag.h"
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/BitReader.h>
 #include <llvm-c/Linker.h>
 #include <llvm-c/Target.h>
-#include <llvm-c/Transforms/PassBuilder.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,31 +75,9 @@ LLVMTargetMachineRef gpu_target_machine(const GpuOptions *o) {
     diag_error_plain("unknown GPU architecture '%s'; expected %s", arch, gpu_arch_list);
     return NULL;
   }
-  char *err = NULL;
-  LLVMTargetRef target;
-  if (LLVMGetTargetFromTriple(triple, &target, &err)) {
-    diag_error_plain("this LLVM has no NVPTX target: %s", err);
-    LLVMDisposeMessage(err);
-    return NULL;
-  }
-  LLVMCodeGenOptLevel level = o->opt_level <= 0   ? LLVMCodeGenLevelNone
-                              : o->opt_level == 1 ? LLVMCodeGenLevelLess
-                              : o->opt_level == 2 ? LLVMCodeGenLevelDefault
-                                                  : LLVMCodeGenLevelAggressive;
-  LLVMTargetMachineRef tm =
-      LLVMCreateTargetMachine(target, triple, arch, "", level, LLVMRelocDefault, LLVMCodeModelDefault);
-  if (!tm) diag_error_plain("cannot create an LLVM target machine for '%s' (%s)", triple, arch);
+  LLVMTargetMachineRef tm = lk_target_machine(triple, arch, "", o->opt_level, LLVMRelocDefault);
   if (tm && o->verbose) fprintf(stderr, "nnc: gpu target %s, %s\n", triple, arch);
   return tm;
-}
-
-static void prepare_module(LLVMModuleRef m, LLVMTargetMachineRef tm) {
-  char *triple = LLVMGetTargetMachineTriple(tm);
-  LLVMSetTarget(m, triple);
-  LLVMDisposeMessage(triple);
-  LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
-  LLVMSetModuleDataLayout(m, td);
-  LLVMDisposeTargetData(td);
 }
 
 /* Everything but the kernels becomes internal, so global DCE drops the
@@ -145,42 +122,7 @@ bool gpu_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, int opt_level) {
   if (opt_level > 3) opt_level = 3;
   char pipeline[96];
   snprintf(pipeline, sizeof pipeline, "function(nvvm-reflect),globaldce,default<O%d>", opt_level);
-  LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
-  LLVMPassBuilderOptionsSetLoopUnrolling(po, opt_level >= 1);
-  LLVMErrorRef e = LLVMRunPasses(m, pipeline, tm, po);
-  LLVMDisposePassBuilderOptions(po);
-  if (e) {
-    char *msg = LLVMGetErrorMessage(e);
-    diag_error_plain("LLVM pipeline '%s' failed: %s", pipeline, msg);
-    LLVMDisposeErrorMessage(msg);
-    return false;
-  }
-  return true;
-}
-
-/* The module as PTX or LLVM IR text, malloc'ed. */
-static bool module_text(LLVMModuleRef m, LLVMTargetMachineRef tm, GpuOutKind kind, char **text, size_t *len) {
-  if (kind == GPU_OUT_LLVM) {
-    char *s = LLVMPrintModuleToString(m);
-    *len = strlen(s);
-    *text = nnc_xmalloc(*len + 1);
-    memcpy(*text, s, *len + 1);
-    LLVMDisposeMessage(s);
-    return true;
-  }
-  char *err = NULL;
-  LLVMMemoryBufferRef buf = NULL;
-  if (LLVMTargetMachineEmitToMemoryBuffer(tm, m, LLVMAssemblyFile, &err, &buf)) {
-    diag_error_plain("PTX generation failed: %s", err ? err : "unknown error");
-    LLVMDisposeMessage(err);
-    return false;
-  }
-  *len = LLVMGetBufferSize(buf);
-  *text = nnc_xmalloc(*len + 1);
-  memcpy(*text, LLVMGetBufferStart(buf), *len);
-  (*text)[*len] = 0;
-  LLVMDisposeMemoryBuffer(buf);
-  return true;
+  return lk_run_pipeline(m, tm, pipeline, opt_level, -1);
 }
 
 bool gpu_compile(KProgram *p, const GpuOptions *o, GpuOutKind kind, char **text, size_t *len) {
@@ -199,14 +141,14 @@ bool gpu_compile(KProgram *p, const GpuOptions *o, GpuOutKind kind, char **text,
     fprintf(stderr, "nnc: note: libdevice not found (set NNC_LIBDEVICE or CUDA_HOME); exp, log, tanh and pow use "
                     "the approximate ex2/lg2 instructions\n");
   LLVMContextRef ctx = LLVMContextCreate();
-  cpu_diagnostics(ctx, o->verbose);
+  lk_diagnostics(ctx, o->verbose);
   LLVMModuleRef m = gpu_emit_module(p, &s, ctx, GPU_FLAVOR_PTX, libdevice ? GPU_MATH_LIBDEVICE : GPU_MATH_APPROX);
   gpu_schedule_free(&s);
   char *msg = NULL;
   if (LLVMVerifyModule(m, LLVMReturnStatusAction, &msg))
     nnc_internal_error(__FILE__, __LINE__, "gpu codegen produced invalid LLVM IR: %s", msg);
   LLVMDisposeMessage(msg);
-  prepare_module(m, tm);
+  lk_module_target(m, tm);
   if (o->verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "gpu-emit", (now() - t0) * 1e3);
   t0 = now();
   bool ok = !libdevice || gpu_link_libdevice(m, libdevice);
@@ -216,7 +158,7 @@ bool gpu_compile(KProgram *p, const GpuOptions *o, GpuOutKind kind, char **text,
   ok = ok && gpu_optimize(m, tm, o->opt_level);
   if (o->verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "gpu-opt", (now() - t0) * 1e3);
   t0 = now();
-  ok = ok && module_text(m, tm, kind, text, len);
+  ok = ok && lk_module_bytes(m, tm, kind == GPU_OUT_LLVM ? LK_OUT_IR : LK_OUT_ASM, text, len);
   if (o->verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "gpu-ptx", (now() - t0) * 1e3);
   LLVMDisposeModule(m);
   LLVMContextDispose(ctx);

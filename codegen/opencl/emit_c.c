@@ -43,7 +43,7 @@ typedef enum { CT_F32, CT_I32, CT_IDX } CType;
 typedef struct Emit {
   const KProgram *p;
   const CDialect *d;
-  const CSchedule *s;
+  const NdSchedule *s;
   const Kernel *k;
   char *buf;
   size_t len, cap;
@@ -433,7 +433,7 @@ static void loop_hints(Emit *E, const KStmt *s) {
   bool innermost = !has_loop(s);
   int unroll = s->sched.unroll > 0 ? s->sched.unroll : 0;
   if (!unroll && innermost && !s->batched && s->extent > 1 && s->extent <= d->unroll_max) unroll = (int)s->extent;
-  if (d->ivdep && ((s->flags & KL_PARALLEL) || (!(s->flags & KL_REDUCE) && c_loop_independent(E->k, s)))) {
+  if (d->ivdep && ((s->flags & KL_PARALLEL) || (!(s->flags & KL_REDUCE) && kloop_independent(E->k, s)))) {
     tab(E);
     putf(E, "%s\n", d->ivdep);
   }
@@ -661,7 +661,7 @@ static void emit_single(Emit *E) {
  * y (columns) into local memory, then each work-item adds tk products in
  * the reduction's order.  x is evaluated with g = row * cols (it does not
  * depend on the column), y with g = col (it does not depend on the row). */
-static void emit_tiled(Emit *E, const CKernelPlan *kp) {
+static void emit_tiled(Emit *E, const NdKernelPlan *kp) {
   const Kernel *k = E->k;
   const CDialect *d = E->d;
   const KStmt *l = launch_loop(k);
@@ -774,7 +774,7 @@ static void prelude(Emit *E) {
   putf(E, "%s int nnc_imin(int a, int b) { return a < b ? a : b; }\n", h);
 }
 
-char *c_emit_program(const KProgram *p, const CDialect *d, const CSchedule *s, size_t *len) {
+char *c_emit_program(const KProgram *p, const CDialect *d, const NdSchedule *s, size_t *len) {
   Emit E;
   memset(&E, 0, sizeof E);
   E.p = p;
@@ -786,7 +786,7 @@ char *c_emit_program(const KProgram *p, const CDialect *d, const CSchedule *s, s
     E.k = &p->kernels[i];
     E.nstaged = 0;
     put(&E, "\n");
-    const CKernelPlan *kp = s && i < s->n ? &s->k[i] : NULL;
+    const NdKernelPlan *kp = s && i < s->n ? &s->k[i] : NULL;
     if (d->launch == CL_LAUNCH_SINGLE)
       emit_single(&E);
     else if (kp && kp->tiled)

@@ -9,11 +9,11 @@
  * or a staged row may use.  A portable C99 dialect for an out-of-tree HLS
  * plugin is one more table entry (see the sketch in dialects.c).
  *
- *   schedule.c   reshapes kernels for NDRange launches (contractions' free
- *                axes and perfect nests collapsed into the launch range)
- *                and picks the contractions worth tiling; it rewrites the
- *                kernel IR, so the launch plan (codegen/plan.c) sees the
- *                ranges the kernels were written for
+ *   passes/schedule_ndrange.c  reshapes kernels for NDRange launches
+ *                (contractions' free axes and perfect nests collapsed into
+ *                the launch range) and picks the contractions worth tiling;
+ *                it rewrites the kernel IR, so the launch plan
+ *                (codegen/plan.c) sees the ranges the kernels were written for
  *   emit_c.c     the renderer: the prelude, then one function per kernel
  *   dialects.c   the tables
  *
@@ -28,6 +28,7 @@
 #define NNC_EMIT_C_H
 
 #include "ir/kernel.h"
+#include "passes/schedule_ndrange.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -88,43 +89,9 @@ extern const CDialect *const c_dialects[];
 /* The dialect called name, or NULL. */
 const CDialect *c_dialect_find(const char *name);
 
-/* ---- schedule.c ---- */
-/* How one kernel is rendered, decided by c_schedule. */
-typedef struct CKernelPlan {
-  int ncollapsed;            /* loops folded into the launch loop (1 = none) */
-  int64_t inner;             /* extent of the innermost folded loop (the column count of a tile) */
-  bool tiled;                /* rendered as a local-memory tiled dot product */
-  const KStmt *contract;     /* tiled: the launch loop's first statement, `contract ... with t = sum k of a * b`
-                                (no free axes left) */
-  bool swap;                 /* tiled: b varies with the rows, a with the columns */
-} CKernelPlan;
-
-typedef struct CSchedule {
-  CKernelPlan *k;            /* [nkernels], owned */
-  uint32_t n;
-  int tile_k;                /* depth of the tiles (0 = none tiled) */
-} CSchedule;
-
-/* Requires: a KProgram fresh from lower_program (memplan before or after:
- * buffers and kernel order do not change).  For NDRange dialects it rewrites
- * the kernels in place (contractions' free axes hoisted into loops, perfect
- * nests of independent loops collapsed into the outermost loop, which
- * changes launch ranges); for single-work-item dialects it changes nothing.  Fills
- * s (free with c_schedule_free).  `batch` is the batch size the tiling
- * decisions assume (the train block's). */
-void c_schedule(KProgram *p, const CDialect *d, int64_t batch, CSchedule *s);
-void c_schedule_free(CSchedule *s);
-
-/* Do the iterations of `loop` (a loop of kernel k) touch disjoint memory?
- * Conservative: every store indexes by the loop variable directly on some
- * axis, every load of a stored buffer uses a store's exact index, and every
- * temporary assigned inside is declared inside. */
-bool c_loop_independent(const Kernel *k, const KStmt *loop);
-
-
 /* ---- emit_c.c ---- */
 /* Renders every kernel of p (scheduled by s for the same dialect) as one
  * source text, NUL-terminated, malloc'ed; *len is its length. */
-char *c_emit_program(const KProgram *p, const CDialect *d, const CSchedule *s, size_t *len);
+char *c_emit_program(const KProgram *p, const CDialect *d, const NdSchedule *s, size_t *len);
 
 #endif

@@ -9,7 +9,7 @@
 #include "codegen/opencl/opencl.h"
 
 #include "codegen/plan.h"
-#include "frontend/diag.h"
+#include "support/diag.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -48,6 +48,19 @@ static bool check_int32(const KProgram *p, int64_t batch) {
 
 /* ---- generating ---------------------------------------------------------------------------- */
 
+void ocl_schedule(KProgram *p, const CDialect *d, int64_t batch, NdSchedule *s) {
+  if (d->launch == CL_LAUNCH_NDRANGE) {
+    NdrangeOptions o = {batch, d->local_qual ? d->local_mem : 0, d->tile_k};
+    ndrange_schedule(p, &o, s);
+    return;
+  }
+  /* single work-item: the kernels as lowered, a loop nest for a pipeline */
+  memset(s, 0, sizeof *s);
+  s->n = p->nkernels;
+  s->k = nnc_xcalloc(p->nkernels ? p->nkernels : 1, sizeof *s->k);
+  for (uint32_t i = 0; i < p->nkernels; i++) s->k[i].ncollapsed = 1;
+}
+
 bool ocl_generate(KProgram *p, const OclOptions *o, OclCode *c) {
   memset(c, 0, sizeof *c);
   const CDialect *d = c_dialect_find(o->target);
@@ -59,13 +72,13 @@ bool ocl_generate(KProgram *p, const OclOptions *o, OclCode *c) {
   if (o->local_mem > 0) c->dialect.local_mem = o->local_mem;
   c->batch = o->batch > 0 ? o->batch : p->module && p->module->train.batch > 0 ? p->module->train.batch : DEFAULT_BATCH;
   if (!c->dialect.has_long && !check_int32(p, c->batch)) return false;
-  c_schedule(p, &c->dialect, c->batch, &c->sched);
+  ocl_schedule(p, &c->dialect, c->batch, &c->sched);
   c->text = c_emit_program(p, &c->dialect, &c->sched, &c->len);
   return true;
 }
 
 void ocl_code_free(OclCode *c) {
-  c_schedule_free(&c->sched);
+  ndrange_schedule_free(&c->sched);
   free(c->text);
   memset(c, 0, sizeof *c);
 }

@@ -29,14 +29,19 @@ typedef struct OclOptions {
 
 typedef struct OclCode {
   CDialect dialect;       /* the dialect as used (--local-mem applied) */
-  CSchedule sched;
+  NdSchedule sched;
   char *text;             /* the OpenCL C source, NUL-terminated */
   size_t len;
   int64_t batch;          /* the batch size assumed */
 } OclCode;
 
+/* The dialect's schedule: for NDRange dialects ndrange_schedule (which
+ * rewrites the kernels) with the dialect's local memory and tile depth;
+ * single-work-item dialects keep the kernels as lowered. */
+void ocl_schedule(KProgram *p, const CDialect *d, int64_t batch, NdSchedule *s);
+
 /* Requires a KProgram from lower_program (+ memplan); may rewrite its
- * kernels (see c_schedule).  Returns false after reporting an error (an
+ * kernels (see ocl_schedule).  Returns false after reporting an error (an
  * unknown target, an asic buffer past 32-bit indexing).  Free with
  * ocl_code_free. */
 bool ocl_generate(KProgram *p, const OclOptions *o, OclCode *c);

@@ -22,7 +22,7 @@
 #include "fuzz_common.h"
 
 #include "frontend/ast.h"
-#include "frontend/diag.h"
+#include "support/diag.h"
 #include "frontend/elab.h"
 #include "ir/ir.h"
 

@@ -4,7 +4,7 @@
  * print without crashing. */
 #include "fuzz_common.h"
 
-#include "frontend/diag.h"
+#include "support/diag.h"
 #include "ir/ir.h"
 
 static void die(int status) {

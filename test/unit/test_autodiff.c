@@ -17,7 +17,7 @@
  * case; exits 1 on failure.
  */
 #include "codegen/interp/interp.h"
-#include "frontend/diag.h"
+#include "support/diag.h"
 #include "ir/ir.h"
 #include "passes/pass.h"
 

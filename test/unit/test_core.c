@@ -1,8 +1,8 @@
 /* test/unit/test_core.c - unit tests of the core data structures: arenas,
  * vectors, the diagnostics engine (counting, verify mode, quoting) and the
  * type helpers (broadcasting, printing, element counts). */
-#include "frontend/diag.h"
-#include "ir/arena.h"
+#include "support/diag.h"
+#include "support/arena.h"
 #include "ir/ir.h"
 
 #include <stdio.h>

@@ -24,10 +24,9 @@
 #include "codegen/interp/interp.h"
 #include "codegen/plan.h"
 #include "frontend/ast.h"
-#include "frontend/diag.h"
+#include "support/diag.h"
 #include "frontend/elab.h"
 #include "passes/lower.h"
-#include "passes/pass.h"
 #include "runtime/rng.h"
 
 #include <llvm-c/Analysis.h>

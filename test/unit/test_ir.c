@@ -7,7 +7,7 @@
  * text, and that random, truncated and mutated texts never crash the reader
  * (whatever it accepts must itself round-trip).  Exits non-zero on failure.
  */
-#include "frontend/diag.h"
+#include "support/diag.h"
 #include "ir/ir.h"
 
 #include <math.h>

@@ -9,11 +9,10 @@
  */
 #include "codegen/interp/interp.h"
 #include "frontend/ast.h"
-#include "frontend/diag.h"
+#include "support/diag.h"
 #include "frontend/elab.h"
 #include "ir/kernel.h"
 #include "passes/lower.h"
-#include "passes/pass.h"
 #include "runtime/rng.h"
 
 #include <math.h>

@@ -9,7 +9,7 @@
 #define NNC_TEST_MODELS_H
 
 #include "frontend/ast.h"
-#include "frontend/diag.h"
+#include "support/diag.h"
 #include "frontend/elab.h"
 #include "passes/pass.h"
 

@@ -19,10 +19,9 @@
 #include "codegen/opencl/opencl.h"
 #include "codegen/plan.h"
 #include "frontend/ast.h"
-#include "frontend/diag.h"
+#include "support/diag.h"
 #include "frontend/elab.h"
 #include "passes/lower.h"
-#include "passes/pass.h"
 #include "runtime/device.h"
 #include "runtime/rng.h"
 
@@ -483,9 +482,9 @@ static void check_semantics(const char *target) {
     KExpr *val = vals[c]->dtype == DT_F32 ? vals[c] : kexpr_op(p, OP_CAST, DT_F32, vals[c], NULL, NULL);
     kstmt_append(&loop->body, &loop->nbody, &loop->capbody, kstmt_store(p, OUT, oi, 2, val));
   }
-  CSchedule sched;
+  NdSchedule sched;
   const CDialect *d = c_dialect_find(target);
-  c_schedule(p, d, 1, &sched);
+  ocl_schedule(p, d, 1, &sched);
   OclCode c;
   memset(&c, 0, sizeof c);
   c.dialect = *d;

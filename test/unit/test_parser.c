@@ -7,8 +7,8 @@
  * finish quickly without a crash.  Exits non-zero on any failure.
  */
 #include "frontend/ast.h"
-#include "frontend/diag.h"
-#include "ir/arena.h"
+#include "support/diag.h"
+#include "support/arena.h"
 #include "ir/ir.h"
 
 #include <stdio.h>

@@ -10,7 +10,7 @@
  * are linear: a 1,000,000-node graph must take well under 2 s.  Exits
  * non-zero on failure.
  */
-#include "frontend/diag.h"
+#include "support/diag.h"
 #include "ir/ir.h"
 #include "passes/pass.h"
 

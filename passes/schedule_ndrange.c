@@ -1,98 +1,32 @@
-/* codegen/opencl/schedule.c - shaping kernels for NDRange launches.
+/* passes/schedule_ndrange.c - shaping kernels for NDRange launches (the
+ * opencl dialects' and the gpu's first step; schedule_ndrange.h).
  *
  * Lowering makes the outermost loop of every kernel its launch range, and
  * for most kernels that loop is the batch: 32 work-items for a whole
  * [B, 64] layer is far too few for a GPU.  Before rendering for an NDRange
- * dialect, three rewrites on the kernel IR (each keeps results bit for bit):
+ * target, three rewrites on the kernel IR (each keeps results bit for bit):
  *
  *  1. Free axes out.  Each contraction's free axes become loops around it
  *     (kernel_hoist_free_axes): one reduction per output element.
  *  2. Collapse.  A perfect nest `for a: for b: ... body` whose inner loops
- *     have independent iterations (c_loop_independent) becomes one loop over
+ *     have independent iterations (kloop_independent) becomes one loop over
  *     a * b * ..., each old variable rebuilt from the new one by division and
  *     remainder, so every output element is a work-item.  codegen/plan.c then
  *     launches the collapsed range.
  *  3. Tiling.  A contraction `t = sum k of x * y` at the bottom of a
  *     collapsed nest, x free of the output column and y of the output row,
- *     is marked for the local-memory tiled rendering (emit_c.c), when it is
- *     large enough to pay and the dialect has local memory.
- *
- * Single-work-item dialects keep the kernels as lowered: a loop nest that
- * streams through memory is what an FPGA pipeline wants.
+ *     is marked for the local-memory tiled rendering (the OpenCL C
+ *     emitter's, the GPU's), when it is large enough to pay and the target
+ *     has local memory.
  */
-#include "codegen/opencl/emit_c.h"
+#include "passes/schedule_ndrange.h"
 
-#include "passes/pass.h"
+#include "support/stats.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 enum { MAX_NEST = NNC_MAX_RANK + 2, TILE_EDGE = 16 };
-
-/* ---- independence ------------------------------------------------------------------------ */
-
-typedef struct Indep {
-  KVisit v;
-  const KStmt *stores[64];
-  int nstores;
-  bool *declared;  /* [ntemps] let inside the loop */
-  bool ok;
-} Indep;
-
-static bool collect(KVisit *v, KStmt *s) {
-  Indep *in = (Indep *)v;
-  if (kstmt_is_store(s)) {
-    if (in->nstores == 64) in->ok = false;
-    else in->stores[in->nstores++] = s;
-  }
-  if (s->kind == KS_LET) in->declared[s->temp] = true;
-  return false;
-}
-
-/* Loads of stored buffers must use a store's exact index. */
-static bool check_load(KVisit *v, KExpr *e) {
-  Indep *in = (Indep *)v;
-  if (e->kind == KE_LOAD) {
-    bool stored = false, same = false;
-    for (int i = 0; i < in->nstores; i++) {
-      const KStmt *st = in->stores[i];
-      if (st->buf != e->buf) continue;
-      stored = true;
-      bool eq = st->nidx == e->nidx;
-      for (int d = 0; eq && d < e->nidx; d++) eq = kexpr_equal(st->idx[d], e->idx[d]);
-      same |= eq;
-    }
-    if (stored && !same) in->ok = false;
-  }
-  return !in->ok;
-}
-
-/* Temporaries assigned inside must be declared inside. */
-static bool check_assign(KVisit *v, KStmt *s) {
-  Indep *in = (Indep *)v;
-  if (s->kind == KS_ASSIGN && !in->declared[s->temp]) in->ok = false;
-  return !in->ok;
-}
-
-bool c_loop_independent(const Kernel *k, const KStmt *loop) {
-  Indep in;
-  memset(&in, 0, sizeof in);
-  in.v.stmt = collect;
-  in.ok = true;
-  in.declared = nnc_xcalloc((size_t)k->ntemps + 1, sizeof(bool));
-  kvisit_body(&in.v, loop->body, loop->nbody);
-  for (int i = 0; in.ok && i < in.nstores; i++) {
-    const KStmt *st = in.stores[i];
-    bool direct = false;
-    for (int d = 0; d < st->nidx; d++) direct |= st->idx[d]->kind == KE_VAR && st->idx[d]->var == loop->var;
-    if (!direct) in.ok = false;
-  }
-  in.v.stmt = check_assign;
-  in.v.expr = check_load;
-  if (in.ok) kvisit_body(&in.v, loop->body, loop->nbody);
-  free(in.declared);
-  return in.ok;
-}
 
 /* ---- 2. collapse ----------------------------------------------------------------------------- */
 
@@ -105,7 +39,7 @@ static int nest_chain(const Kernel *k, KStmt **loops) {
     KStmt *cur = loops[n - 1];
     if (cur->nbody != 1 || cur->body[0]->kind != KS_LOOP) break;
     KStmt *c = cur->body[0];
-    if ((c->flags & KL_REDUCE) || c->batched || c->extent < 1 || !c_loop_independent(k, c)) break;
+    if ((c->flags & KL_REDUCE) || c->batched || c->extent < 1 || !kloop_independent(k, c)) break;
     loops[n++] = c;
   }
   return n;
@@ -174,7 +108,7 @@ static void collapse(KProgram *p, Kernel *k, KStmt **loops, int n) {
  * two f32 factors over one reduction axis, `t = sum k of x * y`, followed
  * by stores only; x is free of the column variable and y of the row
  * variables (or the other way round). */
-static bool match_tile(const Kernel *k, KStmt **loops, int n, CKernelPlan *kp) {
+static bool match_tile(const Kernel *k, KStmt **loops, int n, NdKernelPlan *kp) {
   (void)k;
   if (n < 2) return false;
   const KStmt *in = loops[n - 1];
@@ -214,25 +148,25 @@ static bool tile_pays(const KStmt **loops, int n, const KAxis *red, int64_t batc
 }
 
 /* The deepest tile that fits: two float tiles of TILE_EDGE x depth. */
-static int tile_depth(const CDialect *d) {
-  if (!d->local_qual || d->tile_k <= 0) return 0;
-  int64_t fit = d->local_mem / (2 * TILE_EDGE * (int64_t)sizeof(float));
+static int tile_depth(const NdrangeOptions *o) {
+  if (o->local_mem <= 0 || o->tile_k <= 0) return 0;
+  int64_t fit = o->local_mem / (2 * TILE_EDGE * (int64_t)sizeof(float));
   int depth = 1;
-  while (depth * 2 <= d->tile_k && depth * 2 <= fit) depth *= 2;
+  while (depth * 2 <= o->tile_k && depth * 2 <= fit) depth *= 2;
   return depth <= fit ? depth : 0;
 }
 
-void c_schedule(KProgram *p, const CDialect *d, int64_t batch, CSchedule *s) {
+void ndrange_schedule(KProgram *p, const NdrangeOptions *o, NdSchedule *s) {
   memset(s, 0, sizeof *s);
   s->n = p->nkernels;
   s->k = nnc_xcalloc(p->nkernels ? p->nkernels : 1, sizeof *s->k);
   for (uint32_t i = 0; i < p->nkernels; i++) s->k[i].ncollapsed = 1;
-  if (d->launch != CL_LAUNCH_NDRANGE) return;
-  s->tile_k = tile_depth(d);
+  s->tile_k = tile_depth(o);
+  int64_t batch = o->batch;
   bool any_tiled = false;
   for (uint32_t i = 0; i < p->nkernels; i++) {
     Kernel *k = &p->kernels[i];
-    CKernelPlan *kp = &s->k[i];
+    NdKernelPlan *kp = &s->k[i];
     /* 1 */
     kernel_hoist_free_axes(p, k);
     /* 2 and 3 */
@@ -255,7 +189,7 @@ void c_schedule(KProgram *p, const CDialect *d, int64_t batch, CSchedule *s) {
   if (!any_tiled) s->tile_k = 0;
 }
 
-void c_schedule_free(CSchedule *s) {
+void ndrange_schedule_free(NdSchedule *s) {
   free(s->k);
   memset(s, 0, sizeof *s);
 }

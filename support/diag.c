@@ -1,7 +1,7 @@
-/* frontend/diag.c - printing, counting and verifying diagnostics (diag.h). */
-#include "frontend/diag.h"
+/* support/diag.c - printing, counting and verifying diagnostics (diag.h). */
+#include "support/diag.h"
 
-#include "ir/arena.h"
+#include "support/arena.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-/* frontend/diag.h - source files and diagnostics.
+/* support/diag.h - source files and diagnostics.
  *
  * Every error in user input goes through here and prints as
  *

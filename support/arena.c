@@ -1,5 +1,5 @@
-/* ir/arena.c - the allocator hook and bump arenas (see arena.h). */
-#include "ir/arena.h"
+/* support/arena.c - the allocator hook and bump arenas (see arena.h). */
+#include "support/arena.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* ir/arena.h - memory for the compiler: one allocator hook, bump arenas, vectors.
+/* support/arena.h - memory for the compiler: one allocator hook, bump arenas, vectors.
  *
  * Compiler data (AST, symbols, names, IR nodes) lives in arenas that are freed
  * all at once; nothing is freed one by one.  Every heap allocation goes through
