@@ -21,6 +21,7 @@
 #include "passes/pass.h"
 #include "runtime/checkpoint.h"
 #include "runtime/data.h"
+#include "runtime/files.h"
 #include "runtime/rng.h"
 #include "runtime/safetensors.h"
 #include "runtime/train.h"
@@ -142,11 +143,19 @@ static bool save_params(Interp *it, const Module *m, const char *path) {
     k++;
   }
   char meta[256];
-  snprintf(meta, sizeof meta, "\"format\": \"nnc\", \"model\": \"%s\", \"step\": \"%lld\"", m->name,
-           (long long)interp_get_step(it) - 1);
+  int64_t step = interp_get_step(it) - 1;
+  snprintf(meta, sizeof meta, "\"format\": \"nnc\", \"model\": \"%s\", \"step\": \"%lld\"", m->name, (long long)step);
   RtError err;
-  bool ok = rt_safetensors_write(path, refs, n, meta, &err) == 0;
-  if (!ok) diag_error_plain("%s", err.msg);
+  bool ok = true;
+  for (int i = 0; ok && i < k; i++) /* the last update's work, in f32 as saved */
+    if (rt_tensor_finite(&refs[i], "parameter", step, &err) != 0) {
+      diag_error_plain("%s; %s was not written", err.msg, path);
+      ok = false;
+    }
+  if (ok && rt_safetensors_write(path, refs, n, meta, &err) != 0) {
+    diag_error_plain("%s", err.msg);
+    ok = false;
+  }
   for (int i = 0; i < k; i++) free((void *)refs[i].data);
   free(refs);
   return ok;
@@ -273,13 +282,16 @@ int run_training(Module *m, const Options *o) {
   RtCheckpoint ck;
   RtError err;
   memset(&ck, 0, sizeof ck);
-  if (o->resume && rt_checkpoint_load(o->resume, &ck, &err) != 0) {
+  /* The checkpoint directory (created, locked) and the outputs, checked
+   * before anything is read or trained, as the trainer does. */
+  int lock = -1;
+  bool csv = t->data == DATA_CSV;
+  RtRunPaths paths = {o->save, o->metrics, o->checkpoint, o->resume, csv ? (o->data ? o->data : t->data_path) : NULL,
+                      csv ? t->test_path : NULL, NULL, NULL};
+  if ((o->checkpoint && rt_checkpoint_prepare(o->checkpoint, o->resume, o->overwrite_checkpoint, &lock, &err) != 0) ||
+      rt_check_run_paths(&paths, &err) != 0 || (o->resume && rt_checkpoint_load(o->resume, &ck, &err) != 0)) {
     diag_error_plain("%s", err.msg);
-    return 1;
-  }
-  if (o->checkpoint && rt_checkpoint_prepare(o->checkpoint, &err) != 0) {
-    diag_error_plain("%s", err.msg);
-    rt_checkpoint_free(&ck);
+    rt_checkpoint_unlock(lock);
     return 1;
   }
   Interp *it = interp_new(m, o->f64);
@@ -291,6 +303,7 @@ int run_training(Module *m, const Options *o) {
     ckpt_free(&ic);
     rt_checkpoint_free(&ck);
     interp_free(it);
+    rt_checkpoint_unlock(lock);
     return 1;
   }
 
@@ -364,6 +377,7 @@ done:
   ckpt_free(&ic);
   rt_checkpoint_free(&ck);
   interp_free(it);
+  rt_checkpoint_unlock(lock);
   return rc;
 }
 

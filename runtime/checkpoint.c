@@ -7,14 +7,18 @@
  */
 #include "checkpoint.h"
 
+#include "files.h"
+
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -46,8 +50,41 @@ static void remove_stale_temps(const char *dir) {
   closedir(d);
 }
 
-int rt_checkpoint_prepare(const char *dir, RtError *err) {
+/* Takes the directory's lock: DIR/checkpoint.lock, flock'd for as long as
+ * the run lives, holding the owner's process id for the message another
+ * run gets.  The file stays (removing it would race with a new owner). */
+static int lock_dir(const char *dir, int *lock_fd, RtError *err) {
+  char path[4096], buf[128];
+  size_t n = strlen(dir);
+  while (n > 1 && dir[n - 1] == '/') n--;
+  if (snprintf(path, sizeof path, "%.*s/%s", (int)n, dir, RT_CKPT_LOCK) >= (int)sizeof path)
+    return rt_error_set(err, "%s: the path is too long", dir);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0666);
+  if (fd < 0) return rt_error_set(err, "%s: cannot create the lock file: %s", path, rt_strerror(errno, buf, sizeof buf));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int e = errno;
+    char owner[32] = "";
+    ssize_t got = e == EWOULDBLOCK ? pread(fd, owner, sizeof owner - 1, 0) : -1;
+    long pid = got > 0 ? (owner[got] = 0, strtol(owner, NULL, 10)) : 0;
+    close(fd);
+    if (e != EWOULDBLOCK)
+      return rt_error_set(err, "%s: cannot lock the checkpoint directory: %s", path, rt_strerror(e, buf, sizeof buf));
+    if (pid > 0) snprintf(owner, sizeof owner, " (process %ld)", pid);
+    return rt_error_set(err, "%.*s: another run%s holds this checkpoint directory; give this run another "
+                        "--checkpoint DIR, or wait for that one to end", (int)n, dir, pid > 0 ? owner : "");
+  }
+  char pid[32];
+  int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+  bool noted = ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)len, 0) == len;
+  (void)noted; /* the id is only for messages */
+  *lock_fd = fd;
+  return 0;
+}
+
+int rt_checkpoint_prepare(const char *dir, const char *resume_dir, bool overwrite, int *lock_fd, RtError *err) {
   char buf[128], path[4096];
+  *lock_fd = -1;
+  if (!*dir) return rt_error_set(err, "--checkpoint: an empty directory name");
   if (!rt_checkpoint_path(dir, path, sizeof path)) return rt_error_set(err, "%s: the path is too long", dir);
   if (mkdir(dir, 0777) != 0 && errno != EEXIST)
     return rt_error_set(err, "%s: cannot create the checkpoint directory: %s", dir, rt_strerror(errno, buf, sizeof buf));
@@ -55,8 +92,24 @@ int rt_checkpoint_prepare(const char *dir, RtError *err) {
   if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return rt_error_set(err, "%s: not a directory", dir);
   if (access(dir, W_OK | X_OK) != 0)
     return rt_error_set(err, "%s: cannot write in the checkpoint directory: %s", dir, rt_strerror(errno, buf, sizeof buf));
+  if (lock_dir(dir, lock_fd, err) != 0) return -1;
+  /* A checkpoint there is another run's work: replaced only when resumed
+   * from or when asked to. */
+  if (lstat(path, &st) == 0 && !overwrite && !rt_same_file(dir, resume_dir)) {
+    rt_checkpoint_unlock(*lock_fd);
+    *lock_fd = -1;
+    return rt_error_set(err, "%s: a checkpoint is there already; continue it with --resume %s --checkpoint %s, or "
+                        "replace it with --overwrite-checkpoint", path, dir, dir);
+  }
   remove_stale_temps(dir);
   return 0;
+}
+
+void rt_checkpoint_unlock(int lock_fd) {
+  if (lock_fd < 0) return;
+  bool cleared = ftruncate(lock_fd, 0) == 0; /* no stale process id for the next run's messages */
+  (void)cleared;
+  close(lock_fd); /* closing the last descriptor releases the flock */
 }
 
 /* Appends "key": "value" to the metadata text (keys and values are plain:
@@ -85,31 +138,26 @@ static const char *plain(char *out, size_t len, const char *s) {
   return out;
 }
 
-/* The first non-finite element of a f32 tensor: its index, or -1. */
-static int64_t first_nonfinite(const float *v, int64_t n) {
-  for (int64_t i = 0; i < n; i++)
-    if (!isfinite(v[i])) return i;
-  return -1;
-}
-
 static int64_t ref_numel(const RtTensorRef *r) {
   int64_t n = 1;
   for (int d = 0; d < r->rank; d++) n *= r->dims[d];
   return n;
 }
 
+int rt_tensor_finite(const RtTensorRef *t, const char *what, int64_t step, RtError *err) {
+  for (int64_t i = 0, n = ref_numel(t); i < n; i++)
+    if (!isfinite(t->data[i]))
+      return rt_error_set(err, "%s '%s' holds %s at element %lld after step %lld", what, t->name,
+                          isnan(t->data[i]) ? "nan" : t->data[i] > 0 ? "inf" : "-inf", (long long)i, (long long)step);
+  return 0;
+}
+
 int rt_checkpoint_write(const char *dir, const RtCkptMeta *meta, const RtCkptTensor *t, int n, RtError *err) {
   char path[4096];
   if (!rt_checkpoint_path(dir, path, sizeof path)) return rt_error_set(err, "%s: the path is too long", dir);
-  for (int i = 0; i < n; i++) {
-    if (t[i].i32) continue;
-    int64_t bad = first_nonfinite(t[i].ref.data, ref_numel(&t[i].ref));
-    if (bad >= 0)
-      return rt_error_set(err, "%s '%s' holds %s at element %lld after step %lld; keeping the last good "
-                          "checkpoint", t[i].state ? "optimizer state" : "parameter", t[i].ref.name,
-                          isnan(t[i].ref.data[bad]) ? "nan" : t[i].ref.data[bad] > 0 ? "inf" : "-inf",
-                          (long long)bad, (long long)meta->pos.steps);
-  }
+  for (int i = 0; i < n; i++) /* the hook adds which checkpoint is left, if any */
+    if (!t[i].i32 && rt_tensor_finite(&t[i].ref, t[i].state ? "optimizer state" : "parameter", meta->pos.steps, err))
+      return -1;
   size_t cap = 1024 + (size_t)meta->nhypers * 320, at = 0;
   char *text = malloc(cap), name[128], version[64];
   if (!text) return rt_error_set(err, "%s: out of memory", path);
@@ -303,8 +351,11 @@ static bool save(RtCheckpointer *k, const RtTrainPos *pos) {
   k->meta.pos = *pos;
   if (k->gather(k->self, k->tensors, k->ntensors, &err) != 0 ||
       rt_checkpoint_write(k->dir, &k->meta, k->tensors, k->ntensors, &err) != 0) {
-    fprintf(stderr, "%s: error: %s", k->prog, err.msg);
-    if (k->last_good) fprintf(stderr, "; last good checkpoint: %s", k->last_good);
+    fprintf(stderr, "%s: error: %s; the checkpoint was not written", k->prog, err.msg);
+    if (k->last_good)
+      fprintf(stderr, "; last good checkpoint: %s", k->last_good);
+    else
+      fprintf(stderr, " (there is no earlier one)");
     fprintf(stderr, "\n");
     return false;
   }
@@ -321,10 +372,13 @@ int rt_checkpoint_hook(void *self, const RtTrainPos *pos, RtTrainEvent event) {
               (event == RT_TRAIN_EPOCH && k->every == 0));
   if (due && !save(k, pos)) return 1;
   if (!sig) return 0;
-  fprintf(stderr, "%s: interrupted by %s after step %lld (epoch %lld, %lld samples into it); %s%s\n", k->prog,
+  fprintf(stderr, "%s: interrupted by %s after step %lld (epoch %lld, %lld samples into it); ", k->prog,
           sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal", (long long)pos->steps,
-          (long long)pos->epoch, (long long)pos->sample, k->dir ? "resume with --resume " : "no --checkpoint given, nothing saved",
-          k->dir ? k->dir : "");
+          (long long)pos->epoch, (long long)pos->sample);
+  if (k->dir) /* the same directory again, so the resumed run goes on saving there */
+    fprintf(stderr, "resume with --resume %s --checkpoint %s\n", k->dir, k->dir);
+  else
+    fprintf(stderr, "no --checkpoint given, nothing saved\n");
   fflush(stderr);
   return 128 + sig;
 }

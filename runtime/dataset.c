@@ -1,6 +1,8 @@
 /* runtime/dataset.c - rt_data_load (dispatch to the IDX or CSV loader),
  * rt_data_free, rt_batch_gather and the shared error helper.
  */
+#include <float.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,9 @@ int rt_data_load(const RtDataSpec *spec, bool test_split, const RtDataExpect *ex
   if (!spec || !spec->path)
     return rt_error_set(err, "<data>: no data source given");
   double scale = spec->scale == 0 ? 1.0 : spec->scale;
+  if (!isfinite((float)scale) || (float)scale == 0) /* inputs are f32: a scale that is inf or 0 there is no scale */
+    return rt_error_set(err, "%s: scale %g is out of range for f32 (from %.6g to %.6g in magnitude)", spec->path, scale,
+                        FLT_MIN, FLT_MAX);
   switch (spec->kind) {
   case RT_DATA_IDX:
     return rt_idx_load(spec->path, test_split, scale, expect, out, err);

@@ -27,6 +27,7 @@
  * Short data, trailing bytes and corrupt gzip streams are all errors.
  */
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -36,6 +37,7 @@
 #include <zlib.h>
 
 #include "data.h"
+#include "files.h"
 
 #define GZ_CAP (UINT64_C(4) << 30) /* most bytes of data read from one .gz file */
 #define CHUNK ((size_t)1 << 20)
@@ -448,19 +450,30 @@ static int idx_finish(IdxFile *im, IdxFile *lb, double scale, const RtDataExpect
   if (lt == RT_LABEL_I32) out->yi = malloc(n * sizeof(int32_t));
   else out->yf = malloc(n * sizeof(float));
   if (!out->x || !out->source || (!out->yi && !out->yf)) return rt_error_set(err, "%s: out of memory", im->name);
-  if (im->type == 0x08) { /* the common case, kept fast */
+  if (im->type == 0x08 && isfinite((float)(255 * scale))) { /* the common case, kept fast: no u8 can overflow */
     for (size_t i = 0; i < nx; i++) out->x[i] = (float)(im->data[i] * scale);
   } else {
+    /* Checked as stored, in f32: an f64 1e300 is finite only as a double. */
     for (size_t i = 0; i < nx; i++) {
       double v = elem_at(im, i);
+      float f = (float)(v * scale);
       if (!isfinite(v)) return rt_error_set(err, "%s: value %g at element %zu is not finite", im->name, v, i);
-      out->x[i] = (float)(v * scale);
+      if (!isfinite(f)) {
+        char scaled[48] = "";
+        if (scale != 1) snprintf(scaled, sizeof scaled, " times scale %.6g", scale);
+        return rt_error_set(err, "%s: value %g%s at element %zu is out of range for f32 (at most %.6g)", im->name, v,
+                            scaled, i, FLT_MAX);
+      }
+      out->x[i] = f;
     }
   }
   for (size_t i = 0; i < n; i++) {
     double v = elem_at(lb, i);
     if (lt == RT_LABEL_F32) {
       if (!isfinite(v)) return rt_error_set(err, "%s: label %g at index %zu is not finite", lb->name, v, i);
+      if (!isfinite((float)v))
+        return rt_error_set(err, "%s: label %g at index %zu is out of range for f32 (at most %.6g)", lb->name, v, i,
+                            FLT_MAX);
       out->yf[i] = (float)v;
       continue;
     }
@@ -534,11 +547,10 @@ static int open_file(IdxFile *f, const char *path, bool gz, const char *what, Rt
   f->what = what;
   f->gz = gz;
   f->g.direct = true; /* as gzopen: for an empty file */
-  FILE *fp = fopen(path, "rb");
-  if (!fp) return rt_error_set(err, "%s: %s", path, rt_strerror(errno, (char[128]){0}, 128));
-  f->fp = fp;
   struct stat st;
-  if (fstat(fileno(fp), &st) != 0) return rt_error_set(err, "%s: %s", path, rt_strerror(errno, (char[128]){0}, 128));
+  FILE *fp = rt_open_regular(path, &st, err); /* a file swapped for a FIFO since find_file must not block */
+  if (!fp) return -1;
+  f->fp = fp;
   size_t size = st.st_size > 0 ? (size_t)st.st_size : 0, want = gz || size < HEAD_MAX ? size : HEAD_MAX;
   f->owned = malloc(want ? want : 1);
   if (!f->owned) return rt_error_set(err, "%s: out of memory reading %zu bytes", path, want);

@@ -66,7 +66,9 @@ static void test_round_trip(void) {
   RtError err;
   char dir[512];
   snprintf(dir, sizeof dir, "%s", path_in("ck"));
-  CHECK(rt_checkpoint_prepare(dir, &err) == 0, "%s", err.msg);
+  int lockfd;
+  CHECK(rt_checkpoint_prepare(dir, NULL, false, &lockfd, &err) == 0, "%s", err.msg);
+  rt_checkpoint_unlock(lockfd);
   CHECK(rt_checkpoint_write(dir, &mt, t, 2, &err) == 0, "%s", err.msg);
   RtCheckpoint c;
   CHECK(rt_checkpoint_load(dir, &c, &err) == 0, "%s", err.msg);
@@ -121,9 +123,43 @@ static void test_round_trip(void) {
   if (f) fclose(f);
   f = fopen(path_in("ck/keep.txt"), "w");
   if (f) fclose(f);
-  CHECK(rt_checkpoint_prepare(dir, &err) == 0, "%s", err.msg);
+  CHECK(rt_checkpoint_prepare(dir, dir, false, &lockfd, &err) == 0, "%s", err.msg);
   CHECK(access(path_in("ck/" RT_CKPT_FILE ".tmp.999999999"), F_OK) != 0, "stale temporary file left");
   CHECK(access(path_in("ck/keep.txt"), F_OK) == 0, "an unrelated file removed");
+  rt_checkpoint_unlock(lockfd);
+}
+
+/* One run per directory (a lock), and a checkpoint there is replaced only
+ * by the run resuming it or when asked to. */
+static void test_lock(void) {
+  RtCkptTensor t[2];
+  tensors(t);
+  RtCkptMeta mt = meta();
+  RtError err;
+  char dir[512], other[512];
+  snprintf(dir, sizeof dir, "%s", path_in("locked"));
+  snprintf(other, sizeof other, "%s", path_in("other"));
+  int a = -1, b = -1;
+  CHECK(rt_checkpoint_prepare(dir, NULL, false, &a, &err) == 0 && a >= 0, "%s", err.msg);
+  char want[128];
+  snprintf(want, sizeof want, "another run (process %ld) holds this checkpoint directory", (long)getpid());
+  CHECK(rt_checkpoint_prepare(dir, NULL, false, &b, &err) != 0 && b == -1 && strstr(err.msg, want), "%s", err.msg);
+  CHECK(rt_checkpoint_prepare(dir, dir, true, &b, &err) != 0 && strstr(err.msg, "another run"), "%s", err.msg);
+  CHECK(rt_checkpoint_write(dir, &mt, t, 2, &err) == 0, "%s", err.msg);
+  rt_checkpoint_unlock(a);
+  CHECK(rt_checkpoint_prepare(dir, NULL, false, &b, &err) != 0 && b == -1 &&
+            strstr(err.msg, "locked/" RT_CKPT_FILE ": a checkpoint is there already; continue it with --resume ") &&
+            strstr(err.msg, "or replace it with --overwrite-checkpoint"),
+        "%s", err.msg);
+  CHECK(rt_checkpoint_prepare(dir, other, false, &b, &err) != 0, "resuming another directory replaces this one");
+  CHECK(rt_checkpoint_prepare(dir, dir, false, &b, &err) == 0, "%s", err.msg); /* resuming it */
+  rt_checkpoint_unlock(b);
+  char slash[600];
+  snprintf(slash, sizeof slash, "%s/", dir);
+  CHECK(rt_checkpoint_prepare(dir, slash, false, &b, &err) == 0, "%s", err.msg); /* the same directory */
+  rt_checkpoint_unlock(b);
+  CHECK(rt_checkpoint_prepare(dir, NULL, true, &b, &err) == 0, "%s", err.msg); /* --overwrite-checkpoint */
+  rt_checkpoint_unlock(b);
 }
 
 static void test_errors(void) {
@@ -145,8 +181,10 @@ static void test_errors(void) {
         "%s", err.msg);
   CHECK(rt_checkpoint_load(path_in("bad"), &c, &err) != 0 && strstr(err.msg, "bad 'step' in its metadata: 'x'"), "%s",
         err.msg);
-  CHECK(rt_checkpoint_prepare(path_in("bad/" RT_CKPT_FILE), &err) != 0 && strstr(err.msg, "not a directory"), "%s",
-        err.msg);
+  int lockfd;
+  CHECK(rt_checkpoint_prepare(path_in("bad/" RT_CKPT_FILE), NULL, false, &lockfd, &err) != 0 &&
+            strstr(err.msg, "not a directory"),
+        "%s", err.msg);
 }
 
 /* The hook saves every N steps (or at epoch ends) and at the end, once per step. */
@@ -164,7 +202,8 @@ static void test_hook(void) {
   snprintf(dir, sizeof dir, "%s", path_in("hook"));
   RtCheckpointer k = {"test", dir, 3, meta(), t, 2, gather, NULL, -1, NULL, ""};
   RtError err;
-  CHECK(rt_checkpoint_prepare(k.dir, &err) == 0, "%s", err.msg);
+  int lockfd;
+  CHECK(rt_checkpoint_prepare(k.dir, NULL, false, &lockfd, &err) == 0, "%s", err.msg);
   rt_checkpoint_path(k.dir, k.path, sizeof k.path);
   for (int64_t s = 1; s <= 7; s++) {
     RtTrainPos p = {1, s * 10, s, 0};
@@ -179,6 +218,7 @@ static void test_hook(void) {
   p.steps = 9;
   CHECK(rt_checkpoint_hook(&k, &p, RT_TRAIN_STEP) == 0 && gathered == 3, "every epoch: not after a step");
   CHECK(rt_checkpoint_hook(&k, &p, RT_TRAIN_EPOCH) == 0 && gathered == 4, "every epoch: at its end");
+  rt_checkpoint_unlock(lockfd);
 }
 
 static void test_bytes(void) {
@@ -208,6 +248,7 @@ int main(void) {
   }
   test_round_trip();
   test_errors();
+  test_lock();
   test_hook();
   test_bytes();
   char cmd[300];

@@ -482,9 +482,6 @@ static void test_overrides(const RtModelDesc *m) {
   CHECK(r.rc == 0 && count_lines(r.out) == 3 && strstr(r.out, " partial=3/7\n"), "%s", r.out);
   CHECK(field(r.out, "done:", 0, "epochs") == 2 && field(r.out, "done:", 0, "steps") == 10, "%s", r.out);
 
-  /* --epochs 0: nothing to print */
-  run(&r, m, (const char *[]){"--epochs", "0", NULL});
-  CHECK(r.rc == 0 && r.out[0] == 0, "%s", r.out);
 
   /* --data and --test replace the train block's files */
   run(&r, m, (const char *[]){"--epochs", "1", "--data", test_csv, "--test", train_csv, "--batch", "5", NULL});
@@ -521,8 +518,19 @@ static void test_command_line(const RtModelDesc *m) {
   expect_error(m, (const char *[]){"--frobnicate", NULL}, "unknown option '--frobnicate' (see --help)");
   expect_error(m, (const char *[]){"data.csv", NULL}, "unexpected argument 'data.csv'");
   expect_error(m, (const char *[]){"--batch", "0", NULL}, "option '--batch' needs a whole number from 1 to 16777216");
-  expect_error(m, (const char *[]){"--epochs=-1", NULL}, "option '--epochs' needs a whole number from 0 to");
+  expect_error(m, (const char *[]){"--epochs=-1", NULL}, "option '--epochs' needs a whole number from 1 to");
+  expect_error(m, (const char *[]){"--epochs", "0", NULL}, "option '--epochs' needs a whole number from 1 to");
+  expect_error(m, (const char *[]){"--seed", "-1", NULL}, "option '--seed' needs a whole number from 0 to 9007199254740992");
   expect_error(m, (const char *[]){"--lr", "fast", NULL}, "option '--lr' needs a number, found 'fast'");
+  /* a learning rate that climbs the loss, or is inf or 0 as the f32 the kernels get */
+  expect_error(m, (const char *[]){"--lr", "-0.01", NULL}, "train: error: option '--lr' needs a positive learning rate, found '-0.01'");
+  expect_error(m, (const char *[]){"--lr=0", NULL}, "option '--lr' needs a positive learning rate, found '0'");
+  expect_error(m, (const char *[]){"--lr", "1e-50", NULL}, "option '--lr' needs a positive learning rate, found '1e-50'");
+  expect_error(m, (const char *[]){"--hyper", "lr=-1", NULL}, "option '--hyper' needs a positive learning rate, found '-1'");
+  expect_error(m, (const char *[]){"--lr", "1e39", NULL}, "option '--lr' needs a number within the f32 range, found '1e39'");
+  expect_error(m, (const char *[]){"--hyper", "momentum=-1e39", NULL}, "option '--hyper' needs a number within the f32 range");
+  expect_error(m, (const char *[]){"--lr", "nan", NULL}, "option '--lr' needs a number, found 'nan'");
+  expect_error(m, (const char *[]){"--save", "", NULL}, "option '--save' needs a value, found an empty one");
   expect_error(m, (const char *[]){"--lr", NULL}, "option '--lr' needs a value");
   expect_error(m, (const char *[]){"--no-shuffle=1", NULL}, "option '--no-shuffle' does not take a value");
   expect_error(m, (const char *[]){"--hyper", "lr", NULL}, "option '--hyper' needs NAME=VALUE, found 'lr'");

@@ -103,7 +103,8 @@ def main():
         err = err.decode()
         name = signal.Signals(sig).name
         if p.returncode == code:
-            if ("interrupted by %s after step" % name) not in err or "resume with --resume" not in err:
+            hint = "resume with --resume %s --checkpoint %s" % (ck, ck)  # a command that goes on saving
+            if ("interrupted by %s after step" % name) not in err or hint not in err:
                 fail("%s: unexpected message: %s" % (name, err))
             print("%s: exit %d" % (name.lower(), code))
         elif p.returncode == 0:
