@@ -429,9 +429,9 @@ static void test_train(const RtModelDesc *m) {
 
 static void test_overrides(const RtModelDesc *m) {
   Run r;
-  /* --lr 0 freezes the parameters at their initial values, which are
-   * rt_init_tensor's for (kind, a, b, shape, seed, name), as in the interpreter */
-  run(&r, m, (const char *[]){"--lr", "0", "--epochs", "2", "--no-shuffle", "--seed", "11", "--save",
+  /* --lr 1e-30 (0 is refused) freezes the parameters at their initial values,
+   * which are rt_init_tensor's for (kind, a, b, shape, seed, name), as in the interpreter */
+  run(&r, m, (const char *[]){"--lr", "1e-30", "--epochs", "2", "--no-shuffle", "--seed", "11", "--save",
                               tmp_path("lr0.safetensors"), NULL});
   Params p = load_params(tmp_path("lr0.safetensors"));
   float w0[F], b0;
