@@ -32,7 +32,10 @@
 
 #define RT_CKPT_FILE "checkpoint.safetensors"
 #define RT_CKPT_LOCK "checkpoint.lock"
-#define RT_CKPT_FORMAT "nnc-checkpoint-1"
+#define RT_CKPT_FORMAT "nnc-checkpoint-2"
+#define RT_CKPT_CHECKSUM "checksum"           /* metadata key: "crc32:" and 8 hex digits */
+#define RT_CKPT_MAX_STEPS (INT64_C(1) << 53)   /* steps are counted exactly in doubles below this */
+#define RT_CKPT_MAX_SAMPLES (INT64_C(1) << 40) /* far beyond any training set in memory */
 
 enum { RT_CKPT_MAX_HYPERS = 64 };
 

@@ -134,7 +134,7 @@ def main():
             with open(ckfile, "rb") as f:
                 blob = f.read()
             hlen = int.from_bytes(blob[:8], "little") if len(blob) >= 8 else -1
-            if hlen < 0 or 8 + hlen > len(blob) or b'"format":"nnc-checkpoint-1"' not in blob[8:8 + hlen]:
+            if hlen < 0 or 8 + hlen > len(blob) or b'"format":"nnc-checkpoint-2"' not in blob[8:8 + hlen]:
                 fail("after kill %d the checkpoint is not a whole file (%d bytes)" % (k, len(blob)))
         after = step_of(ckfile)
         if p.returncode != 0 and after > before:
