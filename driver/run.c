@@ -344,7 +344,8 @@ int run_training(Module *m, const Options *o) {
                        .seed = seed,
                        .shuffle = resumed ? ck.shuffle : t->shuffle && !o->no_shuffle,
                        .metrics_csv = o->metrics,
-                       .out = stdout};
+                       .out = stdout,
+                       .prog = "nnc"};
   /* Checkpoints and signals (runtime/checkpoint.h), as in a built trainer. */
   int nh = (int)count_kind(m, SYM_HYPER), k = 0;
   const char **hnames = nnc_xcalloc((size_t)nh + 1, sizeof *hnames);

@@ -636,7 +636,8 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
                        .seed = seed,
                        .shuffle = resumed ? ck.shuffle : m->shuffle && !o.no_shuffle,
                        .metrics_csv = o.metrics,
-                       .out = stdout};
+                       .out = stdout,
+                       .prog = prog};
   if (resumed) {
     t.steps = ck.pos.steps;
     to.start = ck.pos;
