@@ -517,6 +517,30 @@ static void test_mem(void) {
   RtMemFile cut = {"imgs.gz", ga.p, ga.n - 9, true};
   rc = rt_idx_parse_mem(&cut, &lm, 1, &small_expect, &d, &err);
   CHECK(rc == -1 && strcmp(err.msg, "imgs.gz: truncated gzip stream") == 0 && !d.x, "cut gzip: %s", err.msg);
+  /* A stream cut anywhere in its 8-byte trailer (CRC-32, length) is cut
+   * too, also past 256 KiB of data (where the old decoder read straight
+   * into the caller's buffer and never looked at the trailer). */
+  {
+    enum { N = 2000, PX = N * 784 };
+    unsigned char *pix = malloc(PX), labs[N];
+    for (size_t i = 0; i < PX; i++) pix[i] = (unsigned char)(i * 31 + i / 7);
+    for (int i = 0; i < N; i++) labs[i] = (unsigned char)(i % 10);
+    uint32_t dims_i[3] = {N, 28, 28}, dims_l[1] = {N};
+    Blob bi = idx(0x08, 3, dims_i, pix, PX), bl = idx(0x08, 1, dims_l, labs, N);
+    Blob gi = gz_member(bi.p, bi.n);
+    RtMemFile lm2 = {"labs", bl.p, bl.n, false}, whole = {"big.gz", gi.p, gi.n, true};
+    rc = rt_idx_parse_mem(&whole, &lm2, 1, NULL, &d, &err);
+    CHECK(rc == 0 && d.n == N && gi.n > 8, "a big gzip member: %s", err.msg);
+    if (rc == 0) rt_data_free(&d);
+    for (size_t k = 1; k <= 8; k++) {
+      RtMemFile c = {"big.gz", gi.p, gi.n - k, true};
+      rc = rt_idx_parse_mem(&c, &lm2, 1, NULL, &d, &err);
+      CHECK(rc == -1 && strcmp(err.msg, "big.gz: truncated gzip stream") == 0, "%zu trailer bytes cut: %s", k,
+            rc ? err.msg : "accepted");
+      if (rc == 0) rt_data_free(&d);
+    }
+    free(pix), free(bi.p), free(bl.p), free(gi.p);
+  }
   RtMemFile plain = {"imgs.gz", a.p, a.n, true};
   rc = rt_idx_parse_mem(&plain, &lm, 1, &small_expect, &d, &err);
   CHECK(rc == -1 && strstr(err.msg, "imgs.gz: not in gzip format"), "plain under gz: %s", err.msg);
