@@ -274,7 +274,8 @@ int run_training(Module *m, const Options *o) {
   int64_t xsym, ysym;
   if (!ir_check_feeds(m, (SrcLoc){0, 0, 0}, &xsym, &ysym)) return 1;
 
-  if (!memory_check_interp(m, o)) return 1; /* driver/memory.c */
+  int64_t data_budget; /* what the memory limit leaves for the data */
+  if (!memory_check_interp(m, o, &data_budget)) return 1; /* driver/memory.c */
   if (o->f64 && (o->checkpoint || o->resume)) {
     diag_error_plain("--checkpoint and --resume keep f32 values; they cannot be combined with --f64");
     return 1;
@@ -310,7 +311,8 @@ int run_training(Module *m, const Options *o) {
   /* The data, checked against what the model expects. */
   RtDataSpec spec = {t->data == DATA_IDX ? RT_DATA_IDX : RT_DATA_CSV, o->data ? o->data : t->data_path,
                      t->test_path, t->label, t->scale};
-  RtDataExpect expect = {type_numel(&m->syms[xsym].type), t->data == DATA_IDX ? RT_LABEL_I32 : RT_LABEL_F32, 0};
+  RtDataExpect expect = {type_numel(&m->syms[xsym].type), t->data == DATA_IDX ? RT_LABEL_I32 : RT_LABEL_F32, 0,
+                         data_budget};
   if (ysym >= 0) {
     expect.label_type = m->syms[ysym].type.dtype == DT_I32 ? RT_LABEL_I32 : RT_LABEL_F32;
     expect.label_bound = expect.label_type == RT_LABEL_I32 ? m->syms[ysym].bound : 0;
@@ -319,11 +321,7 @@ int run_training(Module *m, const Options *o) {
   memset(&train, 0, sizeof train);
   memset(&test, 0, sizeof test);
   int rc = 1;
-  if (rt_data_load(&spec, false, &expect, &train, &err) != 0) {
-    diag_error_plain("%s", err.msg);
-    goto done;
-  }
-  if (rt_data_load(&spec, true, &expect, &test, &err) < 0) {
+  if (rt_data_load_splits(&spec, &expect, &train, &test, &err) != 0) {
     diag_error_plain("%s", err.msg);
     goto done;
   }

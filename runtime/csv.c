@@ -25,6 +25,7 @@
 
 #include "data.h"
 #include "files.h"
+#include "memlimit.h"
 
 #define CSV_CAP ((size_t)2 << 30)
 
@@ -36,6 +37,7 @@ typedef struct Csv {
   size_t nfields, capfields;
   char **names;       /* header names (copies), or NULL without a header */
   size_t ncols;
+  int64_t max_bytes;  /* RtDataExpect.max_bytes: the file and the rows together; 0 = no limit */
 } Csv;
 
 static int too_large(const char *path, RtError *err) {
@@ -51,6 +53,10 @@ static int read_all(Csv *c, RtError *err) {
   if ((uint64_t)st.st_size > CSV_CAP) {
     fclose(f);
     return too_large(c->path, err);
+  }
+  if (rt_data_budget(c->path, (double)st.st_size, "the file's bytes, before any row", c->max_bytes, err)) {
+    fclose(f);
+    return -1;
   }
   size_t cap = (size_t)st.st_size + 1 < ((size_t)1 << 16) ? (size_t)1 << 16 : (size_t)st.st_size + 1, have = 0;
   char *buf = malloc(cap);
@@ -273,6 +279,11 @@ static int csv_parse(Csv *cp, const char *label, double scale, const RtDataExpec
       goto done;
     }
     if (!push(&x, &capx, nrows, nf * sizeof(float))) goto oom;
+    if (nrows == 0 || capx == 2 * nrows) { /* just grown: the file and the rows so far against the limit */
+      char what[96];
+      snprintf(what, sizeof what, "the file and its rows as f32, at line %ld", lineno);
+      if (rt_data_budget(path, (double)c.len + RT_DATA_BYTES(capx, nf), what, c.max_bytes, err)) goto done;
+    }
     for (size_t i = 0, k = 0; i < c.ncols; i++) {
       double v;
       if (!parse_num(c.fields[i], &v) || !isfinite(v)) {
@@ -362,7 +373,7 @@ int rt_csv_parse_mem(const RtMemFile *file, const char *label, double scale, con
 int rt_csv_load(const char *path, const char *label, double scale, const RtDataExpect *expect,
                 RtDataset *out, RtError *err) {
   memset(out, 0, sizeof *out);
-  Csv c = {.path = path};
+  Csv c = {.path = path, .max_bytes = expect ? expect->max_bytes : 0};
   if (read_all(&c, err)) return -1;
   return csv_parse(&c, label, scale, expect, out, err);
 }

@@ -41,6 +41,7 @@
 
 #include "data.h"
 #include "files.h"
+#include "memlimit.h"
 
 #define GZ_CAP (UINT64_C(4) << 30) /* most bytes of data read from one .gz file */
 #define CHUNK ((size_t)1 << 20)
@@ -319,6 +320,16 @@ static int idx_finish(IdxFile *im, IdxFile *lb, double scale, const RtDataExpect
     return rt_error_set(err, "%s: images are %s (%llu values) but the model's input has %lld", im->name, shape,
                         (unsigned long long)im->per_sample, (long long)expect->features);
   }
+  /* All of it in memory at once: the files (a gzipped one also decoded)
+   * and the f32 dataset; checked from the headers, before inflating. */
+  double files = (double)im->in_size + (double)lb->in_size + (im->gz ? (double)im->bytes : 0) +
+                 (lb->gz ? (double)lb->bytes : 0);
+  double need = files + RT_DATA_BYTES(im->count, im->per_sample);
+  char what[160], fb[32];
+  snprintf(what, sizeof what, "%llu samples of %llu values as f32, and the files, %s%s", (unsigned long long)im->count,
+           (unsigned long long)im->per_sample, rt_format_bytes(files, fb, sizeof fb),
+           im->gz || lb->gz ? " with the decoded data" : "");
+  if (rt_data_budget(im->name, need, what, expect ? expect->max_bytes : 0, err)) return -1;
   if (read_data(im, err) || read_data(lb, err)) return -1;
 
   size_t n = (size_t)im->count, nx = n * (size_t)im->per_sample;

@@ -53,25 +53,37 @@ static void batch_free(Batch *b) {
   free(b->y);
 }
 
-int rt_evaluate(RtEngine *e, const RtDataset *d, int64_t batch, double *loss_mean, double *metric_means) {
-  Batch b;
+/* The whole of d in batches gathered into b (rt_train passes its own
+ * staging, so an evaluation allocates no second one). */
+static int evaluate(RtEngine *e, const RtDataset *d, int64_t batch, Batch *b, double *loss_mean,
+                    double *metric_means) {
   double loss = 0;
   double *ms = calloc((size_t)e->nmetrics + 1, sizeof(double));
-  if (!ms || !batch_alloc(&b, batch, d->features)) {
-    fprintf(stderr, "error: out of memory for an evaluation batch of %lld\n", (long long)batch);
-    free(ms);
+  if (!ms) {
+    fprintf(stderr, "error: out of memory\n");
     return 1;
   }
   int rc = 0;
   for (int64_t start = 0; start < d->n && rc == 0; start += batch) {
     int64_t count = d->n - start < batch ? d->n - start : batch;
-    rt_batch_gather(d, NULL, start, count, b.x, b.y);
-    rc = e->eval_batch(e->self, b.x, b.y, count, &loss, ms);
+    rt_batch_gather(d, NULL, start, count, b->x, b->y);
+    rc = e->eval_batch(e->self, b->x, b->y, count, &loss, ms);
   }
   double n = d->n > 0 ? (double)d->n : 1;
   *loss_mean = loss / n;
   for (int i = 0; i < e->nmetrics; i++) metric_means[i] = ms[i] / n;
   free(ms);
+  return rc;
+}
+
+int rt_evaluate(RtEngine *e, const RtDataset *d, int64_t batch, double *loss_mean, double *metric_means) {
+  Batch b;
+  if (!batch_alloc(&b, batch, d->features)) {
+    fprintf(stderr, "error: out of memory for an evaluation batch of %lld samples\n", (long long)batch);
+    batch_free(&b);
+    return 1;
+  }
+  int rc = evaluate(e, d, batch, &b, loss_mean, metric_means);
   batch_free(&b);
   return rc;
 }
@@ -272,6 +284,11 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
     train_error(o, "the training set is empty");
     return 1;
   }
+  if (have_test && test->features != train->features) { /* the loaders check both against the model */
+    train_error(o, "the test set has %lld values per sample, the training set %lld", (long long)test->features,
+                (long long)train->features);
+    return 1;
+  }
   int64_t *order = malloc((size_t)n * sizeof *order);
   double *msum = calloc((size_t)e->nmetrics + 1, sizeof(double));
   double *tmetrics = calloc((size_t)e->nmetrics + 1, sizeof(double));
@@ -345,7 +362,7 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
     }
     if (rc) break;
     double t_train = now_s() - t0, test_loss = 0;
-    if (have_test && rt_evaluate(e, test, B, &test_loss, tmetrics)) {
+    if (have_test && evaluate(e, test, B, &b, &test_loss, tmetrics)) {
       rc = 1;
       break;
     }

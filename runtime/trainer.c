@@ -432,7 +432,7 @@ static int engine_eval(void *self, const float *x, const void *y, int64_t n, dou
 
 /* ---- data and --save ------------------------------------------------------------------ */
 
-static bool load_data(Trainer *t, const RtTrainerOptions *o, RtDataset *train, RtDataset *test) {
+static bool load_data(Trainer *t, const RtTrainerOptions *o, int64_t budget, RtDataset *train, RtDataset *test) {
   const RtModelDesc *m = t->m;
   RtError err;
   if (m->data_kind != RT_DATA_IDX && m->data_kind != RT_DATA_CSV) {
@@ -445,7 +445,7 @@ static bool load_data(Trainer *t, const RtTrainerOptions *o, RtDataset *train, R
   }
   RtDataSpec spec = {(RtDataKind)m->data_kind, o->data ? o->data : m->data_path, o->test ? o->test : m->test_path,
                      m->label_column, m->scale};
-  RtDataExpect expect = {t->features, m->data_kind == RT_DATA_IDX ? RT_LABEL_I32 : RT_LABEL_F32, 0};
+  RtDataExpect expect = {t->features, m->data_kind == RT_DATA_IDX ? RT_LABEL_I32 : RT_LABEL_F32, 0, budget};
   if (m->label_buf >= 0) {
     expect.label_type = m->bufs[m->label_buf].dtype == 1 ? RT_LABEL_I32 : RT_LABEL_F32;
     expect.label_bound = expect.label_type == RT_LABEL_I32 ? m->label_bound : 0;
@@ -454,7 +454,7 @@ static bool load_data(Trainer *t, const RtTrainerOptions *o, RtDataset *train, R
     rt_trainer_error(t->prog, "no training data: the train block names no path and --data was not given");
     return false;
   }
-  if (rt_data_load(&spec, false, &expect, train, &err) != 0 || rt_data_load(&spec, true, &expect, test, &err) < 0) {
+  if (rt_data_load_splits(&spec, &expect, train, test, &err) != 0) {
     rt_trainer_error(t->prog, "%s", err.msg);
     return false;
   }
@@ -615,12 +615,14 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
   }
   if (!rt_trainer_hypers(&o, m, base, hypers)) goto done;
   for (int i = 0; i < m->nhypers; i++) t.scalars[2 + i] = (float)hypers[i];
-  if (!rt_guard_memory(m, t.bcap, t.nscalars, o.max_memory, prog) || !open_device(&t, &o) || !alloc_buffers(&t) ||
+  int64_t data_budget; /* what the memory limit leaves for the data */
+  if (!rt_guard_memory(m, t.bcap, t.nscalars, &o, prog, &data_budget) || !open_device(&t, &o) || !alloc_buffers(&t) ||
       !init_tensors(&t, seed))
     goto done;
   guard.dev = t.dev, guard.mem = t.mem;
   if (resumed && !rt_guard_restore(&guard, &ck)) goto done;
-  if (!load_data(&t, &o, &train, &test)) goto done;
+  rt_checkpoint_free(&ck); /* its tensors are on the device now (its fields stay) */
+  if (!load_data(&t, &o, data_budget, &train, &test)) goto done;
   if (resumed && train.n != ck.train_samples) {
     rt_trainer_error(prog, "%s: the checkpoint was trained on %lld samples, but the training data has %lld (the "
                      "data order depends on it)", ck.path, (long long)ck.train_samples, (long long)train.n);
@@ -648,7 +650,6 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
   to.hook = rt_checkpoint_hook;
   to.hook_self = &saver;
   to.last_checkpoint = &saver.last_good;
-  rt_checkpoint_free(&ck); /* its tensors are on the device now */
   rt_signals_install();
   rc = rt_train(&engine, &train, &test, &to);
   rt_signals_restore();

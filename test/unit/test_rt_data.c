@@ -107,7 +107,7 @@ static void good_split(const char *dir, bool gz) {
   free(b.p);
 }
 
-static const RtDataExpect small_expect = {4, RT_LABEL_I32, 10};
+static const RtDataExpect small_expect = {4, RT_LABEL_I32, 10, 0};
 
 /* Loads dir and expects failure with a message containing both strings. */
 static void expect_idx_error(const char *dir, const RtDataExpect *ex, const char *file, const char *what,
@@ -129,7 +129,7 @@ static void expect_idx_error(const char *dir, const RtDataExpect *ex, const char
 
 static void test_fashion_small(void) {
   RtDataSpec spec = {RT_DATA_IDX, "Inputs/fashion-small", NULL, NULL, 1.0 / 255};
-  RtDataExpect ex = {784, RT_LABEL_I32, 10};
+  RtDataExpect ex = {784, RT_LABEL_I32, 10, 0};
   RtDataset d;
   RtError err;
   int rc = rt_data_load(&spec, false, &ex, &d, &err);
@@ -163,7 +163,7 @@ static void test_fashion_full(void) {
     return;
   }
   RtDataSpec spec = {RT_DATA_IDX, dir, NULL, NULL, 1.0 / 255};
-  RtDataExpect ex = {784, RT_LABEL_I32, 10};
+  RtDataExpect ex = {784, RT_LABEL_I32, 10, 0};
   RtDataset d;
   RtError err;
   int rc = rt_data_load(&spec, false, &ex, &d, &err);
@@ -210,7 +210,7 @@ static void test_idx_good_small(void) {
   CHECK(rc == 0 && d.yi && d.features == 4, "NULL expect: %s", err.msg);
   if (rc == 0) rt_data_free(&d);
   /* f32 labels from an IDX file. */
-  RtDataExpect fx = {4, RT_LABEL_F32, 0};
+  RtDataExpect fx = {4, RT_LABEL_F32, 0, 0};
   rc = rt_data_load(&spec, false, &fx, &d, &err);
   CHECK(rc == 0 && d.yf && !d.yi && d.yf[2] == 2.0f, "f32 labels: %s", err.msg);
   if (rc == 0) rt_data_free(&d);
@@ -238,7 +238,7 @@ static void test_idx_good_small(void) {
   write_file(path_in(dir, "train-labels-idx1-ubyte"), l.p, l.n, false);
   Blob a = idx(0x0B, 2, di, i16, 4);
   write_file(path_in(dir, "train-images-idx3-ubyte"), a.p, a.n, false);
-  RtDataExpect ex2 = {2, RT_LABEL_I32, 10};
+  RtDataExpect ex2 = {2, RT_LABEL_I32, 10, 0};
   spec.path = dir;
   spec.scale = 1;
   rc = rt_data_load(&spec, false, &ex2, &d, &err);
@@ -327,7 +327,7 @@ static void test_idx_errors(void) {
 
   dir = fresh_dir("size");
   good_split(dir, false);
-  RtDataExpect ex100 = {100, RT_LABEL_I32, 10};
+  RtDataExpect ex100 = {100, RT_LABEL_I32, 10, 0};
   IDX_ERROR(dir, &ex100, IM, "images are 2x2 (4 values) but the model's input has 100");
 
   dir = fresh_dir("range");
@@ -576,7 +576,7 @@ static void test_mem(void) {
   /* CSV: the same parse from memory; the input is only read. */
   const char text[] = "a,y\n1,2\n3,x\n";
   RtMemFile cm = {"mem.csv", text, 8, false};
-  RtDataExpect f1 = {1, RT_LABEL_F32, 0};
+  RtDataExpect f1 = {1, RT_LABEL_F32, 0, 0};
   rc = rt_csv_parse_mem(&cm, "y", 1, &f1, &d, &err);
   CHECK(rc == 0 && d.n == 1 && d.x[0] == 1 && d.yf[0] == 2 && strcmp(d.source, "mem.csv") == 0, "csv in memory: %s",
         err.msg);
@@ -671,7 +671,7 @@ static void expect_csv_error(const char *name, const char *text, const char *lab
 #define CSV_ERROR(name, text, label, ex, what) expect_csv_error(name, text, label, ex, what, __LINE__)
 
 static void test_csv(void) {
-  RtDataExpect f2 = {2, RT_LABEL_F32, 0}, c2 = {2, RT_LABEL_I32, 3};
+  RtDataExpect f2 = {2, RT_LABEL_F32, 0, 0}, c2 = {2, RT_LABEL_I32, 3, 0};
   RtDataset d;
   RtError err;
   int rc;
@@ -704,7 +704,7 @@ static void test_csv(void) {
     CHECK(d.n == 2 && d.x[1] == 20 && d.x[2] == 30 && d.yi[0] == 0 && d.yi[1] == 2, "no header values");
     rt_data_free(&d);
   }
-  RtDataExpect c4 = {2, RT_LABEL_I32, 4};
+  RtDataExpect c4 = {2, RT_LABEL_I32, 4, 0};
   rc = csv_load(p, "0", &c4, &d, &err);
   CHECK(rc == 0 && d.yi[0] == 1 && d.yi[1] == 3 && d.x[0] == 2 && d.x[1] == 0, "index 0 without header: %s",
         err.msg);
@@ -751,7 +751,7 @@ static void test_csv(void) {
   CHECK(rc == -1 && strstr(err.msg, tmpdir), "directory as csv: %s", err.msg);
 
   /* The committed regression set. */
-  RtDataExpect r8 = {8, RT_LABEL_F32, 0};
+  RtDataExpect r8 = {8, RT_LABEL_F32, 0, 0};
   RtDataSpec rs = {RT_DATA_CSV, "Inputs/regression/train.csv", "Inputs/regression/test.csv", "target", 1};
   rc = rt_data_load(&rs, false, &r8, &d, &err);
   CHECK(rc == 0 && d.n == 1000 && d.features == 8 && d.yf, "regression train: %s", err.msg);
