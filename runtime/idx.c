@@ -413,13 +413,18 @@ static int find_file(const char *dir, const char *base, char **path, bool *gz, R
     snprintf(p, len, "%s%s%s%s", dir, sep, base, z ? ".gz" : "");
     if (stat(p, &st) == 0) {
       if (!S_ISREG(st.st_mode)) {
-        rt_error_set(err, "%s: not a regular file", p);
+        rt_error_set(err, "%s: %s", p, rt_not_regular(st.st_mode, (char[64]){0}, 64));
         free(p);
         return -1;
       }
       *path = p;
       *gz = z;
       return 0;
+    }
+    if (errno != ENOENT) { /* there but out of reach (a directory without search permission): say why */
+      rt_error_set(err, "%s: %s", p, rt_strerror(errno, (char[128]){0}, 128));
+      free(p);
+      return -1;
     }
   }
   free(p);

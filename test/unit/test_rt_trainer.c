@@ -31,6 +31,7 @@
 #include "runtime/init.h"
 #include "runtime/model.h"
 #include "runtime/safetensors.h"
+#include "runtime/train.h"
 
 static int failures, checks;
 static bool verbose; /* VERBOSE=1: print every run's output */
@@ -268,6 +269,37 @@ static void run(Run *r, const RtModelDesc *m, const char *const *args) {
     for (int i = 0; i < argc; i++) printf(" %s", argv[i]);
     printf("\n-> %d\n%s%s", r->rc, r->out, r->err);
   }
+}
+
+/* ASan would stop at the allocation test_staging_oom makes fail on purpose. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
+
+static int never(void *self, const float *x, const void *y, int64_t n, double *loss, double *metrics) {
+  (void)self, (void)x, (void)y, (void)n, (void)loss, (void)metrics;
+  return 1;
+}
+
+/* rt_train on a dataset it never reads: the staging for a batch of 2^24
+ * samples of 2^20 values (64 TiB) cannot be allocated, and the message says
+ * so in those terms (it once said "out of memory for 2000 samples"). */
+static void test_staging_oom(void) {
+  RtDataset d = {.n = 2000, .features = INT64_C(1) << 20, .label_type = RT_LABEL_F32};
+  RtEngine e = {NULL, 0, NULL, never, never};
+  RtTrainOptions o = {.batch = INT64_C(1) << 24, .epochs = 1, .prog = "train"};
+  FILE *fe = tmpfile();
+  fflush(stderr);
+  int se = dup(2);
+  dup2(fileno(fe), 2);
+  int rc = rt_train(&e, &d, NULL, &o);
+  fflush(stderr);
+  dup2(se, 2);
+  close(se);
+  char err[1024];
+  slurp(fe, err, sizeof err);
+  CHECK(rc == 1 && strstr(err, "train: error: out of memory for a batch of 16777216 samples of 1048576 values and the "
+                               "order of 2000 samples (64 TiB)"),
+        "%s", err);
 }
 
 static int count_lines(const char *s) {
@@ -639,6 +671,7 @@ int main(int argc, char **argv) {
   test_train(&m);
   test_overrides(&m);
   test_command_line(&m);
+  test_staging_oom();
   /* OpenCL in a child run of this program (see opencl_child) */
   char cmd[1024];
   snprintf(cmd, sizeof cmd, "'%s' --opencl '%s'", self, tmpdir);
