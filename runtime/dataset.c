@@ -34,7 +34,7 @@ int rt_data_load(const RtDataSpec *spec, bool test_split, const RtDataExpect *ex
   if (!spec || !spec->path)
     return rt_error_set(err, "<data>: no data source given");
   double scale = spec->scale == 0 ? 1.0 : spec->scale;
-  if (!isfinite((float)scale) || (float)scale == 0) /* inputs are f32: a scale that is inf or 0 there is no scale */
+  if (!isfinite((float)scale) || fabs(scale) < FLT_MIN) /* inputs are f32: inf or (nearly) 0 there is no scale */
     return rt_error_set(err, "%s: scale %g is out of range for f32 (from %.6g to %.6g in magnitude)", spec->path, scale,
                         FLT_MIN, FLT_MAX);
   switch (spec->kind) {

@@ -678,6 +678,15 @@ static void test_csv(void) {
 
   /* Header, label by name in the middle: features keep their order. */
   const char *p = csv_file("h.csv", "a,y,b\n1,0.5,2\n3,1.5,4\n");
+
+  /* A scale that is inf or 0 as f32 (the inputs' type) is refused, naming it. */
+  RtDataSpec big = {RT_DATA_CSV, p, NULL, "y", 1e39}, tiny = {RT_DATA_CSV, p, NULL, "y", 1e-50};
+  rc = rt_data_load(&big, false, &f2, &d, &err);
+  CHECK(rc == -1 && strstr(err.msg, "h.csv: scale 1e+39 is out of range for f32 (from 1.17549e-38 to 3.40282e+38 in "
+                                    "magnitude)"),
+        "scale 1e39: %s", err.msg);
+  rc = rt_data_load(&tiny, false, &f2, &d, &err);
+  CHECK(rc == -1 && strstr(err.msg, "h.csv: scale 1e-50 is out of range for f32"), "scale 1e-50: %s", err.msg);
   rc = csv_load(p, "y", &f2, &d, &err);
   CHECK(rc == 0, "header + name: %s", err.msg);
   if (rc == 0) {
