@@ -49,7 +49,7 @@ void rt_trainer_usage(FILE *f, const RtModelDesc *m, const char *prog) {
   fprintf(f, "  --epochs N          epochs to train (default %lld)\n", (long long)m->epochs);
   fprintf(f, "  --batch N           samples per training step (default %lld)\n", (long long)m->batch);
   fprintf(f, "  --steps N           stop after N training steps (default: no limit)\n");
-  fprintf(f, "  --lr X              set the optimizer's 'lr'\n");
+  fprintf(f, "  --lr X              set the optimizer's 'lr' (positive)\n");
   fprintf(f, "  --hyper NAME=VALUE  set any optimizer hyper-parameter (repeatable; see below)\n");
   fprintf(f, "  --seed N            initialisation and shuffling seed (default %lld)\n", (long long)m->seed);
   fprintf(f, "  --no-shuffle        keep the data in file order (default: %s)\n",
@@ -84,7 +84,8 @@ void rt_trainer_usage(FILE *f, const RtModelDesc *m, const char *prog) {
   fprintf(f, "  --overwrite-checkpoint  replace a checkpoint already in the --checkpoint DIR (else an error,\n"
              "                      unless it is the one --resume continues)\n");
   fprintf(f, "  --check-numerics    stop at the first nan or inf in any buffer, naming it\n");
-  fprintf(f, "  --max-memory BYTES  refuse to allocate more (K, M, G, T suffixes; default: physical memory)\n");
+  fprintf(f, "  --max-memory BYTES  refuse to use more for buffers and data (K, M, G, T suffixes;\n"
+             "                      default: physical memory)\n");
   fprintf(f, "  --version, --help\n");
   fprintf(f, "\nOptimizer hyper-parameters (--hyper NAME=VALUE):\n");
   if (m->nhypers == 0) fprintf(f, "  (none)\n");
