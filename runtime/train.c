@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -176,20 +177,23 @@ static FILE *open_out(const char *path, bool append) {
 static int csv_trim(const RtEngine *e, const RtTrainOptions *o, const char *path, int64_t before_epoch) {
   struct stat st;
   if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return 0;
-  RtError err;
-  FILE *in = rt_open_regular(path, NULL, &err);
-  char *text = NULL, *header = NULL;
+  char *text = NULL, *header = NULL, real[PATH_MAX], tmp[PATH_MAX + 32];
   size_t cap = 0, hcap = 0;
   FILE *h = open_memstream(&header, &hcap);
   if (h) csv_header(h, e);
-  if (!in || !h || fclose(h) != 0) {
-    if (in) fclose(in);
-    train_error(o, "%s", in ? "out of memory" : err.msg);
+  if (!h || fclose(h) != 0) {
+    train_error(o, "out of memory");
+    return -1;
+  }
+  RtError err;
+  FILE *in = rt_open_regular(path, NULL, &err);
+  if (!in) {
+    train_error(o, "%s", err.msg);
     free(header);
     return -1;
   }
-  char tmp[4096];
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+  const char *target = realpath(path, real) ? real : path; /* a symlink's file is rewritten, not the link */
+  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", target, (long)getpid());
   FILE *out = NULL;
   int rc = 0;
   ssize_t len;
@@ -203,7 +207,8 @@ static int csv_trim(const RtEngine *e, const RtTrainOptions *o, const char *path
     if (line == 1 && !(out = open_out(tmp, false))) break;
     char *end;
     long long epoch = strtoll(text, &end, 10);
-    if (line == 1 || (end != text && *end == ',' && epoch < before_epoch)) fputs(text, out);
+    bool whole = text[len - 1] == '\n'; /* a row cut by a crash is no row */
+    if (line == 1 || (whole && end != text && *end == ',' && epoch < before_epoch)) fputs(text, out);
   }
   char buf[128];
   int saved = errno;
@@ -214,10 +219,14 @@ static int csv_trim(const RtEngine *e, const RtTrainOptions *o, const char *path
   fclose(in);
   free(text);
   free(header);
-  if (out && (fflush(out) != 0 || fsync(fileno(out)) != 0 || fclose(out) != 0 || rc != 0 || rename(tmp, path) != 0)) {
-    if (rc == 0) train_error(o, "cannot rewrite '%s': %s", path, rt_strerror(errno, buf, sizeof buf));
-    unlink(tmp);
-    rc = -1;
+  if (out) {
+    bool ok = fflush(out) == 0 && fsync(fileno(out)) == 0;
+    ok = fclose(out) == 0 && ok;
+    if (!ok || rc != 0 || rename(tmp, target) != 0) {
+      if (rc == 0) train_error(o, "cannot rewrite '%s': %s", path, rt_strerror(errno, buf, sizeof buf));
+      unlink(tmp);
+      rc = -1;
+    }
   }
   return rc;
 }
