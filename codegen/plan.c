@@ -11,7 +11,10 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef NNC_VERSION
 #define NNC_VERSION "unknown"
@@ -66,6 +69,27 @@ static void write_cstr(FILE *out, const char *s) {
     plan_write_string(out, s, strlen(s));
   else
     fputs("NULL", out);
+}
+
+/* A data path as the trainer must see it: absolute.  The train block's
+ * paths are relative to the .nn file, which elaboration has resolved
+ * against the working directory of this compile; a trainer runs from
+ * anywhere, so that directory is written in (`cd / && ./train` finds the
+ * same files as `nnc m.nn --run` here).  Lexical only: the files need not
+ * exist yet. */
+static void write_data_path(FILE *out, const char *p) {
+  char cwd[4096];
+  if (!p || p[0] == '/' || !getcwd(cwd, sizeof cwd)) {
+    write_cstr(out, p);
+    return;
+  }
+  while (p[0] == '.' && p[1] == '/') /* "./data" */
+    for (p += 2; *p == '/';) p++;
+  size_t n = strlen(cwd);
+  char *abs = nnc_xmalloc(n + strlen(p) + 2);
+  sprintf(abs, "%s%s%s", cwd, n > 0 && cwd[n - 1] == '/' ? "" : "/", p);
+  write_cstr(out, abs);
+  free(abs);
 }
 
 /* A double that reads back as the same value. */
@@ -271,9 +295,9 @@ bool plan_write_c(const KProgram *p, const char *target, const char *code, uint6
   fprintf(out, "    .hyper_values = %s,\n", nhypers ? "nnc_hyper_values" : "NULL");
   fprintf(out, "    .data_kind = %d, /* 0 none, 1 idx, 2 csv */\n", t ? (int)t->data : 0);
   fprintf(out, "    .data_path = ");
-  write_cstr(out, t ? t->data_path : NULL);
+  write_data_path(out, t ? t->data_path : NULL);
   fprintf(out, ",\n    .test_path = ");
-  write_cstr(out, t ? t->test_path : NULL);
+  write_data_path(out, t ? t->test_path : NULL);
   fprintf(out, ",\n    .label_column = ");
   write_cstr(out, t ? t->label : NULL);
   fprintf(out, ",\n    .scale = ");

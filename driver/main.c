@@ -18,6 +18,7 @@
 #include "ir/ir.h"
 #include "passes/lower.h"
 #include "passes/pass.h"
+#include "runtime/files.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -203,6 +204,7 @@ static bool ends_with(const char *s, const char *suffix) {
 }
 
 int main(int argc, char **argv) {
+  rt_std_fds_open(); /* an output opened while fd 1 is closed would get what nnc prints */
   diag_init(&nnc_diag);
   int rc = options_parse(argc, argv, &opts);
   if (rc >= 0) return rc;

@@ -86,6 +86,7 @@ static const char usage[] =
     "  --checkpoint=DIR         save DIR/checkpoint.safetensors every epoch (atomically)\n"
     "  --checkpoint-every=N     ... every N steps instead\n"
     "  --resume=DIR             continue from DIR's checkpoint, bit for bit\n"
+    "  --overwrite-checkpoint   replace a checkpoint already in --checkpoint's DIR\n"
     "  --max-memory=BYTES       refuse models needing more memory (K, M, G, T\n"
     "                           suffixes; default: this machine's physical memory)\n"
     "\n"
@@ -107,7 +108,7 @@ static const char *const option_names[] = {
     "--passes", "--list-passes", "--stats", "--color", "--verify", "--list-targets", "--version",
     "--help", "-O0", "-O1", "-O2", "-O3", "-v", "--run", "--gradcheck", "--gradcheck-tol", "--epochs",
     "--batch", "--steps", "--lr", "--hyper", "--seed", "--data", "--no-shuffle", "--save", "--metrics", "--f64", "--cpu", "--schedule",
-    "--local-mem", "--checkpoint", "--checkpoint-every", "--resume", "--max-memory", "--gpu-arch", "--plugin", "--backend-opt", "--check-backend", "--check-tol", NULL};
+    "--local-mem", "--checkpoint", "--checkpoint-every", "--resume", "--overwrite-checkpoint", "--max-memory", "--gpu-arch", "--plugin", "--backend-opt", "--check-backend", "--check-tol", NULL};
 
 static void bad(const char *fmt, const char *a, const char *b) {
   fprintf(stderr, "nnc: error: ");
@@ -159,11 +160,11 @@ static bool real_value(const char *name, const char *value, double *out) {
  * positive, as in the train block. */
 static bool hyper_value(const char *name, const char *hyper, const char *value, double *out) {
   if (!real_value(name, value, out)) return false;
-  if (fabs(*out) > FLT_MAX) {
+  if (!isfinite((float)*out)) {
     bad("option '%s' needs a number within the f32 range, found '%s'", name, value);
     return false;
   }
-  if (!strcmp(hyper, "lr") && !(*out > 0)) {
+  if (!strcmp(hyper, "lr") && !((float)*out > 0)) { /* 1e-50 is 0 in f32 */
     bad("option '%s' needs a positive learning rate, found '%s'", name, value);
     return false;
   }
@@ -307,7 +308,7 @@ int options_parse(int argc, char **argv, Options *o) {
         return 1;
       }
     } else if (!strcmp(name, "--epochs")) {
-      if (!int_value(name, value, 0, INT64_C(1) << 30, &o->epochs)) return 1;
+      if (!int_value(name, value, 1, INT64_C(1) << 30, &o->epochs)) return 1;
     } else if (!strcmp(name, "--batch")) {
       if (!int_value(name, value, 1, INT64_C(1) << 24, &o->batch)) return 1;
     } else if (!strcmp(name, "--steps")) {
@@ -348,6 +349,8 @@ int options_parse(int argc, char **argv, Options *o) {
       if (!int_value(name, value, 1, INT64_MAX, &o->checkpoint_every)) return 1;
     } else if (!strcmp(name, "--resume")) {
       o->resume = value;
+    } else if (!strcmp(name, "--overwrite-checkpoint")) {
+      o->overwrite_checkpoint = true;
     } else if (!strcmp(name, "--max-memory")) {
       if (rt_parse_bytes(value, &o->max_memory) != 0) {
         bad("option '%s' needs a size in bytes, with an optional K, M, G or T suffix; found '%s'", name, value);
@@ -487,8 +490,8 @@ int options_parse(int argc, char **argv, Options *o) {
         "", "");
     return 1;
   }
-  if (o->checkpoint_every && !o->checkpoint) {
-    bad("--checkpoint-every needs --checkpoint=DIR%s%s", "", "");
+  if ((o->checkpoint_every || o->overwrite_checkpoint) && !o->checkpoint) {
+    bad("%s needs --checkpoint=DIR%s", o->checkpoint_every ? "--checkpoint-every" : "--overwrite-checkpoint", "");
     return 1;
   }
   if (o->run && o->gradcheck) {

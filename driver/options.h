@@ -45,6 +45,7 @@ typedef struct Options {
   const char *checkpoint;      /* --checkpoint=DIR: checkpoints of --run (runtime/checkpoint.h) */
   int64_t checkpoint_every;    /* --checkpoint-every=N steps; 0 = every epoch */
   const char *resume;          /* --resume=DIR: continue --run from DIR's checkpoint */
+  bool overwrite_checkpoint;   /* --overwrite-checkpoint: replace a checkpoint in the --checkpoint DIR */
   int64_t max_memory;          /* --max-memory=BYTES: refuse larger models; 0 = physical memory */
   /* The cpu target (codegen/cpu): --emit=llvm|asm|obj and --cpu. */
   const char *cpu;             /* --cpu=NAME: LLVM CPU name; NULL = the host ("native") */

@@ -21,6 +21,7 @@
 #include "passes/pass.h"
 #include "runtime/checkpoint.h"
 #include "runtime/data.h"
+#include "runtime/files.h"
 #include "runtime/rng.h"
 #include "runtime/safetensors.h"
 #include "runtime/train.h"
@@ -142,11 +143,19 @@ static bool save_params(Interp *it, const Module *m, const char *path) {
     k++;
   }
   char meta[256];
-  snprintf(meta, sizeof meta, "\"format\": \"nnc\", \"model\": \"%s\", \"step\": \"%lld\"", m->name,
-           (long long)interp_get_step(it) - 1);
+  int64_t step = interp_get_step(it) - 1;
+  snprintf(meta, sizeof meta, "\"format\": \"nnc\", \"model\": \"%s\", \"step\": \"%lld\"", m->name, (long long)step);
   RtError err;
-  bool ok = rt_safetensors_write(path, refs, n, meta, &err) == 0;
-  if (!ok) diag_error_plain("%s", err.msg);
+  bool ok = true;
+  for (int i = 0; ok && i < k; i++) /* the last update's work, in f32 as saved */
+    if (rt_tensor_finite(&refs[i], "parameter", step, &err) != 0) {
+      diag_error_plain("%s; %s was not written", err.msg, path);
+      ok = false;
+    }
+  if (ok && rt_safetensors_write(path, refs, n, meta, &err) != 0) {
+    diag_error_plain("%s", err.msg);
+    ok = false;
+  }
   for (int i = 0; i < k; i++) free((void *)refs[i].data);
   free(refs);
   return ok;
@@ -265,7 +274,8 @@ int run_training(Module *m, const Options *o) {
   int64_t xsym, ysym;
   if (!ir_check_feeds(m, (SrcLoc){0, 0, 0}, &xsym, &ysym)) return 1;
 
-  if (!memory_check_interp(m, o)) return 1; /* driver/memory.c */
+  int64_t data_budget; /* what the memory limit leaves for the data */
+  if (!memory_check_interp(m, o, &data_budget)) return 1; /* driver/memory.c */
   if (o->f64 && (o->checkpoint || o->resume)) {
     diag_error_plain("--checkpoint and --resume keep f32 values; they cannot be combined with --f64");
     return 1;
@@ -273,13 +283,16 @@ int run_training(Module *m, const Options *o) {
   RtCheckpoint ck;
   RtError err;
   memset(&ck, 0, sizeof ck);
-  if (o->resume && rt_checkpoint_load(o->resume, &ck, &err) != 0) {
+  /* The checkpoint directory (created, locked) and the outputs, checked
+   * before anything is read or trained, as the trainer does. */
+  int lock = -1;
+  bool csv = t->data == DATA_CSV;
+  RtRunPaths paths = {o->save, o->metrics, o->checkpoint, o->resume, csv ? (o->data ? o->data : t->data_path) : NULL,
+                      csv ? t->test_path : NULL, NULL, NULL};
+  if ((o->checkpoint && rt_checkpoint_prepare(o->checkpoint, o->resume, o->overwrite_checkpoint, &lock, &err) != 0) ||
+      rt_check_run_paths(&paths, &err) != 0 || (o->resume && rt_checkpoint_load(o->resume, &ck, &err) != 0)) {
     diag_error_plain("%s", err.msg);
-    return 1;
-  }
-  if (o->checkpoint && rt_checkpoint_prepare(o->checkpoint, &err) != 0) {
-    diag_error_plain("%s", err.msg);
-    rt_checkpoint_free(&ck);
+    rt_checkpoint_unlock(lock);
     return 1;
   }
   Interp *it = interp_new(m, o->f64);
@@ -291,13 +304,15 @@ int run_training(Module *m, const Options *o) {
     ckpt_free(&ic);
     rt_checkpoint_free(&ck);
     interp_free(it);
+    rt_checkpoint_unlock(lock);
     return 1;
   }
 
   /* The data, checked against what the model expects. */
   RtDataSpec spec = {t->data == DATA_IDX ? RT_DATA_IDX : RT_DATA_CSV, o->data ? o->data : t->data_path,
                      t->test_path, t->label, t->scale};
-  RtDataExpect expect = {type_numel(&m->syms[xsym].type), t->data == DATA_IDX ? RT_LABEL_I32 : RT_LABEL_F32, 0};
+  RtDataExpect expect = {type_numel(&m->syms[xsym].type), t->data == DATA_IDX ? RT_LABEL_I32 : RT_LABEL_F32, 0,
+                         data_budget};
   if (ysym >= 0) {
     expect.label_type = m->syms[ysym].type.dtype == DT_I32 ? RT_LABEL_I32 : RT_LABEL_F32;
     expect.label_bound = expect.label_type == RT_LABEL_I32 ? m->syms[ysym].bound : 0;
@@ -306,11 +321,7 @@ int run_training(Module *m, const Options *o) {
   memset(&train, 0, sizeof train);
   memset(&test, 0, sizeof test);
   int rc = 1;
-  if (rt_data_load(&spec, false, &expect, &train, &err) != 0) {
-    diag_error_plain("%s", err.msg);
-    goto done;
-  }
-  if (rt_data_load(&spec, true, &expect, &test, &err) < 0) {
+  if (rt_data_load_splits(&spec, &expect, &train, &test, &err) != 0) {
     diag_error_plain("%s", err.msg);
     goto done;
   }
@@ -331,7 +342,8 @@ int run_training(Module *m, const Options *o) {
                        .seed = seed,
                        .shuffle = resumed ? ck.shuffle : t->shuffle && !o->no_shuffle,
                        .metrics_csv = o->metrics,
-                       .out = stdout};
+                       .out = stdout,
+                       .prog = "nnc"};
   /* Checkpoints and signals (runtime/checkpoint.h), as in a built trainer. */
   int nh = (int)count_kind(m, SYM_HYPER), k = 0;
   const char **hnames = nnc_xcalloc((size_t)nh + 1, sizeof *hnames);
@@ -364,6 +376,7 @@ done:
   ckpt_free(&ic);
   rt_checkpoint_free(&ck);
   interp_free(it);
+  rt_checkpoint_unlock(lock);
   return rc;
 }
 

@@ -26,6 +26,7 @@ void memplan(KProgram *p, int64_t batch);
  * (passes/memest.c; requires memplan). */
 typedef struct MemEstimate {
   double params, states, activations; /* activations: temps after the memory plan, inputs, loss, metrics */
+  double host;                        /* the trainer's staging on the host (RT_HOST_STAGING) */
   int64_t batch;
 } MemEstimate;
 void memplan_estimate(const KProgram *p, int64_t batch, MemEstimate *e);

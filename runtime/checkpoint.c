@@ -7,16 +7,21 @@
  */
 #include "checkpoint.h"
 
+#include "files.h"
+
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 bool rt_checkpoint_path(const char *dir, char *buf, size_t len) {
   size_t n = strlen(dir);
@@ -46,8 +51,41 @@ static void remove_stale_temps(const char *dir) {
   closedir(d);
 }
 
-int rt_checkpoint_prepare(const char *dir, RtError *err) {
+/* Takes the directory's lock: DIR/checkpoint.lock, flock'd for as long as
+ * the run lives, holding the owner's process id for the message another
+ * run gets.  The file stays (removing it would race with a new owner). */
+static int lock_dir(const char *dir, int *lock_fd, RtError *err) {
+  char path[4096], buf[128];
+  size_t n = strlen(dir);
+  while (n > 1 && dir[n - 1] == '/') n--;
+  if (snprintf(path, sizeof path, "%.*s/%s", (int)n, dir, RT_CKPT_LOCK) >= (int)sizeof path)
+    return rt_error_set(err, "%s: the path is too long", dir);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0666);
+  if (fd < 0) return rt_error_set(err, "%s: cannot create the lock file: %s", path, rt_strerror(errno, buf, sizeof buf));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int e = errno;
+    char owner[32] = "";
+    ssize_t got = e == EWOULDBLOCK ? pread(fd, owner, sizeof owner - 1, 0) : -1;
+    long pid = got > 0 ? (owner[got] = 0, strtol(owner, NULL, 10)) : 0;
+    close(fd);
+    if (e != EWOULDBLOCK)
+      return rt_error_set(err, "%s: cannot lock the checkpoint directory: %s", path, rt_strerror(e, buf, sizeof buf));
+    if (pid > 0) snprintf(owner, sizeof owner, " (process %ld)", pid);
+    return rt_error_set(err, "%.*s: another run%s holds this checkpoint directory; give this run another "
+                        "--checkpoint DIR, or wait for that one to end", (int)n, dir, pid > 0 ? owner : "");
+  }
+  char pid[32];
+  int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+  bool noted = ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)len, 0) == len;
+  (void)noted; /* the id is only for messages */
+  *lock_fd = fd;
+  return 0;
+}
+
+int rt_checkpoint_prepare(const char *dir, const char *resume_dir, bool overwrite, int *lock_fd, RtError *err) {
   char buf[128], path[4096];
+  *lock_fd = -1;
+  if (!*dir) return rt_error_set(err, "--checkpoint: an empty directory name");
   if (!rt_checkpoint_path(dir, path, sizeof path)) return rt_error_set(err, "%s: the path is too long", dir);
   if (mkdir(dir, 0777) != 0 && errno != EEXIST)
     return rt_error_set(err, "%s: cannot create the checkpoint directory: %s", dir, rt_strerror(errno, buf, sizeof buf));
@@ -55,23 +93,92 @@ int rt_checkpoint_prepare(const char *dir, RtError *err) {
   if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return rt_error_set(err, "%s: not a directory", dir);
   if (access(dir, W_OK | X_OK) != 0)
     return rt_error_set(err, "%s: cannot write in the checkpoint directory: %s", dir, rt_strerror(errno, buf, sizeof buf));
+  if (lock_dir(dir, lock_fd, err) != 0) return -1;
+  /* A checkpoint there is another run's work: replaced only when resumed
+   * from or when asked to. */
+  if (lstat(path, &st) == 0 && !overwrite && !rt_same_file(dir, resume_dir)) {
+    rt_checkpoint_unlock(*lock_fd);
+    *lock_fd = -1;
+    return rt_error_set(err, "%s: a checkpoint is there already; continue it with --resume %s --checkpoint %s, or "
+                        "replace it with --overwrite-checkpoint", path, dir, dir);
+  }
   remove_stale_temps(dir);
   return 0;
 }
 
-/* Appends "key": "value" to the metadata text (keys and values are plain:
- * names are checked by the caller to hold no quote or backslash). */
-static bool meta_add(char *buf, size_t len, size_t *at, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static bool meta_add(char *buf, size_t len, size_t *at, const char *key, const char *fmt, ...) {
+void rt_checkpoint_unlock(int lock_fd) {
+  if (lock_fd < 0) return;
+  bool cleared = ftruncate(lock_fd, 0) == 0; /* no stale process id for the next run's messages */
+  (void)cleared;
+  close(lock_fd); /* closing the last descriptor releases the flock */
+}
+
+/* The metadata text being built, and the checksum of what it holds so far. */
+typedef struct MetaText {
+  char *buf;
+  size_t len, at;
+  uLong crc;
+} MetaText;
+
+/* ---- the checksum ------------------------------------------------------------------------ */
+
+/* CRC-32 (zlib) of what a checkpoint holds: every metadata pair but the
+ * checksum itself, in file order, then each tensor's name and shape, then
+ * the data section as the little-endian bytes of the file.  A flipped bit
+ * anywhere in those changes it. */
+static uLong crc_bytes(uLong crc, const void *p, size_t n) {
+  const Bytef *b = p;
+  for (size_t k; n > 0; b += k, n -= k) {
+    k = n < ((size_t)1 << 30) ? n : (size_t)1 << 30;
+    crc = crc32(crc, b, (uInt)k);
+  }
+  return crc;
+}
+
+static uLong crc_str(uLong crc, const char *s) { return crc_bytes(crc, s, strlen(s) + 1); /* with its NUL */ }
+
+static uLong crc_shape(uLong crc, const char *name, int rank, const int64_t *dims) {
+  crc = crc_str(crc, name);
+  unsigned char b[8 * (RT_ST_MAX_RANK + 1)];
+  int64_t v[RT_ST_MAX_RANK + 1] = {rank};
+  for (int d = 0; d < rank && d < RT_ST_MAX_RANK; d++) v[d + 1] = dims[d];
+  for (int i = 0; i <= rank && i <= RT_ST_MAX_RANK; i++)
+    for (int k = 0; k < 8; k++) b[8 * i + k] = (unsigned char)((uint64_t)v[i] >> (8 * k));
+  return crc_bytes(crc, b, 8 * (size_t)(rank + 1));
+}
+
+static uLong crc_floats(uLong crc, const float *v, uint64_t n) {
+  const uint16_t one = 1;
+  unsigned char le;
+  memcpy(&le, &one, 1);
+  if (le) return crc_bytes(crc, v, (size_t)n * 4);
+  unsigned char b[4096];
+  for (uint64_t i = 0; i < n;) { /* a big-endian host: the file's byte order, a chunk at a time */
+    size_t k = 0;
+    for (; k + 4 <= sizeof b && i < n; i++, k += 4) {
+      uint32_t u;
+      memcpy(&u, &v[i], 4);
+      for (int j = 0; j < 4; j++) b[k + (size_t)j] = (unsigned char)(u >> (8 * j));
+    }
+    crc = crc_bytes(crc, b, k);
+  }
+  return crc;
+}
+
+/* Appends "key": "value" to the metadata text and its checksum (keys and
+ * values are plain: names are checked by the caller to hold no quote or
+ * backslash). */
+static bool meta_add(MetaText *t, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static bool meta_add(MetaText *t, const char *key, const char *fmt, ...) {
   char value[256];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(value, sizeof value, fmt, ap);
   va_end(ap);
-  int w = snprintf(buf + *at, len - *at, "%s\"%s\": \"%s\"", *at ? ", " : "", key, value);
-  if (w < 0 || (size_t)w >= len - *at) return false;
-  *at += (size_t)w;
+  int w = snprintf(t->buf + t->at, t->len - t->at, "%s\"%s\": \"%s\"", t->at ? ", " : "", key, value);
+  if (w < 0 || (size_t)w >= t->len - t->at) return false;
+  t->at += (size_t)w;
+  t->crc = crc_str(crc_str(t->crc, key), value);
   return true;
 }
 
@@ -85,63 +192,63 @@ static const char *plain(char *out, size_t len, const char *s) {
   return out;
 }
 
-/* The first non-finite element of a f32 tensor: its index, or -1. */
-static int64_t first_nonfinite(const float *v, int64_t n) {
-  for (int64_t i = 0; i < n; i++)
-    if (!isfinite(v[i])) return i;
-  return -1;
-}
-
 static int64_t ref_numel(const RtTensorRef *r) {
   int64_t n = 1;
   for (int d = 0; d < r->rank; d++) n *= r->dims[d];
   return n;
 }
 
+int rt_tensor_finite(const RtTensorRef *t, const char *what, int64_t step, RtError *err) {
+  for (int64_t i = 0, n = ref_numel(t); i < n; i++)
+    if (!isfinite(t->data[i]))
+      return rt_error_set(err, "%s '%s' holds %s at element %lld after step %lld", what, t->name,
+                          isnan(t->data[i]) ? "nan" : t->data[i] > 0 ? "inf" : "-inf", (long long)i, (long long)step);
+  return 0;
+}
+
 int rt_checkpoint_write(const char *dir, const RtCkptMeta *meta, const RtCkptTensor *t, int n, RtError *err) {
   char path[4096];
   if (!rt_checkpoint_path(dir, path, sizeof path)) return rt_error_set(err, "%s: the path is too long", dir);
-  for (int i = 0; i < n; i++) {
-    if (t[i].i32) continue;
-    int64_t bad = first_nonfinite(t[i].ref.data, ref_numel(&t[i].ref));
-    if (bad >= 0)
-      return rt_error_set(err, "%s '%s' holds %s at element %lld after step %lld; keeping the last good "
-                          "checkpoint", t[i].state ? "optimizer state" : "parameter", t[i].ref.name,
-                          isnan(t[i].ref.data[bad]) ? "nan" : t[i].ref.data[bad] > 0 ? "inf" : "-inf",
-                          (long long)bad, (long long)meta->pos.steps);
-  }
-  size_t cap = 1024 + (size_t)meta->nhypers * 320, at = 0;
-  char *text = malloc(cap), name[128], version[64];
-  if (!text) return rt_error_set(err, "%s: out of memory", path);
-  text[0] = 0;
-  bool ok = meta_add(text, cap, &at, "format", "%s", RT_CKPT_FORMAT) &&
-            meta_add(text, cap, &at, "model", "%s", plain(name, sizeof name, meta->model)) &&
-            meta_add(text, cap, &at, "nnc", "%s", plain(version, sizeof version, meta->nnc_version ? meta->nnc_version : "")) &&
-            meta_add(text, cap, &at, "step", "%lld", (long long)meta->pos.steps) &&
-            meta_add(text, cap, &at, "epoch", "%lld", (long long)meta->pos.epoch) &&
-            meta_add(text, cap, &at, "epoch_sample", "%lld", (long long)meta->pos.sample) &&
-            meta_add(text, cap, &at, "epoch_loss_sum", "%.17g", meta->pos.loss_sum) &&
-            meta_add(text, cap, &at, "train_samples", "%lld", (long long)meta->train_samples) &&
-            meta_add(text, cap, &at, "batch", "%lld", (long long)meta->batch) &&
-            meta_add(text, cap, &at, "epochs", "%lld", (long long)meta->epochs) &&
-            meta_add(text, cap, &at, "max_steps", "%lld", (long long)meta->max_steps) &&
-            meta_add(text, cap, &at, "seed", "%llu", (unsigned long long)meta->seed) &&
-            meta_add(text, cap, &at, "shuffle", "%d", meta->shuffle ? 1 : 0);
+  for (int i = 0; i < n; i++) /* the hook adds which checkpoint is left, if any */
+    if (!t[i].i32 && rt_tensor_finite(&t[i].ref, t[i].state ? "optimizer state" : "parameter", meta->pos.steps, err))
+      return -1;
+  size_t cap = 1024 + (size_t)meta->nhypers * 320;
+  MetaText mt = {malloc(cap), cap, 0, crc32(0, NULL, 0)};
+  char name[128], version[64];
+  if (!mt.buf) return rt_error_set(err, "%s: out of memory", path);
+  mt.buf[0] = 0;
+  bool ok = meta_add(&mt, "format", "%s", RT_CKPT_FORMAT) &&
+            meta_add(&mt, "model", "%s", plain(name, sizeof name, meta->model)) &&
+            meta_add(&mt, "nnc", "%s", plain(version, sizeof version, meta->nnc_version ? meta->nnc_version : "")) &&
+            meta_add(&mt, "step", "%lld", (long long)meta->pos.steps) &&
+            meta_add(&mt, "epoch", "%lld", (long long)meta->pos.epoch) &&
+            meta_add(&mt, "epoch_sample", "%lld", (long long)meta->pos.sample) &&
+            meta_add(&mt, "epoch_loss_sum", "%.17g", meta->pos.loss_sum) &&
+            meta_add(&mt, "train_samples", "%lld", (long long)meta->train_samples) &&
+            meta_add(&mt, "batch", "%lld", (long long)meta->batch) &&
+            meta_add(&mt, "epochs", "%lld", (long long)meta->epochs) &&
+            meta_add(&mt, "max_steps", "%lld", (long long)meta->max_steps) &&
+            meta_add(&mt, "seed", "%llu", (unsigned long long)meta->seed) &&
+            meta_add(&mt, "shuffle", "%d", meta->shuffle ? 1 : 0);
   for (int i = 0; ok && i < meta->nhypers; i++) {
     char key[160];
     snprintf(key, sizeof key, "hyper.%s", plain(name, sizeof name, meta->hyper_names[i]));
-    ok = meta_add(text, cap, &at, key, "%.17g", meta->hyper_values[i]);
+    ok = meta_add(&mt, key, "%.17g", meta->hyper_values[i]);
   }
   RtTensorRef *refs = malloc((size_t)(n > 0 ? n : 1) * sizeof *refs);
+  uLong crc = mt.crc;
+  for (int i = 0; ok && refs && i < n; i++) crc = crc_shape(crc, t[i].ref.name, t[i].ref.rank, t[i].ref.dims);
+  for (int i = 0; ok && refs && i < n; i++) crc = crc_floats(crc, t[i].ref.data, (uint64_t)ref_numel(&t[i].ref));
+  ok = ok && meta_add(&mt, RT_CKPT_CHECKSUM, "crc32:%08lx", (unsigned long)crc);
   if (!ok || !refs) {
-    free(text);
+    free(mt.buf);
     free(refs);
     return rt_error_set(err, "%s: %s", path, ok ? "out of memory" : "the metadata is too long");
   }
   for (int i = 0; i < n; i++) refs[i] = t[i].ref;
-  int rc = rt_safetensors_write(path, refs, n, text, err);
+  int rc = rt_safetensors_write(path, refs, n, mt.buf, err);
   free(refs);
-  free(text);
+  free(mt.buf);
   return rc;
 }
 
@@ -170,6 +277,58 @@ static int meta_double(const RtCheckpoint *c, const char *key, double *out, RtEr
   return 0;
 }
 
+/* The stored checksum against the one of what was read. */
+static int check_sum(const RtCheckpoint *c, RtError *err) {
+  const char *v = rt_safetensors_metadata(&c->st, RT_CKPT_CHECKSUM);
+  if (!v) return rt_error_set(err, "%s: not an nnc checkpoint: no '%s' in its metadata", c->path, RT_CKPT_CHECKSUM);
+  char *end;
+  errno = 0;
+  unsigned long stored = strncmp(v, "crc32:", 6) == 0 ? strtoul(v + 6, &end, 16) : 0;
+  if (strncmp(v, "crc32:", 6) != 0 || strlen(v) != 14 || *end || errno)
+    return rt_error_set(err, "%s: bad '%s' in its metadata: '%.40s' (expected crc32: and 8 hex digits)", c->path,
+                        RT_CKPT_CHECKSUM, v);
+  uLong crc = crc32(0, NULL, 0);
+  for (int i = 0; i < c->st.n_meta; i++)
+    if (strcmp(c->st.meta_keys[i], RT_CKPT_CHECKSUM) != 0)
+      crc = crc_str(crc_str(crc, c->st.meta_keys[i]), c->st.meta_values[i]);
+  for (int i = 0; i < c->st.n; i++) crc = crc_shape(crc, c->st.tensors[i].name, c->st.tensors[i].rank, c->st.tensors[i].dims);
+  crc = crc_floats(crc, c->st.blob, c->st.blob_size / 4);
+  if (crc != stored)
+    return rt_error_set(err, "%s: the checkpoint is damaged: its checksum is crc32:%08lx but its contents give "
+                        "crc32:%08lx", c->path, stored, (unsigned long)crc);
+  return 0;
+}
+
+/* The position and settings against each other: a crafted or damaged file
+ * with a checksum to match must still not drive the run past its ranges. */
+static int check_position(const RtCheckpoint *c, RtError *err) {
+  const RtTrainPos *p = &c->pos;
+  if (p->sample > c->train_samples)
+    return rt_error_set(err, "%s: bad 'epoch_sample' in its metadata: %lld is past the %lld training samples", c->path,
+                        (long long)p->sample, (long long)c->train_samples);
+  /* every step trains at least one sample */
+  if ((double)p->steps > (double)(p->epoch - 1) * (double)c->train_samples + (double)p->sample)
+    return rt_error_set(err, "%s: bad 'step' in its metadata: %lld steps cannot have been taken by epoch %lld, "
+                        "sample %lld of %lld", c->path, (long long)p->steps, (long long)p->epoch,
+                        (long long)p->sample, (long long)c->train_samples);
+  if (p->epoch > c->epochs + 1)
+    return rt_error_set(err, "%s: bad 'epoch' in its metadata: %lld is past the run's %lld epochs", c->path,
+                        (long long)p->epoch, (long long)c->epochs);
+  if (c->max_steps > 0 && p->steps > c->max_steps)
+    return rt_error_set(err, "%s: bad 'step' in its metadata: %lld is past the run's step limit %lld", c->path,
+                        (long long)p->steps, (long long)c->max_steps);
+  for (int i = 0; i < c->st.n_meta; i++) { /* hyper-parameters: as the f32 the kernels get */
+    const char *k = c->st.meta_keys[i], *v = c->st.meta_values[i];
+    if (strncmp(k, "hyper.", 6) != 0) continue;
+    char *end;
+    double x = strtod(v, &end);
+    if (!*v || *end || !isfinite((float)x))
+      return rt_error_set(err, "%s: bad '%.60s' in its metadata: '%.40s' (expected a number that is finite in f32)",
+                          c->path, k, v);
+  }
+  return 0;
+}
+
 int rt_checkpoint_load(const char *dir, RtCheckpoint *c, RtError *err) {
   memset(c, 0, sizeof *c);
   if (!rt_checkpoint_path(dir, c->path, sizeof c->path)) return rt_error_set(err, "%s: the path is too long", dir);
@@ -181,26 +340,29 @@ int rt_checkpoint_load(const char *dir, RtCheckpoint *c, RtError *err) {
   const char *format = rt_safetensors_metadata(&c->st, "format");
   int64_t seed = 0, shuffle = 0;
   int rc = 0;
-  if (!format || strcmp(format, RT_CKPT_FORMAT) != 0)
+  if (format && !strcmp(format, "nnc-checkpoint-1")) /* before checksums: refused, not trusted unchecked */
+    rc = rt_error_set(err, "%s: a checkpoint of format 'nnc-checkpoint-1', written by an older nnc without a checksum; "
+                      "this program reads '%s': resume it with the nnc that wrote it, or train again", c->path,
+                      RT_CKPT_FORMAT);
+  else if (!format || strcmp(format, RT_CKPT_FORMAT) != 0)
     rc = rt_error_set(err, "%s: not an nnc checkpoint (its metadata has format '%.40s', not '%s')", c->path,
                       format ? format : "", RT_CKPT_FORMAT);
+  if (rc == 0) rc = check_sum(c, err);
   if (rc == 0 && !(c->model = rt_safetensors_metadata(&c->st, "model")))
     rc = rt_error_set(err, "%s: not an nnc checkpoint: no 'model' in its metadata", c->path);
   if (rc == 0)
-    rc = meta_int(c, "step", 0, INT64_MAX, &c->pos.steps, err) ||
-                 meta_int(c, "epoch", 1, INT64_C(1) << 31, &c->pos.epoch, err) ||
-                 meta_int(c, "epoch_sample", 0, INT64_MAX, &c->pos.sample, err) ||
+    rc = meta_int(c, "step", 0, RT_CKPT_MAX_STEPS, &c->pos.steps, err) ||
+                 meta_int(c, "epoch", 1, (INT64_C(1) << 30) + 1, &c->pos.epoch, err) ||
+                 meta_int(c, "epoch_sample", 0, RT_CKPT_MAX_SAMPLES, &c->pos.sample, err) ||
                  meta_double(c, "epoch_loss_sum", &c->pos.loss_sum, err) ||
-                 meta_int(c, "train_samples", 1, INT64_MAX, &c->train_samples, err) ||
+                 meta_int(c, "train_samples", 1, RT_CKPT_MAX_SAMPLES, &c->train_samples, err) ||
                  meta_int(c, "batch", 1, INT64_C(1) << 24, &c->batch, err) || /* the limits of --batch, --epochs */
                  meta_int(c, "epochs", 0, INT64_C(1) << 30, &c->epochs, err) ||
-                 meta_int(c, "max_steps", 0, INT64_MAX, &c->max_steps, err) ||
+                 meta_int(c, "max_steps", 0, RT_CKPT_MAX_STEPS, &c->max_steps, err) ||
                  meta_int(c, "seed", 0, INT64_C(1) << 53, &seed, err) || meta_int(c, "shuffle", 0, 1, &shuffle, err)
              ? -1
              : 0;
-  if (rc == 0 && c->pos.sample > c->train_samples)
-    rc = rt_error_set(err, "%s: bad 'epoch_sample' in its metadata: %lld is past the %lld training samples", c->path,
-                      (long long)c->pos.sample, (long long)c->train_samples);
+  if (rc == 0) rc = check_position(c, err);
   c->seed = (uint64_t)seed;
   c->shuffle = shuffle != 0;
   if (rc) rt_checkpoint_free(c);
@@ -238,6 +400,12 @@ int rt_checkpoint_match(const RtCheckpoint *c, const char *model, const RtCkptTe
                           t[i].ref.name, shape_text(rank, dims, a, sizeof a),
                           shape_text(t[i].ref.rank, t[i].ref.dims, b, sizeof b), model);
     }
+    /* A nan or inf was never saved (rt_checkpoint_write), so such a file is not a good one. */
+    RtTensorRef r = t[i].ref;
+    RtError why;
+    r.data = rt_safetensors_find(&c->st, r.name, NULL, NULL);
+    if (!t[i].i32 && rt_tensor_finite(&r, what, c->pos.steps, &why) != 0)
+      return rt_error_set(err, "%s: %s", c->path, why.msg);
   }
   for (int k = 0; k < c->st.n; k++) {
     bool known = false;
@@ -303,8 +471,11 @@ static bool save(RtCheckpointer *k, const RtTrainPos *pos) {
   k->meta.pos = *pos;
   if (k->gather(k->self, k->tensors, k->ntensors, &err) != 0 ||
       rt_checkpoint_write(k->dir, &k->meta, k->tensors, k->ntensors, &err) != 0) {
-    fprintf(stderr, "%s: error: %s", k->prog, err.msg);
-    if (k->last_good) fprintf(stderr, "; last good checkpoint: %s", k->last_good);
+    fprintf(stderr, "%s: error: %s; the checkpoint was not written", k->prog, err.msg);
+    if (k->last_good)
+      fprintf(stderr, "; last good checkpoint: %s", k->last_good);
+    else
+      fprintf(stderr, " (there is no earlier one)");
     fprintf(stderr, "\n");
     return false;
   }
@@ -321,10 +492,13 @@ int rt_checkpoint_hook(void *self, const RtTrainPos *pos, RtTrainEvent event) {
               (event == RT_TRAIN_EPOCH && k->every == 0));
   if (due && !save(k, pos)) return 1;
   if (!sig) return 0;
-  fprintf(stderr, "%s: interrupted by %s after step %lld (epoch %lld, %lld samples into it); %s%s\n", k->prog,
+  fprintf(stderr, "%s: interrupted by %s after step %lld (epoch %lld, %lld samples into it); ", k->prog,
           sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal", (long long)pos->steps,
-          (long long)pos->epoch, (long long)pos->sample, k->dir ? "resume with --resume " : "no --checkpoint given, nothing saved",
-          k->dir ? k->dir : "");
+          (long long)pos->epoch, (long long)pos->sample);
+  if (k->dir) /* the same directory again, so the resumed run goes on saving there */
+    fprintf(stderr, "resume with --resume %s --checkpoint %s\n", k->dir, k->dir);
+  else
+    fprintf(stderr, "no --checkpoint given, nothing saved\n");
   fflush(stderr);
   return 128 + sig;
 }

@@ -31,7 +31,11 @@
 #include "train.h"
 
 #define RT_CKPT_FILE "checkpoint.safetensors"
-#define RT_CKPT_FORMAT "nnc-checkpoint-1"
+#define RT_CKPT_LOCK "checkpoint.lock"
+#define RT_CKPT_FORMAT "nnc-checkpoint-2"
+#define RT_CKPT_CHECKSUM "checksum"           /* metadata key: "crc32:" and 8 hex digits */
+#define RT_CKPT_MAX_STEPS (INT64_C(1) << 53)   /* steps are counted exactly in doubles below this */
+#define RT_CKPT_MAX_SAMPLES (INT64_C(1) << 40) /* far beyond any training set in memory */
 
 enum { RT_CKPT_MAX_HYPERS = 64 };
 
@@ -60,9 +64,19 @@ typedef struct RtCkptTensor {
 /* DIR/checkpoint.safetensors into buf; false when it does not fit. */
 bool rt_checkpoint_path(const char *dir, char *buf, size_t len);
 
-/* Creates DIR when missing (one level) and checks that it is writable;
- * removes temporary files that a killed writer left behind in it. */
-int rt_checkpoint_prepare(const char *dir, RtError *err);
+/* Creates DIR when missing (one level), checks that it is writable and
+ * takes its lock (DIR/checkpoint.lock, flock'd: a second run on DIR is
+ * refused, naming the process that holds it); refuses to replace a
+ * checkpoint already in DIR unless DIR is resume_dir (NULL: none) or
+ * overwrite is set (--overwrite-checkpoint); removes temporary files that
+ * a killed writer left behind.  *lock_fd receives the lock (release it with
+ * rt_checkpoint_unlock, or let the process end); -1 on error. */
+int rt_checkpoint_prepare(const char *dir, const char *resume_dir, bool overwrite, int *lock_fd, RtError *err);
+void rt_checkpoint_unlock(int lock_fd);
+
+/* 0 when every element of t is finite, else -1 with err "WHAT 'NAME' holds
+ * nan at element I after step S" (checkpoints and --save). */
+int rt_tensor_finite(const RtTensorRef *t, const char *what, int64_t step, RtError *err);
 
 /* Writes the checkpoint atomically.  Fails, leaving the previous one in
  * place, when a f32 tensor holds a non-finite value (err names it). */

@@ -10,12 +10,13 @@
  * i32 labels are integers in [0, bound).  Column numbers in messages are
  * 0-based, like the label index.
  *
- * The file (at most 2 GiB) is read into memory and split in place; values
+ * The file (a regular file of at most 2 GiB) is read into memory and split in place; values
  * are appended to arrays that grow with the rows really present.
  * rt_csv_parse_mem parses a file already in memory (a copy of it);
  * rt_csv_load reads the file and parses that.
  */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,8 @@
 #include <sys/stat.h>
 
 #include "data.h"
+#include "files.h"
+#include "memlimit.h"
 
 #define CSV_CAP ((size_t)2 << 30)
 
@@ -34,29 +37,41 @@ typedef struct Csv {
   size_t nfields, capfields;
   char **names;       /* header names (copies), or NULL without a header */
   size_t ncols;
+  int64_t max_bytes;  /* RtDataExpect.max_bytes: the file and the rows together; 0 = no limit */
 } Csv;
 
+static int too_large(const char *path, RtError *err) {
+  return rt_error_set(err, "%s: file is larger than the 2 GiB limit for csv data", path);
+}
+
+/* The whole file into c->buf: a regular file (a FIFO would block) of at
+ * most CSV_CAP bytes, also when it grows while being read. */
 static int read_all(Csv *c, RtError *err) {
-  FILE *f = fopen(c->path, "rb");
-  if (!f) return rt_error_set(err, "%s: %s", c->path, rt_strerror(errno, (char[128]){0}, 128));
   struct stat st;
-  if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+  FILE *f = rt_open_regular(c->path, &st, err);
+  if (!f) return -1;
+  if ((uint64_t)st.st_size > CSV_CAP) {
     fclose(f);
-    return rt_error_set(err, "%s: is a directory", c->path);
+    return too_large(c->path, err);
   }
-  size_t cap = 1 << 16, have = 0;
+  if (rt_data_budget(c->path, (double)st.st_size, "the file's bytes, before any row", c->max_bytes, err)) {
+    fclose(f);
+    return -1;
+  }
+  size_t cap = (size_t)st.st_size + 1 < ((size_t)1 << 16) ? (size_t)1 << 16 : (size_t)st.st_size + 1, have = 0;
   char *buf = malloc(cap);
   while (buf) {
-    if (have + 1 >= cap) {
-      if (cap > CSV_CAP) {
+    if (have + 1 >= cap) { /* the file grew while being read */
+      if (have > CSV_CAP) {
         free(buf);
         fclose(f);
-        return rt_error_set(err, "%s: file is larger than the 2 GiB limit for csv data", c->path);
+        return too_large(c->path, err);
       }
-      char *p = realloc(buf, cap * 2);
+      size_t ncap = cap > CSV_CAP / 2 ? CSV_CAP + 2 : cap * 2;
+      char *p = realloc(buf, ncap);
       if (!p) break;
       buf = p;
-      cap *= 2;
+      cap = ncap;
     }
     size_t got = fread(buf + have, 1, cap - 1 - have, f);
     have += got;
@@ -64,9 +79,9 @@ static int read_all(Csv *c, RtError *err) {
   }
   int bad = !buf ? 1 : ferror(f) ? 2 : 0;
   fclose(f);
-  if (bad) {
+  if (bad || have > CSV_CAP) {
     free(buf);
-    return rt_error_set(err, "%s: %s", c->path, bad == 1 ? "out of memory" : "read error");
+    return bad ? rt_error_set(err, "%s: %s", c->path, bad == 1 ? "out of memory" : "read error") : too_large(c->path, err);
   }
   buf[have] = 0;
   c->buf = buf;
@@ -173,6 +188,14 @@ static int label_column(Csv *c, const char *label, size_t *col, RtError *err) {
   return rt_error_set(err, "%s: no column named '%s' (columns: %s)", c->path, label, list);
 }
 
+/* Column i for messages: 'name' with a header, else its 0-based index. */
+static void col_name(const Csv *c, size_t i, char *buf, size_t len) {
+  if (c->names)
+    snprintf(buf, len, "'%.60s'", c->names[i]);
+  else
+    snprintf(buf, len, "%zu", i);
+}
+
 static void csv_free(Csv *c) {
   free(c->buf);
   free(c->fields);
@@ -256,23 +279,38 @@ static int csv_parse(Csv *cp, const char *label, double scale, const RtDataExpec
       goto done;
     }
     if (!push(&x, &capx, nrows, nf * sizeof(float))) goto oom;
+    if (nrows == 0 || capx == 2 * nrows) { /* just grown: the file and the rows so far against the limit */
+      char what[96];
+      snprintf(what, sizeof what, "the file and its rows as f32, at line %ld", lineno);
+      if (rt_data_budget(path, (double)c.len + RT_DATA_BYTES(capx, nf), what, c.max_bytes, err)) goto done;
+    }
     for (size_t i = 0, k = 0; i < c.ncols; i++) {
       double v;
       if (!parse_num(c.fields[i], &v) || !isfinite(v)) {
         char cname[80];
-        if (c.names) snprintf(cname, sizeof cname, "'%.60s'", c.names[i]);
-        else snprintf(cname, sizeof cname, "%zu", i);
+        col_name(&c, i, cname, sizeof cname);
         rt_error_set(err, "%s: line %ld, column %s: '%.60s' is not a %snumber", path, lineno, cname,
                      c.fields[i], parse_num(c.fields[i], &v) ? "finite " : "");
         goto done;
       }
+      /* Values are checked as they are stored, in f32: 1e39 is finite only as a double. */
+      float f = (float)(i != col ? v * scale : v);
+      if (!isfinite(f) && (i != col || lt == RT_LABEL_F32)) {
+        char cname[80];
+        col_name(&c, i, cname, sizeof cname);
+        char scaled[48] = "";
+        if (i != col && scale != 1) snprintf(scaled, sizeof scaled, " times scale %.6g", scale);
+        rt_error_set(err, "%s: line %ld, column %s: %.60s%s is out of range for f32 (at most %.6g)", path, lineno,
+                     cname, c.fields[i], scaled, FLT_MAX);
+        goto done;
+      }
       if (i != col) {
-        ((float *)x)[nrows * nf + k++] = (float)(v * scale);
+        ((float *)x)[nrows * nf + k++] = f;
         continue;
       }
       if (!push(&y, &capy, nrows, 4)) goto oom;
       if (lt == RT_LABEL_F32) {
-        ((float *)y)[nrows] = (float)v;
+        ((float *)y)[nrows] = f;
         continue;
       }
       if (v != floor(v)) {
@@ -324,7 +362,7 @@ int rt_csv_parse_mem(const RtMemFile *file, const char *label, double scale, con
   memset(out, 0, sizeof *out);
   Csv c = {.path = file->name ? file->name : "<memory>"};
   size_t size = file->data ? file->size : 0;
-  if (size > CSV_CAP) return rt_error_set(err, "%s: file is larger than the 2 GiB limit for csv data", c.path);
+  if (size > CSV_CAP) return too_large(c.path, err);
   if (!(c.buf = malloc(size + 1))) return rt_error_set(err, "%s: out of memory", c.path);
   if (size) memcpy(c.buf, file->data, size);
   c.buf[size] = 0;
@@ -335,7 +373,7 @@ int rt_csv_parse_mem(const RtMemFile *file, const char *label, double scale, con
 int rt_csv_load(const char *path, const char *label, double scale, const RtDataExpect *expect,
                 RtDataset *out, RtError *err) {
   memset(out, 0, sizeof *out);
-  Csv c = {.path = path};
+  Csv c = {.path = path, .max_bytes = expect ? expect->max_bytes : 0};
   if (read_all(&c, err)) return -1;
   return csv_parse(&c, label, scale, expect, out, err);
 }

@@ -57,6 +57,10 @@ typedef struct RtDataExpect {
   int64_t features;       /* elements per sample of the model's input; 0 = unchecked */
   RtLabelType label_type;
   int64_t label_bound;    /* i32 labels must be in [0, bound); 0 = unchecked */
+  int64_t max_bytes;      /* memory loading may take (the files read, the decoded data, the f32
+                             dataset): what the memory limit leaves; 0 = no limit.  Checked
+                             before it is taken: IDX from the headers, before any inflating;
+                             CSV from the file's size, then as the rows arrive */
 } RtDataExpect;
 
 /* Loads the training split, or the test split when test_split is set (IDX:
@@ -68,6 +72,16 @@ typedef struct RtDataExpect {
 int rt_data_load(const RtDataSpec *spec, bool test_split, const RtDataExpect *expect,
                  RtDataset *out, RtError *err);
 void rt_data_free(RtDataset *d);
+
+/* The training split, then the test split (n == 0 when there is none)
+ * within what the training split leaves of expect->max_bytes (its
+ * RT_DATA_BYTES).  Returns 0, or -1 with err set (both empty). */
+int rt_data_load_splits(const RtDataSpec *spec, const RtDataExpect *expect, RtDataset *train, RtDataset *test,
+                        RtError *err);
+
+/* "PATH: loading it needs about N (WHAT) but the memory limit leaves M for
+ * data; ..." when need > max_bytes > 0: -1 with err set, else 0. */
+int rt_data_budget(const char *path, double need, const char *what, int64_t max_bytes, RtError *err);
 
 /* Copies samples order[start .. start+count) (order NULL = identity) into
  * x_out[count][features] and y_out (int32_t* or float* by d->label_type).

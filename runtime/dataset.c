@@ -1,12 +1,15 @@
 /* runtime/dataset.c - rt_data_load (dispatch to the IDX or CSV loader),
  * rt_data_free, rt_batch_gather and the shared error helper.
  */
+#include <float.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "data.h"
+#include "memlimit.h"
 
 int rt_error_set(RtError *err, const char *fmt, ...) {
   if (err) {
@@ -31,6 +34,9 @@ int rt_data_load(const RtDataSpec *spec, bool test_split, const RtDataExpect *ex
   if (!spec || !spec->path)
     return rt_error_set(err, "<data>: no data source given");
   double scale = spec->scale == 0 ? 1.0 : spec->scale;
+  if (!isfinite((float)scale) || fabs(scale) < FLT_MIN) /* inputs are f32: inf or (nearly) 0 there is no scale */
+    return rt_error_set(err, "%s: scale %g is out of range for f32 (from %.6g to %.6g in magnitude)", spec->path, scale,
+                        FLT_MIN, FLT_MAX);
   switch (spec->kind) {
   case RT_DATA_IDX:
     return rt_idx_load(spec->path, test_split, scale, expect, out, err);
@@ -42,6 +48,30 @@ int rt_data_load(const RtDataSpec *spec, bool test_split, const RtDataExpect *ex
     return rt_csv_load(spec->path, spec->label, scale, expect, out, err);
   }
   return rt_error_set(err, "%s: unknown data source kind %d", spec->path, (int)spec->kind);
+}
+
+int rt_data_load_splits(const RtDataSpec *spec, const RtDataExpect *expect, RtDataset *train, RtDataset *test,
+                        RtError *err) {
+  memset(test, 0, sizeof *test);
+  if (rt_data_load(spec, false, expect, train, err) != 0) return -1;
+  RtDataExpect rest = *expect;
+  if (rest.max_bytes > 0) {
+    double left = (double)rest.max_bytes - RT_DATA_BYTES(train->n, train->features);
+    rest.max_bytes = left >= 1 ? (int64_t)left : 1;
+  }
+  if (rt_data_load(spec, true, &rest, test, err) < 0) {
+    rt_data_free(train);
+    return -1;
+  }
+  return 0;
+}
+
+int rt_data_budget(const char *path, double need, const char *what, int64_t max_bytes, RtError *err) {
+  if (max_bytes <= 0 || need <= (double)max_bytes) return 0;
+  char n[32], m[32];
+  return rt_error_set(err, "%s: loading it needs about %s (%s) but the memory limit leaves %s for data; use "
+                      "--max-memory to change it", path, rt_format_bytes(need, n, sizeof n), what,
+                      rt_format_bytes((double)max_bytes, m, sizeof m));
 }
 
 void rt_data_free(RtDataset *d) {

@@ -14,10 +14,13 @@
  * target calls directly); rt_idx_load finds the two files and reads them
  * into memory (their real size: nothing a header says), a raw file's data
  * only once its header has been checked against the file's size.
- * A gzipped file is decoded from memory with zlib exactly as gzread would
- * decode it from the file (MemGz below: gzip members one after another;
- * bytes after the last member that do not start another are ignored; a .gz
- * file that is not gzip is an error).
+ * A gzipped file is decoded from memory with zlib's inflate (MemGz below):
+ * gzip members one after another, as concatenated .gz files are; bytes
+ * after the last member that do not start another are ignored, as gzip
+ * ignores them; a .gz file that is not gzip is an error.  Every member
+ * must end with its trailer, where inflate checks the CRC-32 and the
+ * length: a stream cut anywhere, even just before the trailer, is a
+ * truncated one, and a wrong CRC or length is corrupt data.
  *
  * Safety: the data size the header claims is computed with overflow checks
  * and, before anything is allocated, compared with the real data size (raw
@@ -27,6 +30,7 @@
  * Short data, trailing bytes and corrupt gzip streams are all errors.
  */
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -36,35 +40,76 @@
 #include <zlib.h>
 
 #include "data.h"
+#include "files.h"
+#include "memlimit.h"
 
 #define GZ_CAP (UINT64_C(4) << 30) /* most bytes of data read from one .gz file */
 #define CHUNK ((size_t)1 << 20)
 
-/* A gzipped file read from memory exactly as zlib's gzread reads it from a
- * file (zlib 1.2.x gzread.c, after gzbuffer(128 KiB)): input taken in
- * 128 KiB loads, output decoded ahead into a 256 KiB buffer (or straight
- * into the caller's buffer for large reads), gzip members one after
- * another, bytes after a member that start no other ignored, and a file
- * that does not start as gzip passed through as it is ("direct").  So the
- * same bytes come out, and the same errors are found at the same read, as
- * when idx.c read .gz files with gzread. */
-enum { GZ_LOOK, GZ_COPY, GZ_GZIP };
-#define GZ_SIZE ((size_t)1 << 17)
-
+/* A gzipped file in memory, decoded by inflate as it is read. */
 typedef struct MemGz {
   const unsigned char *in;
-  size_t in_size, loaded;  /* loaded: bytes of in taken so far (the file offset) */
-  bool started;            /* z and out set up (gzread's first look) */
-  bool eof;                /* a load came up short: no more input */
-  bool direct;             /* not gzip (gzopen starts with true, for an empty file) */
-  int how;                 /* GZ_LOOK, GZ_COPY or GZ_GZIP */
-  int err;                 /* Z_OK, Z_BUF_ERROR (a cut stream), or an error */
-  const char *msg;         /* the error's message */
-  z_stream z;              /* next_in points into in */
-  unsigned char *out;      /* the look-ahead buffer, 2 * GZ_SIZE */
-  unsigned char *next;     /* decoded bytes not yet handed out */
-  size_t have;
+  size_t in_size, used;    /* used: bytes of in consumed */
+  bool started;            /* the gzip magic checked and z set up */
+  bool member_end;         /* a member ended: another may follow */
+  bool done;               /* no more data */
+  int err;                 /* GZ_OK, or what went wrong */
+  const char *msg;         /* zlib's words for GZ_CORRUPT */
+  z_stream z;
 } MemGz;
+
+enum { GZ_OK, GZ_NOT_GZIP, GZ_TRUNCATED, GZ_CORRUPT, GZ_NOMEM };
+
+static bool gz_magic(const MemGz *g) {
+  return g->in_size - g->used >= 2 && g->in[g->used] == 0x1f && g->in[g->used + 1] == 0x8b;
+}
+
+static int64_t gz_fail(MemGz *g, int err, const char *msg) {
+  g->err = err;
+  g->msg = msg;
+  return -1;
+}
+
+/* Up to len decoded bytes into buf: the count (short only at the end of
+ * the last member), or -1 with g->err set. */
+static int64_t gz_read(MemGz *g, unsigned char *buf, size_t len) {
+  if (g->err) return -1;
+  if (!g->started) {
+    if (!gz_magic(g)) return gz_fail(g, GZ_NOT_GZIP, NULL);
+    memset(&g->z, 0, sizeof g->z);
+    if (inflateInit2(&g->z, 15 + 16) != Z_OK) return gz_fail(g, GZ_NOMEM, NULL);
+    g->started = true;
+  }
+  size_t got = 0;
+  while (got < len && !g->done) {
+    if (g->member_end) { /* another member, or the end (trailing bytes ignored) */
+      if (!gz_magic(g)) {
+        g->done = true;
+        break;
+      }
+      inflateReset(&g->z);
+      g->member_end = false;
+    }
+    size_t left = g->in_size - g->used, room = len - got;
+    g->z.next_in = (Bytef *)(uintptr_t)(g->in + g->used);
+    g->z.avail_in = left < UINT_MAX ? (uInt)left : UINT_MAX;
+    g->z.next_out = buf + got;
+    g->z.avail_out = room < UINT_MAX ? (uInt)room : UINT_MAX;
+    uInt in0 = g->z.avail_in, out0 = g->z.avail_out;
+    int ret = inflate(&g->z, Z_NO_FLUSH);
+    g->used += in0 - g->z.avail_in;
+    got += out0 - g->z.avail_out;
+    if (ret == Z_STREAM_END) /* the trailer read: CRC-32 and length checked */
+      g->member_end = true;
+    else if (ret == Z_BUF_ERROR || (ret == Z_OK && g->used == g->in_size && g->z.avail_out > 0))
+      return gz_fail(g, GZ_TRUNCATED, NULL); /* the input ended inside a member */
+    else if (ret == Z_MEM_ERROR)
+      return gz_fail(g, GZ_NOMEM, NULL);
+    else if (ret != Z_OK)
+      return gz_fail(g, GZ_CORRUPT, g->z.msg ? g->z.msg : "compressed data error");
+  }
+  return (int64_t)got;
+}
 
 /* One IDX file in memory and its parsed header. */
 typedef struct IdxFile {
@@ -104,159 +149,6 @@ static bool mul_ok(uint64_t a, uint64_t b, uint64_t *r) {
   return true;
 }
 
-static void gz_set_error(MemGz *g, int err, const char *msg) {
-  g->err = err;
-  g->msg = msg;
-}
-
-/* Takes input: keeps what is unused and loads up to GZ_SIZE bytes in all
- * (gz_avail). */
-static void gz_avail(MemGz *g) {
-  if (g->eof) return;
-  size_t want = GZ_SIZE - g->z.avail_in, left = g->in_size - g->loaded, got = left < want ? left : want;
-  g->z.next_in = (unsigned char *)(uintptr_t)(g->in + g->loaded - g->z.avail_in);
-  g->z.avail_in += (uInt)got;
-  g->loaded += got;
-  if (got < want) g->eof = true;
-}
-
-/* Copies up to len bytes of input as they are (gz_load, direct files). */
-static size_t gz_load(MemGz *g, unsigned char *buf, size_t len) {
-  size_t left = g->in_size - g->loaded, got = left < len ? left : len;
-  if (got) memcpy(buf, g->in + g->loaded, got);
-  g->loaded += got;
-  if (got < len) g->eof = true;
-  return got;
-}
-
-/* At the start, or after a member: another member, the end, or (only at
- * the start) a file that is not gzip (gz_look). */
-static int gz_look(MemGz *g) {
-  if (!g->started) {
-    g->out = malloc(GZ_SIZE * 2);
-    memset(&g->z, 0, sizeof g->z);
-    if (!g->out || inflateInit2(&g->z, 15 + 16) != Z_OK) {
-      free(g->out);
-      g->out = NULL;
-      gz_set_error(g, Z_MEM_ERROR, "out of memory");
-      return -1;
-    }
-    g->started = true;
-  }
-  if (g->z.avail_in < 2) {
-    gz_avail(g);
-    if (g->z.avail_in == 0) return 0;
-  }
-  if (g->z.avail_in > 1 && g->z.next_in[0] == 31 && g->z.next_in[1] == 139) {
-    inflateReset(&g->z);
-    g->how = GZ_GZIP;
-    g->direct = false;
-    return 0;
-  }
-  if (!g->direct) { /* after a member: trailing garbage, ignored */
-    g->z.avail_in = 0;
-    g->eof = true;
-    g->have = 0;
-    return 0;
-  }
-  g->next = g->out;
-  memcpy(g->next, g->z.next_in, g->z.avail_in);
-  g->have = g->z.avail_in;
-  g->z.avail_in = 0;
-  g->how = GZ_COPY;
-  g->direct = true;
-  return 0;
-}
-
-/* Decodes into z.next_out until it is full or the member ends (gz_decomp). */
-static int gz_decomp(MemGz *g) {
-  int ret = Z_OK;
-  uInt had = g->z.avail_out;
-  do {
-    if (g->z.avail_in == 0) gz_avail(g);
-    if (g->z.avail_in == 0) {
-      gz_set_error(g, Z_BUF_ERROR, "unexpected end of file");
-      break;
-    }
-    ret = inflate(&g->z, Z_NO_FLUSH);
-    if (ret == Z_STREAM_ERROR || ret == Z_NEED_DICT) {
-      gz_set_error(g, Z_STREAM_ERROR, "internal error: inflate stream corrupt");
-      return -1;
-    }
-    if (ret == Z_MEM_ERROR) {
-      gz_set_error(g, Z_MEM_ERROR, "out of memory");
-      return -1;
-    }
-    if (ret == Z_DATA_ERROR) {
-      gz_set_error(g, Z_DATA_ERROR, g->z.msg ? g->z.msg : "compressed data error");
-      return -1;
-    }
-  } while (g->z.avail_out && ret != Z_STREAM_END);
-  g->have = had - g->z.avail_out;
-  g->next = g->z.next_out - g->have;
-  if (ret == Z_STREAM_END) g->how = GZ_LOOK;
-  return 0;
-}
-
-/* Fills the look-ahead buffer (gz_fetch). */
-static int gz_fetch(MemGz *g) {
-  do {
-    switch (g->how) {
-    case GZ_LOOK:
-      if (gz_look(g) == -1) return -1;
-      if (g->how == GZ_LOOK) return 0;
-      break;
-    case GZ_COPY:
-      g->have = gz_load(g, g->out, GZ_SIZE * 2);
-      g->next = g->out;
-      return 0;
-    case GZ_GZIP:
-      g->z.avail_out = (uInt)(GZ_SIZE * 2);
-      g->z.next_out = g->out;
-      if (gz_decomp(g) == -1) return -1;
-    }
-  } while (g->have == 0 && (!g->eof || g->z.avail_in));
-  return 0;
-}
-
-/* gzread: up to len (< 2^31) bytes; the count, or -1 with g->err set. */
-static int64_t gz_read(MemGz *g, unsigned char *buf, size_t len) {
-  if (g->err != Z_OK && g->err != Z_BUF_ERROR) return -1;
-  size_t got = 0;
-  while (len) {
-    size_t n = len;
-    if (g->have) {
-      if (g->have < n) n = g->have;
-      memcpy(buf, g->next, n);
-      g->next += n;
-      g->have -= n;
-    } else if (g->eof && g->z.avail_in == 0) {
-      break;
-    } else if (g->how == GZ_LOOK || n < GZ_SIZE * 2) {
-      if (gz_fetch(g) == -1) return -1;
-      continue;
-    } else if (g->how == GZ_COPY) {
-      n = gz_load(g, buf, n);
-    } else {
-      g->z.avail_out = (uInt)n;
-      g->z.next_out = buf;
-      if (gz_decomp(g) == -1) return -1;
-      n = g->have;
-      g->have = 0;
-    }
-    len -= n;
-    buf += n;
-    got += n;
-  }
-  return (int64_t)got;
-}
-
-/* gzdirect: whether the file is passed through as it is. */
-static bool gz_is_direct(MemGz *g) {
-  if (g->how == GZ_LOOK && g->have == 0) (void)gz_look(g);
-  return g->direct;
-}
-
 /* Reads up to n bytes; returns the count (short only at end of data) or -1. */
 static int64_t file_read(IdxFile *f, void *buf, size_t n, RtError *err) {
   if (!f->gz) {
@@ -265,19 +157,14 @@ static int64_t file_read(IdxFile *f, void *buf, size_t n, RtError *err) {
     f->pos += k;
     return (int64_t)k;
   }
-  size_t total = 0;
-  while (total < n) {
-    size_t want = n - total < ((size_t)1 << 30) ? n - total : ((size_t)1 << 30);
-    int64_t got = gz_read(&f->g, (unsigned char *)buf + total, want);
-    if (got < 0) return rt_error_set(err, "%s: corrupt gzip data: %s", f->name, f->g.msg);
-    if (got == 0) break;
-    total += (size_t)got;
+  int64_t got = gz_read(&f->g, buf, n);
+  switch (got < 0 ? f->g.err : GZ_OK) {
+  case GZ_NOT_GZIP: return rt_error_set(err, "%s: not in gzip format (the .gz suffix says it should be)", f->name);
+  case GZ_TRUNCATED: return rt_error_set(err, "%s: truncated gzip stream", f->name);
+  case GZ_CORRUPT: return rt_error_set(err, "%s: corrupt gzip data: %s", f->name, f->g.msg);
+  case GZ_NOMEM: return rt_error_set(err, "%s: out of memory", f->name);
   }
-  if (total < n) { /* end of stream: was it a clean one? */
-    if (f->g.err == Z_BUF_ERROR) return rt_error_set(err, "%s: truncated gzip stream", f->name);
-    if (f->g.err != Z_OK) return rt_error_set(err, "%s: corrupt gzip data: %s", f->name, f->g.msg);
-  }
-  return (int64_t)total;
+  return got;
 }
 
 static void open_mem(IdxFile *f, const RtMemFile *m, const char *what) {
@@ -288,12 +175,10 @@ static void open_mem(IdxFile *f, const RtMemFile *m, const char *what) {
   f->gz = m->gz;
   f->g.in = f->in;
   f->g.in_size = f->in_size;
-  f->g.direct = true; /* as gzopen: for an empty file */
 }
 
 static void close_file(IdxFile *f) {
   if (f->g.started) inflateEnd(&f->g.z);
-  free(f->g.out);
   if (f->fp) fclose(f->fp);
   free(f->owned);
   free(f->data_buf);
@@ -307,8 +192,6 @@ static int read_header(IdxFile *f, int min_dims, int max_dims, RtError *err) {
   int64_t got = file_read(f, h, 4, err);
   if (got < 0) return -1;
   if (got < 4) return rt_error_set(err, "%s: truncated header: expected 4 bytes, found %d", f->name, (int)got);
-  if (f->gz && gz_is_direct(&f->g))
-    return rt_error_set(err, "%s: not in gzip format (the .gz suffix says it should be)", f->name);
   if (h[0] != 0 || h[1] != 0) {
     if (h[0] == 0x1f && h[1] == 0x8b)
       return rt_error_set(err, "%s: bad magic: this is a gzip file without the .gz suffix", f->name);
@@ -437,6 +320,16 @@ static int idx_finish(IdxFile *im, IdxFile *lb, double scale, const RtDataExpect
     return rt_error_set(err, "%s: images are %s (%llu values) but the model's input has %lld", im->name, shape,
                         (unsigned long long)im->per_sample, (long long)expect->features);
   }
+  /* All of it in memory at once: the files (a gzipped one also decoded)
+   * and the f32 dataset; checked from the headers, before inflating. */
+  double files = (double)im->in_size + (double)lb->in_size + (im->gz ? (double)im->bytes : 0) +
+                 (lb->gz ? (double)lb->bytes : 0);
+  double need = files + RT_DATA_BYTES(im->count, im->per_sample);
+  char what[160], fb[32];
+  snprintf(what, sizeof what, "%llu samples of %llu values as f32, and the files, %s%s", (unsigned long long)im->count,
+           (unsigned long long)im->per_sample, rt_format_bytes(files, fb, sizeof fb),
+           im->gz || lb->gz ? " with the decoded data" : "");
+  if (rt_data_budget(im->name, need, what, expect ? expect->max_bytes : 0, err)) return -1;
   if (read_data(im, err) || read_data(lb, err)) return -1;
 
   size_t n = (size_t)im->count, nx = n * (size_t)im->per_sample;
@@ -448,19 +341,30 @@ static int idx_finish(IdxFile *im, IdxFile *lb, double scale, const RtDataExpect
   if (lt == RT_LABEL_I32) out->yi = malloc(n * sizeof(int32_t));
   else out->yf = malloc(n * sizeof(float));
   if (!out->x || !out->source || (!out->yi && !out->yf)) return rt_error_set(err, "%s: out of memory", im->name);
-  if (im->type == 0x08) { /* the common case, kept fast */
+  if (im->type == 0x08 && isfinite((float)(255 * scale))) { /* the common case, kept fast: no u8 can overflow */
     for (size_t i = 0; i < nx; i++) out->x[i] = (float)(im->data[i] * scale);
   } else {
+    /* Checked as stored, in f32: an f64 1e300 is finite only as a double. */
     for (size_t i = 0; i < nx; i++) {
       double v = elem_at(im, i);
+      float f = (float)(v * scale);
       if (!isfinite(v)) return rt_error_set(err, "%s: value %g at element %zu is not finite", im->name, v, i);
-      out->x[i] = (float)(v * scale);
+      if (!isfinite(f)) {
+        char scaled[48] = "";
+        if (scale != 1) snprintf(scaled, sizeof scaled, " times scale %.6g", scale);
+        return rt_error_set(err, "%s: value %g%s at element %zu is out of range for f32 (at most %.6g)", im->name, v,
+                            scaled, i, FLT_MAX);
+      }
+      out->x[i] = f;
     }
   }
   for (size_t i = 0; i < n; i++) {
     double v = elem_at(lb, i);
     if (lt == RT_LABEL_F32) {
       if (!isfinite(v)) return rt_error_set(err, "%s: label %g at index %zu is not finite", lb->name, v, i);
+      if (!isfinite((float)v))
+        return rt_error_set(err, "%s: label %g at index %zu is out of range for f32 (at most %.6g)", lb->name, v, i,
+                            FLT_MAX);
       out->yf[i] = (float)v;
       continue;
     }
@@ -509,13 +413,18 @@ static int find_file(const char *dir, const char *base, char **path, bool *gz, R
     snprintf(p, len, "%s%s%s%s", dir, sep, base, z ? ".gz" : "");
     if (stat(p, &st) == 0) {
       if (!S_ISREG(st.st_mode)) {
-        rt_error_set(err, "%s: not a regular file", p);
+        rt_error_set(err, "%s: %s", p, rt_not_regular(st.st_mode, (char[64]){0}, 64));
         free(p);
         return -1;
       }
       *path = p;
       *gz = z;
       return 0;
+    }
+    if (errno != ENOENT) { /* there but out of reach (a directory without search permission): say why */
+      rt_error_set(err, "%s: %s", p, rt_strerror(errno, (char[128]){0}, 128));
+      free(p);
+      return -1;
     }
   }
   free(p);
@@ -533,12 +442,10 @@ static int open_file(IdxFile *f, const char *path, bool gz, const char *what, Rt
   f->name = path;
   f->what = what;
   f->gz = gz;
-  f->g.direct = true; /* as gzopen: for an empty file */
-  FILE *fp = fopen(path, "rb");
-  if (!fp) return rt_error_set(err, "%s: %s", path, rt_strerror(errno, (char[128]){0}, 128));
-  f->fp = fp;
   struct stat st;
-  if (fstat(fileno(fp), &st) != 0) return rt_error_set(err, "%s: %s", path, rt_strerror(errno, (char[128]){0}, 128));
+  FILE *fp = rt_open_regular(path, &st, err); /* a file swapped for a FIFO since find_file must not block */
+  if (!fp) return -1;
+  f->fp = fp;
   size_t size = st.st_size > 0 ? (size_t)st.st_size : 0, want = gz || size < HEAD_MAX ? size : HEAD_MAX;
   f->owned = malloc(want ? want : 1);
   if (!f->owned) return rt_error_set(err, "%s: out of memory reading %zu bytes", path, want);

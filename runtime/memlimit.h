@@ -13,6 +13,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Host bytes a run stages for a batch of B samples of F input values: the
+ * inputs and labels gathered for a step or an evaluation (rt_train) and
+ * the losses read back from the device (the trainer), 4 bytes each.
+ * nnc's estimate (passes/memest.c) and the trainer's check count it. */
+#define RT_HOST_STAGING(B, F) (4.0 * (double)(B) * ((double)(F) + 2))
+
+/* Bytes a loaded dataset of N samples of F values holds while it trains:
+ * the f32 inputs, a 4-byte label and rt_train's 8-byte order entry. */
+#define RT_DATA_BYTES(N, F) ((double)(N) * (4.0 * (double)(F) + 12))
+
 /* The machine's physical memory in bytes (sysconf), or 0 when unknown. */
 int64_t rt_phys_memory(void);
 

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "safetensors.h"
 
 #define HEADER_CAP (UINT64_C(100) * 1000 * 1000) /* 100 MB, as the reference reader */
@@ -540,13 +541,9 @@ int rt_safetensors_read(const char *path, RtSafetensors *out, RtError *err) {
   memset(out, 0, sizeof *out);
   char *header = NULL;
   int rc = -1;
-  FILE *f = fopen(path, "rb");
-  if (!f) return rt_error_set(err, "%s: %s", path, rt_strerror(errno, (char[128]){0}, 128));
   struct stat st;
-  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-    rt_error_set(err, "%s: not a regular file", path);
-    goto done;
-  }
+  FILE *f = rt_open_regular(path, &st, err); /* a FIFO would block */
+  if (!f) return -1;
   /* The same steps as rt_safetensors_read_mem, reading only what each needs:
    * the length, the header, then (all checked) the data section. */
   uint64_t size = (uint64_t)st.st_size, hlen;

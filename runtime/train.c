@@ -15,11 +15,18 @@
 #include "train.h"
 
 #include "checkpoint.h"
+#include "files.h"
+#include "memlimit.h"
 #include "rng.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,25 +54,37 @@ static void batch_free(Batch *b) {
   free(b->y);
 }
 
-int rt_evaluate(RtEngine *e, const RtDataset *d, int64_t batch, double *loss_mean, double *metric_means) {
-  Batch b;
+/* The whole of d in batches gathered into b (rt_train passes its own
+ * staging, so an evaluation allocates no second one). */
+static int evaluate(RtEngine *e, const RtDataset *d, int64_t batch, Batch *b, double *loss_mean,
+                    double *metric_means) {
   double loss = 0;
   double *ms = calloc((size_t)e->nmetrics + 1, sizeof(double));
-  if (!ms || !batch_alloc(&b, batch, d->features)) {
-    fprintf(stderr, "error: out of memory for an evaluation batch of %lld\n", (long long)batch);
-    free(ms);
+  if (!ms) {
+    fprintf(stderr, "error: out of memory\n");
     return 1;
   }
   int rc = 0;
   for (int64_t start = 0; start < d->n && rc == 0; start += batch) {
     int64_t count = d->n - start < batch ? d->n - start : batch;
-    rt_batch_gather(d, NULL, start, count, b.x, b.y);
-    rc = e->eval_batch(e->self, b.x, b.y, count, &loss, ms);
+    rt_batch_gather(d, NULL, start, count, b->x, b->y);
+    rc = e->eval_batch(e->self, b->x, b->y, count, &loss, ms);
   }
   double n = d->n > 0 ? (double)d->n : 1;
   *loss_mean = loss / n;
   for (int i = 0; i < e->nmetrics; i++) metric_means[i] = ms[i] / n;
   free(ms);
+  return rc;
+}
+
+int rt_evaluate(RtEngine *e, const RtDataset *d, int64_t batch, double *loss_mean, double *metric_means) {
+  Batch b;
+  if (!batch_alloc(&b, batch, d->features)) {
+    fprintf(stderr, "error: out of memory for an evaluation batch of %lld samples\n", (long long)batch);
+    batch_free(&b);
+    return 1;
+  }
+  int rc = evaluate(e, d, batch, &b, loss_mean, metric_means);
   batch_free(&b);
   return rc;
 }
@@ -103,22 +122,138 @@ static void progress_clear(Progress *p) {
   fflush(stderr);
 }
 
+/* ---- messages ------------------------------------------------------------------------ */
+
+/* "PROG: error: ..." on stderr (just "error: ..." without a program name). */
+static void train_error(const RtTrainOptions *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void train_error(const RtTrainOptions *o, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "%s%serror: ", o->prog ? o->prog : "", o->prog ? ": " : "");
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+/* The epoch lines reached stdout (a full disk, a closed pipe lose them):
+ * false after a message. */
+static bool out_ok(const RtTrainOptions *o, FILE *out) {
+  errno = 0;
+  if (fflush(out) == 0 && !ferror(out)) return true;
+  char buf[128];
+  train_error(o, "cannot write the results to %s: %s", out == stdout ? "stdout" : "the output",
+              rt_strerror(errno ? errno : EIO, buf, sizeof buf));
+  return false;
+}
+
 /* ---- the metrics CSV ---------------------------------------------------------------- */
 
-/* A resumed run appends to the file when it has rows already. */
-static FILE *csv_open(const RtEngine *e, const char *path, bool append) {
-  FILE *f = NULL;
-  if (append && (f = fopen(path, "a")) && ftell(f) > 0) return f;
-  if (f) fclose(f);
-  f = fopen(path, "w");
-  if (!f) {
-    fprintf(stderr, "error: cannot write '%s'\n", path);
-    return NULL;
-  }
+static void csv_header(FILE *f, const RtEngine *e) {
   fprintf(f, "epoch,train_loss,test_loss");
   for (int i = 0; i < e->nmetrics; i++) fprintf(f, ",%s", e->metric_names[i]);
   fprintf(f, ",seconds,samples_per_s\n");
-  fflush(f);
+}
+
+/* Opens path for writing without blocking on a FIFO that nobody reads
+ * (ENXIO instead); append or truncate. */
+static FILE *open_out(const char *path, bool append) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | (append ? O_APPEND : O_TRUNC), 0666);
+  if (fd < 0) return NULL;
+  int flags = fcntl(fd, F_GETFL);
+  FILE *f = flags != -1 && fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == 0 ? fdopen(fd, append ? "a" : "w") : NULL;
+  if (!f) {
+    int e = errno;
+    close(fd);
+    errno = e;
+  }
+  return f;
+}
+
+/* A resumed run: the file keeps its header and the rows of the epochs
+ * before the checkpoint's (a run killed after an epoch's row and before
+ * its next checkpoint trains that epoch again, and its row comes again).
+ * Rewritten atomically (a temporary file renamed over it); a file that is
+ * not regular (a pipe) is only appended to.  0, or -1 after a message. */
+static int csv_trim(const RtEngine *e, const RtTrainOptions *o, const char *path, int64_t before_epoch) {
+  struct stat st;
+  if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return 0;
+  char *text = NULL, *header = NULL, real[PATH_MAX], tmp[PATH_MAX + 32];
+  size_t cap = 0, hcap = 0;
+  FILE *h = open_memstream(&header, &hcap);
+  if (h) csv_header(h, e);
+  if (!h || fclose(h) != 0) {
+    train_error(o, "out of memory");
+    return -1;
+  }
+  RtError err;
+  FILE *in = rt_open_regular(path, NULL, &err);
+  if (!in) {
+    train_error(o, "%s", err.msg);
+    free(header);
+    return -1;
+  }
+  const char *target = realpath(path, real) ? real : path; /* a symlink's file is rewritten, not the link */
+  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", target, (long)getpid());
+  FILE *out = NULL;
+  int rc = 0;
+  ssize_t len;
+  for (long line = 1; (len = getline(&text, &cap, in)) > 0; line++) {
+    if (line == 1 && strcmp(text, header) != 0) {
+      train_error(o, "%s: its first line is not this run's metrics header ('%.*s'); give --metrics another file",
+                  path, (int)strcspn(header, "\n"), header);
+      rc = -1;
+      break;
+    }
+    if (line == 1 && !(out = open_out(tmp, false))) break;
+    char *end;
+    long long epoch = strtoll(text, &end, 10);
+    bool whole = text[len - 1] == '\n'; /* a row cut by a crash is no row */
+    if (line == 1 || (whole && end != text && *end == ',' && epoch < before_epoch)) fputs(text, out);
+  }
+  char buf[128];
+  int saved = errno;
+  if (rc == 0 && (ferror(in) || !out)) {
+    train_error(o, "cannot rewrite '%s': %s", path, rt_strerror(saved, buf, sizeof buf));
+    rc = -1;
+  }
+  fclose(in);
+  free(text);
+  free(header);
+  if (out) {
+    bool ok = fflush(out) == 0 && fsync(fileno(out)) == 0;
+    ok = fclose(out) == 0 && ok;
+    if (!ok || rc != 0 || rename(tmp, target) != 0) {
+      if (rc == 0) train_error(o, "cannot rewrite '%s': %s", path, rt_strerror(errno, buf, sizeof buf));
+      unlink(tmp);
+      rc = -1;
+    }
+  }
+  return rc;
+}
+
+/* Opens the metrics file: new (with its header), or for a resumed run
+ * trimmed to the checkpoint's epochs and appended to. */
+static FILE *csv_open(const RtEngine *e, const RtTrainOptions *o) {
+  const char *path = o->metrics_csv;
+  bool resumed = o->start.epoch > 0;
+  if (resumed && csv_trim(e, o, path, o->start.epoch) != 0) return NULL;
+  struct stat st;
+  bool append = resumed && stat(path, &st) == 0 && (!S_ISREG(st.st_mode) || st.st_size > 0);
+  FILE *f = open_out(path, append);
+  char buf[128];
+  if (!f) {
+    if (errno == ENXIO)
+      train_error(o, "cannot write '%s': it is a fifo that no process reads", path);
+    else
+      train_error(o, "cannot write '%s': %s", path, rt_strerror(errno, buf, sizeof buf));
+    return NULL;
+  }
+  if (!append) csv_header(f, e);
+  if (fflush(f) != 0) {
+    train_error(o, "cannot write '%s': %s", path, rt_strerror(errno, buf, sizeof buf));
+    fclose(f);
+    return NULL;
+  }
   return f;
 }
 
@@ -155,7 +290,12 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
   int64_t n = train->n, B = o->batch > 0 ? o->batch : 1;
   bool have_test = test && test->n > 0;
   if (n <= 0) {
-    fprintf(stderr, "error: the training set is empty\n");
+    train_error(o, "the training set is empty");
+    return 1;
+  }
+  if (have_test && test->features != train->features) { /* the loaders check both against the model */
+    train_error(o, "the test set has %lld values per sample, the training set %lld", (long long)test->features,
+                (long long)train->features);
     return 1;
   }
   int64_t *order = malloc((size_t)n * sizeof *order);
@@ -163,11 +303,14 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
   double *tmetrics = calloc((size_t)e->nmetrics + 1, sizeof(double));
   Batch b = {NULL, NULL};
   if (!order || !msum || !tmetrics || !batch_alloc(&b, B, train->features)) {
-    fprintf(stderr, "error: out of memory for %lld samples\n", (long long)n);
+    char size[32];
+    rt_format_bytes(((double)B * (double)(train->features + 1) + (double)n * 2) * 4, size, sizeof size);
+    train_error(o, "out of memory for a batch of %lld samples of %lld values and the order of %lld samples (%s)",
+                (long long)B, (long long)train->features, (long long)n, size);
     free(order), free(msum), free(tmetrics), batch_free(&b);
     return 1;
   }
-  FILE *csv = o->metrics_csv ? csv_open(e, o->metrics_csv, o->start.epoch > 0) : NULL;
+  FILE *csv = o->metrics_csv ? csv_open(e, o) : NULL;
   int rc = o->metrics_csv && !csv ? 1 : 0;
   Progress prog = {isatty(2) != 0, 0, 0};
   int64_t steps = o->start.steps, nbatches = (n + B - 1) / B;
@@ -205,8 +348,8 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
       steps++, done++;
       if (!isfinite(ls)) {
         progress_clear(&prog);
-        fprintf(stderr, "error: loss is %s at step %lld", isnan(ls) ? "nan" : ls > 0 ? "inf" : "-inf",
-                (long long)steps);
+        fprintf(stderr, "%s%serror: loss is %s at step %lld", o->prog ? o->prog : "", o->prog ? ": " : "",
+                isnan(ls) ? "nan" : ls > 0 ? "inf" : "-inf", (long long)steps);
         if (o->last_checkpoint && *o->last_checkpoint)
           fprintf(stderr, "; last good checkpoint: %s", *o->last_checkpoint);
         fprintf(stderr, "\n");
@@ -228,7 +371,7 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
     }
     if (rc) break;
     double t_train = now_s() - t0, test_loss = 0;
-    if (have_test && rt_evaluate(e, test, B, &test_loss, tmetrics)) {
+    if (have_test && evaluate(e, test, B, &b, &test_loss, tmetrics)) {
       rc = 1;
       break;
     }
@@ -239,11 +382,15 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
     print_results(out, e, train_loss, have_test, test_loss, tmetrics, seconds, rate);
     if (done < nbatches) fprintf(out, " partial=%lld/%lld", (long long)done, (long long)nbatches);
     fprintf(out, "\n");
-    fflush(out);
+    if (!out_ok(o, out)) {
+      rc = 1;
+      break;
+    }
     last_epoch = epoch, last_train_loss = train_loss, last_test_loss = test_loss;
     all_seen += seen - begin, all_train_s += t_train;
     if (csv && !csv_row(csv, e, epoch, train_loss, have_test, test_loss, tmetrics, seconds, rate)) {
-      fprintf(stderr, "error: cannot write '%s'\n", o->metrics_csv);
+      char buf[128];
+      train_error(o, "cannot write '%s': %s", o->metrics_csv, rt_strerror(errno ? errno : EIO, buf, sizeof buf));
       rc = 1;
     }
     if (rc == 0 && !stop && seen == n) {
@@ -253,7 +400,8 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
   }
   progress_clear(&prog);
   if (csv && fclose(csv) != 0 && rc == 0) {
-    fprintf(stderr, "error: cannot write '%s'\n", o->metrics_csv);
+    char buf[128];
+    train_error(o, "cannot write '%s': %s", o->metrics_csv, rt_strerror(errno, buf, sizeof buf));
     rc = 1;
   }
   if (rc == 0 && o->hook) rc = o->hook(o->hook_self, &pos, RT_TRAIN_END);
@@ -262,7 +410,7 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
     print_results(out, e, last_train_loss, have_test, last_test_loss, tmetrics, now_s() - run_t0,
                   all_train_s > 0 ? (double)all_seen / all_train_s : 0);
     fprintf(out, "\n");
-    fflush(out);
+    if (!out_ok(o, out)) rc = 1;
   }
   free(order), free(msum), free(tmetrics), batch_free(&b);
   return rc;

@@ -61,10 +61,11 @@ typedef struct RtTrainOptions {
   const char *metrics_csv; /* write one row per epoch here; NULL = none */
   FILE *out;               /* the epoch lines (NULL = stdout) */
   /* Appended for checkpoints; zero = none. */
-  RtTrainPos start;        /* resume here (epoch 0 = from the beginning); the CSV is then appended to */
+  RtTrainPos start;        /* resume here (epoch 0 = from the beginning); the CSV is then trimmed and appended to */
   RtTrainHook hook;        /* after every step and epoch, and at the end; NULL = none */
   void *hook_self;
   const char *const *last_checkpoint; /* *last_checkpoint: the newest good checkpoint, or NULL */
+  const char *prog;        /* messages are "PROG: error: ..."; NULL = "error: ..." */
 } RtTrainOptions;
 
 /* Trains for o->epochs epochs (epochs count from 1).  test may be NULL or
@@ -79,12 +80,15 @@ typedef struct RtTrainOptions {
  * whole run).  The metrics CSV has the header
  *   epoch,train_loss,test_loss,<metric names>,seconds,samples_per_s
  * and one row per epoch.  Returns 0, or 1 after an engine error, a
- * non-finite loss ("error: loss is nan at step N" on stderr, with "; last
- * good checkpoint: PATH" when there is one) or an I/O error on the CSV, or
- * the hook's nonzero return.  Resuming at o->start trains the rest of that
- * epoch (regenerating its order from (seed, epoch)) and continues the
- * step count, so the steps, batches and epoch lines are the ones the
- * uninterrupted run has. */
+ * non-finite loss ("PROG: error: loss is nan at step N" on stderr, with
+ * "; last good checkpoint: PATH" when there is one), an I/O error on the
+ * CSV or on the epoch lines (stdout on a full disk), or the hook's nonzero
+ * return.  Resuming at o->start trains the rest of that epoch
+ * (regenerating its order from (seed, epoch)) and continues the step
+ * count, so the steps, batches and epoch lines are the ones the
+ * uninterrupted run has; the CSV then keeps only its rows of the epochs
+ * before o->start.epoch (a crash between an epoch's row and the next
+ * checkpoint would repeat that row) and is appended to. */
 int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const RtTrainOptions *o);
 
 /* Evaluates the whole dataset in batches of `batch`: mean loss, and the

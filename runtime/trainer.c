@@ -27,6 +27,7 @@
 
 #include "data.h"
 #include "device.h"
+#include "files.h"
 #include "init.h"
 #include "safetensors.h"
 #include "train.h"
@@ -132,12 +133,8 @@ static bool check_desc(const RtModelDesc *m, const char *prog) {
 /* Opens --device (or the target's default) and loads the code for it. */
 /* Reads a whole file (a prebuilt OpenCL program) into a malloc'd block. */
 static bool read_whole_file(const char *path, void **data, size_t *size, RtError *err) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    char buf[128];
-    rt_error_set(err, "%s: %s", path, rt_strerror(errno, buf, sizeof buf));
-    return false;
-  }
+  FILE *f = rt_open_regular(path, NULL, err);
+  if (!f) return false;
   size_t cap = 1 << 16, n = 0;
   unsigned char *p = malloc(cap);
   for (size_t got = 1; p && got;) {
@@ -435,7 +432,7 @@ static int engine_eval(void *self, const float *x, const void *y, int64_t n, dou
 
 /* ---- data and --save ------------------------------------------------------------------ */
 
-static bool load_data(Trainer *t, const RtTrainerOptions *o, RtDataset *train, RtDataset *test) {
+static bool load_data(Trainer *t, const RtTrainerOptions *o, int64_t budget, RtDataset *train, RtDataset *test) {
   const RtModelDesc *m = t->m;
   RtError err;
   if (m->data_kind != RT_DATA_IDX && m->data_kind != RT_DATA_CSV) {
@@ -448,7 +445,7 @@ static bool load_data(Trainer *t, const RtTrainerOptions *o, RtDataset *train, R
   }
   RtDataSpec spec = {(RtDataKind)m->data_kind, o->data ? o->data : m->data_path, o->test ? o->test : m->test_path,
                      m->label_column, m->scale};
-  RtDataExpect expect = {t->features, m->data_kind == RT_DATA_IDX ? RT_LABEL_I32 : RT_LABEL_F32, 0};
+  RtDataExpect expect = {t->features, m->data_kind == RT_DATA_IDX ? RT_LABEL_I32 : RT_LABEL_F32, 0, budget};
   if (m->label_buf >= 0) {
     expect.label_type = m->bufs[m->label_buf].dtype == 1 ? RT_LABEL_I32 : RT_LABEL_F32;
     expect.label_bound = expect.label_type == RT_LABEL_I32 ? m->label_bound : 0;
@@ -457,7 +454,7 @@ static bool load_data(Trainer *t, const RtTrainerOptions *o, RtDataset *train, R
     rt_trainer_error(t->prog, "no training data: the train block names no path and --data was not given");
     return false;
   }
-  if (rt_data_load(&spec, false, &expect, train, &err) != 0 || rt_data_load(&spec, true, &expect, test, &err) < 0) {
+  if (rt_data_load_splits(&spec, &expect, train, test, &err) != 0) {
     rt_trainer_error(t->prog, "%s", err.msg);
     return false;
   }
@@ -476,7 +473,7 @@ static void json_clean(char *out, size_t len, const char *s) {
 static bool save_params(Trainer *t, const char *path) {
   const RtModelDesc *m = t->m;
   RtTensorRef *refs = calloc((size_t)m->nbufs + 1, sizeof *refs);
-  bool ok = refs != NULL;
+  bool ok = refs != NULL, report = true; /* false: reported already */
   int k = 0;
   RtError err;
   snprintf(err.msg, sizeof err.msg, "out of memory");
@@ -491,6 +488,10 @@ static bool save_params(Trainer *t, const char *path) {
     memcpy(refs[k].dims, b->dims, sizeof refs[k].dims);
     k++;
     ok = v && (n == 0 || rt_mem_read(t->dev, t->mem[i], 0, v, (size_t)n * sizeof(float), &err) == 0);
+    if (ok && rt_tensor_finite(&refs[k - 1], "parameter", t->steps, &err) != 0) { /* the last update's work */
+      rt_trainer_error(t->prog, "%s; %s was not written", err.msg, path);
+      ok = report = false;
+    }
   }
   char model[128], version[64], meta[384];
   json_clean(model, sizeof model, m->name);
@@ -498,25 +499,28 @@ static bool save_params(Trainer *t, const char *path) {
   snprintf(meta, sizeof meta, "\"format\": \"nnc\", \"model\": \"%s\", \"step\": \"%lld\", \"nnc\": \"%s\"", model,
            (long long)t->steps, version);
   if (ok) ok = rt_safetensors_write(path, refs, k, meta, &err) == 0;
-  if (!ok) rt_trainer_error(t->prog, "%s", err.msg);
+  if (!ok && report) rt_trainer_error(t->prog, "%s", err.msg);
   for (int i = 0; i < k; i++) free((void *)refs[i].data);
   free(refs);
   return ok;
 }
 
-/* --save FILE: its directory must exist and be writable, checked before
- * training rather than after it. */
-static bool save_path_ok(const char *prog, const char *path) {
-  char dir[4096];
-  const char *slash = strrchr(path, '/');
-  if (!slash)
-    snprintf(dir, sizeof dir, ".");
-  else
-    snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
-  if (access(dir, W_OK | X_OK) == 0) return true;
-  char buf[128];
-  rt_trainer_error(prog, "%s: cannot write in '%s': %s", path, dir, rt_strerror(errno, buf, sizeof buf));
-  return false;
+/* The checkpoint directory (created and locked) and every output path,
+ * checked before anything is loaded or trained. */
+static bool prepare_outputs(const RtTrainerOptions *o, const RtModelDesc *m, const char *prog, int *lock) {
+  RtError err;
+  bool csv = m->data_kind == RT_DATA_CSV;
+  RtRunPaths paths = {o->save, o->metrics, o->checkpoint, o->resume, csv ? (o->data ? o->data : m->data_path) : NULL,
+                      csv ? (o->test ? o->test : m->test_path) : NULL, o->save_cl_binary, "--save-cl-binary"};
+  if (o->checkpoint && rt_checkpoint_prepare(o->checkpoint, o->resume, o->overwrite_checkpoint, lock, &err) != 0) {
+    rt_trainer_error(prog, "%s", err.msg);
+    return false;
+  }
+  if (rt_check_run_paths(&paths, &err) != 0) {
+    rt_trainer_error(prog, "%s", err.msg);
+    return false;
+  }
+  return true;
 }
 
 /* ---- main ---------------------------------------------------------------------------------- */
@@ -537,6 +541,7 @@ static void trainer_free(Trainer *t) {
 }
 
 int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
+  rt_std_fds_open(); /* a file opened while fd 1 is closed would get the epoch lines */
   const char *prog = prog_name(argc, argv);
   if (!m || m->abi != RT_MODEL_ABI) {
     rt_trainer_error(prog, "this program was built for model ABI %d, but its runtime (libnnrt) implements ABI %d; "
@@ -553,6 +558,11 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
     return 0;
   }
 
+  int lock = -1; /* the checkpoint directory's */
+  if (!prepare_outputs(&o, m, prog, &lock)) {
+    rt_checkpoint_unlock(lock);
+    return 1;
+  }
   Trainer t;
   memset(&t, 0, sizeof t);
   t.m = m;
@@ -567,6 +577,7 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
   if (!rt_guard_init(&guard, m, prog) || !base) {
     free(base);
     rt_guard_free(&guard);
+    rt_checkpoint_unlock(lock);
     return 1;
   }
   for (int i = 0; i < m->nhypers; i++) base[i] = m->hyper_values[i];
@@ -576,6 +587,7 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
     rt_checkpoint_free(&ck);
     rt_guard_free(&guard);
     free(base);
+    rt_checkpoint_unlock(lock);
     return 1;
   }
   t.bcap = o.batch > 0 ? o.batch : resumed ? ck.batch : m->batch > 0 ? m->batch : 1;
@@ -601,18 +613,16 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
     rt_trainer_error(prog, "out of memory");
     goto done;
   }
-  if (!rt_trainer_hypers(&o, m, base, hypers) || (o.save && !save_path_ok(prog, o.save))) goto done;
-  if (o.checkpoint && rt_checkpoint_prepare(o.checkpoint, &err) != 0) {
-    rt_trainer_error(prog, "%s", err.msg);
-    goto done;
-  }
+  if (!rt_trainer_hypers(&o, m, base, hypers)) goto done;
   for (int i = 0; i < m->nhypers; i++) t.scalars[2 + i] = (float)hypers[i];
-  if (!rt_guard_memory(m, t.bcap, t.nscalars, o.max_memory, prog) || !open_device(&t, &o) || !alloc_buffers(&t) ||
+  int64_t data_budget; /* what the memory limit leaves for the data */
+  if (!rt_guard_memory(m, t.bcap, t.nscalars, &o, prog, &data_budget) || !open_device(&t, &o) || !alloc_buffers(&t) ||
       !init_tensors(&t, seed))
     goto done;
   guard.dev = t.dev, guard.mem = t.mem;
   if (resumed && !rt_guard_restore(&guard, &ck)) goto done;
-  if (!load_data(&t, &o, &train, &test)) goto done;
+  rt_checkpoint_free(&ck); /* its tensors are on the device now (its fields stay) */
+  if (!load_data(&t, &o, data_budget, &train, &test)) goto done;
   if (resumed && train.n != ck.train_samples) {
     rt_trainer_error(prog, "%s: the checkpoint was trained on %lld samples, but the training data has %lld (the "
                      "data order depends on it)", ck.path, (long long)ck.train_samples, (long long)train.n);
@@ -628,7 +638,8 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
                        .seed = seed,
                        .shuffle = resumed ? ck.shuffle : m->shuffle && !o.no_shuffle,
                        .metrics_csv = o.metrics,
-                       .out = stdout};
+                       .out = stdout,
+                       .prog = prog};
   if (resumed) {
     t.steps = ck.pos.steps;
     to.start = ck.pos;
@@ -639,7 +650,6 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
   to.hook = rt_checkpoint_hook;
   to.hook_self = &saver;
   to.last_checkpoint = &saver.last_good;
-  rt_checkpoint_free(&ck); /* its tensors are on the device now */
   rt_signals_install();
   rc = rt_train(&engine, &train, &test, &to);
   rt_signals_restore();
@@ -653,5 +663,6 @@ done:
   rt_data_free(&test);
   trainer_free(&t);
   free(hypers);
+  rt_checkpoint_unlock(lock);
   return rc;
 }

@@ -29,9 +29,11 @@ static double buf_bytes(const RtBufDesc *b, int64_t bcap) {
   return n > 0 ? n * 4 : 4;
 }
 
-bool rt_guard_memory(const RtModelDesc *m, int64_t bcap, int nscalars, int64_t max_memory, const char *prog) {
+bool rt_guard_memory(const RtModelDesc *m, int64_t bcap, int nscalars, const RtTrainerOptions *o, const char *prog,
+                     int64_t *data_budget) {
   double params = 0, states = 0, acts = 0;
   int nslots = 0;
+  *data_budget = 0;
   for (int i = 0; i < m->nbufs; i++)
     if (m->bufs[i].kind == RT_BUF_TEMP && m->bufs[i].slot >= nslots) nslots = m->bufs[i].slot + 1;
   double *slot = calloc((size_t)nslots + 1, sizeof *slot);
@@ -55,15 +57,25 @@ bool rt_guard_memory(const RtModelDesc *m, int64_t bcap, int nscalars, int64_t m
   }
   for (int s = 0; s < nslots; s++) acts += slot[s];
   free(slot);
-  double total = params + states + acts;
-  int64_t limit = max_memory > 0 ? max_memory : rt_phys_memory();
-  if (limit <= 0 || total <= (double)limit) return true;
-  char a[32], p[32], s[32], c[32], l[32];
-  rt_trainer_error(prog, "model '%s' needs about %s (parameters %s, optimizer state %s, activations %s at batch %lld) "
-                   "but the limit is %s; use --max-memory to change it",
+  /* On the host: a batch of inputs and labels staged for the device and its
+   * losses read back (RT_HOST_STAGING), and with checkpoints a copy of the
+   * parameters and states (the one read, or the one to write). */
+  double host = RT_HOST_STAGING(bcap, numel(&m->bufs[m->input_buf])) +
+                (o->checkpoint || o->resume ? params + states : 0);
+  double total = params + states + acts + host;
+  int64_t limit = o->max_memory > 0 ? o->max_memory : rt_phys_memory();
+  if (limit <= 0) return true; /* unknown: no limit, for the data either */
+  if (total <= (double)limit) {
+    *data_budget = (int64_t)((double)limit - total);
+    if (*data_budget == 0) *data_budget = 1;
+    return true;
+  }
+  char a[32], p[32], s[32], c[32], h[32], l[32];
+  rt_trainer_error(prog, "model '%s' needs about %s (parameters %s, optimizer state %s, activations %s, host buffers "
+                   "%s at batch %lld) but the limit is %s; use --max-memory to change it",
                    m->name, rt_format_bytes(total, a, sizeof a), rt_format_bytes(params, p, sizeof p),
-                   rt_format_bytes(states, s, sizeof s), rt_format_bytes(acts, c, sizeof c), (long long)bcap,
-                   rt_format_bytes((double)limit, l, sizeof l));
+                   rt_format_bytes(states, s, sizeof s), rt_format_bytes(acts, c, sizeof c),
+                   rt_format_bytes(host, h, sizeof h), (long long)bcap, rt_format_bytes((double)limit, l, sizeof l));
   return false;
 }
 

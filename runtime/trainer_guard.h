@@ -11,10 +11,13 @@
 #include "trainer_options.h"
 
 /* The bytes the trainer allocates for m at batch capacity bcap (temps of
- * one slot once, at their largest), split as the message shows them.
+ * one slot once, at their largest; the host's staging buffers and, with
+ * --checkpoint, its copy of the tensors), split as the message shows them.
  * Returns false after "PROG: error: model 'M' needs about ..." when that is
- * over the limit (--max-memory, else the physical memory). */
-bool rt_guard_memory(const RtModelDesc *m, int64_t bcap, int nscalars, int64_t max_memory, const char *prog);
+ * over the limit (--max-memory, else the physical memory); else
+ * *data_budget is what the limit leaves for the data (0: no limit known). */
+bool rt_guard_memory(const RtModelDesc *m, int64_t bcap, int nscalars, const RtTrainerOptions *o, const char *prog,
+                     int64_t *data_budget);
 
 /* The parameters and states of m, in buffer order, with their buffers. */
 typedef struct RtGuardState {

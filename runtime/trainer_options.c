@@ -12,6 +12,7 @@
 #include "memlimit.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -48,7 +49,7 @@ void rt_trainer_usage(FILE *f, const RtModelDesc *m, const char *prog) {
   fprintf(f, "  --epochs N          epochs to train (default %lld)\n", (long long)m->epochs);
   fprintf(f, "  --batch N           samples per training step (default %lld)\n", (long long)m->batch);
   fprintf(f, "  --steps N           stop after N training steps (default: no limit)\n");
-  fprintf(f, "  --lr X              set the optimizer's 'lr'\n");
+  fprintf(f, "  --lr X              set the optimizer's 'lr' (positive)\n");
   fprintf(f, "  --hyper NAME=VALUE  set any optimizer hyper-parameter (repeatable; see below)\n");
   fprintf(f, "  --seed N            initialisation and shuffling seed (default %lld)\n", (long long)m->seed);
   fprintf(f, "  --no-shuffle        keep the data in file order (default: %s)\n",
@@ -80,8 +81,11 @@ void rt_trainer_usage(FILE *f, const RtModelDesc *m, const char *prog) {
   fprintf(f, "  --checkpoint DIR    save DIR/" "checkpoint.safetensors (atomically) as training goes\n");
   fprintf(f, "  --checkpoint-every N  every N steps (default: at the end of every epoch)\n");
   fprintf(f, "  --resume DIR        continue from DIR's checkpoint, exactly where it stopped\n");
+  fprintf(f, "  --overwrite-checkpoint  replace a checkpoint already in the --checkpoint DIR (else an error,\n"
+             "                      unless it is the one --resume continues)\n");
   fprintf(f, "  --check-numerics    stop at the first nan or inf in any buffer, naming it\n");
-  fprintf(f, "  --max-memory BYTES  refuse to allocate more (K, M, G, T suffixes; default: physical memory)\n");
+  fprintf(f, "  --max-memory BYTES  refuse to use more for buffers and data (K, M, G, T suffixes;\n"
+             "                      default: physical memory)\n");
   fprintf(f, "  --version, --help\n");
   fprintf(f, "\nOptimizer hyper-parameters (--hyper NAME=VALUE):\n");
   if (m->nhypers == 0) fprintf(f, "  (none)\n");
@@ -101,7 +105,7 @@ static const char *const option_names[] = {
     "--epochs", "--batch",   "--steps",   "--lr",           "--hyper",   "--seed",
     "--data",   "--test",    "--no-shuffle", "--threads",   "--device",  "--metrics",
     "--save",   "--list-devices", "--help", "--version",    "--cl-binary", "--save-cl-binary", "--checkpoint", "--checkpoint-every", "--resume", "--check-numerics",
-    "--max-memory", NULL};
+    "--max-memory", "--overwrite-checkpoint", NULL};
 
 static const char *const with_value[] = {"--epochs", "--batch",  "--steps",  "--lr",      "--hyper", "--seed",
                                          "--data",   "--test",   "--threads", "--device", "--metrics", "--save",
@@ -165,7 +169,8 @@ static bool int_value(const char *prog, const char *name, const char *value, int
   return true;
 }
 
-/* A finite number from an option's value. */
+/* A number that is finite as the f32 the kernels get, from an option's
+ * value; lr must be positive (a negative one climbs the loss). */
 static bool real_value(const char *prog, const char *name, const char *value, double *out) {
   char *end;
   double v = strtod(value, &end);
@@ -173,8 +178,19 @@ static bool real_value(const char *prog, const char *name, const char *value, do
     rt_trainer_error(prog, "option '%s' needs a number, found '%s'", name, value);
     return false;
   }
+  if (!isfinite((float)v)) { /* the message of nnc --run's (driver/options.c) */
+    rt_trainer_error(prog, "option '%s' needs a number within the f32 range, found '%s'", name, value);
+    return false;
+  }
   *out = v;
   return true;
+}
+
+static bool lr_value(const char *prog, const char *name, const char *value, double *out) {
+  if (!real_value(prog, name, value, out)) return false;
+  if ((float)*out > 0) return true;
+  rt_trainer_error(prog, "option '%s' needs a positive learning rate, found '%s'", name, value);
+  return false;
 }
 
 int rt_trainer_parse(int argc, char **argv, const RtModelDesc *m, const char *prog, RtTrainerOptions *o) {
@@ -224,6 +240,10 @@ int rt_trainer_parse(int argc, char **argv, const RtModelDesc *m, const char *pr
       rt_trainer_error(prog, "option '%s' does not take a value", name);
       return 1;
     }
+    if (takes && !*value) { /* --save "" would fail only after training */
+      rt_trainer_error(prog, "option '%s' needs a value, found an empty one", name);
+      return 1;
+    }
 
     if (!strcmp(name, "--help")) {
       rt_trainer_usage(stdout, m, prog);
@@ -233,7 +253,7 @@ int rt_trainer_parse(int argc, char **argv, const RtModelDesc *m, const char *pr
              m->target ? m->target : "cpu", m->nnc_version ? m->nnc_version : "?", m->abi);
       return 0;
     } else if (!strcmp(name, "--epochs")) {
-      if (!int_value(prog, name, value, 0, INT64_C(1) << 30, &o->epochs)) return 1;
+      if (!int_value(prog, name, value, 1, INT64_C(1) << 30, &o->epochs)) return 1;
     } else if (!strcmp(name, "--batch")) {
       if (!int_value(prog, name, value, 1, INT64_C(1) << 24, &o->batch)) return 1;
     } else if (!strcmp(name, "--steps")) {
@@ -245,7 +265,7 @@ int rt_trainer_parse(int argc, char **argv, const RtModelDesc *m, const char *pr
       if (!int_value(prog, name, value, 0, 4096, &t)) return 1;
       o->threads = (int)t;
     } else if (!strcmp(name, "--lr")) {
-      if (!real_value(prog, name, value, &o->lr)) return 1;
+      if (!lr_value(prog, name, value, &o->lr)) return 1;
       o->has_lr = true;
     } else if (!strcmp(name, "--hyper")) {
       const char *eqv = strchr(value, '=');
@@ -254,7 +274,7 @@ int rt_trainer_parse(int argc, char **argv, const RtModelDesc *m, const char *pr
         rt_trainer_error(prog, "option '%s' needs NAME=VALUE, found '%s'", name, value);
         return 1;
       }
-      if (!real_value(prog, name, eqv + 1, &v)) return 1;
+      if (!(strncmp(value, "lr=", 3) ? real_value : lr_value)(prog, name, eqv + 1, &v)) return 1;
       if (o->nhypers == RT_TRAINER_MAX_HYPERS) {
         rt_trainer_error(prog, "too many '%s' options (limit %d)", name, RT_TRAINER_MAX_HYPERS);
         return 1;
@@ -287,6 +307,8 @@ int rt_trainer_parse(int argc, char **argv, const RtModelDesc *m, const char *pr
       if (!int_value(prog, name, value, 1, INT64_MAX, &o->checkpoint_every)) return 1;
     } else if (!strcmp(name, "--resume")) {
       o->resume = value;
+    } else if (!strcmp(name, "--overwrite-checkpoint")) {
+      o->overwrite_checkpoint = true;
     } else if (!strcmp(name, "--check-numerics")) {
       o->check_numerics = true;
     } else if (!strcmp(name, "--max-memory")) {
@@ -304,8 +326,8 @@ int rt_trainer_parse(int argc, char **argv, const RtModelDesc *m, const char *pr
       else o->save_cl_binary = value;
     }
   }
-  if (o->checkpoint_every && !o->checkpoint) {
-    rt_trainer_error(prog, "--checkpoint-every needs --checkpoint DIR");
+  if ((o->checkpoint_every || o->overwrite_checkpoint) && !o->checkpoint) {
+    rt_trainer_error(prog, "%s needs --checkpoint DIR", o->checkpoint_every ? "--checkpoint-every" : "--overwrite-checkpoint");
     return 1;
   }
   return -1;
@@ -345,5 +367,11 @@ bool rt_trainer_hypers(const RtTrainerOptions *o, const RtModelDesc *m, const do
       return false;
     }
   }
+  for (int i = 0; i < m->nhypers; i++) /* the kernels get f32: a finite double may be inf there */
+    if (!isfinite((float)hypers[i])) {
+      rt_trainer_error(o->prog, "hyper-parameter '%s' is %g, out of range for f32 (at most %.6g in magnitude)",
+                       m->hyper_names[i], hypers[i], FLT_MAX);
+      return false;
+    }
   return true;
 }

@@ -37,6 +37,7 @@ typedef struct RtTrainerOptions {
   const char *checkpoint;      /* --checkpoint DIR: save checkpoints there; NULL = none */
   int64_t checkpoint_every;    /* --checkpoint-every N steps; 0 = at the end of every epoch */
   const char *resume;          /* --resume DIR: continue from DIR's checkpoint */
+  bool overwrite_checkpoint;   /* --overwrite-checkpoint: replace a checkpoint in the --checkpoint DIR */
   bool check_numerics;         /* --check-numerics: check every buffer a kernel touches */
   int64_t max_memory;          /* --max-memory BYTES; 0 = the machine's physical memory */
 } RtTrainerOptions;

@@ -18,6 +18,7 @@ for t10k (test split): N samples of ROWSxCOLS u8 pixels and u8 labels
   --omit NAME         leave out a file (images or labels)
   --gzip              write FILE.gz instead of FILE
   --corrupt-gzip      gzip, with the compressed bytes damaged
+  --f64-value V       images as f64 (pixel / 255), element 5 set to V
 Standard library only.
 """
 import argparse
@@ -26,11 +27,11 @@ import os
 import struct
 
 
-def idx(dims, data, magic=None):
-    head = struct.pack(">BBBB", 0, 0, 0x08, len(dims)) + b"".join(struct.pack(">I", d) for d in dims)
+def idx(dims, data, magic=None, f64=False):
+    head = struct.pack(">BBBB", 0, 0, 0x0E if f64 else 0x08, len(dims)) + b"".join(struct.pack(">I", d) for d in dims)
     if magic is not None:
         head = struct.pack(">I", magic) + head[4:]
-    return head + bytes(data)
+    return head + (b"".join(struct.pack(">d", v) for v in data) if f64 else bytes(data))
 
 
 def main():
@@ -50,6 +51,7 @@ def main():
     ap.add_argument("--omit", choices=["images", "labels"])
     ap.add_argument("--gzip", action="store_true")
     ap.add_argument("--corrupt-gzip", action="store_true")
+    ap.add_argument("--f64-value", type=float)
     a = ap.parse_args()
     os.makedirs(a.dir, exist_ok=True)
     for split in ("train", "t10k"):
@@ -60,8 +62,12 @@ def main():
         labels = [i % a.classes for i in range(ln)]
         if broken and a.label_value is not None:
             labels[-1] = a.label_value
+        f64 = broken and a.f64_value is not None
+        if f64:
+            pixels = [p / 255 for p in pixels]
+            pixels[5] = a.f64_value
         images = idx([a.header_n if broken and a.header_n is not None else n, a.rows, a.cols], pixels,
-                     a.images_magic if broken else None)
+                     a.images_magic if broken else None, f64)
         if broken and a.truncate:
             images = images[:-a.truncate]
         if broken and a.extra:

@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static const char *const labels[] = {NULL, "y", "0", "label"};
   unsigned flags = data[0];
   RtMemFile file = {"data.csv", data + 1, size - 1, false};
-  RtDataExpect expect = {(flags & 8) ? 3 : 0, (flags & 4) ? RT_LABEL_I32 : RT_LABEL_F32, (flags & 4) ? 10 : 0};
+  RtDataExpect expect = {(flags & 8) ? 3 : 0, (flags & 4) ? RT_LABEL_I32 : RT_LABEL_F32, (flags & 4) ? 10 : 0, 0};
   RtDataset d;
   RtError err;
   if (rt_csv_parse_mem(&file, labels[flags & 3], 0.5, &expect, &d, &err) == 0) {

@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   bool igz = flags & 1, lgz = flags & 2;
   RtMemFile images = {igz ? "train-images-idx3-ubyte.gz" : "train-images-idx3-ubyte", data, split, igz};
   RtMemFile labels = {lgz ? "train-labels-idx1-ubyte.gz" : "train-labels-idx1-ubyte", data + split, size - split, lgz};
-  RtDataExpect expect = {784, (flags & 8) ? RT_LABEL_F32 : RT_LABEL_I32, 10};
+  RtDataExpect expect = {784, (flags & 8) ? RT_LABEL_F32 : RT_LABEL_I32, 10, 0};
   RtDataExpect *ex = NULL;
   if (flags & 4) ex = &expect;
   else if (flags & 8) ex = &(RtDataExpect){0, RT_LABEL_F32, 0};

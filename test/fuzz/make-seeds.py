@@ -9,6 +9,7 @@ import gzip
 import json
 import os
 import struct
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -45,6 +46,20 @@ def safetensors(tensors, meta=None):
     return struct.pack("<Q", len(text)) + text + data
 
 
+def checksum(tensors, meta):
+    """The "checksum" of a checkpoint (runtime/checkpoint.c): CRC-32 of each
+    metadata pair (key, value, each NUL-terminated) in order, each tensor's
+    name and shape (rank and dims as u64 LE), then the data section."""
+    crc = 0
+    for k, v in meta.items():
+        crc = zlib.crc32(k.encode() + b"\0" + v.encode() + b"\0", crc)
+    for name, shape, _ in tensors:
+        crc = zlib.crc32(name.encode() + b"\0" + struct.pack("<%dq" % (len(shape) + 1), len(shape), *shape), crc)
+    for _, _, values in tensors:
+        crc = zlib.crc32(struct.pack("<%df" % len(values), *values), crc)
+    return "crc32:%08x" % crc
+
+
 def main():
     # IDX: 3 samples of 2x2 u8 pixels, classes 0..2; raw, gzipped (both
     # files, the images only, two gzip members), the checked (784 features)
@@ -65,13 +80,15 @@ def main():
     put("csv", "index-0-i32", b"\x0e0,1,2,3\n2,1,2,3\n9,4,5,6\n")
     put("csv", "quoted", b'\x03"label","x"\n"1","2.5"\n"0",\'3\'\n')
     put("csv", "crlf-empty", b"\x00x,y\r\n\r\n1,2\r\n,3\r\n")
-    # safetensors: a --save file, a checkpoint (nnc-checkpoint-1), empty.
+    # safetensors: a --save file, a checkpoint (nnc-checkpoint-2, with its checksum), empty.
     put("safetensors", "save", safetensors([("h.w", [2, 3], [1, 2, 3, 4, 5, 6]), ("h.b", [3], [0, 0, 0])],
                                            {"format": "nnc", "model": "m", "step": "3"}))
-    meta = {"format": "nnc-checkpoint-1", "model": "m", "nnc": "0.1.0", "step": "5", "epoch": "2",
+    meta = {"format": "nnc-checkpoint-2", "model": "m", "nnc": "0.1.0", "step": "5", "epoch": "2",
             "epoch_sample": "64", "epoch_loss_sum": "12.5", "train_samples": "100", "batch": "32",
             "epochs": "3", "max_steps": "0", "seed": "1", "shuffle": "1", "hyper.lr": "0.01"}
-    put("safetensors", "checkpoint", safetensors([("h.w", [2, 3], [1, 2, 3, 4, 5, 6]), ("h.w/m", [], [0.25])], meta))
+    tensors = [("h.w", [2, 3], [1, 2, 3, 4, 5, 6]), ("h.w/m", [], [0.25])]
+    meta["checksum"] = checksum(tensors, meta)
+    put("safetensors", "checkpoint", safetensors(tensors, meta))
     put("safetensors", "empty", safetensors([]))
     put("safetensors", "scalar-meta-only", safetensors([("s", [], [1.0])], {"k": "v"}))
 

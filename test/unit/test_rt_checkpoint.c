@@ -2,9 +2,11 @@
  * and memory sizes (runtime/memlimit.c): a write/read round trip of every
  * field (doubles to the bit), the model check naming each kind of
  * difference, refusing non-finite values (the old file stays), stale
- * temporary files removed, the hook's saving schedule, rt_parse_bytes and
- * rt_format_bytes.  Prints one line per failed check; exits 1 if any
- * failed.
+ * temporary files removed, the directory lock and the refusal to replace
+ * a checkpoint, fields out of range and impossible positions, non-finite
+ * tensors and hyper-parameters and flipped bits refused on load, the
+ * hook's saving schedule, rt_parse_bytes and rt_format_bytes.  Prints one
+ * line per failed check; exits 1 if any failed.
  */
 #include <math.h>
 #include <stdbool.h>
@@ -66,7 +68,9 @@ static void test_round_trip(void) {
   RtError err;
   char dir[512];
   snprintf(dir, sizeof dir, "%s", path_in("ck"));
-  CHECK(rt_checkpoint_prepare(dir, &err) == 0, "%s", err.msg);
+  int lockfd;
+  CHECK(rt_checkpoint_prepare(dir, NULL, false, &lockfd, &err) == 0, "%s", err.msg);
+  rt_checkpoint_unlock(lockfd);
   CHECK(rt_checkpoint_write(dir, &mt, t, 2, &err) == 0, "%s", err.msg);
   RtCheckpoint c;
   CHECK(rt_checkpoint_load(dir, &c, &err) == 0, "%s", err.msg);
@@ -110,7 +114,7 @@ static void test_round_trip(void) {
   stat(path_in("ck/" RT_CKPT_FILE), &before);
   w[4] = NAN;
   CHECK(rt_checkpoint_write(dir, &mt, t, 2, &err) != 0 &&
-            strstr(err.msg, "parameter 'h.w' holds nan at element 4 after step 57; keeping the last good checkpoint"),
+            !strcmp(err.msg, "parameter 'h.w' holds nan at element 4 after step 57"),
         "%s", err.msg);
   w[4] = -0.0f;
   stat(path_in("ck/" RT_CKPT_FILE), &after);
@@ -121,9 +125,135 @@ static void test_round_trip(void) {
   if (f) fclose(f);
   f = fopen(path_in("ck/keep.txt"), "w");
   if (f) fclose(f);
-  CHECK(rt_checkpoint_prepare(dir, &err) == 0, "%s", err.msg);
+  CHECK(rt_checkpoint_prepare(dir, dir, false, &lockfd, &err) == 0, "%s", err.msg);
   CHECK(access(path_in("ck/" RT_CKPT_FILE ".tmp.999999999"), F_OK) != 0, "stale temporary file left");
   CHECK(access(path_in("ck/keep.txt"), F_OK) == 0, "an unrelated file removed");
+  rt_checkpoint_unlock(lockfd);
+}
+
+/* Writes a checkpoint of meta and t into DIR, then loads it: 0, or -1 with err. */
+static int write_and_load(const char *dir, const RtCkptMeta *mt, const RtCkptTensor *t, RtError *err) {
+  mkdir(dir, 0777);
+  RtCheckpoint c;
+  if (rt_checkpoint_write(dir, mt, t, 2, err) != 0) return -2;
+  int rc = rt_checkpoint_load(dir, &c, err);
+  if (rc == 0) rc = rt_checkpoint_match(&c, "mnist", t, 2, err);
+  rt_checkpoint_free(&c);
+  return rc;
+}
+
+/* Flips bit `bit` of byte `at` (counted from the end when negative) of a file. */
+static void flip(const char *path, long at, int bit) {
+  FILE *f = fopen(path, "r+b");
+  if (!f) return;
+  fseek(f, at, at < 0 ? SEEK_END : SEEK_SET);
+  long pos = ftell(f);
+  int c = fgetc(f);
+  fseek(f, pos, SEEK_SET);
+  fputc(c ^ (1 << bit), f);
+  fclose(f);
+}
+
+/* Fields out of range, positions that cannot be, non-finite values and
+ * damaged bytes are refused on load, even with a checksum to match. */
+static void test_validation(void) {
+  RtCkptTensor t[2];
+  tensors(t);
+  RtError err;
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s", path_in("valid"));
+  RtCkptMeta mt = meta();
+  CHECK(write_and_load(dir, &mt, t, &err) == 0, "%s", err.msg);
+
+  mt.pos.steps = INT64_MAX; /* once overflowed steps + 1 in the trainer */
+  CHECK(write_and_load(dir, &mt, t, &err) == -1 && strstr(err.msg, "bad 'step' in its metadata: '9223372036854775807'"),
+        "%s", err.msg);
+  mt = meta();
+  mt.pos = (RtTrainPos){1, 10, 11, 0}; /* 11 steps on 10 samples */
+  CHECK(write_and_load(dir, &mt, t, &err) == -1 &&
+            strstr(err.msg, "bad 'step' in its metadata: 11 steps cannot have been taken by epoch 1, sample 10 of 2000"),
+        "%s", err.msg);
+  mt = meta();
+  mt.pos.epoch = 7; /* of 5 */
+  CHECK(write_and_load(dir, &mt, t, &err) == -1 && strstr(err.msg, "bad 'epoch' in its metadata: 7 is past the run's 5 epochs"),
+        "%s", err.msg);
+  mt = meta();
+  mt.max_steps = 50; /* at step 57 */
+  CHECK(write_and_load(dir, &mt, t, &err) == -1 && strstr(err.msg, "57 is past the run's step limit 50"), "%s", err.msg);
+  mt = meta();
+  double bad_hypers[2] = {NAN, 0.9};
+  mt.hyper_values = bad_hypers;
+  CHECK(write_and_load(dir, &mt, t, &err) == -1 && strstr(err.msg, "bad 'hyper.lr' in its metadata: 'nan'"), "%s",
+        err.msg);
+  bad_hypers[0] = 1e39; /* finite as a double, inf as f32 */
+  CHECK(write_and_load(dir, &mt, t, &err) == -1 && strstr(err.msg, "bad 'hyper.lr' in its metadata: '9.9999999999999994e+38'"),
+        "%s", err.msg);
+
+  /* a nan in a tensor (here written as if it were an i32 state) */
+  mt = meta();
+  w[2] = NAN;
+  t[0].i32 = true;
+  CHECK(rt_checkpoint_write(dir, &mt, t, 2, &err) == 0, "%s", err.msg);
+  t[0].i32 = false;
+  w[2] = 3.5f;
+  RtCheckpoint c;
+  CHECK(rt_checkpoint_load(dir, &c, &err) == 0, "%s", err.msg);
+  CHECK(rt_checkpoint_match(&c, "mnist", t, 2, &err) != 0 &&
+            strstr(err.msg, "checkpoint.safetensors: parameter 'h.w' holds nan at element 2 after step 57"),
+        "%s", err.msg);
+  rt_checkpoint_free(&c);
+
+  /* one flipped bit, in the data or in a metadata value: the checksum says so */
+  CHECK(write_and_load(dir, &mt, t, &err) == 0, "%s", err.msg);
+  char file[600];
+  snprintf(file, sizeof file, "%s/" RT_CKPT_FILE, dir);
+  flip(file, -3, 0);
+  CHECK(rt_checkpoint_load(dir, &c, &err) != 0 && strstr(err.msg, "the checkpoint is damaged: its checksum is crc32:"),
+        "%s", err.msg);
+  flip(file, -3, 0);
+  CHECK(rt_checkpoint_load(dir, &c, &err) == 0, "%s", err.msg);
+  rt_checkpoint_free(&c);
+  FILE *f = fopen(file, "rb");
+  char head[2048] = {0};
+  size_t got = f ? fread(head, 1, sizeof head - 1, f) : 0;
+  if (f) fclose(f);
+  const char *step = got > 8 ? strstr(head + 8, "\"step\":\"57\"") : NULL;
+  CHECK(step != NULL, "no step in the header");
+  if (step) flip(file, (long)(step - head) + 9, 0); /* "57" -> "56" */
+  CHECK(rt_checkpoint_load(dir, &c, &err) != 0 && strstr(err.msg, "the checkpoint is damaged"), "%s", err.msg);
+}
+
+/* One run per directory (a lock), and a checkpoint there is replaced only
+ * by the run resuming it or when asked to. */
+static void test_lock(void) {
+  RtCkptTensor t[2];
+  tensors(t);
+  RtCkptMeta mt = meta();
+  RtError err;
+  char dir[512], other[512];
+  snprintf(dir, sizeof dir, "%s", path_in("locked"));
+  snprintf(other, sizeof other, "%s", path_in("other"));
+  int a = -1, b = -1;
+  CHECK(rt_checkpoint_prepare(dir, NULL, false, &a, &err) == 0 && a >= 0, "%s", err.msg);
+  char want[128];
+  snprintf(want, sizeof want, "another run (process %ld) holds this checkpoint directory", (long)getpid());
+  CHECK(rt_checkpoint_prepare(dir, NULL, false, &b, &err) != 0 && b == -1 && strstr(err.msg, want), "%s", err.msg);
+  CHECK(rt_checkpoint_prepare(dir, dir, true, &b, &err) != 0 && strstr(err.msg, "another run"), "%s", err.msg);
+  CHECK(rt_checkpoint_write(dir, &mt, t, 2, &err) == 0, "%s", err.msg);
+  rt_checkpoint_unlock(a);
+  CHECK(rt_checkpoint_prepare(dir, NULL, false, &b, &err) != 0 && b == -1 &&
+            strstr(err.msg, "locked/" RT_CKPT_FILE ": a checkpoint is there already; continue it with --resume ") &&
+            strstr(err.msg, "or replace it with --overwrite-checkpoint"),
+        "%s", err.msg);
+  CHECK(rt_checkpoint_prepare(dir, other, false, &b, &err) != 0, "resuming another directory replaces this one");
+  CHECK(rt_checkpoint_prepare(dir, dir, false, &b, &err) == 0, "%s", err.msg); /* resuming it */
+  rt_checkpoint_unlock(b);
+  char slash[600];
+  snprintf(slash, sizeof slash, "%s/", dir);
+  CHECK(rt_checkpoint_prepare(dir, slash, false, &b, &err) == 0, "%s", err.msg); /* the same directory */
+  rt_checkpoint_unlock(b);
+  CHECK(rt_checkpoint_prepare(dir, NULL, true, &b, &err) == 0, "%s", err.msg); /* --overwrite-checkpoint */
+  rt_checkpoint_unlock(b);
 }
 
 static void test_errors(void) {
@@ -138,15 +268,18 @@ static void test_errors(void) {
         err.msg);
   CHECK(rt_checkpoint_load(path_in("plain"), &c, &err) != 0 && strstr(err.msg, "not an nnc checkpoint"), "%s",
         err.msg);
-  /* a bad field is named */
+  /* a checkpoint from before checksums is refused, saying why */
   mkdir(path_in("bad"), 0777);
   CHECK(rt_safetensors_write(path_in("bad/" RT_CKPT_FILE), &r, 1,
                              "\"format\": \"nnc-checkpoint-1\", \"model\": \"m\", \"step\": \"x\"", &err) == 0,
         "%s", err.msg);
-  CHECK(rt_checkpoint_load(path_in("bad"), &c, &err) != 0 && strstr(err.msg, "bad 'step' in its metadata: 'x'"), "%s",
-        err.msg);
-  CHECK(rt_checkpoint_prepare(path_in("bad/" RT_CKPT_FILE), &err) != 0 && strstr(err.msg, "not a directory"), "%s",
-        err.msg);
+  CHECK(rt_checkpoint_load(path_in("bad"), &c, &err) != 0 &&
+            strstr(err.msg, "a checkpoint of format 'nnc-checkpoint-1', written by an older nnc without a checksum"),
+        "%s", err.msg);
+  int lockfd;
+  CHECK(rt_checkpoint_prepare(path_in("bad/" RT_CKPT_FILE), NULL, false, &lockfd, &err) != 0 &&
+            strstr(err.msg, "not a directory"),
+        "%s", err.msg);
 }
 
 /* The hook saves every N steps (or at epoch ends) and at the end, once per step. */
@@ -164,7 +297,8 @@ static void test_hook(void) {
   snprintf(dir, sizeof dir, "%s", path_in("hook"));
   RtCheckpointer k = {"test", dir, 3, meta(), t, 2, gather, NULL, -1, NULL, ""};
   RtError err;
-  CHECK(rt_checkpoint_prepare(k.dir, &err) == 0, "%s", err.msg);
+  int lockfd;
+  CHECK(rt_checkpoint_prepare(k.dir, NULL, false, &lockfd, &err) == 0, "%s", err.msg);
   rt_checkpoint_path(k.dir, k.path, sizeof k.path);
   for (int64_t s = 1; s <= 7; s++) {
     RtTrainPos p = {1, s * 10, s, 0};
@@ -179,6 +313,7 @@ static void test_hook(void) {
   p.steps = 9;
   CHECK(rt_checkpoint_hook(&k, &p, RT_TRAIN_STEP) == 0 && gathered == 3, "every epoch: not after a step");
   CHECK(rt_checkpoint_hook(&k, &p, RT_TRAIN_EPOCH) == 0 && gathered == 4, "every epoch: at its end");
+  rt_checkpoint_unlock(lockfd);
 }
 
 static void test_bytes(void) {
@@ -208,6 +343,8 @@ int main(void) {
   }
   test_round_trip();
   test_errors();
+  test_lock();
+  test_validation();
   test_hook();
   test_bytes();
   char cmd[300];

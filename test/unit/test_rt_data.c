@@ -107,7 +107,7 @@ static void good_split(const char *dir, bool gz) {
   free(b.p);
 }
 
-static const RtDataExpect small_expect = {4, RT_LABEL_I32, 10};
+static const RtDataExpect small_expect = {4, RT_LABEL_I32, 10, 0};
 
 /* Loads dir and expects failure with a message containing both strings. */
 static void expect_idx_error(const char *dir, const RtDataExpect *ex, const char *file, const char *what,
@@ -129,7 +129,7 @@ static void expect_idx_error(const char *dir, const RtDataExpect *ex, const char
 
 static void test_fashion_small(void) {
   RtDataSpec spec = {RT_DATA_IDX, "Inputs/fashion-small", NULL, NULL, 1.0 / 255};
-  RtDataExpect ex = {784, RT_LABEL_I32, 10};
+  RtDataExpect ex = {784, RT_LABEL_I32, 10, 0};
   RtDataset d;
   RtError err;
   int rc = rt_data_load(&spec, false, &ex, &d, &err);
@@ -163,7 +163,7 @@ static void test_fashion_full(void) {
     return;
   }
   RtDataSpec spec = {RT_DATA_IDX, dir, NULL, NULL, 1.0 / 255};
-  RtDataExpect ex = {784, RT_LABEL_I32, 10};
+  RtDataExpect ex = {784, RT_LABEL_I32, 10, 0};
   RtDataset d;
   RtError err;
   int rc = rt_data_load(&spec, false, &ex, &d, &err);
@@ -210,7 +210,7 @@ static void test_idx_good_small(void) {
   CHECK(rc == 0 && d.yi && d.features == 4, "NULL expect: %s", err.msg);
   if (rc == 0) rt_data_free(&d);
   /* f32 labels from an IDX file. */
-  RtDataExpect fx = {4, RT_LABEL_F32, 0};
+  RtDataExpect fx = {4, RT_LABEL_F32, 0, 0};
   rc = rt_data_load(&spec, false, &fx, &d, &err);
   CHECK(rc == 0 && d.yf && !d.yi && d.yf[2] == 2.0f, "f32 labels: %s", err.msg);
   if (rc == 0) rt_data_free(&d);
@@ -238,7 +238,7 @@ static void test_idx_good_small(void) {
   write_file(path_in(dir, "train-labels-idx1-ubyte"), l.p, l.n, false);
   Blob a = idx(0x0B, 2, di, i16, 4);
   write_file(path_in(dir, "train-images-idx3-ubyte"), a.p, a.n, false);
-  RtDataExpect ex2 = {2, RT_LABEL_I32, 10};
+  RtDataExpect ex2 = {2, RT_LABEL_I32, 10, 0};
   spec.path = dir;
   spec.scale = 1;
   rc = rt_data_load(&spec, false, &ex2, &d, &err);
@@ -327,7 +327,7 @@ static void test_idx_errors(void) {
 
   dir = fresh_dir("size");
   good_split(dir, false);
-  RtDataExpect ex100 = {100, RT_LABEL_I32, 10};
+  RtDataExpect ex100 = {100, RT_LABEL_I32, 10, 0};
   IDX_ERROR(dir, &ex100, IM, "images are 2x2 (4 values) but the model's input has 100");
 
   dir = fresh_dir("range");
@@ -517,6 +517,30 @@ static void test_mem(void) {
   RtMemFile cut = {"imgs.gz", ga.p, ga.n - 9, true};
   rc = rt_idx_parse_mem(&cut, &lm, 1, &small_expect, &d, &err);
   CHECK(rc == -1 && strcmp(err.msg, "imgs.gz: truncated gzip stream") == 0 && !d.x, "cut gzip: %s", err.msg);
+  /* A stream cut anywhere in its 8-byte trailer (CRC-32, length) is cut
+   * too, also past 256 KiB of data (where the old decoder read straight
+   * into the caller's buffer and never looked at the trailer). */
+  {
+    enum { N = 2000, PX = N * 784 };
+    unsigned char *pix = malloc(PX), labs[N];
+    for (size_t i = 0; i < PX; i++) pix[i] = (unsigned char)(i * 31 + i / 7);
+    for (int i = 0; i < N; i++) labs[i] = (unsigned char)(i % 10);
+    uint32_t dims_i[3] = {N, 28, 28}, dims_l[1] = {N};
+    Blob bi = idx(0x08, 3, dims_i, pix, PX), bl = idx(0x08, 1, dims_l, labs, N);
+    Blob gi = gz_member(bi.p, bi.n);
+    RtMemFile lm2 = {"labs", bl.p, bl.n, false}, whole = {"big.gz", gi.p, gi.n, true};
+    rc = rt_idx_parse_mem(&whole, &lm2, 1, NULL, &d, &err);
+    CHECK(rc == 0 && d.n == N && gi.n > 8, "a big gzip member: %s", err.msg);
+    if (rc == 0) rt_data_free(&d);
+    for (size_t k = 1; k <= 8; k++) {
+      RtMemFile c = {"big.gz", gi.p, gi.n - k, true};
+      rc = rt_idx_parse_mem(&c, &lm2, 1, NULL, &d, &err);
+      CHECK(rc == -1 && strcmp(err.msg, "big.gz: truncated gzip stream") == 0, "%zu trailer bytes cut: %s", k,
+            rc ? err.msg : "accepted");
+      if (rc == 0) rt_data_free(&d);
+    }
+    free(pix), free(bi.p), free(bl.p), free(gi.p);
+  }
   RtMemFile plain = {"imgs.gz", a.p, a.n, true};
   rc = rt_idx_parse_mem(&plain, &lm, 1, &small_expect, &d, &err);
   CHECK(rc == -1 && strstr(err.msg, "imgs.gz: not in gzip format"), "plain under gz: %s", err.msg);
@@ -552,7 +576,7 @@ static void test_mem(void) {
   /* CSV: the same parse from memory; the input is only read. */
   const char text[] = "a,y\n1,2\n3,x\n";
   RtMemFile cm = {"mem.csv", text, 8, false};
-  RtDataExpect f1 = {1, RT_LABEL_F32, 0};
+  RtDataExpect f1 = {1, RT_LABEL_F32, 0, 0};
   rc = rt_csv_parse_mem(&cm, "y", 1, &f1, &d, &err);
   CHECK(rc == 0 && d.n == 1 && d.x[0] == 1 && d.yf[0] == 2 && strcmp(d.source, "mem.csv") == 0, "csv in memory: %s",
         err.msg);
@@ -647,13 +671,22 @@ static void expect_csv_error(const char *name, const char *text, const char *lab
 #define CSV_ERROR(name, text, label, ex, what) expect_csv_error(name, text, label, ex, what, __LINE__)
 
 static void test_csv(void) {
-  RtDataExpect f2 = {2, RT_LABEL_F32, 0}, c2 = {2, RT_LABEL_I32, 3};
+  RtDataExpect f2 = {2, RT_LABEL_F32, 0, 0}, c2 = {2, RT_LABEL_I32, 3, 0};
   RtDataset d;
   RtError err;
   int rc;
 
   /* Header, label by name in the middle: features keep their order. */
   const char *p = csv_file("h.csv", "a,y,b\n1,0.5,2\n3,1.5,4\n");
+
+  /* A scale that is inf or 0 as f32 (the inputs' type) is refused, naming it. */
+  RtDataSpec big = {RT_DATA_CSV, p, NULL, "y", 1e39}, tiny = {RT_DATA_CSV, p, NULL, "y", 1e-50};
+  rc = rt_data_load(&big, false, &f2, &d, &err);
+  CHECK(rc == -1 && strstr(err.msg, "h.csv: scale 1e+39 is out of range for f32 (from 1.17549e-38 to 3.40282e+38 in "
+                                    "magnitude)"),
+        "scale 1e39: %s", err.msg);
+  rc = rt_data_load(&tiny, false, &f2, &d, &err);
+  CHECK(rc == -1 && strstr(err.msg, "h.csv: scale 1e-50 is out of range for f32"), "scale 1e-50: %s", err.msg);
   rc = csv_load(p, "y", &f2, &d, &err);
   CHECK(rc == 0, "header + name: %s", err.msg);
   if (rc == 0) {
@@ -680,7 +713,7 @@ static void test_csv(void) {
     CHECK(d.n == 2 && d.x[1] == 20 && d.x[2] == 30 && d.yi[0] == 0 && d.yi[1] == 2, "no header values");
     rt_data_free(&d);
   }
-  RtDataExpect c4 = {2, RT_LABEL_I32, 4};
+  RtDataExpect c4 = {2, RT_LABEL_I32, 4, 0};
   rc = csv_load(p, "0", &c4, &d, &err);
   CHECK(rc == 0 && d.yi[0] == 1 && d.yi[1] == 3 && d.x[0] == 2 && d.x[1] == 0, "index 0 without header: %s",
         err.msg);
@@ -727,7 +760,7 @@ static void test_csv(void) {
   CHECK(rc == -1 && strstr(err.msg, tmpdir), "directory as csv: %s", err.msg);
 
   /* The committed regression set. */
-  RtDataExpect r8 = {8, RT_LABEL_F32, 0};
+  RtDataExpect r8 = {8, RT_LABEL_F32, 0, 0};
   RtDataSpec rs = {RT_DATA_CSV, "Inputs/regression/train.csv", "Inputs/regression/test.csv", "target", 1};
   rc = rt_data_load(&rs, false, &r8, &d, &err);
   CHECK(rc == 0 && d.n == 1000 && d.features == 8 && d.yf, "regression train: %s", err.msg);

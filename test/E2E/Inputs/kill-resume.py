@@ -103,7 +103,8 @@ def main():
         err = err.decode()
         name = signal.Signals(sig).name
         if p.returncode == code:
-            if ("interrupted by %s after step" % name) not in err or "resume with --resume" not in err:
+            hint = "resume with --resume %s --checkpoint %s" % (ck, ck)  # a command that goes on saving
+            if ("interrupted by %s after step" % name) not in err or hint not in err:
                 fail("%s: unexpected message: %s" % (name, err))
             print("%s: exit %d" % (name.lower(), code))
         elif p.returncode == 0:
@@ -133,7 +134,7 @@ def main():
             with open(ckfile, "rb") as f:
                 blob = f.read()
             hlen = int.from_bytes(blob[:8], "little") if len(blob) >= 8 else -1
-            if hlen < 0 or 8 + hlen > len(blob) or b'"format":"nnc-checkpoint-1"' not in blob[8:8 + hlen]:
+            if hlen < 0 or 8 + hlen > len(blob) or b'"format":"nnc-checkpoint-2"' not in blob[8:8 + hlen]:
                 fail("after kill %d the checkpoint is not a whole file (%d bytes)" % (k, len(blob)))
         after = step_of(ckfile)
         if p.returncode != 0 and after > before:
