@@ -674,6 +674,8 @@ static KStmt *as_contract(T *t) {
   KAxis axes[2] = {{t->mm_mid->var, 64, false}, {t->mm_red->var, 784, false}};
   KStmt *c = kstmt_contract(p, t->mm_store->buf, t->mm_store->idx, t->mm_store->nidx, axes, 1, 1, OP_ADD,
                             t->mm_let->temp, t->mm_x, t->mm_w, kexpr_temp(p, t->mm_let->temp, DT_F32));
+  free(t->mm_red->body); /* the loops it replaces (their statements live in the arena) */
+  free(t->mm_mid->body);
   t->mm_outer->body[0] = c;
   (void)k;
   return c;
@@ -707,6 +709,7 @@ static void test_contractions(void) {
   free(text);
 
   /* the verifier's rules */
+  drop(&t);
   t = build(), c = as_contract(&t);
   c->value = kexpr_load(t.p, t.mm_x->buf, IDX(kexpr_var(t.p, 0), kexpr_var(t.p, c->axes[1].var)));
   BROKEN("k0_matmul: use of v2 outside a loop binding it"); /* a reduction variable in the value */
@@ -733,12 +736,14 @@ static void test_contractions(void) {
   if (!ok) failures++, fprintf(stderr, "%s:%d: t0 after a contraction without free axes: %s", __FILE__, __LINE__, err);
 
   /* expanded: one reduction per output, or rows accumulating in C */
+  drop(&t);
   t = build(), c = as_contract(&t);
   kernel_expand_contractions(t.p, &t.p->kernels[t.k0], NULL, NULL);
   text = print_str(t.p);
   contains(text, "    for v1 in 0..64 {\n      let t0 = 0.0\n      for v2 in 0..784 reduce {\n"
                  "        t0 = t0 + %0[v0, v2] * %2[v2, v1]\n      }\n      %4[v0, v1] = t0\n    }\n", __LINE__);
   free(text);
+  drop(&t);
   t = build(), c = as_contract(&t);
   c->sched.rows = true;
   c->value = op2(t.p, OP_MUL, kexpr_temp(t.p, c->temp, DT_F32), f32c(t.p, 2));
@@ -750,6 +755,7 @@ static void test_contractions(void) {
   free(text);
   ok = verify_captured(t.p, err, sizeof err);
   if (!ok) failures++, fprintf(stderr, "%s:%d: rows expansion does not verify: %s", __FILE__, __LINE__, err);
+  drop(&t);
 }
 
 int main(void) {
