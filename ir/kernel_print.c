@@ -264,7 +264,7 @@ static void print_axes(FILE *out, const KAxis *axes, int n) {
 /* contract [rows] %C[idx] = VALUE [for FREE-AXES] with tT = sum|max|min RED-AXES of A [* B]
  * or, without a store, contract tT = sum|max|min RED-AXES of A [* B]
  * Factors that are sums, products or comparisons are parenthesized. */
-static void print_contract(const Printer *pr, const KStmt *s) {
+static void print_contract(const Printer *pr, const KStmt *s, int depth) {
   FILE *out = pr->out;
   fputs("contract ", out);
   if (s->sched.rows) fputs("rows ", out);
@@ -291,6 +291,12 @@ static void print_contract(const Printer *pr, const KStmt *s) {
     print_operand(pr, s->b, expr_prec(s->b) <= PREC_MUL);
   }
   fputc('\n', out);
+  if (s->direct.vector > 0) { /* the CPU's direct plan (codegen/cpu/direct.c), as a comment */
+    indent(out, depth);
+    fprintf(out, "; direct lanes=v%d (%d x %d)", s->axes[s->direct.lanes].var, s->direct.nv, s->direct.vector);
+    if (s->direct.rows >= 0) fprintf(out, " rows=v%d (%d)", s->axes[s->direct.rows].var, s->direct.mr);
+    fputc('\n', out);
+  }
 }
 
 static void print_stmt(const Printer *pr, const KStmt *s, int depth) {
@@ -302,7 +308,7 @@ static void print_stmt(const Printer *pr, const KStmt *s, int depth) {
   }
   switch (s->kind) {
   case KS_LOOP: print_loop(pr, s, depth); return;
-  case KS_CONTRACT: print_contract(pr, s); return;
+  case KS_CONTRACT: print_contract(pr, s, depth); return;
   case KS_LET: fprintf(out, "let t%d = ", s->temp); break;
   case KS_ASSIGN: fprintf(out, "t%d = ", s->temp); break;
   case KS_STORE:

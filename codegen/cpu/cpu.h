@@ -87,6 +87,11 @@ bool cpu_schedule(KProgram *p, const CpuOptions *o);
 /* The whole backend: schedule, emit, verify, prepare, optimise, write. */
 bool cpu_compile(KProgram *p, const CpuOptions *o, CpuOutKind kind, const char *path);
 
+/* ---- direct.c: contractions with a direct plan (KStmt.direct) ---- */
+/* Emits contraction s (planned by passes/schedule_cpu.c) as
+ * register-blocked vector loops at the builder's position. */
+void cpu_direct_emit(LkEmit *E, const KStmt *s);
+
 /* ---- gemm.c: scheduled contractions (KGemm) ---- */
 /* Declares the thread-local packing arrays the module's schedules need. */
 void cpu_gemm_declare(LkEmit *E, const KProgram *p);

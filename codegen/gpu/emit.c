@@ -145,7 +145,7 @@ static LLVMValueRef gpu_math(LkEmit *E, Op op, LLVMValueRef a, LLVMValueRef b) {
   }
 }
 
-static const LkTarget gpu_target = {"gpu", false, gpu_math};
+static const LkTarget gpu_target = {"gpu", false, gpu_math, NULL};
 
 /* ---- kernels ----------------------------------------------------------------------------------- */
 

@@ -208,6 +208,20 @@ static LLVMValueRef element(LkEmit *E, int32_t buf, KExpr *const *idx, int nidx,
   return LLVMBuildInBoundsGEP2(E->b, lk_dtype(E, kb->type.dtype), E->base[buf], &off, 1, "");
 }
 
+LLVMValueRef lk_offset(LkEmit *E, int32_t buf, KExpr *const *idx, int nidx) {
+  const KBuffer *kb = &E->p->bufs[buf];
+  int batched = kb->type.batched ? 1 : 0;
+  if (nidx != kb->type.rank + batched)
+    LK_FAIL(E, "buffer %s takes %d indices, found %d", kb->name, kb->type.rank + batched, nidx);
+  LLVMValueRef off = lk_i64(E, 0);
+  for (int d = 0; d < nidx; d++) {
+    LLVMValueRef extent = batched && d == 0 ? E->batch : lk_i64(E, kb->type.dims[d - batched]);
+    LLVMValueRef i = lk_coerce(E, lk_expr(E, idx[d]), E->i64);
+    off = d ? LLVMBuildAdd(E->b, LLVMBuildMul(E->b, off, extent, ""), i, "") : i;
+  }
+  return off;
+}
+
 static LLVMValueRef emit_load(LkEmit *E, const KExpr *e) {
   LLVMValueRef ok = NULL;
   LLVMValueRef addr = element(E, e->buf, e->idx, e->nidx, e->guarded ? &ok : NULL);
@@ -488,9 +502,35 @@ void lk_stmt(LkEmit *E, const KStmt *s) {
     return;
   }
   case KS_CONTRACT: /* a target's schedule emits it, or expands it first (kernel_expand_contractions) */
+    if (E->target->contract && s->direct.vector > 0) {
+      E->target->contract(E, s);
+      return;
+    }
     LK_FAIL(E, "contraction into buffer %d was neither scheduled nor expanded", s->buf);
   }
   LK_FAIL(E, "unknown statement kind %d", (int)s->kind);
+}
+
+LLVMValueRef lk_for_begin(LkEmit *E, LkLoop *l, LLVMValueRef lo, LLVMValueRef hi, int64_t step, const char *name) {
+  LLVMBasicBlockRef pre = LLVMGetInsertBlock(E->b);
+  l->body = lk_block(E, name);
+  l->exit = lk_block(E, "after");
+  l->hi = hi;
+  l->step = lk_i64(E, step);
+  LLVMBuildCondBr(E->b, LLVMBuildICmp(E->b, LLVMIntSLT, lo, hi, ""), l->body, l->exit);
+  LLVMPositionBuilderAtEnd(E->b, l->body);
+  l->iv = LLVMBuildPhi(E->b, E->i64, name);
+  LLVMAddIncoming(l->iv, &lo, &pre, 1);
+  return l->iv;
+}
+
+void lk_for_end(LkEmit *E, LkLoop *l) {
+  LLVMValueRef next = LLVMBuildNSWAdd(E->b, l->iv, l->step, "");
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(E->b);
+  LLVMBuildCondBr(E->b, LLVMBuildICmp(E->b, LLVMIntSLT, next, l->hi, ""), l->body, l->exit);
+  LLVMAddIncoming(l->iv, &next, &latch, 1);
+  LLVMMoveBasicBlockAfter(l->exit, latch);
+  LLVMPositionBuilderAtEnd(E->b, l->exit);
 }
 
 void lk_stmts(LkEmit *E, KStmt *const *body, uint32_t n) {
