@@ -117,13 +117,14 @@ typedef enum {
   NNC_EXPR_OP,     /* an elementwise op over 1 to 3 operands */
 } NncExprKind;
 
-/* The ops an NNC_EXPR_OP computes.  Numbers are stable; new ops are
- * appended.  Semantics (the reference interpreter's; compiled code may
+/* The ops an NNC_EXPR_OP computes (nnc's ir/ops.def gives each its
+ * number, and checks it against this list).  Numbers are stable; new ops
+ * are appended.  Semantics (the reference interpreter's; compiled code may
  * reassociate f32 sums): comparisons give f32 1 or 0; `where` is
  * (operand0 != 0 ? operand1 : operand2); max/min propagate NaN; f32 -> i32
  * casts truncate toward zero and saturate (NaN gives 0); i32 arithmetic
  * wraps; i32 division truncates toward zero and x / 0 is 0; sign gives
- * -1, 0 or 1; stop_gradient is the identity.  Index expressions
+ * -1, 0 or 1 (NaN for NaN); stop_gradient is the identity.  Index expressions
  * (nnc_expr_is_index) compute in 64-bit integers. */
 typedef enum {
   NNC_OP_UNKNOWN = 0, /* an op this header does not know yet: use op_name */
