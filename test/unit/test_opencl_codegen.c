@@ -528,6 +528,10 @@ int main(void) {
   dev = rt_device_open(RT_DEVICE_OPENCL, 0, 0, &err);
   if (!dev) printf("test_opencl_codegen: device checks skipped: %s\n", err.msg);
   static const char *const targets[] = {"opencl", "fpga", "asic"};
+  char *primitives = read_text(PRIMITIVES_NN);
+  CHECK(primitives, "cannot read %s (run from test/)", PRIMITIVES_NN);
+  for (int t = 0; t < 3 && primitives; t++) agree("primitives", primitives, targets[t], 0, 7, 3, 0);
+  free(primitives);
   for (int t = 0; t < 3; t++) {
     int tiles = strcmp(targets[t], "fpga") ? 1 : 0;
     agree("mlp", mlp, targets[t], 0, 33, 3, tiles);
