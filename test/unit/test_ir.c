@@ -203,8 +203,9 @@ static Module *build_all_ops(void) {
   ValueId neg = ir_op1(m, OP_NEG, z, 0);
   ValueId ex = ir_op1(m, OP_EXP, z, 0);
   ValueId lg = ir_op1(m, OP_LOG, ex, 0);
-  ir_op1(m, OP_SQRT, ex, 0);
-  ir_op1(m, OP_TANH, z, 0);
+  for (int op = 0; op < OP_COUNT; op++) /* the other math functions of ir/ops.def: sqrt, tanh, ... */
+    if ((ir_ops[op].flags & OPF_FLOAT) && ir_ops[op].arity == 1 && op != OP_EXP && op != OP_LOG)
+      ir_op1(m, (Op)op, ex, 0);
   ValueId ab = ir_op1(m, OP_ABS, z, 0);
   ir_op1(m, OP_SIGN, z, 0);
   ValueId cast = ir_retype(m, OP_CAST, z, ty(DT_I32, true, 1, 3, 0), 0);
