@@ -14,7 +14,6 @@
  */
 #include "frontend/elab_internal.h"
 
-#include <math.h>
 #include <string.h>
 
 static bool expect_args(Elab *e, const Expr *call, CallArgs *ca, uint32_t min, uint32_t max,

@@ -1,12 +1,14 @@
-/* frontend/elab_expr.c - expressions: operators, built-ins, fn/layer calls.
+/* frontend/elab_expr.c - expressions: operators, fn/layer calls (the
+ * built-in primitives are elab_builtin.c's).
  *
- * Numbers fold at compile time, so `1/255` or `2*units` stay numbers and can
- * be used as dimensions; a number meeting a tensor becomes a constant of the
- * tensor's dtype (i32 only when it is integral).  `/`, `^` and `@` compute in
- * f32, as does any operator mixing i32 and f32.  fn and layer calls are
- * inlined: arguments are checked against the declared types, dimension
- * names bind at the call, and a layer's `param`s are created under the
- * current path (the model binding, then nested bindings: `h.w`, `blk.a.w`).
+ * Numbers fold at compile time (op_eval: ir/ops.def's values), so `1/255`
+ * or `2*units` stay numbers and can be used as dimensions; a number meeting
+ * a tensor becomes a constant of the tensor's dtype (i32 only when it is
+ * integral).  `/`, `^` and `@` compute in f32, as does any operator mixing
+ * i32 and f32.  fn and layer calls are inlined: arguments are checked
+ * against the declared types, dimension names bind at the call, and a
+ * layer's `param`s are created under the current path (the model binding,
+ * then nested bindings: `h.w`, `blk.a.w`).
  * Left-leaning chains of binary operators are walked with an explicit stack
  * so that very long sums do not recurse.
  */
