@@ -109,22 +109,6 @@ static void print_scalar(const Printer *pr, int32_t which) {
  * (calls, loads, names, non-negative numbers). */
 enum { PREC_CMP = 1, PREC_ADD = 2, PREC_MUL = 3, PREC_NEG = 4, PREC_ATOM = 5 };
 
-static const char *infix_symbol(Op op) {
-  switch (op) {
-  case OP_ADD: return "+";
-  case OP_SUB: return "-";
-  case OP_MUL: return "*";
-  case OP_DIV: return "/";
-  case OP_EQ: return "==";
-  case OP_NE: return "!=";
-  case OP_LT: return "<";
-  case OP_LE: return "<=";
-  case OP_GT: return ">";
-  case OP_GE: return ">=";
-  default: return NULL;
-  }
-}
-
 static int expr_prec(const KExpr *e) {
   if (!e) return PREC_ATOM;
   if (e->kind == KE_CONST) return signbit(e->value) ? PREC_NEG : PREC_ATOM; /* -1, -0.0, -inf */
@@ -173,7 +157,7 @@ static void print_op(const Printer *pr, const KExpr *e) {
     fputc(')', out);
     return;
   }
-  const char *sym = infix_symbol(e->op);
+  const char *sym = ir_ops[e->op].infix; /* + - * / and comparisons */
   if (sym) {
     /* Left to right: the left operand may bind as strongly as the operator
      * (a - b - c), the right one must bind more strongly (a - (b - c)).

@@ -16,8 +16,10 @@
  * semantics of the interpreter, so an i32 label may index a buffer and a
  * loop variable may be stored into an i32 buffer (argmax).
  *
- * Semantics (docs/codegen-cpu.md): f32 + - * / carry `reassoc contract`;
- * max/min are llvm.maximum/minimum (NaN propagates); comparisons give f32
+ * Semantics (docs/codegen-cpu.md; ir/op_eval.c defines them): f32 + - * /
+ * carry `reassoc contract`; the math functions are the LLVM intrinsics
+ * ir/ops.def names (max/min are llvm.maximum/minimum: NaN propagates), or
+ * the target's (LkTarget.math); comparisons give f32
  * 1/0; f32 -> i32 truncates and saturates (NaN gives 0); i32 arithmetic
  * wraps; i32 division truncates toward zero, x / 0 = 0, INT32_MIN / -1 =
  * INT32_MIN.
@@ -242,24 +244,19 @@ static LLVMValueRef emit_scalar(LkEmit *E, int32_t which) {
   return v;
 }
 
-/* exp, log, sqrt, tanh, pow: the target's, or the LLVM intrinsic. */
-static LLVMValueRef math(LkEmit *E, Op op, const char *intrinsic, LLVMValueRef a, LLVMValueRef b) {
-  LLVMValueRef v = E->target->math ? E->target->math(E, op, a, b) : NULL;
-  if (v) return v;
-  return b ? intrinsic2(E, intrinsic, a, b) : intrinsic1(E, intrinsic, a);
-}
-
-/* sign, neg, abs, ... on f32 (one or two operands). */
+/* An f32 op on a (and b for two operands).  The math functions are ir/ops.def's
+ * LLVM intrinsics, unless the target has its own (libdevice on the gpu). */
 static LLVMValueRef float_op(LkEmit *E, Op op, LLVMValueRef a, LLVMValueRef b) {
   LLVMBuilderRef B = E->b;
+  const char *intrinsic = ir_ops[op].llvm;
+  if (intrinsic) {
+    LLVMValueRef v = E->target->math ? E->target->math(E, op, a, b) : NULL;
+    if (v) return v;
+    return b ? intrinsic2(E, intrinsic, a, b) : intrinsic1(E, intrinsic, a);
+  }
   LLVMValueRef zero = LLVMConstReal(E->f32, 0);
   switch (op) {
   case OP_NEG: return lk_fast(LLVMBuildFNeg(B, a, ""));
-  case OP_EXP: return math(E, op, "llvm.exp", a, NULL);
-  case OP_LOG: return math(E, op, "llvm.log", a, NULL);
-  case OP_SQRT: return math(E, op, "llvm.sqrt", a, NULL);
-  case OP_TANH: return math(E, op, "llvm.tanh", a, NULL); /* cpu: lowered to tanhf */
-  case OP_ABS: return intrinsic1(E, "llvm.fabs", a);
   case OP_SIGN: { /* 1, -1, 0 (for +-0), NaN for NaN */
     LLVMValueRef nan = LLVMBuildFCmp(B, LLVMRealUNO, a, a, "");
     LLVMValueRef r = LLVMBuildSelect(B, nan, a, zero, "");
@@ -270,10 +267,6 @@ static LLVMValueRef float_op(LkEmit *E, Op op, LLVMValueRef a, LLVMValueRef b) {
   case OP_SUB: return lk_fast(LLVMBuildFSub(B, a, b, ""));
   case OP_MUL: return lk_fast(LLVMBuildFMul(B, a, b, ""));
   case OP_DIV: return lk_fast(LLVMBuildFDiv(B, a, b, ""));
-  case OP_POW: return math(E, op, "llvm.pow", a, b);
-  /* NaN propagates, like the interpreter (NumPy's maximum and minimum). */
-  case OP_MAX: return intrinsic2(E, "llvm.maximum", a, b);
-  case OP_MIN: return intrinsic2(E, "llvm.minimum", a, b);
   default: break;
   }
   nnc_internal_error(__FILE__, __LINE__, "%s codegen: no f32 form of %s", E->target->name, ir_ops[op].name);

@@ -13,8 +13,9 @@
  *                              per iteration, or a warp, or a tile (gpu.h)
  *   address spaces             whatever the base pointers carry: every
  *                              address is a GEP on a buffer's base pointer
- *   math                       LkTarget.math: exp, log, tanh, pow (libdevice
- *                              on the gpu); NULL = the LLVM intrinsics
+ *   math                       LkTarget.math: the f32 ops with an LLVM
+ *                              intrinsic in ir/ops.def (libdevice on the
+ *                              gpu); NULL = the LLVM intrinsics
  *   loop hints                 LkTarget.vector_hints (cpu only)
  *
  * A backend fills LkEmit.base[] with its buffer pointers and LkEmit.batch
@@ -36,8 +37,8 @@ typedef struct LkEmit LkEmit;
 typedef struct LkTarget {
   const char *name;        /* "cpu", "gpu": in internal errors */
   bool vector_hints;       /* llvm.loop.vectorize.* on innermost contiguous loops */
-  /* f32 exp, log, sqrt, tanh, pow (b only for pow): the target's value,
-   * or NULL for the LLVM intrinsic. */
+  /* An f32 op with an LLVM intrinsic in ir/ops.def (b for two operands):
+   * the target's value, or NULL for the intrinsic. */
   LLVMValueRef (*math)(LkEmit *E, Op op, LLVMValueRef a, LLVMValueRef b);
   /* A contraction the target's schedule planned (KStmt.direct), or NULL:
    * every contraction must then be expanded into loops first. */

@@ -117,13 +117,14 @@ typedef enum {
   NNC_EXPR_OP,     /* an elementwise op over 1 to 3 operands */
 } NncExprKind;
 
-/* The ops an NNC_EXPR_OP computes.  Numbers are stable; new ops are
- * appended.  Semantics (the reference interpreter's; compiled code may
+/* The ops an NNC_EXPR_OP computes (nnc's ir/ops.def gives each its
+ * number, and checks it against this list).  Numbers are stable; new ops
+ * are appended.  Semantics (the reference interpreter's; compiled code may
  * reassociate f32 sums): comparisons give f32 1 or 0; `where` is
  * (operand0 != 0 ? operand1 : operand2); max/min propagate NaN; f32 -> i32
  * casts truncate toward zero and saturate (NaN gives 0); i32 arithmetic
  * wraps; i32 division truncates toward zero and x / 0 is 0; sign gives
- * -1, 0 or 1; stop_gradient is the identity.  Index expressions
+ * -1, 0 or 1 (NaN for NaN); stop_gradient is the identity.  Index expressions
  * (nnc_expr_is_index) compute in 64-bit integers. */
 typedef enum {
   NNC_OP_UNKNOWN = 0, /* an op this header does not know yet: use op_name */
@@ -132,6 +133,7 @@ typedef enum {
   NNC_OP_ADD, NNC_OP_SUB, NNC_OP_MUL, NNC_OP_DIV, NNC_OP_POW, NNC_OP_MAX, NNC_OP_MIN,
   NNC_OP_EQ, NNC_OP_NE, NNC_OP_LT, NNC_OP_LE, NNC_OP_GT, NNC_OP_GE,
   NNC_OP_WHERE,
+  NNC_OP_SIN, NNC_OP_COS, /* appended */
 } NncOp;
 
 typedef enum { NNC_DIAG_ERROR, NNC_DIAG_WARNING, NNC_DIAG_NOTE } NncDiagLevel;

@@ -412,36 +412,8 @@ static const float fb[] = {1, 2, 0, -3, NAN, 0.5f, -1.5f, 3, 1, 2, 1, 4, 2, -2, 
 static const int32_t ia[] = {7, -7, 0, INT32_MAX, INT32_MIN, 5, -1, 100, 3, -3, 1, 2, 1 << 20, -(1 << 20), 42, 9, INT32_MIN};
 static const int32_t ib[] = {2, 2, 5, 1, -1, 0, -1, -7, 3, 0, -1, INT32_MIN, 1 << 12, 1 << 12, -42, 4, 1};
 
-/* The interpreter's scalar semantics (codegen/interp/interp.c scalar_op),
- * with compiled code's i32 division by zero = 0. */
-static double wrap32(int64_t v) { return (double)(int32_t)(uint32_t)(uint64_t)v; }
-static double ref(Op op, bool i32, double a, double b, double c) {
-  switch (op) {
-  case OP_NEG: return i32 ? wrap32(-(int64_t)a) : -a;
-  case OP_EXP: return exp(a);
-  case OP_LOG: return log(a);
-  case OP_SQRT: return sqrt(a);
-  case OP_TANH: return tanh(a);
-  case OP_ABS: return i32 ? wrap32(a < 0 ? -(int64_t)a : (int64_t)a) : fabs(a);
-  case OP_SIGN: return isnan(a) ? a : (double)((a > 0) - (a < 0));
-  case OP_STOP_GRAD: return a;
-  case OP_ADD: return i32 ? wrap32((int64_t)a + (int64_t)b) : a + b;
-  case OP_SUB: return i32 ? wrap32((int64_t)a - (int64_t)b) : a - b;
-  case OP_MUL: return i32 ? wrap32((int64_t)a * (int64_t)b) : a * b;
-  case OP_DIV: return !i32 ? a / b : b == 0 ? 0 : wrap32((int64_t)a / (int64_t)b);
-  case OP_POW: return pow(a, b);
-  case OP_MAX: return isnan(a) ? a : isnan(b) ? b : a >= b ? a : b;
-  case OP_MIN: return isnan(a) ? a : isnan(b) ? b : a <= b ? a : b;
-  case OP_EQ: return a == b;
-  case OP_NE: return a != b;
-  case OP_LT: return a < b;
-  case OP_LE: return a <= b;
-  case OP_GT: return a > b;
-  case OP_GE: return a >= b;
-  case OP_WHERE: return a != 0 ? b : c;
-  default: return NAN;
-  }
-}
+/* ir/ops.def's scalar semantics (compiled code's: i32 division by zero = 0). */
+static double ref(Op op, bool i32, double a, double b, double c) { return op_eval(op, i32 ? DT_I32 : DT_F32, a, b, c); }
 
 /* One kernel per op and dtype: out[i] = op(a[i], b[i], c[i]); f32 ops read
  * fa/fb/fc, i32 ops ia/ib (where: the condition from fa). */
@@ -520,11 +492,9 @@ static void test_all_ops(int opt) {
       double want, got;
       if (q >= first_cast) {
         if (cs->i32) {
-          want = (float)AI[i], got = OF[i];
+          want = (float)op_eval(OP_CAST, DT_F32, AI[i], 0, 0), got = OF[i];
         } else {
-          double x = A[i];
-          want = isnan(x) ? 0 : x >= 2147483647.0 ? 2147483647.0 : x <= -2147483648.0 ? -2147483648.0 : trunc(x);
-          got = OI[i];
+          want = op_eval(OP_CAST, DT_I32, A[i], 0, 0), got = OI[i];
         }
       } else if (cs->op == OP_WHERE) {
         want = cs->i32 ? ref(OP_WHERE, true, A[i], AI[i], BI[i]) : ref(OP_WHERE, false, A[i], A[i], Bf[i]);

@@ -233,19 +233,6 @@ static void on_alarm(int sig) {
 
 /* ---- compiling ------------------------------------------------------------------------------------ */
 
-static char *slurp(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *s = malloc((size_t)n + 1);
-  size_t got = fread(s, 1, (size_t)n, f);
-  s[got] = 0;
-  fclose(f);
-  return s;
-}
-
 static void jit_check(LLVMErrorRef e, const char *what) {
   if (!e) return;
   char *msg = LLVMGetErrorMessage(e);
@@ -667,9 +654,10 @@ int main(void) {
   else
     printf("test_gpu_codegen: ptxas not found, PTX is not assembled\n");
 
-  char *mnist = slurp("../examples/mnist.nn"), *example_custom = slurp("../examples/custom.nn");
-  CHECK(mnist && example_custom, "cannot read ../examples (run from test/)");
-  if (!mnist || !example_custom) return 1;
+  char *mnist = read_text("../examples/mnist.nn"), *example_custom = read_text("../examples/custom.nn");
+  char *primitives = read_text(PRIMITIVES_NN);
+  CHECK(mnist && example_custom && primitives, "cannot read ../examples or " PRIMITIVES_NN " (run from test/)");
+  if (!mnist || !example_custom || !primitives) return 1;
 
   sim_start();
   static const Mode modes[] = {
@@ -683,6 +671,7 @@ int main(void) {
   agree("wide_rows", wide_rows, &modes[0], 19, 3);
   agree("regression", regression, &modes[0], 6, 3);
   agree("regression", regression, &modes[5], 6, 3);
+  agree("primitives", primitives, &modes[0], 7, 3);
   sim_stop();
 
   check_archs();
@@ -692,9 +681,12 @@ int main(void) {
   check_ptx("custom", example_custom, 32, true, false);
   check_ptx("wide_rows", wide_rows, 19, false, true);
   check_no_libdevice(example_custom);
+  check_no_libdevice(primitives);
+  check_ptx("primitives", primitives, 16, false, false);
 
   free(mnist);
   free(example_custom);
+  free(primitives);
   char cmd[400];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   if (!failures && system(cmd) != 0) printf("cannot remove %s\n", tmpdir);

@@ -411,26 +411,23 @@ static void check_asic_limit(void) {
 
 enum { NV = 10, NOPS = 12 };
 
-static double i32wrap(int64_t v) { return (double)(int32_t)(uint32_t)(uint64_t)v; }
-static double f2i(double x) { return isnan(x) ? 0 : x >= 2147483647.0 ? 2147483647.0 : x <= -2147483648.0 ? -2147483648.0 : trunc(x); }
-
-/* What the interpreter computes for op column c at element i. */
+/* What ir/ops.def's semantics (op_eval) give for op column c at element i,
+ * f32 results rounded to float. */
 static double expect(int c, int i, const float *a, const float *b, const int32_t *ia, const int32_t *ib) {
-  double x = a[i], y = b[i];
-  int64_t p = ia[i], q = ib[i];
+  double x = a[i], y = b[i], p = ia[i], q = ib[i];
   switch (c) {
-  case 0: return isnan(x) ? x : isnan(y) ? y : x >= y ? x : y;         /* max propagates NaN */
-  case 1: return isnan(x) ? x : isnan(y) ? y : x <= y ? x : y;         /* min */
-  case 2: return f2i((float)(x * 1e9f));                                  /* f32 -> i32 saturates, NaN -> 0 */
-  case 3: return q == 0 ? 0 : q == -1 ? i32wrap(-p) : (double)(p / q);   /* i32 division */
-  case 4: return x != 0 ? y : 7;                                          /* where: NaN counts as nonzero */
-  case 5: return x < y;                                                   /* comparisons give 1 or 0 */
-  case 6: return i > 0 ? a[i - 1] : 0;                                    /* guarded load */
-  case 7: return isnan(x) ? x : x > 0 ? 1 : x < 0 ? -1 : 0;               /* sign */
-  case 8: return i32wrap(p + q);                                          /* i32 wraps */
-  case 9: return i32wrap(p * q);
-  case 10: return p < 0 ? i32wrap(-p) : (double)p;                        /* abs(INT_MIN) wraps */
-  case 11: return (float)pow((float)fabs(x), 0.5f) + (float)tanh(y);
+  case 0: return op_eval(OP_MAX, DT_F32, x, y, 0);                     /* max propagates NaN */
+  case 1: return op_eval(OP_MIN, DT_F32, x, y, 0);                     /* min */
+  case 2: return op_eval(OP_CAST, DT_I32, (float)(x * 1e9f), 0, 0);     /* f32 -> i32 saturates, NaN -> 0 */
+  case 3: return op_eval(OP_DIV, DT_I32, p, q, 0);                     /* i32 division, x / 0 = 0 */
+  case 4: return op_eval(OP_WHERE, DT_F32, x, y, 7);                   /* where: NaN counts as nonzero */
+  case 5: return op_eval(OP_LT, DT_F32, x, y, 0);                      /* comparisons give 1 or 0 */
+  case 6: return i > 0 ? a[i - 1] : 0;                                  /* guarded load */
+  case 7: return op_eval(OP_SIGN, DT_F32, x, 0, 0);                    /* sign keeps NaN */
+  case 8: return op_eval(OP_ADD, DT_I32, p, q, 0);                     /* i32 wraps */
+  case 9: return op_eval(OP_MUL, DT_I32, p, q, 0);
+  case 10: return op_eval(OP_ABS, DT_I32, p, 0, 0);                    /* abs(INT_MIN) wraps */
+  case 11: return (float)((float)op_eval(OP_POW, DT_F32, (float)fabs(x), 0.5, 0) + (float)op_eval(OP_TANH, DT_F32, y, 0, 0));
   }
   return 0;
 }
@@ -531,6 +528,10 @@ int main(void) {
   dev = rt_device_open(RT_DEVICE_OPENCL, 0, 0, &err);
   if (!dev) printf("test_opencl_codegen: device checks skipped: %s\n", err.msg);
   static const char *const targets[] = {"opencl", "fpga", "asic"};
+  char *primitives = read_text(PRIMITIVES_NN);
+  CHECK(primitives, "cannot read %s (run from test/)", PRIMITIVES_NN);
+  for (int t = 0; t < 3 && primitives; t++) agree("primitives", primitives, targets[t], 0, 7, 3, 0);
+  free(primitives);
   for (int t = 0; t < 3; t++) {
     int tiles = strcmp(targets[t], "fpga") ? 1 : 0;
     agree("mlp", mlp, targets[t], 0, 33, 3, tiles);
