@@ -7,7 +7,7 @@
  */
 #include "driver/host.h"
 
-#include "codegen/plan.h"
+#include "codegen/descriptor.h"
 #include "driver/link.h"
 #include "driver/process.h"
 #include "support/diag.h"
@@ -164,7 +164,7 @@ static int h_kernel_num_stmts(const NncKernel *k) { return (int)KK(k)->nbody; }
 static const NncStmt *h_kernel_stmt(const NncKernel *k, int i) { return (const NncStmt *)KK(k)->body[i]; }
 static int64_t h_kernel_range(const NncKernel *k, int *batched) {
   bool b = false;
-  int64_t r = plan_kernel_range(KK(k), &b);
+  int64_t r = descriptor_launch_range(KK(k), &b);
   if (batched) *batched = b;
   return r;
 }
@@ -274,7 +274,7 @@ static int h_write_descriptor(NncCompile *c, const char *path, const char *devic
     diag_error_plain("cannot write '%s': %s", path, strerror(errno));
     return 1;
   }
-  bool ok = plan_write_c(c->kp, device ? device : c->b->name, code, code_size, code_options, f);
+  bool ok = descriptor_write(c->kp, device ? device : c->b->name, code, code_size, code_options, f);
   ok &= fclose(f) == 0;
   if (!ok) diag_error_plain("error writing '%s'", path);
   return ok ? 0 : 1;

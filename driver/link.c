@@ -7,7 +7,7 @@
  */
 #include "driver/link.h"
 
-#include "codegen/plan.h"
+#include "codegen/descriptor.h"
 #include "driver/process.h"
 #include "support/diag.h"
 
@@ -190,7 +190,7 @@ bool link_trainer(const KProgram *p, LinkTemp *tmp, const char *target, const ch
     diag_error_plain("cannot write '%s': %s", desc, strerror(errno));
     return false;
   }
-  bool ok = plan_write_c(p, target, code, code_size, code_options, f);
+  bool ok = descriptor_write(p, target, code, code_size, code_options, f);
   ok &= fclose(f) == 0;
   if (!ok) {
     diag_error_plain("error writing '%s'", desc);

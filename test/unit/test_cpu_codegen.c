@@ -1,5 +1,5 @@
 /* test/unit/test_cpu_codegen.c - the CPU backend (codegen/cpu) and the
- * trainer descriptor (codegen/plan.c).
+ * trainer descriptor (codegen/descriptor.c).
  *
  * Kernel programs are built by hand with the kernel IR builder, compiled
  * with the backend and run in-process through LLVM's ORC LLJIT, at -O0 and
@@ -17,7 +17,7 @@
  * runs the train plan through the native table.  Exits 1 on failure.
  */
 #include "codegen/cpu/cpu.h"
-#include "codegen/plan.h"
+#include "codegen/descriptor.h"
 #include "runtime/model.h"
 
 #include <llvm-c/Analysis.h>
@@ -704,7 +704,7 @@ static void test_plan(void) {
   snprintf(stub, sizeof stub, "%s/stub.c", tmpdir);
   snprintf(exe, sizeof exe, "%s/train", tmpdir);
   FILE *f = fopen(desc, "w");
-  CHECK(f && plan_write_c(P, "cpu", NULL, 0, NULL, f), "plan_write_c");
+  CHECK(f && descriptor_write(P, "cpu", NULL, 0, NULL, f), "descriptor_write");
   fclose(f);
   snprintf(cmd, sizeof cmd, "cc -std=c11 -Wall -Wextra -Werror -pedantic -fsyntax-only -I%s/include %s", build_dir, desc);
   CHECK(sh(cmd) == 0, "the cpu descriptor does not compile");
@@ -771,7 +771,7 @@ static void test_plan(void) {
   for (int i = 0; i < 256; i++) code[i] = (char)i;
   memcpy(code + 256, "?\?=?\?/\n\"\\", 9);
   f = fopen(desc, "w");
-  CHECK(f && plan_write_c(P, "gpu", code, 265, "-cl-std=CL1.2 \"q\"", f), "plan_write_c gpu");
+  CHECK(f && descriptor_write(P, "gpu", code, 265, "-cl-std=CL1.2 \"q\"", f), "descriptor_write gpu");
   fclose(f);
   f = fopen(stub, "w");
   fputs("#include <nnrt/model.h>\n#include <stdio.h>\n#include <string.h>\n"

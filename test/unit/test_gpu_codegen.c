@@ -22,7 +22,7 @@
 #include "codegen/cpu/cpu.h"
 #include "codegen/gpu/gpu.h"
 #include "codegen/interp/interp.h"
-#include "codegen/plan.h"
+#include "codegen/descriptor.h"
 #include "frontend/ast.h"
 #include "support/diag.h"
 #include "frontend/elab.h"
@@ -347,7 +347,7 @@ static void run_plan(Run *r, const uint32_t *plan, uint32_t n, int64_t batch) {
     void *args[MAX_ARGS];
     for (uint32_t a = 0; a < k->nargs; a++) args[a] = r->mem[k->args[a]];
     bool batched;
-    int64_t range = plan_kernel_range(k, &batched) * (batched ? batch : 1);
+    int64_t range = descriptor_launch_range(k, &batched) * (batched ? batch : 1);
     CHECK(sim_launch(r->fns[plan[i]], args, (int)k->nargs, batch, range),
           "%s: a barrier or shuffle that not every thread of a block (or warp) reaches", k->name);
   }

@@ -17,7 +17,7 @@
  */
 #include "codegen/interp/interp.h"
 #include "codegen/opencl/opencl.h"
-#include "codegen/plan.h"
+#include "codegen/descriptor.h"
 #include "frontend/ast.h"
 #include "support/diag.h"
 #include "frontend/elab.h"
@@ -103,7 +103,7 @@ static bool run_plan(Run *r, const uint32_t *plan, uint32_t n, int64_t batch, co
     for (uint32_t a = 0; a < k->nargs; a++) args[a] = rt_arg_mem(r->mem[k->args[a]]);
     args[k->nargs] = r->c->dialect.batch_i32 ? rt_arg_i32((int32_t)batch) : rt_arg_i64(batch);
     bool batched;
-    int64_t range = plan_kernel_range(k, &batched) * (batched ? batch : 1);
+    int64_t range = descriptor_launch_range(k, &batched) * (batched ? batch : 1);
     uint32_t grid[3] = {1, 1, 1}, block[3] = {1, 1, 1};
     if (!r->c->dialect.single_work_item) {
       grid[0] = (uint32_t)((range + GROUP - 1) / GROUP);

@@ -1,4 +1,4 @@
-/* codegen/plan.c - writes the trainer descriptor as C (see plan.h).
+/* codegen/descriptor.c - writes the trainer descriptor as C (see descriptor.h).
  *
  * The output is plain C11 data: static const arrays for the buffers, the
  * argument lists, the train and eval launches, metric and hyper-parameter
@@ -7,7 +7,7 @@
  * main().  Nothing in it depends on the compiler's headers: it includes
  * only <nnrt/model.h> and <nnrt/init.h>.
  */
-#include "codegen/plan.h"
+#include "codegen/descriptor.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -28,7 +28,7 @@ static const char *const init_kind_names[] = {"RT_INIT_NONE",    "RT_INIT_ZEROS"
                                               "RT_INIT_FULL",    "RT_INIT_UNIFORM",        "RT_INIT_NORMAL",
                                               "RT_INIT_GLOROT_UNIFORM", "RT_INIT_HE_NORMAL"};
 
-int64_t plan_kernel_range(const Kernel *k, bool *batched) {
+int64_t descriptor_launch_range(const Kernel *k, bool *batched) {
   if (k->nbody == 1 && k->body[0]->kind == KS_LOOP) {
     *batched = k->body[0]->batched;
     return k->body[0]->extent;
@@ -37,7 +37,7 @@ int64_t plan_kernel_range(const Kernel *k, bool *batched) {
   return 1;
 }
 
-void plan_write_string(FILE *out, const char *s, size_t n) {
+void descriptor_write_string(FILE *out, const char *s, size_t n) {
   size_t col = 0;
   fputc('"', out);
   for (size_t i = 0; i < n; i++) {
@@ -66,7 +66,7 @@ void plan_write_string(FILE *out, const char *s, size_t n) {
 
 static void write_cstr(FILE *out, const char *s) {
   if (s)
-    plan_write_string(out, s, strlen(s));
+    descriptor_write_string(out, s, strlen(s));
   else
     fputs("NULL", out);
 }
@@ -173,7 +173,7 @@ static void write_plan(const KProgram *p, const uint32_t *plan, uint32_t n, cons
     NNC_ASSERT(plan[i] < p->nkernels);
     const Kernel *k = &p->kernels[plan[i]];
     bool batched;
-    int64_t range = plan_kernel_range(k, &batched);
+    int64_t range = descriptor_launch_range(k, &batched);
     fprintf(out, "    {%u, %u, ", plan[i], k->nargs);
     if (k->nargs)
       fprintf(out, "nnc_args_%u", plan[i]);
@@ -198,7 +198,7 @@ static void write_code(const KProgram *p, const char *code, uint64_t code_size, 
     }
   } else {
     fprintf(out, "static const char nnc_code[] =\n    ");
-    plan_write_string(out, code, (size_t)code_size);
+    descriptor_write_string(out, code, (size_t)code_size);
     fprintf(out, ";\n");
   }
   fputc('\n', out);
@@ -213,7 +213,7 @@ static const char *metric_name(const KProgram *p, uint32_t i) {
   return p->bufs[p->metrics[i]].name;
 }
 
-bool plan_write_c(const KProgram *p, const char *target, const char *code, uint64_t code_size,
+bool descriptor_write(const KProgram *p, const char *target, const char *code, uint64_t code_size,
                   const char *code_options, FILE *out) {
   const Module *m = p->module;
   const char *model = m && m->name ? m->name : "model";
