@@ -9,6 +9,7 @@
 #ifndef NNC_LINK_H
 #define NNC_LINK_H
 
+#include "codegen/descriptor.h"
 #include "ir/kernel.h"
 
 #include <limits.h>
@@ -51,11 +52,10 @@ bool link_find_runtime(const char *exe_dir, LinkRuntime *rt);
 bool link_executable(const LinkRuntime *rt, const char *const *inputs, int ninputs, const char *output,
                      bool verbose);
 
-/* Writes the descriptor of p (descriptor_write: target, code, code_size,
- * code_options) into tmp as model.c, then links it with the objects into
- * output.  Returns false after reporting an error. */
-bool link_trainer(const KProgram *p, LinkTemp *tmp, const char *target, const char *code, uint64_t code_size,
-                  const char *code_options, const char *const *objects, int nobjects, const char *output,
-                  bool verbose);
+/* Writes the descriptor of p (descriptor_write: target, code) into tmp as
+ * model.c, then links it with the objects into output.  Returns false
+ * after reporting an error. */
+bool link_trainer(const KProgram *p, LinkTemp *tmp, const char *target, const DescriptorCode *code,
+                  const char *const *objects, int nobjects, const char *output, bool verbose);
 
 #endif

@@ -5,7 +5,6 @@
  */
 #include "driver/options.h"
 
-#include "codegen/gpu/gpu.h"
 #include "codegen/backend.h"
 #include "support/diag.h"
 #include "passes/pass.h"
@@ -14,6 +13,7 @@
 #include <errno.h>
 #include <float.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,10 +110,14 @@ static const char *const option_names[] = {
     "--batch", "--steps", "--lr", "--hyper", "--seed", "--data", "--no-shuffle", "--save", "--metrics", "--f64", "--cpu", "--schedule",
     "--local-mem", "--checkpoint", "--checkpoint-every", "--resume", "--overwrite-checkpoint", "--max-memory", "--gpu-arch", "--plugin", "--backend-opt", "--check-backend", "--check-tol", NULL};
 
-static void bad(const char *fmt, const char *a, const char *b) {
+static void bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void bad(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
   fprintf(stderr, "nnc: error: ");
-  fprintf(stderr, fmt, a, b);
+  vfprintf(stderr, fmt, ap);
   fprintf(stderr, "\n");
+  va_end(ap);
 }
 
 /* The known option sharing the longest prefix with s, for suggestions. */
@@ -171,6 +175,103 @@ static bool hyper_value(const char *name, const char *hyper, const char *value, 
   return true;
 }
 
+/* Adds KEY=VALUE to the backend options; flag is the shorthand that gave
+ * it (NULL = --backend-opt). */
+static bool add_backend_opt(Options *o, const char *flag, const char *key, const char *value) {
+  if (o->nbackend_opts == MAX_BACKEND_OPTS) {
+    bad("too many backend options (limit %s)", "32");
+    return false;
+  }
+  if (flag) {
+    size_t n = strlen(key) + strlen(value) + 2;
+    char *kv = nnc_xmalloc(n);
+    snprintf(kv, n, "%s=%s", key, value);
+    value = kv;
+  }
+  o->backend_opt_flags[o->nbackend_opts] = flag;
+  o->backend_opts[o->nbackend_opts++] = value;
+  return true;
+}
+
+/* "a,b,c" as "a, b or c" into buf; "none" for an empty or NULL list. */
+static const char *spoken_list(char *buf, size_t size, const char *list) {
+  int n = 0, total = 0;
+  for (const char *s = list; s && *s; s++) total += *s == ',';
+  total += list && *list;
+  buf[0] = 0;
+  for (const char *s = list; s && *s && n < total; n++) {
+    size_t len = strcspn(s, ","), at = strlen(buf);
+    snprintf(buf + at, size - at, "%s%.*s", n == 0 ? "" : n + 1 == total ? " or " : ", ", (int)len, s);
+    s += len + (s[len] == ',');
+  }
+  return total ? buf : "none";
+}
+
+/* Every backend option must be one the target reads (NncBackend.options). */
+static bool backend_opts_known(const NncBackend *b, const Options *o) {
+  const char *known = NNC_BACKEND_HAS(b, options) ? b->options : NULL;
+  for (int i = 0; i < o->nbackend_opts; i++) {
+    const char *kv = o->backend_opts[i], *eq = strchr(kv, '='), *flag = o->backend_opt_flags[i];
+    char key[128], takers[512], buf[512];
+    snprintf(key, sizeof key, "%.*s", (int)(eq ? eq - kv : (int)strlen(kv)), kv);
+    if (backend_list_has(known, key)) continue;
+    if (flag && backend_names(takers, sizeof takers, 'o', key))
+      bad("%s is an option of --target=%s; --target=%s does not take it", flag, spoken_list(buf, sizeof buf, takers),
+          b->name);
+    else if (flag)
+      bad("%s is an option no target takes", flag);
+    else if (known && *known)
+      bad("--backend-opt=%s: target '%s' has no option '%s' (its options: %s)", kv, b->name, key, known);
+    else
+      bad("--backend-opt=%s: target '%s' takes no --backend-opt options", kv, b->name);
+    return false;
+  }
+  return true;
+}
+
+/* The target's backend: --target's, else the one --run or --emit implies,
+ * else the default; then what it writes and reads must match --emit and
+ * the backend options.  False after an error. */
+static bool resolve_target(Options *o, bool target_given) {
+  const NncBackend *b = NULL;
+  bool backend_emit = o->emit == EMIT_BACKEND;
+  if (target_given) {
+    b = backend_find(o->target, true);
+    if (!b) {
+      char names[1024], buf[1024];
+      backend_names(names, sizeof names, 0, NULL);
+      if (!diag_error_count())
+        bad("unknown target '%s'; expected %s, or a plugin's (see --list-targets)", o->target,
+            spoken_list(buf, sizeof buf, names));
+      return false;
+    }
+  } else if (o->run) {
+    b = &nnc_backend_interp;
+  } else if (backend_emit && !backend_list_has(backend_default()->emits, o->emit_name)) {
+    b = backend_emitting(o->emit_name); /* --emit=ptx: the target that writes PTX */
+    if (!b && backend_load_search_path()) b = backend_emitting(o->emit_name);
+  }
+  if (!b) b = backend_default();
+  if (o->run && b != &nnc_backend_interp) {
+    bad("--run trains with the interpreter; it cannot be combined with --target=%s", b->name);
+    return false;
+  }
+  o->backend = b;
+  o->target = b->name;
+  if (backend_emit && !backend_list_has(b->emits, o->emit_name)) {
+    char writers[512], buf[512], buf2[512];
+    const char *mine = spoken_list(buf, sizeof buf, b->emits);
+    if (backend_names(writers, sizeof writers, 'e', o->emit_name))
+      bad("--target=%s cannot write --emit=%s (it writes %s); --emit=%s is --target=%s's", b->name, o->emit_name,
+          mine, o->emit_name, spoken_list(buf2, sizeof buf2, writers));
+    else
+      bad("unknown --emit kind '%s'; expected ast, ir, dot, kernels or a kind the target writes (--target=%s: %s)",
+          o->emit_name, b->name, mine);
+    return false;
+  }
+  return backend_opts_known(b, o);
+}
+
 static bool valid_stage(const char *name) {
   return !strcmp(name, "parse") || !strcmp(name, "elaborate") || pass_find(name);
 }
@@ -178,7 +279,6 @@ static bool valid_stage(const char *name) {
 int options_parse(int argc, char **argv, Options *o) {
   memset(o, 0, sizeof *o);
   o->opt_level = 2;
-  o->target = "cpu";
   o->epochs = o->batch = o->steps = o->seed = -1;
   o->gradcheck_tol = 1e-4;
   o->check_tol = 1e-4;
@@ -217,12 +317,12 @@ int options_parse(int argc, char **argv, Options *o) {
     for (int k = 0; with_value[k]; k++) takes |= !strcmp(name, with_value[k]);
     if (takes && !value) {
       if (i + 1 >= argc) {
-        bad("option '%s' needs a value%s", name, "");
+        bad("option '%s' needs a value", name);
         return 1;
       }
       value = argv[++i];
     } else if (!takes && value) {
-      bad("option '%s' does not take a value%s", name, "");
+      bad("option '%s' does not take a value", name);
       return 1;
     }
 
@@ -248,20 +348,15 @@ int options_parse(int argc, char **argv, Options *o) {
       if (!strcmp(value, "ast")) o->emit = EMIT_AST;
       else if (!strcmp(value, "ir")) o->emit = EMIT_IR;
       else if (!strcmp(value, "dot")) o->emit = EMIT_DOT;
-      else if (!strcmp(value, "llvm")) o->emit = EMIT_LLVM;
-      else if (!strcmp(value, "asm")) o->emit = EMIT_ASM;
-      else if (!strcmp(value, "obj")) o->emit = EMIT_OBJ;
       else if (!strcmp(value, "kernels")) o->emit = EMIT_KERNELS;
-      else if (!strcmp(value, "cl")) o->emit = EMIT_CL;
-      else if (!strcmp(value, "ptx")) o->emit = EMIT_PTX;
-      else o->emit = EMIT_OTHER; /* a backend's own kind: checked with the target */
+      else o->emit = EMIT_BACKEND; /* a kind the target writes: checked with the target */
     } else if (!strcmp(name, "--model")) {
       o->model = value;
     } else if (!strcmp(name, "--print-after")) {
       char *copy = strdup(value);
       for (char *tok = strtok(copy, ","); tok; tok = strtok(NULL, ",")) {
         if (!valid_stage(tok)) {
-          bad("unknown pass '%s' in --print-after (see --list-passes)%s", tok, "");
+          bad("unknown pass '%s' in --print-after (see --list-passes)", tok);
           return 1;
         }
         if (o->nprint_after < MAX_PRINT_AFTER) o->print_after[o->nprint_after++] = tok;
@@ -270,7 +365,7 @@ int options_parse(int argc, char **argv, Options *o) {
       o->print_after_all = true;
     } else if (!strcmp(name, "--stop-after")) {
       if (!valid_stage(value)) {
-        bad("unknown pass '%s' in --stop-after (see --list-passes)%s", value, "");
+        bad("unknown pass '%s' in --stop-after (see --list-passes)", value);
         return 1;
       }
       o->stop_after = value;
@@ -278,7 +373,7 @@ int options_parse(int argc, char **argv, Options *o) {
       char *copy = strdup(value);
       for (char *tok = strtok(copy, ","); tok; tok = strtok(NULL, ","))
         if (!pass_find(tok)) {
-          bad("unknown pass '%s' in --passes (see --list-passes)%s", tok, "");
+          bad("unknown pass '%s' in --passes (see --list-passes)", tok);
           return 1;
         }
       free(copy);
@@ -290,7 +385,7 @@ int options_parse(int argc, char **argv, Options *o) {
       else if (!strcmp(value, "always")) o->color = COLOR_ALWAYS;
       else if (!strcmp(value, "never")) o->color = COLOR_NEVER;
       else {
-        bad("unknown --color value '%s'; expected auto, always or never%s", value, "");
+        bad("unknown --color value '%s'; expected auto, always or never", value);
         return 1;
       }
     } else if (!strcmp(name, "--verify")) {
@@ -358,24 +453,26 @@ int options_parse(int argc, char **argv, Options *o) {
       }
     } else if (!strcmp(name, "--cpu")) {
       if (!*value) {
-        bad("option '%s' needs a CPU name%s", name, "");
+        bad("option '%s' needs a CPU name", name);
         return 1;
       }
-      o->cpu = value;
+      if (!add_backend_opt(o, "--cpu", "cpu", value)) return 1;
     } else if (!strcmp(name, "--schedule")) {
       if (!*value) {
-        bad("option '%s' needs a schedule (for example --schedule=kc=128,mc=96)%s", name, "");
+        bad("option '%s' needs a schedule (for example --schedule=kc=128,mc=96)", name);
         return 1;
       }
-      o->schedule = value;
+      if (!add_backend_opt(o, "--schedule", "schedule", value)) return 1;
     } else if (!strcmp(name, "--local-mem")) {
-      if (!int_value(name, value, 1, INT64_C(1) << 31, &o->local_mem)) return 1;
+      int64_t bytes;
+      if (!int_value(name, value, 1, INT64_C(1) << 31, &bytes) || !add_backend_opt(o, "--local-mem", "local-mem", value))
+        return 1;
     } else if (!strcmp(name, "--gpu-arch")) {
-      if (!gpu_arch_valid(value)) {
-        bad("unknown GPU architecture '%s' in --gpu-arch; expected %s", value, gpu_arch_list);
+      if (!*value) {
+        bad("option '%s' needs a GPU architecture", name);
         return 1;
       }
-      o->gpu_arch = value;
+      if (!add_backend_opt(o, "--gpu-arch", "gpu-arch", value)) return 1; /* checked by the backend */
     } else if (!strcmp(name, "--plugin")) {
       if (o->nplugins == MAX_PLUGINS) {
         bad("too many '%s' options (limit %s)", name, "32");
@@ -388,11 +485,7 @@ int options_parse(int argc, char **argv, Options *o) {
         bad("option '%s' needs KEY=VALUE, found '%s'", name, value);
         return 1;
       }
-      if (o->nbackend_opts == MAX_BACKEND_OPTS) {
-        bad("too many '%s' options (limit %s)", name, "32");
-        return 1;
-      }
-      o->backend_opts[o->nbackend_opts++] = value;
+      if (!add_backend_opt(o, NULL, NULL, value)) return 1;
     } else if (!strcmp(name, "--check-backend")) {
       o->check_backend = value;
     } else if (!strcmp(name, "--check-tol")) {
@@ -408,7 +501,7 @@ int options_parse(int argc, char **argv, Options *o) {
       if (hint)
         bad("unknown option '%s'; did you mean '%s'?", name, hint);
       else
-        bad("unknown option '%s'%s", name, "");
+        bad("unknown option '%s'", name);
       return 1;
     }
   }
@@ -422,6 +515,7 @@ int options_parse(int argc, char **argv, Options *o) {
       const char *origin;
       const NncBackend *b = backend_at(i, &origin);
       printf("  %-8s %s", b->name, b->description ? b->description : "");
+      if (strcmp(backend_device(b), "-")) printf(" (device: %s)", backend_device(b));
       if (origin) printf(" [plugin %s]", origin);
       putchar('\n');
     }
@@ -434,8 +528,8 @@ int options_parse(int argc, char **argv, Options *o) {
     }
     if (!backend_find(o->check_backend, true)) {
       if (!diag_error_count())
-        bad("unknown target '%s' in --check-backend (see --list-targets; load a plugin with --plugin=PATH)%s",
-            o->check_backend, "");
+        bad("unknown target '%s' in --check-backend (see --list-targets; load a plugin with --plugin=PATH)",
+            o->check_backend);
       return 1;
     }
     return -1;
@@ -444,66 +538,18 @@ int options_parse(int argc, char **argv, Options *o) {
     fputs("nnc: error: no input file (try 'nnc --help')\n", stderr);
     return 1;
   }
-  const NncBackend *backend = backend_find(o->target, true);
-  if (!backend) {
-    if (!diag_error_count())
-      bad("unknown target '%s'; expected cpu, gpu, opencl, fpga, asic, interp or a plugin's (see --list-targets)%s",
-          o->target, "");
-    return 1;
-  }
-  if (o->emit == EMIT_OTHER && !backend_list_has(backend->emits, o->emit_name)) {
-    const char *origin = NULL;
-    for (int i = 0, n = backend_count(); i < n; i++)
-      if (backend_at(i, &origin) == backend) break;
-    fprintf(stderr, "nnc: error: unknown --emit kind '%s'; expected ast, ir, dot, kernels, llvm, asm, obj, cl or ptx",
-            o->emit_name);
-    if (origin && backend->emits && *backend->emits)
-      fprintf(stderr, " (--target=%s: %s)", o->target, backend->emits);
-    fputc('\n', stderr);
-    return 1;
-  }
-  if (o->emit == EMIT_OBJ && (!o->output || !strcmp(o->output, "-"))) {
-    bad("--emit=obj writes a binary file: give it with -o FILE%s%s", "", "");
-    return 1;
-  }
-  bool ocl = !strcmp(o->target, "opencl") || !strcmp(o->target, "fpga") || !strcmp(o->target, "asic");
-  if (o->emit == EMIT_CL && !target_given) o->target = "opencl", ocl = true;
-  if (o->emit == EMIT_CL && !ocl) {
-    bad("--emit=cl writes OpenCL C: use it with --target=opencl, fpga or asic, not %s%s", o->target, "");
-    return 1;
-  }
-  if (o->emit == EMIT_PTX && !target_given) o->target = "gpu";
-  if (o->emit == EMIT_PTX && strcmp(o->target, "gpu")) {
-    bad("--emit=ptx writes PTX: use it with --target=gpu, not %s%s", o->target, "");
-    return 1;
-  }
-  if (o->gpu_arch && strcmp(o->target, "gpu")) {
-    bad("--gpu-arch picks the GPU of --target=gpu; --target=%s has none%s", o->target, "");
-    return 1;
-  }
-  if (o->local_mem && strcmp(o->target, "asic") && strcmp(o->target, "opencl")) {
-    bad("--local-mem sizes the matmul tiles of --target=asic or opencl; --target=%s has none%s", o->target, "");
-    return 1;
-  }
+  if (!resolve_target(o, target_given)) return 1;
   if ((o->checkpoint || o->resume) && !o->run) {
-    bad("--checkpoint and --resume go with --run here; a built trainer takes them too (./train --checkpoint DIR)%s%s",
-        "", "");
+    bad("--checkpoint and --resume go with --run here; a built trainer takes them too (./train --checkpoint DIR)");
     return 1;
   }
   if ((o->checkpoint_every || o->overwrite_checkpoint) && !o->checkpoint) {
-    bad("%s needs --checkpoint=DIR%s", o->checkpoint_every ? "--checkpoint-every" : "--overwrite-checkpoint", "");
+    bad("%s needs --checkpoint=DIR", o->checkpoint_every ? "--checkpoint-every" : "--overwrite-checkpoint");
     return 1;
   }
   if (o->run && o->gradcheck) {
-    bad("--run and --gradcheck cannot be combined%s%s", "", "");
+    bad("--run and --gradcheck cannot be combined");
     return 1;
-  }
-  if (o->run) {
-    if (target_given && strcmp(o->target, "interp")) {
-      bad("--run trains with the interpreter; it cannot be combined with --target=%s%s", o->target, "");
-      return 1;
-    }
-    o->target = "interp";
   }
   return -1;
 }
@@ -512,8 +558,5 @@ const char *options_backend_value(const Options *o, const char *key) {
   size_t n = strlen(key);
   for (int i = o->nbackend_opts - 1; i >= 0; i--) /* the last one given wins */
     if (!strncmp(o->backend_opts[i], key, n) && o->backend_opts[i][n] == '=') return o->backend_opts[i] + n + 1;
-  if (!strcmp(key, "cpu")) return o->cpu;
-  if (!strcmp(key, "schedule")) return o->schedule;
-  if (!strcmp(key, "gpu-arch")) return o->gpu_arch;
   return NULL;
 }

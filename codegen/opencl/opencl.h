@@ -56,9 +56,9 @@ char *ocl_plan_path(const char *cl_path);
 /* The launch plan as JSON; code_file names the source it goes with. */
 bool ocl_write_plan(const KProgram *p, const OclCode *c, const char *code_file, FILE *out);
 
-/* The trainer descriptor (descriptor_write with the code and its build
- * options, plus single_work_item / batch_arg_i32) into path.  False after
- * reporting an error. */
+/* The trainer descriptor (descriptor_write: the OpenCL C, its build
+ * options and the dialect's single_work_item / batch_arg_i32) into path.
+ * False after reporting an error. */
 bool ocl_write_descriptor(const KProgram *p, const OclCode *c, const char *path);
 
 #endif

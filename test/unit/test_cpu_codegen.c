@@ -704,7 +704,8 @@ static void test_plan(void) {
   snprintf(stub, sizeof stub, "%s/stub.c", tmpdir);
   snprintf(exe, sizeof exe, "%s/train", tmpdir);
   FILE *f = fopen(desc, "w");
-  CHECK(f && descriptor_write(P, "cpu", NULL, 0, NULL, f), "descriptor_write");
+  DescriptorCode native = {.kind = NNC_CODE_NATIVE};
+  CHECK(f && descriptor_write(P, "cpu", &native, f), "descriptor_write");
   fclose(f);
   snprintf(cmd, sizeof cmd, "cc -std=c11 -Wall -Wextra -Werror -pedantic -fsyntax-only -I%s/include %s", build_dir, desc);
   CHECK(sh(cmd) == 0, "the cpu descriptor does not compile");
@@ -771,13 +772,14 @@ static void test_plan(void) {
   for (int i = 0; i < 256; i++) code[i] = (char)i;
   memcpy(code + 256, "?\?=?\?/\n\"\\", 9);
   f = fopen(desc, "w");
-  CHECK(f && descriptor_write(P, "gpu", code, 265, "-cl-std=CL1.2 \"q\"", f), "descriptor_write gpu");
+  DescriptorCode ptx = {NNC_CODE_PTX, code, 265, "-cl-std=CL1.2 \"q\"", false, false};
+  CHECK(f && descriptor_write(P, "gpu", &ptx, f), "descriptor_write gpu");
   fclose(f);
   f = fopen(stub, "w");
   fputs("#include <nnrt/model.h>\n#include <stdio.h>\n#include <string.h>\n"
         "int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {\n"
         "  (void)argc, (void)argv;\n"
-        "  unsigned ok = m->code_size == 265 && !m->native;\n"
+        "  unsigned ok = m->code_size == 265 && !m->native && m->code_kind == RT_MODEL_CODE_PTX;\n"
         "  for (int i = 0; i < 256; i++) ok &= (unsigned char)m->code[i] == i;\n"
         "  ok &= !memcmp(m->code + 256, \"?\\?=?\\?/\\n\\\"\\\\\", 9);\n"
         "  ok &= !strcmp(m->code_options, \"-cl-std=CL1.2 \\\"q\\\"\");\n"
