@@ -60,6 +60,7 @@ typedef struct Options {
   const char *backend_opts[MAX_BACKEND_OPTS];
   const char *backend_opt_flags[MAX_BACKEND_OPTS]; /* the shorthand that gave it, NULL = --backend-opt */
   int nbackend_opts;
+  bool list_targets;           /* --list-targets */
   const char *check_backend;   /* --check-backend=NAME: the conformance check (driver/check.c) */
   double check_tol;            /* --check-tol (default 1e-4) */
 } Options;
