@@ -42,18 +42,7 @@
 #include <unistd.h>
 #include "test_models.h"
 
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    checks++;                                                                  \
-    if (!(cond)) {                                                             \
-      failures++;                                                              \
-      printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                   \
-      printf(__VA_ARGS__);                                                     \
-      printf("\n");                                                            \
-    }                                                                          \
-  } while (0)
+#include "check.h"
 
 #define TOL 1e-4
 enum { NT = GPU_BLOCK, MAX_ARGS = 16 };
@@ -557,7 +546,7 @@ static void check_module(const char *name, const char *src) {
     }
     CHECK(!left, "%s: a libdevice function or __nvvm_reflect is still declared", name);
   } else if (!lib) {
-    printf("test_gpu_codegen: libdevice not found, its checks skipped\n");
+    check_note("libdevice not found, its checks skipped");
   }
   if (tm) LLVMDisposeTargetMachine(tm);
   LLVMDisposeModule(mod);
@@ -698,7 +687,6 @@ int main(void) {
   char cmd[400];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   if (!failures && system(cmd) != 0) printf("cannot remove %s\n", tmpdir);
-  printf("test_gpu_codegen: %d checks, %d failed%s%s\n", checks, failures, failures ? "; files kept in " : "",
-         failures ? tmpdir : "");
-  return failures ? 1 : 0;
+  if (failures) printf("files kept in %s\n", tmpdir);
+  return check_done();
 }

@@ -11,9 +11,8 @@
  *
  * Also: the fpga source has only single-work-item kernels, the asic source
  * no double or 64-bit integer in its kernels, the schedule really tiled a
- * matmul, and a kernel that fails to build reports the build log.  Device
- * checks print "skipped" when there is no OpenCL device; the text checks
- * run anyway.
+ * matmul, and a kernel that fails to build reports the build log.  Without
+ * an OpenCL device the text checks run and the test ends as skipped.
  */
 #include "codegen/interp/interp.h"
 #include "codegen/opencl/opencl.h"
@@ -32,19 +31,9 @@
 #include <string.h>
 #include "test_models.h"
 
-static int failures, checks;
-static RtDevice *dev; /* NULL: no OpenCL device, device checks skipped */
+#include "check.h"
 
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    checks++;                                                                  \
-    if (!(cond)) {                                                             \
-      failures++;                                                              \
-      fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                                            \
-      fputc('\n', stderr);                                                     \
-    }                                                                          \
-  } while (0)
+static RtDevice *dev; /* NULL: no OpenCL device, device checks skipped */
 
 enum { GROUP = 256 };
 #define TOL 1e-4
@@ -529,7 +518,7 @@ static const char *mlp =
 int main(void) {
   RtError err;
   dev = rt_device_open(RT_DEVICE_OPENCL, 0, 0, &err);
-  if (!dev) printf("test_opencl_codegen: device checks skipped: %s\n", err.msg);
+  if (!dev) check_skip("no OpenCL device for the device checks (%s); the text checks ran", err.msg);
   static const char *const targets[] = {"opencl", "fpga", "asic"};
   for (int t = 0; t < 3; t++) {
     int tiles = strcmp(targets[t], "fpga") ? 1 : 0;
@@ -545,6 +534,5 @@ int main(void) {
   check_build_error(mlp);
   check_asic_limit();
   rt_device_close(dev);
-  printf("test_opencl_codegen: %d checks, %d failed\n", checks, failures);
-  return failures ? 1 : 0;
+  return check_done();
 }

@@ -33,20 +33,10 @@
 #include "runtime/safetensors.h"
 #include "runtime/train.h"
 
-static int failures, checks;
+#include "check.h"
+
 static bool verbose; /* VERBOSE=1: print every run's output */
 static char tmpdir[256];
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    checks++;                                                                  \
-    if (!(cond)) {                                                             \
-      failures++;                                                              \
-      printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                   \
-      printf(__VA_ARGS__);                                                     \
-      printf("\n");                                                            \
-    }                                                                          \
-  } while (0)
 
 static const char *tmp_path(const char *name) {
   static char buf[8][512];
@@ -514,7 +504,6 @@ static void test_overrides(const RtModelDesc *m) {
   CHECK(r.rc == 0 && count_lines(r.out) == 3 && strstr(r.out, " partial=3/7\n"), "%s", r.out);
   CHECK(field(r.out, "done:", 0, "epochs") == 2 && field(r.out, "done:", 0, "steps") == 10, "%s", r.out);
 
-
   /* --data and --test replace the train block's files */
   run(&r, m, (const char *[]){"--epochs", "1", "--data", test_csv, "--test", train_csv, "--batch", "5", NULL});
   CHECK(r.rc == 0 && strstr(r.out, "done: epochs=1 steps=4 "), "%s%s", r.out, r.err);
@@ -648,7 +637,7 @@ static void test_opencl(const RtModelDesc *m) {
   int ndev = rt_device_list(info, 16), ncl = 0;
   for (int i = 0; i < ndev && i < 16; i++) ncl += info[i].kind == RT_DEVICE_OPENCL;
   if (ncl == 0) {
-    printf("test_rt_trainer: no OpenCL device, OpenCL run skipped\n");
+    check_note("no OpenCL device, OpenCL run skipped");
     return;
   }
   RtModelDesc o = *m;
@@ -710,6 +699,5 @@ int main(int argc, char **argv) {
   CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the OpenCL child failed (status %d)", status);
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   if (system(cmd) != 0) printf("test_rt_trainer: could not remove %s\n", tmpdir);
-  printf("test_rt_trainer: %d checks, %d failed\n", checks, failures);
-  return failures ? 1 : 0;
+  return check_done();
 }
