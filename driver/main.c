@@ -6,7 +6,6 @@
  * through the same passes, so each pass can be tested alone on IR text.
  */
 #include "codegen/backend.h"
-#include "codegen/cpu/cpu.h"
 #include "driver/check.h"
 #include "driver/host.h"
 #include "driver/memory.h"
@@ -103,8 +102,7 @@ static FILE *open_output(void) {
 static const char *output_path(void) {
   if (opts.output) return strcmp(opts.output, "-") ? opts.output : NULL;
   if (opts.emit != EMIT_NONE || opts.verify) return NULL;
-  const NncBackend *b = backend_find(opts.target, true);
-  return b && !(b->flags & NNC_BACKEND_NO_KERNELS) ? "train" : NULL;
+  return !(opts.backend->flags & NNC_BACKEND_NO_KERNELS) ? "train" : NULL;
 }
 
 /* An output onto a file that was read (the .nn file, an import, the
@@ -274,16 +272,11 @@ int main(int argc, char **argv) {
     emit_text(m, NULL);
     return finish();
   }
-  if (opts.emit == EMIT_KERNELS) { /* the kernel IR, as every compiling target starts from it */
-    KProgram *kp = lower_for_codegen(m, backend_find(opts.target, true));
-    if (kp && !strcmp(opts.target, "cpu")) { /* with the cpu schedule's tiles (passes/schedule_cpu.c) */
-      CpuOptions co = {.opt_level = opts.opt_level,
-                       .cpu = options_backend_value(&opts, "cpu"),
-                       .schedule = options_backend_value(&opts, "schedule")};
-      if (!cpu_schedule(kp, &co)) {
-        kprog_free(kp);
-        return finish();
-      }
+  if (opts.emit == EMIT_KERNELS) { /* the kernel IR as lowered, with the schedule the target would choose */
+    KProgram *kp = lower_for_codegen(m, opts.backend);
+    if (kp && !host_schedule(opts.backend, kp, &opts)) {
+      kprog_free(kp);
+      return finish();
     }
     FILE *out = kp ? open_output() : NULL;
     if (out) {
@@ -296,10 +289,10 @@ int main(int argc, char **argv) {
 
   /* The target's backend (codegen/backend.h): built in or a plugin's, found
    * by options_parse.  Each one but interp compiles the kernel IR. */
-  const NncBackend *backend = backend_find(opts.target, true);
+  const NncBackend *backend = opts.backend;
   int status = 0;
   if (opts.run) status = run_training(m, &opts); /* --run: train in the interpreter (driver/run.c) */
-  if (backend && !(backend->flags & NNC_BACKEND_NO_KERNELS)) {
+  if (!(backend->flags & NNC_BACKEND_NO_KERNELS)) {
     KProgram *kp = lower_for_codegen(m, backend);
     if (kp) host_compile(backend, kp, &opts); /* errors are counted by finish() */
     kprog_free(kp);

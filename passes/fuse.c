@@ -34,9 +34,8 @@
  * write what C touches or read what C writes; P is the nearest kernel C
  * depends on (vertical fusion) or, failing that, the nearest later kernel
  * with the same launch range (horizontal).  Matmul and batch-sum kernels
- * never join an earlier kernel: each starts its own, its zero-init and
- * reduction loops first, as the CPU's GEMM recognizer expects, followed by
- * whatever fused after it.  Kernels of the eval plan take only train-only
+ * never join an earlier kernel: each starts its own, its contraction
+ * statement first, followed by whatever fused after it.  Kernels of the eval plan take only train-only
  * kernels that update no parameter or state and read only what the eval
  * plan computes (the gradient of the loss joins the loss kernel); the eval
  * plan then runs them too, writing temps nobody reads.

@@ -3,7 +3,7 @@
  *
  *   schedule.c  how each kernel maps onto blocks and threads; reshapes the
  *               kernel IR (with the opencl NDRange schedule) and sets the
- *               launch ranges the descriptor (codegen/plan.c) records
+ *               launch ranges the descriptor (codegen/descriptor.c) records
  *   emit.c      the module: kernel signatures, thread indices, the
  *               one-thread and one-warp forms, math through libdevice; the
  *               statements inside are the shared LLVM emitter's

@@ -13,7 +13,7 @@
  *                (contractions' free axes and perfect nests collapsed into
  *                the launch range) and picks the contractions worth tiling;
  *                it rewrites the kernel IR, so the launch plan
- *                (codegen/plan.c) sees the ranges the kernels were written for
+ *                (codegen/descriptor.c) sees the ranges the kernels were written for
  *   emit_c.c     the renderer: the prelude, then one function per kernel
  *   dialects.c   the tables
  *

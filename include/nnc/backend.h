@@ -141,6 +141,16 @@ typedef enum { NNC_DIAG_ERROR, NNC_DIAG_WARNING, NNC_DIAG_NOTE } NncDiagLevel;
 /* Which plan: the kernels one training step launches, or one evaluation step. */
 typedef enum { NNC_PLAN_TRAIN, NNC_PLAN_EVAL } NncPlan;
 
+/* What a backend's trainer code is (NncBackend.code), and so which of
+ * libnnrt's devices runs it: the trainer opens the first device that loads
+ * it unless --device says otherwise.  Numbers are stable. */
+typedef enum {
+  NNC_CODE_UNSET = 0,    /* not declared (backends built before the field): see NncBackend.code */
+  NNC_CODE_NATIVE = 1,   /* native functions linked into the trainer: the cpu device (a thread pool) */
+  NNC_CODE_PTX = 2,      /* PTX text, compiled by the CUDA driver: CUDA devices */
+  NNC_CODE_OPENCL_C = 3, /* OpenCL C source, built when the trainer starts: OpenCL devices */
+} NncCodeKind;
+
 /* A source location in the user's .nn file (file NULL = none). */
 typedef struct NncLoc {
   const char *file;
@@ -181,6 +191,20 @@ typedef struct NncBackend {
    * other key for this target with a message naming these; NULL or "" =
    * the target takes none. */
   const char *options;
+  /* Appended: what the trainer's code is, and so the devices it runs on
+   * (`nnc --list-targets` shows them).  Native functions (write_descriptor
+   * and link_trainer with code NULL) are NNC_CODE_NATIVE whatever this
+   * says; device code is this kind.  NNC_CODE_UNSET, and every backend
+   * built before this field, keeps the first rule: the device "gpu" means
+   * PTX, any other OpenCL C. */
+  NncCodeKind code;
+  /* Appended, optional: writes the schedule compile() would choose into
+   * the program of `c` (loop schedule hints, tiles: attributes that do not
+   * change results) without compiling it, so that `nnc --emit=kernels
+   * --target=NAME` prints the kernel IR as this backend runs it.  NULL:
+   * --emit=kernels prints it as lowered.  Returns 0, or nonzero after
+   * reporting an error. */
+  int (*schedule)(const NncHost *host, NncCompile *c);
 } NncBackend;
 
 /* Does backend b's struct (of its own struct_size) have `field`? */
@@ -314,8 +338,10 @@ struct NncHost {
    * and distinct buffers of one kernel never overlap), and
    * libnnrt runs them on its cpu device (threads).  Otherwise code[0 ..
    * code_size) is device code embedded in the descriptor, built with
-   * code_options: `device` "gpu" (PTX, CUDA driver) or "opencl" (OpenCL C,
-   * any OpenCL device).  `device` is also the name the trainer reports. */
+   * code_options: of the kind NncBackend.code declares (PTX for CUDA
+   * devices, OpenCL C for any OpenCL device; without it, `device` "gpu"
+   * means PTX and any other OpenCL C).  `device` is the target name the
+   * trainer reports (NULL: the backend's name). */
   int (*write_descriptor)(NncCompile *c, const char *path, const char *device, const char *code,
                           uint64_t code_size, const char *code_options);
   /* Where the runtime is: the directory holding nnrt/model.h (the

@@ -27,20 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
+
 enum { B = 3 }; /* samples in the test batch */
-
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    checks++;                                                                  \
-    if (!(cond)) {                                                             \
-      failures++;                                                              \
-      printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                   \
-      printf(__VA_ARGS__);                                                     \
-      printf("\n");                                                            \
-    }                                                                          \
-  } while (0)
 
 /* ---- a tiny f64 evaluator ------------------------------------------------------ */
 
@@ -738,6 +727,5 @@ int main(void) {
   case_no_grads();
   case_no_loss();
   case_loss_uses_grad();
-  printf("%d checks, %d failed\n", checks, failures);
-  return failures ? 1 : 0;
+  return check_done();
 }

@@ -17,18 +17,7 @@
 #include "codegen/interp/interp.h"
 #include "runtime/init.h"
 
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    checks++;                                                                  \
-    if (!(cond)) {                                                             \
-      failures++;                                                              \
-      printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                   \
-      printf(__VA_ARGS__);                                                     \
-      printf("\n");                                                            \
-    }                                                                          \
-  } while (0)
+#include "check.h"
 
 /* |got - want| <= tol * max(1, |want|); NaN only matches NaN. */
 #define NEAR(got, want, tol)                                                   \
@@ -651,6 +640,5 @@ int main(void) {
   test_adam();
   test_sums();
   ir_module_free(m);
-  printf("test_interp: %d checks, %d failed\n", checks, failures);
-  return failures ? 1 : 0;
+  return check_done();
 }

@@ -20,17 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int failures;
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      failures++;                                                              \
-      fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                                            \
-      fputc('\n', stderr);                                                     \
-    }                                                                          \
-  } while (0)
+#include "check.h"
 
 /* ---- helpers ------------------------------------------------------------------ */
 
@@ -893,10 +883,5 @@ int main(void) {
   test_reader_errors();
   test_reader_accepts();
   test_robustness();
-  if (failures) {
-    fprintf(stderr, "test_ir: %d check(s) failed\n", failures);
-    return 1;
-  }
-  printf("test_ir: all checks passed\n");
-  return 0;
+  return check_done();
 }

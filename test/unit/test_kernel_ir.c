@@ -17,17 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static int failures;
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      failures++;                                                              \
-      fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                                            \
-      fputc('\n', stderr);                                                     \
-    }                                                                          \
-  } while (0)
+#include "check.h"
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
@@ -466,10 +456,10 @@ static void expect_broken(T *t, const char *want, int line) {
     good = end && strncmp(l, "nnc: internal error: kernel IR: ", 32) == 0;
     l = end ? end + 1 : l;
   }
+  checks++;
   if (ok || !good) {
-    failures++;
-    fprintf(stderr, "%s:%d: verifier %s, expected a first line containing \"%s\"; it printed:\n%s", __FILE__, line,
-            ok ? "accepted" : "rejected", want, err);
+    check_failed(__FILE__, line, "kprog_verify", ": %s, expected a first line containing \"%s\"; it printed:\n%s",
+                 ok ? "accepted" : "rejected", want, err);
   }
   drop(t);
 }
@@ -682,9 +672,9 @@ static KStmt *as_contract(T *t) {
 }
 
 static bool contains(const char *text, const char *want, int line) {
+  checks++;
   if (strstr(text, want)) return true;
-  failures++;
-  fprintf(stderr, "%s:%d: expected \"%s\" in:\n%s", __FILE__, line, want, text);
+  check_failed(__FILE__, line, "contains", ": expected \"%s\" in:\n%s", want, text);
   return false;
 }
 
@@ -694,7 +684,7 @@ static void test_contractions(void) {
   KStmt *c = as_contract(&t);
   char err[2048];
   bool ok = verify_captured(t.p, err, sizeof err);
-  if (!ok) failures++, fprintf(stderr, "%s:%d: a contraction does not verify: %s", __FILE__, __LINE__, err);
+  CHECK(ok, "a contraction does not verify: %s", err);
   char *text = print_str(t.p);
   contains(text, "    contract %4[v0, v1] = t0 for v1 in 0..64 with t0 = sum v2 in 0..784 of %0[v0, v2] * %2[v2, v1]\n",
            __LINE__);
@@ -733,7 +723,7 @@ static void test_contractions(void) {
   c->b = kexpr_load(t.p, 2, IDX(kexpr_var(t.p, c->axes[0].var), kexpr_index_const(t.p, 0)));
   append(t.mm_outer, kstmt_store(t.p, 4, IDX(kexpr_var(t.p, 0), kexpr_index_const(t.p, 1)), kexpr_temp(t.p, 0, DT_F32)));
   ok = verify_captured(t.p, err, sizeof err);
-  if (!ok) failures++, fprintf(stderr, "%s:%d: t0 after a contraction without free axes: %s", __FILE__, __LINE__, err);
+  CHECK(ok, "t0 after a contraction without free axes: %s", err);
 
   /* expanded: one reduction per output, or rows accumulating in C */
   drop(&t);
@@ -754,7 +744,7 @@ static void test_contractions(void) {
                  "    for v1 in 0..64 {\n      %4[v0, v1] = %4[v0, v1] * 2.0\n    }\n", __LINE__);
   free(text);
   ok = verify_captured(t.p, err, sizeof err);
-  if (!ok) failures++, fprintf(stderr, "%s:%d: rows expansion does not verify: %s", __FILE__, __LINE__, err);
+  CHECK(ok, "rows expansion does not verify: %s", err);
   drop(&t);
 }
 
@@ -764,10 +754,5 @@ int main(void) {
   test_broken_prints();
   test_verifier();
   test_contractions();
-  if (failures) {
-    fprintf(stderr, "test_kernel_ir: %d check(s) failed\n", failures);
-    return 1;
-  }
-  printf("test_kernel_ir: all checks passed\n");
-  return 0;
+  return check_done();
 }

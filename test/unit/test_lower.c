@@ -21,18 +21,7 @@
 #include <string.h>
 #include "test_models.h"
 
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    checks++;                                                                  \
-    if (!(cond)) {                                                             \
-      failures++;                                                              \
-      fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                                            \
-      fputc('\n', stderr);                                                     \
-    }                                                                          \
-  } while (0)
+#include "check.h"
 
 /* ---- a kernel IR evaluator (f64) ---------------------------------------------- */
 
@@ -302,6 +291,5 @@ int main(void) {
   agree("custom", custom, 4, 3);
   agree("regression", regression, 6, 3);
   agree("shapes", shapes, 3, 3);
-  printf("test_lower: %d checks, %d failed\n", checks, failures);
-  return failures ? 1 : 0;
+  return check_done();
 }

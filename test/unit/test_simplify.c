@@ -21,17 +21,7 @@
 #include <string.h>
 #include <time.h>
 
-static int failures;
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      failures++;                                                              \
-      fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                                            \
-      fputc('\n', stderr);                                                     \
-    }                                                                          \
-  } while (0)
+#include "check.h"
 
 /* ---- building modules ---------------------------------------------------------- */
 
@@ -469,10 +459,5 @@ int main(void) {
   test_dce();
   test_random();
   test_large();
-  if (failures) {
-    fprintf(stderr, "test_simplify: %d check(s) failed\n", failures);
-    return 1;
-  }
-  printf("test_simplify: all checks passed\n");
-  return 0;
+  return check_done();
 }
