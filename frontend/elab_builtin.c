@@ -5,7 +5,7 @@
  *   builtins[]   the primitives with rules of their own, one row each: the
  *                name, the positional and named arguments it takes, the
  *                function that builds it (f32, i32, max, min, sum, mean,
- *                where, argmax, reshape, transpose, onehot);
+ *                where, argmax, reshape, transpose, onehot, conv, unfold);
  *   ir/ops.def   every elementwise op with a .nn name (exp, log, sqrt,
  *                ...): op(x) on tensors, with x made f32 for the ops defined
  *                on f32 only; on numbers, the op's value (op_eval) folds at
@@ -343,6 +343,61 @@ static Value b_onehot(Elab *e, const Expr *call, CallArgs *ca) {
   return retype(e, OP_ONEHOT, i, t, loc);
 }
 
+/* An integer argument in [lo, hi] (named or default), for window sizes,
+ * strides and padding. */
+static bool int_arg(Elab *e, Value *v, const char *what, int lo, int hi, int def, int *out) {
+  if (!v) {
+    *out = def;
+    return true;
+  }
+  if (v->kind != V_NUM || !elab_integral(v->num) || v->num < lo || v->num > hi) {
+    if (v->kind != V_ERROR) elab_error(e, v->loc, "%s must be an integer from %d to %d", what, lo, hi);
+    return false;
+  }
+  *out = (int)v->num;
+  return true;
+}
+
+static Value window(Elab *e, Op op, const ValueId *args, int nargs, int size, int stride, int pad, SrcLoc loc) {
+  Node attrs;
+  memset(&attrs, 0, sizeof attrs);
+  attrs.attr.win.size = (uint16_t)size, attrs.attr.win.stride = (uint16_t)stride, attrs.attr.win.pad = (uint16_t)pad;
+  return elab_build(e, op, args, nargs, &attrs, loc);
+}
+
+/* conv(x[c,h,w], w[f,c,k,k], stride = 1, padding = 0) -> [f,h',w']: PyTorch's
+ * conv2d without the bias (the conv2d layer in stdlib adds it). */
+static Value b_conv(Elab *e, const Expr *call, CallArgs *ca) {
+  SrcLoc loc = call->loc;
+  Value x = ca->pos[0], w = ca->pos[1];
+  int stride, pad;
+  if (!tensor_arg(e, &x, DT_F32) || !tensor_arg(e, &w, DT_F32)) return value_error(loc);
+  if (!int_arg(e, named_arg(ca, "stride"), "stride", 1, 65535, 1, &stride) ||
+      !int_arg(e, named_arg(ca, "padding"), "padding", 0, 65535, 0, &pad))
+    return value_error(loc);
+  const Type *wt = elab_vtype(e, w);
+  x = elab_cast(e, x, DT_F32);
+  w = elab_cast(e, w, DT_F32);
+  ValueId args[2] = {x.id, w.id};
+  return window(e, OP_CONV2D, args, 2, wt->rank == 4 ? (int)wt->dims[2] : 0, stride, pad, loc);
+}
+
+/* unfold(x[..., h, w], size, stride = 1, padding = 0) -> [..., size, size, h', w']:
+ * each window's elements (0 in the padding); pooling reduces over them. */
+static Value b_unfold(Elab *e, const Expr *call, CallArgs *ca) {
+  SrcLoc loc = call->loc;
+  Value x = ca->pos[0];
+  int size, stride, pad;
+  if (!int_arg(e, &ca->pos[1], "a window size", 1, 65535, 1, &size) ||
+      !int_arg(e, named_arg(ca, "stride"), "stride", 1, 65535, 1, &stride) ||
+      !int_arg(e, named_arg(ca, "padding"), "padding", 0, 65535, 0, &pad) || !tensor_arg(e, &x, DT_F32))
+    return value_error(loc);
+  x = elab_cast(e, x, DT_F32);
+  return window(e, OP_UNFOLD, &x.id, 1, size, stride, pad, loc);
+}
+
+static const char *const window_args[] = {"stride", "padding", NULL};
+
 static const Builtin builtins[] = {
     {"f32", 1, 1, NULL, b_f32},           {"i32", 1, 1, NULL, b_i32},
     {"max", 1, 2, axis_only, b_max},      {"min", 1, 2, axis_only, b_min},
@@ -350,6 +405,7 @@ static const Builtin builtins[] = {
     {"where", 3, 3, NULL, b_where},       {"argmax", 1, 1, axis_only, b_argmax},
     {"reshape", 2, 2, NULL, b_reshape},   {"transpose", 1, 2, NULL, b_transpose},
     {"onehot", 2, 2, NULL, b_onehot},
+    {"conv", 2, 2, window_args, b_conv},  {"unfold", 2, 2, window_args, b_unfold},
 };
 enum { NBUILTINS = sizeof builtins / sizeof builtins[0] };
 

@@ -256,6 +256,8 @@ void ir_print_node(const Module *m, ValueId v, FILE *out) {
       if (n->attr.axes >> k & 1) fprintf(out, "%s%d", sep, k), sep = ",";
     fputc(']', out);
   }
+  if (info->flags & OPF_WINDOW)
+    fprintf(out, " window %u stride %u pad %u", n->attr.win.size, n->attr.win.stride, n->attr.win.pad);
   if (info->flags & OPF_PERM) {
     fputs(" perm [", out);
     for (int k = 0; k < n->type.rank && k < NNC_MAX_RANK; k++) fprintf(out, k ? ",%u" : "%u", n->attr.perm[k]);

@@ -810,6 +810,16 @@ static bool parse_node(Parser *p) {
     if (na == 0) return fail(p, at, "%s needs at least one axis", info->name);
     for (int i = 0; i < na; i++) n.attr.axes |= 1u << axes[i];
   }
+  if (info->flags & OPF_WINDOW) {
+    int64_t k, st, pad;
+    TRY(expect_word(p, "window", "after the operands"));
+    TRY(expect_int(p, "a window size", 1, 65535, &k));
+    TRY(expect_word(p, "stride", "after the window size"));
+    TRY(expect_int(p, "a stride", 1, 65535, &st));
+    TRY(expect_word(p, "pad", "after the stride"));
+    TRY(expect_int(p, "a padding", 0, 65535, &pad));
+    n.attr.win.size = (uint16_t)k, n.attr.win.stride = (uint16_t)st, n.attr.win.pad = (uint16_t)pad;
+  }
   if (info->flags & OPF_PERM) {
     int np = 0;
     SrcLoc at = p->tok.loc;
