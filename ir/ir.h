@@ -153,6 +153,8 @@ typedef struct Symbol {
   double value;        /* hypers: the value used unless overridden at run time */
   uint32_t owner;      /* states: the parameter symbol they belong to */
   int64_t bound;       /* i32 inputs used as an index: valid values are [0, bound); 0 = none */
+  bool no_grad;        /* params: model state the training step updates itself (batch norm's running
+                          statistics), never through a gradient; saved and loaded as any param */
   uint32_t loc;
 } Symbol;
 

@@ -163,7 +163,7 @@ ValueId ir_retype(Module *m, Op op, ValueId a, Type t, uint32_t loc) {
 ValueId ir_leaf(Module *m, Op op, uint32_t sym, uint32_t loc) {
   Node n;
   memset(&n, 0, sizeof n);
-  if (op == OP_STEP || op == OP_BATCH_SIZE) {
+  if (op == OP_STEP || op == OP_BATCH_SIZE || op == OP_TRAINING) {
     n.type = type_scalar(DT_F32);
   } else {
     NNC_ASSERT(sym < m->nsyms);

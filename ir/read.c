@@ -611,6 +611,10 @@ static bool parse_symbol(Parser *p, SymKind kind) {
       TRY(next(p));
       TRY(parse_init(p, &s.init));
     }
+    if (kind == SYM_PARAM && is_word(p, "nograd")) {
+      TRY(next(p));
+      s.no_grad = true;
+    }
     if (kind == SYM_STATE) {
       TRY(expect_word(p, "for", "and the state's parameter"));
       owner.loc = p->tok.loc;
@@ -740,6 +744,7 @@ static bool check_leaf_type(Parser *p, const Node *n, SrcLoc tl) {
   case OP_HYPER:
   case OP_STEP:
   case OP_BATCH_SIZE:
+  case OP_TRAINING:
     if (n->type.dtype != DT_F32 || n->type.rank != 0 || n->type.batched)
       return fail(p, tl, "%s is an f32 scalar, found %s", opname, ta);
     return true;

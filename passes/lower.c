@@ -50,6 +50,7 @@ typedef struct Lowering {
   uint32_t *uses;      /* per node: uses by nodes and outputs */
   int32_t *sym_buf;    /* per symbol: its buffer */
   int32_t *hyper_slot; /* per symbol: scalar index of a hyper */
+  int32_t training_slot; /* the scalar index of the training flag */
   uint8_t *depth;      /* per node: depth of its inlined expression */
   bool *mat;           /* per node: materialized (gets a buffer and a kernel) */
   uint32_t kidx;       /* kernel being built */
@@ -172,7 +173,7 @@ static bool reads_guarded(const Node *n, int k) {
  * (Adam's 1 - beta1 and 1 - beta1^step): recomputed where it is used, a
  * few loop-invariant flops, rather than a one-element kernel of its own. */
 static bool run_time_scalar_leaf(Op op) {
-  return op == OP_CONST || op == OP_HYPER || op == OP_STEP || op == OP_BATCH_SIZE;
+  return op == OP_CONST || op == OP_HYPER || op == OP_STEP || op == OP_BATCH_SIZE || op == OP_TRAINING;
 }
 
 static bool scalar_expr(Lowering *l, ValueId v) {
@@ -287,9 +288,12 @@ static KExpr *gen(Lowering *l, ValueId v, KExpr **idx, KExpr *b) {
   case OP_HYPER:
   case OP_STEP:
   case OP_BATCH_SIZE:
+  case OP_TRAINING:
     kernel_use_buffer(p, cur_kernel(l), p->scalars); /* scalars are read from their buffer */
-    return kexpr_scalar(p, n->op == OP_HYPER ? l->hyper_slot[n->attr.sym]
-                           : n->op == OP_STEP ? KSCALAR_STEP : KSCALAR_BATCH);
+    return kexpr_scalar(p, n->op == OP_HYPER      ? l->hyper_slot[n->attr.sym]
+                           : n->op == OP_STEP     ? KSCALAR_STEP
+                           : n->op == OP_TRAINING ? l->training_slot
+                                                  : KSCALAR_BATCH);
   case OP_INPUT:
   case OP_PARAM:
   case OP_STATE: return load(l, l->sym_buf[n->attr.sym], idx, b);
@@ -1055,8 +1059,7 @@ static void choose_materialized(Lowering *l) {
   for (uint32_t v = 0; v < m->nnodes; v++) {
     const Node *n = &m->nodes[v];
     l->buf[v] = -1;
-    if (n->op == OP_CONST || n->op == OP_HYPER || n->op == OP_STEP || n->op == OP_BATCH_SIZE ||
-        is_leaf_buffer(n->op))
+    if (run_time_scalar_leaf(n->op) || is_leaf_buffer(n->op))
       continue;
     int d = 0;
     for (int k = 0; k < n->nargs; k++)
@@ -1077,8 +1080,7 @@ static void choose_materialized(Lowering *l) {
   for (uint32_t o = 0; o < m->noutputs; o++) {
     ValueId v = m->outputs[o].value;
     const Node *n = &m->nodes[v];
-    if (!is_leaf_buffer(n->op) && n->op != OP_CONST && n->op != OP_HYPER && n->op != OP_STEP &&
-        n->op != OP_BATCH_SIZE)
+    if (!is_leaf_buffer(n->op) && !run_time_scalar_leaf(n->op))
       l->mat[v] = true;
   }
 }
@@ -1116,7 +1118,8 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
   }
   Type st = type_scalar(DT_F32);
   st.rank = 1;
-  st.dims[0] = KSCALAR_HYPER0 + nhyper;
+  l.training_slot = kscalar_training(nhyper);
+  st.dims[0] = l.training_slot + 1;
   p->scalars = add_buf(&l, "scalars", KB_SCALARS, st, 0, 0);
 
   choose_materialized(&l);

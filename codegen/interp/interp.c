@@ -36,6 +36,7 @@ struct Interp {
   uint8_t *need;          /* [nnodes] NEED_* bits */
   uint8_t ran;            /* the NEED_* bit of the last successful run, 0 = none */
   int64_t step;           /* OP_STEP */
+  bool training;          /* OP_TRAINING: this run is (part of) a training step */
   int64_t n;              /* samples in the current batch */
   const float *x;         /* the batch being evaluated */
   const void *y;
@@ -466,6 +467,7 @@ static bool eval_node(Interp *it, ValueId v) {
                 it->m->syms[nd->attr.sym].name);
   case OP_STEP: out_buf(it, v)[0] = (double)it->step; break;
   case OP_BATCH_SIZE: out_buf(it, v)[0] = (double)it->n; break;
+  case OP_TRAINING: out_buf(it, v)[0] = it->training ? 1 : 0; break;
   case OP_REDUCE_SUM:
   case OP_REDUCE_MAX: eval_reduce(it, v); break;
   case OP_ARGMAX: eval_argmax(it, v); break;
@@ -584,8 +586,9 @@ const char *interp_metric_name(const Interp *it, int i) {
 
 const char *interp_error(const Interp *it) { return it->err; }
 
-int interp_run(Interp *it, const float *x, const void *y, int64_t n, bool updates) {
+static int run(Interp *it, const float *x, const void *y, int64_t n, bool updates, bool training) {
   uint8_t bit = updates ? NEED_ALL : NEED_EVAL;
+  it->training = training;
   it->x = x;
   it->y = y;
   it->n = n;
@@ -599,6 +602,10 @@ int interp_run(Interp *it, const float *x, const void *y, int64_t n, bool update
     if ((it->need[v] & bit) && !eval_node(it, v)) return -1;
   it->ran = bit;
   return 0;
+}
+
+int interp_run(Interp *it, const float *x, const void *y, int64_t n, bool updates) {
+  return run(it, x, y, n, updates, updates);
 }
 
 const double *interp_output(const Interp *it, uint32_t i) {
@@ -622,8 +629,14 @@ static void add_sums(const Interp *it, double *loss_sum, double *metric_sums) {
 }
 
 int interp_eval(Interp *it, const float *x, const void *y, int64_t n, double *loss_sum, double *metric_sums) {
-  if (interp_run(it, x, y, n, false)) return -1;
+  if (run(it, x, y, n, false, false)) return -1;
   add_sums(it, loss_sum, metric_sums);
+  return 0;
+}
+
+int interp_train_loss(Interp *it, const float *x, const void *y, int64_t n, double *loss_sum) {
+  if (run(it, x, y, n, false, true)) return -1;
+  add_sums(it, loss_sum, NULL);
   return 0;
 }
 
