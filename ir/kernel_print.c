@@ -80,7 +80,7 @@ static void print_buf_ref(const Printer *pr, int32_t buf) {
   else fprintf(pr->out, "%%%d", buf);
 }
 
-/* $step, $batch, $hyper.NAME, $training: hyper k is the k-th SYM_HYPER symbol. */
+/* $step, $batch, $hyper.NAME, $training, $seed: hyper k is the k-th SYM_HYPER symbol. */
 static void print_scalar(const Printer *pr, int32_t which) {
   if (which == KSCALAR_STEP) {
     fputs("$step", pr->out);
@@ -95,6 +95,10 @@ static void print_scalar(const Printer *pr, int32_t which) {
   for (uint32_t i = 0; m && i < m->nsyms; i++) nhypers += m->syms[i].kind == SYM_HYPER;
   if (m && which == kscalar_training(nhypers)) {
     fputs("$training", pr->out);
+    return;
+  }
+  if (m && which == kscalar_seed(nhypers)) {
+    fputs("$seed", pr->out);
     return;
   }
   for (uint32_t i = 0; m && k >= 0 && i < m->nsyms; i++) {

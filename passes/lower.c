@@ -51,6 +51,7 @@ typedef struct Lowering {
   int32_t *sym_buf;    /* per symbol: its buffer */
   int32_t *hyper_slot; /* per symbol: scalar index of a hyper */
   int32_t training_slot; /* the scalar index of the training flag */
+  int32_t seed_slot;     /* and of the random key */
   uint8_t *depth;      /* per node: depth of its inlined expression */
   bool *mat;           /* per node: materialized (gets a buffer and a kernel) */
   uint32_t kidx;       /* kernel being built */
@@ -173,7 +174,8 @@ static bool reads_guarded(const Node *n, int k) {
  * (Adam's 1 - beta1 and 1 - beta1^step): recomputed where it is used, a
  * few loop-invariant flops, rather than a one-element kernel of its own. */
 static bool run_time_scalar_leaf(Op op) {
-  return op == OP_CONST || op == OP_HYPER || op == OP_STEP || op == OP_BATCH_SIZE || op == OP_TRAINING;
+  return op == OP_CONST || op == OP_HYPER || op == OP_STEP || op == OP_BATCH_SIZE || op == OP_TRAINING ||
+         op == OP_SEED;
 }
 
 static bool scalar_expr(Lowering *l, ValueId v) {
@@ -185,10 +187,22 @@ static bool scalar_expr(Lowering *l, ValueId v) {
   return true;
 }
 
+/* Computed from element positions, run-time scalars and constants only,
+ * reading no buffer: dropout's mask, recomputed in the backward pass from
+ * the same counters instead of stored. */
+static bool position_expr(Lowering *l, ValueId v) {
+  const Node *n = node(l, v);
+  if (run_time_scalar_leaf(n->op) || n->op == OP_ELEMENT) return true;
+  if (!(ir_ops[n->op].flags & OPF_ELEMWISE)) return false;
+  for (int k = 0; k < n->nargs; k++)
+    if (!position_expr(l, n->args[k])) return false;
+  return true;
+}
+
 /* Cheap enough to recompute in every consumer. */
 static bool cheap(Lowering *l, ValueId v) {
   const Node *n = node(l, v);
-  if (run_time_scalar_leaf(n->op)) return true;
+  if (run_time_scalar_leaf(n->op) || position_expr(l, v)) return true;
   switch (n->op) {
   case OP_INPUT:
   case OP_PARAM:
@@ -289,11 +303,18 @@ static KExpr *gen(Lowering *l, ValueId v, KExpr **idx, KExpr *b) {
   case OP_STEP:
   case OP_BATCH_SIZE:
   case OP_TRAINING:
+  case OP_SEED:
     kernel_use_buffer(p, cur_kernel(l), p->scalars); /* scalars are read from their buffer */
     return kexpr_scalar(p, n->op == OP_HYPER      ? l->hyper_slot[n->attr.sym]
                            : n->op == OP_STEP     ? KSCALAR_STEP
                            : n->op == OP_TRAINING ? l->training_slot
+                           : n->op == OP_SEED     ? l->seed_slot
                                                   : KSCALAR_BATCH);
+  case OP_ELEMENT: { /* b * numel + the row-major index: 64-bit index arithmetic */
+    KExpr *flat = n->type.batched ? b : kexpr_index_const(p, 0);
+    for (int i = 0; i < n->type.rank; i++) flat = kexpr_iadd(p, kexpr_imul(p, flat, n->type.dims[i]), idx[i]);
+    return flat;
+  }
   case OP_INPUT:
   case OP_PARAM:
   case OP_STATE: return load(l, l->sym_buf[n->attr.sym], idx, b);
@@ -1119,7 +1140,8 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
   Type st = type_scalar(DT_F32);
   st.rank = 1;
   l.training_slot = kscalar_training(nhyper);
-  st.dims[0] = l.training_slot + 1;
+  l.seed_slot = kscalar_seed(nhyper);
+  st.dims[0] = kscalar_count(nhyper);
   p->scalars = add_buf(&l, "scalars", KB_SCALARS, st, 0, 0);
 
   choose_materialized(&l);
