@@ -616,7 +616,7 @@ static Value call_def(Elab *e, Scope *caller, const Def *d, const Expr *call, Ca
     }
   }
   if (!ok) {
-    free(callee.b);
+    scope_free(&callee);
     return value_error(loc);
   }
 
@@ -628,7 +628,7 @@ static Value call_def(Elab *e, Scope *caller, const Def *d, const Expr *call, Ca
   e->depth--;
   e->inline_parent = saved_parent;
   e->allow_params = saved_allow;
-  free(callee.b);
+  scope_free(&callee);
   if (r.kind != V_ERROR) r.loc = loc;
   return r;
 }
