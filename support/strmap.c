@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-long strmap_probes;
+long strmap_lookups, strmap_probes;
 
 static uint32_t hash_key(const char *s, uint32_t tag) {
   uint32_t h = 2166136261u ^ tag; /* FNV-1a */
@@ -19,15 +19,13 @@ static StrMapSlot *slot_of(const StrMap *m, const char *key, uint32_t tag, uint3
   uint32_t mask = m->cap - 1;
   for (uint32_t i = h & mask;; i = (i + 1) & mask) {
     StrMapSlot *s = &m->slots[i];
-    if (!s->key) return s;
-    if (s->hash == h && s->tag == tag) {
-      strmap_probes++;
-      if (!strcmp(s->key, key)) return s;
-    }
+    strmap_probes++;
+    if (!s->key || (s->hash == h && s->tag == tag && !strcmp(s->key, key))) return s;
   }
 }
 
 bool strmap_get(const StrMap *m, const char *key, uint32_t tag, uint32_t *value) {
+  strmap_lookups++;
   if (!m->cap) return false;
   const StrMapSlot *s = slot_of(m, key, tag, hash_key(key, tag));
   if (!s->key) return false;
@@ -66,11 +64,13 @@ static StrMapSlot *insert(StrMap *m, const char *key, uint32_t tag, bool *added)
 
 void strmap_set(StrMap *m, const char *key, uint32_t tag, uint32_t value) {
   bool added;
+  strmap_lookups++;
   insert(m, key, tag, &added)->value = value;
 }
 
 bool strmap_add(StrMap *m, const char *key, uint32_t tag, uint32_t value) {
   bool added;
+  strmap_lookups++;
   StrMapSlot *s = insert(m, key, tag, &added);
   if (added) s->value = value;
   return added;

@@ -7,8 +7,9 @@
  * few string comparisons however many names there are: compiling a model
  * with N bindings stays linear in N.
  *
- * strmap_probes counts the string comparisons of every table, for
- * `--stats` (names.probes) and for tests that bound the work done.
+ * strmap_lookups counts the lookups and insertions of every table and
+ * strmap_probes the slots they visited, for `--stats` (names.lookups,
+ * names.probes): tests bound the work done per name with them.
  */
 #ifndef NNC_STRMAP_H
 #define NNC_STRMAP_H
@@ -28,7 +29,7 @@ typedef struct StrMap {
   uint32_t n, cap;   /* cap: 0 or a power of two */
 } StrMap;
 
-extern long strmap_probes;
+extern long strmap_lookups, strmap_probes;
 
 /* The value of (key, tag) into *value; false when absent. */
 bool strmap_get(const StrMap *m, const char *key, uint32_t tag, uint32_t *value);
