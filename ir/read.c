@@ -611,6 +611,10 @@ static bool parse_symbol(Parser *p, SymKind kind) {
       TRY(next(p));
       TRY(parse_init(p, &s.init));
     }
+    if (kind == SYM_PARAM && is_word(p, "nograd")) {
+      TRY(next(p));
+      s.no_grad = true;
+    }
     if (kind == SYM_STATE) {
       TRY(expect_word(p, "for", "and the state's parameter"));
       owner.loc = p->tok.loc;
@@ -740,6 +744,7 @@ static bool check_leaf_type(Parser *p, const Node *n, SrcLoc tl) {
   case OP_HYPER:
   case OP_STEP:
   case OP_BATCH_SIZE:
+  case OP_TRAINING:
     if (n->type.dtype != DT_F32 || n->type.rank != 0 || n->type.batched)
       return fail(p, tl, "%s is an f32 scalar, found %s", opname, ta);
     return true;
@@ -809,6 +814,16 @@ static bool parse_node(Parser *p) {
     TRY(parse_axis_list(p, "after 'axes'", rank0, axes, &na));
     if (na == 0) return fail(p, at, "%s needs at least one axis", info->name);
     for (int i = 0; i < na; i++) n.attr.axes |= 1u << axes[i];
+  }
+  if (info->flags & OPF_WINDOW) {
+    int64_t k, st, pad;
+    TRY(expect_word(p, "window", "after the operands"));
+    TRY(expect_int(p, "a window size", 1, 65535, &k));
+    TRY(expect_word(p, "stride", "after the window size"));
+    TRY(expect_int(p, "a stride", 1, 65535, &st));
+    TRY(expect_word(p, "pad", "after the stride"));
+    TRY(expect_int(p, "a padding", 0, 65535, &pad));
+    n.attr.win.size = (uint16_t)k, n.attr.win.stride = (uint16_t)st, n.attr.win.pad = (uint16_t)pad;
   }
   if (info->flags & OPF_PERM) {
     int np = 0;
