@@ -54,6 +54,7 @@ typedef struct Lowering {
   int32_t seed_slot;     /* and of the random key */
   uint8_t *depth;      /* per node: depth of its inlined expression */
   bool *mat;           /* per node: materialized (gets a buffer and a kernel) */
+  bool *position;      /* per node: computed from element positions and run-time scalars only */
   int32_t *first_writer, *last_reader; /* per buffer, for place_update: kernel index, -1 = none */
   int32_t *rename;     /* per buffer: the buffer it becomes (place_update) */
   uint32_t kidx;       /* kernel being built */
@@ -189,22 +190,26 @@ static bool scalar_expr(Lowering *l, ValueId v) {
   return true;
 }
 
-/* Computed from element positions, run-time scalars and constants only,
- * reading no buffer: dropout's mask, recomputed in the backward pass from
- * the same counters instead of stored. */
-static bool position_expr(Lowering *l, ValueId v) {
-  const Node *n = node(l, v);
-  if (run_time_scalar_leaf(n->op) || n->op == OP_ELEMENT) return true;
-  if (!(ir_ops[n->op].flags & OPF_ELEMWISE)) return false;
-  for (int k = 0; k < n->nargs; k++)
-    if (!position_expr(l, n->args[k])) return false;
-  return true;
+/* l->position: computed from element positions, run-time scalars and
+ * constants only, reading no buffer (dropout's mask, recomputed in the
+ * backward pass from the same counters instead of stored).  One pass in
+ * node order: operands come first. */
+static void mark_positions(Lowering *l) {
+  for (uint32_t v = 0; v < l->m->nnodes; v++) {
+    const Node *n = node(l, v);
+    bool p = run_time_scalar_leaf(n->op) || n->op == OP_ELEMENT;
+    if (!p && (ir_ops[n->op].flags & OPF_ELEMWISE)) {
+      p = true;
+      for (int k = 0; k < n->nargs; k++) p = p && l->position[n->args[k]];
+    }
+    l->position[v] = p;
+  }
 }
 
 /* Cheap enough to recompute in every consumer. */
 static bool cheap(Lowering *l, ValueId v) {
   const Node *n = node(l, v);
-  if (run_time_scalar_leaf(n->op) || position_expr(l, v)) return true;
+  if (run_time_scalar_leaf(n->op) || l->position[v]) return true;
   switch (n->op) {
   case OP_INPUT:
   case OP_PARAM:
@@ -1142,6 +1147,7 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
   l.uses = nnc_xcalloc(nn, sizeof *l.uses);
   l.depth = nnc_xcalloc(nn, 1);
   l.mat = nnc_xcalloc(nn, 1);
+  l.position = nnc_xcalloc(nn, 1);
   l.sym_buf = nnc_xmalloc((m->nsyms ? m->nsyms : 1) * sizeof *l.sym_buf);
   l.hyper_slot = nnc_xmalloc((m->nsyms ? m->nsyms : 1) * sizeof *l.hyper_slot);
   for (uint32_t v = 0; v < m->nnodes; v++)
@@ -1169,6 +1175,7 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
   st.dims[0] = kscalar_count(nhyper);
   p->scalars = add_buf(&l, "scalars", KB_SCALARS, st, 0, 0);
 
+  mark_positions(&l);
   choose_materialized(&l);
 
   /* Output buffers.  A node computed into an output buffer is stored there
@@ -1251,6 +1258,7 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
   free(l.uses);
   free(l.depth);
   free(l.mat);
+  free(l.position);
   free(l.sym_buf);
   free(l.hyper_slot);
   free(l.extent);
