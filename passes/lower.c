@@ -625,11 +625,39 @@ static KExpr *where_covered(Lowering *l, KExpr *cond, KExpr *e) {
   return cond ? kexpr_op(l->p, OP_WHERE, e->dtype, cond, e, kexpr_const(l->p, e->dtype, 0)) : e;
 }
 
+/* A copy of window op n's operand k with `pad` zeros before and after each
+ * of its last two axes, made by a kernel of its own (the one guarded read):
+ * the window op then reads the copy without guards, where a guarded read
+ * costs a mask per vector of the CPU's direct plans; a pass over the
+ * operand against k^2 filters' worth of multiply-adds.  Returns the copy. */
+static int32_t padded_copy(Lowering *l, const Node *n, int k, int64_t pad) {
+  ValueId a = n->args[k];
+  Type t = node(l, a)->type;
+  t.dims[t.rank - 2] += 2 * pad;
+  t.dims[t.rank - 1] += 2 * pad;
+  char name[40];
+  snprintf(name, sizeof name, "t%u.pad", a);
+  int32_t buf = add_buf(l, name, KB_TEMP, t, 0, node(l, a)->loc);
+  begin_kernel(l, "pad", a);
+  Nest ns = nest(l, &t, t.rank);
+  KExpr *src[NNC_MAX_RANK];
+  for (int i = 0; i < t.rank; i++)
+    src[i] = i < t.rank - 2 ? ns.idx[i] : kexpr_iadd(l->p, ns.idx[i], kexpr_index_const(l->p, -pad));
+  KExpr *e = gen(l, a, src, ns.b);
+  NNC_ASSERT(e->kind == KE_LOAD);
+  e->guarded = true;
+  store(l, ns.inner, buf, ns.idx, ns.b, e);
+  return buf;
+}
+
 /* conv2d(x[c,h,w], w[f,c,k,k]): for each output [f, oy, ox], a sum over
- * c, ky, kx of w[f, c, ky, kx] * x[c, oy s + ky - p, ox s + kx - p]. */
+ * c, ky, kx of w[f, c, ky, kx] * x[c, oy s + ky - p, ox s + kx - p]; with
+ * padding, x[c, oy s + ky, ox s + kx] of x's padded copy. */
 static void kernel_conv2d(Lowering *l, ValueId v, int32_t dst) {
   const Node *n = node(l, v);
   const Type *xt = &node(l, n->args[0])->type;
+  int pad = n->attr.win.pad;
+  int32_t xpad = pad > 0 ? padded_copy(l, n, 0, pad) : -1;
   begin_kernel(l, "conv2d", v);
   int first;
   Nest ns = launch_nest(l, &n->type, &first);
@@ -642,8 +670,12 @@ static void kernel_conv2d(Lowering *l, ValueId v, int32_t dst) {
   axes[nfree + 2] = axis(l, k, false, &kx);
   KExpr *wi[4] = {idx[0], c, ky, kx};
   KExpr *xi[3] = {c, window_index(l, idx[1], ky, n), window_index(l, idx[2], kx, n)};
+  if (xpad >= 0) { /* the padded copy: the same positions, pad further on */
+    xi[1] = kexpr_iadd(l->p, xi[1], kexpr_index_const(l->p, pad));
+    xi[2] = kexpr_iadd(l->p, xi[2], kexpr_index_const(l->p, pad));
+  }
   contract(l, ns.inner, dst, idx, ns.b, axes, nfree, 3, OP_ADD, gen(l, n->args[1], wi, ns.b),
-           window_operand(l, n, 0, xi, ns.b));
+           xpad >= 0 ? load(l, xpad, xi, ns.b) : window_operand(l, n, 0, xi, ns.b));
 }
 
 /* conv2d_data_grad(g[f,h',w'], w[f,c,k,k]) -> [c,h,w]: for each input
@@ -652,6 +684,9 @@ static void kernel_conv2d(Lowering *l, ValueId v, int32_t dst) {
 static void kernel_conv2d_data_grad(Lowering *l, ValueId v, int32_t dst) {
   const Node *n = node(l, v);
   const Type *gt = &node(l, n->args[0])->type;
+  /* stride 1: g padded by k - 1 - p, read at y + k - 1 - ky without guards */
+  int gpad = n->attr.win.size - 1 - n->attr.win.pad;
+  int32_t gbuf = n->attr.win.stride == 1 && gpad >= 0 ? padded_copy(l, n, 0, gpad) : -1;
   begin_kernel(l, "conv2d_data_grad", v);
   int first;
   Nest ns = launch_nest(l, &n->type, &first);
@@ -664,8 +699,15 @@ static void kernel_conv2d_data_grad(Lowering *l, ValueId v, int32_t dst) {
   axes[nfree + 2] = axis(l, k, false, &kx);
   KExpr *gi[3] = {f, position_of(l, idx[1], ky, n, &cond), position_of(l, idx[2], kx, n, &cond)};
   KExpr *wi[4] = {f, idx[0], ky, kx};
-  contract(l, ns.inner, dst, idx, ns.b, axes, nfree, 3, OP_ADD, where_covered(l, cond, window_operand(l, n, 0, gi, ns.b)),
-           gen(l, n->args[1], wi, ns.b));
+  KExpr *ga;
+  if (gbuf >= 0) {
+    gi[1] = kexpr_iadd(l->p, gi[1], kexpr_index_const(l->p, gpad));
+    gi[2] = kexpr_iadd(l->p, gi[2], kexpr_index_const(l->p, gpad));
+    ga = load(l, gbuf, gi, ns.b);
+  } else {
+    ga = where_covered(l, cond, window_operand(l, n, 0, gi, ns.b));
+  }
+  contract(l, ns.inner, dst, idx, ns.b, axes, nfree, 3, OP_ADD, ga, gen(l, n->args[1], wi, ns.b));
 }
 
 /* The factors of conv2d_filter_grad(x, g) at filter index [f, c, ky, kx]
@@ -678,10 +720,13 @@ static void filter_grad_factors(Lowering *l, const Node *n, KExpr **idx, KExpr *
   *fb = window_operand(l, n, 0, xi, b);
 }
 
-/* One sample's filter gradient, when it is not inlined into its batch sum. */
+/* One sample's filter gradient, when it is not inlined into its batch sum;
+ * with padding, x read from its padded copy. */
 static void kernel_conv2d_filter_grad(Lowering *l, ValueId v, int32_t dst) {
   const Node *n = node(l, v);
   const Type *gt = &node(l, n->args[1])->type;
+  int pad = n->attr.win.pad;
+  int32_t xpad = pad > 0 ? padded_copy(l, n, 0, pad) : -1;
   begin_kernel(l, "conv2d_filter_grad", v);
   int first;
   Nest ns = launch_nest(l, &n->type, &first);
@@ -691,7 +736,15 @@ static void kernel_conv2d_filter_grad(Lowering *l, ValueId v, int32_t dst) {
   int nfree = free_axes(l, &n->type, first, idx, axes);
   axes[nfree] = axis(l, gt->dims[1], false, &oy);
   axes[nfree + 1] = axis(l, gt->dims[2], false, &ox);
-  filter_grad_factors(l, n, idx, oy, ox, ns.b, &fa, &fb);
+  if (xpad >= 0) {
+    KExpr *gi[3] = {idx[0], oy, ox};
+    KExpr *xi[3] = {idx[1], kexpr_iadd(l->p, kexpr_imul(l->p, oy, n->attr.win.stride), idx[2]),
+                    kexpr_iadd(l->p, kexpr_imul(l->p, ox, n->attr.win.stride), idx[3])};
+    fa = gen(l, n->args[1], gi, ns.b);
+    fb = load(l, xpad, xi, ns.b);
+  } else {
+    filter_grad_factors(l, n, idx, oy, ox, ns.b, &fa, &fb);
+  }
   contract(l, ns.inner, dst, idx, ns.b, axes, nfree, 2, OP_ADD, fa, fb);
 }
 
