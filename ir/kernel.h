@@ -70,8 +70,8 @@ typedef struct KBuffer {
   Type type;          /* element type and per-sample shape; batched buffers hold B of them */
   uint32_t sym;       /* inputs, labels, params, states: the Module symbol */
   int32_t slot;       /* temps: memory slot from the memory plan (-1 = none yet) */
-  uint32_t loc;       /* temps: the graph node it holds (its IrLoc), for diagnostics */
-  int32_t node;       /* temps, loss, metrics: that graph node (-1 = none), for run-time messages */
+  uint32_t loc;       /* symbols: the declaration; temps, loss, metrics: the graph node it holds (IrLoc) */
+  int32_t op;         /* temps, loss, metrics: the graph op (an Op) of that node (-1 = none), for run-time messages */
 } KBuffer;
 
 typedef enum {
@@ -333,5 +333,15 @@ bool kprog_verify(const KProgram *p);
  * nested loops with its schedule attributes, then the two plans. */
 void kprog_print(const KProgram *p, FILE *out);
 const char *kbuf_kind_name(KBufKind k);
+/* "+" for OP_ADD ... ">=" for OP_GE: the ops the text writes infix; else NULL. */
+const char *kexpr_infix_symbol(Op op);
+/* The text form's rule for index flags, which the printer and the reader
+ * share (ir/kernel_print.c has it in words): whether e is intrinsically an
+ * index expression (a loop variable, B, arithmetic over one), the flag
+ * implied for e in index context ctx or not, and the context of its
+ * operands. */
+bool ktext_index_intrinsic(const KExpr *e);
+bool ktext_index_default(const KExpr *e, bool ctx);
+bool ktext_index_operands(const KExpr *e);
 
 #endif

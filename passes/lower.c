@@ -190,7 +190,7 @@ static int32_t add_buf(L *l, const char *name, KBufKind kind, Type t, uint32_t s
   b.sym = sym;
   b.slot = -1;
   b.loc = loc;
-  b.node = -1;
+  b.op = -1;
   return kprog_add_buffer(l->p, b);
 }
 
@@ -198,7 +198,7 @@ static int32_t temp_buf(L *l, ValueId v) {
   char name[32];
   snprintf(name, sizeof name, "t%u", v);
   int32_t b = add_buf(l, name, KB_TEMP, N(l, v)->type, 0, N(l, v)->loc);
-  l->p->bufs[b].node = (int32_t)v;
+  l->p->bufs[b].op = (int32_t)N(l, v)->op;
   return b;
 }
 
@@ -940,12 +940,12 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
     Type t = m->nodes[out->value].type;
     if (out->kind == OUT_LOSS) {
       out_buf[i] = p->loss = add_buf(&l, "loss", KB_LOSS, t, 0, m->nodes[out->value].loc);
-      p->bufs[p->loss].node = (int32_t)out->value;
+      p->bufs[p->loss].op = (int32_t)m->nodes[out->value].op;
     } else if (out->kind == OUT_METRIC) {
       char name[160];
       snprintf(name, sizeof name, "metric.%s", out->name);
       out_buf[i] = add_buf(&l, name, KB_METRIC, t, 0, m->nodes[out->value].loc);
-      p->bufs[out_buf[i]].node = (int32_t)out->value;
+      p->bufs[out_buf[i]].op = (int32_t)m->nodes[out->value].op;
       VEC_PUSH(p->metrics, p->nmetrics, capmetrics, out_buf[i]);
     } else {
       out_buf[i] = l.sym_buf[out->sym];
