@@ -1,9 +1,12 @@
 /* driver/main.c - nnc: the pipeline as a straight list of steps.
  *
- *   read FILE  ->  parse  ->  elaborate  ->  graph passes  ->  emit / target
+ *   read FILE -> parse -> elaborate -> graph passes -> lower -> kernel passes -> emit / target
  *
  * A .nnir file skips the frontend: its graph IR is read back and goes
  * through the same passes, so each pass can be tested alone on IR text.
+ * A .kir file skips the graph too: its kernel IR is read back and goes
+ * through the kernel passes --kernel-passes names (none by default: the
+ * text is taken as it was printed) to the target.
  */
 #include "codegen/backend.h"
 #include "codegen/cpu/cpu.h"
@@ -33,8 +36,11 @@ static Options opts;
 /* What main() holds, also freed at exit: the early `return finish()`
  * paths then leave nothing behind for LeakSanitizer (NNC_SANITIZE). */
 static Module *held_module;
+static KProgram *held_program;
 static Arena ast_arena;
 static void free_held(void) {
+  kprog_free(held_program); /* before its module */
+  held_program = NULL;
   if (held_module) ir_module_free(held_module);
   held_module = NULL;
   arena_free(&ast_arena);
@@ -86,6 +92,13 @@ static void after_stage(const char *stage, const Module *m, const Program *p, do
     ir_print(m, stderr);
   else if (p)
     ast_print(p, stderr);
+}
+
+static void after_kernel_stage(const char *stage, const KProgram *kp, double t0) {
+  if (opts.verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", stage, (now() - t0) * 1e3);
+  if (!should_print_after(stage)) return;
+  fprintf(stderr, "; *** IR after %s ***\n", stage);
+  kprog_print(kp, stderr);
 }
 
 static FILE *open_output(void) {
@@ -180,22 +193,81 @@ static bool run_graph_passes(Module *m, bool *stopped) {
   return true;
 }
 
-/* The graph -> kernel IR step every compiling target starts with:
- * lowering (fusion, in-place updates), the memory plan, the verifier. */
-static KProgram *lower_for_codegen(Module *m, const NncBackend *b) {
+/* What the kernel passes take from the target and the module. */
+static KPassOptions kernel_pass_options(const Module *m, const NncBackend *b) {
+  KPassOptions ko;
+  memset(&ko, 0, sizeof ko);
+  ko.separate_contractions = b && (b->flags & NNC_BACKEND_SEPARATE_CONTRACTIONS);
+  ko.batch = m->train.batch > 0 ? m->train.batch : 0;
+  /* schedule-ndrange alone assumes the opencl dialect's tiles (codegen/opencl/dialects.c) */
+  ko.ndrange = (NdrangeOptions){ko.batch > 0 ? ko.batch : 32, opts.local_mem > 0 ? opts.local_mem : 32768, 16};
+  return ko;
+}
+
+/* Runs one kernel pass with the verifier after it; false on error.  The
+ * cpu schedule's options come from the target machine, made when needed. */
+static bool run_kernel_pass(const KPass *pass, KProgram *kp, KPassOptions *ko, bool *cpu_ready) {
   double t0 = now();
-  LowerOptions lo = {.opt_level = opts.opt_level,
-                     .separate_contractions = b && (b->flags & NNC_BACKEND_SEPARATE_CONTRACTIONS)};
-  KProgram *kp = lower_program(m, &lo);
-  if (!kp) return NULL;
-  memplan(kp, m->train.batch > 0 ? m->train.batch : 1);
-  if (!kprog_verify(kp)) nnc_internal_error(__FILE__, __LINE__, "the kernel IR is invalid after lowering");
-  if (opts.verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "lower", (now() - t0) * 1e3);
-  if (!memory_check_program(kp, &opts)) { /* driver/memory.c: refuse what cannot fit */
-    kprog_free(kp);
-    return NULL;
+  if (!strcmp(pass->name, "schedule-cpu") && !*cpu_ready) {
+    CpuOptions co = {.opt_level = opts.opt_level,
+                     .cpu = options_backend_value(&opts, "cpu"),
+                     .schedule = options_backend_value(&opts, "schedule")};
+    if (!cpu_schedule_options(&co, &ko->cpu)) return false;
+    *cpu_ready = true;
   }
-  return kp;
+  if (!pass->run(kp, ko)) return false;
+  if (!kprog_verify(kp)) nnc_internal_error(__FILE__, __LINE__, "the kernel IR is invalid after %s", pass->name);
+  after_kernel_stage(pass->name, kp, t0);
+  return true;
+}
+
+/* The kernel pipeline: --kernel-passes, or the default table at this -O
+ * level (none for a .kir file, which is taken as it is), then for
+ * --emit=kernels --target=cpu the cpu schedule (its tiles show as
+ * comments).  Returns false on error; *stopped when --stop-after was
+ * reached. */
+static bool run_kernel_passes(KProgram *kp, KPassOptions *ko, bool from_text, bool *stopped) {
+  bool cpu_ready = false;
+  const KPass *list[64];
+  int n = 0;
+  char *copy = opts.kernel_passes ? nnc_xstrdup(opts.kernel_passes) : NULL;
+  for (char *tok = copy ? strtok(copy, ",") : NULL; tok && n < 64; tok = strtok(NULL, ",")) list[n++] = kpass_find(tok);
+  free(copy);
+  for (const KPass *p = nnc_kernel_passes; !opts.kernel_passes && !from_text && p->name; p++)
+    if (p->min_opt >= 0 && p->min_opt <= opts.opt_level) list[n++] = p;
+  if (!opts.kernel_passes && opts.emit == EMIT_KERNELS && !strcmp(opts.target, "cpu"))
+    list[n++] = kpass_find("schedule-cpu");
+  for (int i = 0; i < n; i++) {
+    if (!run_kernel_pass(list[i], kp, ko, &cpu_ready)) return false;
+    if (opts.stop_after && !strcmp(list[i]->name, opts.stop_after)) {
+      *stopped = true;
+      return true;
+    }
+  }
+  return true;
+}
+
+/* --emit=kernels, or --stop-after a kernel stage: the kernel IR as text. */
+static bool emit_kernels(const KProgram *kp) {
+  if (kprog_planned(kp) && !memory_check_program(kp, &opts)) return false; /* driver/memory.c */
+  FILE *out = open_output();
+  if (!out) return false;
+  kprog_print(kp, out);
+  bool ok = !ferror(out);
+  if (out != stdout) ok &= fclose(out) == 0;
+  else fflush(out);
+  if (!ok) diag_error_plain("error writing '%s'", opts.output ? opts.output : "stdout");
+  return ok;
+}
+
+/* Code generation needs the memory plan (a program read from text before
+ * memplan has none) and a program that fits (driver/memory.c). */
+static bool ready_for_codegen(KProgram *kp, const KPassOptions *ko) {
+  if (!kprog_planned(kp)) {
+    memplan(kp, ko->batch > 0 ? ko->batch : 1);
+    if (!kprog_verify(kp)) nnc_internal_error(__FILE__, __LINE__, "the kernel IR is invalid after memplan");
+  }
+  return memory_check_program(kp, &opts);
 }
 
 static bool ends_with(const char *s, const char *suffix) {
@@ -225,9 +297,34 @@ int main(int argc, char **argv) {
 
   Module *m = NULL;
   Program *prog = NULL;
+  KProgram *kp = NULL;
   atexit(free_held);
   double t0 = now();
-  if (ends_with(opts.input, ".nnir")) {
+  bool from_kir = ends_with(opts.input, ".kir");
+  if (from_kir) {
+    bool graph_stage = opts.stop_after && !kpass_find(opts.stop_after);
+    const char *needs_graph = opts.gradcheck                                                     ? "--gradcheck"
+                              : opts.emit == EMIT_AST || opts.emit == EMIT_IR || opts.emit == EMIT_DOT ? "--emit=ast, ir and dot"
+                              : graph_stage ? "--stop-after at a stage before the kernel passes"
+                                            : NULL;
+    if (needs_graph) {
+      diag_error_plain("%s needs a .nn or .nnir file; '%s' holds kernel IR", needs_graph, opts.input);
+      return finish();
+    }
+    const NncBackend *b = backend_find(opts.target, true);
+    if (opts.emit != EMIT_KERNELS && b && (b->flags & NNC_BACKEND_NO_KERNELS)) {
+      diag_error_plain("--target=%s runs the graph IR, and '%s' holds kernel IR: compile it for a target that "
+                       "compiles kernels (cpu, gpu, opencl, ...)",
+                       opts.target, opts.input);
+      return finish();
+    }
+    held_program = kp = kprog_read(fid, &m);
+    held_module = m;
+    if (!kp || output_clobbers_input()) return finish();
+    int64_t x, y; /* what the train line's data cannot feed, refused as for a .nn file */
+    if (!ir_check_feeds(m, (SrcLoc){0, 0, 0}, &x, &y)) return finish();
+    if (opts.verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "read", (now() - t0) * 1e3);
+  } else if (ends_with(opts.input, ".nnir")) {
     if (opts.emit == EMIT_AST) {
       diag_error_plain("--emit=ast needs a .nn file, not graph IR");
       return finish();
@@ -267,43 +364,44 @@ int main(int argc, char **argv) {
     return status ? status : code;
   }
 
-  bool stopped = false;
-  if (!run_graph_passes(m, &stopped)) return finish();
-  if (opts.verify) return finish();
-  if (stopped || opts.emit == EMIT_IR || opts.emit == EMIT_DOT) {
-    emit_text(m, NULL);
-    return finish();
-  }
-  if (opts.emit == EMIT_KERNELS) { /* the kernel IR, as every compiling target starts from it */
-    KProgram *kp = lower_for_codegen(m, backend_find(opts.target, true));
-    if (kp && !strcmp(opts.target, "cpu")) { /* with the cpu schedule's tiles (passes/schedule_cpu.c) */
-      CpuOptions co = {.opt_level = opts.opt_level,
-                       .cpu = options_backend_value(&opts, "cpu"),
-                       .schedule = options_backend_value(&opts, "schedule")};
-      if (!cpu_schedule(kp, &co)) {
-        kprog_free(kp);
-        return finish();
-      }
-    }
-    FILE *out = kp ? open_output() : NULL;
-    if (out) {
-      kprog_print(kp, out);
-      if (out != stdout) fclose(out);
-    }
-    kprog_free(kp);
-    return finish();
-  }
-
   /* The target's backend (codegen/backend.h): built in or a plugin's, found
    * by options_parse.  Each one but interp compiles the kernel IR. */
   const NncBackend *backend = backend_find(opts.target, true);
   int status = 0;
-  if (opts.run) status = run_training(m, &opts); /* --run: train in the interpreter (driver/run.c) */
-  if (backend && !(backend->flags & NNC_BACKEND_NO_KERNELS)) {
-    KProgram *kp = lower_for_codegen(m, backend);
-    if (kp) host_compile(backend, kp, &opts); /* errors are counted by finish() */
-    kprog_free(kp);
+  if (!from_kir) {
+    bool stopped = false;
+    if (!run_graph_passes(m, &stopped)) return finish();
+    if (opts.verify) return finish();
+    if (stopped || opts.emit == EMIT_IR || opts.emit == EMIT_DOT) {
+      emit_text(m, NULL);
+      return finish();
+    }
+    if (opts.run) status = run_training(m, &opts); /* --run: train in the interpreter (driver/run.c) */
+    if (opts.emit != EMIT_KERNELS && (!backend || (backend->flags & NNC_BACKEND_NO_KERNELS))) {
+      int code = finish();
+      free_held();
+      return status ? status : code;
+    }
+    /* lowering: one kernel per materialized value, fused by the kernel pipeline */
+    t0 = now();
+    held_program = kp = lower_program(m, &(LowerOptions){.opt_level = 0});
+    if (!kprog_verify(kp)) nnc_internal_error(__FILE__, __LINE__, "the kernel IR is invalid after lowering");
+    after_kernel_stage("lower", kp, t0);
+    if (opts.stop_after && !strcmp(opts.stop_after, "lower")) {
+      emit_kernels(kp);
+      return finish();
+    }
   }
+
+  KPassOptions ko = kernel_pass_options(m, backend);
+  bool stopped = false;
+  if (!run_kernel_passes(kp, &ko, from_kir, &stopped)) return finish();
+  if (stopped || opts.emit == EMIT_KERNELS) {
+    emit_kernels(kp);
+    return finish();
+  }
+  if (backend && !(backend->flags & NNC_BACKEND_NO_KERNELS) && ready_for_codegen(kp, &ko))
+    host_compile(backend, kp, &opts); /* errors are counted by finish() */
   int code = finish();
   free_held();
   return status ? status : code;

@@ -22,7 +22,8 @@
 static const char usage[] =
     "usage: nnc FILE [options]\n"
     "\n"
-    "Compiles a .nn model (or a .nnir graph IR file) into a training program.\n"
+    "Compiles a .nn model (or a .nnir graph IR or .kir kernel IR file) into a\n"
+    "training program.\n"
     "\n"
     "Output:\n"
     "  -o FILE                  write the output to FILE ('-' = stdout)\n"
@@ -53,12 +54,15 @@ static const char usage[] =
     "Pipeline:\n"
     "  -O0 .. -O3               optimisation level (default -O2)\n"
     "  --print-after=PASS       print the IR after PASS to stderr (repeatable,\n"
-    "                           or a comma list); passes: parse, elaborate, and\n"
-    "                           the graph passes (see --list-passes)\n"
+    "                           or a comma list); passes: parse, elaborate, the\n"
+    "                           graph passes, lower and the kernel passes\n"
+    "                           (see --list-passes)\n"
     "  --print-after-all        print the IR after every pass\n"
     "  --stop-after=PASS        stop after PASS and emit its IR\n"
     "  --passes=A,B,...         run exactly these graph passes, in order\n"
-    "  --list-passes            list the graph passes\n"
+    "  --kernel-passes=A,B,...  run exactly these kernel passes, in order (after\n"
+    "                           lowering, or on a .kir file's kernel IR)\n"
+    "  --list-passes            list the graph and kernel passes\n"
     "  --stats                  print pass statistics to stderr\n"
     "\n"
     "Diagnostics:\n"
@@ -105,7 +109,7 @@ static const char usage[] =
 
 static const char *const option_names[] = {
     "-o", "--target", "--emit", "--model", "--print-after", "--print-after-all", "--stop-after",
-    "--passes", "--list-passes", "--stats", "--color", "--verify", "--list-targets", "--version",
+    "--passes", "--kernel-passes", "--list-passes", "--stats", "--color", "--verify", "--list-targets", "--version",
     "--help", "-O0", "-O1", "-O2", "-O3", "-v", "--run", "--gradcheck", "--gradcheck-tol", "--epochs",
     "--batch", "--steps", "--lr", "--hyper", "--seed", "--data", "--no-shuffle", "--save", "--metrics", "--f64", "--cpu", "--schedule",
     "--local-mem", "--checkpoint", "--checkpoint-every", "--resume", "--overwrite-checkpoint", "--max-memory", "--gpu-arch", "--plugin", "--backend-opt", "--check-backend", "--check-tol", NULL};
@@ -172,7 +176,8 @@ static bool hyper_value(const char *name, const char *hyper, const char *value, 
 }
 
 static bool valid_stage(const char *name) {
-  return !strcmp(name, "parse") || !strcmp(name, "elaborate") || pass_find(name);
+  return !strcmp(name, "parse") || !strcmp(name, "elaborate") || pass_find(name) || !strcmp(name, "lower") ||
+         kpass_find(name);
 }
 
 int options_parse(int argc, char **argv, Options *o) {
@@ -207,7 +212,8 @@ int options_parse(int argc, char **argv, Options *o) {
     name[n] = 0;
     if (eq) value = eq + 1;
     static const char *const with_value[] = {"-o", "--target", "--emit", "--model", "--print-after",
-                                             "--stop-after", "--passes", "--color", "--gradcheck-tol",
+                                             "--stop-after", "--passes", "--kernel-passes", "--color",
+                                             "--gradcheck-tol",
                                              "--epochs", "--batch", "--steps", "--lr", "--hyper", "--seed",
                                              "--data", "--save", "--metrics", "--cpu", "--schedule",
                                              "--local-mem", "--checkpoint", "--checkpoint-every", "--resume",
@@ -237,6 +243,9 @@ int options_parse(int argc, char **argv, Options *o) {
     } else if (!strcmp(name, "--list-passes")) {
       printf("Passes (default order):\n  parse\n  elaborate\n");
       for (const Pass *p = nnc_graph_passes; p->name; p++) printf("  %-12s %s\n", p->name, p->summary);
+      printf("  lower        the training step as kernel IR, one kernel per materialized value\n");
+      printf("\nKernel passes (--kernel-passes; the first two by default, the rest when named):\n");
+      for (const KPass *p = nnc_kernel_passes; p->name; p++) printf("  %-19s %s\n", p->name, p->summary);
       return 0;
     } else if (!strcmp(name, "-o")) {
       o->output = value;
@@ -283,6 +292,16 @@ int options_parse(int argc, char **argv, Options *o) {
         }
       free(copy);
       o->passes = value;
+    } else if (!strcmp(name, "--kernel-passes")) {
+      char *copy = nnc_xstrdup(value);
+      for (char *tok = strtok(copy, ","); tok; tok = strtok(NULL, ","))
+        if (!kpass_find(tok)) {
+          bad("unknown kernel pass '%s' in --kernel-passes (see --list-passes)%s", tok, "");
+          free(copy);
+          return 1;
+        }
+      free(copy);
+      o->kernel_passes = value;
     } else if (!strcmp(name, "--stats")) {
       o->stats = true;
     } else if (!strcmp(name, "--color")) {

@@ -327,12 +327,33 @@ int64_t kbuf_elems(const KBuffer *b, int64_t batch);
 
 /* ---- checking and printing (ir/kernel_print.c, ir/kernel_verify.c) ---- */
 /* Checks variable scoping, temps declared before use, buffer indices and
- * ranks, arg lists; reports internal errors.  Returns false if broken. */
+ * ranks, arg lists; reports internal errors.  Returns false if broken.
+ * Temps may all be without a slot (-1): the memory plan has not run. */
 bool kprog_verify(const KProgram *p);
+/* A problem kprog_check found: where (`k3_matmul`, `buffer %7 t7`,
+ * `program`, `train plan`, `eval plan`), what, and the kernel or buffer
+ * (-1 = neither) with the innermost statement and expression involved
+ * (NULL = none), so a reader can point at its text. */
+typedef struct KProblem {
+  const char *where, *msg;
+  int32_t kernel, buf;
+  const KStmt *stmt;
+  const KExpr *expr;
+} KProblem;
+typedef void (*KReport)(void *ctx, const KProblem *pr);
+/* kprog_verify with each problem (the first of each kernel) to report. */
+bool kprog_check(const KProgram *p, KReport report, void *ctx);
+/* Has the memory plan run (some temp has a slot)? */
+bool kprog_planned(const KProgram *p);
 /* --emit=kernels: buffers with their memory slots, then each kernel as
  * nested loops with its schedule attributes, then the two plans. */
 void kprog_print(const KProgram *p, FILE *out);
 const char *kbuf_kind_name(KBufKind k);
+/* Parses the kernel IR text of a file registered with the diagnostics
+ * engine (ir/kernel_read.c): the program and, in *module, the module it
+ * points at (the caller frees it, after the program).  Reports the first
+ * error (file:line:col) and returns NULL on failure. */
+KProgram *kprog_read(uint32_t diag_file_id, Module **module);
 /* "+" for OP_ADD ... ">=" for OP_GE: the ops the text writes infix; else NULL. */
 const char *kexpr_infix_symbol(Op op);
 /* The text form's rule for index flags, which the printer and the reader

@@ -352,8 +352,9 @@ static void print_stmt(const Printer *pr, const KStmt *s, int depth) {
 
 /* ---- program --------------------------------------------------------------------------- */
 
-/* buffer %N KIND NAME : TYPE [slot S | no slot] [from OP] [loc(...)];
- * symbols' buffers print @name (their location is the declaration's). */
+/* buffer %N KIND NAME : TYPE [slot S | no slot] [from OP] [loc(...)]:
+ * symbols' buffers print @name (their location is the declaration's);
+ * temps, the loss and metrics the graph op and location of their value. */
 static void print_buffer(const Printer *pr, int32_t i) {
   FILE *out = pr->out;
   const KBuffer *b = &pr->p->bufs[i];
@@ -371,8 +372,9 @@ static void print_buffer(const Printer *pr, int32_t i) {
   } else {
     fputs(type, out);
   }
-  if (!named && b->op >= 0) fprintf(out, " from %s", b->op < OP_COUNT ? ir_ops[b->op].name : "<bad op>");
-  if (!named && pr->p->module) ir_print_loc(pr->p->module, b->loc, out);
+  bool computed = b->kind == KB_TEMP || b->kind == KB_LOSS || b->kind == KB_METRIC;
+  if (computed && b->op >= 0) fprintf(out, " from %s", b->op < OP_COUNT ? ir_ops[b->op].name : "<bad op>");
+  if (computed && pr->p->module) ir_print_loc(pr->p->module, b->loc, out);
   fputc('\n', out);
 }
 
@@ -424,7 +426,55 @@ static void print_gemm(const Printer *pr, const KGemm *g) {
           g->swap ? "  swapped: rows along j, lanes along i" : "");
 }
 
-/* kernel NAME(%a, %b, ...) ; WHAT   loc(...) */
+/* The loop variables and temporaries a kernel's text mentions. */
+typedef struct Used {
+  KVisit v;
+  int32_t nvars;       /* the highest variable mentioned + 1 */
+  int32_t ntemps;      /* the same for temporaries */
+  bool *temp;          /* [k->ntemps]: mentioned */
+  int32_t cap;
+} Used;
+
+static void use_temp(Used *u, int32_t t) {
+  if (t + 1 > u->ntemps) u->ntemps = t + 1;
+  if (t >= 0 && t < u->cap) u->temp[t] = true;
+}
+static bool used_stmt(KVisit *v, KStmt *s) {
+  Used *u = (Used *)v;
+  int32_t *vars[NNC_MAX_CONTRACT_AXES];
+  for (int i = kstmt_binds(s, vars) - 1; i >= 0; i--)
+    if (*vars[i] + 1 > u->nvars) u->nvars = *vars[i] + 1;
+  if (s->kind == KS_LET || s->kind == KS_ASSIGN || s->kind == KS_CONTRACT) use_temp(u, s->temp);
+  return false;
+}
+static bool used_expr(KVisit *v, KExpr *e) {
+  Used *u = (Used *)v;
+  if (e->kind == KE_VAR && e->var + 1 > u->nvars) u->nvars = e->var + 1;
+  if (e->kind == KE_TEMP) use_temp(u, e->temp);
+  return false;
+}
+
+/* `  vars N temps T...` under the kernel's line, each part when the body
+ * does not imply it (the reader counts the variables and temporaries
+ * mentioned, with the dtype of each temporary's definition): fusion leaves
+ * numbers unused. */
+static void print_counts(const Printer *pr, const Kernel *k) {
+  Used u = {{used_stmt, used_expr}, 0, 0, NULL, k->ntemps > 0 ? k->ntemps : 0};
+  u.temp = nnc_xcalloc((size_t)u.cap + 1, 1);
+  kvisit_kernel(&u.v, k);
+  bool temps = u.ntemps != k->ntemps;
+  for (int32_t t = 0; t < k->ntemps && k->temp_types && !temps; t++) temps = !u.temp[t] && k->temp_types[t] != DT_F32;
+  if (u.nvars != k->nvars) fprintf(pr->out, "  vars %d", k->nvars);
+  if (temps) {
+    fputs(u.nvars != k->nvars ? " temps" : "  temps", pr->out);
+    for (int32_t t = 0; t < k->ntemps && k->temp_types; t++)
+      fprintf(pr->out, " %s", (unsigned)k->temp_types[t] <= DT_I32 ? dtype_name(k->temp_types[t]) : "<bad>");
+  }
+  if (u.nvars != k->nvars || temps) fputc('\n', pr->out);
+  free(u.temp);
+}
+
+/* kernel NAME(%a, %b, ...) ; WHAT   loc(...), then [vars N] [temps T...] */
 static void print_kernel(const Printer *pr, const Kernel *k) {
   FILE *out = pr->out;
   fputs("kernel ", out);
@@ -443,6 +493,7 @@ static void print_kernel(const Printer *pr, const Kernel *k) {
   }
   fputc('\n', out);
   if (k->gemm) print_gemm(pr, k->gemm);
+  print_counts(pr, k);
   for (uint32_t i = 0; i < k->nbody; i++) print_stmt(pr, k->body[i], 1);
 }
 

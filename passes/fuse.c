@@ -6,6 +6,7 @@
 #include "passes/lower.h"
 
 #include "passes/pass.h"
+#include "support/diag.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -742,3 +743,22 @@ void lower_fuse_step(KProgram *p, bool sep) {
   tidy_kernels(p);
 }
 
+
+bool lower_fuse(KProgram *p, bool sep) {
+  for (uint32_t i = 0; i < p->ntrain || i < p->nkernels; i++)
+    if (p->ntrain != p->nkernels || p->train[i] != i) {
+      diag_error_plain("fuse needs the train plan lowering writes (every kernel once, in order), not another");
+      return false;
+    }
+  uint32_t kernels = p->nkernels, eval = p->neval;
+  for (uint32_t k = 0; k < p->nkernels; k++) p->kernels[k].gemm = NULL; /* fusion moves the statements they name */
+  for (uint32_t b = 0; b < p->nbufs; b++)
+    if (p->bufs[b].kind == KB_TEMP) p->bufs[b].slot = -1; /* lifetimes change: memplan again */
+  p->nslots = 0;
+  lower_fuse_step(p, sep);
+  lower_drop_buffers(p);
+  lower_build_plans(p);
+  nnc_stat_add("lower", "kernels", (long)p->nkernels - (long)kernels);
+  nnc_stat_add("lower", "eval_kernels", (long)p->neval - (long)eval);
+  return true;
+}

@@ -771,8 +771,6 @@ static void fuse_update_kernels(L *l, uint32_t first) {
   p->nkernels = out;
 }
 
-/* Removes temps that in-place updates made unused (slot -2), renumbering
- * every buffer reference. */
 /* Expression nodes may be shared within a kernel (a loaded value used
  * twice), so references first move out of the way (buf + MOVED), then to
  * their new numbers: a shared load is renumbered once. */
@@ -800,7 +798,7 @@ static void remap_stmt(KStmt *s, const int32_t *map, bool phase2) {
   kvisit_stmt(&r.v, s);
 }
 
-static void drop_unused_buffers(KProgram *p) {
+void lower_drop_buffers(KProgram *p) {
   int32_t *map = nnc_xmalloc(sizeof(int32_t) * (p->nbufs ? p->nbufs : 1));
   uint32_t n = 0;
   for (uint32_t b = 0; b < p->nbufs; b++) {
@@ -844,11 +842,13 @@ void lower_mark_eval(const KProgram *p, bool *run) {
   free(need);
 }
 
-static void build_plans(L *l) {
-  KProgram *p = l->p;
+void lower_build_plans(KProgram *p) {
+  p->ntrain = p->neval = 0;
   for (uint32_t k = 0; k < p->nkernels; k++) {
-    char *name = arena_printf(&p->arena, "k%u_%s", k, strchr(p->kernels[k].name, '_') + 1);
-    p->kernels[k].name = name;
+    const char *name = p->kernels[k].name, *d = name + 1; /* k<N>_NAME -> NAME */
+    while (*d >= '0' && *d <= '9') d++;
+    if (name[0] == 'k' && d > name + 1 && *d == '_') name = d + 1;
+    p->kernels[k].name = arena_printf(&p->arena, "k%u_%s", k, name);
     VEC_PUSH(p->train, p->ntrain, p->captrain, k);
   }
   bool *run = nnc_xcalloc(p->nkernels ? p->nkernels : 1, 1);
@@ -991,11 +991,11 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
   }
   (void)copies_from;
   if (first_update_kernel != UINT32_MAX) fuse_update_kernels(&l, first_update_kernel);
-  if (!o || o->opt_level > 0) lower_fuse_step(p, o && o->separate_contractions);
-  drop_unused_buffers(p);
-  build_plans(&l);
+  lower_drop_buffers(p);
+  lower_build_plans(p);
   nnc_stat_add("lower", "kernels", p->nkernels);
   nnc_stat_add("lower", "eval_kernels", p->neval);
+  if (!o || o->opt_level > 0) lower_fuse(p, o && o->separate_contractions);
 
   free(out_buf);
   free(out_direct);

@@ -135,6 +135,15 @@ static bool schedule_for(KProgram *p, const CpuOptions *o, LLVMTargetMachineRef 
   return schedule_cpu(p, &so);
 }
 
+bool cpu_schedule_options(const CpuOptions *o, CpuScheduleOptions *so) {
+  LLVMTargetMachineRef tm = cpu_target_machine(o);
+  if (!tm) return false;
+  *so = (CpuScheduleOptions){0, 0, o->schedule};
+  vector_registers(o, tm, &so->vector, &so->registers);
+  LLVMDisposeTargetMachine(tm);
+  return true;
+}
+
 bool cpu_schedule(KProgram *p, const CpuOptions *o) {
   LLVMTargetMachineRef tm = cpu_target_machine(o);
   if (!tm) return false;
