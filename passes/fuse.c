@@ -750,7 +750,6 @@ bool lower_fuse(KProgram *p, bool sep) {
       diag_error_plain("fuse needs the train plan lowering writes (every kernel once, in order), not another");
       return false;
     }
-  uint32_t kernels = p->nkernels, eval = p->neval;
   for (uint32_t k = 0; k < p->nkernels; k++) p->kernels[k].gemm = NULL; /* fusion moves the statements they name */
   for (uint32_t b = 0; b < p->nbufs; b++)
     if (p->bufs[b].kind == KB_TEMP) p->bufs[b].slot = -1; /* lifetimes change: memplan again */
@@ -758,7 +757,7 @@ bool lower_fuse(KProgram *p, bool sep) {
   lower_fuse_step(p, sep);
   lower_drop_buffers(p);
   lower_build_plans(p);
-  nnc_stat_add("lower", "kernels", (long)p->nkernels - (long)kernels);
-  nnc_stat_add("lower", "eval_kernels", (long)p->neval - (long)eval);
+  nnc_stat_add("fuse", "kernels", p->nkernels); /* lowering counted them before */
+  nnc_stat_add("fuse", "eval_kernels", p->neval);
   return true;
 }
