@@ -33,7 +33,7 @@
 
 enum {
   MAX_IDS = 1 << 16,  /* loop variables and temporaries per kernel */
-  MAX_DEPTH = 200,    /* nesting of expressions and of loops */
+  MAX_DEPTH = 256,    /* nesting of expressions (the height of their trees) and of loops */
   MAX_KERNEL_ARGS = 63, /* buffers per kernel: a launch takes at most 64 arguments with B */
 };
 
@@ -147,27 +147,38 @@ static KExpr *op_node(KReader *r, Op op, SrcLoc at, KExpr *a, KExpr *b, KExpr *c
   return e;
 }
 
-static bool parse_expr(KReader *r, KExpr **out);
-static bool parse_unary(KReader *r, KExpr **out);
+/* Every parse function below also sets *h to the height of the tree it
+ * built (a leaf is 1), which MAX_DEPTH bounds: the passes, the verifier
+ * and the emitters walk expressions recursively. */
+static bool parse_expr(KReader *r, KExpr **out, int *h);
+static bool parse_unary(KReader *r, KExpr **out, int *h);
 
-/* '(' EXPR {',' EXPR} ')' with exactly n expressions, for `what`. */
-static bool parse_args(KReader *r, const char *what, int n, KExpr **args) {
+static bool height_ok(KReader *r, int h, SrcLoc at) {
+  if (h <= MAX_DEPTH) return true;
+  return txt_fail(T(r), at, "expression nested more than %d deep", MAX_DEPTH);
+}
+
+/* '(' EXPR {',' EXPR} ')' with exactly n expressions, for `what` (at);
+ * *h is the highest argument's height + 1. */
+static bool parse_args(KReader *r, const char *what, SrcLoc at, int n, KExpr **args, int *h) {
   TextReader *p = T(r);
-  SrcLoc at = p->tok.loc;
   TRY(txt_expect_punct(p, '(', "after the op name"));
+  *h = 1;
   for (int i = 0;; i++) {
     if (i == n) return txt_fail(p, at, "%s takes %d operand%s", what, n, n == 1 ? "" : "s");
-    TRY(parse_expr(r, &args[i]));
+    int ha = 0;
+    TRY(parse_expr(r, &args[i], &ha));
+    if (ha + 1 > *h) *h = ha + 1;
     if (txt_is_punct(p, ')')) {
       if (i + 1 != n) return txt_fail(p, at, "%s takes %d operand%s, found %d", what, n, n == 1 ? "" : "s", i + 1);
-      return txt_next(p);
+      return height_ok(r, *h, at) && txt_next(p);
     }
     TRY(txt_expect_punct(p, ',', "or ')' between operands"));
   }
 }
 
 /* %N ['?'] '[' [EXPR {',' EXPR}] ']' */
-static bool parse_load(KReader *r, KExpr **out) {
+static bool parse_load(KReader *r, KExpr **out, int *h) {
   TextReader *p = T(r);
   SrcLoc at = p->tok.loc;
   if (p->tok.value >= r->p->nbufs) return txt_fail(p, at, "unknown buffer %%%u", p->tok.value);
@@ -180,18 +191,20 @@ static bool parse_load(KReader *r, KExpr **out) {
     TRY(txt_next(p));
   }
   TRY(txt_expect_punct(p, '[', "after the buffer"));
+  *h = 1;
   while (!txt_is_punct(p, ']')) {
     if (e->nidx && !txt_expect_punct(p, ',', "or ']' between indices")) return false;
     if (e->nidx == NNC_MAX_RANK + 1) return txt_fail(p, p->tok.loc, "an access has at most %d indices", NNC_MAX_RANK + 1);
-    TRY(parse_expr(r, &e->idx[e->nidx]));
+    int hi = 0;
+    TRY(parse_expr(r, &e->idx[e->nidx], &hi));
+    if (hi + 1 > *h) *h = hi + 1;
     e->nidx++;
   }
   *out = e;
-  return txt_next(p);
+  return height_ok(r, *h, at) && txt_next(p);
 }
-
 /* $step, $batch, $hyper.NAME: hyper k is the k-th hyper symbol. */
-static bool parse_scalar(KReader *r, KExpr **out) {
+static bool parse_scalar(KReader *r, KExpr **out, int *h) {
   TextReader *p = T(r);
   const char *s = p->tok.str;
   int32_t which = -1;
@@ -210,10 +223,11 @@ static bool parse_scalar(KReader *r, KExpr **out) {
   e->scalar = which;
   e->dtype = DT_F32;
   *out = e;
+  *h = 1;
   return txt_next(p);
 }
 
-/* The elementwise op (or cast) a call names, or -1. */
+/* The elementwise op a call names, or -1. */
 static int call_op(const Token *t) {
   for (int i = 0; i < OP_COUNT; i++)
     if ((ir_ops[i].flags & OPF_ELEMWISE) && strlen(ir_ops[i].name) == t->len && !memcmp(ir_ops[i].name, t->start, t->len))
@@ -221,10 +235,11 @@ static int call_op(const Token *t) {
   return -1;
 }
 
-static bool parse_word(KReader *r, KExpr **out) {
+static bool parse_word(KReader *r, KExpr **out, int *h) {
   TextReader *p = T(r);
   Token *t = &p->tok;
   SrcLoc at = t->loc;
+  *h = 1;
   if (txt_is_word(p, "B")) {
     *out = node(r, KE_BATCH, at);
     (*out)->dtype = DT_I32;
@@ -248,7 +263,7 @@ static bool parse_word(KReader *r, KExpr **out) {
     TRY(txt_next(p));
     TRY(txt_expect_punct(p, '>', "after the cast's dtype"));
     KExpr *a = NULL;
-    TRY(parse_args(r, "cast", 1, &a));
+    TRY(parse_args(r, "cast", at, 1, &a, h));
     *out = op_node(r, OP_CAST, at, a, NULL, NULL);
     (*out)->dtype = dt;
     return true;
@@ -257,7 +272,7 @@ static bool parse_word(KReader *r, KExpr **out) {
     Op mark = (Op)(txt_is_word(p, "i64") ? MARK_I64 : MARK_I32);
     TRY(txt_next(p));
     KExpr *a = NULL;
-    TRY(parse_args(r, mark == (Op)MARK_I64 ? "i64" : "i32", 1, &a));
+    TRY(parse_args(r, mark == (Op)MARK_I64 ? "i64" : "i32", at, 1, &a, h));
     *out = op_node(r, mark, at, a, NULL, NULL);
     return true;
   }
@@ -265,12 +280,12 @@ static bool parse_word(KReader *r, KExpr **out) {
   if (op < 0) return txt_fail(p, at, "unknown name %s in an expression", txt_desc(t));
   TRY(txt_next(p));
   KExpr *args[3] = {NULL, NULL, NULL};
-  TRY(parse_args(r, ir_ops[op].name, ir_ops[op].arity, args));
+  TRY(parse_args(r, ir_ops[op].name, at, ir_ops[op].arity, args, h));
   *out = op_node(r, (Op)op, at, args[0], args[1], args[2]);
   return true;
 }
 
-static bool parse_atom(KReader *r, KExpr **out) {
+static bool parse_atom(KReader *r, KExpr **out, int *h) {
   TextReader *p = T(r);
   Token *t = &p->tok;
   switch (t->kind) {
@@ -279,37 +294,39 @@ static bool parse_atom(KReader *r, KExpr **out) {
     KExpr *e = *out = node(r, KE_CONST, t->loc);
     e->dtype = t->is_int ? DT_I32 : DT_F32; /* f32 numbers are written with '.', 'e', inf or nan */
     e->value = t->is_int ? (double)t->ival : t->num;
+    *h = 1;
     return txt_next(p);
   }
-  case T_IDENT: return parse_word(r, out);
-  case T_VALUE: return parse_load(r, out);
-  case T_SCALAR: return parse_scalar(r, out);
+  case T_IDENT: return parse_word(r, out, h);
+  case T_VALUE: return parse_load(r, out, h);
+  case T_SCALAR: return parse_scalar(r, out, h);
   default: break;
   }
   if (!txt_is_punct(p, '(')) return txt_fail(p, t->loc, "expected an expression, found %s", txt_desc(t));
   TRY(txt_next(p));
-  TRY(parse_expr(r, out));
+  TRY(parse_expr(r, out, h));
   return txt_expect_punct(p, ')', "to close the parenthesis");
 }
 
-static bool parse_unary(KReader *r, KExpr **out) {
+/* The parser's own recursion is bounded too: `((((x))))` nests calls, not
+ * tree levels. */
+static bool parse_unary(KReader *r, KExpr **out, int *h) {
   TextReader *p = T(r);
   if (++r->depth > MAX_DEPTH) return txt_fail(p, p->tok.loc, "expression nested more than %d deep", MAX_DEPTH);
   bool ok;
   if (txt_is_punct(p, '-')) {
     SrcLoc at = p->tok.loc;
     KExpr *a = NULL;
-    ok = txt_next(p) && parse_unary(r, &a);
+    ok = txt_next(p) && parse_unary(r, &a, h) && height_ok(r, ++*h, at);
     if (ok) *out = op_node(r, OP_NEG, at, a, NULL, NULL);
   } else {
-    ok = parse_atom(r, out);
+    ok = parse_atom(r, out, h);
   }
   r->depth--;
   return ok;
 }
 
-/* The infix op of the current token among ops[] (NULL-terminated list of
- * candidates), or -1. */
+/* The infix op of the current token among the n candidates ops[], or -1. */
 static int infix_op(const TextReader *p, const Op *ops, int n) {
   static const struct { char punct; const char *sym; } spell[] = {
       {'+', "+"}, {'-', "-"}, {'*', "*"}, {'/', "/"}, {TP_EQ, "=="}, {TP_NE, "!="},
@@ -322,33 +339,42 @@ static int infix_op(const TextReader *p, const Op *ops, int n) {
   return -1;
 }
 
+/* a OP b with a and b of heights *h and hb. */
+static bool binary(KReader *r, Op op, SrcLoc at, KExpr **out, KExpr *b, int *h, int hb) {
+  *h = (*h > hb ? *h : hb) + 1;
+  TRY(height_ok(r, *h, at));
+  *out = op_node(r, op, at, *out, b, NULL);
+  return true;
+}
+
 /* Left-associative levels: PRODUCT over UNARY, SUM over PRODUCT. */
-static bool parse_level(KReader *r, int level, KExpr **out) {
+static bool parse_level(KReader *r, int level, KExpr **out, int *h) {
   static const Op mul[] = {OP_MUL, OP_DIV}, add[] = {OP_ADD, OP_SUB};
   TextReader *p = T(r);
-  if (level == 0) return parse_unary(r, out);
-  TRY(parse_level(r, level - 1, out));
+  if (level == 0) return parse_unary(r, out, h);
+  TRY(parse_level(r, level - 1, out, h));
   for (int op; (op = infix_op(p, level == 1 ? mul : add, 2)) >= 0;) {
     SrcLoc at = p->tok.loc;
     KExpr *b = NULL;
+    int hb = 0;
     TRY(txt_next(p));
-    TRY(parse_level(r, level - 1, &b));
-    *out = op_node(r, (Op)op, at, *out, b, NULL);
+    TRY(parse_level(r, level - 1, &b, &hb));
+    TRY(binary(r, (Op)op, at, out, b, h, hb));
   }
   return true;
 }
 
-static bool parse_expr(KReader *r, KExpr **out) {
+static bool parse_expr(KReader *r, KExpr **out, int *h) {
   static const Op cmp[] = {OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE};
   TextReader *p = T(r);
   if (++r->depth > MAX_DEPTH) return txt_fail(p, p->tok.loc, "expression nested more than %d deep", MAX_DEPTH);
-  bool ok = parse_level(r, 2, out);
+  bool ok = parse_level(r, 2, out, h);
   int op = ok ? infix_op(p, cmp, 6) : -1;
   if (op >= 0) {
     SrcLoc at = p->tok.loc;
     KExpr *b = NULL;
-    ok = txt_next(p) && parse_level(r, 2, &b);
-    if (ok) *out = op_node(r, (Op)op, at, *out, b, NULL);
+    int hb = 0;
+    ok = txt_next(p) && parse_level(r, 2, &b, &hb) && binary(r, (Op)op, at, out, b, h, hb);
     if (ok && infix_op(p, cmp, 6) >= 0)
       ok = fail(r, p->tok.loc, "comparisons do not chain; parenthesize one of them");
   }
@@ -454,6 +480,7 @@ static bool parse_range(KReader *r, int64_t *extent, bool *batched) {
 /* ['?'] '[' [EXPR {',' EXPR}] ']' '=' after a store's buffer */
 static bool parse_store_target(KReader *r, KStmt *s) {
   TextReader *p = T(r);
+  int h = 0; /* heights: bounded as they are parsed */
   if (p->tok.value >= r->p->nbufs) return txt_fail(p, p->tok.loc, "unknown buffer %%%u", p->tok.value);
   s->buf = (int32_t)p->tok.value;
   TRY(txt_next(p));
@@ -461,7 +488,7 @@ static bool parse_store_target(KReader *r, KStmt *s) {
   while (!txt_is_punct(p, ']')) {
     if (s->nidx && !txt_expect_punct(p, ',', "or ']' between indices")) return false;
     if (s->nidx == NNC_MAX_RANK + 1) return txt_fail(p, p->tok.loc, "an access has at most %d indices", NNC_MAX_RANK + 1);
-    TRY(parse_expr(r, &s->idx[s->nidx]));
+    TRY(parse_expr(r, &s->idx[s->nidx], &h));
     s->nidx++;
   }
   TRY(txt_next(p));
@@ -502,6 +529,7 @@ static bool parse_axes(KReader *r, KStmt *s, int first, uint8_t *n) {
 
 static bool parse_contract(KReader *r, KStmt *s) {
   TextReader *p = T(r);
+  int h = 0;
   TRY(txt_next(p)); /* contract */
   if (txt_is_word(p, "rows")) {
     s->sched.rows = true;
@@ -509,7 +537,7 @@ static bool parse_contract(KReader *r, KStmt *s) {
   }
   if (p->tok.kind == T_VALUE) {
     TRY(parse_store_target(r, s));
-    TRY(parse_expr(r, &s->value));
+    TRY(parse_expr(r, &s->value, &h));
     if (txt_is_word(p, "for")) {
       TRY(txt_next(p));
       TRY(parse_axes(r, s, 0, &s->nfree));
@@ -525,10 +553,10 @@ static bool parse_contract(KReader *r, KStmt *s) {
   TRY(txt_next(p));
   TRY(parse_axes(r, s, s->nfree, &s->nred));
   TRY(txt_expect_word(p, "of", "after the reduction axes"));
-  TRY(parse_unary(r, &s->a));
+  TRY(parse_unary(r, &s->a, &h));
   if (txt_is_punct(p, '*')) {
     TRY(txt_next(p));
-    TRY(parse_unary(r, &s->b));
+    TRY(parse_unary(r, &s->b, &h));
   }
   /* the factors first: they give the temporary its dtype, which the value may read */
   TRY(finish(r, &s->a, false));
@@ -587,6 +615,7 @@ static bool at_stmt(KReader *r) {
 
 static bool parse_stmt(KReader *r, KStmt **out) {
   TextReader *p = T(r);
+  int h = 0;
   SrcLoc at = p->tok.loc;
   if (!at_stmt(r))
     return txt_fail(p, at, "expected a statement (for, let, contract, a store or an assignment) or '}', found %s",
@@ -604,7 +633,7 @@ static bool parse_stmt(KReader *r, KStmt **out) {
   if (p->tok.kind == T_VALUE) {
     *out = s = new_stmt(r, KS_STORE, at);
     TRY(parse_store_target(r, s));
-    TRY(parse_expr(r, &s->value));
+    TRY(parse_expr(r, &s->value, &h));
     for (int i = 0; i < s->nidx; i++) TRY(finish(r, &s->idx[i], true));
     TRY(finish(r, &s->value, false));
     return txt_expect_eol(p, "after the store");
@@ -616,7 +645,7 @@ static bool parse_stmt(KReader *r, KStmt **out) {
   TRY(expect_temp(r, &s->temp));
   if (!let && r->ttype[s->temp] < 0) return txt_fail(p, tl, "assignment to t%d before its let", s->temp);
   TRY(txt_expect_punct(p, '=', "after the temporary"));
-  TRY(parse_expr(r, &s->value));
+  TRY(parse_expr(r, &s->value, &h));
   TRY(finish(r, &s->value, false));
   if (let) TRY(define_temp(r, s->temp, s->value->dtype, tl));
   return txt_expect_eol(p, let ? "after the let" : "after the assignment");
