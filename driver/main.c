@@ -301,28 +301,25 @@ int main(int argc, char **argv) {
   atexit(free_held);
   double t0 = now();
   bool from_kir = ends_with(opts.input, ".kir");
-  if (from_kir) {
-    bool graph_stage = opts.stop_after && !kpass_find(opts.stop_after);
-    const char *needs_graph = opts.gradcheck                                                     ? "--gradcheck"
-                              : opts.emit == EMIT_AST || opts.emit == EMIT_IR || opts.emit == EMIT_DOT ? "--emit=ast, ir and dot"
-                              : graph_stage ? "--stop-after at a stage before the kernel passes"
-                                            : NULL;
-    if (needs_graph) {
-      diag_error_plain("%s needs a .nn or .nnir file; '%s' holds kernel IR", needs_graph, opts.input);
-      return finish();
-    }
+  if (from_kir) { /* what needs the graph IR */
+    char what[96] = "";
+    if (opts.gradcheck || opts.run) snprintf(what, sizeof what, "%s", opts.gradcheck ? "--gradcheck" : "--run");
+    else if (opts.emit == EMIT_AST || opts.emit == EMIT_IR || opts.emit == EMIT_DOT)
+      snprintf(what, sizeof what, "--emit=%s", opts.emit_name);
+    else if (opts.stop_after && !kpass_find(opts.stop_after))
+      snprintf(what, sizeof what, "--stop-after=%s", opts.stop_after);
     const NncBackend *b = backend_find(opts.target, true);
-    if (opts.emit != EMIT_KERNELS && b && (b->flags & NNC_BACKEND_NO_KERNELS)) {
-      diag_error_plain("--target=%s runs the graph IR, and '%s' holds kernel IR: compile it for a target that "
-                       "compiles kernels (cpu, gpu, opencl, ...)",
-                       opts.target, opts.input);
+    if (!*what && opts.emit != EMIT_KERNELS && b && (b->flags & NNC_BACKEND_NO_KERNELS))
+      snprintf(what, sizeof what, "--target=%s", opts.target);
+    if (*what) {
+      diag_error_plain("%s needs the graph IR (a .nn or .nnir file); '%s' holds kernel IR", what, opts.input);
       return finish();
     }
     held_program = kp = kprog_read(fid, &m);
     held_module = m;
     if (!kp || output_clobbers_input()) return finish();
     int64_t x, y; /* what the train line's data cannot feed, refused as for a .nn file */
-    if (!ir_check_feeds(m, (SrcLoc){0, 0, 0}, &x, &y)) return finish();
+    if (!ir_check_feeds(m, (SrcLoc){0, 0, 0}, &x, &y) || opts.verify) return finish();
     if (opts.verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "read", (now() - t0) * 1e3);
   } else if (ends_with(opts.input, ".nnir")) {
     if (opts.emit == EMIT_AST) {
