@@ -598,8 +598,9 @@ static bool parse_loop(KReader *r, KStmt *s) {
     while (p->tok.kind == T_NEWLINE) TRY(txt_next(p));
     if (txt_is_punct(p, '}')) break;
     KStmt *c = NULL;
-    TRY(parse_stmt(r, &c));
-    kstmt_append(&s->body, &s->nbody, &s->capbody, c);
+    bool ok = parse_stmt(r, &c);
+    if (c) kstmt_append(&s->body, &s->nbody, &s->capbody, c); /* a broken one too: freed with the kernel */
+    TRY(ok);
   }
   r->depth--;
   TRY(txt_next(p));
@@ -879,7 +880,7 @@ static bool parse_kernel(KReader *r) {
     KStmt *s = NULL;
     ok = parse_stmt(r, &s);
     k = cur(r);
-    if (ok) kstmt_append(&k->body, &k->nbody, &k->capbody, s);
+    if (s) kstmt_append(&k->body, &k->nbody, &k->capbody, s);
   }
   if (!ok) {
     free(types);

@@ -810,7 +810,10 @@ void lower_drop_buffers(KProgram *p) {
     Kernel *kk = &p->kernels[k];
     for (uint32_t i = 0; i < kk->nbody; i++) remap_stmt(kk->body[i], map, false);
     for (uint32_t i = 0; i < kk->nbody; i++) remap_stmt(kk->body[i], map, true);
-    for (uint32_t i = 0; i < kk->nargs; i++) kk->args[i] = map[kk->args[i]];
+    uint32_t o = 0; /* a dropped buffer leaves the arguments (a kernel read from text may list one it never touches) */
+    for (uint32_t i = 0; i < kk->nargs; i++)
+      if (map[kk->args[i]] >= 0) kk->args[o++] = map[kk->args[i]];
+    kk->nargs = o;
   }
   int32_t *fixed[] = {&p->input, &p->label, &p->loss, &p->scalars};
   for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
