@@ -143,6 +143,15 @@ static int finish(void) {
   return diag_error_count() ? 1 : 0;
 }
 
+/* Closes what open_output opened; false (reported) when writing failed. */
+static bool close_output(FILE *out) {
+  bool ok = !ferror(out);
+  if (out != stdout) ok &= fclose(out) == 0;
+  else fflush(out);
+  if (!ok) diag_error_plain("error writing '%s'", opts.output ? opts.output : "stdout");
+  return ok;
+}
+
 static bool emit_text(const Module *m, const Program *p) {
   FILE *out = open_output();
   if (!out) return false;
@@ -152,11 +161,7 @@ static bool emit_text(const Module *m, const Program *p) {
     ir_print_dot(m, out);
   else
     ir_print(m, out);
-  bool ok = !ferror(out);
-  if (out != stdout) ok &= fclose(out) == 0;
-  else fflush(out);
-  if (!ok) diag_error_plain("error writing '%s'", opts.output ? opts.output : "stdout");
-  return ok;
+  return close_output(out);
 }
 
 /* Runs one graph pass with the verifier after it; false on error. */
@@ -227,24 +232,23 @@ static bool run_kernel_pass(const KPass *pass, KProgram *kp, KPassOptions *ko, b
  * comments).  Returns false on error; *stopped when --stop-after was
  * reached. */
 static bool run_kernel_passes(KProgram *kp, KPassOptions *ko, bool from_text, bool *stopped) {
-  bool cpu_ready = false;
-  const KPass *list[64];
+  bool cpu_ready = false, ok = true;
+  size_t cap = 8 + (opts.kernel_passes ? strlen(opts.kernel_passes) : 0); /* more than the names */
+  const KPass **list = nnc_xmalloc(sizeof *list * cap);
   int n = 0;
   char *copy = opts.kernel_passes ? nnc_xstrdup(opts.kernel_passes) : NULL;
-  for (char *tok = copy ? strtok(copy, ",") : NULL; tok && n < 64; tok = strtok(NULL, ",")) list[n++] = kpass_find(tok);
+  for (char *tok = copy ? strtok(copy, ",") : NULL; tok; tok = strtok(NULL, ",")) list[n++] = kpass_find(tok);
   free(copy);
   for (const KPass *p = nnc_kernel_passes; !opts.kernel_passes && !from_text && p->name; p++)
     if (p->min_opt >= 0 && p->min_opt <= opts.opt_level) list[n++] = p;
   if (!opts.kernel_passes && opts.emit == EMIT_KERNELS && !strcmp(opts.target, "cpu"))
     list[n++] = kpass_find("schedule-cpu");
-  for (int i = 0; i < n; i++) {
-    if (!run_kernel_pass(list[i], kp, ko, &cpu_ready)) return false;
-    if (opts.stop_after && !strcmp(list[i]->name, opts.stop_after)) {
-      *stopped = true;
-      return true;
-    }
+  for (int i = 0; i < n && ok && !*stopped; i++) {
+    ok = run_kernel_pass(list[i], kp, ko, &cpu_ready);
+    *stopped = ok && opts.stop_after && !strcmp(list[i]->name, opts.stop_after);
   }
-  return true;
+  free(list);
+  return ok;
 }
 
 /* --emit=kernels, or --stop-after a kernel stage: the kernel IR as text. */
@@ -253,11 +257,7 @@ static bool emit_kernels(const KProgram *kp) {
   FILE *out = open_output();
   if (!out) return false;
   kprog_print(kp, out);
-  bool ok = !ferror(out);
-  if (out != stdout) ok &= fclose(out) == 0;
-  else fflush(out);
-  if (!ok) diag_error_plain("error writing '%s'", opts.output ? opts.output : "stdout");
-  return ok;
+  return close_output(out);
 }
 
 /* Code generation needs the memory plan (a program read from text before

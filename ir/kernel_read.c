@@ -902,6 +902,20 @@ static int name_cmp(const void *a, const void *b) {
   return c ? c : (*x < *y ? -1 : *x > *y);
 }
 
+/* The kernel named name[0, len) by binary search in sorted (by name), or -1. */
+static int32_t find_kernel(const KProgram *kp, const Kernel **sorted, const char *name, size_t len) {
+  size_t lo = 0, hi = kp->nkernels;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    int c = strncmp(sorted[mid]->name, name, len);
+    if (c == 0 && sorted[mid]->name[len]) c = 1; /* longer: after name */
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo == kp->nkernels || strncmp(sorted[lo]->name, name, len) || sorted[lo]->name[len]) return -1;
+  return (int32_t)(sorted[lo] - kp->kernels);
+}
+
 /* ('train' | 'eval') ':' {NAME} */
 static bool parse_plan(KReader *r, const Kernel **sorted) {
   TextReader *p = T(r);
@@ -915,21 +929,10 @@ static bool parse_plan(KReader *r, const Kernel **sorted) {
   TRY(txt_next(p));
   TRY(txt_expect_punct(p, ':', "after the plan's name"));
   while (p->tok.kind == T_IDENT) {
-    Kernel key;
-    key.name = arena_strndup(&kp->arena, p->tok.start, p->tok.len);
-    const Kernel *kk = &key, **hit = NULL;
-    /* the first kernel with that name: compare names only */
-    size_t lo = 0, hi = kp->nkernels;
-    while (lo < hi) {
-      size_t mid = (lo + hi) / 2;
-      if (strcmp(sorted[mid]->name, kk->name) < 0) lo = mid + 1;
-      else hi = mid;
-    }
-    if (lo < kp->nkernels && !strcmp(sorted[lo]->name, kk->name)) hit = &sorted[lo];
-    if (!hit) return txt_fail(p, p->tok.loc, "unknown kernel %s", txt_desc(&p->tok));
-    uint32_t idx = (uint32_t)(*hit - kp->kernels);
-    if (train) VEC_PUSH(kp->train, kp->ntrain, kp->captrain, idx);
-    else VEC_PUSH(kp->eval, kp->neval, kp->capeval, idx);
+    int32_t k = find_kernel(kp, sorted, p->tok.start, p->tok.len);
+    if (k < 0) return txt_fail(p, p->tok.loc, "unknown kernel %s", txt_desc(&p->tok));
+    if (train) VEC_PUSH(kp->train, kp->ntrain, kp->captrain, (uint32_t)k);
+    else VEC_PUSH(kp->eval, kp->neval, kp->capeval, (uint32_t)k);
     TRY(txt_next(p));
   }
   return txt_expect_eol(p, "after the plan's kernels");
