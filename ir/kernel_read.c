@@ -8,12 +8,12 @@
  *     kernel NAME(ARGS) ...      each kernel and its statements
  *     train: ...  eval: ...      the two plans
  *
- * Statements and expressions are parsed by recursive descent with a depth
- * limit; then each statement is finished: markers of index flags removed,
- * index flags set by the text's rule (ktext_index_default) and dtypes
- * computed bottom-up from buffers, temporaries and the way numbers are
- * written (`1.0` f32, `1` i32).  A temporary's dtype is that of its first
- * definition (a let or a contraction), in text order.
+ * A line-based loop over the sections, with one function per line kind
+ * and recursive descent inside a kernel's statements (their expressions
+ * are in ir/kernel_read_expr.c); loops are nested at most MAX_DEPTH deep.
+ * Each statement is finished as soon as it is read (index flags and
+ * dtypes); a temporary's dtype is that of its first definition (a let or a
+ * contraction), in text order.
  *
  * Then the kernel verifier runs over the whole program, and its first
  * problem is reported at the line:col of the statement or expression it is
@@ -24,66 +24,23 @@
  * temporaries are numbered below MAX_IDS, nesting is limited, and
  * arbitrary bytes only ever produce a diagnostic.
  */
-#include "ir/kernel.h"
-#include "ir/text.h"
+#include "ir/kernel_read.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum {
-  MAX_IDS = 1 << 16,  /* loop variables and temporaries per kernel */
-  MAX_DEPTH = 256,    /* nesting of expressions (the height of their trees) and of loops */
-  MAX_KERNEL_ARGS = 63, /* buffers per kernel: a launch takes at most 64 arguments with B */
-};
-
-/* Markers of index flags in the tree until finish() removes them:
- * KE_OP nodes with these ops around the marked expression (a). */
-enum { MARK_I64 = OP_COUNT, MARK_I32 = OP_COUNT + 1 };
-
-typedef struct Located {
-  const void *node; /* a KStmt or a KExpr */
-  SrcLoc loc;
-} Located;
-
-typedef struct Forced {
-  const KExpr *e;
-  bool index;
-} Forced;
-
-typedef struct KReader {
-  TextReader t;         /* the lexer and the module */
-  KProgram *p;
-  int32_t kidx;         /* the kernel being read, -1 before the first */
-  int8_t *ttype;        /* per temporary of that kernel: its DType, -1 = not defined yet */
-  int32_t nttype;       /* entries of ttype in use (the kernel's ntemps) */
-  int32_t nvars;        /* the kernel's nvars */
-  Located *locs;        /* where each statement and expression was written */
-  uint32_t nlocs, caplocs;
-  SrcLoc *bufloc;       /* per buffer: its line */
-  uint32_t capbufloc;
-  bool *sym_has_buf;    /* per symbol: a buffer holds it */
-  SrcLoc *kernloc;      /* per kernel: its line */
-  uint32_t capkernloc;
-  Forced *forced;       /* the marked nodes of the statement being finished */
-  uint32_t nforced, capforced;
-  int depth;            /* expression or loop nesting */
-  bool have_train, have_eval;
-  SrcLoc plan_loc;      /* the first plan line (problems with the plans) */
-} KReader;
-
-static TextReader *T(KReader *r) { return &r->t; }
 static Kernel *cur(KReader *r) { return &r->p->kernels[r->kidx]; }
 static bool fail(KReader *r, SrcLoc at, const char *msg) { return txt_fail(T(r), at, "%s", msg); }
 
-static void locate(KReader *r, const void *node, SrcLoc at) {
+void kread_locate(KReader *r, const void *node, SrcLoc at) {
   Located l = {node, at};
   VEC_PUSH(r->locs, r->nlocs, r->caplocs, l);
 }
 
 /* vN or tN: the number; -2 when it is MAX_IDS or more, -1 when the word
  * is not one. */
-static int32_t numbered(const Token *t, char prefix) {
+int32_t kread_numbered(const Token *t, char prefix) {
   if (t->kind != T_IDENT || t->len < 2 || t->start[0] != prefix) return -1;
   int32_t n = 0;
   for (size_t i = 1; i < t->len; i++) {
@@ -94,9 +51,9 @@ static int32_t numbered(const Token *t, char prefix) {
 }
 
 /* A loop variable of the current kernel (counted into nvars). */
-static bool expect_var(KReader *r, int32_t *var) {
+bool kread_var(KReader *r, int32_t *var) {
   Token *t = &T(r)->tok;
-  int32_t v = numbered(t, 'v');
+  int32_t v = kread_numbered(t, 'v');
   if (v == -2) return txt_fail(T(r), t->loc, "loop variable %s is out of range (v0 to v%d)", txt_desc(t), MAX_IDS - 1);
   if (v < 0) return txt_fail(T(r), t->loc, "expected a loop variable (vN), found %s", txt_desc(t));
   if (v >= r->nvars) r->nvars = v + 1;
@@ -105,9 +62,9 @@ static bool expect_var(KReader *r, int32_t *var) {
 }
 
 /* A temporary of the current kernel (counted into its ntemps). */
-static bool expect_temp(KReader *r, int32_t *temp) {
+bool kread_temp(KReader *r, int32_t *temp) {
   Token *t = &T(r)->tok;
-  int32_t n = numbered(t, 't');
+  int32_t n = kread_numbered(t, 't');
   if (n == -2) return txt_fail(T(r), t->loc, "temporary %s is out of range (t0 to t%d)", txt_desc(t), MAX_IDS - 1);
   if (n < 0) return txt_fail(T(r), t->loc, "expected a temporary (tN), found %s", txt_desc(t));
   if (n >= r->nttype) {
@@ -120,331 +77,10 @@ static bool expect_temp(KReader *r, int32_t *temp) {
   return txt_next(T(r));
 }
 
-/* ---- expressions ------------------------------------------------------------------------
- *
- * EXPR    := SUM [('==' | '!=' | '<' | '<=' | '>' | '>=') SUM]
- * SUM     := PRODUCT {('+' | '-') PRODUCT}
- * PRODUCT := UNARY {('*' | '/') UNARY}
- * UNARY   := '-' UNARY | ATOM
- * ATOM    := NUMBER | vN | tN | 'B' | SCALAR | %N ['?'] '[' [EXPR {',' EXPR}] ']' | '(' EXPR ')'
- *          | 'cast' '<' ('f32' | 'i32') '>' '(' EXPR ')' | ('i64' | 'i32') '(' EXPR ')'
- *          | OP '(' EXPR {',' EXPR} ')'                 (an elementwise op of ir/ops.def)  */
-
-static KExpr *node(KReader *r, KExprKind kind, SrcLoc at) {
-  KExpr *e = arena_alloc(&r->p->arena, sizeof *e);
-  e->kind = kind;
-  e->var = e->temp = e->buf = e->scalar = -1;
-  locate(r, e, at);
-  return e;
-}
-
-static KExpr *op_node(KReader *r, Op op, SrcLoc at, KExpr *a, KExpr *b, KExpr *c) {
-  KExpr *e = node(r, KE_OP, at);
-  e->op = op;
-  e->a = a;
-  e->b = b;
-  e->c = c;
-  return e;
-}
-
-/* Every parse function below also sets *h to the height of the tree it
- * built (a leaf is 1), which MAX_DEPTH bounds: the passes, the verifier
- * and the emitters walk expressions recursively. */
-static bool parse_expr(KReader *r, KExpr **out, int *h);
-static bool parse_unary(KReader *r, KExpr **out, int *h);
-
-static bool height_ok(KReader *r, int h, SrcLoc at) {
-  if (h <= MAX_DEPTH) return true;
-  return txt_fail(T(r), at, "expression nested more than %d deep", MAX_DEPTH);
-}
-
-/* '(' EXPR {',' EXPR} ')' with exactly n expressions, for `what` (at);
- * *h is the highest argument's height + 1. */
-static bool parse_args(KReader *r, const char *what, SrcLoc at, int n, KExpr **args, int *h) {
-  TextReader *p = T(r);
-  TRY(txt_expect_punct(p, '(', "after the op name"));
-  *h = 1;
-  for (int i = 0;; i++) {
-    if (i == n) return txt_fail(p, at, "%s takes %d operand%s", what, n, n == 1 ? "" : "s");
-    int ha = 0;
-    TRY(parse_expr(r, &args[i], &ha));
-    if (ha + 1 > *h) *h = ha + 1;
-    if (txt_is_punct(p, ')')) {
-      if (i + 1 != n) return txt_fail(p, at, "%s takes %d operand%s, found %d", what, n, n == 1 ? "" : "s", i + 1);
-      return height_ok(r, *h, at) && txt_next(p);
-    }
-    TRY(txt_expect_punct(p, ',', "or ')' between operands"));
-  }
-}
-
-/* %N ['?'] '[' [EXPR {',' EXPR}] ']' */
-static bool parse_load(KReader *r, KExpr **out, int *h) {
-  TextReader *p = T(r);
-  SrcLoc at = p->tok.loc;
-  if (p->tok.value >= r->p->nbufs) return txt_fail(p, at, "unknown buffer %%%u", p->tok.value);
-  KExpr *e = node(r, KE_LOAD, at);
-  e->buf = (int32_t)p->tok.value;
-  e->dtype = r->p->bufs[e->buf].type.dtype;
-  TRY(txt_next(p));
-  if (txt_is_punct(p, '?')) {
-    e->guarded = true;
-    TRY(txt_next(p));
-  }
-  TRY(txt_expect_punct(p, '[', "after the buffer"));
-  *h = 1;
-  while (!txt_is_punct(p, ']')) {
-    if (e->nidx && !txt_expect_punct(p, ',', "or ']' between indices")) return false;
-    if (e->nidx == NNC_MAX_RANK + 1) return txt_fail(p, p->tok.loc, "an access has at most %d indices", NNC_MAX_RANK + 1);
-    int hi = 0;
-    TRY(parse_expr(r, &e->idx[e->nidx], &hi));
-    if (hi + 1 > *h) *h = hi + 1;
-    e->nidx++;
-  }
-  *out = e;
-  return height_ok(r, *h, at) && txt_next(p);
-}
-/* $step, $batch, $hyper.NAME: hyper k is the k-th hyper symbol. */
-static bool parse_scalar(KReader *r, KExpr **out, int *h) {
-  TextReader *p = T(r);
-  const char *s = p->tok.str;
-  int32_t which = -1;
-  if (!strcmp(s, "step")) which = KSCALAR_STEP;
-  else if (!strcmp(s, "batch")) which = KSCALAR_BATCH;
-  else if (!strncmp(s, "hyper.", 6)) {
-    for (uint32_t i = 0, k = 0; i < p->m->nsyms && which < 0; i++)
-      if (p->m->syms[i].kind == SYM_HYPER && !strcmp(p->m->syms[i].name, s + 6)) which = KSCALAR_HYPER0 + (int32_t)k;
-      else k += p->m->syms[i].kind == SYM_HYPER;
-    if (which < 0) return txt_fail(p, p->tok.loc, "unknown hyper-parameter @%s", diag_quote(s + 6, strlen(s + 6)));
-  } else {
-    return txt_fail(p, p->tok.loc, "unknown run-time scalar $%s; expected $step, $batch or $hyper.NAME",
-                    diag_quote(s, strlen(s)));
-  }
-  KExpr *e = node(r, KE_SCALAR, p->tok.loc);
-  e->scalar = which;
-  e->dtype = DT_F32;
-  *out = e;
-  *h = 1;
-  return txt_next(p);
-}
-
-/* The elementwise op a call names, or -1. */
-static int call_op(const Token *t) {
-  for (int i = 0; i < OP_COUNT; i++)
-    if ((ir_ops[i].flags & OPF_ELEMWISE) && strlen(ir_ops[i].name) == t->len && !memcmp(ir_ops[i].name, t->start, t->len))
-      return i;
-  return -1;
-}
-
-static bool parse_word(KReader *r, KExpr **out, int *h) {
-  TextReader *p = T(r);
-  Token *t = &p->tok;
-  SrcLoc at = t->loc;
-  *h = 1;
-  if (txt_is_word(p, "B")) {
-    *out = node(r, KE_BATCH, at);
-    (*out)->dtype = DT_I32;
-    return txt_next(p);
-  }
-  if (numbered(t, 'v') != -1) {
-    KExpr *e = *out = node(r, KE_VAR, at);
-    e->dtype = DT_I32;
-    return expect_var(r, &e->var);
-  }
-  if (numbered(t, 't') != -1) {
-    KExpr *e = *out = node(r, KE_TEMP, at);
-    return expect_temp(r, &e->temp);
-  }
-  if (txt_is_word(p, "cast")) {
-    TRY(txt_next(p));
-    TRY(txt_expect_punct(p, '<', "after 'cast'"));
-    DType dt = txt_is_word(p, "f32") ? DT_F32 : DT_I32;
-    if (!txt_is_word(p, "f32") && !txt_is_word(p, "i32"))
-      return txt_fail(p, p->tok.loc, "expected f32 or i32 in cast<...>, found %s", txt_desc(&p->tok));
-    TRY(txt_next(p));
-    TRY(txt_expect_punct(p, '>', "after the cast's dtype"));
-    KExpr *a = NULL;
-    TRY(parse_args(r, "cast", at, 1, &a, h));
-    *out = op_node(r, OP_CAST, at, a, NULL, NULL);
-    (*out)->dtype = dt;
-    return true;
-  }
-  if (txt_is_word(p, "i64") || txt_is_word(p, "i32")) {
-    Op mark = (Op)(txt_is_word(p, "i64") ? MARK_I64 : MARK_I32);
-    TRY(txt_next(p));
-    KExpr *a = NULL;
-    TRY(parse_args(r, mark == (Op)MARK_I64 ? "i64" : "i32", at, 1, &a, h));
-    *out = op_node(r, mark, at, a, NULL, NULL);
-    return true;
-  }
-  int op = call_op(t);
-  if (op < 0) return txt_fail(p, at, "unknown name %s in an expression", txt_desc(t));
-  TRY(txt_next(p));
-  KExpr *args[3] = {NULL, NULL, NULL};
-  TRY(parse_args(r, ir_ops[op].name, at, ir_ops[op].arity, args, h));
-  *out = op_node(r, (Op)op, at, args[0], args[1], args[2]);
-  return true;
-}
-
-static bool parse_atom(KReader *r, KExpr **out, int *h) {
-  TextReader *p = T(r);
-  Token *t = &p->tok;
-  switch (t->kind) {
-  case T_NUMBER: {
-    if (t->is_int && !t->int_ok) return txt_fail(p, t->loc, "integer %s is out of range", txt_desc(t));
-    KExpr *e = *out = node(r, KE_CONST, t->loc);
-    e->dtype = t->is_int ? DT_I32 : DT_F32; /* f32 numbers are written with '.', 'e', inf or nan */
-    e->value = t->is_int ? (double)t->ival : t->num;
-    *h = 1;
-    return txt_next(p);
-  }
-  case T_IDENT: return parse_word(r, out, h);
-  case T_VALUE: return parse_load(r, out, h);
-  case T_SCALAR: return parse_scalar(r, out, h);
-  default: break;
-  }
-  if (!txt_is_punct(p, '(')) return txt_fail(p, t->loc, "expected an expression, found %s", txt_desc(t));
-  TRY(txt_next(p));
-  TRY(parse_expr(r, out, h));
-  return txt_expect_punct(p, ')', "to close the parenthesis");
-}
-
-/* The parser's own recursion is bounded too: `((((x))))` nests calls, not
- * tree levels. */
-static bool parse_unary(KReader *r, KExpr **out, int *h) {
-  TextReader *p = T(r);
-  if (++r->depth > MAX_DEPTH) return txt_fail(p, p->tok.loc, "expression nested more than %d deep", MAX_DEPTH);
-  bool ok;
-  if (txt_is_punct(p, '-')) {
-    SrcLoc at = p->tok.loc;
-    KExpr *a = NULL;
-    ok = txt_next(p) && parse_unary(r, &a, h) && height_ok(r, ++*h, at);
-    if (ok) *out = op_node(r, OP_NEG, at, a, NULL, NULL);
-  } else {
-    ok = parse_atom(r, out, h);
-  }
-  r->depth--;
-  return ok;
-}
-
-/* The infix op of the current token among the n candidates ops[], or -1. */
-static int infix_op(const TextReader *p, const Op *ops, int n) {
-  static const struct { char punct; const char *sym; } spell[] = {
-      {'+', "+"}, {'-', "-"}, {'*', "*"}, {'/', "/"}, {TP_EQ, "=="}, {TP_NE, "!="},
-      {'<', "<"}, {TP_LE, "<="}, {'>', ">"}, {TP_GE, ">="}};
-  if (p->tok.kind != T_PUNCT) return -1;
-  for (size_t i = 0; i < sizeof spell / sizeof spell[0]; i++)
-    if (spell[i].punct == p->tok.punct)
-      for (int k = 0; k < n; k++)
-        if (!strcmp(kexpr_infix_symbol(ops[k]), spell[i].sym)) return (int)ops[k];
-  return -1;
-}
-
-/* a OP b with a and b of heights *h and hb. */
-static bool binary(KReader *r, Op op, SrcLoc at, KExpr **out, KExpr *b, int *h, int hb) {
-  *h = (*h > hb ? *h : hb) + 1;
-  TRY(height_ok(r, *h, at));
-  *out = op_node(r, op, at, *out, b, NULL);
-  return true;
-}
-
-/* Left-associative levels: PRODUCT over UNARY, SUM over PRODUCT. */
-static bool parse_level(KReader *r, int level, KExpr **out, int *h) {
-  static const Op mul[] = {OP_MUL, OP_DIV}, add[] = {OP_ADD, OP_SUB};
-  TextReader *p = T(r);
-  if (level == 0) return parse_unary(r, out, h);
-  TRY(parse_level(r, level - 1, out, h));
-  for (int op; (op = infix_op(p, level == 1 ? mul : add, 2)) >= 0;) {
-    SrcLoc at = p->tok.loc;
-    KExpr *b = NULL;
-    int hb = 0;
-    TRY(txt_next(p));
-    TRY(parse_level(r, level - 1, &b, &hb));
-    TRY(binary(r, (Op)op, at, out, b, h, hb));
-  }
-  return true;
-}
-
-static bool parse_expr(KReader *r, KExpr **out, int *h) {
-  static const Op cmp[] = {OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE};
-  TextReader *p = T(r);
-  if (++r->depth > MAX_DEPTH) return txt_fail(p, p->tok.loc, "expression nested more than %d deep", MAX_DEPTH);
-  bool ok = parse_level(r, 2, out, h);
-  int op = ok ? infix_op(p, cmp, 6) : -1;
-  if (op >= 0) {
-    SrcLoc at = p->tok.loc;
-    KExpr *b = NULL;
-    int hb = 0;
-    ok = txt_next(p) && parse_level(r, 2, &b, &hb) && binary(r, (Op)op, at, out, b, h, hb);
-    if (ok && infix_op(p, cmp, 6) >= 0)
-      ok = fail(r, p->tok.loc, "comparisons do not chain; parenthesize one of them");
-  }
-  r->depth--;
-  return ok;
-}
-
-/* ---- finishing an expression: index flags and dtypes ---------------------------------------- */
-
-static SrcLoc where(const KReader *r, const void *n) {
+SrcLoc kread_where(const KReader *r, const void *n) {
   for (uint32_t i = r->nlocs; i-- > 0;)
     if (r->locs[i].node == n) return r->locs[i].loc;
   return (SrcLoc){r->t.file, 1, 1};
-}
-
-/* Removes the markers under *slot, noting the flags they force. */
-static void strip(KReader *r, KExpr **slot) {
-  KExpr *e = *slot;
-  if (!e) return;
-  bool marked = false, index = false;
-  while (e->kind == KE_OP && (int)e->op >= OP_COUNT) { /* the outermost marker wins */
-    if (!marked) index = (int)e->op == MARK_I64;
-    marked = true;
-    *slot = e = e->a;
-  }
-  if (marked) {
-    Forced f = {e, index};
-    VEC_PUSH(r->forced, r->nforced, r->capforced, f);
-  }
-  for (int i = 0; e->kind == KE_LOAD && i < e->nidx; i++) strip(r, &e->idx[i]);
-  if (e->kind == KE_OP) strip(r, &e->a), strip(r, &e->b), strip(r, &e->c);
-}
-
-static int forced_cmp(const void *a, const void *b) {
-  uintptr_t x = (uintptr_t)((const Forced *)a)->e, y = (uintptr_t)((const Forced *)b)->e;
-  return x < y ? -1 : x > y;
-}
-
-/* Sets e's index flag (in index context ctx) and dtype, and those below it. */
-static bool settle(KReader *r, KExpr *e, bool ctx) {
-  Forced key = {e, false}, *f = r->nforced ? bsearch(&key, r->forced, r->nforced, sizeof key, forced_cmp) : NULL;
-  e->index = f ? f->index : ktext_index_default(e, ctx);
-  switch (e->kind) {
-  case KE_TEMP:
-    if (r->ttype[e->temp] < 0) return txt_fail(T(r), where(r, e), "use of t%d before its let", e->temp);
-    e->dtype = (DType)r->ttype[e->temp];
-    return true;
-  case KE_LOAD:
-    for (int i = 0; i < e->nidx; i++) TRY(settle(r, e->idx[i], true));
-    return true;
-  case KE_OP: {
-    bool octx = ktext_index_operands(e);
-    KExpr *ops[3] = {e->a, e->b, e->c};
-    for (int i = 0; i < 3; i++)
-      if (ops[i]) TRY(settle(r, ops[i], octx));
-    if (ir_ops[e->op].flags & OPF_CMP) e->dtype = DT_F32;
-    else if (e->op == OP_WHERE) e->dtype = e->b->dtype;
-    else if (e->op != OP_CAST) e->dtype = e->a->dtype;
-    return true;
-  }
-  default: return true; /* constants, variables, B and scalars got theirs when parsed */
-  }
-}
-
-static bool finish(KReader *r, KExpr **slot, bool ctx) {
-  if (!*slot) return true;
-  r->nforced = 0;
-  strip(r, slot);
-  if (r->nforced > 1) qsort(r->forced, r->nforced, sizeof *r->forced, forced_cmp);
-  return settle(r, *slot, ctx);
 }
 
 /* ---- statements ---------------------------------------------------------------------------
@@ -488,7 +124,7 @@ static bool parse_store_target(KReader *r, KStmt *s) {
   while (!txt_is_punct(p, ']')) {
     if (s->nidx && !txt_expect_punct(p, ',', "or ']' between indices")) return false;
     if (s->nidx == NNC_MAX_RANK + 1) return txt_fail(p, p->tok.loc, "an access has at most %d indices", NNC_MAX_RANK + 1);
-    TRY(parse_expr(r, &s->idx[s->nidx], &h));
+    TRY(kread_expr(r, &s->idx[s->nidx], &h));
     s->nidx++;
   }
   TRY(txt_next(p));
@@ -499,7 +135,7 @@ static KStmt *new_stmt(KReader *r, KStmtKind kind, SrcLoc at) {
   KStmt *s = arena_alloc(&r->p->arena, sizeof *s);
   s->kind = kind;
   s->var = s->temp = s->buf = -1;
-  locate(r, s, at);
+  kread_locate(r, s, at);
   return s;
 }
 
@@ -518,7 +154,7 @@ static bool parse_axes(KReader *r, KStmt *s, int first, uint8_t *n) {
     if (first + *n == NNC_MAX_CONTRACT_AXES)
       return txt_fail(p, p->tok.loc, "a contraction has at most %d axes", NNC_MAX_CONTRACT_AXES);
     KAxis *x = &s->axes[first + *n];
-    TRY(expect_var(r, &x->var));
+    TRY(kread_var(r, &x->var));
     TRY(parse_range(r, &x->extent, &x->batched));
     if (!txt_is_punct(p, ',')) break;
     TRY(txt_next(p));
@@ -537,7 +173,7 @@ static bool parse_contract(KReader *r, KStmt *s) {
   }
   if (p->tok.kind == T_VALUE) {
     TRY(parse_store_target(r, s));
-    TRY(parse_expr(r, &s->value, &h));
+    TRY(kread_expr(r, &s->value, &h));
     if (txt_is_word(p, "for")) {
       TRY(txt_next(p));
       TRY(parse_axes(r, s, 0, &s->nfree));
@@ -545,7 +181,7 @@ static bool parse_contract(KReader *r, KStmt *s) {
     TRY(txt_expect_word(p, "with", "after the contraction's value"));
   }
   SrcLoc tl = p->tok.loc;
-  TRY(expect_temp(r, &s->temp));
+  TRY(kread_temp(r, &s->temp));
   TRY(txt_expect_punct(p, '=', "after the contraction's temporary"));
   s->combine = txt_is_word(p, "sum") ? OP_ADD : txt_is_word(p, "max") ? OP_MAX : OP_MIN;
   if (!txt_is_word(p, "sum") && !txt_is_word(p, "max") && !txt_is_word(p, "min"))
@@ -553,24 +189,24 @@ static bool parse_contract(KReader *r, KStmt *s) {
   TRY(txt_next(p));
   TRY(parse_axes(r, s, s->nfree, &s->nred));
   TRY(txt_expect_word(p, "of", "after the reduction axes"));
-  TRY(parse_unary(r, &s->a, &h));
+  TRY(kread_unary(r, &s->a, &h));
   if (txt_is_punct(p, '*')) {
     TRY(txt_next(p));
-    TRY(parse_unary(r, &s->b, &h));
+    TRY(kread_unary(r, &s->b, &h));
   }
   /* the factors first: they give the temporary its dtype, which the value may read */
-  TRY(finish(r, &s->a, false));
-  TRY(finish(r, &s->b, false));
+  TRY(kread_finish(r, &s->a, false));
+  TRY(kread_finish(r, &s->b, false));
   TRY(define_temp(r, s->temp, s->a->dtype, tl));
-  for (int i = 0; i < s->nidx; i++) TRY(finish(r, &s->idx[i], true));
-  return finish(r, &s->value, false);
+  for (int i = 0; i < s->nidx; i++) TRY(kread_finish(r, &s->idx[i], true));
+  return kread_finish(r, &s->value, false);
 }
 
 static bool parse_loop(KReader *r, KStmt *s) {
   TextReader *p = T(r);
   SrcLoc open = p->tok.loc;
   TRY(txt_next(p)); /* for */
-  TRY(expect_var(r, &s->var));
+  TRY(kread_var(r, &s->var));
   TRY(parse_range(r, &s->extent, &s->batched));
   for (;;) {
     if (txt_is_word(p, "parallel") || txt_is_word(p, "reduce")) {
@@ -611,7 +247,7 @@ static bool parse_loop(KReader *r, KStmt *s) {
 static bool at_stmt(KReader *r) {
   TextReader *p = T(r);
   return txt_is_word(p, "for") || txt_is_word(p, "let") || txt_is_word(p, "contract") || p->tok.kind == T_VALUE ||
-         numbered(&p->tok, 't') != -1;
+         kread_numbered(&p->tok, 't') != -1;
 }
 
 static bool parse_stmt(KReader *r, KStmt **out) {
@@ -634,20 +270,20 @@ static bool parse_stmt(KReader *r, KStmt **out) {
   if (p->tok.kind == T_VALUE) {
     *out = s = new_stmt(r, KS_STORE, at);
     TRY(parse_store_target(r, s));
-    TRY(parse_expr(r, &s->value, &h));
-    for (int i = 0; i < s->nidx; i++) TRY(finish(r, &s->idx[i], true));
-    TRY(finish(r, &s->value, false));
+    TRY(kread_expr(r, &s->value, &h));
+    for (int i = 0; i < s->nidx; i++) TRY(kread_finish(r, &s->idx[i], true));
+    TRY(kread_finish(r, &s->value, false));
     return txt_expect_eol(p, "after the store");
   }
   bool let = txt_is_word(p, "let");
   *out = s = new_stmt(r, let ? KS_LET : KS_ASSIGN, at);
   if (let) TRY(txt_next(p));
   SrcLoc tl = p->tok.loc;
-  TRY(expect_temp(r, &s->temp));
+  TRY(kread_temp(r, &s->temp));
   if (!let && r->ttype[s->temp] < 0) return txt_fail(p, tl, "assignment to t%d before its let", s->temp);
   TRY(txt_expect_punct(p, '=', "after the temporary"));
-  TRY(parse_expr(r, &s->value, &h));
-  TRY(finish(r, &s->value, false));
+  TRY(kread_expr(r, &s->value, &h));
+  TRY(kread_finish(r, &s->value, false));
   if (let) TRY(define_temp(r, s->temp, s->value->dtype, tl));
   return txt_expect_eol(p, let ? "after the let" : "after the assignment");
 }
@@ -1017,8 +653,8 @@ static bool check_slots(KReader *r) {
 static void report(void *ctx, const KProblem *pr) {
   KReader *r = ctx;
   SrcLoc at = {r->t.file, 1, 1};
-  if (pr->expr) at = where(r, pr->expr);
-  else if (pr->stmt) at = where(r, pr->stmt);
+  if (pr->expr) at = kread_where(r, pr->expr);
+  else if (pr->stmt) at = kread_where(r, pr->stmt);
   else if (pr->kernel >= 0) at = r->kernloc[pr->kernel];
   else if (pr->buf >= 0) at = r->bufloc[pr->buf];
   else if (r->have_train || r->have_eval) at = r->plan_loc;
