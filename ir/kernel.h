@@ -325,7 +325,7 @@ void kstmt_access(const KStmt *s, bool *rd, bool *wr);
 /* Element count of a buffer for a batch of B samples. */
 int64_t kbuf_elems(const KBuffer *b, int64_t batch);
 
-/* ---- checking and printing (ir/kernel_print.c, ir/kernel_verify.c) ---- */
+/* ---- checking, printing, reading (ir/kernel_verify.c, ir/kernel_print.c, ir/kernel_read.c) ---- */
 /* Checks variable scoping, temps declared before use, buffer indices and
  * ranks, arg lists; reports internal errors.  Returns false if broken.
  * Temps may all be without a slot (-1): the memory plan has not run. */
@@ -345,8 +345,10 @@ typedef void (*KReport)(void *ctx, const KProblem *pr);
 bool kprog_check(const KProgram *p, KReport report, void *ctx);
 /* Has the memory plan run (some temp has a slot)? */
 bool kprog_planned(const KProgram *p);
-/* --emit=kernels: buffers with their memory slots, then each kernel as
- * nested loops with its schedule attributes, then the two plans. */
+/* --emit=kernels: the module's declarations, buffers with their memory
+ * slots, then each kernel as nested loops with its schedule attributes,
+ * then the two plans: the text form of docs/ir.md, which kprog_read
+ * reads back. */
 void kprog_print(const KProgram *p, FILE *out);
 const char *kbuf_kind_name(KBufKind k);
 /* Parses the kernel IR text of a file registered with the diagnostics

@@ -206,7 +206,51 @@ static void model(const char *name, const char *src) {
   }
 }
 
+/* Index marks: i64(e) makes e an index expression where its context does
+ * not, i32(e) the other way; the text reads back to the same flags and
+ * prints the marks again (lowering writes none, so this builds its own). */
+static void test_marks(void) {
+  static const char text[] =
+      "; kernel IR for @m\n"
+      "module @m\n"
+      "\n"
+      "input @x : f32[B,4]\n"
+      "label @y : i32[B]\n"
+      "\n"
+      "buffer %0 input  @x        : f32[B,4]\n"
+      "buffer %1 label  @y        : i32[B]\n"
+      "buffer %2 loss   loss      : f32[B]\n"
+      "; slots: 0 (0 batched, 0 fixed)\n"
+      "\n"
+      "kernel k0_a(%0, %1, %2)\n"
+      "  for v0 in 0..B parallel {\n"
+      "    %2[v0] = cast<f32>(i64(%1[v0])) + %0[v0, %1[v0] - i32(1)]\n"
+      "  }\n"
+      "\n"
+      "train: k0_a\n"
+      "eval: k0_a\n";
+  diag_free(&nnc_diag);
+  diag_init(&nnc_diag);
+  Module *m = NULL;
+  KProgram *p = kprog_read(diag_add_file(&nnc_diag, "marks.kir", text, sizeof text - 1), &m);
+  CHECK(p != NULL, "the marked text does not read");
+  if (!p) return;
+  const KExpr *v = p->kernels[0].body[0]->body[0]->value; /* cast + load */
+  const KExpr *marked = v->a->a, *idx = v->b->idx[1];
+  CHECK(marked->kind == KE_LOAD && marked->index, "i64(%%1[v0]) is not an index expression");
+  CHECK(!v->a->index && !v->index, "the cast and the sum are index expressions");
+  CHECK(idx->index && idx->a->index && idx->a->kind == KE_LOAD, "the gathered index is not one");
+  CHECK(idx->b->kind == KE_CONST && !idx->b->index, "i32(1) is an index expression");
+  size_t len = 0;
+  char *again = print_str(p, &len);
+  CHECK(len == sizeof text - 1 && !memcmp(again, text, len), "the marks do not print back:\n%s", again);
+  free(again);
+  kprog_free(p);
+  ir_module_free(m);
+}
+
 int main(void) {
+  test_marks();
   model("custom.nn", custom);
   model("regression.nn", regression);
   model("shapes.nn", shapes);
