@@ -163,6 +163,8 @@ void gpu_schedule(KProgram *p, const GpuScheduleOptions *o, GpuSchedule *s) {
 }
 
 void gpu_schedule_free(GpuSchedule *s) {
+  for (uint32_t i = 0; i < s->n; i++)
+    if (s->k[i].red) free(s->k[i].red->body); /* warp_loop's statement is in no kernel: its body is ours */
   free(s->k);
   memset(s, 0, sizeof *s);
 }

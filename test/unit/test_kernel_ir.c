@@ -678,12 +678,19 @@ static void test_verifier(void) {
 /* ---- contractions ------------------------------------------------------------------------ */
 
 /* k0's matmul as one contraction statement instead of its loops. */
+/* Frees the bodies under s (statements live in the arena, bodies on the heap). */
+static void free_bodies(KStmt *s) {
+  for (uint32_t i = 0; i < s->nbody; i++) free_bodies(s->body[i]);
+  free(s->body);
+}
+
 static KStmt *as_contract(T *t) {
   KProgram *p = t->p;
   Kernel *k = &p->kernels[t->k0];
   KAxis axes[2] = {{t->mm_mid->var, 64, false}, {t->mm_red->var, 784, false}};
   KStmt *c = kstmt_contract(p, t->mm_store->buf, t->mm_store->idx, t->mm_store->nidx, axes, 1, 1, OP_ADD,
                             t->mm_let->temp, t->mm_x, t->mm_w, kexpr_temp(p, t->mm_let->temp, DT_F32));
+  free_bodies(t->mm_outer->body[0]); /* the loops it replaces */
   t->mm_outer->body[0] = c;
   (void)k;
   return c;
@@ -715,6 +722,7 @@ static void test_contractions(void) {
   contains(text, "contract rows %4[v0, v1] = t0 for v1 in 0..64 with t0 = max v2 in 0..784 of (%0[v0, v2] + 1.0) * %2[v2, v1]",
            __LINE__);
   free(text);
+  drop(&t);
 
   /* the verifier's rules */
   t = build(), c = as_contract(&t);
@@ -741,6 +749,7 @@ static void test_contractions(void) {
   append(t.mm_outer, kstmt_store(t.p, 4, IDX(kexpr_var(t.p, 0), kexpr_index_const(t.p, 1)), kexpr_temp(t.p, 0, DT_F32)));
   ok = verify_captured(t.p, err, sizeof err);
   if (!ok) failures++, fprintf(stderr, "%s:%d: t0 after a contraction without free axes: %s", __FILE__, __LINE__, err);
+  drop(&t);
 
   /* expanded: one reduction per output, or rows accumulating in C */
   t = build(), c = as_contract(&t);
@@ -749,6 +758,7 @@ static void test_contractions(void) {
   contains(text, "    for v1 in 0..64 {\n      let t0 = 0.0\n      for v2 in 0..784 reduce {\n"
                  "        t0 = t0 + %0[v0, v2] * %2[v2, v1]\n      }\n      %4[v0, v1] = t0\n    }\n", __LINE__);
   free(text);
+  drop(&t);
   t = build(), c = as_contract(&t);
   c->sched.rows = true;
   c->value = op2(t.p, OP_MUL, kexpr_temp(t.p, c->temp, DT_F32), f32c(t.p, 2));
@@ -760,6 +770,7 @@ static void test_contractions(void) {
   free(text);
   ok = verify_captured(t.p, err, sizeof err);
   if (!ok) failures++, fprintf(stderr, "%s:%d: rows expansion does not verify: %s", __FILE__, __LINE__, err);
+  drop(&t);
 }
 
 int main(void) {
