@@ -53,7 +53,7 @@
  *      -lopenblas -lz -lm -lpthread -ldl -o matmul
  */
 #include "codegen/cpu/cpu.h"
-#include "codegen/plan.h"
+#include "codegen/descriptor.h"
 #include "support/diag.h"
 #include "ir/ir.h"
 #include "ir/kernel.h"
@@ -310,7 +310,7 @@ static void bench_shape(int64_t M, int64_t K, int64_t N, const int *threads, int
     l->batch = M;
     l->argv[kk->nargs] = &l->batch;
     bool bat;
-    l->range = plan_kernel_range(kk, &bat) * (bat ? M : 1);
+    l->range = descriptor_launch_range(kk, &bat) * (bat ? M : 1);
   }
   for (int op = 0; op < NOPS; op++)
     if (!launch[op].fn || !launch[op].out)

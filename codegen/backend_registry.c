@@ -41,9 +41,13 @@ static bool check_name(const char *name) {
 static void register_builtins(void) {
   if (builtins_done) return;
   builtins_done = true;
-  static const NncBackend *const builtins[] = {&nnc_backend_cpu,  &nnc_backend_gpu,  &nnc_backend_opencl,
-                                               &nnc_backend_fpga, &nnc_backend_asic, &nnc_backend_interp};
-  for (size_t i = 0; i < sizeof builtins / sizeof *builtins; i++)
+  const NncBackend *builtins[MAX_BACKENDS];
+  int n = 0;
+  builtins[n++] = &nnc_backend_cpu; /* the default target: first */
+  builtins[n++] = &nnc_backend_gpu;
+  for (int i = 0; nnc_backends_opencl[i]; i++) builtins[n++] = nnc_backends_opencl[i];
+  builtins[n++] = &nnc_backend_interp;
+  for (int i = 0; i < n; i++)
     if (!backend_register(builtins[i], NULL))
       nnc_internal_error(__FILE__, __LINE__, "the built-in backend '%s' does not register", builtins[i]->name);
 }
@@ -232,4 +236,38 @@ bool backend_list_has(const char *list, const char *w) {
     s = e ? e + 1 : s + len;
   }
   return false;
+}
+
+const NncBackend *backend_default(void) {
+  register_builtins();
+  return table[0].b;
+}
+
+const NncBackend *backend_emitting(const char *kind) {
+  register_builtins();
+  for (int i = 0; i < ntable; i++)
+    if (backend_list_has(table[i].b->emits, kind)) return table[i].b;
+  return NULL;
+}
+
+int backend_names(char *buf, size_t size, char which, const char *word) {
+  register_builtins();
+  int n = 0;
+  buf[0] = 0;
+  for (int i = 0; i < ntable; i++) {
+    const NncBackend *b = table[i].b;
+    const char *list = which == 'e' ? b->emits : which == 'o' && NNC_BACKEND_HAS(b, options) ? b->options : NULL;
+    if (which && !backend_list_has(list, word)) continue;
+    size_t at = strlen(buf);
+    snprintf(buf + at, size - at, "%s%s", n++ ? "," : "", b->name);
+  }
+  return n;
+}
+
+const char *backend_device(const NncBackend *b) {
+  /* ORDER NncCodeKind: the device layer's names (runtime/device.h) */
+  static const char *const devices[] = {"-", "cpu", "cuda", "opencl"};
+  NncCodeKind k = NNC_BACKEND_HAS(b, code) ? b->code : NNC_CODE_UNSET;
+  if (b->flags & NNC_BACKEND_NO_KERNELS || (unsigned)k >= sizeof devices / sizeof *devices) return "-";
+  return devices[k];
 }

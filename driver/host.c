@@ -7,7 +7,7 @@
  */
 #include "driver/host.h"
 
-#include "codegen/plan.h"
+#include "codegen/descriptor.h"
 #include "driver/link.h"
 #include "driver/process.h"
 #include "support/diag.h"
@@ -31,7 +31,7 @@ struct NncCompile {
   bool tmp_open;
   LinkRuntime rt;
   bool have_rt;
-  char batch[32], local_mem[32];
+  char batch[32];
 };
 
 #define KP(p) ((const KProgram *)(p))
@@ -45,11 +45,7 @@ static const NncProgram *h_program(NncCompile *c) { return (const NncProgram *)c
 static const char *h_target(NncCompile *c) { return c->b->name; }
 static void *h_backend_user(NncCompile *c) { return c->b->user; }
 static const char *h_output(NncCompile *c) { return c->o->output; }
-static const char *h_emit(NncCompile *c) {
-  EmitKind e = c->o->emit;
-  return e == EMIT_NONE || e == EMIT_AST || e == EMIT_IR || e == EMIT_DOT || e == EMIT_KERNELS ? NULL
-                                                                                               : c->o->emit_name;
-}
+static const char *h_emit(NncCompile *c) { return c->o->emit == EMIT_BACKEND ? c->o->emit_name : NULL; }
 static int h_opt_level(NncCompile *c) { return c->o->opt_level; }
 static int h_verbose(NncCompile *c) { return c->o->verbose; }
 
@@ -57,11 +53,7 @@ static const char *h_option(NncCompile *c, const char *key) {
   const Options *o = c->o;
   const char *v = options_backend_value(o, key);
   if (v) return v;
-  if (!strcmp(key, "local-mem") && o->local_mem > 0) {
-    snprintf(c->local_mem, sizeof c->local_mem, "%lld", (long long)o->local_mem);
-    return c->local_mem;
-  }
-  if (!strcmp(key, "batch") && o->batch > 0) {
+  if (!strcmp(key, "batch") && o->batch > 0) { /* nnc's --batch, which --run reads too */
     snprintf(c->batch, sizeof c->batch, "%lld", (long long)o->batch);
     return c->batch;
   }
@@ -164,7 +156,7 @@ static int h_kernel_num_stmts(const NncKernel *k) { return (int)KK(k)->nbody; }
 static const NncStmt *h_kernel_stmt(const NncKernel *k, int i) { return (const NncStmt *)KK(k)->body[i]; }
 static int64_t h_kernel_range(const NncKernel *k, int *batched) {
   bool b = false;
-  int64_t r = plan_kernel_range(KK(k), &b);
+  int64_t r = descriptor_launch_range(KK(k), &b);
   if (batched) *batched = b;
   return r;
 }
@@ -226,34 +218,8 @@ static int h_expr_num_indices(const NncExpr *e) { return KE(e)->kind == KE_LOAD 
 static const NncExpr *h_expr_index(const NncExpr *e, int i) { return (const NncExpr *)KE(e)->idx[i]; }
 static int h_expr_scalar(const NncExpr *e) { return KE(e)->scalar; }
 static NncOp h_expr_op(const NncExpr *e) { return KE(e)->kind == KE_OP ? h_op(KE(e)->op) : NNC_OP_UNKNOWN; }
-static NncOp h_op(Op op) {
-  switch (op) {
-  case OP_NEG: return NNC_OP_NEG;
-  case OP_EXP: return NNC_OP_EXP;
-  case OP_LOG: return NNC_OP_LOG;
-  case OP_SQRT: return NNC_OP_SQRT;
-  case OP_TANH: return NNC_OP_TANH;
-  case OP_ABS: return NNC_OP_ABS;
-  case OP_SIGN: return NNC_OP_SIGN;
-  case OP_CAST: return NNC_OP_CAST;
-  case OP_STOP_GRAD: return NNC_OP_STOP_GRADIENT;
-  case OP_ADD: return NNC_OP_ADD;
-  case OP_SUB: return NNC_OP_SUB;
-  case OP_MUL: return NNC_OP_MUL;
-  case OP_DIV: return NNC_OP_DIV;
-  case OP_POW: return NNC_OP_POW;
-  case OP_MAX: return NNC_OP_MAX;
-  case OP_MIN: return NNC_OP_MIN;
-  case OP_EQ: return NNC_OP_EQ;
-  case OP_NE: return NNC_OP_NE;
-  case OP_LT: return NNC_OP_LT;
-  case OP_LE: return NNC_OP_LE;
-  case OP_GT: return NNC_OP_GT;
-  case OP_GE: return NNC_OP_GE;
-  case OP_WHERE: return NNC_OP_WHERE;
-  default: return NNC_OP_UNKNOWN;
-  }
-}
+/* ir/ops.def's public numbers; test_ir checks they are the header's. */
+static NncOp h_op(Op op) { return (unsigned)op < OP_COUNT ? (NncOp)ir_ops[op].nnc_op : NNC_OP_UNKNOWN; }
 static const char *h_expr_op_name(const NncExpr *e) {
   return KE(e)->kind == KE_OP && KE(e)->op < OP_COUNT ? ir_ops[KE(e)->op].name : "";
 }
@@ -267,6 +233,13 @@ static const NncExpr *h_expr_operand(const NncExpr *e, int i) {
 
 /* ---- building the trainer --------------------------------------------------------------------- */
 
+/* The code a backend hands over: its kind from what the backend declares. */
+static DescriptorCode code_of(NncCompile *c, const char *device, const char *code, uint64_t size,
+                              const char *options) {
+  DescriptorCode d = {descriptor_code_kind(c->b, device, code != NULL), code, size, options, false, false};
+  return d;
+}
+
 static int h_write_descriptor(NncCompile *c, const char *path, const char *device, const char *code,
                               uint64_t code_size, const char *code_options) {
   FILE *f = fopen(path, "w");
@@ -274,7 +247,8 @@ static int h_write_descriptor(NncCompile *c, const char *path, const char *devic
     diag_error_plain("cannot write '%s': %s", path, strerror(errno));
     return 1;
   }
-  bool ok = plan_write_c(c->kp, device ? device : c->b->name, code, code_size, code_options, f);
+  DescriptorCode dc = code_of(c, device, code, code_size, code_options);
+  bool ok = descriptor_write(c->kp, device ? device : c->b->name, &dc, f);
   ok &= fclose(f) == 0;
   if (!ok) diag_error_plain("error writing '%s'", path);
   return ok ? 0 : 1;
@@ -307,8 +281,8 @@ static int h_link_executable(NncCompile *c, const char *const *inputs, int ninpu
 static int h_link_trainer(NncCompile *c, const char *device, const char *code, uint64_t code_size,
                           const char *code_options, const char *const *objects, int nobjects, const char *output) {
   if (!open_temp(c)) return 1;
-  return link_trainer(c->kp, &c->tmp, device ? device : c->b->name, code, code_size, code_options, objects,
-                      nobjects, output, c->o->verbose)
+  DescriptorCode dc = code_of(c, device, code, code_size, code_options);
+  return link_trainer(c->kp, &c->tmp, device ? device : c->b->name, &dc, objects, nobjects, output, c->o->verbose)
              ? 0
              : 1;
 }
@@ -392,49 +366,28 @@ const NncHost nnc_host = {
     .contract_factor = h_contract_factor,
 };
 
-/* Every --backend-opt key must be one the target reads (NncBackend.options). */
-static bool backend_opts_known(const NncBackend *b, const Options *o) {
-  const char *known = NNC_BACKEND_HAS(b, options) ? b->options : NULL;
-  for (int i = 0; i < o->nbackend_opts; i++) {
-    const char *kv = o->backend_opts[i], *eq = strchr(kv, '=');
-    size_t n = eq ? (size_t)(eq - kv) : strlen(kv);
-    char key[128];
-    snprintf(key, sizeof key, "%.*s", (int)(n < sizeof key ? n : sizeof key - 1), kv);
-    if (known && *known && backend_list_has(known, key)) continue;
-    if (known && *known)
-      diag_error_plain("--backend-opt=%s: target '%s' has no option '%s' (its options: %s)", kv, b->name, key, known);
-    else
-      diag_error_plain("--backend-opt=%s: target '%s' takes no --backend-opt options", kv, b->name);
-    return false;
-  }
-  return true;
-}
-
-bool host_compile(const NncBackend *b, KProgram *kp, const Options *o) {
+/* One call of a backend's function on kp; its temporary files are removed
+ * afterwards.  A failure it did not report is reported for it. */
+static bool call_backend(const NncBackend *b, int (*fn)(const NncHost *, NncCompile *), KProgram *kp,
+                         const Options *o) {
   NncCompile c;
   memset(&c, 0, sizeof c);
   c.b = b, c.kp = kp, c.o = o;
-  const char *emit = h_emit(&c);
-  if (emit && (!b->emits || !backend_list_has(b->emits, emit))) {
-    /* The built-in backends say what they write themselves. */
-    bool builtin = b == &nnc_backend_cpu || b == &nnc_backend_gpu || b == &nnc_backend_opencl ||
-                   b == &nnc_backend_fpga || b == &nnc_backend_asic;
-    if (!builtin) {
-      if (b->emits && *b->emits)
-        diag_error_plain("--target=%s cannot write --emit=%s; it writes %s (or, without --emit, a trainer)", b->name,
-                         emit, b->emits);
-      else
-        diag_error_plain("--target=%s writes only trainers; --emit=%s is another target's", b->name, emit);
-      return false;
-    }
-  }
-  if (!backend_opts_known(b, o)) return false;
-  /* A backend that does not read contraction statements gets their loops. */
-  if (!(b->flags & NNC_BACKEND_CONTRACTIONS))
-    for (uint32_t i = 0; i < kp->nkernels; i++) kernel_expand_contractions(kp, &kp->kernels[i], NULL, NULL);
   int errors = diag_error_count();
-  int rc = b->compile(&nnc_host, &c);
+  int rc = fn(&nnc_host, &c);
   if (c.tmp_open) link_temp_close(&c.tmp);
   if (rc != 0 && diag_error_count() == errors) diag_error_plain("the '%s' backend failed (status %d)", b->name, rc);
   return rc == 0 && diag_error_count() == errors;
+}
+
+bool host_compile(const NncBackend *b, KProgram *kp, const Options *o) {
+  /* --emit and the backend options were checked against b by options_parse.
+   * A backend that does not read contraction statements gets their loops. */
+  if (!(b->flags & NNC_BACKEND_CONTRACTIONS))
+    for (uint32_t i = 0; i < kp->nkernels; i++) kernel_expand_contractions(kp, &kp->kernels[i], NULL, NULL);
+  return call_backend(b, b->compile, kp, o);
+}
+
+bool host_schedule(const NncBackend *b, KProgram *kp, const Options *o) {
+  return !NNC_BACKEND_HAS(b, schedule) || !b->schedule || call_backend(b, b->schedule, kp, o);
 }

@@ -12,8 +12,13 @@
 extern const NncHost nnc_host;
 
 /* Runs b->compile on kp with the command line's settings (-o, --emit, -O,
- * -v, --cpu, --schedule, --gpu-arch, --local-mem, --batch, --backend-opt); the call's
- * temporary files are removed afterwards.  Returns false after an error. */
+ * -v, --batch, the backend options); the call's temporary files are
+ * removed afterwards.  Returns false after an error. */
 bool host_compile(const NncBackend *b, KProgram *kp, const Options *o);
+
+/* --emit=kernels: runs b->schedule on kp (NncBackend.schedule; nothing
+ * when b has none), so the kernel IR prints as b would compile it.
+ * Returns false after an error. */
+bool host_schedule(const NncBackend *b, KProgram *kp, const Options *o);
 
 #endif

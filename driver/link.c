@@ -7,7 +7,7 @@
  */
 #include "driver/link.h"
 
-#include "codegen/plan.h"
+#include "codegen/descriptor.h"
 #include "driver/process.h"
 #include "support/diag.h"
 
@@ -178,9 +178,8 @@ bool link_executable(const LinkRuntime *rt, const char *const *inputs, int ninpu
   return true;
 }
 
-bool link_trainer(const KProgram *p, LinkTemp *tmp, const char *target, const char *code, uint64_t code_size,
-                  const char *code_options, const char *const *objects, int nobjects, const char *output,
-                  bool verbose) {
+bool link_trainer(const KProgram *p, LinkTemp *tmp, const char *target, const DescriptorCode *code,
+                  const char *const *objects, int nobjects, const char *output, bool verbose) {
   LinkRuntime rt;
   if (!link_find_runtime(NULL, &rt)) return false;
   const char *desc = link_temp_file(tmp, "model.c");
@@ -190,7 +189,7 @@ bool link_trainer(const KProgram *p, LinkTemp *tmp, const char *target, const ch
     diag_error_plain("cannot write '%s': %s", desc, strerror(errno));
     return false;
   }
-  bool ok = plan_write_c(p, target, code, code_size, code_options, f);
+  bool ok = descriptor_write(p, target, code, f);
   ok &= fclose(f) == 0;
   if (!ok) {
     diag_error_plain("error writing '%s'", desc);

@@ -1,6 +1,6 @@
 /* driver/link.h - building the trainer executable with the system C compiler.
  *
- * Every target ends the same way: the descriptor C (codegen/plan.c) and the
+ * Every target ends the same way: the descriptor C (codegen/descriptor.c) and the
  * target's objects (for cpu, the kernels) are compiled and linked with
  * libnnrt by `cc` into one executable.  Intermediate files live in a
  * temporary directory under $TMPDIR that is removed afterwards, unless -v
@@ -9,6 +9,7 @@
 #ifndef NNC_LINK_H
 #define NNC_LINK_H
 
+#include "codegen/descriptor.h"
 #include "ir/kernel.h"
 
 #include <limits.h>
@@ -51,11 +52,10 @@ bool link_find_runtime(const char *exe_dir, LinkRuntime *rt);
 bool link_executable(const LinkRuntime *rt, const char *const *inputs, int ninputs, const char *output,
                      bool verbose);
 
-/* Writes the descriptor of p (plan_write_c: target, code, code_size,
- * code_options) into tmp as model.c, then links it with the objects into
- * output.  Returns false after reporting an error. */
-bool link_trainer(const KProgram *p, LinkTemp *tmp, const char *target, const char *code, uint64_t code_size,
-                  const char *code_options, const char *const *objects, int nobjects, const char *output,
-                  bool verbose);
+/* Writes the descriptor of p (descriptor_write: target, code) into tmp as
+ * model.c, then links it with the objects into output.  Returns false
+ * after reporting an error. */
+bool link_trainer(const KProgram *p, LinkTemp *tmp, const char *target, const DescriptorCode *code,
+                  const char *const *objects, int nobjects, const char *output, bool verbose);
 
 #endif

@@ -9,7 +9,6 @@
  * text is taken as it was printed) to the target.
  */
 #include "codegen/backend.h"
-#include "codegen/cpu/cpu.h"
 #include "driver/check.h"
 #include "driver/host.h"
 #include "driver/memory.h"
@@ -116,8 +115,7 @@ static FILE *open_output(void) {
 static const char *output_path(void) {
   if (opts.output) return strcmp(opts.output, "-") ? opts.output : NULL;
   if (opts.emit != EMIT_NONE || opts.verify) return NULL;
-  const NncBackend *b = backend_find(opts.target, true);
-  return b && !(b->flags & NNC_BACKEND_NO_KERNELS) ? "train" : NULL;
+  return !(opts.backend->flags & NNC_BACKEND_NO_KERNELS) ? "train" : NULL;
 }
 
 /* An output onto a file that was read (the .nn file, an import, the
@@ -205,34 +203,27 @@ static KPassOptions kernel_pass_options(const Module *m, const NncBackend *b) {
   ko.separate_contractions = b && (b->flags & NNC_BACKEND_SEPARATE_CONTRACTIONS);
   ko.batch = m->train.batch > 0 ? m->train.batch : 0;
   /* schedule-ndrange alone assumes the opencl dialect's tiles (codegen/opencl/dialects.c) */
-  ko.ndrange = (NdrangeOptions){ko.batch > 0 ? ko.batch : 32, opts.local_mem > 0 ? opts.local_mem : 32768, 16};
+  const char *lm = options_backend_value(&opts, "local-mem");
+  ko.ndrange = (NdrangeOptions){ko.batch > 0 ? ko.batch : 32, lm ? strtoll(lm, NULL, 10) : 32768, 16};
   return ko;
 }
 
-/* Runs one kernel pass with the verifier after it; false on error.  The
- * cpu schedule's options come from the target machine, made when needed. */
-static bool run_kernel_pass(const KPass *pass, KProgram *kp, KPassOptions *ko, bool *cpu_ready) {
+/* Runs one kernel pass with the verifier after it; false on error.  A
+ * pass a backend's schedule is (KPass.backend: schedule-cpu, which needs
+ * the target machine) runs through that backend's hook. */
+static bool run_kernel_pass(const KPass *pass, KProgram *kp, const KPassOptions *ko) {
   double t0 = now();
-  if (!strcmp(pass->name, "schedule-cpu") && !*cpu_ready) {
-    CpuOptions co = {.opt_level = opts.opt_level,
-                     .cpu = options_backend_value(&opts, "cpu"),
-                     .schedule = options_backend_value(&opts, "schedule")};
-    if (!cpu_schedule_options(&co, &ko->cpu)) return false;
-    *cpu_ready = true;
-  }
-  if (!pass->run(kp, ko)) return false;
+  if (pass->backend ? !host_schedule(backend_find(pass->backend, true), kp, &opts) : !pass->run(kp, ko)) return false;
   if (!kprog_verify(kp)) nnc_internal_error(__FILE__, __LINE__, "the kernel IR is invalid after %s", pass->name);
   after_kernel_stage(pass->name, kp, t0);
   return true;
 }
 
 /* The kernel pipeline: --kernel-passes, or the default table at this -O
- * level (none for a .kir file, which is taken as it is), then for
- * --emit=kernels --target=cpu the cpu schedule (its tiles show as
- * comments).  Returns false on error; *stopped when --stop-after was
- * reached. */
-static bool run_kernel_passes(KProgram *kp, KPassOptions *ko, bool from_text, bool *stopped) {
-  bool cpu_ready = false, ok = true;
+ * level (none for a .kir file, which is taken as it is).  Returns false on
+ * error; *stopped when --stop-after was reached. */
+static bool run_kernel_passes(KProgram *kp, const KPassOptions *ko, bool from_text, bool *stopped) {
+  bool ok = true;
   size_t cap = 8 + (opts.kernel_passes ? strlen(opts.kernel_passes) : 0); /* more than the names */
   const KPass **list = nnc_xmalloc(sizeof *list * cap);
   int n = 0;
@@ -241,10 +232,8 @@ static bool run_kernel_passes(KProgram *kp, KPassOptions *ko, bool from_text, bo
   free(copy);
   for (const KPass *p = nnc_kernel_passes; !opts.kernel_passes && !from_text && p->name; p++)
     if (p->min_opt >= 0 && p->min_opt <= opts.opt_level) list[n++] = p;
-  if (!opts.kernel_passes && opts.emit == EMIT_KERNELS && !strcmp(opts.target, "cpu"))
-    list[n++] = kpass_find("schedule-cpu");
   for (int i = 0; i < n && ok && !*stopped; i++) {
-    ok = run_kernel_pass(list[i], kp, ko, &cpu_ready);
+    ok = run_kernel_pass(list[i], kp, ko);
     *stopped = ok && opts.stop_after && !strcmp(list[i]->name, opts.stop_after);
   }
   free(list);
@@ -308,7 +297,7 @@ int main(int argc, char **argv) {
       snprintf(what, sizeof what, "--emit=%s", opts.emit_name);
     else if (opts.stop_after && !kpass_find(opts.stop_after))
       snprintf(what, sizeof what, "--stop-after=%s", opts.stop_after);
-    const NncBackend *b = backend_find(opts.target, true);
+    const NncBackend *b = opts.backend;
     if (!*what && opts.emit != EMIT_KERNELS && b && (b->flags & NNC_BACKEND_NO_KERNELS))
       snprintf(what, sizeof what, "--target=%s", opts.target);
     if (*what) {
@@ -363,7 +352,7 @@ int main(int argc, char **argv) {
 
   /* The target's backend (codegen/backend.h): built in or a plugin's, found
    * by options_parse.  Each one but interp compiles the kernel IR. */
-  const NncBackend *backend = backend_find(opts.target, true);
+  const NncBackend *backend = opts.backend;
   int status = 0;
   if (!from_kir) {
     bool stopped = false;
@@ -393,6 +382,9 @@ int main(int argc, char **argv) {
   KPassOptions ko = kernel_pass_options(m, backend);
   bool stopped = false;
   if (!run_kernel_passes(kp, &ko, from_kir, &stopped)) return finish();
+  /* --emit=kernels without --kernel-passes: with the schedule the target would choose */
+  if (!stopped && opts.emit == EMIT_KERNELS && !opts.kernel_passes && !host_schedule(backend, kp, &opts))
+    return finish();
   if (stopped || opts.emit == EMIT_KERNELS) {
     emit_kernels(kp);
     return finish();

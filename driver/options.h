@@ -2,11 +2,13 @@
 #ifndef NNC_OPTIONS_H
 #define NNC_OPTIONS_H
 
+#include "nnc/backend.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef enum { EMIT_NONE, EMIT_AST, EMIT_IR, EMIT_DOT, EMIT_LLVM, EMIT_ASM, EMIT_OBJ, EMIT_CL, EMIT_KERNELS, EMIT_PTX,
-               EMIT_OTHER /* a kind only the target's backend knows (emit_name) */ } EmitKind;
+typedef enum { EMIT_NONE, EMIT_AST, EMIT_IR, EMIT_DOT, EMIT_KERNELS,
+               EMIT_BACKEND /* a kind the target's backend writes (emit_name; NncBackend.emits) */ } EmitKind;
 typedef enum { COLOR_AUTO, COLOR_ALWAYS, COLOR_NEVER } ColorMode;
 
 enum { MAX_PRINT_AFTER = 32, MAX_HYPERS = 32, MAX_PLUGINS = 32, MAX_BACKEND_OPTS = 32 };
@@ -14,7 +16,8 @@ enum { MAX_PRINT_AFTER = 32, MAX_HYPERS = 32, MAX_PLUGINS = 32, MAX_BACKEND_OPTS
 typedef struct Options {
   const char *input;
   const char *output;          /* -o; NULL = default */
-  const char *target;          /* --target */
+  const char *target;          /* --target, else implied (--emit, --run), else the default */
+  const NncBackend *backend;   /* the target's backend, once options_parse has found it */
   EmitKind emit;
   const char *emit_name;       /* --emit's value as given (NULL = none) */
   const char *print_after[MAX_PRINT_AFTER];
@@ -48,18 +51,17 @@ typedef struct Options {
   const char *resume;          /* --resume=DIR: continue --run from DIR's checkpoint */
   bool overwrite_checkpoint;   /* --overwrite-checkpoint: replace a checkpoint in the --checkpoint DIR */
   int64_t max_memory;          /* --max-memory=BYTES: refuse larger models; 0 = physical memory */
-  /* The cpu target (codegen/cpu): --emit=llvm|asm|obj and --cpu. */
-  const char *cpu;             /* --cpu=NAME: LLVM CPU name; NULL = the host ("native") */
-  const char *schedule;    /* --schedule=SPEC (cpu): tile overrides, passes/schedule_cpu.h */
-  /* The OpenCL targets (codegen/opencl): --emit=cl and --local-mem. */
-  int64_t local_mem;           /* --local-mem=BYTES: local memory for tiles (asic); 0 = the target's default */
-  /* The gpu target (codegen/gpu): --emit=ptx and --gpu-arch. */
-  const char *gpu_arch;        /* --gpu-arch=sm_XY: NULL = sm_90 */
   /* Backends and plugins (codegen/backend.h, include/nnc/backend.h). */
   const char *plugins[MAX_PLUGINS]; /* --plugin=PATH.so, loaded in order */
   int nplugins;
-  const char *backend_opts[MAX_BACKEND_OPTS]; /* --backend-opt=KEY=VALUE, as given */
+  /* Backend options, KEY=VALUE, in order: --backend-opt's, and nnc's own
+   * shorthands --cpu, --schedule, --gpu-arch, --local-mem (keys "cpu",
+   * "schedule", "gpu-arch", "local-mem"), which the target must declare
+   * (NncBackend.options) as for --backend-opt. */
+  const char *backend_opts[MAX_BACKEND_OPTS];
+  const char *backend_opt_flags[MAX_BACKEND_OPTS]; /* the shorthand that gave it, NULL = --backend-opt */
   int nbackend_opts;
+  bool list_targets;           /* --list-targets */
   const char *check_backend;   /* --check-backend=NAME: the conformance check (driver/check.c) */
   double check_tol;            /* --check-tol (default 1e-4) */
 } Options;
@@ -71,8 +73,8 @@ typedef struct Options {
  * is needed. */
 int options_parse(int argc, char **argv, Options *o);
 
-/* A backend option's text: the last --backend-opt=KEY=VALUE, else the
- * option nnc has for it (--cpu, --schedule, --gpu-arch), else NULL. */
+/* A backend option's text: the last KEY=VALUE given (--backend-opt or a
+ * shorthand), else NULL. */
 const char *options_backend_value(const Options *o, const char *key);
 
 #endif

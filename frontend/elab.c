@@ -85,10 +85,6 @@ bool scope_bind(Elab *e, Scope *s, const char *name, Value v, SrcLoc loc) {
   return true;
 }
 
-static const char *const builtin_names[] = {
-    "exp", "log", "sqrt", "tanh", "abs", "sign", "max", "min", "where", "sum", "mean",
-    "argmax", "reshape", "transpose", "stop_gradient", "f32", "i32", "onehot", NULL};
-
 /* The closest name in scope, definition or built-in (frontend/suggest.c),
  * or NULL. */
 const char *elab_suggest(const Elab *e, const Scope *s, const char *name) {
@@ -96,7 +92,7 @@ const char *elab_suggest(const Elab *e, const Scope *s, const char *name) {
   suggest_init(&sg, name);
   for (uint32_t i = 0; s && i < s->n; i++) suggest_offer(&sg, s->b[i].name);
   for (uint32_t i = 0; i < e->ndefs; i++) suggest_offer(&sg, e->defs[i].name);
-  suggest_offer_list(&sg, builtin_names);
+  elab_offer_builtins(&sg);
   return suggest_best(&sg);
 }
 
@@ -121,15 +117,9 @@ const Def *elab_find_def(const Elab *e, const char *name) {
   return NULL;
 }
 
-static bool is_builtin(const char *name) {
-  for (int i = 0; builtin_names[i]; i++)
-    if (!strcmp(builtin_names[i], name)) return true;
-  return false;
-}
-
 static void add_def(Elab *e, const Item *it, bool prelude) {
   if (it->kind == I_IMPORT || it->kind == I_TRAIN) return;
-  if (is_builtin(it->name)) {
+  if (elab_is_builtin(it->name)) {
     elab_error(e, it->name_loc, "'%s' is a built-in primitive and cannot be redefined", it->name);
     return;
   }

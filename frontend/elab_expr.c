@@ -1,12 +1,14 @@
-/* frontend/elab_expr.c - expressions: operators, built-ins, fn/layer calls.
+/* frontend/elab_expr.c - expressions: operators, fn/layer calls (the
+ * built-in primitives are elab_builtin.c's).
  *
- * Numbers fold at compile time, so `1/255` or `2*units` stay numbers and can
- * be used as dimensions; a number meeting a tensor becomes a constant of the
- * tensor's dtype (i32 only when it is integral).  `/`, `^` and `@` compute in
- * f32, as does any operator mixing i32 and f32.  fn and layer calls are
- * inlined: arguments are checked against the declared types, dimension
- * names bind at the call, and a layer's `param`s are created under the
- * current path (the model binding, then nested bindings: `h.w`, `blk.a.w`).
+ * Numbers fold at compile time (op_eval: ir/ops.def's values), so `1/255`
+ * or `2*units` stay numbers and can be used as dimensions; a number meeting
+ * a tensor becomes a constant of the tensor's dtype (i32 only when it is
+ * integral).  `/`, `^` and `@` compute in f32, as does any operator mixing
+ * i32 and f32.  fn and layer calls are inlined: arguments are checked
+ * against the declared types, dimension names bind at the call, and a
+ * layer's `param`s are created under the current path (the model binding,
+ * then nested bindings: `h.w`, `blk.a.w`).
  * Left-leaning chains of binary operators are walked with an explicit stack
  * so that very long sums do not recurse.
  */
@@ -42,7 +44,7 @@ Value value_num(double x, bool is_int, SrcLoc loc) {
   return v;
 }
 
-static const char *kind_text(ValKind k) {
+const char *elab_kind_text(ValKind k) {
   switch (k) {
   case V_TENSOR: return "a tensor";
   case V_NUM: return "a number";
@@ -52,9 +54,9 @@ static const char *kind_text(ValKind k) {
   }
 }
 
-static const Type *vtype(Elab *e, Value v) { return &e->m->nodes[v.id].type; }
+const Type *elab_vtype(Elab *e, Value v) { return &e->m->nodes[v.id].type; }
 
-static bool integral(double x) { return isfinite(x) && x == floor(x) && fabs(x) < 9.0e15; }
+bool elab_integral(double x) { return isfinite(x) && x == floor(x) && fabs(x) < 9.0e15; }
 
 /* Stops a runaway graph (exponential inlining) before memory runs out. */
 static bool graph_too_big(Elab *e, SrcLoc loc) {
@@ -72,17 +74,17 @@ static bool graph_too_big(Elab *e, SrcLoc loc) {
 Value elab_to_tensor(Elab *e, Value v, DType want) {
   if (v.kind == V_TENSOR || v.kind == V_ERROR) return v;
   if (v.kind == V_NUM) {
-    DType dt = want == DT_I32 && integral(v.num) ? DT_I32 : DT_F32;
+    DType dt = want == DT_I32 && elab_integral(v.num) ? DT_I32 : DT_F32;
     return value_tensor(ir_const(e->m, dt, v.num, elab_irloc(e, v.loc)), v.loc);
   }
-  elab_error(e, v.loc, "expected a number or tensor, found %s", kind_text(v.kind));
+  elab_error(e, v.loc, "expected a number or tensor, found %s", elab_kind_text(v.kind));
   return value_error(v.loc);
 }
 
 /* Converts a tensor to dtype dt (no-op when it already is). */
-static Value cast_to(Elab *e, Value v, DType dt) {
-  if (v.kind != V_TENSOR || vtype(e, v)->dtype == dt) return v;
-  Type t = *vtype(e, v);
+Value elab_cast(Elab *e, Value v, DType dt) {
+  if (v.kind != V_TENSOR || elab_vtype(e, v)->dtype == dt) return v;
+  Type t = *elab_vtype(e, v);
   t.dtype = dt;
   return value_tensor(ir_retype(e->m, OP_CAST, v.id, t, elab_irloc(e, v.loc)), v.loc);
 }
@@ -110,7 +112,7 @@ bool elab_check_size(Elab *e, const Type *t, SrcLoc loc) {
 }
 
 /* Builds one node; on a shape error reports `msg` (or the rule's text) at loc. */
-static Value build(Elab *e, Op op, const ValueId *args, int nargs, const Node *attrs, SrcLoc loc) {
+Value elab_build(Elab *e, Op op, const ValueId *args, int nargs, const Node *attrs, SrcLoc loc) {
   if (graph_too_big(e, loc)) return value_error(loc);
   char err[512];
   ValueId id = ir_build(e->m, op, args, nargs, attrs, elab_irloc(e, loc), err, sizeof err);
@@ -130,82 +132,75 @@ static const Op binop_ir[] = {
     [B_GT] = OP_GT, [B_GE] = OP_GE,
 };
 
+/* Two numbers: op's value (op_eval) in double; an integer result stays an
+ * integer where both were and the op keeps integers exact. */
 static Value fold(Elab *e, BinOp op, double a, double b, bool ints, SrcLoc loc) {
-  switch (op) {
-  case B_ADD: return value_num(a + b, ints, loc);
-  case B_SUB: return value_num(a - b, ints, loc);
-  case B_MUL: return value_num(a * b, ints, loc);
-  case B_DIV:
-    if (b == 0) {
-      elab_error(e, loc, "division by zero in a constant expression");
-      return value_error(loc);
-    }
-    return value_num(a / b, false, loc);
-  case B_POW: return value_num(pow(a, b), ints && b >= 0, loc);
-  case B_EQ: return value_num(a == b, false, loc);
-  case B_NE: return value_num(a != b, false, loc);
-  case B_LT: return value_num(a < b, false, loc);
-  case B_LE: return value_num(a <= b, false, loc);
-  case B_GT: return value_num(a > b, false, loc);
-  case B_GE: return value_num(a >= b, false, loc);
-  case B_MATMUL: break;
+  if (op == B_MATMUL) {
+    elab_error(e, loc, "'@' needs tensors, found two numbers");
+    return value_error(loc);
   }
-  elab_error(e, loc, "'@' needs tensors, found two numbers");
-  return value_error(loc);
+  if (op == B_DIV && b == 0) {
+    elab_error(e, loc, "division by zero in a constant expression");
+    return value_error(loc);
+  }
+  Op o = binop_ir[op];
+  double r = op_eval(o, DT_F32, a, b, 0);
+  bool keeps_ints = o == OP_ADD || o == OP_SUB || o == OP_MUL || (o == OP_POW && b >= 0);
+  return value_num(r, ints && keeps_ints, loc);
 }
 
 /* Applies an elementwise or matmul op to two values, with dtype promotion. */
-static Value apply_binary(Elab *e, Op op, const char *optext, Value a, Value b, SrcLoc loc) {
+Value elab_apply_binary(Elab *e, Op op, const char *optext, Value a, Value b, SrcLoc loc) {
   if (a.kind == V_ERROR || b.kind == V_ERROR) return value_error(loc);
   if ((a.kind != V_TENSOR && a.kind != V_NUM) || (b.kind != V_TENSOR && b.kind != V_NUM)) {
-    elab_error(e, loc, "'%s' needs numbers or tensors, found %s and %s", optext, kind_text(a.kind),
-               kind_text(b.kind));
+    elab_error(e, loc, "'%s' needs numbers or tensors, found %s and %s", optext, elab_kind_text(a.kind),
+               elab_kind_text(b.kind));
     return value_error(loc);
   }
   /* The dtype both sides meet at. */
-  bool want_f32 = op == OP_DIV || op == OP_POW || op == OP_MATMUL;
+  bool want_f32 = op == OP_DIV || op == OP_MATMUL || (ir_ops[op].flags & OPF_FLOAT);
   DType dt = DT_I32;
   if (want_f32) dt = DT_F32;
-  if (a.kind == V_TENSOR && vtype(e, a)->dtype == DT_F32) dt = DT_F32;
-  if (b.kind == V_TENSOR && vtype(e, b)->dtype == DT_F32) dt = DT_F32;
-  if (a.kind == V_NUM && !integral(a.num)) dt = DT_F32;
-  if (b.kind == V_NUM && !integral(b.num)) dt = DT_F32;
-  if (a.kind == V_NUM && b.kind == V_TENSOR && vtype(e, b)->dtype == DT_F32) dt = DT_F32;
-  a = cast_to(e, elab_to_tensor(e, a, dt), dt);
-  b = cast_to(e, elab_to_tensor(e, b, dt), dt);
+  if (a.kind == V_TENSOR && elab_vtype(e, a)->dtype == DT_F32) dt = DT_F32;
+  if (b.kind == V_TENSOR && elab_vtype(e, b)->dtype == DT_F32) dt = DT_F32;
+  if (a.kind == V_NUM && !elab_integral(a.num)) dt = DT_F32;
+  if (b.kind == V_NUM && !elab_integral(b.num)) dt = DT_F32;
+  if (a.kind == V_NUM && b.kind == V_TENSOR && elab_vtype(e, b)->dtype == DT_F32) dt = DT_F32;
+  a = elab_cast(e, elab_to_tensor(e, a, dt), dt);
+  b = elab_cast(e, elab_to_tensor(e, b, dt), dt);
   if (a.kind == V_ERROR || b.kind == V_ERROR) return value_error(loc);
   if (op != OP_MATMUL) {
     Type t;
-    if (!shape_broadcast(vtype(e, a), vtype(e, b), &t)) {
+    if (!shape_broadcast(elab_vtype(e, a), elab_vtype(e, b), &t)) {
       char sa[96], sb[96];
-      elab_error(e, loc, "shapes do not broadcast: %s %s %s", shape_str(vtype(e, a), sa, sizeof sa),
-                 optext, shape_str(vtype(e, b), sb, sizeof sb));
+      elab_error(e, loc, "shapes do not broadcast: %s %s %s", shape_str(elab_vtype(e, a), sa, sizeof sa),
+                 optext, shape_str(elab_vtype(e, b), sb, sizeof sb));
       return value_error(loc);
     }
   }
   ValueId args[2] = {a.id, b.id};
-  return build(e, op, args, 2, NULL, loc);
+  return elab_build(e, op, args, 2, NULL, loc);
 }
 
 static Value binary(Elab *e, BinOp op, Value a, Value b, SrcLoc loc) {
   if (a.kind == V_ERROR || b.kind == V_ERROR) return value_error(loc);
   if (a.kind == V_NUM && b.kind == V_NUM) return fold(e, op, a.num, b.num, a.is_int && b.is_int, loc);
-  return apply_binary(e, binop_ir[op], binop_text(op), a, b, loc);
+  return elab_apply_binary(e, binop_ir[op], binop_text(op), a, b, loc);
 }
 
 static Value negate(Elab *e, Value a, SrcLoc loc) {
   if (a.kind == V_NUM) return value_num(-a.num, a.is_int, loc);
   if (a.kind == V_ERROR) return a;
   if (a.kind != V_TENSOR) {
-    elab_error(e, loc, "unary '-' needs a number or tensor, found %s", kind_text(a.kind));
+    elab_error(e, loc, "unary '-' needs a number or tensor, found %s", elab_kind_text(a.kind));
     return value_error(loc);
   }
-  return build(e, OP_NEG, &a.id, 1, NULL, loc);
+  return elab_build(e, OP_NEG, &a.id, 1, NULL, loc);
 }
 
 /* Records that an i32 input is used as an index into an axis of extent n,
  * so the data loader can reject labels outside [0, n). */
-static void note_index_bound(Elab *e, ValueId idx, int64_t n) {
+void elab_note_index_bound(Elab *e, ValueId idx, int64_t n) {
   const Node *nd = &e->m->nodes[idx];
   while (nd->op == OP_STOP_GRAD || nd->op == OP_BROADCAST) nd = &e->m->nodes[nd->args[0]];
   if (nd->op != OP_INPUT) return;
@@ -216,31 +211,31 @@ static void note_index_bound(Elab *e, ValueId idx, int64_t n) {
 static Value index_value(Elab *e, Value base, Value idx, SrcLoc loc) {
   if (base.kind == V_ERROR || idx.kind == V_ERROR) return value_error(loc);
   if (base.kind != V_TENSOR) {
-    elab_error(e, loc, "only tensors can be indexed, found %s", kind_text(base.kind));
+    elab_error(e, loc, "only tensors can be indexed, found %s", elab_kind_text(base.kind));
     return value_error(loc);
   }
-  const Type *bt = vtype(e, base);
+  const Type *bt = elab_vtype(e, base);
   if (bt->rank == 0) {
     elab_error(e, loc, "cannot index a scalar");
     return value_error(loc);
   }
   int64_t extent = bt->dims[0]; /* bt points into the node array, which the next node may move */
   if (idx.kind == V_NUM) {
-    if (!integral(idx.num) || idx.num < 0 || idx.num >= (double)extent) {
+    if (!elab_integral(idx.num) || idx.num < 0 || idx.num >= (double)extent) {
       elab_error(e, idx.loc, "index %g is out of range for an axis of %lld", idx.num, (long long)extent);
       return value_error(loc);
     }
     idx = elab_to_tensor(e, idx, DT_I32);
   }
-  if (idx.kind != V_TENSOR || vtype(e, idx)->dtype != DT_I32 || vtype(e, idx)->rank != 0) {
+  if (idx.kind != V_TENSOR || elab_vtype(e, idx)->dtype != DT_I32 || elab_vtype(e, idx)->rank != 0) {
     char buf[96];
     elab_error(e, idx.loc, "an index must be an i32 scalar, found %s",
-               idx.kind == V_TENSOR ? type_str(vtype(e, idx), buf, sizeof buf) : kind_text(idx.kind));
+               idx.kind == V_TENSOR ? type_str(elab_vtype(e, idx), buf, sizeof buf) : elab_kind_text(idx.kind));
     return value_error(loc);
   }
-  note_index_bound(e, idx.id, extent);
+  elab_note_index_bound(e, idx.id, extent);
   ValueId args[2] = {base.id, idx.id};
-  return build(e, OP_INDEX, args, 2, NULL, loc);
+  return elab_build(e, OP_INDEX, args, 2, NULL, loc);
 }
 
 /* ---- declarations: types and initializers ----------------------------------------- */
@@ -257,12 +252,12 @@ static bool eval_dim(Elab *e, Scope *s, const DimExpr *d, int64_t *out) {
     return false;
   }
   if (b->val.kind == V_ERROR) return false;
-  if (b->val.kind != V_NUM || !integral(b->val.num) || b->val.num < 1) {
+  if (b->val.kind != V_NUM || !elab_integral(b->val.num) || b->val.num < 1) {
     if (b->val.kind == V_NUM)
       elab_error(e, d->loc, "dimension '%s' must be a positive integer, found %g", d->name, b->val.num);
     else
       elab_error(e, d->loc, "dimension '%s' must be a positive integer, found %s", d->name,
-                 kind_text(b->val.kind));
+                 elab_kind_text(b->val.kind));
     diag_note(b->loc, "'%s' is bound here", d->name);
     return false;
   }
@@ -288,7 +283,7 @@ bool elab_type_from_expr(Elab *e, Scope *s, const TypeExpr *te, bool batched, Ty
 static double num_arg(Elab *e, Scope *s, const Expr *x, bool *ok) {
   Value v = elab_expr(e, s, x);
   if (v.kind == V_NUM) return v.num;
-  if (v.kind != V_ERROR) elab_error(e, x->loc, "expected a number, found %s", kind_text(v.kind));
+  if (v.kind != V_ERROR) elab_error(e, x->loc, "expected a number, found %s", elab_kind_text(v.kind));
   *ok = false;
   return 0;
 }
@@ -435,17 +430,6 @@ Value elab_body(Elab *e, Scope *s, const Item *it, bool want_return) {
 
 /* ---- calls ----------------------------------------------------------------------------- */
 
-enum { MAX_CALL_ARGS = 16 };
-
-typedef struct CallArgs {
-  Value pos[MAX_CALL_ARGS];
-  uint32_t npos;
-  Value named[MAX_CALL_ARGS];
-  const char *names[MAX_CALL_ARGS];
-  SrcLoc name_locs[MAX_CALL_ARGS];
-  uint32_t nnamed;
-} CallArgs;
-
 static bool eval_args(Elab *e, Scope *s, const Expr *call, CallArgs *ca) {
   memset(ca, 0, sizeof *ca);
   if (call->u.call.nargs > MAX_CALL_ARGS) {
@@ -494,17 +478,17 @@ static bool check_arg_type(Elab *e, Scope *callee, const Def *d, const Param *p,
       elab_error(e, loc, "argument '%s' of '%s' must be %s, found a number", p->name, d->name, want);
       return false;
     }
-    if (te->dtype == DT_I32 && !integral(v.num)) {
+    if (te->dtype == DT_I32 && !elab_integral(v.num)) {
       elab_error(e, loc, "argument '%s' of '%s' must be i32, found %g", p->name, d->name, v.num);
       return false;
     }
     return true;
   }
   if (v.kind != V_TENSOR) {
-    elab_error(e, loc, "argument '%s' of '%s' must be %s, found %s", p->name, d->name, want, kind_text(v.kind));
+    elab_error(e, loc, "argument '%s' of '%s' must be %s, found %s", p->name, d->name, want, elab_kind_text(v.kind));
     return false;
   }
-  const Type *t = vtype(e, v);
+  const Type *t = elab_vtype(e, v);
   Type per_sample = *t;
   per_sample.batched = false;
   type_str(&per_sample, got, sizeof got);
@@ -649,316 +633,6 @@ static Value call_def(Elab *e, Scope *caller, const Def *d, const Expr *call, Ca
   return r;
 }
 
-/* ---- built-in primitives --------------------------------------------------------------- */
-
-static bool expect_args(Elab *e, const Expr *call, CallArgs *ca, uint32_t min, uint32_t max,
-                        const char *const *named_ok) {
-  const char *name = call->u.call.callee;
-  if (ca->npos < min || ca->npos > max) {
-    if (min == max)
-      elab_error(e, call->loc, "'%s' takes %u argument%s, found %u", name, min, min == 1 ? "" : "s", ca->npos);
-    else
-      elab_error(e, call->loc, "'%s' takes %u to %u arguments, found %u", name, min, max, ca->npos);
-    return false;
-  }
-  for (uint32_t k = 0; k < ca->nnamed; k++) {
-    bool known = false;
-    for (int j = 0; named_ok && named_ok[j]; j++) known |= !strcmp(named_ok[j], ca->names[k]);
-    if (!known) {
-      Suggest sg;
-      suggest_init(&sg, ca->names[k]);
-      suggest_offer_list(&sg, named_ok);
-      elab_error(e, ca->name_locs[k], "'%s' has no parameter named '%s'%s", name, ca->names[k],
-                 elab_did_you_mean(e, suggest_best(&sg)));
-      return false;
-    }
-  }
-  return true;
-}
-
-static Value *named_arg(CallArgs *ca, const char *name) {
-  for (uint32_t k = 0; k < ca->nnamed; k++)
-    if (!strcmp(ca->names[k], name)) return &ca->named[k];
-  return NULL;
-}
-
-/* A tensor operand for a primitive (numbers become constants). */
-static bool tensor_arg(Elab *e, Value *v, DType want) {
-  *v = elab_to_tensor(e, *v, want);
-  return v->kind == V_TENSOR;
-}
-
-/* Axis list from `axis = k` or `axis = [a, b]`, negative counting from the end. */
-static bool axes_arg(Elab *e, Value *axis, int rank, uint32_t *mask) {
-  if (!axis) {
-    *mask = rank ? (1u << rank) - 1 : 0;
-    return true;
-  }
-  Value *items = axis->kind == V_LIST ? axis->items : axis;
-  uint32_t n = axis->kind == V_LIST ? axis->nitems : 1;
-  *mask = 0;
-  for (uint32_t i = 0; i < n; i++) {
-    if (items[i].kind != V_NUM || !integral(items[i].num)) {
-      elab_error(e, items[i].loc, "an axis must be an integer, found %s", kind_text(items[i].kind));
-      return false;
-    }
-    double a = items[i].num < 0 ? items[i].num + rank : items[i].num;
-    if (a < 0 || a >= rank) {
-      elab_error(e, items[i].loc, "axis %g is out of range for a value of rank %d", items[i].num, rank);
-      return false;
-    }
-    *mask |= 1u << (int)a;
-  }
-  return true;
-}
-
-static Value retype(Elab *e, Op op, Value x, Type t, SrcLoc loc) {
-  Node attrs;
-  memset(&attrs, 0, sizeof attrs);
-  attrs.type = t;
-  return build(e, op, &x.id, 1, &attrs, loc);
-}
-
-/* `keepdims = true|false` (the numbers 1 and 0) of a reduction; false when
- * absent. */
-static bool keepdims_arg(Elab *e, CallArgs *ca, bool *keep) {
-  Value *k = named_arg(ca, "keepdims");
-  *keep = false;
-  if (!k) return true;
-  if (k->kind != V_NUM || (k->num != 0 && k->num != 1)) {
-    if (k->kind != V_ERROR) elab_error(e, k->loc, "keepdims must be true or false");
-    return false;
-  }
-  *keep = k->num == 1;
-  return true;
-}
-
-/* With keepdims, the reduced axes of `in` come back as axes of extent 1:
- * a reshape of the reduction, so the graph IR needs no second form. */
-static Value keep_axes(Elab *e, Value r, const Type *in, uint32_t mask, bool keep, SrcLoc loc) {
-  if (!keep || mask == 0 || r.kind != V_TENSOR) return r;
-  Type t = *in;
-  t.dtype = vtype(e, r)->dtype;
-  for (int i = 0; i < t.rank; i++)
-    if (mask >> i & 1) t.dims[i] = 1;
-  return retype(e, OP_RESHAPE, r, t, loc);
-}
-
-static Value reduce(Elab *e, Op op, Value x, uint32_t mask, SrcLoc loc) {
-  if (mask == 0) return x; /* a scalar reduces to itself */
-  Node attrs;
-  memset(&attrs, 0, sizeof attrs);
-  attrs.attr.axes = mask;
-  return build(e, op, &x.id, 1, &attrs, loc);
-}
-
-static double fold_unary(const char *name, double x) {
-  if (!strcmp(name, "exp")) return exp(x);
-  if (!strcmp(name, "log")) return log(x);
-  if (!strcmp(name, "sqrt")) return sqrt(x);
-  if (!strcmp(name, "tanh")) return tanh(x);
-  if (!strcmp(name, "abs")) return fabs(x);
-  if (!strcmp(name, "sign")) return (x > 0) - (x < 0);
-  return x; /* stop_gradient */
-}
-
-static Value builtin(Elab *e, const Expr *call, CallArgs *ca, bool *handled) {
-  const char *name = call->u.call.callee;
-  SrcLoc loc = call->loc;
-  static const char *const axis_only[] = {"axis", "keepdims", NULL};
-  static const struct { const char *name; Op op; } unary[] = {
-      {"exp", OP_EXP},   {"log", OP_LOG},   {"sqrt", OP_SQRT},           {"tanh", OP_TANH},
-      {"abs", OP_ABS},   {"sign", OP_SIGN}, {"stop_gradient", OP_STOP_GRAD},
-  };
-  *handled = true;
-  for (size_t i = 0; i < sizeof unary / sizeof unary[0]; i++) {
-    if (strcmp(name, unary[i].name)) continue;
-    if (!expect_args(e, call, ca, 1, 1, NULL)) return value_error(loc);
-    Value x = ca->pos[0];
-    if (x.kind == V_NUM) return value_num(fold_unary(name, x.num), false, loc);
-    bool flt = ir_ops[unary[i].op].flags & OPF_FLOAT;
-    if (!tensor_arg(e, &x, flt ? DT_F32 : DT_I32)) return value_error(loc);
-    if (flt) x = cast_to(e, x, DT_F32);
-    return build(e, unary[i].op, &x.id, 1, NULL, loc);
-  }
-  if (!strcmp(name, "f32") || !strcmp(name, "i32")) {
-    if (!expect_args(e, call, ca, 1, 1, NULL)) return value_error(loc);
-    Value x = ca->pos[0];
-    bool to_f32 = name[0] == 'f';
-    if (x.kind == V_NUM) return value_num(to_f32 ? x.num : trunc(x.num), !to_f32, loc);
-    if (!tensor_arg(e, &x, DT_F32)) return value_error(loc);
-    return cast_to(e, x, to_f32 ? DT_F32 : DT_I32);
-  }
-  if (!strcmp(name, "max") || !strcmp(name, "min")) {
-    bool is_max = name[1] == 'a';
-    if (ca->npos == 2) {
-      if (!expect_args(e, call, ca, 2, 2, NULL)) return value_error(loc);
-      Value a = ca->pos[0], b = ca->pos[1];
-      if (a.kind == V_NUM && b.kind == V_NUM)
-        return value_num(is_max ? fmax(a.num, b.num) : fmin(a.num, b.num), a.is_int && b.is_int, loc);
-      return apply_binary(e, is_max ? OP_MAX : OP_MIN, name, a, b, loc);
-    }
-    if (!expect_args(e, call, ca, 1, 1, axis_only)) return value_error(loc);
-    Value x = ca->pos[0];
-    bool keep;
-    if (!keepdims_arg(e, ca, &keep) || !tensor_arg(e, &x, DT_F32)) return value_error(loc);
-    Type in = *vtype(e, x);
-    uint32_t mask;
-    if (!axes_arg(e, named_arg(ca, "axis"), in.rank, &mask)) return value_error(loc);
-    Value r;
-    if (is_max) {
-      r = reduce(e, OP_REDUCE_MAX, x, mask, loc);
-    } else { /* min(x) = -max(-x) */
-      Value neg = build(e, OP_NEG, &x.id, 1, NULL, loc);
-      r = neg.kind == V_ERROR ? neg : reduce(e, OP_REDUCE_MAX, neg, mask, loc);
-      if (r.kind != V_ERROR) r = build(e, OP_NEG, &r.id, 1, NULL, loc);
-    }
-    return keep_axes(e, r, &in, mask, keep, loc);
-  }
-  if (!strcmp(name, "sum") || !strcmp(name, "mean")) {
-    if (!expect_args(e, call, ca, 1, 1, axis_only)) return value_error(loc);
-    Value x = ca->pos[0];
-    bool keep;
-    if (!keepdims_arg(e, ca, &keep)) return value_error(loc);
-    if (x.kind == V_NUM) return x;
-    if (!tensor_arg(e, &x, DT_F32)) return value_error(loc);
-    bool mean = name[0] == 'm';
-    if (mean) x = cast_to(e, x, DT_F32);
-    Type in = *vtype(e, x);
-    uint32_t mask;
-    if (!axes_arg(e, named_arg(ca, "axis"), in.rank, &mask)) return value_error(loc);
-    double count = 1;
-    for (int i = 0; i < in.rank; i++)
-      if (mask >> i & 1) count *= (double)in.dims[i];
-    Value r = reduce(e, OP_REDUCE_SUM, x, mask, loc);
-    if (mean && r.kind != V_ERROR && count != 1)
-      r = apply_binary(e, OP_MUL, "*", r, value_num(1.0 / count, false, loc), loc);
-    return keep_axes(e, r, &in, mask, keep, loc);
-  }
-  if (!strcmp(name, "where")) {
-    if (!expect_args(e, call, ca, 3, 3, NULL)) return value_error(loc);
-    Value c = ca->pos[0], a = ca->pos[1], b = ca->pos[2];
-    if (c.kind == V_ERROR || a.kind == V_ERROR || b.kind == V_ERROR) return value_error(loc);
-    if (!tensor_arg(e, &c, DT_F32)) return value_error(loc);
-    c = cast_to(e, c, DT_F32);
-    DType dt = DT_I32;
-    if ((a.kind == V_TENSOR && vtype(e, a)->dtype == DT_F32) || (a.kind == V_NUM && !integral(a.num))) dt = DT_F32;
-    if ((b.kind == V_TENSOR && vtype(e, b)->dtype == DT_F32) || (b.kind == V_NUM && !integral(b.num))) dt = DT_F32;
-    if (!tensor_arg(e, &a, dt) || !tensor_arg(e, &b, dt)) return value_error(loc);
-    a = cast_to(e, a, dt);
-    b = cast_to(e, b, dt);
-    ValueId args[3] = {c.id, a.id, b.id};
-    return build(e, OP_WHERE, args, 3, NULL, loc);
-  }
-  if (!strcmp(name, "argmax")) {
-    if (!expect_args(e, call, ca, 1, 1, axis_only)) return value_error(loc);
-    Value x = ca->pos[0];
-    bool keep;
-    if (!keepdims_arg(e, ca, &keep) || !tensor_arg(e, &x, DT_F32)) return value_error(loc);
-    Type in = *vtype(e, x);
-    Value *axis = named_arg(ca, "axis");
-    uint32_t mask = in.rank ? 1u << (in.rank - 1) : 0, given;
-    if (axis && !axes_arg(e, axis, in.rank, &given)) return value_error(loc);
-    if (axis && given != mask) {
-      elab_error(e, axis->loc, "argmax supports only the last axis");
-      return value_error(loc);
-    }
-    return keep_axes(e, build(e, OP_ARGMAX, &x.id, 1, NULL, loc), &in, mask, keep, loc);
-  }
-  if (!strcmp(name, "reshape")) {
-    if (!expect_args(e, call, ca, 2, 2, NULL)) return value_error(loc);
-    Value x = ca->pos[0], shape = ca->pos[1];
-    if (!tensor_arg(e, &x, DT_F32)) return value_error(loc);
-    if (shape.kind != V_LIST) {
-      elab_error(e, shape.loc, "reshape needs a list of dimensions such as [28, 28], found %s", kind_text(shape.kind));
-      return value_error(loc);
-    }
-    if (shape.nitems > NNC_MAX_RANK) {
-      elab_error(e, shape.loc, "rank %u is too large (limit %d)", shape.nitems, NNC_MAX_RANK);
-      return value_error(loc);
-    }
-    Type t = *vtype(e, x);
-    t.rank = (uint8_t)shape.nitems;
-    int infer = -1;
-    int64_t known = 1;
-    for (uint32_t i = 0; i < shape.nitems; i++) {
-      Value d = shape.items[i];
-      if (d.kind != V_NUM || !integral(d.num) || (d.num < 1 && d.num != -1) || d.num > (double)NNC_MAX_DIM) {
-        elab_error(e, d.loc, "a dimension must be a positive integer or -1");
-        return value_error(loc);
-      }
-      if (d.num == -1) {
-        if (infer >= 0) {
-          elab_error(e, d.loc, "only one dimension can be -1");
-          return value_error(loc);
-        }
-        infer = (int)i;
-        t.dims[i] = 1;
-        continue;
-      }
-      t.dims[i] = (int64_t)d.num;
-      known *= t.dims[i];
-      if (known > NNC_MAX_ELEMS) break;
-    }
-    if (infer >= 0) {
-      int64_t total = type_numel(vtype(e, x));
-      if (known == 0 || total % known) {
-        char buf[96];
-        elab_error(e, shape.loc, "cannot reshape %s (%lld elements) with a -1 dimension here",
-                   shape_str(vtype(e, x), buf, sizeof buf), (long long)total);
-        return value_error(loc);
-      }
-      t.dims[infer] = total / known;
-    }
-    return retype(e, OP_RESHAPE, x, t, loc);
-  }
-  if (!strcmp(name, "transpose")) {
-    if (!expect_args(e, call, ca, 1, 2, NULL)) return value_error(loc);
-    Value x = ca->pos[0];
-    if (!tensor_arg(e, &x, DT_F32)) return value_error(loc);
-    int rank = vtype(e, x)->rank;
-    Node attrs;
-    memset(&attrs, 0, sizeof attrs);
-    if (ca->npos == 2) {
-      Value p = ca->pos[1];
-      if (p.kind != V_LIST || p.nitems != (uint32_t)rank) {
-        elab_error(e, p.loc, "transpose needs a permutation of %d axes", rank);
-        return value_error(loc);
-      }
-      for (int i = 0; i < rank; i++) {
-        if (p.items[i].kind != V_NUM || !integral(p.items[i].num) || p.items[i].num < 0 || p.items[i].num >= rank) {
-          elab_error(e, p.items[i].loc, "a permutation entry must be an axis in [0, %d)", rank);
-          return value_error(loc);
-        }
-        attrs.attr.perm[i] = (uint8_t)p.items[i].num;
-      }
-    } else {
-      for (int i = 0; i < rank; i++) attrs.attr.perm[i] = (uint8_t)(rank - 1 - i);
-    }
-    return build(e, OP_TRANSPOSE, &x.id, 1, &attrs, loc);
-  }
-  if (!strcmp(name, "onehot")) {
-    if (!expect_args(e, call, ca, 2, 2, NULL)) return value_error(loc);
-    Value i = ca->pos[0], n = ca->pos[1];
-    if (n.kind != V_NUM || !integral(n.num) || n.num < 1 || n.num > (double)NNC_MAX_DIM) {
-      elab_error(e, n.loc, "onehot needs a positive integer size");
-      return value_error(loc);
-    }
-    if (!tensor_arg(e, &i, DT_I32)) return value_error(loc);
-    if (vtype(e, i)->dtype != DT_I32) {
-      elab_error(e, i.loc, "onehot needs an i32 index");
-      return value_error(loc);
-    }
-    note_index_bound(e, i.id, (int64_t)n.num);
-    Type t = type_scalar(DT_F32);
-    t.rank = 1;
-    t.dims[0] = (int64_t)n.num;
-    return retype(e, OP_ONEHOT, i, t, loc);
-  }
-  *handled = false;
-  return value_error(loc);
-}
-
 static Value call(Elab *e, Scope *s, const Expr *x) {
   const char *name = x->u.call.callee;
   SrcLoc nloc = x->u.call.callee_loc;
@@ -969,7 +643,7 @@ static Value call(Elab *e, Scope *s, const Expr *x) {
   CallArgs ca;
   if (!eval_args(e, s, x, &ca)) return value_error(x->loc);
   bool handled;
-  Value r = builtin(e, x, &ca, &handled);
+  Value r = elab_builtin(e, x, &ca, &handled);
   if (handled) return r;
   const Def *d = elab_find_def(e, name);
   if (d && (d->kind == I_FN || d->kind == I_LAYER)) return call_def(e, s, d, x, &ca);

@@ -1,7 +1,8 @@
 /* frontend/elab_internal.h - what the elaboration files share.
  *
  * elab.c        files, imports, definitions, the model, the entry point
- * elab_expr.c   expressions, operators, calls and inlining, built-ins
+ * elab_expr.c   expressions, operators, calls and inlining
+ * elab_builtin.c the built-in primitives (a table, and ir/ops.def's .nn names)
  * elab_train.c  the train block and the optimizer applied to each parameter
  *
  * Values: elaboration computes with tensors (graph nodes), numbers known at
@@ -86,6 +87,17 @@ const char *elab_suggest_def(const Elab *e, ItemKind kind, const char *name);
 /* "; did you mean 'HINT'?" to end a message, or "" when hint is NULL. */
 const char *elab_did_you_mean(Elab *e, const char *hint);
 
+/* The arguments of a call, evaluated. */
+enum { MAX_CALL_ARGS = 16 };
+typedef struct CallArgs {
+  Value pos[MAX_CALL_ARGS];
+  uint32_t npos;
+  Value named[MAX_CALL_ARGS];
+  const char *names[MAX_CALL_ARGS];
+  SrcLoc name_locs[MAX_CALL_ARGS];
+  uint32_t nnamed;
+} CallArgs;
+
 /* elab_expr.c */
 Value elab_expr(Elab *e, Scope *s, const Expr *x);
 Value elab_body(Elab *e, Scope *s, const Item *it, bool want_return);
@@ -98,6 +110,24 @@ bool elab_type_from_expr(Elab *e, Scope *s, const TypeExpr *te, bool batched, Ty
 Init elab_initializer(Elab *e, Scope *s, const Expr *x, const char *what);
 bool elab_check_size(Elab *e, const Type *t, SrcLoc loc);
 void elab_param_stmt(Elab *e, Scope *s, const Stmt *st);
+/* For the built-ins: */
+const char *elab_kind_text(ValKind k);             /* "a tensor", "a number", ... */
+const Type *elab_vtype(Elab *e, Value v);          /* a tensor's type */
+bool elab_integral(double x);                      /* a number usable as an integer */
+/* Builds one node; reports a shape error (or a size limit) at loc. */
+Value elab_build(Elab *e, Op op, const ValueId *args, int nargs, const Node *attrs, SrcLoc loc);
+Value elab_cast(Elab *e, Value v, DType dt);       /* a tensor converted to dt */
+/* op (elementwise or matmul) on two values, numbers and dtypes promoted. */
+Value elab_apply_binary(Elab *e, Op op, const char *optext, Value a, Value b, SrcLoc loc);
+/* An i32 input used as an index into an axis of extent n. */
+void elab_note_index_bound(Elab *e, ValueId idx, int64_t n);
+
+/* elab_builtin.c */
+/* The built-in primitive `name` called with ca; *handled false when the
+ * call names no built-in. */
+Value elab_builtin(Elab *e, const Expr *call, CallArgs *ca, bool *handled);
+bool elab_is_builtin(const char *name);
+void elab_offer_builtins(Suggest *sg);
 
 /* elab_train.c */
 /* The train block; model is the model elaborated for it, NULL when that

@@ -55,7 +55,7 @@ enum OpFlags {
 };
 
 typedef enum {
-#define OP(id, name, arity, flags, shape, synopsis) OP_##id,
+#define OP(id, ...) OP_##id,
 #include "ir/ops.def"
 #undef OP
   OP_COUNT
@@ -85,14 +85,34 @@ typedef struct Node {
  * match: [784] @ [512,10]" to err and returns false. */
 typedef bool (*ShapeRule)(const Node *n, const Type *args, Type *out, char *err, size_t errlen);
 
+/* One row of ir/ops.def.  The spellings are NULL where the op has none
+ * (and for every op that is not elementwise). */
 typedef struct OpInfo {
-  const char *name;
+  const char *name;        /* the IR text name: "add", "stop_gradient" */
   int arity;
-  unsigned flags;
+  unsigned flags;          /* OPF_* */
   ShapeRule shape;
   const char *synopsis;
+  int nnc_op;              /* include/nnc/backend.h's NncOp number; 0 = none */
+  const char *nn;          /* the .nn function computing it elementwise: "exp" */
+  const char *infix;       /* the C and kernel IR infix operator: "+", "<=" */
+  const char *c_math;      /* the C math function of the f32 form, OpenCL's spelling: "exp" */
+  const char *llvm;        /* the LLVM intrinsic of the f32 form: "llvm.exp" */
+  const char *libdevice;   /* the gpu target's libdevice function: "__nv_expf" */
+  const char *nvvm_approx; /* without libdevice: an NVVM intrinsic approximating it */
 } OpInfo;
 extern const OpInfo ir_ops[OP_COUNT];
+
+/* ---- scalar semantics (ir/op_eval.c) ----
+ * The value of elementwise op `op` at one element, as ir/ops.def defines
+ * it, in double: dt is the result's dtype (either, for a comparison).  An
+ * i32 result wraps to 32 bits (i32 division truncates, x / 0 = 0); an f32
+ * result is exact: callers that compute in f32 round it through float.
+ * The constant folders, the interpreter and the tests' reference
+ * evaluators all compute through it. */
+double op_eval(Op op, DType dt, double a, double b, double c);
+/* The same for kernel IR index expressions: 64-bit integers, no wrapping. */
+double op_eval_index(Op op, double a, double b, double c);
 
 /* A source location, possibly inlined: `parent` is the location of the call
  * that inlined it (0 = none), so diagnostics can point at the user's line. */

@@ -138,6 +138,12 @@ struct KStmt {
     bool rows;        /* KS_CONTRACT expanded into loops: accumulate rows of buf (reduction outside the
                          last free axis) instead of one reduction per output (reduction innermost) */
   } sched;
+  struct {            /* KS_CONTRACT: the CPU's direct plan (codegen/cpu/direct.c), a hint like sched */
+    int vector;       /* lanes per vector; 0 = no plan */
+    int nv, mr;       /* vectors of lanes per block, rows per block */
+    int8_t lanes;     /* index into axes[]: a free axis (outputs in lanes) or a reduction axis (partial sums) */
+    int8_t rows;      /* index into axes[] of a free axis whose block of mr shares a factor's loads, or -1 */
+  } direct;
   KStmt **body;
   uint32_t nbody, capbody;
   /* KS_LET / KS_ASSIGN */
@@ -316,6 +322,9 @@ bool kernel_writes(const Kernel *k, int32_t buf);
  * axis, every load of a stored buffer uses a store's exact index, and every
  * temporary assigned inside is declared inside. */
 bool kloop_independent(const Kernel *k, const KStmt *loop);
+/* The coefficient of loop variable var in index expression e (0 when e
+ * does not use it); false when e is not affine in var. */
+bool kexpr_coefficient(const KExpr *e, int32_t var, int64_t *c);
 /* The number of elements a load or store of buf[idx...] moves per step of
  * loop variable var (0 when invariant); false when not affine in var. */
 bool kaccess_stride(const KProgram *p, int32_t buf, KExpr *const *idx, int nidx, int32_t var, int64_t *stride);
@@ -356,8 +365,6 @@ const char *kbuf_kind_name(KBufKind k);
  * points at (the caller frees it, after the program).  Reports the first
  * error (file:line:col) and returns NULL on failure. */
 KProgram *kprog_read(uint32_t diag_file_id, Module **module);
-/* "+" for OP_ADD ... ">=" for OP_GE: the ops the text writes infix; else NULL. */
-const char *kexpr_infix_symbol(Op op);
 /* The text form's rule for index flags, which the printer and the reader
  * share (ir/kernel_print.c has it in words): whether e is intrinsically an
  * index expression (a loop variable, B, arithmetic over one), the flag

@@ -103,22 +103,6 @@ static void print_scalar(const Printer *pr, int32_t which) {
  * (calls, loads, names, non-negative numbers). */
 enum { PREC_CMP = 1, PREC_ADD = 2, PREC_MUL = 3, PREC_NEG = 4, PREC_ATOM = 5 };
 
-const char *kexpr_infix_symbol(Op op) {
-  switch (op) {
-  case OP_ADD: return "+";
-  case OP_SUB: return "-";
-  case OP_MUL: return "*";
-  case OP_DIV: return "/";
-  case OP_EQ: return "==";
-  case OP_NE: return "!=";
-  case OP_LT: return "<";
-  case OP_LE: return "<=";
-  case OP_GT: return ">";
-  case OP_GE: return ">=";
-  default: return NULL;
-  }
-}
-
 static int expr_prec(const KExpr *e) {
   if (!e) return PREC_ATOM;
   if (e->kind == KE_CONST) return signbit(e->value) ? PREC_NEG : PREC_ATOM; /* -1, -0.0, -inf */
@@ -202,7 +186,7 @@ static void print_op(const Printer *pr, const KExpr *e) {
     return;
   }
   bool ctx = ktext_index_operands(e);
-  const char *sym = kexpr_infix_symbol(e->op);
+  const char *sym = ir_ops[e->op].infix; /* + - * / and comparisons */
   if (sym) {
     /* Left to right: the left operand may bind as strongly as the operator
      * (a - b - c), the right one must bind more strongly (a - (b - c)).
@@ -299,8 +283,9 @@ static void print_axes(FILE *out, const KAxis *axes, int n) {
 /* contract [rows] %C[idx] = VALUE [for FREE-AXES] with tT = sum|max|min RED-AXES of A [* B]
  * or, without a store, contract tT = sum|max|min RED-AXES of A [* B]
  * Factors that are sums, products, quotients or comparisons are
- * parenthesized, a lone one too (`of (x * y)` is one factor). */
-static void print_contract(const Printer *pr, const KStmt *s) {
+ * parenthesized, a lone one too (`of (x * y)` is one factor).  The CPU's
+ * direct plan, when there is one, follows as a comment. */
+static void print_contract(const Printer *pr, const KStmt *s, int depth) {
   FILE *out = pr->out;
   fputs("contract ", out);
   if (s->sched.rows) fputs("rows ", out);
@@ -325,6 +310,12 @@ static void print_contract(const Printer *pr, const KStmt *s) {
     print_operand(pr, s->b, false, expr_prec(s->b) <= PREC_MUL);
   }
   fputc('\n', out);
+  if (s->direct.vector > 0) { /* the CPU's direct plan (codegen/cpu/direct.c), as a comment */
+    indent(out, depth);
+    fprintf(out, "; direct lanes=v%d (%d x %d)", s->axes[s->direct.lanes].var, s->direct.nv, s->direct.vector);
+    if (s->direct.rows >= 0) fprintf(out, " rows=v%d (%d)", s->axes[s->direct.rows].var, s->direct.mr);
+    fputc('\n', out);
+  }
 }
 
 static void print_stmt(const Printer *pr, const KStmt *s, int depth) {
@@ -336,7 +327,7 @@ static void print_stmt(const Printer *pr, const KStmt *s, int depth) {
   }
   switch (s->kind) {
   case KS_LOOP: print_loop(pr, s, depth); return;
-  case KS_CONTRACT: print_contract(pr, s); return;
+  case KS_CONTRACT: print_contract(pr, s, depth); return;
   case KS_LET: fprintf(out, "let t%d = ", s->temp); break;
   case KS_ASSIGN: fprintf(out, "t%d = ", s->temp); break;
   case KS_STORE:

@@ -13,6 +13,7 @@
  */
 #include "ir/kernel_read.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +141,12 @@ static bool parse_word(KReader *r, KExpr **out, int *h) {
     (*out)->dtype = DT_I32;
     return txt_next(p);
   }
+  if (txt_is_word(p, "inf") || txt_is_word(p, "nan")) { /* f32; -inf is one number token */
+    KExpr *e = *out = node(r, KE_CONST, at);
+    e->dtype = DT_F32;
+    e->value = txt_is_word(p, "inf") ? INFINITY : NAN;
+    return txt_next(p);
+  }
   if (kread_numbered(t, 'v') != -1) {
     KExpr *e = *out = node(r, KE_VAR, at);
     e->dtype = DT_I32;
@@ -230,7 +237,7 @@ static int infix_op(const TextReader *p, const Op *ops, int n) {
   for (size_t i = 0; i < sizeof spell / sizeof spell[0]; i++)
     if (spell[i].punct == p->tok.punct)
       for (int k = 0; k < n; k++)
-        if (!strcmp(kexpr_infix_symbol(ops[k]), spell[i].sym)) return (int)ops[k];
+        if (ir_ops[ops[k]].infix && !strcmp(ir_ops[ops[k]].infix, spell[i].sym)) return (int)ops[k];
   return -1;
 }
 

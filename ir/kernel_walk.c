@@ -163,7 +163,7 @@ bool kstmt_is_product(const KStmt *s) {
 
 /* The coefficient of loop variable v in index expression e; false when e
  * is not affine in v. */
-static bool coefficient(const KExpr *e, int32_t v, int64_t *c) {
+bool kexpr_coefficient(const KExpr *e, int32_t v, int64_t *c) {
   int64_t x, y;
   if (!kexpr_mentions(e, v)) {
     *c = 0;
@@ -177,16 +177,16 @@ static bool coefficient(const KExpr *e, int32_t v, int64_t *c) {
   switch (e->op) {
   case OP_ADD:
   case OP_SUB:
-    if (!coefficient(e->a, v, &x) || !coefficient(e->b, v, &y)) return false;
+    if (!kexpr_coefficient(e->a, v, &x) || !kexpr_coefficient(e->b, v, &y)) return false;
     *c = e->op == OP_ADD ? x + y : x - y;
     return true;
   case OP_NEG:
-    if (!coefficient(e->a, v, &x)) return false;
+    if (!kexpr_coefficient(e->a, v, &x)) return false;
     *c = -x;
     return true;
   case OP_MUL: {
     const KExpr *k = e->a->kind == KE_CONST ? e->a : e->b && e->b->kind == KE_CONST ? e->b : NULL;
-    if (!k || !coefficient(k == e->a ? e->b : e->a, v, &x)) return false;
+    if (!k || !kexpr_coefficient(k == e->a ? e->b : e->a, v, &x)) return false;
     *c = x * (int64_t)k->value;
     return true;
   }
@@ -200,7 +200,7 @@ bool kaccess_stride(const KProgram *p, int32_t buf, KExpr *const *idx, int nidx,
   int64_t s = 0, row = 1;
   for (int d = nidx - 1; d >= 0; d--) {
     int64_t c;
-    if (!coefficient(idx[d], v, &c)) return false;
+    if (!kexpr_coefficient(idx[d], v, &c)) return false;
     s += c * row;
     if (d - batched >= 0) row *= kb->type.dims[d - batched];
   }

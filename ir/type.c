@@ -257,7 +257,11 @@ static bool infer_batch_sum(const Node *n, const Type *args, Type *out, char *er
 }
 
 const OpInfo ir_ops[OP_COUNT] = {
-#define OP(id, name, arity, flags, shape, synopsis) {name, arity, flags, shape, synopsis},
+#define EW(nnc_op, nn, value, infix, c_math, llvm, libdevice, nvvm) nnc_op, nn, infix, c_math, llvm, libdevice, nvvm
+#define NO_EW 0, NULL, NULL, NULL, NULL, NULL, NULL
+#define OP(id, name, arity, flags, shape, synopsis, ew) {name, arity, flags, shape, synopsis, ew},
 #include "ir/ops.def"
 #undef OP
+#undef NO_EW
+#undef EW
 };

@@ -170,6 +170,18 @@ static void grad_tanh(Ad *ad, const Node *n, ValueId y, ValueId g, ValueId d[]) 
   d[0] = op2(ad, OP_MUL, g, op2(ad, OP_SUB, cst(ad, 1), op2(ad, OP_MUL, y, y)));
 }
 
+/* sin a: g * cos(a) */
+static void grad_sin(Ad *ad, const Node *n, ValueId y, ValueId g, ValueId d[]) {
+  (void)y;
+  d[0] = op2(ad, OP_MUL, g, op1(ad, OP_COS, X(0)));
+}
+
+/* cos a: -g * sin(a) */
+static void grad_cos(Ad *ad, const Node *n, ValueId y, ValueId g, ValueId d[]) {
+  (void)y;
+  d[0] = op1(ad, OP_NEG, op2(ad, OP_MUL, g, op1(ad, OP_SIN, X(0))));
+}
+
 /* |a|: g * sign(a) (0 at a == 0) */
 static void grad_abs(Ad *ad, const Node *n, ValueId y, ValueId g, ValueId d[]) {
   (void)y;
@@ -369,6 +381,8 @@ static const GradRule grad_rules[OP_COUNT] = {
     [OP_LOG] = grad_log,
     [OP_SQRT] = grad_sqrt,
     [OP_TANH] = grad_tanh,
+    [OP_SIN] = grad_sin,
+    [OP_COS] = grad_cos,
     [OP_ABS] = grad_abs,
     [OP_CAST] = grad_identity,
     [OP_ADD] = grad_add,

@@ -2,12 +2,14 @@
  *
  * Requires: a verified module.  Guarantees: every elementwise op whose
  * operands are all `const` scalars (rank 0, unbatched) is replaced by one
- * `const` holding its value, computed the way the target computes it:
+ * `const` holding its value, computed the way the target computes it
+ * (op_eval, ir/ops.def's semantics):
  *   - f32 operands are read as floats, computed in double and rounded
- *     through (float): + - * / sqrt give exactly the f32 result, exp, log,
- *     tanh and pow the double function's value rounded to f32;
+ *     through (float): + - * / sqrt give exactly the f32 result, the math
+ *     functions the double function's value rounded to f32;
  *   - i32 arithmetic wraps modulo 2^32 like the code we emit; division by
- *     zero and INT32_MIN / -1 are left unfolded (undefined in C);
+ *     zero (the interpreter reports it) and INT32_MIN / -1 are left
+ *     unfolded;
  *   - cases whose result depends on how a backend treats NaN or signed
  *     zeros (max/min with a NaN or of +0 and -0, sign of NaN, where with a
  *     NaN condition, f32 -> i32 casts of NaN or out-of-range values) are
@@ -42,110 +44,42 @@ static bool as_i32(double v, int32_t *out) {
   return true;
 }
 
-static int32_t wrap(uint32_t u) { return (int32_t)u; /* modulo 2^32 (GCC, Clang) */ }
-
-/* f32 op: a, b are the operand values as floats; *out the result (f32 ops
- * rounded through (float), comparisons 1 or 0). */
-static bool fold_f32(Op op, float a, float b, double *out) {
-  double r;
+/* Whether every target computes op on these operands exactly as op_eval
+ * does, so the value may be written into the program.  Left alone: an i32
+ * division by zero (the interpreter reports it) or INT32_MIN / -1, and
+ * what depends on how a target treats NaN and signed zeros: max/min with a
+ * NaN or of +0 and -0, the sign of NaN, where with a NaN condition, f32 ->
+ * i32 casts of NaN or out-of-range values. */
+static bool portable(Op op, DType dt, const double v[]) {
+  double a = v[0], b = v[1];
   switch (op) {
-  case OP_NEG: r = -a; break;
-  case OP_EXP: r = exp(a); break;
-  case OP_LOG: r = log(a); break;
-  case OP_SQRT: r = sqrt(a); break;
-  case OP_TANH: r = tanh(a); break;
-  case OP_ABS: r = fabs(a); break;
-  case OP_SIGN:
-    if (isnan(a)) return false;
-    r = (a > 0) - (a < 0);
-    break;
-  case OP_STOP_GRAD: r = a; break;
-  case OP_ADD: r = (double)a + b; break;
-  case OP_SUB: r = (double)a - b; break;
-  case OP_MUL: r = (double)a * b; break;
-  case OP_DIV: r = (double)a / b; break;
-  case OP_POW: r = pow(a, b); break;
+  case OP_DIV: return dt != DT_I32 || (b != 0 && !(a == INT32_MIN && b == -1));
   case OP_MAX:
-  case OP_MIN:
-    if (isnan(a) || isnan(b) || (a == b && signbit(a) != signbit(b))) return false;
-    r = (op == OP_MAX) == (a > b) ? a : b;
-    break;
-  case OP_EQ: r = a == b; break;
-  case OP_NE: r = a != b; break;
-  case OP_LT: r = a < b; break;
-  case OP_LE: r = a <= b; break;
-  case OP_GT: r = a > b; break;
-  case OP_GE: r = a >= b; break;
-  default: return false;
+  case OP_MIN: return dt == DT_I32 || !(isnan(a) || isnan(b) || (a == b && signbit(a) != signbit(b)));
+  case OP_SIGN:
+  case OP_WHERE: return !isnan(a);
+  case OP_CAST: return dt == DT_F32 || !(isnan(a) || a >= 2147483648.0 || a < -2147483648.0);
+  default: return true;
   }
-  *out = (float)r;
-  return true;
 }
 
-/* i32 op with C semantics, wrapping on overflow. */
-static bool fold_i32(Op op, int32_t a, int32_t b, double *out) {
-  int32_t r;
-  switch (op) {
-  case OP_NEG: r = wrap(0u - (uint32_t)a); break;
-  case OP_ABS: r = a < 0 ? wrap(0u - (uint32_t)a) : a; break;
-  case OP_SIGN: r = (a > 0) - (a < 0); break;
-  case OP_STOP_GRAD: r = a; break;
-  case OP_ADD: r = wrap((uint32_t)a + (uint32_t)b); break;
-  case OP_SUB: r = wrap((uint32_t)a - (uint32_t)b); break;
-  case OP_MUL: r = wrap((uint32_t)a * (uint32_t)b); break;
-  case OP_DIV:
-    if (b == 0 || (a == INT32_MIN && b == -1)) return false;
-    r = a / b;
-    break;
-  case OP_MAX: r = a > b ? a : b; break;
-  case OP_MIN: r = a < b ? a : b; break;
-  case OP_EQ: r = a == b; break;
-  case OP_NE: r = a != b; break;
-  case OP_LT: r = a < b; break;
-  case OP_LE: r = a <= b; break;
-  case OP_GT: r = a > b; break;
-  case OP_GE: r = a >= b; break;
-  default: return false;
-  }
-  *out = r;
-  return true;
-}
-
-/* cast from dtype `from` to `to`. */
-static bool fold_cast(DType from, DType to, double v, double *out) {
-  if (from == DT_I32) {
-    int32_t i;
-    if (!as_i32(v, &i)) return false;
-    *out = to == DT_F32 ? (double)(float)i : i;
-    return true;
-  }
-  float f = (float)v;
-  if (to == DT_F32) {
-    *out = f;
-    return true;
-  }
-  if (isnan(f) || (double)f >= 2147483648.0 || (double)f < -2147483648.0) return false;
-  *out = (double)(int32_t)f; /* toward zero */
-  return true;
-}
-
-/* The value of node n, whose operands are all constants, or false. */
+/* The value of node n, whose operands are all constants, or false.
+ * Operands are read in their dtype (f32 ones as floats); an f32 result is
+ * rounded through float, as the target computes it. */
 static bool fold_node(const Module *m, const Node *n, double *out) {
+  if (!(ir_ops[n->op].flags & OPF_ELEMWISE)) return false;
   double v[NNC_MAX_ARGS] = {0, 0, 0};
-  for (int i = 0; i < n->nargs; i++)
+  for (int i = 0; i < n->nargs; i++) {
     if (!const_of(m, n->args[i], &v[i])) return false;
-  DType dt = n->nargs ? m->nodes[n->args[0]].type.dtype : n->type.dtype;
-  if (n->op == OP_CAST) return fold_cast(dt, n->type.dtype, v[0], out);
-  if (n->op == OP_WHERE) {
-    if (isnan((float)v[0])) return false;
-    *out = (float)v[0] != 0 ? v[1] : v[2];
-    return true;
+    int32_t k;
+    if (m->nodes[n->args[i]].type.dtype == DT_F32) v[i] = (float)v[i];
+    else if (!as_i32(v[i], &k)) return false;
   }
-  if (!(ir_ops[n->op].flags & OPF_ELEMWISE) || n->nargs < 1 || n->nargs > 2) return false;
-  if (dt == DT_F32) return fold_f32(n->op, (float)v[0], (float)v[1], out);
-  int32_t a, b = 0;
-  if (!as_i32(v[0], &a) || (n->nargs == 2 && !as_i32(v[1], &b))) return false;
-  return fold_i32(n->op, a, b, out);
+  DType dt = n->type.dtype;
+  if (!portable(n->op, dt, v)) return false;
+  double r = op_eval(n->op, dt, v[0], v[1], v[2]);
+  *out = dt == DT_F32 ? (double)(float)r : r;
+  return true;
 }
 
 static ValueId fold_one(Rewrite *rw, ValueId id, Node *n, void *ctx) {

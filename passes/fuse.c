@@ -35,9 +35,8 @@
  * write what C touches or read what C writes; P is the nearest kernel C
  * depends on (vertical fusion) or, failing that, the nearest later kernel
  * with the same launch range (horizontal).  Matmul and batch-sum kernels
- * never join an earlier kernel: each starts its own, its zero-init and
- * reduction loops first, as the CPU's GEMM recognizer expects, followed by
- * whatever fused after it.  Kernels of the eval plan take only train-only
+ * never join an earlier kernel: each starts its own, its contraction
+ * statement first, followed by whatever fused after it.  Kernels of the eval plan take only train-only
  * kernels that update no parameter or state and read only what the eval
  * plan computes (the gradient of the loss joins the loss kernel); the eval
  * plan then runs them too, writing temps nobody reads.
@@ -750,7 +749,7 @@ bool lower_fuse(KProgram *p, bool sep) {
       diag_error_plain("fuse needs the train plan lowering writes (every kernel once, in order), not another");
       return false;
     }
-  for (uint32_t k = 0; k < p->nkernels; k++) p->kernels[k].gemm = NULL; /* fusion moves the statements they name */
+  schedule_cpu_clear(p); /* fusion moves the statements the CPU's plans name */
   for (uint32_t b = 0; b < p->nbufs; b++)
     if (p->bufs[b].kind == KB_TEMP) p->bufs[b].slot = -1; /* lifetimes change: memplan again */
   p->nslots = 0;

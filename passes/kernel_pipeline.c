@@ -6,7 +6,8 @@
  * takes those steps itself (the cpu backend schedule-cpu then
  * expand-contractions of what it did not plan; the opencl and gpu backends
  * schedule-ndrange, whose first step is hoist-free-axes).  Passes that move
- * statements drop the CPU schedule's plans (KGemm), which point into them.
+ * statements drop the CPU schedule's plans (KGemm, direct plans), which
+ * point into them.
  */
 #include "passes/lower.h"
 #include "passes/pass.h"
@@ -22,22 +23,18 @@ static bool kpass_memplan(KProgram *p, const KPassOptions *o) {
 
 static bool kpass_schedule_cpu(KProgram *p, const KPassOptions *o) { return schedule_cpu(p, &o->cpu); }
 
-static void drop_gemm_plans(KProgram *p) {
-  for (uint32_t i = 0; i < p->nkernels; i++) p->kernels[i].gemm = NULL;
-}
-
 static bool kpass_schedule_ndrange(KProgram *p, const KPassOptions *o) {
-  drop_gemm_plans(p);
+  schedule_cpu_clear(p);
   NdSchedule s;
   ndrange_schedule(p, &o->ndrange, &s);
   ndrange_schedule_free(&s);
   return true;
 }
 
-/* The contraction kernel k's CPU plan computes stays one. */
+/* The contractions the CPU's plans compute stay contractions (as in the cpu backend). */
 static bool is_planned(const KStmt *s, void *kernel) {
   const Kernel *k = kernel;
-  return k->gemm && k->gemm->contract == s;
+  return (k->gemm && k->gemm->contract == s) || s->direct.vector > 0;
 }
 
 static bool kpass_expand(KProgram *p, const KPassOptions *o) {
@@ -48,24 +45,24 @@ static bool kpass_expand(KProgram *p, const KPassOptions *o) {
 
 static bool kpass_hoist(KProgram *p, const KPassOptions *o) {
   (void)o;
-  drop_gemm_plans(p);
+  schedule_cpu_clear(p);
   for (uint32_t i = 0; i < p->nkernels; i++) kernel_hoist_free_axes(p, &p->kernels[i]);
   return true;
 }
 
 const KPass nnc_kernel_passes[] = {
     {"fuse", "fuse kernels along their launch loops, merge loops, forward stored temps, drop unread ones", kpass_fuse,
-     1},
-    {"memplan", "give temporaries memory slots, sharing a slot where lifetimes do not overlap", kpass_memplan, 0},
+     1, NULL},
+    {"memplan", "give temporaries memory slots, sharing a slot where lifetimes do not overlap", kpass_memplan, 0, NULL},
     {"schedule-cpu", "plan each contraction's packed matrix product and its tiles (the cpu target; --cpu, --schedule)",
-     kpass_schedule_cpu, -1},
+     kpass_schedule_cpu, -1, "cpu"},
     {"schedule-ndrange",
      "shape kernels for NDRange launches: free axes out, nests collapsed into the launch range, tiles picked",
-     kpass_schedule_ndrange, -1},
+     kpass_schedule_ndrange, -1, NULL},
     {"expand-contractions", "write each contraction (but those schedule-cpu planned) as the loops it means",
-     kpass_expand, -1},
-    {"hoist-free-axes", "move each contraction's free axes out into loops around it", kpass_hoist, -1},
-    {NULL, NULL, NULL, 0},
+     kpass_expand, -1, NULL},
+    {"hoist-free-axes", "move each contraction's free axes out into loops around it", kpass_hoist, -1, NULL},
+    {NULL, NULL, NULL, 0, NULL},
 };
 
 const KPass *kpass_find(const char *name) {

@@ -26,8 +26,9 @@
  * temporary that a copy kernel moves back at the end of the step.  The
  * elementwise update kernels of one parameter then fuse into one kernel.
  * Last, kernels fuse along their launch loops (whole-step fusion,
- * passes/fuse.c): epilogues into matmuls, the loss row into one kernel,
- * updates into the batch sums of their gradients.
+ * passes/fuse.c, from -O1): epilogues into matmuls, the loss row into one
+ * kernel, updates into the batch sums of their gradients (for targets that
+ * ask for separate contractions, nothing joins a contraction's kernel).
  * The eval plan is the subset of kernels the loss and metrics need.
  */
 #include "passes/lower.h"
@@ -40,7 +41,9 @@
 
 enum { MAX_INLINE_DEPTH = 24 };
 
-typedef struct L {
+/* One lowering of a module: what is decided per node, and the kernel
+ * being built. */
+typedef struct Lowering {
   Module *m;
   KProgram *p;
   int32_t *buf;        /* per node: buffer holding its value, -1 = inlined */
@@ -52,16 +55,17 @@ typedef struct L {
   uint32_t kidx;       /* kernel being built */
   int64_t *extent;     /* per loop variable of that kernel: its extent, 0 = unknown (batched) */
   int32_t capextent;
-} L;
+} Lowering;
 
-static Kernel *K(L *l) { return &l->p->kernels[l->kidx]; }
-static const Node *N(L *l, ValueId v) { return &l->m->nodes[v]; }
+/* The kernel being built, and graph node v. */
+static Kernel *cur_kernel(Lowering *l) { return &l->p->kernels[l->kidx]; }
+static const Node *node(Lowering *l, ValueId v) { return &l->m->nodes[v]; }
 
 /* ---- index arithmetic -------------------------------------------------------- */
 
 /* The least bound above every value of index expression e (its values
  * are non-negative), from the extents of the loops it uses; 0 = unknown. */
-static int64_t ibound(const L *l, const KExpr *e) {
+static int64_t ibound(const Lowering *l, const KExpr *e) {
   int64_t a, b;
   switch (e->kind) {
   case KE_CONST: return e->value >= 0 ? (int64_t)e->value + 1 : 0;
@@ -76,7 +80,7 @@ static int64_t ibound(const L *l, const KExpr *e) {
   }
 }
 
-static KExpr *idiv(L *l, KExpr *a, int64_t k) {
+static KExpr *idiv(Lowering *l, KExpr *a, int64_t k) {
   KProgram *p = l->p;
   if (k == 1) return a;
   if (a->kind == KE_CONST) return kexpr_index_const(p, (int64_t)a->value / k);
@@ -87,7 +91,7 @@ static KExpr *idiv(L *l, KExpr *a, int64_t k) {
   return e;
 }
 
-static KExpr *imod(L *l, KExpr *a, int64_t k) {
+static KExpr *imod(Lowering *l, KExpr *a, int64_t k) {
   KProgram *p = l->p;
   if (k == 1) return kexpr_index_const(p, 0);
   if (a->kind == KE_CONST) return kexpr_index_const(p, (int64_t)a->value % k);
@@ -100,8 +104,8 @@ static KExpr *imod(L *l, KExpr *a, int64_t k) {
 }
 
 /* A new loop variable of the kernel being built, with its extent. */
-static int32_t new_var(L *l, int64_t extent, bool batched) {
-  int32_t v = kernel_new_var(K(l));
+static int32_t new_var(Lowering *l, int64_t extent, bool batched) {
+  int32_t v = kernel_new_var(cur_kernel(l));
   if (v >= l->capextent) {
     int32_t cap = l->capextent ? 2 * l->capextent : 16;
     while (cap <= v) cap *= 2;
@@ -132,12 +136,12 @@ static bool is_reduction(const Node *n) {
   }
 }
 
-static int64_t contraction_extent(L *l, const Node *n) {
-  const Type *a = &N(l, n->args[0])->type;
+static int64_t contraction_extent(Lowering *l, const Node *n) {
+  const Type *a = &node(l, n->args[0])->type;
   return a->dims[a->rank - 1];
 }
 
-static bool inlinable(L *l, const Node *n) {
+static bool inlinable(Lowering *l, const Node *n) {
   if (n->op == OP_MATMUL) return contraction_extent(l, n) == 1;
   return !is_reduction(n);
 }
@@ -149,8 +153,8 @@ static bool run_time_scalar_leaf(Op op) {
   return op == OP_CONST || op == OP_HYPER || op == OP_STEP || op == OP_BATCH_SIZE;
 }
 
-static bool scalar_expr(L *l, ValueId v) {
-  const Node *n = N(l, v);
+static bool scalar_expr(Lowering *l, ValueId v) {
+  const Node *n = node(l, v);
   if (run_time_scalar_leaf(n->op)) return true;
   if (n->type.batched || n->type.rank != 0 || !(ir_ops[n->op].flags & OPF_ELEMWISE)) return false;
   for (int k = 0; k < n->nargs; k++)
@@ -159,8 +163,8 @@ static bool scalar_expr(L *l, ValueId v) {
 }
 
 /* Cheap enough to recompute in every consumer. */
-static bool cheap(L *l, ValueId v) {
-  const Node *n = N(l, v);
+static bool cheap(Lowering *l, ValueId v) {
+  const Node *n = node(l, v);
   if (run_time_scalar_leaf(n->op)) return true;
   switch (n->op) {
   case OP_INPUT:
@@ -181,7 +185,7 @@ static bool cheap(L *l, ValueId v) {
 
 /* ---- buffers ---------------------------------------------------------------------- */
 
-static int32_t add_buf(L *l, const char *name, KBufKind kind, Type t, uint32_t sym, uint32_t loc) {
+static int32_t add_buf(Lowering *l, const char *name, KBufKind kind, Type t, uint32_t sym, uint32_t loc) {
   KBuffer b;
   memset(&b, 0, sizeof b);
   b.name = name;
@@ -194,19 +198,19 @@ static int32_t add_buf(L *l, const char *name, KBufKind kind, Type t, uint32_t s
   return kprog_add_buffer(l->p, b);
 }
 
-static int32_t temp_buf(L *l, ValueId v) {
+static int32_t temp_buf(Lowering *l, ValueId v) {
   char name[32];
   snprintf(name, sizeof name, "t%u", v);
-  int32_t b = add_buf(l, name, KB_TEMP, N(l, v)->type, 0, N(l, v)->loc);
-  l->p->bufs[b].op = (int32_t)N(l, v)->op;
+  int32_t b = add_buf(l, name, KB_TEMP, node(l, v)->type, 0, node(l, v)->loc);
+  l->p->bufs[b].op = (int32_t)node(l, v)->op;
   return b;
 }
 
 /* ---- expressions -------------------------------------------------------------------- */
 
-static KExpr *gen(L *l, ValueId v, KExpr **idx, KExpr *b);
+static KExpr *gen(Lowering *l, ValueId v, KExpr **idx, KExpr *b);
 
-static KExpr *load(L *l, int32_t buf, KExpr **idx, KExpr *b) {
+static KExpr *load(Lowering *l, int32_t buf, KExpr **idx, KExpr *b) {
   const KBuffer *kb = &l->p->bufs[buf];
   KExpr *full[NNC_MAX_RANK + 1];
   int n = 0;
@@ -215,27 +219,27 @@ static KExpr *load(L *l, int32_t buf, KExpr **idx, KExpr *b) {
     full[n++] = b;
   }
   for (int i = 0; i < kb->type.rank; i++) full[n++] = idx[i];
-  kernel_use_buffer(l->p, K(l), buf);
+  kernel_use_buffer(l->p, cur_kernel(l), buf);
   return kexpr_load(l->p, buf, full, n);
 }
 
 /* The index of operand `a` (type at) for a consumer at idx (type out),
  * by NumPy broadcasting: trailing axes line up; extent-1 axes read 0. */
-static void broadcast_index(L *l, const Type *out, const Type *at, KExpr **idx, KExpr **aidx) {
+static void broadcast_index(Lowering *l, const Type *out, const Type *at, KExpr **idx, KExpr **aidx) {
   int lead = out->rank - at->rank;
   for (int i = 0; i < at->rank; i++)
     aidx[i] = at->dims[i] == 1 && out->dims[lead + i] != 1 ? kexpr_index_const(l->p, 0) : idx[lead + i];
 }
 
-static KExpr *gen_operand(L *l, const Node *n, int k, KExpr **idx, KExpr *b) {
+static KExpr *gen_operand(Lowering *l, const Node *n, int k, KExpr **idx, KExpr *b) {
   KExpr *aidx[NNC_MAX_RANK];
-  const Node *a = N(l, n->args[k]);
+  const Node *a = node(l, n->args[k]);
   broadcast_index(l, &n->type, &a->type, idx, aidx);
   return gen(l, n->args[k], aidx, b);
 }
 
-static KExpr *gen(L *l, ValueId v, KExpr **idx, KExpr *b) {
-  const Node *n = N(l, v);
+static KExpr *gen(Lowering *l, ValueId v, KExpr **idx, KExpr *b) {
+  const Node *n = node(l, v);
   KProgram *p = l->p;
   if (l->buf[v] >= 0) return load(l, l->buf[v], idx, b);
   KExpr *aidx[NNC_MAX_RANK];
@@ -244,7 +248,7 @@ static KExpr *gen(L *l, ValueId v, KExpr **idx, KExpr *b) {
   case OP_HYPER:
   case OP_STEP:
   case OP_BATCH_SIZE:
-    kernel_use_buffer(p, K(l), p->scalars); /* scalars are read from their buffer */
+    kernel_use_buffer(p, cur_kernel(l), p->scalars); /* scalars are read from their buffer */
     return kexpr_scalar(p, n->op == OP_HYPER ? l->hyper_slot[n->attr.sym]
                            : n->op == OP_STEP ? KSCALAR_STEP : KSCALAR_BATCH);
   case OP_INPUT:
@@ -257,7 +261,7 @@ static KExpr *gen(L *l, ValueId v, KExpr **idx, KExpr *b) {
     return gen(l, n->args[0], aidx, b);
   case OP_RESHAPE: {
     /* Row-major: flatten the index, then unflatten in the operand's shape. */
-    const Type *at = &N(l, n->args[0])->type;
+    const Type *at = &node(l, n->args[0])->type;
     KExpr *flat = kexpr_index_const(p, 0);
     for (int i = 0; i < n->type.rank; i++) flat = kexpr_iadd(p, kexpr_imul(p, flat, n->type.dims[i]), idx[i]);
     int64_t stride = type_numel(at);
@@ -283,7 +287,7 @@ static KExpr *gen(L *l, ValueId v, KExpr **idx, KExpr *b) {
     return kexpr_op(p, OP_EQ, DT_F32, idx[0], i, NULL);
   }
   case OP_MATMUL: { /* an outer product: contraction over one element */
-    const Type *at = &N(l, n->args[0])->type, *bt = &N(l, n->args[1])->type;
+    const Type *at = &node(l, n->args[0])->type, *bt = &node(l, n->args[1])->type;
     KExpr *ai[2], *bi[2];
     int o = 0;
     if (at->rank == 2) ai[0] = idx[o++], ai[1] = kexpr_index_const(p, 0);
@@ -310,14 +314,14 @@ typedef struct Nest {
   KExpr *idx[NNC_MAX_RANK];
 } Nest;
 
-static void push(L *l, KStmt *parent, KStmt *s) {
+static void push(Lowering *l, KStmt *parent, KStmt *s) {
   if (parent)
     kstmt_append(&parent->body, &parent->nbody, &parent->capbody, s);
   else
-    kstmt_append(&K(l)->body, &K(l)->nbody, &K(l)->capbody, s);
+    kstmt_append(&cur_kernel(l)->body, &cur_kernel(l)->nbody, &cur_kernel(l)->capbody, s);
 }
 
-static KStmt *loop(L *l, KStmt *parent, int64_t extent, bool batched, unsigned flags, KExpr **var) {
+static KStmt *loop(Lowering *l, KStmt *parent, int64_t extent, bool batched, unsigned flags, KExpr **var) {
   int32_t v = new_var(l, extent, batched);
   KStmt *s = kstmt_loop(l->p, v, extent, batched, flags);
   push(l, parent, s);
@@ -328,7 +332,7 @@ static KStmt *loop(L *l, KStmt *parent, int64_t extent, bool batched, unsigned f
 /* Loops over a value's domain: the batch (parallel), then each axis; the
  * first loop is parallel.  `nest_rank` axes get loops (the rest are left to
  * the caller). */
-static Nest nest(L *l, const Type *t, int nest_rank) {
+static Nest nest(Lowering *l, const Type *t, int nest_rank) {
   Nest ns;
   memset(&ns, 0, sizeof ns);
   KStmt *parent = NULL;
@@ -350,27 +354,27 @@ static Nest nest(L *l, const Type *t, int nest_rank) {
   return ns;
 }
 
-static void store(L *l, KStmt *parent, int32_t buf, KExpr **idx, KExpr *b, KExpr *value) {
+static void store(Lowering *l, KStmt *parent, int32_t buf, KExpr **idx, KExpr *b, KExpr *value) {
   const KBuffer *kb = &l->p->bufs[buf];
   KExpr *full[NNC_MAX_RANK + 1];
   int n = 0;
   if (kb->type.batched) full[n++] = b;
   for (int i = 0; i < kb->type.rank; i++) full[n++] = idx[i];
-  kernel_use_buffer(l->p, K(l), buf);
+  kernel_use_buffer(l->p, cur_kernel(l), buf);
   push(l, parent, kstmt_store(l->p, buf, full, n, value));
 }
 
-static uint32_t begin_kernel(L *l, const char *what, ValueId v) {
+static uint32_t begin_kernel(Lowering *l, const char *what, ValueId v) {
   Kernel *k = kprog_add_kernel(l->p, what);
-  k->loc = N(l, v)->loc;
+  k->loc = node(l, v)->loc;
   k->what = what;
   l->kidx = l->p->nkernels - 1;
   return l->kidx;
 }
 
 /* out[I] = value at I, for elementwise-like nodes. */
-static void kernel_map(L *l, ValueId v, int32_t dst) {
-  const Node *n = N(l, v);
+static void kernel_map(Lowering *l, ValueId v, int32_t dst) {
+  const Node *n = node(l, v);
   begin_kernel(l, ir_ops[n->op].name, v);
   Nest ns = nest(l, &n->type, n->type.rank);
   int32_t keep = l->buf[v];
@@ -381,32 +385,32 @@ static void kernel_map(L *l, ValueId v, int32_t dst) {
 }
 
 /* A copy kernel dst = src (for outputs whose value lives elsewhere). */
-static void kernel_copy(L *l, ValueId v, int32_t dst) {
-  const Node *n = N(l, v);
+static void kernel_copy(Lowering *l, ValueId v, int32_t dst) {
+  const Node *n = node(l, v);
   begin_kernel(l, "copy", v);
   Nest ns = nest(l, &n->type, n->type.rank);
   store(l, ns.inner, dst, ns.idx, ns.b, gen(l, v, ns.idx, ns.b));
 }
 
-static KExpr *neg_inf(L *l) { return kexpr_const(l->p, DT_F32, -INFINITY); }
+static KExpr *neg_inf(Lowering *l) { return kexpr_const(l->p, DT_F32, -INFINITY); }
 
 /* A new axis (its loop variable) for a contraction. */
-static KAxis axis(L *l, int64_t extent, bool batched, KExpr **var) {
+static KAxis axis(Lowering *l, int64_t extent, bool batched, KExpr **var) {
   KAxis x = {new_var(l, extent, batched), extent, batched};
   *var = kexpr_var(l->p, x.var);
   return x;
 }
 
 /* Appends `contract dst[idx] = t ... with t = combine axes[nfree..] of a * b`. */
-static void contract(L *l, KStmt *parent, int32_t dst, KExpr **idx, KExpr *b, const KAxis *axes, int nfree,
+static void contract(Lowering *l, KStmt *parent, int32_t dst, KExpr **idx, KExpr *b, const KAxis *axes, int nfree,
                      int nred, Op combine, KExpr *fa, KExpr *fb) {
   const KBuffer *kb = &l->p->bufs[dst];
   KExpr *full[NNC_MAX_RANK + 1];
   int n = 0;
   if (kb->type.batched) full[n++] = b;
   for (int i = 0; i < kb->type.rank; i++) full[n++] = idx[i];
-  kernel_use_buffer(l->p, K(l), dst);
-  int32_t t = kernel_new_temp(l->p, K(l), fa->dtype);
+  kernel_use_buffer(l->p, cur_kernel(l), dst);
+  int32_t t = kernel_new_temp(l->p, cur_kernel(l), fa->dtype);
   push(l, parent,
        kstmt_contract(l->p, dst, full, n, axes, nfree, nred, combine, t, fa, fb, kexpr_temp(l->p, t, fa->dtype)));
 }
@@ -415,12 +419,12 @@ static void contract(L *l, KStmt *parent, int32_t dst, KExpr **idx, KExpr *b, co
  * batch, else the first axis of a matrix or more, else one iteration.  The other axes of t
  * are the contraction's free axes: their indices go to idx[first..rank),
  * where *first is the number of axes the launch loop covers. */
-static Nest launch_nest(L *l, const Type *t, int *first) {
+static Nest launch_nest(Lowering *l, const Type *t, int *first) {
   *first = !t->batched && t->rank > 1 ? 1 : 0; /* a vector: one iteration, its axis free */
   return nest(l, t, *first);
 }
 
-static int free_axes(L *l, const Type *t, int first, KExpr **idx, KAxis *axes) {
+static int free_axes(Lowering *l, const Type *t, int first, KExpr **idx, KAxis *axes) {
   int n = 0;
   for (int i = first; i < t->rank; i++) axes[n++] = axis(l, t->dims[i], false, &idx[i]);
   return n;
@@ -428,9 +432,9 @@ static int free_axes(L *l, const Type *t, int first, KExpr **idx, KAxis *axes) {
 
 /* reduce_sum / reduce_max over a set of per-sample axes: a contraction
  * whose reduction axes are those axes. */
-static void kernel_reduce(L *l, ValueId v, int32_t dst) {
-  const Node *n = N(l, v);
-  const Type *at = &N(l, n->args[0])->type;
+static void kernel_reduce(Lowering *l, ValueId v, int32_t dst) {
+  const Node *n = node(l, v);
+  const Type *at = &node(l, n->args[0])->type;
   begin_kernel(l, ir_ops[n->op].name, v);
   int first;
   Nest ns = launch_nest(l, &n->type, &first);
@@ -449,13 +453,13 @@ static void kernel_reduce(L *l, ValueId v, int32_t dst) {
 }
 
 /* argmax along the last axis: the first maximal index. */
-static void kernel_argmax(L *l, ValueId v, int32_t dst) {
-  const Node *n = N(l, v);
-  const Type *at = &N(l, n->args[0])->type;
+static void kernel_argmax(Lowering *l, ValueId v, int32_t dst) {
+  const Node *n = node(l, v);
+  const Type *at = &node(l, n->args[0])->type;
   begin_kernel(l, "argmax", v);
   Nest ns = nest(l, &n->type, n->type.rank);
   KProgram *p = l->p;
-  int32_t best = kernel_new_temp(p, K(l), DT_F32), arg = kernel_new_temp(p, K(l), DT_I32);
+  int32_t best = kernel_new_temp(p, cur_kernel(l), DT_F32), arg = kernel_new_temp(p, cur_kernel(l), DT_I32);
   push(l, ns.inner, kstmt_let(p, best, neg_inf(l)));
   push(l, ns.inner, kstmt_let(p, arg, kexpr_const(p, DT_I32, 0)));
   KExpr *aidx[NNC_MAX_RANK];
@@ -471,10 +475,10 @@ static void kernel_argmax(L *l, ValueId v, int32_t dst) {
 
 /* An outer product (a matmul over one element) inlined into v's operand:
  * its two factors at out_idx, so a batch sum of it is a product of two. */
-static bool outer_factors(L *l, ValueId v, KExpr **out_idx, KExpr *b, KExpr **fa, KExpr **fb) {
-  const Node *n = N(l, v);
+static bool outer_factors(Lowering *l, ValueId v, KExpr **out_idx, KExpr *b, KExpr **fa, KExpr **fb) {
+  const Node *n = node(l, v);
   if (n->op != OP_MATMUL || l->buf[v] >= 0 || contraction_extent(l, n) != 1) return false;
-  const Type *at = &N(l, n->args[0])->type, *bt = &N(l, n->args[1])->type;
+  const Type *at = &node(l, n->args[0])->type, *bt = &node(l, n->args[1])->type;
   KExpr *ai[2], *bi[2];
   int o = 0;
   if (at->rank == 2) ai[0] = out_idx[o++], ai[1] = kexpr_index_const(l->p, 0);
@@ -490,8 +494,8 @@ static bool outer_factors(L *l, ValueId v, KExpr **out_idx, KExpr *b, KExpr **fa
  * one reduction axis is the batch): of a product of two factors when the
  * operand is an inlined outer product (a weight gradient), else of the
  * operand (a bias gradient). */
-static void kernel_batch_sum(L *l, ValueId v, int32_t dst) {
-  const Node *n = N(l, v);
+static void kernel_batch_sum(Lowering *l, ValueId v, int32_t dst) {
+  const Node *n = node(l, v);
   begin_kernel(l, "batch_sum", v);
   int first;
   Nest ns = launch_nest(l, &n->type, &first);
@@ -506,8 +510,8 @@ static void kernel_batch_sum(L *l, ValueId v, int32_t dst) {
 }
 
 /* Matmul operand indices for output index (i, j) and contraction index k. */
-static void matmul_index(L *l, const Node *n, KExpr **out_idx, KExpr *k, KExpr **ai, KExpr **bi) {
-  const Type *at = &N(l, n->args[0])->type, *bt = &N(l, n->args[1])->type;
+static void matmul_index(Lowering *l, const Node *n, KExpr **out_idx, KExpr *k, KExpr **ai, KExpr **bi) {
+  const Type *at = &node(l, n->args[0])->type, *bt = &node(l, n->args[1])->type;
   int o = 0;
   if (at->rank == 2) ai[0] = out_idx[o++], ai[1] = k;
   else ai[0] = k;
@@ -516,8 +520,8 @@ static void matmul_index(L *l, const Node *n, KExpr **out_idx, KExpr *k, KExpr *
 }
 
 /* A matmul: a contraction over k for each output element. */
-static void kernel_matmul(L *l, ValueId v, int32_t dst) {
-  const Node *n = N(l, v);
+static void kernel_matmul(Lowering *l, ValueId v, int32_t dst) {
+  const Node *n = node(l, v);
   begin_kernel(l, "matmul", v);
   int first;
   Nest ns = launch_nest(l, &n->type, &first);
@@ -531,14 +535,14 @@ static void kernel_matmul(L *l, ValueId v, int32_t dst) {
            gen(l, n->args[1], bi, ns.b));
 }
 
-static void emit_node(L *l, ValueId v, int32_t dst) {
-  switch (N(l, v)->op) {
+static void emit_node(Lowering *l, ValueId v, int32_t dst) {
+  switch (node(l, v)->op) {
   case OP_REDUCE_SUM:
   case OP_REDUCE_MAX: kernel_reduce(l, v, dst); break;
   case OP_ARGMAX: kernel_argmax(l, v, dst); break;
   case OP_BATCH_SUM: kernel_batch_sum(l, v, dst); break;
   case OP_MATMUL:
-    if (contraction_extent(l, N(l, v)) > 1) {
+    if (contraction_extent(l, node(l, v)) > 1) {
       kernel_matmul(l, v, dst);
       break;
     }
@@ -550,8 +554,6 @@ static void emit_node(L *l, ValueId v, int32_t dst) {
 
 /* ---- in-place updates ------------------------------------------------------------------ */
 
-/* Does kernel k read buf?  Sets *other_index when a read uses another
- * index than the store `st` (which writes at its loop variables). */
 typedef struct Reads {
   KVisit v;
   int32_t buf;
@@ -572,6 +574,8 @@ static bool note_read(KVisit *v, KExpr *e) {
   return false;
 }
 
+/* Does kernel k read buf?  Sets *other_index when a read uses another
+ * index than the store `st` (which writes at its loop variables). */
 static bool kernel_reads(const Kernel *k, int32_t buf, const KStmt *st, bool *other_index) {
   Reads r = {{NULL, note_read}, buf, st, other_index, false};
   kvisit_kernel(&r.v, k);
@@ -624,7 +628,7 @@ static int32_t writer(const KProgram *p, int32_t buf, const KStmt **st) {
 
 /* Moves update `tmp` into its symbol's buffer `dst` when that is safe;
  * otherwise appends a copy kernel.  See the file comment. */
-static void place_update(L *l, ValueId v, int32_t tmp, int32_t dst) {
+static void place_update(Lowering *l, ValueId v, int32_t tmp, int32_t dst) {
   KProgram *p = l->p;
   const KStmt *st = NULL;
   int32_t kw = writer(p, tmp, &st);
@@ -638,8 +642,8 @@ static void place_update(L *l, ValueId v, int32_t tmp, int32_t dst) {
     kernel_reads(&p->kernels[kw], dst, st, &other);
     safe = !other;
   }
-  /* Another store into tmp (a row accumulation) also reads it back: only
-   * simple map kernels qualify. */
+  /* The writer may read tmp only where it stores it: renamed to dst, a read
+   * of another element would see the new value of that element. */
   if (safe) {
     bool other = false;
     kernel_reads(&p->kernels[kw], tmp, st, &other);
@@ -657,9 +661,7 @@ static void place_update(L *l, ValueId v, int32_t tmp, int32_t dst) {
   nnc_stat_add("lower", "update_copies", 1);
 }
 
-/* Fuses consecutive update kernels that loop over the same unbatched
- * domain into one (Adam: m, v and p of one parameter).  Each later body's
- * loop variables are renamed to the first kernel's. */
+/* Renames loop variables (binders and uses) through map. */
 typedef struct RenameVars {
   KVisit v;
   const int32_t *map;
@@ -738,7 +740,11 @@ static bool reads_only_same_index(const Kernel *prev, const Kernel *next) {
   return true;
 }
 
-static void fuse_update_kernels(L *l, uint32_t first) {
+/* Fuses consecutive update kernels that loop over the same unbatched
+ * domain into one (Adam: m, v and p of one parameter).  Each later body's
+ * loop variables are renamed to the first kernel's.  Whole-step fusion
+ * (passes/fuse.c) runs after this, on every kernel. */
+static void fuse_update_kernels(Lowering *l, uint32_t first) {
   KProgram *p = l->p;
   uint32_t out = first;
   for (uint32_t k = first; k < p->nkernels; k++) {
@@ -771,9 +777,10 @@ static void fuse_update_kernels(L *l, uint32_t first) {
   p->nkernels = out;
 }
 
-/* Expression nodes may be shared within a kernel (a loaded value used
- * twice), so references first move out of the way (buf + MOVED), then to
- * their new numbers: a shared load is renumbered once. */
+/* Renumbers buffer references.  Expression nodes may be shared within a
+ * kernel (a loaded value used twice), so references first move out of the
+ * way (buf + MOVED), then to their new numbers: a shared load is
+ * renumbered once. */
 typedef struct Remap {
   KVisit v;
   const int32_t *map;
@@ -798,6 +805,8 @@ static void remap_stmt(KStmt *s, const int32_t *map, bool phase2) {
   kvisit_stmt(&r.v, s);
 }
 
+/* Removes temps marked slot -2 (made unused by in-place updates or
+ * fusion), renumbering every buffer reference. */
 void lower_drop_buffers(KProgram *p) {
   int32_t *map = nnc_xmalloc(sizeof(int32_t) * (p->nbufs ? p->nbufs : 1));
   uint32_t n = 0;
@@ -863,7 +872,10 @@ void lower_build_plans(KProgram *p) {
 
 /* ---- the pass -------------------------------------------------------------------------------- */
 
-static void decide(L *l) {
+/* Which nodes are materialized (l->mat: a buffer and a kernel of their
+ * own) and which are inlined into their consumers: see the file comment.
+ * Counts uses and inlined depths on the way. */
+static void choose_materialized(Lowering *l) {
   Module *m = l->m;
   for (uint32_t v = 0; v < m->nnodes; v++) {
     const Node *n = &m->nodes[v];
@@ -896,7 +908,7 @@ static void decide(L *l) {
 }
 
 KProgram *lower_program(Module *m, const LowerOptions *o) {
-  L l;
+  Lowering l;
   memset(&l, 0, sizeof l);
   l.m = m;
   l.p = kprog_new(m);
@@ -931,7 +943,7 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
   st.dims[0] = KSCALAR_HYPER0 + nhyper;
   p->scalars = add_buf(&l, "scalars", KB_SCALARS, st, 0, 0);
 
-  decide(&l);
+  choose_materialized(&l);
 
   /* Output buffers.  A node computed into an output buffer is stored there
    * by its own kernel; an output whose node lives elsewhere gets a copy. */
@@ -978,7 +990,6 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
   }
   /* Outputs not stored directly: loss/metrics of leaves or shared nodes,
    * and every update (in place when safe). */
-  uint32_t copies_from = p->nkernels;
   for (uint32_t i = 0; i < m->noutputs; i++) {
     const Output *out = &m->outputs[i];
     if (out_direct[i]) continue;
@@ -992,7 +1003,6 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
     }
     kernel_copy(&l, v, out_buf[i]);
   }
-  (void)copies_from;
   if (first_update_kernel != UINT32_MAX) fuse_update_kernels(&l, first_update_kernel);
   lower_drop_buffers(p);
   lower_build_plans(p);

@@ -51,7 +51,7 @@ const Pass *pass_find(const char *name);
 typedef struct KPassOptions {
   bool separate_contractions;  /* fuse: the target's NNC_BACKEND_SEPARATE_CONTRACTIONS */
   int64_t batch;               /* memplan's statistics: the train block's batch size */
-  CpuScheduleOptions cpu;      /* schedule-cpu: vector lanes, registers, --schedule */
+  CpuScheduleOptions cpu;      /* schedule-cpu's run(): vector lanes, registers, --schedule */
   NdrangeOptions ndrange;      /* schedule-ndrange: the batch, local memory and tile depth it assumes */
 } KPassOptions;
 
@@ -62,6 +62,10 @@ typedef struct KPass {
   const char *summary;
   KPassFn run;
   int min_opt;          /* in the default pipeline at -O<min_opt> and above; -1: only when named */
+  /* The target whose backend's schedule hook this pass is (its options
+   * come from the machine: --cpu), which nnc runs instead of run();
+   * run() with KPassOptions.cpu set runs it alone (tests, fuzzing). */
+  const char *backend;
 } KPass;
 
 /* Every kernel pass, the default pipeline's first; NULL-terminated. */

@@ -223,12 +223,87 @@ static bool prefers_rows(const KProgram *p, const KStmt *c) {
          !kexpr_reads(c->a, c->buf) && !kexpr_reads(c->b, c->buf); /* rows accumulate in C */
 }
 
+/* ---- direct plans ----------------------------------------------------------------------------
+ *
+ * A contraction of two loaded f32 factors that is no matrix product for
+ * the packed GEMM (a convolution: several free and reduction axes) runs
+ * register-blocked without packing (codegen/cpu/direct.c) when it has
+ *  - a lane axis: a free axis along which C is contiguous and each factor
+ *    contiguous or invariant (outputs in lanes), else a reduction axis
+ *    along which both factors are contiguous (partial sums in lanes);
+ *  - a row axis: another free axis along which one factor is invariant,
+ *    so that factor's vectors serve a block of mr accumulator rows;
+ * and enough work to pay for it. */
+
+enum { DIRECT_MIN_WORK = 4096 };
+
+static bool stride_is(const KProgram *p, const KExpr *e, int32_t var, int64_t want) {
+  int64_t st;
+  return kaccess_stride(p, e->buf, e->idx, e->nidx, var, &st) && st == want;
+}
+
+static bool plain_factor(const KStmt *c, const KExpr *e) {
+  return e && e->kind == KE_LOAD && e->dtype == DT_F32 && e->buf != c->buf;
+}
+
+static void plan_direct(const KProgram *p, KStmt *c, const CpuScheduleOptions *o) {
+  memset(&c->direct, 0, sizeof c->direct);
+  if (c->kind != KS_CONTRACT || c->buf < 0 || c->combine != OP_ADD || !plain_factor(c, c->a) ||
+      !plain_factor(c, c->b) || kexpr_reads(c->value, c->buf))
+    return;
+  const KExpr *f[2] = {c->a, c->b};
+  int n = c->nfree + c->nred, lanes = -1, rows = -1;
+  for (int i = c->nfree - 1; i >= 0 && lanes < 0; i--) { /* outputs in lanes */
+    int32_t v = c->axes[i].var;
+    int64_t cs;
+    if (c->axes[i].batched || !kaccess_stride(p, c->buf, c->idx, c->nidx, v, &cs) || cs != 1) continue;
+    int moving = 0;
+    bool fits = true;
+    for (int k = 0; k < 2; k++) {
+      bool one = stride_is(p, f[k], v, 1);
+      fits &= one || stride_is(p, f[k], v, 0);
+      moving += one;
+    }
+    if (fits && moving) lanes = i;
+  }
+  for (int i = n - 1; i >= c->nfree && lanes < 0; i--) /* partial sums in lanes */
+    if (!c->axes[i].batched && stride_is(p, f[0], c->axes[i].var, 1) && stride_is(p, f[1], c->axes[i].var, 1))
+      lanes = i;
+  if (lanes < 0) return;
+  for (int i = 0; i < c->nfree && rows < 0; i++) {
+    int32_t v = c->axes[i].var;
+    int64_t cs;
+    if (i == lanes || c->axes[i].batched || c->axes[i].extent < 2) continue;
+    if (!kaccess_stride(p, c->buf, c->idx, c->nidx, v, &cs) || cs == 0) continue;
+    if (stride_is(p, f[0], v, 0) || stride_is(p, f[1], v, 0)) rows = i;
+  }
+  if (rows < 0) return;
+  int64_t work = 1;
+  for (int i = 0; i < n; i++) work *= c->axes[i].extent * (c->axes[i].batched ? 32 : 1);
+  if (work < DIRECT_MIN_WORK) return;
+  int w = o->vector > 0 ? o->vector : 8, regs = o->registers > 0 ? o->registers : 16;
+  bool reduces = lanes >= c->nfree;
+  int nv = reduces || c->axes[lanes].extent > w ? 2 : 1;
+  int mr = (regs - nv - 2) / nv; /* the accumulators, the vectors of one factor, a broadcast */
+  if (mr > 12) mr = 12;
+  if (mr > c->axes[rows].extent) mr = (int)c->axes[rows].extent;
+  c->direct.vector = w;
+  c->direct.nv = nv;
+  c->direct.mr = mr;
+  c->direct.lanes = (int8_t)lanes;
+  c->direct.rows = (int8_t)rows;
+}
+
 typedef struct SetRows {
   KVisit v;
   const KProgram *p;
+  const CpuScheduleOptions *o;
 } SetRows;
 static bool set_rows(KVisit *v, KStmt *s) {
-  if (s->kind == KS_CONTRACT) s->sched.rows = prefers_rows(((SetRows *)v)->p, s);
+  SetRows *r = (SetRows *)v;
+  if (s->kind != KS_CONTRACT) return false;
+  s->sched.rows = prefers_rows(r->p, s);
+  plan_direct(r->p, s, r->o);
   return false;
 }
 
@@ -535,6 +610,31 @@ static bool apply(KGemm *g, const Override *ov, const char *kernel, int register
   return true;
 }
 
+static bool direct_planned(KVisit *v, KStmt *s) {
+  (void)v;
+  return s->kind == KS_CONTRACT && s->direct.vector > 0;
+}
+static bool has_direct(const Kernel *k) {
+  KVisit v = {direct_planned, NULL};
+  return kvisit_kernel(&v, k);
+}
+static bool unplan(KVisit *v, KStmt *s) {
+  (void)v;
+  if (s->kind == KS_CONTRACT) memset(&s->direct, 0, sizeof s->direct);
+  return false;
+}
+static void clear_direct(Kernel *k) {
+  KVisit v = {unplan, NULL};
+  kvisit_kernel(&v, k);
+}
+
+void schedule_cpu_clear(KProgram *p) {
+  for (uint32_t i = 0; i < p->nkernels; i++) {
+    p->kernels[i].gemm = NULL;
+    clear_direct(&p->kernels[i]);
+  }
+}
+
 bool schedule_cpu(KProgram *p, const CpuScheduleOptions *o) {
   int nov = 0;
   Override *ov = NULL;
@@ -547,28 +647,35 @@ bool schedule_cpu(KProgram *p, const CpuScheduleOptions *o) {
   for (uint32_t i = 0; i < p->nkernels && ok; i++) {
     Kernel *k = &p->kernels[i];
     k->gemm = NULL;
-    SetRows sr = {{set_rows, NULL}, p};
+    SetRows sr = {{set_rows, NULL}, p, o};
     kvisit_kernel(&sr.v, k);
     KGemm g;
-    if (!match(p, k, &g)) continue;
+    bool matched = match(p, k, &g), direct = has_direct(k);
+    if (!matched && !direct) continue;
     int swap = 0; /* the last item naming swap for this kernel decides */
     for (int n = 0; n < nov; n++)
       if (ov[n].swap && (!ov[n].kernel[0] || !strcmp(ov[n].kernel, k->name))) swap = ov[n].swap;
-    default_tiles(&g, o, swap);
-    bool on = worth_it(&g, g.vector);
+    if (matched) default_tiles(&g, o, swap);
+    bool on = matched ? worth_it(&g, g.vector) : true;
     for (int n = 0; n < nov; n++) { /* in order: off, or named (scheduled even if small) */
       if (ov[n].kernel[0] && strcmp(ov[n].kernel, k->name)) continue;
       used[n] = true;
       if (ov[n].off) on = false;
       else if (ov[n].kernel[0]) on = true;
     }
+    if (!on) { /* off: the loop nests as written */
+      clear_direct(k);
+      continue;
+    }
+    if (!matched) continue;
     bool packb_set = false, packa_set = false;
-    for (int n = 0; n < nov && on && ok; n++) /* then the tiles of the items that apply */
+    for (int n = 0; n < nov && ok; n++) /* then the tiles of the items that apply */
       if (!ov[n].off && (!ov[n].kernel[0] || !strcmp(ov[n].kernel, k->name)))
         ok = apply(&g, &ov[n], k->name, o->registers > 0 ? o->registers : 16, &packb_set, &packa_set);
-    if (!on || !ok) continue;
+    if (!ok) continue;
     k->gemm = arena_alloc(&p->arena, sizeof g);
     *k->gemm = g;
+    memset(&((KStmt *)g.contract)->direct, 0, sizeof g.contract->direct); /* the packed product instead */
   }
   for (int n = 0; n < nov && ok; n++) {
     if (ov[n].kernel[0] && !used[n]) {

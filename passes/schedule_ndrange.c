@@ -11,7 +11,7 @@
  *  2. Collapse.  A perfect nest `for a: for b: ... body` whose inner loops
  *     have independent iterations (kloop_independent) becomes one loop over
  *     a * b * ..., each old variable rebuilt from the new one by division and
- *     remainder, so every output element is a work-item.  codegen/plan.c then
+ *     remainder, so every output element is a work-item.  codegen/descriptor.c then
  *     launches the collapsed range.
  *  3. Tiling.  A contraction `t = sum k of x * y` at the bottom of a
  *     collapsed nest, x free of the output column and y of the output row,

@@ -11,10 +11,28 @@
 /* ORDER RtDeviceKind */
 static const RtDeviceOps *const kind_ops[] = {&rt_cpu_ops, &rt_cuda_ops, &rt_opencl_ops};
 static const char *const kind_names[] = {"cpu", "cuda", "opencl"};
+static const char *const first_specs[] = {"cpu", "cuda:0", "opencl:0"};
 enum { NKINDS = 3, LIST_MAX = 64 };
 
 const char *rt_device_kind_name(RtDeviceKind kind) {
   return (unsigned)kind < NKINDS ? kind_names[kind] : "unknown";
+}
+
+const char *rt_device_first_spec(RtDeviceKind kind) {
+  return (unsigned)kind < NKINDS ? first_specs[kind] : "unknown";
+}
+
+int rt_device_loads(RtDeviceKind kind, RtCodeKind code) {
+  return (unsigned)kind < NKINDS && (unsigned)code < 32 && (kind_ops[kind]->loads >> code & 1u);
+}
+
+int rt_device_kind_for(RtCodeKind code, RtDeviceKind *kind) {
+  for (int k = 0; k < NKINDS; k++)
+    if (rt_device_loads((RtDeviceKind)k, code)) {
+      *kind = (RtDeviceKind)k;
+      return 0;
+    }
+  return -1;
 }
 
 const char *rt_site_file(const char *file) {

@@ -113,6 +113,14 @@ typedef struct RtCode {
   int nnative;
 } RtCode;
 
+/* Whether devices of `kind` run code of kind `code`. */
+int rt_device_loads(RtDeviceKind kind, RtCodeKind code);
+/* The first kind of device (in RtDeviceKind order) that runs `code`: 0,
+ * or -1 when none does.  A trainer's default device is its first one. */
+int rt_device_kind_for(RtCodeKind code, RtDeviceKind *kind);
+/* The spec of the first device of a kind: "cpu", "cuda:0", "opencl:0". */
+const char *rt_device_first_spec(RtDeviceKind kind);
+
 /* Loads (compiles, for PTX and OpenCL C) code for the device.  Modules and
  * kernels live until rt_device_close. */
 RtModule *rt_module_load(RtDevice *d, const RtCode *code, RtError *err);

@@ -202,6 +202,7 @@ static int cpu_sync(RtDevice *d, RtError *err) {
 
 const RtDeviceOps rt_cpu_ops = {
     .kind = RT_DEVICE_CPU,
+    .loads = 1u << RT_CODE_NATIVE,
     .list = cpu_list,
     .open = cpu_open,
     .close = cpu_close,

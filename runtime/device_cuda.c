@@ -559,6 +559,7 @@ static int cuda_replay(RtDevice *d, RtError *err) {
 
 const RtDeviceOps rt_cuda_ops = {
     .kind = RT_DEVICE_CUDA,
+    .loads = 1u << RT_CODE_PTX,
     .list = cuda_list,
     .open = cuda_open,
     .close = cuda_close,

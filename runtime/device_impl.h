@@ -64,6 +64,7 @@ struct RtDevice {
  * marked optional may be NULL. */
 struct RtDeviceOps {
   RtDeviceKind kind;
+  unsigned loads; /* the code it runs: 1u << RtCodeKind, for each kind module_load takes */
   /* Lists the devices of this kind into out[0 .. max) and returns how many
    * there are, or -1 with why set when there can be none (no driver, no
    * platform, no GPU). */

@@ -512,6 +512,7 @@ static int opencl_sync(RtDevice *d, RtError *err) {
 
 const RtDeviceOps rt_opencl_ops = {
     .kind = RT_DEVICE_OPENCL,
+    .loads = 1u << RT_CODE_CL_SOURCE | 1u << RT_CODE_CL_BINARY,
     .list = opencl_list,
     .open = opencl_open,
     .close = opencl_close,

@@ -15,7 +15,9 @@
 
 #include <stdint.h>
 
-#define RT_MODEL_ABI 1
+/* 2: code_kind appended; the trainer picks its device from it, never from
+ * the target's name. */
+#define RT_MODEL_ABI 2
 
 /* ORDER KBufKind: same members and order as KBufKind in ir/kernel.h. */
 typedef enum {
@@ -28,6 +30,15 @@ typedef enum {
   RT_BUF_METRIC,
   RT_BUF_SCALARS, /* f32: [0] step, [1] batch size, [2 + k] hyper k */
 } RtBufKind;
+
+/* ORDER NncCodeKind (include/nnc/backend.h): what a trainer's code is, and
+ * so which kind of device runs it.  The device layer says which kinds load
+ * which code (rt_device_kind_for); the target's name plays no part. */
+typedef enum {
+  RT_MODEL_CODE_NATIVE = 1,   /* `native`: functions linked into the program (the cpu device) */
+  RT_MODEL_CODE_PTX = 2,      /* `code`: PTX text (CUDA devices) */
+  RT_MODEL_CODE_OPENCL_C = 3, /* `code`: OpenCL C source, built with code_options (OpenCL devices) */
+} RtModelCode;
 
 typedef struct RtBufDesc {
   const char *name;     /* parameter path, "x", "t12", ... */
@@ -57,7 +68,7 @@ typedef void (*RtModelKernel)(void **args, int64_t begin, int64_t end);
 typedef struct RtModelDesc {
   int abi;                          /* RT_MODEL_ABI */
   const char *name;                 /* the model */
-  const char *target;               /* "cpu", "gpu", "opencl", "fpga", "asic" */
+  const char *target;               /* the nnc target it was built for: reported, never interpreted */
   const char *nnc_version;
 
   int nbufs;
@@ -78,11 +89,11 @@ typedef struct RtModelDesc {
   int shuffle;
   int64_t label_bound;              /* i32 labels must lie in [0, bound); 0 = unchecked */
 
-  /* Code: native functions (cpu), or PTX / OpenCL C text with kernel names. */
+  /* Code: native functions, or PTX / OpenCL C text with kernel names (code_kind says which). */
   int nkernels;
   const char *const *kernel_names;
-  const RtModelKernel *native;      /* cpu; NULL otherwise */
-  const char *code;                 /* gpu: PTX; opencl/fpga/asic: OpenCL C; NULL for cpu */
+  const RtModelKernel *native;      /* RT_MODEL_CODE_NATIVE; NULL otherwise */
+  const char *code;                 /* PTX or OpenCL C text; NULL for native code */
   uint64_t code_size;
   const char *code_options;         /* OpenCL build options */
 
@@ -91,13 +102,16 @@ typedef struct RtModelDesc {
   int neval;
   const RtLaunchDesc *eval;         /* one evaluation step */
 
-  int single_work_item;  /* OpenCL kernels run as one work-item each (fpga) */
-  int batch_arg_i32;     /* B is passed as an int32, not an int64 (asic); every buffer stays under 2^31 elements */
+  int single_work_item;  /* OpenCL kernels run as one work-item each (FPGA dialects) */
+  int batch_arg_i32;     /* B is passed as an int32, not an int64; every buffer stays under 2^31 elements */
 
   /* What computes each buffer, for --check-numerics messages: [nbufs]
    * strings such as "exp at model.nn:7:12" (temps, the loss, metrics;
    * NULL entries elsewhere), or NULL for none. */
   const char *const *buf_sources;
+
+  /* ABI 2: what the code is (RtModelCode); the trainer opens a device that runs it. */
+  int code_kind;
 } RtModelDesc;
 
 /* The trained program's main: command line, device, data, training. */

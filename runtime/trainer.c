@@ -125,6 +125,10 @@ static bool check_desc(const RtModelDesc *m, const char *prog) {
   if (m->nhypers < 0 || (m->nhypers > 0 && (!m->hyper_names || !m->hyper_values)))
     return bad_desc(prog, "no hyper-parameter table", 0);
   if (m->nkernels < 0 || (m->nkernels > 0 && !m->kernel_names)) return bad_desc(prog, "no kernel table", 0);
+  bool native = m->code_kind == RT_MODEL_CODE_NATIVE;
+  if ((!native && m->code_kind != RT_MODEL_CODE_PTX && m->code_kind != RT_MODEL_CODE_OPENCL_C) ||
+      (native ? m->nkernels > 0 && !m->native : !m->code))
+    return bad_desc(prog, "no code, or a code kind this runtime does not know", m->code_kind);
   return check_plan(m, m->train, m->ntrain, prog) && check_plan(m, m->eval, m->neval, prog);
 }
 
@@ -182,7 +186,6 @@ static bool save_program_binary(Trainer *t, RtModule *mod, const char *path) {
 static bool open_device(Trainer *t, const RtTrainerOptions *o) {
   const RtModelDesc *m = t->m;
   const char *spec = o->device ? o->device : rt_trainer_default_device(m);
-  const char *target = m->target ? m->target : "cpu";
   RtDeviceKind kind;
   int index;
   RtError err;
@@ -190,30 +193,21 @@ static bool open_device(Trainer *t, const RtTrainerOptions *o) {
     rt_trainer_error(t->prog, "%s", err.msg);
     return false;
   }
+  /* The descriptor says what its code is; the device layer, which kinds
+   * of device run it. */
   RtCode code;
   memset(&code, 0, sizeof code);
-  bool ok = false;
-  if (kind == RT_DEVICE_CPU) {
-    ok = m->native != NULL;
-    code.kind = RT_CODE_NATIVE;
-    code.native_names = m->kernel_names;
-    code.native_fns = m->native;
-    code.nnative = m->nkernels;
-  } else if (kind == RT_DEVICE_CUDA) {
-    ok = m->code && !strcmp(target, "gpu");
-    code.kind = RT_CODE_PTX;
-  } else {
-    ok = m->code && (!strcmp(target, "opencl") || !strcmp(target, "fpga") || !strcmp(target, "asic"));
-    code.kind = RT_CODE_CL_SOURCE;
-    code.options = m->code_options;
-  }
-  if (!ok) {
-    rt_trainer_error(t->prog, "this program was built for target %s and runs on %s, not on %s (rebuild it with "
-                     "nnc --target=%s)",
-                     target, rt_trainer_default_device(m), spec,
-                     kind == RT_DEVICE_CPU ? "cpu" : kind == RT_DEVICE_CUDA ? "gpu" : "opencl");
+  code.kind = rt_trainer_code(m);
+  if (!rt_device_loads(kind, code.kind)) {
+    rt_trainer_error(t->prog, "this program was built for target %s and runs on %s, not on %s (rebuild it for a "
+                     "target whose code runs on %s; nnc --list-targets names each target's device)",
+                     m->target ? m->target : "?", rt_trainer_default_device(m), spec, rt_device_kind_name(kind));
     return false;
   }
+  code.native_names = m->kernel_names;
+  code.native_fns = m->native;
+  code.nnative = m->nkernels;
+  code.options = m->code_options;
   code.data = m->code;
   code.size = (size_t)m->code_size;
   void *binary = NULL; /* --cl-binary: the file's contents replace the embedded source */
@@ -359,7 +353,7 @@ static int launch_plan(Trainer *t, const RtLaunchDesc *plan, int nplan, int64_t 
       if (!fits)
         return rt_error_set(err, "kernel '%s': a batch of %lld makes a buffer too large for the 32-bit indices of "
                             "target %s (use a smaller --batch)", t->m->kernel_names[l->kernel], (long long)n,
-                            t->m->target ? t->m->target : "asic");
+                            t->m->target ? t->m->target : "?");
       args[l->nargs] = rt_arg_i32((int32_t)n);
     }
     if (rt_launch(t->dev, t->kernels[l->kernel], args, l->nargs + 1, grid, block, err)) return -1;

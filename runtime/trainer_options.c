@@ -27,11 +27,18 @@ void rt_trainer_error(const char *prog, const char *fmt, ...) {
   va_end(ap);
 }
 
+RtCodeKind rt_trainer_code(const RtModelDesc *m) {
+  switch (m->code_kind) {
+  case RT_MODEL_CODE_PTX: return RT_CODE_PTX;
+  case RT_MODEL_CODE_OPENCL_C: return RT_CODE_CL_SOURCE;
+  default: return RT_CODE_NATIVE;
+  }
+}
+
 const char *rt_trainer_default_device(const RtModelDesc *m) {
-  const char *t = m->target ? m->target : "cpu";
-  if (!strcmp(t, "gpu")) return "cuda:0";
-  if (!strcmp(t, "opencl") || !strcmp(t, "fpga") || !strcmp(t, "asic")) return "opencl:0";
-  return "cpu";
+  RtDeviceKind kind = RT_DEVICE_CPU;
+  if (rt_device_kind_for(rt_trainer_code(m), &kind) != 0) return "none";
+  return rt_device_first_spec(kind);
 }
 
 /* ---- usage ------------------------------------------------------------------------------ */
@@ -44,7 +51,7 @@ void rt_trainer_usage(FILE *f, const RtModelDesc *m, const char *prog) {
   const char *kind = data_kind_name(m->data_kind);
   fprintf(f, "usage: %s [options]\n\n", prog);
   fprintf(f, "Trains model '%s' (built by nnc %s for target %s). Defaults come from its train block.\n\n",
-          m->name ? m->name : "?", m->nnc_version ? m->nnc_version : "?", m->target ? m->target : "cpu");
+          m->name ? m->name : "?", m->nnc_version ? m->nnc_version : "?", m->target ? m->target : "?");
   fprintf(f, "Training:\n");
   fprintf(f, "  --epochs N          epochs to train (default %lld)\n", (long long)m->epochs);
   fprintf(f, "  --batch N           samples per training step (default %lld)\n", (long long)m->batch);
@@ -69,7 +76,7 @@ void rt_trainer_usage(FILE *f, const RtModelDesc *m, const char *prog) {
   fprintf(f, "  --device SPEC       cpu, cuda[:N] or opencl[:N] (default %s)\n", rt_trainer_default_device(m));
   fprintf(f, "  --threads N         CPU device threads; 0 = one per CPU (default 0)\n");
   fprintf(f, "  --list-devices      list the devices this machine has, and exit\n");
-  if (m->code && m->target && strcmp(m->target, "gpu")) {
+  if (rt_trainer_code(m) == RT_CODE_CL_SOURCE) { /* a prebuilt binary may replace the source */
     fprintf(f, "  --cl-binary FILE    load the kernels from a prebuilt OpenCL program binary (offline\n"
                "                      FPGA/ASIC flows) instead of building the embedded OpenCL C\n");
     fprintf(f, "  --save-cl-binary FILE  write the program binary the device built, then train\n");
@@ -250,7 +257,7 @@ int rt_trainer_parse(int argc, char **argv, const RtModelDesc *m, const char *pr
       return 0;
     } else if (!strcmp(name, "--version")) {
       printf("%s: model %s, target %s, built by nnc %s (model ABI %d)\n", prog, m->name ? m->name : "?",
-             m->target ? m->target : "cpu", m->nnc_version ? m->nnc_version : "?", m->abi);
+             m->target ? m->target : "?", m->nnc_version ? m->nnc_version : "?", m->abi);
       return 0;
     } else if (!strcmp(name, "--epochs")) {
       if (!int_value(prog, name, value, 1, INT64_C(1) << 30, &o->epochs)) return 1;
@@ -318,8 +325,9 @@ int rt_trainer_parse(int argc, char **argv, const RtModelDesc *m, const char *pr
         return 1;
       }
     } else if (!strcmp(name, "--cl-binary") || !strcmp(name, "--save-cl-binary")) {
-      if (!m->code || (m->target && !strcmp(m->target, "gpu"))) {
-        rt_trainer_error(prog, "%s needs a program built for an OpenCL target (opencl, fpga or asic)", name);
+      if (rt_trainer_code(m) != RT_CODE_CL_SOURCE) {
+        rt_trainer_error(prog, "%s needs a program built for an OpenCL target (this one runs on %s)", name,
+                         rt_trainer_default_device(m));
         return 1;
       }
       if (name[2] == 'c') o->cl_binary = value;

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "device.h"
 #include "model.h"
 
 enum { RT_TRAINER_MAX_HYPERS = 32 };
@@ -56,8 +57,12 @@ void rt_trainer_usage(FILE *f, const RtModelDesc *m, const char *prog);
  * optimizer has no such hyper-parameter. */
 bool rt_trainer_hypers(const RtTrainerOptions *o, const RtModelDesc *m, const double *base, double *hypers);
 
-/* The device a model's target runs on by default: cpu -> "cpu",
- * gpu -> "cuda:0", opencl, fpga and asic -> "opencl:0". */
+/* What the descriptor's code is (RtModelDesc.code_kind, checked when the
+ * trainer starts), as the device layer names it. */
+RtCodeKind rt_trainer_code(const RtModelDesc *m);
+
+/* The device a model runs on by default: the first device of the first
+ * kind that runs its code ("cpu", "cuda:0", "opencl:0"). */
 const char *rt_trainer_default_device(const RtModelDesc *m);
 
 /* Prints "PROG: error: MESSAGE" on stderr. */

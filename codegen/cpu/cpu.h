@@ -38,7 +38,6 @@
 
 #include "codegen/llvm/emit.h"
 #include "ir/kernel.h"
-#include "passes/schedule_cpu.h"
 
 #include <llvm-c/Core.h>
 #include <llvm-c/TargetMachine.h>
@@ -84,12 +83,14 @@ bool cpu_write(LLVMModuleRef m, LLVMTargetMachineRef tm, CpuOutKind kind, const 
  * (passes/schedule_cpu.c), with o->schedule's overrides.  Returns false
  * after reporting an error. */
 bool cpu_schedule(KProgram *p, const CpuOptions *o);
-/* The options cpu_schedule gives that pass (the `schedule-cpu` kernel
- * pass of the driver's pipeline).  Returns false after reporting an error. */
-bool cpu_schedule_options(const CpuOptions *o, CpuScheduleOptions *so);
 
 /* The whole backend: schedule, emit, verify, prepare, optimise, write. */
 bool cpu_compile(KProgram *p, const CpuOptions *o, CpuOutKind kind, const char *path);
+
+/* ---- direct.c: contractions with a direct plan (KStmt.direct) ---- */
+/* Emits contraction s (planned by passes/schedule_cpu.c) as
+ * register-blocked vector loops at the builder's position. */
+void cpu_direct_emit(LkEmit *E, const KStmt *s);
 
 /* ---- gemm.c: scheduled contractions (KGemm) ---- */
 /* Declares the thread-local packing arrays the module's schedules need. */

@@ -28,7 +28,7 @@
 
 enum { BUF_ALIGN = 64 }; /* every buffer is a 64-byte aligned allocation (runtime/device_cpu.c) */
 
-static const LkTarget cpu_target = {"cpu", true, NULL};
+static const LkTarget cpu_target = {"cpu", true, NULL, cpu_direct_emit};
 
 /* A scheduled contraction's explicit vectors stay whole registers even
  * where the CPU prefers narrower ones for auto-vectorised loops (LLVM's

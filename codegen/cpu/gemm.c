@@ -58,37 +58,6 @@ typedef struct Gm {
   bool swap;                  /* micro-tile rows along j, lanes along i (see the top) */
 } Gm;
 
-/* ---- loops ---------------------------------------------------------------------------------- */
-
-typedef struct Loop {
-  LLVMBasicBlockRef body, exit;
-  LLVMValueRef iv, hi, step;
-} Loop;
-
-/* for iv in [lo, hi) by step: the builder is left inside the body. */
-static LLVMValueRef loop_begin(Gm *G, Loop *L, LLVMValueRef lo, LLVMValueRef hi, int64_t step, const char *name) {
-  LkEmit *E = G->E;
-  LLVMBasicBlockRef pre = LLVMGetInsertBlock(G->B);
-  L->body = lk_block(E, name);
-  L->exit = lk_block(E, "after");
-  L->hi = hi;
-  L->step = lk_i64(E, step);
-  LLVMBuildCondBr(G->B, LLVMBuildICmp(G->B, LLVMIntSLT, lo, hi, ""), L->body, L->exit);
-  LLVMPositionBuilderAtEnd(G->B, L->body);
-  L->iv = LLVMBuildPhi(G->B, E->i64, name);
-  LLVMAddIncoming(L->iv, &lo, &pre, 1);
-  return L->iv;
-}
-
-static void loop_end(Gm *G, Loop *L) {
-  LLVMValueRef next = LLVMBuildNSWAdd(G->B, L->iv, L->step, "");
-  LLVMBasicBlockRef latch = LLVMGetInsertBlock(G->B);
-  LLVMBuildCondBr(G->B, LLVMBuildICmp(G->B, LLVMIntSLT, next, L->hi, ""), L->body, L->exit);
-  LLVMAddIncoming(L->iv, &next, &latch, 1);
-  LLVMMoveBasicBlockAfter(L->exit, latch);
-  LLVMPositionBuilderAtEnd(G->B, L->exit);
-}
-
 /* ---- arithmetic ----------------------------------------------------------------------------- */
 
 static LLVMValueRef imin(Gm *G, LLVMValueRef a, LLVMValueRef b) {
@@ -143,16 +112,16 @@ static void pack(Gm *G, bool rows, LLVMValueRef x0, LLVMValueRef len, LLVMValueR
   int64_t sx = is_a ? o->si : o->sj;
   bool k_inner = llabs(o->sk) <= llabs(sx);
   LLVMValueRef last = sub(G, xend, c64(G, 1));
-  Loop ls, l1, l2;
-  LLVMValueRef s0 = loop_begin(G, &ls, c64(G, 0), len, width, "pack.s"); /* s0 = s width */
+  LkLoop ls, l1, l2;
+  LLVMValueRef s0 = lk_for_begin(G->E, &ls, c64(G, 0), len, width, "pack.s"); /* s0 = s width */
   LLVMValueRef sliver = mul(G, s0, kcur);                                  /* (s kcur) width */
   LLVMValueRef r, kk;
   if (k_inner) {
-    r = loop_begin(G, &l1, c64(G, 0), c64(G, width), 1, "pack.x");
-    kk = loop_begin(G, &l2, c64(G, 0), kcur, 1, "pack.k");
+    r = lk_for_begin(G->E, &l1, c64(G, 0), c64(G, width), 1, "pack.x");
+    kk = lk_for_begin(G->E, &l2, c64(G, 0), kcur, 1, "pack.k");
   } else {
-    kk = loop_begin(G, &l1, c64(G, 0), kcur, 1, "pack.k");
-    r = loop_begin(G, &l2, c64(G, 0), c64(G, width), 1, "pack.x");
+    kk = lk_for_begin(G->E, &l1, c64(G, 0), kcur, 1, "pack.k");
+    r = lk_for_begin(G->E, &l2, c64(G, 0), c64(G, width), 1, "pack.x");
   }
   LLVMValueRef x = add(G, add(G, x0, s0), r);
   LLVMValueRef inside = LLVMBuildICmp(G->B, LLVMIntSLT, x, xend, "");
@@ -161,9 +130,9 @@ static void pack(Gm *G, bool rows, LLVMValueRef x0, LLVMValueRef len, LLVMValueR
   v = LLVMBuildSelect(G->B, inside, v, lk_f32(G->E, 0), "");
   LLVMValueRef dst = add(G, add(G, sliver, mulc(G, kk, width)), r);
   store_f32(G, v, f32_at(G, rows ? G->pack_a : G->pack_b, dst));
-  loop_end(G, &l2);
-  loop_end(G, &l1);
-  loop_end(G, &ls);
+  lk_for_end(G->E, &l2);
+  lk_for_end(G->E, &l1);
+  lk_for_end(G->E, &ls);
 }
 
 /* ---- the micro-kernel ----------------------------------------------------------------------- */
@@ -218,15 +187,15 @@ static void edge_tile(Gm *G, const LLVMValueRef *acc, LLVMValueRef i0, LLVMValue
     LLVMValueRef p = f32_at(G, G->tile, c64(G, (int64_t)r * g->nr + (int64_t)v * w));
     LLVMSetAlignment(LLVMBuildStore(G->B, acc[a], p), 4);
   }
-  Loop lr, lc;
-  LLVMValueRef r = loop_begin(G, &lr, c64(G, 0), mvalid, 1, "mk.r");
-  LLVMValueRef c = loop_begin(G, &lc, c64(G, 0), nvalid, 1, "mk.c");
+  LkLoop lr, lc;
+  LLVMValueRef r = lk_for_begin(G->E, &lr, c64(G, 0), mvalid, 1, "mk.r");
+  LLVMValueRef c = lk_for_begin(G->E, &lc, c64(G, 0), nvalid, 1, "mk.c");
   LLVMValueRef t = load_f32(G, f32_at(G, G->tile, add(G, mulc(G, r, g->nr), c)));
   LLVMValueRef cp = c_at(G, add(G, i0, r), add(G, j0, c));
   LLVMValueRef old = LLVMBuildSelect(G->B, first, lk_f32(G->E, 0), load_f32(G, cp), "");
   store_f32(G, LLVMBuildFAdd(G->B, old, t, ""), cp);
-  loop_end(G, &lc);
-  loop_end(G, &lr);
+  lk_for_end(G->E, &lc);
+  lk_for_end(G->E, &lr);
 }
 
 /* C[i0 .. i0 + mvalid, j0 .. j0 + nvalid] = (first ? 0 : C) + A rows x B lanes
@@ -342,18 +311,18 @@ static void product(Gm *G, LLVMValueRef i0, LLVMValueRef iend) {
   /* k = 0 still runs one (empty) depth block, which stores C = 0 */
   LLVMValueRef khi = LLVMBuildSelect(G->B, LLVMBuildICmp(G->B, LLVMIntSGT, G->kdim, c64(G, 0), ""), G->kdim,
                                      c64(G, 1), "");
-  Loop ljc, lpc, lic, lir, ljr;
-  LLVMValueRef jc = loop_begin(G, &ljc, c0, cend, g->nc, "jc");
+  LkLoop ljc, lpc, lic, lir, ljr;
+  LLVMValueRef jc = lk_for_begin(G->E, &ljc, c0, cend, g->nc, "jc");
   LLVMValueRef ncur = imin(G, c64(G, g->nc), sub(G, cend, jc));
-  LLVMValueRef pc = loop_begin(G, &lpc, c64(G, 0), khi, g->kc, "pc");
+  LLVMValueRef pc = lk_for_begin(G->E, &lpc, c64(G, 0), khi, g->kc, "pc");
   LLVMValueRef kcur = imin(G, c64(G, g->kc), sub(G, G->kdim, pc));
   kcur = LLVMBuildSelect(G->B, LLVMBuildICmp(G->B, LLVMIntSLT, kcur, c64(G, 0), ""), c64(G, 0), kcur, "");
   LLVMValueRef first = LLVMBuildICmp(G->B, LLVMIntEQ, pc, c64(G, 0), "first");
   if (g->pack_b) pack(G, false, jc, ncur, cend, pc, kcur);
-  LLVMValueRef ic = loop_begin(G, &lic, r0, rend, g->mc, "ic");
+  LLVMValueRef ic = lk_for_begin(G->E, &lic, r0, rend, g->mc, "ic");
   LLVMValueRef mcur = imin(G, c64(G, g->mc), sub(G, rend, ic));
   if (g->pack_a) pack(G, true, ic, mcur, rend, pc, kcur);
-  LLVMValueRef ir = loop_begin(G, &lir, c64(G, 0), mcur, g->mr, "ir");
+  LLVMValueRef ir = lk_for_begin(G->E, &lir, c64(G, 0), mcur, g->mr, "ir");
   LLVMValueRef mvalid = imin(G, c64(G, g->mr), sub(G, mcur, ir));
   /* each row's first value: in the packed sliver, or A's row (the edge's
    * missing rows read the last valid one; their results are not stored) */
@@ -367,17 +336,17 @@ static void product(Gm *G, LLVMValueRef i0, LLVMValueRef iend) {
     LLVMValueRef row = add(G, add(G, ic, ir), imin(G, c64(G, r), sub(G, mvalid, c64(G, 1))));
     arow[r] = operand_at(G, &g->a, row, NULL, pc);
   }
-  LLVMValueRef jr = loop_begin(G, &ljr, c64(G, 0), ncur, g->nr, "jr");
+  LLVMValueRef jr = lk_for_begin(G->E, &ljr, c64(G, 0), ncur, g->nr, "jr");
   LLVMValueRef nvalid = imin(G, c64(G, g->nr), sub(G, ncur, jr));
   LLVMValueRef bp = g->pack_b ? f32_at(G, G->pack_b, mul(G, jr, kcur))
                               : operand_at(G, &g->b, NULL, add(G, jc, jr), pc); /* B in place: rows sk apart */
   micro(G, arow, g->pack_a ? g->mr : g->a.sk, bp, g->pack_b ? g->nr : g->b.sk, kcur, add(G, ic, ir), add(G, jc, jr),
         mvalid, nvalid, first);
-  loop_end(G, &ljr);
-  loop_end(G, &lir);
-  loop_end(G, &lic);
-  loop_end(G, &lpc);
-  loop_end(G, &ljc);
+  lk_for_end(G->E, &ljr);
+  lk_for_end(G->E, &lir);
+  lk_for_end(G->E, &lic);
+  lk_for_end(G->E, &lpc);
+  lk_for_end(G->E, &ljc);
 }
 
 /* Is the contraction's value just t (C[i,j] = t)? */
@@ -392,22 +361,22 @@ static void epilogue(Gm *G, const KStmt *l0, LLVMValueRef i0, LLVMValueRef iend)
   LkEmit *E = G->E;
   const KGemm *g = G->g;
   const KStmt *c = g->contract;
-  Loop li, lj;
-  LLVMValueRef i = loop_begin(G, &li, i0, iend, 1, "ep.i");
+  LkLoop li, lj;
+  LLVMValueRef i = lk_for_begin(G->E, &li, i0, iend, 1, "ep.i");
   E->vars[g->var_i] = i;
   if (!plain_store(g)) {
-    LLVMValueRef j = loop_begin(G, &lj, c64(G, 0), c64(G, g->n), 1, "ep.j");
+    LLVMValueRef j = lk_for_begin(G->E, &lj, c64(G, 0), c64(G, g->n), 1, "ep.j");
     E->vars[g->var_j] = j;
     LLVMBuildStore(G->B, load_f32(G, operand_at(G, &g->c, i, j, NULL)), E->temps[c->temp]);
     KStmt store = *c; /* C[i,j] = f(t): the contraction's store alone */
     store.kind = KS_STORE;
     lk_stmt(E, &store);
     E->vars[g->var_j] = NULL;
-    loop_end(G, &lj);
+    lk_for_end(G->E, &lj);
   }
   lk_stmts(E, l0->body + 1, l0->nbody - 1);
   E->vars[g->var_i] = NULL;
-  loop_end(G, &li);
+  lk_for_end(G->E, &li);
 }
 
 /* ---- entry points --------------------------------------------------------------------------- */
@@ -460,10 +429,10 @@ void cpu_gemm_emit(LkEmit *E, const Kernel *k, LLVMValueRef begin, LLVMValueRef 
   }
   /* rows of C per chunk: few enough to be in cache for the epilogue */
   int64_t chunk = g->swap ? g->nc : 4 * (int64_t)g->mc;
-  Loop lch;
-  LLVMValueRef c0 = loop_begin(&G, &lch, begin, end, chunk, "chunk");
+  LkLoop lch;
+  LLVMValueRef c0 = lk_for_begin(G.E, &lch, begin, end, chunk, "chunk");
   LLVMValueRef cend = imin(&G, add(&G, c0, c64(&G, chunk)), end);
   product(&G, c0, cend);
   epilogue(&G, l0, c0, cend);
-  loop_end(&G, &lch);
+  lk_for_end(G.E, &lch);
 }

@@ -135,15 +135,6 @@ static bool schedule_for(KProgram *p, const CpuOptions *o, LLVMTargetMachineRef 
   return schedule_cpu(p, &so);
 }
 
-bool cpu_schedule_options(const CpuOptions *o, CpuScheduleOptions *so) {
-  LLVMTargetMachineRef tm = cpu_target_machine(o);
-  if (!tm) return false;
-  *so = (CpuScheduleOptions){0, 0, o->schedule};
-  vector_registers(o, tm, &so->vector, &so->registers);
-  LLVMDisposeTargetMachine(tm);
-  return true;
-}
-
 bool cpu_schedule(KProgram *p, const CpuOptions *o) {
   LLVMTargetMachineRef tm = cpu_target_machine(o);
   if (!tm) return false;
@@ -152,10 +143,11 @@ bool cpu_schedule(KProgram *p, const CpuOptions *o) {
   return ok;
 }
 
-/* The contraction a kernel's packed product computes (gemm.c emits it). */
+/* The contractions this backend emits itself: a kernel's packed product
+ * (gemm.c) and those with a direct plan (direct.c). */
 static bool is_planned_product(const KStmt *s, void *kernel) {
   const Kernel *k = kernel;
-  return k->gemm && k->gemm->contract == s;
+  return (k->gemm && k->gemm->contract == s) || s->direct.vector > 0;
 }
 
 bool cpu_compile(KProgram *p, const CpuOptions *o, CpuOutKind kind, const char *path) {

@@ -12,11 +12,6 @@ static int gpu_backend_compile(const NncHost *h, NncCompile *c) {
   KProgram *kp = (KProgram *)h->program(c);
   const char *emit = h->emit(c);
   const char *out = h->output(c) ? h->output(c) : "train";
-  if (emit && strcmp(emit, "ptx") && strcmp(emit, "llvm")) {
-    h->diag(c, NNC_DIAG_ERROR, NULL,
-            "--target=gpu writes PTX: use --emit=ptx or --emit=llvm (asm, obj and cl are other targets')");
-    return 1;
-  }
   if (!emit && !strcmp(out, "-")) {
     h->diag(c, NNC_DIAG_ERROR, NULL, "a trainer executable cannot be written to stdout; give -o FILE");
     return 1;
@@ -50,4 +45,5 @@ const NncBackend nnc_backend_gpu = {
     .flags = NNC_BACKEND_SEPARATE_CONTRACTIONS | NNC_BACKEND_CONTRACTIONS, /* scheduled alone (codegen/gpu/schedule.c) */
     .compile = gpu_backend_compile,
     .options = "gpu-arch,batch",
+    .code = NNC_CODE_PTX,
 };

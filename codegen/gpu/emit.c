@@ -118,18 +118,17 @@ static LLVMValueRef approx_pow(LkEmit *E, LLVMValueRef a, LLVMValueRef b) {
   return LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOEQ, b, zero, ""), lk_f32(E, 1), r, "");
 }
 
+/* The f32 math functions (the ops with an LLVM intrinsic in ir/ops.def):
+ * libdevice's function where ir/ops.def names one; without libdevice, its
+ * NVVM approximation, or for exp, log, tanh and pow a formula over ex2/lg2;
+ * otherwise (sqrt: sqrt.rn.f32, fabs, maximum, minimum) the intrinsic,
+ * which NVPTX selects itself.  The host flavor uses the intrinsics. */
 static LLVMValueRef gpu_math(LkEmit *E, Op op, LLVMValueRef a, LLVMValueRef b) {
   GpuEmit *G = E->user;
-  if (G->flavor == GPU_FLAVOR_HOST || op == OP_SQRT) return NULL; /* llvm.sqrt is sqrt.rn.f32 */
-  if (G->math == GPU_MATH_LIBDEVICE) {
-    switch (op) {
-    case OP_EXP: return nv_call(E, "__nv_expf", a, NULL);
-    case OP_LOG: return nv_call(E, "__nv_logf", a, NULL);
-    case OP_TANH: return nv_call(E, "__nv_tanhf", a, NULL);
-    case OP_POW: return nv_call(E, "__nv_powf", a, b);
-    default: return NULL;
-    }
-  }
+  const OpInfo *o = &ir_ops[op];
+  if (G->flavor == GPU_FLAVOR_HOST) return NULL;
+  if (G->math == GPU_MATH_LIBDEVICE) return o->libdevice ? nv_call(E, o->libdevice, a, b) : NULL;
+  if (o->nvvm_approx) return approx(E, o->nvvm_approx, a);
   const double log2e = 1.4426950408889634, ln2 = 0.6931471805599453;
   LLVMBuilderRef B = E->b;
   switch (op) {
@@ -145,7 +144,7 @@ static LLVMValueRef gpu_math(LkEmit *E, Op op, LLVMValueRef a, LLVMValueRef b) {
   }
 }
 
-static const LkTarget gpu_target = {"gpu", false, gpu_math};
+static const LkTarget gpu_target = {"gpu", false, gpu_math, NULL};
 
 /* ---- kernels ----------------------------------------------------------------------------------- */
 

@@ -3,7 +3,7 @@
  *
  *   schedule.c  how each kernel maps onto blocks and threads; reshapes the
  *               kernel IR (with the opencl NDRange schedule) and sets the
- *               launch ranges the descriptor (codegen/plan.c) records
+ *               launch ranges the descriptor (codegen/descriptor.c) records
  *   emit.c      the module: kernel signatures, thread indices, the
  *               one-thread and one-warp forms, math through libdevice; the
  *               statements inside are the shared LLVM emitter's
@@ -44,10 +44,10 @@
  * Results agree with the interpreter within 1e-4 relative, as on the cpu:
  * a tiled or one-thread dot product adds its terms in the reduction's
  * order; a warp reduction adds 32 partial sums (reassociation).  Math:
- * exp, log, tanh and pow are libdevice's __nv_expf, __nv_logf, __nv_tanhf,
- * __nv_powf (linked in, internalised); without libdevice, the ex2/lg2
- * approximations (a -v note says so).  sqrt is sqrt.rn, division div.rn,
- * no flush to zero.
+ * the libdevice functions ir/ops.def names (__nv_expf, ...; linked in,
+ * internalised); without libdevice, approximations: ir/ops.def's NVVM
+ * intrinsics, or formulas over ex2/lg2 for exp, log, tanh and pow (a -v
+ * note says so).  sqrt is sqrt.rn, division div.rn, no flush to zero.
  */
 #ifndef NNC_GPU_H
 #define NNC_GPU_H
@@ -124,7 +124,7 @@ typedef enum {
 
 typedef enum {
   GPU_MATH_LIBDEVICE,       /* calls of __nv_expf, ...: link libdevice before optimising */
-  GPU_MATH_APPROX,          /* ex2.approx / lg2.approx based */
+  GPU_MATH_APPROX,          /* approximate instructions (ex2.approx, sin.approx, ...) */
 } GpuMath;
 
 /* Builds one module in ctx with a kernel per kernel of p, as scheduled by

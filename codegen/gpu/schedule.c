@@ -163,8 +163,8 @@ void gpu_schedule(KProgram *p, const GpuScheduleOptions *o, GpuSchedule *s) {
 }
 
 void gpu_schedule_free(GpuSchedule *s) {
-  for (uint32_t i = 0; i < s->n; i++)
-    if (s->k[i].red) free(s->k[i].red->body); /* warp_loop's statement is in no kernel: its body is ours */
+  for (uint32_t i = 0; i < s->n; i++) /* the warp forms' loops are the plan's own (warp_loop) */
+    if (s->k[i].kind == GK_WARP && s->k[i].red) free(s->k[i].red->body);
   free(s->k);
   memset(s, 0, sizeof *s);
 }

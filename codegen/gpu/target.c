@@ -4,13 +4,14 @@
  * The machine is nvptx64-nvidia-cuda with --gpu-arch as its CPU (sm_90 by
  * default); LLVM picks the PTX version the architecture needs (sm_75: 6.3,
  * sm_80: 7.0, sm_90: 7.8, sm_90a: 8.0).  NVPTX has no libcalls for exp,
- * log, tanh and pow, so the kernels call libdevice (__nv_expf, ...): its
+ * log, tanh, pow and the like, so the kernels call the libdevice functions
+ * ir/ops.def names (__nv_expf, ...): its
  * bitcode is linked into the module, everything that is not a kernel is
  * made internal, and the pipeline `function(nvvm-reflect),globaldce,
  * default<ON>` resolves libdevice's __nvvm_reflect queries (no flush to
  * zero), drops what is not called and inlines the rest.  Without
  * libdevice ($NNC_LIBDEVICE, or the CUDA toolkit's nvvm/libdevice), the
- * kernels use the ex2/lg2 approximations instead and -v says so.
+ * kernels use approximate instructions instead and -v says so.
  */
 #include "codegen/gpu/gpu.h"
 
@@ -138,8 +139,8 @@ bool gpu_compile(KProgram *p, const GpuOptions *o, GpuOutKind kind, char **text,
   if (!kprog_verify(p)) nnc_internal_error(__FILE__, __LINE__, "the kernel IR is invalid after the gpu schedule");
   const char *libdevice = gpu_libdevice_path(o);
   if (!libdevice && o->verbose)
-    fprintf(stderr, "nnc: note: libdevice not found (set NNC_LIBDEVICE or CUDA_HOME); exp, log, tanh and pow use "
-                    "the approximate ex2/lg2 instructions\n");
+    fprintf(stderr, "nnc: note: libdevice not found (set NNC_LIBDEVICE or CUDA_HOME); the math functions use "
+                    "approximate instructions\n");
   LLVMContextRef ctx = LLVMContextCreate();
   lk_diagnostics(ctx, o->verbose);
   LLVMModuleRef m = gpu_emit_module(p, &s, ctx, GPU_FLAVOR_PTX, libdevice ? GPU_MATH_LIBDEVICE : GPU_MATH_APPROX);

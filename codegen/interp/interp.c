@@ -59,14 +59,6 @@ static double wrap32(int64_t v) {
   return u >= 0x80000000u ? (double)u - 4294967296.0 : (double)u;
 }
 
-/* f32 -> i32: toward zero, saturating at the int32 range; NaN gives 0. */
-static double to_i32(double a) {
-  if (isnan(a)) return 0;
-  if (a >= 2147483647.0) return 2147483647.0;
-  if (a <= -2147483648.0) return -2147483648.0;
-  return trunc(a);
-}
-
 /* "file:line:col" of a location; an inlined one also names the outermost
  * call site (the user's line) first: "model.nn:7:10 (inside nn.nn:40:5)". */
 static void loc_text(const Module *m, uint32_t loc, char *buf, size_t len) {
@@ -175,45 +167,13 @@ static void iter_next(Iter *w) {
 
 /* ---- elementwise ops ------------------------------------------------------------------ */
 
-/* One element of an elementwise op; dt is the operands' dtype (the
- * branches' for where).  False on an i32 division by zero. */
-static bool scalar_op(Op op, DType dt, DType out_dt, double a, double b, double c, double *r) {
-  bool i32 = dt == DT_I32;
-  switch (op) {
-  case OP_NEG: *r = i32 ? wrap32(-(int64_t)a) : -a; return true;
-  case OP_EXP: *r = exp(a); return true;
-  case OP_LOG: *r = log(a); return true;
-  case OP_SQRT: *r = sqrt(a); return true;
-  case OP_TANH: *r = tanh(a); return true;
-  case OP_ABS: *r = i32 ? wrap32(a < 0 ? -(int64_t)a : (int64_t)a) : fabs(a); return true;
-  case OP_SIGN: *r = isnan(a) ? a : (double)((a > 0) - (a < 0)); return true;
-  case OP_CAST: *r = out_dt == DT_I32 && dt == DT_F32 ? to_i32(a) : a; return true;
-  case OP_STOP_GRAD: *r = a; return true;
-  case OP_ADD: *r = i32 ? wrap32((int64_t)a + (int64_t)b) : a + b; return true;
-  case OP_SUB: *r = i32 ? wrap32((int64_t)a - (int64_t)b) : a - b; return true;
-  case OP_MUL: *r = i32 ? wrap32((int64_t)a * (int64_t)b) : a * b; return true;
-  case OP_DIV:
-    if (!i32) {
-      *r = a / b;
-      return true;
-    }
-    if (b == 0) return false;
-    *r = wrap32((int64_t)a / (int64_t)b); /* C: toward zero */
-    return true;
-  case OP_POW: *r = pow(a, b); return true;
-  /* max and min propagate NaN, like NumPy's maximum and minimum. */
-  case OP_MAX: *r = isnan(a) ? a : isnan(b) ? b : a >= b ? a : b; return true;
-  case OP_MIN: *r = isnan(a) ? a : isnan(b) ? b : a <= b ? a : b; return true;
-  case OP_EQ: *r = a == b; return true;
-  case OP_NE: *r = a != b; return true;
-  case OP_LT: *r = a < b; return true;
-  case OP_LE: *r = a <= b; return true;
-  case OP_GT: *r = a > b; return true;
-  case OP_GE: *r = a >= b; return true;
-  case OP_WHERE: *r = a != 0 ? b : c; return true;
-  default: break;
-  }
-  nnc_internal_error(__FILE__, __LINE__, "%s is not elementwise", ir_ops[op].name);
+/* One element of an elementwise op (ir/op_eval.c); dt is the result's
+ * dtype.  False on an i32 division by zero, which compiled code defines as
+ * 0 but the reference interpreter reports. */
+static bool scalar_op(Op op, DType dt, double a, double b, double c, double *r) {
+  if (op == OP_DIV && dt == DT_I32 && b == 0) return false;
+  *r = op_eval(op, dt, a, b, c);
+  return true;
 }
 
 /* An i32 division by zero at element i of node v. */
@@ -227,7 +187,7 @@ static bool eval_elementwise(Interp *it, ValueId v) {
   double *out = out_buf(it, v);
   const double *a[NNC_MAX_ARGS] = {NULL, NULL, NULL};
   for (int k = 0; k < nd->nargs; k++) a[k] = arg_val(it, nd, k);
-  DType dt = arg_type(it, nd, nd->op == OP_WHERE ? 1 : 0)->dtype;
+  DType dt = nd->type.dtype;
   int64_t total = count_of(it, &nd->type);
 
   /* The common case without the walk: every operand either lines up with
@@ -247,7 +207,7 @@ static bool eval_elementwise(Interp *it, ValueId v) {
       double x = a[0][i * step[0]];
       double y = nd->nargs > 1 ? a[1][i * step[1]] : 0;
       double z = nd->nargs > 2 ? a[2][i * step[2]] : 0;
-      if (!scalar_op(nd->op, dt, nd->type.dtype, x, y, z, &out[i])) return div_by_zero(it, v, i);
+      if (!scalar_op(nd->op, dt, x, y, z, &out[i])) return div_by_zero(it, v, i);
     }
     return true;
   }
@@ -259,7 +219,7 @@ static bool eval_elementwise(Interp *it, ValueId v) {
     double x = a[0][w.off[0]];
     double y = nd->nargs > 1 ? a[1][w.off[1]] : 0;
     double z = nd->nargs > 2 ? a[2][w.off[2]] : 0;
-    if (!scalar_op(nd->op, dt, nd->type.dtype, x, y, z, &out[i])) return div_by_zero(it, v, i);
+    if (!scalar_op(nd->op, dt, x, y, z, &out[i])) return div_by_zero(it, v, i);
     iter_next(&w);
   }
   return true;
@@ -458,12 +418,6 @@ static bool eval_node(Interp *it, ValueId v) {
                 it->m->syms[nd->attr.sym].name);
   case OP_STEP: out_buf(it, v)[0] = (double)it->step; break;
   case OP_BATCH_SIZE: out_buf(it, v)[0] = (double)it->n; break;
-  case OP_NEG: case OP_EXP: case OP_LOG: case OP_SQRT: case OP_TANH: case OP_ABS: case OP_SIGN:
-  case OP_CAST: case OP_STOP_GRAD: case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_POW:
-  case OP_MAX: case OP_MIN: case OP_EQ: case OP_NE: case OP_LT: case OP_LE: case OP_GT: case OP_GE:
-  case OP_WHERE:
-    ok = eval_elementwise(it, v);
-    break;
   case OP_REDUCE_SUM:
   case OP_REDUCE_MAX: eval_reduce(it, v); break;
   case OP_ARGMAX: eval_argmax(it, v); break;
@@ -477,6 +431,10 @@ static bool eval_node(Interp *it, ValueId v) {
   case OP_ONEHOT: ok = eval_onehot(it, v); break;
   case OP_BATCH_SUM: eval_batch_sum(it, v); break;
   case OP_COUNT: NNC_UNREACHABLE("OP_COUNT is not an op");
+  default: /* every elementwise op */
+    NNC_ASSERT(ir_ops[nd->op].flags & OPF_ELEMWISE);
+    ok = eval_elementwise(it, v);
+    break;
   }
   if (ok && !it->f64 && nd->type.dtype == DT_F32) {
     double *out = it->val[v];

@@ -16,8 +16,10 @@
  * semantics of the interpreter, so an i32 label may index a buffer and a
  * loop variable may be stored into an i32 buffer (argmax).
  *
- * Semantics (docs/codegen-cpu.md): f32 + - * / carry `reassoc contract`;
- * max/min are llvm.maximum/minimum (NaN propagates); comparisons give f32
+ * Semantics (docs/codegen-cpu.md; ir/op_eval.c defines them): f32 + - * /
+ * carry `reassoc contract`; the math functions are the LLVM intrinsics
+ * ir/ops.def names (max/min are llvm.maximum/minimum: NaN propagates), or
+ * the target's (LkTarget.math); comparisons give f32
  * 1/0; f32 -> i32 truncates and saturates (NaN gives 0); i32 arithmetic
  * wraps; i32 division truncates toward zero, x / 0 = 0, INT32_MIN / -1 =
  * INT32_MIN.
@@ -208,6 +210,20 @@ static LLVMValueRef element(LkEmit *E, int32_t buf, KExpr *const *idx, int nidx,
   return LLVMBuildInBoundsGEP2(E->b, lk_dtype(E, kb->type.dtype), E->base[buf], &off, 1, "");
 }
 
+LLVMValueRef lk_offset(LkEmit *E, int32_t buf, KExpr *const *idx, int nidx) {
+  const KBuffer *kb = &E->p->bufs[buf];
+  int batched = kb->type.batched ? 1 : 0;
+  if (nidx != kb->type.rank + batched)
+    LK_FAIL(E, "buffer %s takes %d indices, found %d", kb->name, kb->type.rank + batched, nidx);
+  LLVMValueRef off = lk_i64(E, 0);
+  for (int d = 0; d < nidx; d++) {
+    LLVMValueRef extent = batched && d == 0 ? E->batch : lk_i64(E, kb->type.dims[d - batched]);
+    LLVMValueRef i = lk_coerce(E, lk_expr(E, idx[d]), E->i64);
+    off = d ? LLVMBuildAdd(E->b, LLVMBuildMul(E->b, off, extent, ""), i, "") : i;
+  }
+  return off;
+}
+
 static LLVMValueRef emit_load(LkEmit *E, const KExpr *e) {
   LLVMValueRef ok = NULL;
   LLVMValueRef addr = element(E, e->buf, e->idx, e->nidx, e->guarded ? &ok : NULL);
@@ -228,24 +244,19 @@ static LLVMValueRef emit_scalar(LkEmit *E, int32_t which) {
   return v;
 }
 
-/* exp, log, sqrt, tanh, pow: the target's, or the LLVM intrinsic. */
-static LLVMValueRef math(LkEmit *E, Op op, const char *intrinsic, LLVMValueRef a, LLVMValueRef b) {
-  LLVMValueRef v = E->target->math ? E->target->math(E, op, a, b) : NULL;
-  if (v) return v;
-  return b ? intrinsic2(E, intrinsic, a, b) : intrinsic1(E, intrinsic, a);
-}
-
-/* sign, neg, abs, ... on f32 (one or two operands). */
+/* An f32 op on a (and b for two operands).  The math functions are ir/ops.def's
+ * LLVM intrinsics, unless the target has its own (libdevice on the gpu). */
 static LLVMValueRef float_op(LkEmit *E, Op op, LLVMValueRef a, LLVMValueRef b) {
   LLVMBuilderRef B = E->b;
+  const char *intrinsic = ir_ops[op].llvm;
+  if (intrinsic) {
+    LLVMValueRef v = E->target->math ? E->target->math(E, op, a, b) : NULL;
+    if (v) return v;
+    return b ? intrinsic2(E, intrinsic, a, b) : intrinsic1(E, intrinsic, a);
+  }
   LLVMValueRef zero = LLVMConstReal(E->f32, 0);
   switch (op) {
   case OP_NEG: return lk_fast(LLVMBuildFNeg(B, a, ""));
-  case OP_EXP: return math(E, op, "llvm.exp", a, NULL);
-  case OP_LOG: return math(E, op, "llvm.log", a, NULL);
-  case OP_SQRT: return math(E, op, "llvm.sqrt", a, NULL);
-  case OP_TANH: return math(E, op, "llvm.tanh", a, NULL); /* cpu: lowered to tanhf */
-  case OP_ABS: return intrinsic1(E, "llvm.fabs", a);
   case OP_SIGN: { /* 1, -1, 0 (for +-0), NaN for NaN */
     LLVMValueRef nan = LLVMBuildFCmp(B, LLVMRealUNO, a, a, "");
     LLVMValueRef r = LLVMBuildSelect(B, nan, a, zero, "");
@@ -256,10 +267,6 @@ static LLVMValueRef float_op(LkEmit *E, Op op, LLVMValueRef a, LLVMValueRef b) {
   case OP_SUB: return lk_fast(LLVMBuildFSub(B, a, b, ""));
   case OP_MUL: return lk_fast(LLVMBuildFMul(B, a, b, ""));
   case OP_DIV: return lk_fast(LLVMBuildFDiv(B, a, b, ""));
-  case OP_POW: return math(E, op, "llvm.pow", a, b);
-  /* NaN propagates, like the interpreter (NumPy's maximum and minimum). */
-  case OP_MAX: return intrinsic2(E, "llvm.maximum", a, b);
-  case OP_MIN: return intrinsic2(E, "llvm.minimum", a, b);
   default: break;
   }
   nnc_internal_error(__FILE__, __LINE__, "%s codegen: no f32 form of %s", E->target->name, ir_ops[op].name);
@@ -488,9 +495,35 @@ void lk_stmt(LkEmit *E, const KStmt *s) {
     return;
   }
   case KS_CONTRACT: /* a target's schedule emits it, or expands it first (kernel_expand_contractions) */
+    if (E->target->contract && s->direct.vector > 0) {
+      E->target->contract(E, s);
+      return;
+    }
     LK_FAIL(E, "contraction into buffer %d was neither scheduled nor expanded", s->buf);
   }
   LK_FAIL(E, "unknown statement kind %d", (int)s->kind);
+}
+
+LLVMValueRef lk_for_begin(LkEmit *E, LkLoop *l, LLVMValueRef lo, LLVMValueRef hi, int64_t step, const char *name) {
+  LLVMBasicBlockRef pre = LLVMGetInsertBlock(E->b);
+  l->body = lk_block(E, name);
+  l->exit = lk_block(E, "after");
+  l->hi = hi;
+  l->step = lk_i64(E, step);
+  LLVMBuildCondBr(E->b, LLVMBuildICmp(E->b, LLVMIntSLT, lo, hi, ""), l->body, l->exit);
+  LLVMPositionBuilderAtEnd(E->b, l->body);
+  l->iv = LLVMBuildPhi(E->b, E->i64, name);
+  LLVMAddIncoming(l->iv, &lo, &pre, 1);
+  return l->iv;
+}
+
+void lk_for_end(LkEmit *E, LkLoop *l) {
+  LLVMValueRef next = LLVMBuildNSWAdd(E->b, l->iv, l->step, "");
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(E->b);
+  LLVMBuildCondBr(E->b, LLVMBuildICmp(E->b, LLVMIntSLT, next, l->hi, ""), l->body, l->exit);
+  LLVMAddIncoming(l->iv, &next, &latch, 1);
+  LLVMMoveBasicBlockAfter(l->exit, latch);
+  LLVMPositionBuilderAtEnd(E->b, l->exit);
 }
 
 void lk_stmts(LkEmit *E, KStmt *const *body, uint32_t n) {

@@ -13,8 +13,9 @@
  *                              per iteration, or a warp, or a tile (gpu.h)
  *   address spaces             whatever the base pointers carry: every
  *                              address is a GEP on a buffer's base pointer
- *   math                       LkTarget.math: exp, log, tanh, pow (libdevice
- *                              on the gpu); NULL = the LLVM intrinsics
+ *   math                       LkTarget.math: the f32 ops with an LLVM
+ *                              intrinsic in ir/ops.def (libdevice on the
+ *                              gpu); NULL = the LLVM intrinsics
  *   loop hints                 LkTarget.vector_hints (cpu only)
  *
  * A backend fills LkEmit.base[] with its buffer pointers and LkEmit.batch
@@ -36,9 +37,12 @@ typedef struct LkEmit LkEmit;
 typedef struct LkTarget {
   const char *name;        /* "cpu", "gpu": in internal errors */
   bool vector_hints;       /* llvm.loop.vectorize.* on innermost contiguous loops */
-  /* f32 exp, log, sqrt, tanh, pow (b only for pow): the target's value,
-   * or NULL for the LLVM intrinsic. */
+  /* An f32 op with an LLVM intrinsic in ir/ops.def (b for two operands):
+   * the target's value, or NULL for the intrinsic. */
   LLVMValueRef (*math)(LkEmit *E, Op op, LLVMValueRef a, LLVMValueRef b);
+  /* A contraction the target's schedule planned (KStmt.direct), or NULL:
+   * every contraction must then be expanded into loops first. */
+  void (*contract)(LkEmit *E, const KStmt *s);
 } LkTarget;
 
 struct LkEmit {
@@ -96,6 +100,21 @@ void lk_stmts(LkEmit *E, KStmt *const *body, uint32_t n);
 /* for var in [lo, hi) by step: body.  lo/hi NULL: [0, extent (* B)); step
  * NULL: 1.  The variable is in scope only inside. */
 void lk_loop(LkEmit *E, const KStmt *s, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef step);
+
+/* The flat element offset (i64) of buf[idx...], unchecked: with a
+ * guarded load's out-of-range indices it lies outside the buffer. */
+LLVMValueRef lk_offset(LkEmit *E, int32_t buf, KExpr *const *idx, int nidx);
+
+/* Counted loops for hand-built code (the CPU's products):
+ *   LkLoop l; LLVMValueRef i = lk_for_begin(E, &l, lo, hi, step, "i"); ...body...; lk_for_end(E, &l);
+ * runs i over [lo, hi) by step (nothing when lo >= hi); the builder is left
+ * in the body, then after the loop. */
+typedef struct LkLoop {
+  LLVMBasicBlockRef body, exit;
+  LLVMValueRef iv, hi, step;
+} LkLoop;
+LLVMValueRef lk_for_begin(LkEmit *E, LkLoop *l, LLVMValueRef lo, LLVMValueRef hi, int64_t step, const char *name);
+void lk_for_end(LkEmit *E, LkLoop *l);
 
 /* ---- LLVM helpers ---- */
 LLVMAttributeRef lk_attr(const LkEmit *E, const char *name, uint64_t value);

@@ -15,11 +15,6 @@ static int ocl_backend_compile(const NncHost *h, NncCompile *c) {
   const char *target = h->target(c);
   const char *emit = h->emit(c);
   const char *out = h->output(c) ? h->output(c) : "train";
-  if (emit && strcmp(emit, "cl")) {
-    h->diag(c, NNC_DIAG_ERROR, NULL,
-            "--target=%s writes OpenCL C: use --emit=cl (llvm, asm and obj are the cpu target's)", target);
-    return 1;
-  }
   if (!emit && !strcmp(out, "-")) {
     h->diag(c, NNC_DIAG_ERROR, NULL, "a trainer executable cannot be written to stdout; give -o FILE");
     return 1;
@@ -38,12 +33,23 @@ static int ocl_backend_compile(const NncHost *h, NncCompile *c) {
   return ok ? 0 : 1;
 }
 
-#define OCL_BACKEND(var, NAME, DESC)                                                                    \
-  const NncBackend var = {.api_version = NNC_BACKEND_API_VERSION, .struct_size = sizeof(NncBackend), \
-                          .name = NAME, .description = DESC, .emits = "cl",                                     \
-                          .flags = NNC_BACKEND_SEPARATE_CONTRACTIONS | NNC_BACKEND_CONTRACTIONS, .compile = ocl_backend_compile,         \
-                          .options = "local-mem,batch"}
+/* One backend per dialect (codegen/opencl/dialects.c, the same name).
+ * OPTIONS: the --backend-opt keys its dialect reads ("local-mem" sizes the
+ * tiles of dialects with local memory). */
+#define OCL_BACKEND(var, NAME, DESC, OPTIONS)                                                             \
+  static const NncBackend var = {.api_version = NNC_BACKEND_API_VERSION,                                 \
+                                 .struct_size = sizeof(NncBackend),                                      \
+                                 .name = NAME,                                                           \
+                                 .description = DESC,                                                    \
+                                 .emits = "cl",                                                          \
+                                 .flags = NNC_BACKEND_SEPARATE_CONTRACTIONS | NNC_BACKEND_CONTRACTIONS,  \
+                                 .compile = ocl_backend_compile,                                         \
+                                 .options = OPTIONS,                                                     \
+                                 .code = NNC_CODE_OPENCL_C}
 
-OCL_BACKEND(nnc_backend_opencl, "opencl", "OpenCL C NDRange kernels for any OpenCL device");
-OCL_BACKEND(nnc_backend_fpga, "fpga", "OpenCL C single-work-item kernels for FPGA flows (Intel FPGA SDK, Vitis)");
-OCL_BACKEND(nnc_backend_asic, "asic", "OpenCL C embedded-profile kernels for fixed-function accelerators");
+OCL_BACKEND(backend_opencl, "opencl", "OpenCL C NDRange kernels for any OpenCL device", "local-mem,batch");
+OCL_BACKEND(backend_fpga, "fpga", "OpenCL C single-work-item kernels for FPGA flows (Intel FPGA SDK, Vitis)", "batch");
+OCL_BACKEND(backend_asic, "asic", "OpenCL C embedded-profile kernels for fixed-function accelerators",
+            "local-mem,batch");
+
+const NncBackend *const nnc_backends_opencl[] = {&backend_opencl, &backend_fpga, &backend_asic, NULL};

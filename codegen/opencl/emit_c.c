@@ -231,20 +231,10 @@ static void load(Emit *E, const KExpr *e) {
   put(E, "]");
 }
 
-static const char *binop(Op op) {
-  switch (op) {
-  case OP_ADD: return "+";
-  case OP_SUB: return "-";
-  case OP_MUL: return "*";
-  case OP_DIV: return "/";
-  case OP_EQ: return "==";
-  case OP_NE: return "!=";
-  case OP_LT: return "<";
-  case OP_LE: return "<=";
-  case OP_GT: return ">";
-  case OP_GE: return ">=";
-  default: return NULL;
-  }
+/* The infix operator of op (ir/ops.def), which must have one. */
+static const char *binop(const Emit *E, Op op) {
+  if (!ir_ops[op].infix) KFAIL(E, "%s has no infix form", ir_ops[op].name);
+  return ir_ops[op].infix;
 }
 
 /* f(a) or f(a, b) with operands of type t. */
@@ -267,21 +257,26 @@ static void infix(Emit *E, const char *op, const KExpr *a, const KExpr *b, CType
   put(E, ")");
 }
 
+/* f32 data: ir/ops.def's C math function with the dialect's suffix, an
+ * operator, or a helper of the prelude. */
 static void float_op(Emit *E, const KExpr *e) {
-  const CDialect *d = E->d;
+  const OpInfo *o = &ir_ops[e->op];
+  if (o->c_math) {
+    char name[64];
+    snprintf(name, sizeof name, "%s%s", o->c_math, E->d->math_suffix);
+    call(E, name, e->a, o->arity > 1 ? e->b : NULL, CT_F32);
+    return;
+  }
+  if (o->infix) {
+    infix(E, o->infix, e->a, e->b, CT_F32);
+    return;
+  }
   switch (e->op) {
   case OP_NEG: put(E, "(-"); ex(E, e->a, CT_F32); put(E, ")"); return;
-  case OP_EXP: call(E, d->math[CMATH_EXP], e->a, NULL, CT_F32); return;
-  case OP_LOG: call(E, d->math[CMATH_LOG], e->a, NULL, CT_F32); return;
-  case OP_SQRT: call(E, d->math[CMATH_SQRT], e->a, NULL, CT_F32); return;
-  case OP_TANH: call(E, d->math[CMATH_TANH], e->a, NULL, CT_F32); return;
-  case OP_ABS: call(E, d->math[CMATH_FABS], e->a, NULL, CT_F32); return;
-  case OP_POW: call(E, d->math[CMATH_POW], e->a, e->b, CT_F32); return;
   case OP_SIGN: call(E, "nnc_fsign", e->a, NULL, CT_F32); return;
   case OP_MAX: call(E, "nnc_fmax", e->a, e->b, CT_F32); return;
   case OP_MIN: call(E, "nnc_fmin", e->a, e->b, CT_F32); return;
-  case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: infix(E, binop(e->op), e->a, e->b, CT_F32); return;
-  default: KFAIL(E, "no f32 form of %s", ir_ops[e->op].name);
+  default: KFAIL(E, "no f32 form of %s", o->name);
   }
 }
 
@@ -293,7 +288,7 @@ static void int_op(Emit *E, const KExpr *e) {
   case OP_ADD: case OP_SUB: case OP_MUL:
     putf(E, "((int)((%s)", u);
     ex(E, e->a, CT_I32);
-    putf(E, " %s (%s)", binop(e->op), u);
+    putf(E, " %s (%s)", binop(E, e->op), u);
     ex(E, e->b, CT_I32);
     put(E, "))");
     return;
@@ -314,7 +309,7 @@ static void index_op(Emit *E, const KExpr *e) {
   }
   switch (e->op) {
   case OP_NEG: put(E, "(-"); ex(E, e->a, CT_IDX); put(E, ")"); return;
-  case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: infix(E, binop(e->op), e->a, e->b, CT_IDX); return;
+  case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: infix(E, binop(E, e->op), e->a, e->b, CT_IDX); return;
   case OP_ABS: put(E, "("); ex(E, e->a, CT_IDX); put(E, " < 0 ? -"); ex(E, e->a, CT_IDX); put(E, " : "); ex(E, e->a, CT_IDX); put(E, ")"); return;
   case OP_SIGN: putf(E, "((%s)(", E->d->index_type); ex(E, e->a, CT_IDX); put(E, " > 0) - ("); ex(E, e->a, CT_IDX); put(E, " < 0))"); return;
   case OP_MAX: case OP_MIN:
@@ -369,7 +364,7 @@ static void ex_natural(Emit *E, const KExpr *e) {
     CType a = natural(e->a), b = natural(e->b);
     CType t = a == CT_F32 || b == CT_F32 ? CT_F32 : a == CT_IDX || b == CT_IDX ? CT_IDX : CT_I32;
     putf(E, "((%s)", ctype(E, nat));
-    infix(E, binop(op), e->a, e->b, t);
+    infix(E, binop(E, op), e->a, e->b, t);
     put(E, ")");
     return;
   }

@@ -4,8 +4,8 @@
  * small embedded accelerators (`asic`) is the same translation with
  * different spellings and limits, so one emitter (emit_c.c) renders every
  * kernel and a dialect table (dialects.c) says how: qualifiers, how the
- * launch range is mapped, the pragma and attribute spellings, the math
- * function names, which types are allowed, how much on-chip memory a tile
+ * launch range is mapped, the pragma and attribute spellings, how the
+ * math functions of ir/ops.def are spelled, which types are allowed, how much on-chip memory a tile
  * or a staged row may use.  A portable C99 dialect for an out-of-tree HLS
  * plugin is one more table entry (see the sketch in dialects.c).
  *
@@ -13,7 +13,7 @@
  *                (contractions' free axes and perfect nests collapsed into
  *                the launch range) and picks the contractions worth tiling;
  *                it rewrites the kernel IR, so the launch plan
- *                (codegen/plan.c) sees the ranges the kernels were written for
+ *                (codegen/descriptor.c) sees the ranges the kernels were written for
  *   emit_c.c     the renderer: the prelude, then one function per kernel
  *   dialects.c   the tables
  *
@@ -39,9 +39,6 @@ typedef enum {
   CL_LAUNCH_SINGLE,  /* one work-item runs the whole nest (FPGA, HLS C) */
 } CLaunch;
 
-/* ORDER CMATH: the math functions a dialect names, by kernel IR op. */
-typedef enum { CMATH_EXP, CMATH_LOG, CMATH_SQRT, CMATH_TANH, CMATH_POW, CMATH_FABS, CMATH_COUNT } CMath;
-
 typedef struct CDialect {
   const char *name;          /* "opencl", "fpga", "asic" */
   const char *description;   /* one line for the generated file's header */
@@ -56,7 +53,7 @@ typedef struct CDialect {
   const char *index_type;    /* loop variables and index arithmetic: "long" or "int" */
   const char *batch_type;    /* the type of the trailing B parameter */
   const char *uint_type;     /* 32-bit unsigned, for wrapping i32 arithmetic: "uint" */
-  const char *math[CMATH_COUNT]; /* ORDER CMATH: "exp", ... ("expf" in C99) */
+  const char *math_suffix;   /* after ir/ops.def's C math names: "" (OpenCL's exp), "f" (C99's expf) */
   bool has_double;           /* double may appear in kernels */
   bool has_long;             /* 64-bit integers may appear in kernels */
   /* ---- the launch ---- */

@@ -8,7 +8,7 @@
  */
 #include "codegen/opencl/opencl.h"
 
-#include "codegen/plan.h"
+#include "codegen/descriptor.h"
 #include "support/diag.h"
 
 #include <errno.h>
@@ -116,7 +116,7 @@ static void json_launches(FILE *out, const KProgram *p, const OclCode *c, const 
   for (uint32_t i = 0; i < n; i++) {
     const Kernel *k = &p->kernels[plan[i]];
     bool batched;
-    int64_t range = plan_kernel_range(k, &batched), at = range * (batched ? c->batch : 1);
+    int64_t range = descriptor_launch_range(k, &batched), at = range * (batched ? c->batch : 1);
     fprintf(out, "%s\n    {\"kernel\": ", i ? "," : "");
     json_str(out, k->name);
     if (d->single_work_item) {
@@ -163,7 +163,7 @@ bool ocl_write_plan(const KProgram *p, const OclCode *c, const char *code_file, 
   for (uint32_t i = 0; i < p->nkernels; i++) {
     const Kernel *k = &p->kernels[i];
     bool batched;
-    int64_t range = plan_kernel_range(k, &batched);
+    int64_t range = descriptor_launch_range(k, &batched);
     fprintf(out, "%s\n    {\"id\": %u, \"name\": ", i ? "," : "", i);
     json_str(out, k->name);
     fputs(", \"what\": ", out);
@@ -225,32 +225,14 @@ bool ocl_emit_files(const KProgram *p, const OclCode *c, const char *path) {
 
 /* ---- the trainer descriptor ------------------------------------------------------------------ */
 
-/* plan_write_c's text with this target's RtModelDesc fields added to the
- * nnc_model initializer (designated initialisers: order does not matter).
- * TODO(plan): once plan_write_c takes extra fields, pass them instead. */
+/* The descriptor: the OpenCL C with its build options and the dialect's
+ * launch settings. */
 static bool put_descriptor(const void *ctx, FILE *f) {
   const PlanCtx *pc = ctx;
   const CDialect *d = &pc->c->dialect;
-  char *text = NULL;
-  size_t len = 0;
-  FILE *mem = open_memstream(&text, &len);
-  if (!mem) return false;
-  bool ok = plan_write_c(pc->p, d->name, pc->c->text, pc->c->len, d->build_options, mem);
-  ok &= fclose(mem) == 0;
-  const char *start = ok ? strstr(text, "static const RtModelDesc nnc_model = {") : NULL;
-  const char *end = start ? strstr(start, "\n};\n") : NULL;
-  if (!end) {
-    free(text);
-    if (ok) nnc_internal_error(__FILE__, __LINE__, "the descriptor from plan_write_c has no nnc_model initializer");
-    return false;
-  }
-  size_t head = (size_t)(end - text) + 1;
-  ok = fwrite(text, 1, head, f) == head;
-  fprintf(f, "    .single_work_item = %d,\n    .batch_arg_i32 = %d,\n", d->single_work_item ? 1 : 0,
-          d->batch_i32 ? 1 : 0);
-  ok &= fwrite(text + head, 1, len - head, f) == len - head;
-  free(text);
-  return ok && !ferror(f);
+  DescriptorCode code = {NNC_CODE_OPENCL_C, pc->c->text, pc->c->len, d->build_options,
+                         d->single_work_item, d->batch_i32};
+  return descriptor_write(pc->p, d->name, &code, f);
 }
 
 bool ocl_write_descriptor(const KProgram *p, const OclCode *c, const char *path) {

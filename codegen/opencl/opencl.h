@@ -9,7 +9,7 @@
  *                        so their launch ranges) and render the source
  *   ocl_emit_files       --emit=cl: FILE.cl, and FILE.plan.json beside it,
  *                        the launch plan for offline flows (aoc, v++)
- *   ocl_write_descriptor the trainer's descriptor C (codegen/plan.c) with
+ *   ocl_write_descriptor the trainer's descriptor C (codegen/descriptor.c) with
  *                        this target's RtModelDesc fields, for the link step
  *
  * See docs/backends-opencl.md.
@@ -56,9 +56,9 @@ char *ocl_plan_path(const char *cl_path);
 /* The launch plan as JSON; code_file names the source it goes with. */
 bool ocl_write_plan(const KProgram *p, const OclCode *c, const char *code_file, FILE *out);
 
-/* The trainer descriptor (plan_write_c with the code and its build
- * options, plus single_work_item / batch_arg_i32) into path.  False after
- * reporting an error. */
+/* The trainer descriptor (descriptor_write: the OpenCL C, its build
+ * options and the dialect's single_work_item / batch_arg_i32) into path.
+ * False after reporting an error. */
 bool ocl_write_descriptor(const KProgram *p, const OclCode *c, const char *path);
 
 #endif

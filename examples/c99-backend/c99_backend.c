@@ -448,6 +448,7 @@ static const NncBackend c99_backend = {
     .emits = "c",
     .compile = c99_compile,
     .options = "cc,cflags,hls",
+    .code = NNC_CODE_NATIVE, /* native functions: the trainer runs on libnnrt's cpu device */
 };
 
 static const NncBackend *const backends[] = {&c99_backend};

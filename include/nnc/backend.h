@@ -117,13 +117,14 @@ typedef enum {
   NNC_EXPR_OP,     /* an elementwise op over 1 to 3 operands */
 } NncExprKind;
 
-/* The ops an NNC_EXPR_OP computes.  Numbers are stable; new ops are
- * appended.  Semantics (the reference interpreter's; compiled code may
+/* The ops an NNC_EXPR_OP computes (nnc's ir/ops.def gives each its
+ * number, and checks it against this list).  Numbers are stable; new ops
+ * are appended.  Semantics (the reference interpreter's; compiled code may
  * reassociate f32 sums): comparisons give f32 1 or 0; `where` is
  * (operand0 != 0 ? operand1 : operand2); max/min propagate NaN; f32 -> i32
  * casts truncate toward zero and saturate (NaN gives 0); i32 arithmetic
  * wraps; i32 division truncates toward zero and x / 0 is 0; sign gives
- * -1, 0 or 1; stop_gradient is the identity.  Index expressions
+ * -1, 0 or 1 (NaN for NaN); stop_gradient is the identity.  Index expressions
  * (nnc_expr_is_index) compute in 64-bit integers. */
 typedef enum {
   NNC_OP_UNKNOWN = 0, /* an op this header does not know yet: use op_name */
@@ -132,12 +133,23 @@ typedef enum {
   NNC_OP_ADD, NNC_OP_SUB, NNC_OP_MUL, NNC_OP_DIV, NNC_OP_POW, NNC_OP_MAX, NNC_OP_MIN,
   NNC_OP_EQ, NNC_OP_NE, NNC_OP_LT, NNC_OP_LE, NNC_OP_GT, NNC_OP_GE,
   NNC_OP_WHERE,
+  NNC_OP_SIN, NNC_OP_COS, /* appended */
 } NncOp;
 
 typedef enum { NNC_DIAG_ERROR, NNC_DIAG_WARNING, NNC_DIAG_NOTE } NncDiagLevel;
 
 /* Which plan: the kernels one training step launches, or one evaluation step. */
 typedef enum { NNC_PLAN_TRAIN, NNC_PLAN_EVAL } NncPlan;
+
+/* What a backend's trainer code is (NncBackend.code), and so which of
+ * libnnrt's devices runs it: the trainer opens the first device that loads
+ * it unless --device says otherwise.  Numbers are stable. */
+typedef enum {
+  NNC_CODE_UNSET = 0,    /* not declared (backends built before the field): see NncBackend.code */
+  NNC_CODE_NATIVE = 1,   /* native functions linked into the trainer: the cpu device (a thread pool) */
+  NNC_CODE_PTX = 2,      /* PTX text, compiled by the CUDA driver: CUDA devices */
+  NNC_CODE_OPENCL_C = 3, /* OpenCL C source, built when the trainer starts: OpenCL devices */
+} NncCodeKind;
 
 /* A source location in the user's .nn file (file NULL = none). */
 typedef struct NncLoc {
@@ -179,6 +191,20 @@ typedef struct NncBackend {
    * other key for this target with a message naming these; NULL or "" =
    * the target takes none. */
   const char *options;
+  /* Appended: what the trainer's code is, and so the devices it runs on
+   * (`nnc --list-targets` shows them).  Native functions (write_descriptor
+   * and link_trainer with code NULL) are NNC_CODE_NATIVE whatever this
+   * says; device code is this kind.  NNC_CODE_UNSET, and every backend
+   * built before this field, keeps the first rule: the device "gpu" means
+   * PTX, any other OpenCL C. */
+  NncCodeKind code;
+  /* Appended, optional: writes the schedule compile() would choose into
+   * the program of `c` (loop schedule hints, tiles: attributes that do not
+   * change results) without compiling it, so that `nnc --emit=kernels
+   * --target=NAME` prints the kernel IR as this backend runs it.  NULL:
+   * --emit=kernels prints it as lowered.  Returns 0, or nonzero after
+   * reporting an error. */
+  int (*schedule)(const NncHost *host, NncCompile *c);
 } NncBackend;
 
 /* Does backend b's struct (of its own struct_size) have `field`? */
@@ -312,8 +338,10 @@ struct NncHost {
    * and distinct buffers of one kernel never overlap), and
    * libnnrt runs them on its cpu device (threads).  Otherwise code[0 ..
    * code_size) is device code embedded in the descriptor, built with
-   * code_options: `device` "gpu" (PTX, CUDA driver) or "opencl" (OpenCL C,
-   * any OpenCL device).  `device` is also the name the trainer reports. */
+   * code_options: of the kind NncBackend.code declares (PTX for CUDA
+   * devices, OpenCL C for any OpenCL device; without it, `device` "gpu"
+   * means PTX and any other OpenCL C).  `device` is the target name the
+   * trainer reports (NULL: the backend's name). */
   int (*write_descriptor)(NncCompile *c, const char *path, const char *device, const char *code,
                           uint64_t code_size, const char *code_options);
   /* Where the runtime is: the directory holding nnrt/model.h (the

@@ -5,7 +5,8 @@
  * (sometimes a label y), some parameters, a loss, and for every parameter a
  * `grad` placeholder and the update output `p - 0.1 * grad`.  After
  * pass_autodiff and the verifier, a tiny f64 evaluator (below; only what the
- * IR's ops mean, written independently of the compiler) computes the
+ * IR's ops mean, written independently of the compiler's passes and
+ * interpreter, with ir/ops.def's scalar semantics, op_eval) computes the
  * gradient node and the objective J = mean over the batch of the loss; every
  * parameter element is compared with (J(p+h) - J(p-h)) / 2h, h = 1e-6, and
  * must agree to a relative error (max |ad - fd| / max |fd|) below 1e-6.
@@ -26,20 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
+
 enum { B = 3 }; /* samples in the test batch */
-
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    checks++;                                                                  \
-    if (!(cond)) {                                                             \
-      failures++;                                                              \
-      printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                   \
-      printf(__VA_ARGS__);                                                     \
-      printf("\n");                                                            \
-    }                                                                          \
-  } while (0)
 
 /* ---- a tiny f64 evaluator ------------------------------------------------------ */
 
@@ -57,36 +47,6 @@ static int64_t bcast_off(const Type *a, const Type *r, int64_t b, int64_t e) {
   int lead = r->rank - a->rank;
   for (int j = 0; j < a->rank; j++) off = off * a->dims[j] + (a->dims[j] == 1 ? 0 : c[j + lead]);
   return (a->batched ? b * type_numel(a) : 0) + off;
-}
-
-static double sgn(double x) { return (x > 0) - (x < 0); }
-
-static double apply(Op op, double a, double b, double c) {
-  switch (op) {
-  case OP_NEG: return -a;
-  case OP_EXP: return exp(a);
-  case OP_LOG: return log(a);
-  case OP_SQRT: return sqrt(a);
-  case OP_TANH: return tanh(a);
-  case OP_ABS: return fabs(a);
-  case OP_SIGN: return sgn(a);
-  case OP_STOP_GRAD: return a;
-  case OP_ADD: return a + b;
-  case OP_SUB: return a - b;
-  case OP_MUL: return a * b;
-  case OP_DIV: return a / b;
-  case OP_POW: return pow(a, b);
-  case OP_MAX: return a > b ? a : b;
-  case OP_MIN: return a < b ? a : b;
-  case OP_EQ: return a == b;
-  case OP_NE: return a != b;
-  case OP_LT: return a < b;
-  case OP_LE: return a <= b;
-  case OP_GT: return a > b;
-  case OP_GE: return a >= b;
-  case OP_WHERE: return a != 0 ? b : c;
-  default: fprintf(stderr, "evaluator: no elementwise op %s\n", ir_ops[op].name); exit(2);
-  }
 }
 
 typedef struct Env {
@@ -203,7 +163,7 @@ static void eval_node(Env *env, ValueId id) {
           const Type *tk = &env->m->nodes[n->args[k]].type;
           x[k] = env->val[n->args[k]][bcast_off(tk, t, b, e)];
         }
-        out[b * per + e] = n->op == OP_BROADCAST ? x[0] : apply(n->op, x[0], x[1], x[2]);
+        out[b * per + e] = n->op == OP_BROADCAST ? x[0] : op_eval(n->op, t->dtype, x[0], x[1], x[2]);
       }
   }
 }
@@ -767,6 +727,5 @@ int main(void) {
   case_no_grads();
   case_no_loss();
   case_loss_uses_grad();
-  printf("%d checks, %d failed\n", checks, failures);
-  return failures ? 1 : 0;
+  return check_done();
 }

@@ -9,16 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int failures, checks;
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    checks++;                                                                  \
-    if (!(cond)) {                                                             \
-      failures++;                                                              \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                          \
-  } while (0)
+#include "check.h"
 
 static void test_arena(void) {
   Arena a = {0};
@@ -135,6 +126,5 @@ int main(void) {
   test_diag();
   test_types();
   test_builder();
-  printf("test_core: %d checks, %d failed\n", checks, failures);
-  return failures ? 1 : 0;
+  return check_done();
 }

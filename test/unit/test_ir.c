@@ -5,27 +5,22 @@
  * identical.  Also checks number printing, the shape rules' errors, the
  * verifier on hand-broken modules, one located diagnostic per malformed
  * text, and that random, truncated and mutated texts never crash the reader
- * (whatever it accepts must itself round-trip).  Exits non-zero on failure.
+ * (whatever it accepts must itself round-trip).  And the op table: the
+ * public op numbers of ir/ops.def are include/nnc/backend.h's NncOp (read
+ * from the header's text: NNC_OP_<NAME> = the number ops.def gives op
+ * `name`), so plugins keep seeing the numbers they were built with.  Exits
+ * non-zero on failure.
  */
 #include "support/diag.h"
 #include "ir/ir.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int failures;
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      failures++;                                                              \
-      fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                                            \
-      fputc('\n', stderr);                                                     \
-    }                                                                          \
-  } while (0)
+#include "check.h"
 
 /* ---- helpers ------------------------------------------------------------------ */
 
@@ -198,8 +193,9 @@ static Module *build_all_ops(void) {
   ValueId neg = ir_op1(m, OP_NEG, z, 0);
   ValueId ex = ir_op1(m, OP_EXP, z, 0);
   ValueId lg = ir_op1(m, OP_LOG, ex, 0);
-  ir_op1(m, OP_SQRT, ex, 0);
-  ir_op1(m, OP_TANH, z, 0);
+  for (int op = 0; op < OP_COUNT; op++) /* the other math functions of ir/ops.def: sqrt, tanh, ... */
+    if ((ir_ops[op].flags & OPF_FLOAT) && ir_ops[op].arity == 1 && op != OP_EXP && op != OP_LOG)
+      ir_op1(m, (Op)op, ex, 0);
   ValueId ab = ir_op1(m, OP_ABS, z, 0);
   ir_op1(m, OP_SIGN, z, 0);
   ValueId cast = ir_retype(m, OP_CAST, z, ty(DT_I32, true, 1, 3, 0), 0);
@@ -243,6 +239,71 @@ static Module *build_all_ops(void) {
   ir_add_output(m, OUT_UPDATE, "w", sw, neww);
   ir_add_output(m, OUT_UPDATE, "w/m", sm, newm);
   return m;
+}
+
+/* ---- the op table ---------------------------------------------------------------- */
+
+enum { MAX_PUBLIC = 128 };
+
+/* The enumerators of NncOp in include/nnc/backend.h, by value; the count,
+ * or -1 when the header cannot be read or parsed. */
+static int header_ops(char names[MAX_PUBLIC][40]) {
+  FILE *f = fopen("../include/nnc/backend.h", "rb");
+  if (!f) return -1;
+  static char text[1 << 17];
+  size_t len = fread(text, 1, sizeof text - 1, f);
+  fclose(f);
+  text[len] = 0;
+  char *start = strstr(text, "NNC_OP_UNKNOWN"), *end = start ? strstr(start, "} NncOp;") : NULL;
+  if (!start || !end) return -1;
+  *end = 0;
+  int n = 0;
+  long next = 0;
+  for (char *p = start; *p;) {
+    if (p[0] == '/' && p[1] == '*') { /* a comment */
+      char *close = strstr(p + 2, "*/");
+      if (!close) return -1;
+      p = close + 2;
+    } else if (isalpha((unsigned char)*p) || *p == '_') {
+      char name[40];
+      int k = 0;
+      while ((isalnum((unsigned char)*p) || *p == '_') && k < 39) name[k++] = *p++;
+      name[k] = 0;
+      while (isspace((unsigned char)*p)) p++;
+      if (*p == '=') next = strtol(p + 1, &p, 0);
+      if (next < 0 || next >= MAX_PUBLIC || names[next][0]) return -1; /* out of range or a value twice */
+      snprintf(names[next], 40, "%s", name);
+      if (next + 1 > n) n = (int)next + 1;
+      next++;
+    } else {
+      p++;
+    }
+  }
+  return n;
+}
+
+static void test_public_numbers(void) {
+  static char names[MAX_PUBLIC][40];
+  int n = header_ops(names);
+  CHECK(n > 20, "cannot read NncOp from ../include/nnc/backend.h (found %d)", n);
+  if (n <= 20) return;
+  CHECK(!strcmp(names[0], "NNC_OP_UNKNOWN"), "NncOp 0 is %s, not NNC_OP_UNKNOWN", names[0]);
+  bool used[MAX_PUBLIC] = {false};
+  for (int op = 0; op < OP_COUNT; op++) {
+    const OpInfo *o = &ir_ops[op];
+    int k = o->nnc_op;
+    CHECK(!(o->flags & OPF_ELEMWISE) == (k == 0), "%s: elementwise ops, and only they, have an NncOp number (%d)",
+          o->name, k);
+    if (k == 0) continue;
+    char want[40] = "NNC_OP_";
+    for (int i = 0; o->name[i] && i < 30; i++) want[7 + i] = (char)toupper((unsigned char)o->name[i]);
+    CHECK(k > 0 && k < n && !strcmp(names[k], want),
+          "%s has NncOp number %d in ir/ops.def, which include/nnc/backend.h calls %s (want %s)", o->name, k,
+          k > 0 && k < n && names[k][0] ? names[k] : "nothing", want);
+    CHECK(k <= 0 || k >= n || !used[k], "NncOp number %d is given twice in ir/ops.def", k);
+    if (k > 0 && k < n) used[k] = true;
+  }
+  for (int k = 1; k < n; k++) CHECK(used[k], "include/nnc/backend.h has %s (%d), which no op of ir/ops.def has", names[k], k);
 }
 
 static void test_all_ops(void) {
@@ -814,6 +875,7 @@ int main(void) {
   nnc_diag.verify = true; /* collect diagnostics instead of printing them */
   nnc_diag.error_limit = 0;
   test_golden();
+  test_public_numbers();
   test_all_ops();
   test_numbers();
   test_shape_errors();
@@ -821,10 +883,5 @@ int main(void) {
   test_reader_errors();
   test_reader_accepts();
   test_robustness();
-  if (failures) {
-    fprintf(stderr, "test_ir: %d check(s) failed\n", failures);
-    return 1;
-  }
-  printf("test_ir: all checks passed\n");
-  return 0;
+  return check_done();
 }

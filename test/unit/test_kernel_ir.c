@@ -17,17 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static int failures;
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      failures++;                                                              \
-      fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                                            \
-      fputc('\n', stderr);                                                     \
-    }                                                                          \
-  } while (0)
+#include "check.h"
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
@@ -476,10 +466,10 @@ static void expect_broken(T *t, const char *want, int line) {
     good = end && strncmp(l, "nnc: internal error: kernel IR: ", 32) == 0;
     l = end ? end + 1 : l;
   }
+  checks++;
   if (ok || !good) {
-    failures++;
-    fprintf(stderr, "%s:%d: verifier %s, expected a first line containing \"%s\"; it printed:\n%s", __FILE__, line,
-            ok ? "accepted" : "rejected", want, err);
+    check_failed(__FILE__, line, "kprog_verify", ": %s, expected a first line containing \"%s\"; it printed:\n%s",
+                 ok ? "accepted" : "rejected", want, err);
   }
   drop(t);
 }
@@ -678,28 +668,23 @@ static void test_verifier(void) {
 /* ---- contractions ------------------------------------------------------------------------ */
 
 /* k0's matmul as one contraction statement instead of its loops. */
-/* Frees the bodies under s (statements live in the arena, bodies on the heap). */
-static void free_bodies(KStmt *s) {
-  for (uint32_t i = 0; i < s->nbody; i++) free_bodies(s->body[i]);
-  free(s->body);
-}
-
 static KStmt *as_contract(T *t) {
   KProgram *p = t->p;
   Kernel *k = &p->kernels[t->k0];
   KAxis axes[2] = {{t->mm_mid->var, 64, false}, {t->mm_red->var, 784, false}};
   KStmt *c = kstmt_contract(p, t->mm_store->buf, t->mm_store->idx, t->mm_store->nidx, axes, 1, 1, OP_ADD,
                             t->mm_let->temp, t->mm_x, t->mm_w, kexpr_temp(p, t->mm_let->temp, DT_F32));
-  free_bodies(t->mm_outer->body[0]); /* the loops it replaces */
+  free(t->mm_red->body); /* the loops it replaces (their statements live in the arena) */
+  free(t->mm_mid->body);
   t->mm_outer->body[0] = c;
   (void)k;
   return c;
 }
 
 static bool contains(const char *text, const char *want, int line) {
+  checks++;
   if (strstr(text, want)) return true;
-  failures++;
-  fprintf(stderr, "%s:%d: expected \"%s\" in:\n%s", __FILE__, line, want, text);
+  check_failed(__FILE__, line, "contains", ": expected \"%s\" in:\n%s", want, text);
   return false;
 }
 
@@ -709,7 +694,7 @@ static void test_contractions(void) {
   KStmt *c = as_contract(&t);
   char err[2048];
   bool ok = verify_captured(t.p, err, sizeof err);
-  if (!ok) failures++, fprintf(stderr, "%s:%d: a contraction does not verify: %s", __FILE__, __LINE__, err);
+  CHECK(ok, "a contraction does not verify: %s", err);
   char *text = print_str(t.p);
   contains(text, "    contract %4[v0, v1] = t0 for v1 in 0..64 with t0 = sum v2 in 0..784 of %0[v0, v2] * %2[v2, v1]\n",
            __LINE__);
@@ -722,9 +707,9 @@ static void test_contractions(void) {
   contains(text, "contract rows %4[v0, v1] = t0 for v1 in 0..64 with t0 = max v2 in 0..784 of (%0[v0, v2] + 1.0) * %2[v2, v1]",
            __LINE__);
   free(text);
-  drop(&t);
 
   /* the verifier's rules */
+  drop(&t);
   t = build(), c = as_contract(&t);
   c->value = kexpr_load(t.p, t.mm_x->buf, IDX(kexpr_var(t.p, 0), kexpr_var(t.p, c->axes[1].var)));
   BROKEN("k0_matmul: use of v2 outside a loop binding it"); /* a reduction variable in the value */
@@ -748,10 +733,10 @@ static void test_contractions(void) {
   c->b = kexpr_load(t.p, 2, IDX(kexpr_var(t.p, c->axes[0].var), kexpr_index_const(t.p, 0)));
   append(t.mm_outer, kstmt_store(t.p, 4, IDX(kexpr_var(t.p, 0), kexpr_index_const(t.p, 1)), kexpr_temp(t.p, 0, DT_F32)));
   ok = verify_captured(t.p, err, sizeof err);
-  if (!ok) failures++, fprintf(stderr, "%s:%d: t0 after a contraction without free axes: %s", __FILE__, __LINE__, err);
-  drop(&t);
+  CHECK(ok, "t0 after a contraction without free axes: %s", err);
 
   /* expanded: one reduction per output, or rows accumulating in C */
+  drop(&t);
   t = build(), c = as_contract(&t);
   kernel_expand_contractions(t.p, &t.p->kernels[t.k0], NULL, NULL);
   text = print_str(t.p);
@@ -769,7 +754,7 @@ static void test_contractions(void) {
                  "    for v1 in 0..64 {\n      %4[v0, v1] = %4[v0, v1] * 2.0\n    }\n", __LINE__);
   free(text);
   ok = verify_captured(t.p, err, sizeof err);
-  if (!ok) failures++, fprintf(stderr, "%s:%d: rows expansion does not verify: %s", __FILE__, __LINE__, err);
+  CHECK(ok, "rows expansion does not verify: %s", err);
   drop(&t);
 }
 
@@ -779,10 +764,5 @@ int main(void) {
   test_broken_prints();
   test_verifier();
   test_contractions();
-  if (failures) {
-    fprintf(stderr, "test_kernel_ir: %d check(s) failed\n", failures);
-    return 1;
-  }
-  printf("test_kernel_ir: all checks passed\n");
-  return 0;
+  return check_done();
 }

@@ -10,6 +10,7 @@
  * lit tests compare texts; this compares the data structures.  Exits
  * non-zero on failure.
  */
+#include "check.h"
 #include "test_models.h"
 
 #include "ir/kernel.h"
@@ -18,18 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int failures;
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      failures++;                                                              \
-      fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                                            \
-      fputc('\n', stderr);                                                     \
-    }                                                                          \
-  } while (0)
 
 static char *memstream_buf;
 static size_t memstream_len;
@@ -254,10 +243,5 @@ int main(void) {
   model("custom.nn", custom);
   model("regression.nn", regression);
   model("shapes.nn", shapes);
-  if (failures) {
-    fprintf(stderr, "test_kernel_read: %d check(s) failed\n", failures);
-    return 1;
-  }
-  printf("test_kernel_read: all checks passed\n");
-  return 0;
+  return check_done();
 }

@@ -21,18 +21,7 @@
 #include <string.h>
 #include "test_models.h"
 
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    checks++;                                                                  \
-    if (!(cond)) {                                                             \
-      failures++;                                                              \
-      fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                                            \
-      fputc('\n', stderr);                                                     \
-    }                                                                          \
-  } while (0)
+#include "check.h"
 
 /* ---- a kernel IR evaluator (f64) ---------------------------------------------- */
 
@@ -84,33 +73,7 @@ static double ev(Eval *e, const KExpr *x) {
   case KE_OP: break;
   }
   double a = x->a ? ev(e, x->a) : 0, b = x->b ? ev(e, x->b) : 0, c = x->c ? ev(e, x->c) : 0;
-  bool integer = x->index || x->dtype == DT_I32;
-  switch (x->op) {
-  case OP_NEG: return -a;
-  case OP_EXP: return exp(a);
-  case OP_LOG: return log(a);
-  case OP_SQRT: return sqrt(a);
-  case OP_TANH: return tanh(a);
-  case OP_ABS: return fabs(a);
-  case OP_SIGN: return (a > 0) - (a < 0);
-  case OP_CAST: return x->dtype == DT_I32 ? trunc(a) : a;
-  case OP_STOP_GRAD: return a;
-  case OP_ADD: return a + b;
-  case OP_SUB: return a - b;
-  case OP_MUL: return a * b;
-  case OP_DIV: return integer ? (b == 0 ? 0 : trunc(a / b)) : a / b;
-  case OP_POW: return pow(a, b);
-  case OP_MAX: return isnan(a) || isnan(b) ? NAN : a > b ? a : b;
-  case OP_MIN: return isnan(a) || isnan(b) ? NAN : a < b ? a : b;
-  case OP_EQ: return a == b;
-  case OP_NE: return a != b;
-  case OP_LT: return a < b;
-  case OP_LE: return a <= b;
-  case OP_GT: return a > b;
-  case OP_GE: return a >= b;
-  case OP_WHERE: return a != 0 ? b : c;
-  default: NNC_UNREACHABLE("op not expected in kernel IR");
-  }
+  return x->index ? op_eval_index(x->op, a, b, c) : op_eval(x->op, x->dtype, a, b, c);
 }
 
 static void run_stmt(Eval *e, const KStmt *s, bool outermost);
@@ -328,6 +291,5 @@ int main(void) {
   agree("custom", custom, 4, 3);
   agree("regression", regression, 6, 3);
   agree("shapes", shapes, 3, 3);
-  printf("test_lower: %d checks, %d failed\n", checks, failures);
-  return failures ? 1 : 0;
+  return check_done();
 }

@@ -1,9 +1,10 @@
 /* test/unit/test_models.h - small models several unit tests train.
  *
  * Each is a .nn source: a user fn, layer and optimizer (custom), a CSV-style
- * regression with an f32 label (regression), and the shape ops (shapes).
- * Tests compile them in-process and compare a backend with the reference
- * interpreter.
+ * regression with an f32 label (regression), and the shape ops (shapes);
+ * and in a file the lit tests share, every elementwise primitive
+ * (PRIMITIVES_NN).  Tests compile them in-process and compare a backend
+ * with the reference interpreter.
  */
 #ifndef NNC_TEST_MODELS_H
 #define NNC_TEST_MODELS_H
@@ -13,8 +14,26 @@
 #include "frontend/elab.h"
 #include "passes/pass.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Every elementwise primitive of the language (tests run in test/). */
+#define PRIMITIVES_NN "Inputs/primitives.nn"
+
+/* The text of a file, malloc'ed and NUL-terminated; NULL when it cannot be read. */
+__attribute__((unused)) static char *read_text(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+  size_t got = s ? fread(s, 1, (size_t)n, f) : 0;
+  if (s) s[got] = 0;
+  fclose(f);
+  return s;
+}
 
 /* Compiles a .nn source in-process as nnc does at -O2: parse, elaborate,
  * the graph passes, the verifier.  NULL after any error.  Each call starts

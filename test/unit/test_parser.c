@@ -16,28 +16,9 @@
 #include <string.h>
 #include <time.h>
 
-static int failures, checks;
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    checks++;                                                                  \
-    if (!(cond)) {                                                             \
-      failures++;                                                              \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                          \
-  } while (0)
+#include "check.h"
 
 /* Compares two strings, printing both on a mismatch. */
-#define CHECK_STR(got, want)                                                   \
-  do {                                                                         \
-    const char *g_ = (got), *w_ = (want);                                      \
-    checks++;                                                                  \
-    if (strcmp(g_, w_) != 0) {                                                 \
-      failures++;                                                              \
-      fprintf(stderr, "%s:%d: mismatch\n--- got:\n%s\n--- want:\n%s\n---\n", __FILE__, \
-              __LINE__, g_, w_);                                               \
-    }                                                                          \
-  } while (0)
 
 /* ---- harness ------------------------------------------------------------------ */
 
@@ -854,6 +835,5 @@ int main(void) {
   free(nnc_diag.files[0].path);
   free(nnc_diag.files[0].text);
   free(nnc_diag.files);
-  printf("test_parser: %d checks, %d failed\n", checks, failures);
-  return failures ? 1 : 0;
+  return check_done();
 }

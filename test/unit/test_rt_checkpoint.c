@@ -19,19 +19,9 @@
 #include "runtime/checkpoint.h"
 #include "runtime/memlimit.h"
 
-static int failures, checks;
-static char tmpdir[256];
+#include "check.h"
 
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    checks++;                                                                  \
-    if (!(cond)) {                                                             \
-      failures++;                                                              \
-      printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                   \
-      printf(__VA_ARGS__);                                                     \
-      printf("\n");                                                            \
-    }                                                                          \
-  } while (0)
+static char tmpdir[256];
 
 static const char *path_in(const char *name) {
   static char buf[4][512];
@@ -350,6 +340,5 @@ int main(void) {
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   if (system(cmd) != 0) printf("warning: cannot remove %s\n", tmpdir);
-  printf("test_rt_checkpoint: %d checks, %d failed\n", checks, failures);
-  return failures ? 1 : 0;
+  return check_done();
 }

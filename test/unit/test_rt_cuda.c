@@ -6,7 +6,8 @@
  * With a GPU it runs a hand-written PTX vector add (.version 6.3, sm_75, so
  * any GPU the CUDA 13 toolchain supports can JIT it), replays a captured
  * CUDA graph, and checks the messages for bad PTX and for running out of
- * memory.  Prints one line per failed check; exits 1 if any failed.
+ * memory.  Without a GPU it ends as skipped (check.h), after the checks of
+ * the no-GPU messages.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -15,18 +16,7 @@
 
 #include "runtime/device.h"
 
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    checks++;                                                                  \
-    if (!(cond)) {                                                             \
-      failures++;                                                              \
-      printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                   \
-      printf(__VA_ARGS__);                                                     \
-      printf("\n");                                                            \
-    }                                                                          \
-  } while (0)
+#include "check.h"
 
 /* c[i] = a[i] + b[i] for i < n; one thread per element */
 static const char *vadd_ptx =
@@ -147,7 +137,7 @@ int main(void) {
               strcmp(err.msg, "no CUDA GPU found") == 0,
           "opening cuda:0 without a GPU: '%s'", err.msg);
     CHECK(strstr(text, "\ncuda: no CUDA ") != NULL, "listing says why there is no CUDA device: %s", text);
-    printf("no CUDA GPU here (%s): the GPU part was skipped\n", err.msg);
+    check_skip("no CUDA GPU here (%s): the GPU part did not run", err.msg);
   } else {
     printf("cuda:0 is %s (%s)\n", rt_device_info(d)->name, rt_device_info(d)->version);
     CHECK(strstr(text, "\ncuda:0 ") != NULL, "listing shows cuda:0: %s", text);
@@ -157,6 +147,5 @@ int main(void) {
     run_on_gpu(d);
     rt_device_close(d);
   }
-  printf("%d checks, %d failures\n", checks, failures);
-  return failures ? 1 : 0;
+  return check_done();
 }

@@ -19,24 +19,14 @@
 #include "runtime/data.h"
 #include "runtime/safetensors.h"
 
+#include "check.h"
+
 /* ORDER DataKind: the runtime's values must match the IR's. */
 _Static_assert((int)RT_DATA_IDX == (int)DATA_IDX, "ORDER DataKind");
 _Static_assert((int)RT_DATA_CSV == (int)DATA_CSV, "ORDER DataKind");
 
-static int failures, checks;
 static bool verbose; /* VERBOSE=1 in the environment: print every error message checked */
 static char tmpdir[256];
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    checks++;                                                                  \
-    if (!(cond)) {                                                             \
-      failures++;                                                              \
-      printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                   \
-      printf(__VA_ARGS__);                                                     \
-      printf("\n");                                                            \
-    }                                                                          \
-  } while (0)
 
 /* ---- helpers ---------------------------------------------------------------- */
 
@@ -119,8 +109,7 @@ static void expect_idx_error(const char *dir, const RtDataExpect *ex, const char
   checks++;
   if (verbose) printf("  %s\n", err.msg);
   if (rc != -1 || !strstr(err.msg, file) || !strstr(err.msg, what) || d.x || d.n) {
-    failures++;
-    printf("FAIL line %d: %s: rc %d, message '%s' (wanted '%s' and '%s')\n", line, dir, rc, err.msg, file, what);
+    check_failed(__FILE__, line, dir, ": rc %d, message '%s' (wanted '%s' and '%s')", rc, err.msg, file, what);
   }
 }
 #define IDX_ERROR(dir, ex, file, what) expect_idx_error(dir, ex, file, what, __LINE__)
@@ -159,7 +148,7 @@ static void test_fashion_full(void) {
   const char *dir = "/usr/share/datasets/fashion-mnist";
   struct stat st;
   if (stat(dir, &st) != 0) {
-    printf("note: %s not installed, skipping the full-size check\n", dir);
+    check_note("%s not installed, skipping the full-size check", dir);
     return;
   }
   RtDataSpec spec = {RT_DATA_IDX, dir, NULL, NULL, 1.0 / 255};
@@ -664,8 +653,7 @@ static void expect_csv_error(const char *name, const char *text, const char *lab
   checks++;
   if (verbose) printf("  %s\n", err.msg);
   if (rc != -1 || !strstr(err.msg, path) || !strstr(err.msg, what) || d.x) {
-    failures++;
-    printf("FAIL line %d: %s: rc %d, message '%s' (wanted '%s')\n", line, name, rc, err.msg, what);
+    check_failed(__FILE__, line, name, ": rc %d, message '%s' (wanted '%s')", rc, err.msg, what);
   }
 }
 #define CSV_ERROR(name, text, label, ex, what) expect_csv_error(name, text, label, ex, what, __LINE__)
@@ -794,10 +782,5 @@ int main(void) {
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   if (system(cmd) != 0) printf("note: could not remove %s\n", tmpdir);
-  if (failures) {
-    printf("test_rt_data: %d of %d checks failed\n", failures, checks);
-    return 1;
-  }
-  printf("test_rt_data: all %d checks passed\n", checks);
-  return 0;
+  return check_done();
 }

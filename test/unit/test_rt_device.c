@@ -11,18 +11,7 @@
 
 #include "runtime/device.h"
 
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    checks++;                                                                  \
-    if (!(cond)) {                                                             \
-      failures++;                                                              \
-      printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                   \
-      printf(__VA_ARGS__);                                                     \
-      printf("\n");                                                            \
-    }                                                                          \
-  } while (0)
+#include "check.h"
 
 static void test_parse(void) {
   static const struct {
@@ -179,6 +168,5 @@ int main(void) {
   test_parse();
   test_list();
   test_cpu_device();
-  printf("%d checks, %d failures\n", checks, failures);
-  return failures ? 1 : 0;
+  return check_done();
 }

@@ -6,8 +6,8 @@
  * the message; the binary of a built program must load back through
  * clCreateProgramWithBinary and run; recorded launches replay; and with no
  * platform (a child process run with OCL_ICD_VENDORS=/nonexistent) opening
- * a device says "no OpenCL platform found".  Prints "skipped" and exits 0
- * when there is no OpenCL device at all.
+ * a device says "no OpenCL platform found".  Ends as skipped (check.h) when
+ * there is no OpenCL device at all.
  */
 #include <spawn.h>
 #include <stdint.h>
@@ -18,20 +18,9 @@
 
 #include "runtime/device.h"
 
+#include "check.h"
+
 extern char **environ;
-
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    checks++;                                                                  \
-    if (!(cond)) {                                                             \
-      failures++;                                                              \
-      printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                   \
-      printf(__VA_ARGS__);                                                     \
-      printf("\n");                                                            \
-    }                                                                          \
-  } while (0)
 
 static const char *source =
     "/* c = a + alpha * b */\n"
@@ -209,9 +198,9 @@ int main(int argc, char **argv) {
   for (int i = 0; i < n && i < 16; i++)
     if (info[i].kind == RT_DEVICE_OPENCL && first < 0) first = i;
   if (first < 0) {
-    printf("skipped: no OpenCL device\n");
     rt_device_print_list(stdout);
-    return 0;
+    check_skip("no OpenCL device");
+    return check_done();
   }
   printf("opencl:0 is %s (%s), %s, %s\n", info[first].name, info[first].platform, info[first].type,
          info[first].version);
@@ -234,6 +223,5 @@ int main(int argc, char **argv) {
   }
   rt_device_close(d);
   test_no_platform();
-  printf("%d checks, %d failures\n", checks, failures);
-  return failures ? 1 : 0;
+  return check_done();
 }

@@ -17,6 +17,8 @@
 #include "runtime/init.h"
 #include "runtime/rng.h"
 
+#include "check.h"
+
 /* ORDER InitKind: the runtime's copy of the enum must match the IR's. */
 _Static_assert((int)RT_INIT_NONE == (int)INIT_NONE, "ORDER InitKind");
 _Static_assert((int)RT_INIT_ZEROS == (int)INIT_ZEROS, "ORDER InitKind");
@@ -26,19 +28,6 @@ _Static_assert((int)RT_INIT_UNIFORM == (int)INIT_UNIFORM, "ORDER InitKind");
 _Static_assert((int)RT_INIT_NORMAL == (int)INIT_NORMAL, "ORDER InitKind");
 _Static_assert((int)RT_INIT_GLOROT_UNIFORM == (int)INIT_GLOROT_UNIFORM, "ORDER InitKind");
 _Static_assert((int)RT_INIT_HE_NORMAL == (int)INIT_HE_NORMAL, "ORDER InitKind");
-
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    checks++;                                                                  \
-    if (!(cond)) {                                                             \
-      failures++;                                                              \
-      printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                   \
-      printf(__VA_ARGS__);                                                     \
-      printf("\n");                                                            \
-    }                                                                          \
-  } while (0)
 
 static void test_known_values(void) {
   RtRng r = {{1, 2, 3, 4}}; /* the reference implementation's test vector */
@@ -260,10 +249,5 @@ int main(void) {
   test_shuffle();
   test_streams();
   test_init();
-  if (failures) {
-    printf("test_rt_rng: %d of %d checks failed\n", failures, checks);
-    return 1;
-  }
-  printf("test_rt_rng: all %d checks passed\n", checks);
-  return 0;
+  return check_done();
 }

@@ -15,20 +15,10 @@
 
 #include "runtime/safetensors.h"
 
-static int failures, checks;
+#include "check.h"
+
 static bool verbose; /* VERBOSE=1 in the environment: print every error message checked */
 static char tmpdir[256];
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    checks++;                                                                  \
-    if (!(cond)) {                                                             \
-      failures++;                                                              \
-      printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                   \
-      printf(__VA_ARGS__);                                                     \
-      printf("\n");                                                            \
-    }                                                                          \
-  } while (0)
 
 static const char *tmp_path(const char *name) {
   static char buf[4][512];
@@ -139,8 +129,7 @@ static void expect_write_error(const char *path, const RtTensorRef *ts, int n, c
   checks++;
   if (verbose) printf("  %s\n", err.msg);
   if (rc != -1 || !strstr(err.msg, path) || !strstr(err.msg, what)) {
-    failures++;
-    printf("FAIL line %d: write %s: rc %d, message '%s' (wanted '%s')\n", line, path, rc, err.msg, what);
+    check_failed(__FILE__, line, path, ": write: rc %d, message '%s' (wanted '%s')", rc, err.msg, what);
   }
 }
 #define WRITE_ERROR(path, ts, n, meta, what) expect_write_error(path, ts, n, meta, what, __LINE__)
@@ -201,8 +190,7 @@ static void expect_read_error(const char *name, const char *header, size_t data_
   checks++;
   if (verbose) printf("  %s\n", err.msg);
   if (rc != -1 || !strstr(err.msg, p) || !strstr(err.msg, what) || st.n || st.blob) {
-    failures++;
-    printf("FAIL line %d: read %s: rc %d, message '%s' (wanted '%s')\n", line, name, rc, err.msg, what);
+    check_failed(__FILE__, line, name, ": read: rc %d, message '%s' (wanted '%s')", rc, err.msg, what);
   }
 }
 #define READ_ERROR(name, header, data_n, what) expect_read_error(name, header, data_n, 0, what, __LINE__)
@@ -295,10 +283,5 @@ int main(void) {
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   if (system(cmd) != 0) printf("note: could not remove %s\n", tmpdir);
-  if (failures) {
-    printf("test_rt_safetensors: %d of %d checks failed\n", failures, checks);
-    return 1;
-  }
-  printf("test_rt_safetensors: all %d checks passed\n", checks);
-  return 0;
+  return check_done();
 }

@@ -33,20 +33,10 @@
 #include "runtime/safetensors.h"
 #include "runtime/train.h"
 
-static int failures, checks;
+#include "check.h"
+
 static bool verbose; /* VERBOSE=1: print every run's output */
 static char tmpdir[256];
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    checks++;                                                                  \
-    if (!(cond)) {                                                             \
-      failures++;                                                              \
-      printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                   \
-      printf(__VA_ARGS__);                                                     \
-      printf("\n");                                                            \
-    }                                                                          \
-  } while (0)
 
 static const char *tmp_path(const char *name) {
   static char buf[8][512];
@@ -220,7 +210,7 @@ static RtModelDesc cpu_model(void) {
   m.data_path = train_csv, m.test_path = test_csv, m.label_column = "y";
   m.scale = 1;
   m.batch = 8, m.epochs = 5, m.seed = 3, m.shuffle = 1;
-  m.nkernels = 5, m.kernel_names = kernel_names, m.native = native;
+  m.nkernels = 5, m.kernel_names = kernel_names, m.native = native, m.code_kind = RT_MODEL_CODE_NATIVE;
   m.ntrain = 5, m.train = train_plan;
   m.neval = 2, m.eval = train_plan + 1; /* forward and loss */
   return m;
@@ -514,7 +504,6 @@ static void test_overrides(const RtModelDesc *m) {
   CHECK(r.rc == 0 && count_lines(r.out) == 3 && strstr(r.out, " partial=3/7\n"), "%s", r.out);
   CHECK(field(r.out, "done:", 0, "epochs") == 2 && field(r.out, "done:", 0, "steps") == 10, "%s", r.out);
 
-
   /* --data and --test replace the train block's files */
   run(&r, m, (const char *[]){"--epochs", "1", "--data", test_csv, "--test", train_csv, "--batch", "5", NULL});
   CHECK(r.rc == 0 && strstr(r.out, "done: epochs=1 steps=4 "), "%s%s", r.out, r.err);
@@ -583,30 +572,59 @@ static void test_command_line(const RtModelDesc *m) {
   /* code for one kind of device only */
   expect_error(m, (const char *[]){"--device", "cuda", NULL},
                "this program was built for target cpu and runs on cpu, not on cuda");
-  expect_error(m, (const char *[]){"--device=opencl:0", NULL}, "not on opencl:0 (rebuild it with nnc --target=opencl)");
+  expect_error(m, (const char *[]){"--device=opencl:0", NULL},
+               "not on opencl:0 (rebuild it for a target whose code runs on opencl; nnc --list-targets names each "
+               "target's device)");
 
   /* a GPU trainer here: without a CUDA GPU, the device layer's one line */
   RtDeviceInfo info[16];
   int ndev = rt_device_list(info, 16), ncuda = 0;
   for (int i = 0; i < ndev && i < 16; i++) ncuda += info[i].kind == RT_DEVICE_CUDA;
   RtModelDesc g = *m;
-  g.target = "gpu", g.native = NULL, g.code = "// not PTX\n", g.code_size = 0;
+  g.target = "gpu", g.native = NULL, g.code = "// not PTX\n", g.code_size = 0, g.code_kind = RT_MODEL_CODE_PTX;
   if (ncuda == 0) {
     expect_error(&g, (const char *[]){NULL}, "CUDA");
     expect_error(&g, (const char *[]){"--device", "cuda:0", "--data", tmp_path("missing.csv"), NULL}, "CUDA");
   }
   expect_error(&g, (const char *[]){"--device", "cpu", NULL}, "built for target gpu and runs on cuda:0, not on cpu");
+  /* The device comes from what the code is, whatever the target's name. */
+  g.target = "nvptx-next";
+  expect_error(&g, (const char *[]){"--device", "cpu", NULL}, "built for target nvptx-next and runs on cuda:0, not on cpu");
+  RtModelDesc n = *m;
+  n.target = "gpu"; /* a name the runtime once read as "PTX" */
+  expect_error(&n, (const char *[]){"--device", "cuda", NULL}, "built for target gpu and runs on cpu, not on cuda");
+  n.target = "hls-c";
+  Run rn;
+  run(&rn, &n, (const char *[]){"--epochs", "1", NULL});
+  CHECK(rn.rc == 0 && count_lines(rn.out) == 2, "a native program of target hls-c: rc %d\n%s%s", rn.rc, rn.out, rn.err);
+  run(&rn, &n, (const char *[]){"--help", NULL});
+  CHECK(rn.rc == 0 && strstr(rn.out, "(default cpu)") && !strstr(rn.out, "--cl-binary"), "%s", rn.out);
+  RtModelDesc c = g;
+  c.target = "cl-dialect", c.code_kind = RT_MODEL_CODE_OPENCL_C;
+  expect_error(&c, (const char *[]){"--device", "cuda", NULL}, "built for target cl-dialect and runs on opencl:0, not on cuda");
+  run(&rn, &c, (const char *[]){"--help", NULL});
+  CHECK(rn.rc == 0 && strstr(rn.out, "(default opencl:0)") && strstr(rn.out, "--cl-binary"), "%s", rn.out);
+  expect_error(&g, (const char *[]){"--cl-binary", "x.bin", NULL},
+               "--cl-binary needs a program built for an OpenCL target (this one runs on cuda:0)");
 
   /* a descriptor from another ABI version, or a broken one */
   RtModelDesc v = *m;
   v.abi = RT_MODEL_ABI + 1;
-  expect_error(&v, (const char *[]){"--help", NULL}, "this program was built for model ABI 2");
+  expect_error(&v, (const char *[]){"--help", NULL}, "this program was built for model ABI 3");
+  v.abi = 1; /* before code_kind */
+  expect_error(&v, (const char *[]){"--help", NULL}, "this program was built for model ABI 1");
   RtModelDesc bad = *m;
   bad.loss_buf = NBUFS;
   expect_error(&bad, (const char *[]){NULL}, "invalid model description");
   bad = *m;
   bad.loss_buf = W; /* not per sample */
   expect_error(&bad, (const char *[]){NULL}, "invalid model description");
+  bad = *m;
+  bad.code_kind = 0; /* a descriptor must say what its code is */
+  expect_error(&bad, (const char *[]){NULL}, "invalid model description: no code, or a code kind");
+  bad = *m;
+  bad.code_kind = RT_MODEL_CODE_PTX; /* and have it */
+  expect_error(&bad, (const char *[]){NULL}, "invalid model description: no code, or a code kind");
   bad = *m;
   bad.data_kind = 0;
   expect_error(&bad, (const char *[]){NULL}, "names no data source");
@@ -619,11 +637,12 @@ static void test_opencl(const RtModelDesc *m) {
   int ndev = rt_device_list(info, 16), ncl = 0;
   for (int i = 0; i < ndev && i < 16; i++) ncl += info[i].kind == RT_DEVICE_OPENCL;
   if (ncl == 0) {
-    printf("test_rt_trainer: no OpenCL device, OpenCL run skipped\n");
+    check_note("no OpenCL device, OpenCL run skipped");
     return;
   }
   RtModelDesc o = *m;
-  o.target = "opencl", o.native = NULL, o.code = cl_source, o.code_size = 0, o.code_options = "";
+  o.target = "cl-dialect", o.native = NULL, o.code = cl_source, o.code_size = 0, o.code_options = "";
+  o.code_kind = RT_MODEL_CODE_OPENCL_C; /* runs on OpenCL whatever the target's name */
   Run r, rc;
   run(&r, &o, (const char *[]){"--epochs", "2", "--save", tmp_path("cl.safetensors"), NULL});
   run(&rc, m, (const char *[]){"--epochs", "2", "--save", tmp_path("cpu.safetensors"), NULL});
@@ -680,6 +699,5 @@ int main(int argc, char **argv) {
   CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the OpenCL child failed (status %d)", status);
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   if (system(cmd) != 0) printf("test_rt_trainer: could not remove %s\n", tmpdir);
-  printf("test_rt_trainer: %d checks, %d failed\n", checks, failures);
-  return failures ? 1 : 0;
+  return check_done();
 }

@@ -1,11 +1,26 @@
 /* A minimal plugin (test/Plugins): target `hello` walks the kernel IR
- * through the host table and, for --emit=summary, writes one line per
- * kernel; it builds no trainer.  -DNAME=\"cpu\" makes a plugin whose target
- * clashes with a built-in one. */
+ * through the host table and writes what it finds; it builds no trainer.
+ *
+ *   --emit=summary      one line per kernel
+ *   --emit=cl           one line naming its --local-mem (a kind a built-in
+ *                       target writes too: nothing reserves it)
+ *   --emit=descriptor   the trainer descriptor through write_descriptor,
+ *                       with --backend-opt=code=TEXT as device code (no
+ *                       code: native functions), reported as device=NAME
+ *   --emit=kernels      (nnc's own) its schedule hook says it ran
+ *
+ * It declares OpenCL C code (NncBackend.code).  -DNAME=\"cpu\" makes a
+ * plugin whose target clashes with a built-in one; -DLEGACY one built
+ * before `code` and `schedule` were appended (its struct_size ends at
+ * `options`), named legacy. */
 #include <nnc/backend.h>
 
 #include <stdio.h>
+#include <string.h>
 
+#ifdef LEGACY
+#define NAME "legacy"
+#endif
 #ifndef NAME
 #define NAME "hello"
 #endif
@@ -18,10 +33,20 @@ static int count_stmts(const NncHost *h, const NncStmt *s) {
 
 static int hello_compile(const NncHost *h, NncCompile *c) {
   const NncProgram *p = h->program(c);
-  if (!h->emit(c)) {
+  const char *emit = h->emit(c);
+  if (!emit) {
     h->diag(c, NNC_DIAG_ERROR, h->num_kernels(p) ? h->kernel(p, 0) : NULL,
-            "the hello backend writes only --emit=summary");
+            "the hello backend writes only --emit=summary, cl or descriptor");
     return 1;
+  }
+  if (!strcmp(emit, "cl")) {
+    printf("// hello: local-mem %s\n", h->option(c, "local-mem") ? h->option(c, "local-mem") : "none");
+    return 0;
+  }
+  if (!strcmp(emit, "descriptor")) {
+    const char *code = h->option(c, "code"), *out = h->output(c);
+    return h->write_descriptor(c, out ? out : "model.c", h->option(c, "device"), code,
+                               code ? (uint64_t)strlen(code) : 0, NULL);
   }
   printf("program %s: %d buffers, %d kernels, train plan %d, eval plan %d\n", h->program_name(p), h->num_buffers(p),
          h->num_kernels(p), h->plan_length(p, NNC_PLAN_TRAIN), h->plan_length(p, NNC_PLAN_EVAL));
@@ -39,9 +64,26 @@ static int hello_compile(const NncHost *h, NncCompile *c) {
   return 0;
 }
 
-static const NncBackend hello = {NNC_BACKEND_API_VERSION, sizeof(NncBackend), NAME,
-                                 "a test backend that summarises the kernel IR", "summary", 0, hello_compile, 0,
-                                 "greeting"};
+static int hello_schedule(const NncHost *h, NncCompile *c) {
+  h->diag(c, NNC_DIAG_NOTE, NULL, "hello schedules %d kernels", h->num_kernels(h->program(c)));
+  return 0;
+}
+
+static const NncBackend hello = {
+    .api_version = NNC_BACKEND_API_VERSION,
+#ifdef LEGACY
+    .struct_size = offsetof(NncBackend, options) + sizeof(const char *),
+#else
+    .struct_size = sizeof(NncBackend),
+#endif
+    .name = NAME,
+    .description = "a test backend that summarises the kernel IR",
+    .emits = "summary,cl,descriptor",
+    .compile = hello_compile,
+    .options = "greeting,local-mem,device,code",
+    .code = NNC_CODE_OPENCL_C,
+    .schedule = hello_schedule,
+};
 static const NncBackend *const list[] = {&hello};
 static const NncPlugin plugin = {NNC_BACKEND_API_VERSION, sizeof(NncPlugin), "hello", 1, list};
 

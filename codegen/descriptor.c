@@ -1,4 +1,4 @@
-/* codegen/plan.c - writes the trainer descriptor as C (see plan.h).
+/* codegen/descriptor.c - writes the trainer descriptor as C (see descriptor.h).
  *
  * The output is plain C11 data: static const arrays for the buffers, the
  * argument lists, the train and eval launches, metric and hyper-parameter
@@ -7,7 +7,7 @@
  * main().  Nothing in it depends on the compiler's headers: it includes
  * only <nnrt/model.h> and <nnrt/init.h>.
  */
-#include "codegen/plan.h"
+#include "codegen/descriptor.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -28,7 +28,18 @@ static const char *const init_kind_names[] = {"RT_INIT_NONE",    "RT_INIT_ZEROS"
                                               "RT_INIT_FULL",    "RT_INIT_UNIFORM",        "RT_INIT_NORMAL",
                                               "RT_INIT_GLOROT_UNIFORM", "RT_INIT_HE_NORMAL"};
 
-int64_t plan_kernel_range(const Kernel *k, bool *batched) {
+/* ORDER NncCodeKind (RtModelCode) */
+static const char *const code_kind_names[] = {"0", "RT_MODEL_CODE_NATIVE", "RT_MODEL_CODE_PTX",
+                                              "RT_MODEL_CODE_OPENCL_C"};
+
+NncCodeKind descriptor_code_kind(const NncBackend *b, const char *device, bool has_code) {
+  if (!has_code) return NNC_CODE_NATIVE;
+  NncCodeKind k = b && NNC_BACKEND_HAS(b, code) ? b->code : NNC_CODE_UNSET;
+  if (k == NNC_CODE_PTX || k == NNC_CODE_OPENCL_C) return k;
+  return device && !strcmp(device, "gpu") ? NNC_CODE_PTX : NNC_CODE_OPENCL_C; /* API 1 */
+}
+
+int64_t descriptor_launch_range(const Kernel *k, bool *batched) {
   if (k->nbody == 1 && k->body[0]->kind == KS_LOOP) {
     *batched = k->body[0]->batched;
     return k->body[0]->extent;
@@ -37,7 +48,7 @@ int64_t plan_kernel_range(const Kernel *k, bool *batched) {
   return 1;
 }
 
-void plan_write_string(FILE *out, const char *s, size_t n) {
+void descriptor_write_string(FILE *out, const char *s, size_t n) {
   size_t col = 0;
   fputc('"', out);
   for (size_t i = 0; i < n; i++) {
@@ -66,7 +77,7 @@ void plan_write_string(FILE *out, const char *s, size_t n) {
 
 static void write_cstr(FILE *out, const char *s) {
   if (s)
-    plan_write_string(out, s, strlen(s));
+    descriptor_write_string(out, s, strlen(s));
   else
     fputs("NULL", out);
 }
@@ -171,7 +182,7 @@ static void write_plan(const KProgram *p, const uint32_t *plan, uint32_t n, cons
     NNC_ASSERT(plan[i] < p->nkernels);
     const Kernel *k = &p->kernels[plan[i]];
     bool batched;
-    int64_t range = plan_kernel_range(k, &batched);
+    int64_t range = descriptor_launch_range(k, &batched);
     fprintf(out, "    {%u, %u, ", plan[i], k->nargs);
     if (k->nargs)
       fprintf(out, "nnc_args_%u", plan[i]);
@@ -182,8 +193,8 @@ static void write_plan(const KProgram *p, const uint32_t *plan, uint32_t n, cons
   fprintf(out, "};\n\n");
 }
 
-static void write_code(const KProgram *p, const char *code, uint64_t code_size, FILE *out) {
-  if (!code) {
+static void write_code(const KProgram *p, const DescriptorCode *code, FILE *out) {
+  if (code->kind == NNC_CODE_NATIVE) {
     for (uint32_t i = 0; i < p->nkernels; i++) {
       const char *name = p->kernels[i].name;
       if (!is_identifier(name)) nnc_internal_error(__FILE__, __LINE__, "kernel name '%s' is not a C identifier", name);
@@ -196,7 +207,7 @@ static void write_code(const KProgram *p, const char *code, uint64_t code_size, 
     }
   } else {
     fprintf(out, "static const char nnc_code[] =\n    ");
-    plan_write_string(out, code, (size_t)code_size);
+    descriptor_write_string(out, code->text, (size_t)code->size);
     fprintf(out, ";\n");
   }
   fputc('\n', out);
@@ -214,9 +225,13 @@ static const char *metric_name(const KProgram *p, uint32_t i) {
   return strncmp(name, "metric.", 7) || !name[7] ? name : name + 7;
 }
 
-bool plan_write_c(const KProgram *p, const char *target, const char *code, uint64_t code_size,
-                  const char *code_options, FILE *out) {
+bool descriptor_write(const KProgram *p, const char *target, const DescriptorCode *code, FILE *out) {
   const Module *m = p->module;
+  bool native = code->kind == NNC_CODE_NATIVE;
+  if ((unsigned)code->kind >= sizeof code_kind_names / sizeof *code_kind_names || code->kind == NNC_CODE_UNSET ||
+      native != !code->text)
+    nnc_internal_error(__FILE__, __LINE__, "descriptor code of kind %d %s text", code->kind,
+                       code->text ? "with" : "without");
   const char *model = m && m->name ? m->name : "model";
   fprintf(out, "/* The model description of '%s' for target %s, written by nnc %s.\n", model, target, NNC_VERSION);
   fprintf(out, " * Compile with -I<nnc include dir> and link with the kernels and libnnrt. */\n");
@@ -273,7 +288,7 @@ bool plan_write_c(const KProgram *p, const char *target, const char *code, uint6
     }
     fprintf(out, "};\n");
   }
-  write_code(p, code, code_size, out);
+  write_code(p, code, out);
 
   const TrainSpec *t = m ? &m->train : NULL;
   int64_t label_bound = 0;
@@ -309,13 +324,17 @@ bool plan_write_c(const KProgram *p, const char *target, const char *code, uint6
   fprintf(out, "    .label_bound = %lld,\n", (long long)label_bound);
   fprintf(out, "    .nkernels = %u,\n", p->nkernels);
   fprintf(out, "    .kernel_names = %s,\n", p->nkernels ? "nnc_kernel_names" : "NULL");
-  fprintf(out, "    .native = %s,\n", !code && p->nkernels ? "nnc_native" : "NULL");
-  fprintf(out, "    .code = %s,\n", code ? "nnc_code" : "NULL");
-  fprintf(out, "    .code_size = %llu,\n", (unsigned long long)(code ? code_size : 0));
+  fprintf(out, "    .code_kind = %s,\n", code_kind_names[code->kind]);
+  fprintf(out, "    .native = %s,\n", native && p->nkernels ? "nnc_native" : "NULL");
+  fprintf(out, "    .code = %s,\n", native ? "NULL" : "nnc_code");
+  fprintf(out, "    .code_size = %llu,\n", (unsigned long long)(native ? 0 : code->size));
   fprintf(out, "    .code_options = ");
-  write_cstr(out, code_options);
+  write_cstr(out, code->options);
   fprintf(out, ",\n    .ntrain = %u,\n    .train = %s,\n", p->ntrain, p->ntrain ? "nnc_train" : "NULL");
   fprintf(out, "    .neval = %u,\n    .eval = %s,\n", p->neval, p->neval ? "nnc_eval" : "NULL");
+  if (code->single_work_item || code->batch_i32)
+    fprintf(out, "    .single_work_item = %d,\n    .batch_arg_i32 = %d,\n", code->single_work_item ? 1 : 0,
+            code->batch_i32 ? 1 : 0);
   fprintf(out, "    .buf_sources = %s,\n};\n\n", p->nbufs ? "nnc_buf_sources" : "NULL");
   fprintf(out, "int main(int argc, char **argv) { return rt_trainer_main(argc, argv, &nnc_model); }\n");
   return !ferror(out);

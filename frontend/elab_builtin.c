@@ -1,0 +1,388 @@
+/* frontend/elab_builtin.c - the built-in primitives of the language.
+ *
+ * A call whose name is not bound in scope is looked up here before the
+ * fn and layer definitions, in two tables:
+ *   builtins[]   the primitives with rules of their own, one row each: the
+ *                name, the positional and named arguments it takes, the
+ *                function that builds it (f32, i32, max, min, sum, mean,
+ *                where, argmax, reshape, transpose, onehot);
+ *   ir/ops.def   every elementwise op with a .nn name (exp, log, sqrt,
+ *                ...): op(x) on tensors, with x made f32 for the ops defined
+ *                on f32 only; on numbers, the op's value (op_eval) folds at
+ *                compile time.
+ * Built-in names cannot be redefined (elab.c asks elab_is_builtin).
+ */
+#include "frontend/elab_internal.h"
+
+#include <string.h>
+
+static bool expect_args(Elab *e, const Expr *call, CallArgs *ca, uint32_t min, uint32_t max,
+                        const char *const *named_ok) {
+  const char *name = call->u.call.callee;
+  if (ca->npos < min || ca->npos > max) {
+    if (min == max)
+      elab_error(e, call->loc, "'%s' takes %u argument%s, found %u", name, min, min == 1 ? "" : "s", ca->npos);
+    else
+      elab_error(e, call->loc, "'%s' takes %u to %u arguments, found %u", name, min, max, ca->npos);
+    return false;
+  }
+  for (uint32_t k = 0; k < ca->nnamed; k++) {
+    bool known = false;
+    for (int j = 0; named_ok && named_ok[j]; j++) known |= !strcmp(named_ok[j], ca->names[k]);
+    if (!known) {
+      Suggest sg;
+      suggest_init(&sg, ca->names[k]);
+      suggest_offer_list(&sg, named_ok);
+      elab_error(e, ca->name_locs[k], "'%s' has no parameter named '%s'%s", name, ca->names[k],
+                 elab_did_you_mean(e, suggest_best(&sg)));
+      return false;
+    }
+  }
+  return true;
+}
+
+static Value *named_arg(CallArgs *ca, const char *name) {
+  for (uint32_t k = 0; k < ca->nnamed; k++)
+    if (!strcmp(ca->names[k], name)) return &ca->named[k];
+  return NULL;
+}
+
+/* A tensor operand for a primitive (numbers become constants). */
+static bool tensor_arg(Elab *e, Value *v, DType want) {
+  *v = elab_to_tensor(e, *v, want);
+  return v->kind == V_TENSOR;
+}
+
+/* Axis list from `axis = k` or `axis = [a, b]`, negative counting from the end. */
+static bool axes_arg(Elab *e, Value *axis, int rank, uint32_t *mask) {
+  if (!axis) {
+    *mask = rank ? (1u << rank) - 1 : 0;
+    return true;
+  }
+  Value *items = axis->kind == V_LIST ? axis->items : axis;
+  uint32_t n = axis->kind == V_LIST ? axis->nitems : 1;
+  *mask = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    if (items[i].kind != V_NUM || !elab_integral(items[i].num)) {
+      elab_error(e, items[i].loc, "an axis must be an integer, found %s", elab_kind_text(items[i].kind));
+      return false;
+    }
+    double a = items[i].num < 0 ? items[i].num + rank : items[i].num;
+    if (a < 0 || a >= rank) {
+      elab_error(e, items[i].loc, "axis %g is out of range for a value of rank %d", items[i].num, rank);
+      return false;
+    }
+    *mask |= 1u << (int)a;
+  }
+  return true;
+}
+
+static Value retype(Elab *e, Op op, Value x, Type t, SrcLoc loc) {
+  Node attrs;
+  memset(&attrs, 0, sizeof attrs);
+  attrs.type = t;
+  return elab_build(e, op, &x.id, 1, &attrs, loc);
+}
+
+/* `keepdims = true|false` (the numbers 1 and 0) of a reduction; false when
+ * absent. */
+static bool keepdims_arg(Elab *e, CallArgs *ca, bool *keep) {
+  Value *k = named_arg(ca, "keepdims");
+  *keep = false;
+  if (!k) return true;
+  if (k->kind != V_NUM || (k->num != 0 && k->num != 1)) {
+    if (k->kind != V_ERROR) elab_error(e, k->loc, "keepdims must be true or false");
+    return false;
+  }
+  *keep = k->num == 1;
+  return true;
+}
+
+/* With keepdims, the reduced axes of `in` come back as axes of extent 1:
+ * a reshape of the reduction, so the graph IR needs no second form. */
+static Value keep_axes(Elab *e, Value r, const Type *in, uint32_t mask, bool keep, SrcLoc loc) {
+  if (!keep || mask == 0 || r.kind != V_TENSOR) return r;
+  Type t = *in;
+  t.dtype = elab_vtype(e, r)->dtype;
+  for (int i = 0; i < t.rank; i++)
+    if (mask >> i & 1) t.dims[i] = 1;
+  return retype(e, OP_RESHAPE, r, t, loc);
+}
+
+static Value reduce(Elab *e, Op op, Value x, uint32_t mask, SrcLoc loc) {
+  if (mask == 0) return x; /* a scalar reduces to itself */
+  Node attrs;
+  memset(&attrs, 0, sizeof attrs);
+  attrs.attr.axes = mask;
+  return elab_build(e, op, &x.id, 1, &attrs, loc);
+}
+
+/* ---- the primitives ------------------------------------------------------------------- */
+
+typedef struct Builtin Builtin;
+typedef Value (*BuiltinFn)(Elab *e, const Expr *call, CallArgs *ca);
+struct Builtin {
+  const char *name;
+  uint32_t min, max;            /* positional arguments */
+  const char *const *named;     /* the named arguments it takes, NULL-terminated; NULL = none */
+  BuiltinFn build;              /* called once the arguments are checked */
+};
+
+static const char *const axis_only[] = {"axis", "keepdims", NULL};
+
+/* An elementwise op of ir/ops.def by its .nn name: op(x) or op(x, y). */
+static Value elementwise(Elab *e, const Expr *call, CallArgs *ca, Op op) {
+  const char *name = call->u.call.callee;
+  SrcLoc loc = call->loc;
+  int arity = ir_ops[op].arity;
+  NNC_ASSERT(arity == 1 || arity == 2); /* three operands need rules of their own (where) */
+  if (!expect_args(e, call, ca, (uint32_t)arity, (uint32_t)arity, NULL)) return value_error(loc);
+  Value x = ca->pos[0];
+  if (arity == 2) {
+    Value y = ca->pos[1];
+    if (x.kind == V_NUM && y.kind == V_NUM) return value_num(op_eval(op, DT_F32, x.num, y.num, 0), false, loc);
+    return elab_apply_binary(e, op, name, x, y, loc);
+  }
+  if (x.kind == V_NUM) return value_num(op_eval(op, DT_F32, x.num, 0, 0), false, loc);
+  bool flt = ir_ops[op].flags & OPF_FLOAT;
+  if (!tensor_arg(e, &x, flt ? DT_F32 : DT_I32)) return value_error(loc);
+  if (flt) x = elab_cast(e, x, DT_F32);
+  return elab_build(e, op, &x.id, 1, NULL, loc);
+}
+
+/* f32(x), i32(x): a conversion (a number converts as op_eval's cast). */
+static Value convert(Elab *e, const Expr *call, CallArgs *ca, DType dt) {
+  Value x = ca->pos[0];
+  if (x.kind == V_NUM) return value_num(op_eval(OP_CAST, dt, x.num, 0, 0), dt == DT_I32, call->loc);
+  if (!tensor_arg(e, &x, DT_F32)) return value_error(call->loc);
+  return elab_cast(e, x, dt);
+}
+static Value b_f32(Elab *e, const Expr *call, CallArgs *ca) { return convert(e, call, ca, DT_F32); }
+static Value b_i32(Elab *e, const Expr *call, CallArgs *ca) { return convert(e, call, ca, DT_I32); }
+
+/* max(a, b), min(a, b): elementwise; max(x, axis =, keepdims =), min(x, ...):
+ * a reduction (min(x) = -max(-x)). */
+static Value max_min(Elab *e, const Expr *call, CallArgs *ca, bool is_max) {
+  SrcLoc loc = call->loc;
+  if (ca->npos == 2) {
+    if (!expect_args(e, call, ca, 2, 2, NULL)) return value_error(loc);
+    Value a = ca->pos[0], b = ca->pos[1];
+    Op op = is_max ? OP_MAX : OP_MIN;
+    if (a.kind == V_NUM && b.kind == V_NUM) return value_num(op_eval(op, DT_F32, a.num, b.num, 0), a.is_int && b.is_int, loc);
+    return elab_apply_binary(e, op, call->u.call.callee, a, b, loc);
+  }
+  Value x = ca->pos[0];
+  bool keep;
+  if (!keepdims_arg(e, ca, &keep) || !tensor_arg(e, &x, DT_F32)) return value_error(loc);
+  Type in = *elab_vtype(e, x);
+  uint32_t mask;
+  if (!axes_arg(e, named_arg(ca, "axis"), in.rank, &mask)) return value_error(loc);
+  Value r;
+  if (is_max) {
+    r = reduce(e, OP_REDUCE_MAX, x, mask, loc);
+  } else {
+    Value neg = elab_build(e, OP_NEG, &x.id, 1, NULL, loc);
+    r = neg.kind == V_ERROR ? neg : reduce(e, OP_REDUCE_MAX, neg, mask, loc);
+    if (r.kind != V_ERROR) r = elab_build(e, OP_NEG, &r.id, 1, NULL, loc);
+  }
+  return keep_axes(e, r, &in, mask, keep, loc);
+}
+static Value b_max(Elab *e, const Expr *call, CallArgs *ca) { return max_min(e, call, ca, true); }
+static Value b_min(Elab *e, const Expr *call, CallArgs *ca) { return max_min(e, call, ca, false); }
+
+/* sum(x, axis =, keepdims =), mean(x, ...): a number sums to itself. */
+static Value sum_mean(Elab *e, const Expr *call, CallArgs *ca, bool mean) {
+  SrcLoc loc = call->loc;
+  Value x = ca->pos[0];
+  bool keep;
+  if (!keepdims_arg(e, ca, &keep)) return value_error(loc);
+  if (x.kind == V_NUM) return x;
+  if (!tensor_arg(e, &x, DT_F32)) return value_error(loc);
+  if (mean) x = elab_cast(e, x, DT_F32);
+  Type in = *elab_vtype(e, x);
+  uint32_t mask;
+  if (!axes_arg(e, named_arg(ca, "axis"), in.rank, &mask)) return value_error(loc);
+  double count = 1;
+  for (int i = 0; i < in.rank; i++)
+    if (mask >> i & 1) count *= (double)in.dims[i];
+  Value r = reduce(e, OP_REDUCE_SUM, x, mask, loc);
+  if (mean && r.kind != V_ERROR && count != 1)
+    r = elab_apply_binary(e, OP_MUL, "*", r, value_num(1.0 / count, false, loc), loc);
+  return keep_axes(e, r, &in, mask, keep, loc);
+}
+static Value b_sum(Elab *e, const Expr *call, CallArgs *ca) { return sum_mean(e, call, ca, false); }
+static Value b_mean(Elab *e, const Expr *call, CallArgs *ca) { return sum_mean(e, call, ca, true); }
+
+/* where(c, a, b): c made f32; a and b meet at a common dtype. */
+static Value b_where(Elab *e, const Expr *call, CallArgs *ca) {
+  SrcLoc loc = call->loc;
+  Value c = ca->pos[0], a = ca->pos[1], b = ca->pos[2];
+  if (c.kind == V_ERROR || a.kind == V_ERROR || b.kind == V_ERROR) return value_error(loc);
+  if (!tensor_arg(e, &c, DT_F32)) return value_error(loc);
+  c = elab_cast(e, c, DT_F32);
+  DType dt = DT_I32;
+  if ((a.kind == V_TENSOR && elab_vtype(e, a)->dtype == DT_F32) || (a.kind == V_NUM && !elab_integral(a.num))) dt = DT_F32;
+  if ((b.kind == V_TENSOR && elab_vtype(e, b)->dtype == DT_F32) || (b.kind == V_NUM && !elab_integral(b.num))) dt = DT_F32;
+  if (!tensor_arg(e, &a, dt) || !tensor_arg(e, &b, dt)) return value_error(loc);
+  a = elab_cast(e, a, dt);
+  b = elab_cast(e, b, dt);
+  ValueId args[3] = {c.id, a.id, b.id};
+  return elab_build(e, OP_WHERE, args, 3, NULL, loc);
+}
+
+/* argmax(x, axis = -1, keepdims =): along the last axis only. */
+static Value b_argmax(Elab *e, const Expr *call, CallArgs *ca) {
+  SrcLoc loc = call->loc;
+  Value x = ca->pos[0];
+  bool keep;
+  if (!keepdims_arg(e, ca, &keep) || !tensor_arg(e, &x, DT_F32)) return value_error(loc);
+  Type in = *elab_vtype(e, x);
+  Value *axis = named_arg(ca, "axis");
+  uint32_t mask = in.rank ? 1u << (in.rank - 1) : 0, given;
+  if (axis && !axes_arg(e, axis, in.rank, &given)) return value_error(loc);
+  if (axis && given != mask) {
+    elab_error(e, axis->loc, "argmax supports only the last axis");
+    return value_error(loc);
+  }
+  return keep_axes(e, elab_build(e, OP_ARGMAX, &x.id, 1, NULL, loc), &in, mask, keep, loc);
+}
+
+/* reshape(x, [d, ...]): one dimension may be -1. */
+static Value b_reshape(Elab *e, const Expr *call, CallArgs *ca) {
+  SrcLoc loc = call->loc;
+  Value x = ca->pos[0], shape = ca->pos[1];
+  if (!tensor_arg(e, &x, DT_F32)) return value_error(loc);
+  if (shape.kind != V_LIST) {
+    elab_error(e, shape.loc, "reshape needs a list of dimensions such as [28, 28], found %s", elab_kind_text(shape.kind));
+    return value_error(loc);
+  }
+  if (shape.nitems > NNC_MAX_RANK) {
+    elab_error(e, shape.loc, "rank %u is too large (limit %d)", shape.nitems, NNC_MAX_RANK);
+    return value_error(loc);
+  }
+  Type t = *elab_vtype(e, x);
+  t.rank = (uint8_t)shape.nitems;
+  int infer = -1;
+  int64_t known = 1;
+  for (uint32_t i = 0; i < shape.nitems; i++) {
+    Value d = shape.items[i];
+    if (d.kind != V_NUM || !elab_integral(d.num) || (d.num < 1 && d.num != -1) || d.num > (double)NNC_MAX_DIM) {
+      elab_error(e, d.loc, "a dimension must be a positive integer or -1");
+      return value_error(loc);
+    }
+    if (d.num == -1) {
+      if (infer >= 0) {
+        elab_error(e, d.loc, "only one dimension can be -1");
+        return value_error(loc);
+      }
+      infer = (int)i;
+      t.dims[i] = 1;
+      continue;
+    }
+    t.dims[i] = (int64_t)d.num;
+    known *= t.dims[i];
+    if (known > NNC_MAX_ELEMS) break;
+  }
+  if (infer >= 0) {
+    int64_t total = type_numel(elab_vtype(e, x));
+    if (known == 0 || total % known) {
+      char buf[96];
+      elab_error(e, shape.loc, "cannot reshape %s (%lld elements) with a -1 dimension here",
+                 shape_str(elab_vtype(e, x), buf, sizeof buf), (long long)total);
+      return value_error(loc);
+    }
+    t.dims[infer] = total / known;
+  }
+  return retype(e, OP_RESHAPE, x, t, loc);
+}
+
+/* transpose(x) reverses the axes; transpose(x, [p, ...]) permutes them. */
+static Value b_transpose(Elab *e, const Expr *call, CallArgs *ca) {
+  SrcLoc loc = call->loc;
+  Value x = ca->pos[0];
+  if (!tensor_arg(e, &x, DT_F32)) return value_error(loc);
+  int rank = elab_vtype(e, x)->rank;
+  Node attrs;
+  memset(&attrs, 0, sizeof attrs);
+  if (ca->npos == 2) {
+    Value p = ca->pos[1];
+    if (p.kind != V_LIST || p.nitems != (uint32_t)rank) {
+      elab_error(e, p.loc, "transpose needs a permutation of %d axes", rank);
+      return value_error(loc);
+    }
+    for (int i = 0; i < rank; i++) {
+      if (p.items[i].kind != V_NUM || !elab_integral(p.items[i].num) || p.items[i].num < 0 || p.items[i].num >= rank) {
+        elab_error(e, p.items[i].loc, "a permutation entry must be an axis in [0, %d)", rank);
+        return value_error(loc);
+      }
+      attrs.attr.perm[i] = (uint8_t)p.items[i].num;
+    }
+  } else {
+    for (int i = 0; i < rank; i++) attrs.attr.perm[i] = (uint8_t)(rank - 1 - i);
+  }
+  return elab_build(e, OP_TRANSPOSE, &x.id, 1, &attrs, loc);
+}
+
+/* onehot(i, n): f32[n], 1 at the i32 index i. */
+static Value b_onehot(Elab *e, const Expr *call, CallArgs *ca) {
+  SrcLoc loc = call->loc;
+  Value i = ca->pos[0], n = ca->pos[1];
+  if (n.kind != V_NUM || !elab_integral(n.num) || n.num < 1 || n.num > (double)NNC_MAX_DIM) {
+    elab_error(e, n.loc, "onehot needs a positive integer size");
+    return value_error(loc);
+  }
+  if (!tensor_arg(e, &i, DT_I32)) return value_error(loc);
+  if (elab_vtype(e, i)->dtype != DT_I32) {
+    elab_error(e, i.loc, "onehot needs an i32 index");
+    return value_error(loc);
+  }
+  elab_note_index_bound(e, i.id, (int64_t)n.num);
+  Type t = type_scalar(DT_F32);
+  t.rank = 1;
+  t.dims[0] = (int64_t)n.num;
+  return retype(e, OP_ONEHOT, i, t, loc);
+}
+
+static const Builtin builtins[] = {
+    {"f32", 1, 1, NULL, b_f32},           {"i32", 1, 1, NULL, b_i32},
+    {"max", 1, 2, axis_only, b_max},      {"min", 1, 2, axis_only, b_min},
+    {"sum", 1, 1, axis_only, b_sum},      {"mean", 1, 1, axis_only, b_mean},
+    {"where", 3, 3, NULL, b_where},       {"argmax", 1, 1, axis_only, b_argmax},
+    {"reshape", 2, 2, NULL, b_reshape},   {"transpose", 1, 2, NULL, b_transpose},
+    {"onehot", 2, 2, NULL, b_onehot},
+};
+enum { NBUILTINS = sizeof builtins / sizeof builtins[0] };
+
+/* The elementwise op .nn calls `name`, or OP_COUNT. */
+static Op elementwise_op(const char *name) {
+  for (int op = 0; op < OP_COUNT; op++)
+    if (ir_ops[op].nn && !strcmp(ir_ops[op].nn, name)) return (Op)op;
+  return OP_COUNT;
+}
+
+Value elab_builtin(Elab *e, const Expr *call, CallArgs *ca, bool *handled) {
+  const char *name = call->u.call.callee;
+  *handled = true;
+  for (int i = 0; i < NBUILTINS; i++) {
+    const Builtin *b = &builtins[i];
+    if (strcmp(name, b->name)) continue;
+    if (!expect_args(e, call, ca, b->min, b->max, b->named)) return value_error(call->loc);
+    return b->build(e, call, ca);
+  }
+  Op op = elementwise_op(name);
+  if (op != OP_COUNT) return elementwise(e, call, ca, op);
+  *handled = false;
+  return value_error(call->loc);
+}
+
+bool elab_is_builtin(const char *name) {
+  for (int i = 0; i < NBUILTINS; i++)
+    if (!strcmp(builtins[i].name, name)) return true;
+  return elementwise_op(name) != OP_COUNT;
+}
+
+void elab_offer_builtins(Suggest *sg) {
+  for (int i = 0; i < NBUILTINS; i++) suggest_offer(sg, builtins[i].name);
+  for (int op = 0; op < OP_COUNT; op++)
+    if (ir_ops[op].nn) suggest_offer(sg, ir_ops[op].nn);
+}
