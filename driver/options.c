@@ -353,20 +353,22 @@ static int set_stop_after(Options *o, const OptionDef *d, const char *value) {
   return -1;
 }
 
-static int set_passes(Options *o, const OptionDef *d, const char *value) {
-  char *copy = stages(d, value, graph_pass, "pass");
+/* --passes, --kernel-passes: a list of passes known() accepts, into *field. */
+static int pass_list(const OptionDef *d, const char *value, bool (*known)(const char *), const char *what,
+                     const char **field) {
+  char *copy = stages(d, value, known, what);
   bool ok = copy != NULL;
   free(copy);
-  o->passes = value;
+  *field = value;
   return ok ? -1 : 1;
 }
 
+static int set_passes(Options *o, const OptionDef *d, const char *value) {
+  return pass_list(d, value, graph_pass, "pass", &o->passes);
+}
+
 static int set_kernel_passes(Options *o, const OptionDef *d, const char *value) {
-  char *copy = stages(d, value, kernel_pass, "kernel pass");
-  bool ok = copy != NULL;
-  free(copy);
-  o->kernel_passes = value;
-  return ok ? -1 : 1;
+  return pass_list(d, value, kernel_pass, "kernel pass", &o->kernel_passes);
 }
 
 static int set_opt_level(Options *o, const OptionDef *d, const char *value) {
