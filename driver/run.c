@@ -398,7 +398,7 @@ static void make_probe(Module *m) {
   m->noutputs = k;
   uint32_t nsyms = m->nsyms;
   for (uint32_t i = 0; i < nsyms; i++) {
-    if (m->syms[i].kind != SYM_PARAM) continue;
+    if (m->syms[i].kind != SYM_PARAM || m->syms[i].no_grad) continue;
     ValueId g = ir_leaf(m, OP_GRAD, i, m->syms[i].loc);
     ir_add_output(m, OUT_UPDATE, m->syms[i].name, i, g);
   }
@@ -422,7 +422,7 @@ static bool probe_passes(Module *m, int opt_level) {
 /* J: the mean loss over the batch, in f64, into *j; false after an error. */
 static bool mean_loss(Interp *it, const float *x, const void *y, double *j) {
   double s = 0;
-  if (interp_eval(it, x, y, GC_BATCH, &s, NULL)) {
+  if (interp_train_loss(it, x, y, GC_BATCH, &s)) {
     diag_error_plain("%s", interp_error(it));
     return false;
   }
@@ -531,7 +531,7 @@ int run_gradcheck(Module *m, const Options *o) {
   Interp *it = interp_new(m, true);
   interp_init(it, seed);
   for (uint32_t i = 0; i < m->nsyms; i++) {
-    if (m->syms[i].kind != SYM_PARAM) continue;
+    if (m->syms[i].kind != SYM_PARAM || m->syms[i].no_grad) continue;
     double *p = interp_symbol(it, i);
     for (int64_t k = 0, n = type_numel(&m->syms[i].type); k < n; k++) p[k] += 0.01 * rt_rng_normal(&rng);
   }

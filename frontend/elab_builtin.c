@@ -5,7 +5,9 @@
  *   builtins[]   the primitives with rules of their own, one row each: the
  *                name, the positional and named arguments it takes, the
  *                function that builds it (f32, i32, max, min, sum, mean,
- *                where, argmax, reshape, transpose, onehot);
+ *                where, argmax, reshape, transpose, onehot, conv, unfold,
+ *                training, and the layer batch_norm, which crosses the
+ *                batch and keeps running statistics);
  *   ir/ops.def   every elementwise op with a .nn name (exp, log, sqrt,
  *                ...): op(x) on tensors, with x made f32 for the ops defined
  *                on f32 only; on numbers, the op's value (op_eval) folds at
@@ -343,6 +345,174 @@ static Value b_onehot(Elab *e, const Expr *call, CallArgs *ca) {
   return retype(e, OP_ONEHOT, i, t, loc);
 }
 
+/* An integer argument in [lo, hi] (named or default), for window sizes,
+ * strides and padding. */
+static bool int_arg(Elab *e, Value *v, const char *what, int lo, int hi, int def, int *out) {
+  if (!v) {
+    *out = def;
+    return true;
+  }
+  if (v->kind != V_NUM || !elab_integral(v->num) || v->num < lo || v->num > hi) {
+    if (v->kind != V_ERROR) elab_error(e, v->loc, "%s must be an integer from %d to %d", what, lo, hi);
+    return false;
+  }
+  *out = (int)v->num;
+  return true;
+}
+
+static Value window(Elab *e, Op op, const ValueId *args, int nargs, int size, int stride, int pad, SrcLoc loc) {
+  Node attrs;
+  memset(&attrs, 0, sizeof attrs);
+  attrs.attr.win.size = (uint16_t)size, attrs.attr.win.stride = (uint16_t)stride, attrs.attr.win.pad = (uint16_t)pad;
+  return elab_build(e, op, args, nargs, &attrs, loc);
+}
+
+/* conv(x[c,h,w], w[f,c,k,k], stride = 1, padding = 0) -> [f,h',w']: PyTorch's
+ * conv2d without the bias (the conv2d layer in stdlib adds it). */
+static Value b_conv(Elab *e, const Expr *call, CallArgs *ca) {
+  SrcLoc loc = call->loc;
+  Value x = ca->pos[0], w = ca->pos[1];
+  int stride, pad;
+  if (!tensor_arg(e, &x, DT_F32) || !tensor_arg(e, &w, DT_F32)) return value_error(loc);
+  if (!int_arg(e, named_arg(ca, "stride"), "stride", 1, 65535, 1, &stride) ||
+      !int_arg(e, named_arg(ca, "padding"), "padding", 0, 65535, 0, &pad))
+    return value_error(loc);
+  const Type *wt = elab_vtype(e, w);
+  x = elab_cast(e, x, DT_F32);
+  w = elab_cast(e, w, DT_F32);
+  ValueId args[2] = {x.id, w.id};
+  return window(e, OP_CONV2D, args, 2, wt->rank == 4 ? (int)wt->dims[2] : 0, stride, pad, loc);
+}
+
+/* unfold(x[..., h, w], size, stride = 1, padding = 0) -> [..., size, size, h', w']:
+ * each window's elements (0 in the padding); pooling reduces over them. */
+static Value b_unfold(Elab *e, const Expr *call, CallArgs *ca) {
+  SrcLoc loc = call->loc;
+  Value x = ca->pos[0];
+  int size, stride, pad;
+  if (!int_arg(e, &ca->pos[1], "a window size", 1, 65535, 1, &size) ||
+      !int_arg(e, named_arg(ca, "stride"), "stride", 1, 65535, 1, &stride) ||
+      !int_arg(e, named_arg(ca, "padding"), "padding", 0, 65535, 0, &pad) || !tensor_arg(e, &x, DT_F32))
+    return value_error(loc);
+  x = elab_cast(e, x, DT_F32);
+  return window(e, OP_UNFOLD, &x.id, 1, size, stride, pad, loc);
+}
+
+static const char *const window_args[] = {"stride", "padding", NULL};
+
+/* training(): 1 in a training step, 0 in evaluation (an f32 scalar read at
+ * run time). */
+static Value b_training(Elab *e, const Expr *call, CallArgs *ca) {
+  (void)ca;
+  return value_tensor(ir_leaf(e->m, OP_TRAINING, 0, elab_irloc(e, call->loc)), call->loc);
+}
+
+/* A number argument in [lo, hi] (named or default); hi_open excludes hi. */
+static bool number_arg(Elab *e, Value *v, const char *what, double lo, double hi, bool lo_open, double def,
+                       double *out) {
+  if (!v) {
+    *out = def;
+    return true;
+  }
+  if (v->kind != V_NUM || !(lo_open ? v->num > lo : v->num >= lo) || !(v->num <= hi)) {
+    if (v->kind != V_ERROR)
+      elab_error(e, v->loc, "%s must be a number %s %g and at most %g", what, lo_open ? "above" : "from", lo, hi);
+    return false;
+  }
+  *out = v->num;
+  return true;
+}
+
+static Value num(double x, SrcLoc loc) { return value_num(x, false, loc); }
+static Value bin(Elab *e, Op op, Value a, Value b, SrcLoc loc) { return elab_apply_binary(e, op, ir_ops[op].name, a, b, loc); }
+static Value op3(Elab *e, Op op, Value a, Value b, Value c, SrcLoc loc) {
+  if (a.kind != V_TENSOR || b.kind != V_TENSOR || c.kind != V_TENSOR) return value_error(loc);
+  ValueId args[3] = {a.id, b.id, c.id};
+  return elab_build(e, op, args, 3, NULL, loc);
+}
+static Value op1(Elab *e, Op op, Value a, SrcLoc loc) {
+  if (a.kind != V_TENSOR) return value_error(loc);
+  return elab_build(e, op, &a.id, 1, NULL, loc);
+}
+static Value shaped(Elab *e, Value x, int rank, const int64_t *dims, SrcLoc loc) {
+  if (x.kind != V_TENSOR) return value_error(loc);
+  Type t = *elab_vtype(e, x);
+  t.rank = rank;
+  for (int i = 0; i < rank; i++) t.dims[i] = dims[i];
+  return retype(e, OP_RESHAPE, x, t, loc);
+}
+
+/* batch_norm(x, momentum = 0.1, eps = 1e-5): PyTorch's BatchNorm1d on
+ * x: f32[c] and BatchNorm2d on x: f32[c, h, w] (any rank, channels first):
+ * per channel, the statistics over the batch and every axis after the
+ * first.  Training normalizes with the batch's mean and biased variance and
+ * moves the running mean and (unbiased) variance towards them; evaluation
+ * normalizes with the running ones.  Params gamma (ones) and beta (zeros);
+ * running_mean (zeros) and running_var (ones) are nograd params, updated by
+ * the training step (docs/language.md). */
+static Value b_batch_norm(Elab *e, const Expr *call, CallArgs *ca) {
+  SrcLoc loc = call->loc;
+  if (!e->allow_params) {
+    elab_error(e, loc, "'batch_norm' has parameters: call it in a layer or a model, not in a fn");
+    return value_error(loc);
+  }
+  Value x = ca->pos[0];
+  double momentum, eps;
+  if (!number_arg(e, named_arg(ca, "momentum"), "momentum", 0, 1, false, 0.1, &momentum) ||
+      !number_arg(e, named_arg(ca, "eps"), "eps", 0, 1, true, 1e-5, &eps) || !tensor_arg(e, &x, DT_F32))
+    return value_error(loc);
+  x = elab_cast(e, x, DT_F32);
+  Type t = *elab_vtype(e, x);
+  if (t.rank < 1 || !t.batched) {
+    char tb[160];
+    elab_error(e, loc, "batch_norm needs a per-sample value with a channel axis first (f32[c] or f32[c, h, w]), "
+               "found %s%s", type_str(&t, tb, sizeof tb), t.batched ? "" : ", which does not depend on the input");
+    return value_error(loc);
+  }
+  int64_t c = t.dims[0], per = type_numel(&t) / c, cs[2] = {c, per}, c1[2] = {c, 1};
+  Type tc = type_make(DT_F32, 1, &c, false);
+  int64_t g = elab_new_param(e, "gamma", tc, (Init){INIT_ONES, 0, 0}, false, loc);
+  int64_t bt = g < 0 ? -1 : elab_new_param(e, "beta", tc, (Init){INIT_ZEROS, 0, 0}, false, loc);
+  int64_t rm = bt < 0 ? -1 : elab_new_param(e, "running_mean", tc, (Init){INIT_ZEROS, 0, 0}, true, loc);
+  int64_t rv = rm < 0 ? -1 : elab_new_param(e, "running_var", tc, (Init){INIT_ONES, 0, 0}, true, loc);
+  if (rv < 0) return value_error(loc);
+  uint32_t il = elab_irloc(e, loc);
+  Value gamma = value_tensor(ir_leaf(e->m, OP_PARAM, (uint32_t)g, il), loc);
+  Value beta = value_tensor(ir_leaf(e->m, OP_PARAM, (uint32_t)bt, il), loc);
+  Value rmean = value_tensor(ir_leaf(e->m, OP_PARAM, (uint32_t)rm, il), loc);
+  Value rvar = value_tensor(ir_leaf(e->m, OP_PARAM, (uint32_t)rv, il), loc);
+  Value training = value_tensor(ir_leaf(e->m, OP_TRAINING, 0, il), loc);
+  Value bsize = value_tensor(ir_leaf(e->m, OP_BATCH_SIZE, 0, il), loc);
+
+  /* The batch's statistics: n values per channel, two passes. */
+  Value xr = shaped(e, x, 2, cs, loc);
+  Value n = bin(e, OP_MUL, bsize, num((double)per, loc), loc);
+  Value mean = bin(e, OP_DIV, op1(e, OP_BATCH_SUM, reduce(e, OP_REDUCE_SUM, xr, 2, loc), loc), n, loc);
+  Value d = bin(e, OP_SUB, xr, shaped(e, mean, 2, c1, loc), loc);
+  Value sq = reduce(e, OP_REDUCE_SUM, bin(e, OP_MUL, d, d, loc), 2, loc);
+  Value var = bin(e, OP_DIV, op1(e, OP_BATCH_SUM, sq, loc), n, loc);
+
+  /* y = (x - mean) * gamma / sqrt(var + eps) + beta, with the batch's or the running statistics. */
+  Value m_used = op3(e, OP_WHERE, training, mean, rmean, loc);
+  Value v_used = op3(e, OP_WHERE, training, var, rvar, loc);
+  Value scale = bin(e, OP_DIV, gamma, op1(e, OP_SQRT, bin(e, OP_ADD, v_used, num(eps, loc), loc), loc), loc);
+  Value y = bin(e, OP_SUB, xr, shaped(e, m_used, 2, c1, loc), loc);
+  y = bin(e, OP_ADD, bin(e, OP_MUL, y, shaped(e, scale, 2, c1, loc), loc), shaped(e, beta, 2, c1, loc), loc);
+  y = shaped(e, y, t.rank, t.dims, loc);
+
+  /* The running statistics move by momentum; the variance unbiased (n / (n - 1), 1 for n = 1). */
+  Value keep = num(1 - momentum, loc), mom = num(momentum, loc);
+  Value unbias = bin(e, OP_DIV, n, bin(e, OP_MAX, bin(e, OP_SUB, n, num(1, loc), loc), num(1, loc), loc), loc);
+  Value new_mean = bin(e, OP_ADD, bin(e, OP_MUL, keep, rmean, loc), bin(e, OP_MUL, mom, mean, loc), loc);
+  Value new_var = bin(e, OP_ADD, bin(e, OP_MUL, keep, rvar, loc),
+                      bin(e, OP_MUL, mom, bin(e, OP_MUL, var, unbias, loc), loc), loc);
+  if (y.kind != V_TENSOR || new_mean.kind != V_TENSOR || new_var.kind != V_TENSOR) return value_error(loc);
+  ir_add_output(e->m, OUT_UPDATE, e->m->syms[rm].name, (uint32_t)rm, new_mean.id);
+  ir_add_output(e->m, OUT_UPDATE, e->m->syms[rv].name, (uint32_t)rv, new_var.id);
+  return y;
+}
+static const char *const batch_norm_args[] = {"momentum", "eps", NULL};
+
 static const Builtin builtins[] = {
     {"f32", 1, 1, NULL, b_f32},           {"i32", 1, 1, NULL, b_i32},
     {"max", 1, 2, axis_only, b_max},      {"min", 1, 2, axis_only, b_min},
@@ -350,6 +520,8 @@ static const Builtin builtins[] = {
     {"where", 3, 3, NULL, b_where},       {"argmax", 1, 1, axis_only, b_argmax},
     {"reshape", 2, 2, NULL, b_reshape},   {"transpose", 1, 2, NULL, b_transpose},
     {"onehot", 2, 2, NULL, b_onehot},
+    {"conv", 2, 2, window_args, b_conv},  {"unfold", 2, 2, window_args, b_unfold},
+    {"training", 0, 0, NULL, b_training}, {"batch_norm", 1, 1, batch_norm_args, b_batch_norm},
 };
 enum { NBUILTINS = sizeof builtins / sizeof builtins[0] };
 

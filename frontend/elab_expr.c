@@ -362,13 +362,21 @@ static void param_stmt(Elab *e, Scope *s, const Stmt *st) {
     scope_bind(e, s, st->name, value_error(st->name_loc), st->name_loc);
     return;
   }
-  const char *path = e->path[0] ? arena_printf(e->arena, "%s.%s", e->path, st->name) : st->name;
-  int64_t old = ir_find_symbol(e->m, SYM_PARAM, path);
-  if (old >= 0) {
-    elab_error(e, st->name_loc, "parameter '%s' is created twice", path);
-    diag_note((SrcLoc){0, 0, 0}, "bind each layer call to its own name so its parameters get their own path");
+  int64_t id = elab_new_param(e, st->name, t, init, false, st->name_loc);
+  if (id < 0) {
     scope_bind(e, s, st->name, value_error(st->name_loc), st->name_loc);
     return;
+  }
+  ValueId v = ir_leaf(e->m, OP_PARAM, (uint32_t)id, e->m->syms[id].loc);
+  scope_bind(e, s, st->name, value_tensor(v, st->name_loc), st->name_loc);
+}
+
+int64_t elab_new_param(Elab *e, const char *name, Type t, Init init, bool no_grad, SrcLoc loc) {
+  const char *path = e->path[0] ? arena_printf(e->arena, "%s.%s", e->path, name) : name;
+  if (ir_find_symbol(e->m, SYM_PARAM, path) >= 0) {
+    elab_error(e, loc, "parameter '%s' is created twice", path);
+    diag_note((SrcLoc){0, 0, 0}, "bind each layer call to its own name so its parameters get their own path");
+    return -1;
   }
   Symbol sym;
   memset(&sym, 0, sizeof sym);
@@ -376,10 +384,9 @@ static void param_stmt(Elab *e, Scope *s, const Stmt *st) {
   sym.name = path;
   sym.type = t;
   sym.init = init;
-  sym.loc = elab_irloc(e, st->name_loc);
-  uint32_t id = ir_add_symbol(e->m, sym);
-  ValueId v = ir_leaf(e->m, OP_PARAM, id, sym.loc);
-  scope_bind(e, s, st->name, value_tensor(v, st->name_loc), st->name_loc);
+  sym.no_grad = no_grad;
+  sym.loc = elab_irloc(e, loc);
+  return ir_add_symbol(e->m, sym);
 }
 
 /* ---- bodies ---------------------------------------------------------------------------- */

@@ -110,6 +110,9 @@ bool elab_type_from_expr(Elab *e, Scope *s, const TypeExpr *te, bool batched, Ty
 Init elab_initializer(Elab *e, Scope *s, const Expr *x, const char *what);
 bool elab_check_size(Elab *e, const Type *t, SrcLoc loc);
 void elab_param_stmt(Elab *e, Scope *s, const Stmt *st);
+/* A new parameter NAME under the current path (PATH.NAME); -1 after
+ * reporting one already created there. */
+int64_t elab_new_param(Elab *e, const char *name, Type t, Init init, bool no_grad, SrcLoc loc);
 /* For the built-ins: */
 const char *elab_kind_text(ValKind k);             /* "a tensor", "a number", ... */
 const Type *elab_vtype(Elab *e, Value v);          /* a tensor's type */

@@ -436,7 +436,7 @@ static bool apply_optimizer(Elab *e, const Expr *x, const Def *d, const double *
   bool ok = true;
   uint32_t nsyms = e->m->nsyms;
   for (uint32_t i = 0; i < nsyms && ok; i++)
-    if (e->m->syms[i].kind == SYM_PARAM) ok = apply_to_param(e, &env, i);
+    if (e->m->syms[i].kind == SYM_PARAM && !e->m->syms[i].no_grad) ok = apply_to_param(e, &env, i);
   e->depth--;
   e->inline_parent = saved;
   return ok;

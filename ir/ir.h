@@ -52,6 +52,7 @@ enum OpFlags {
   OPF_NODIFF = 1 << 6,   /* no gradient flows through it (zero gradient) */
   OPF_AXES = 1 << 7,     /* carries attr.axes */
   OPF_PERM = 1 << 8,     /* carries attr.perm */
+  OPF_WINDOW = 1 << 9,   /* carries attr.win: a sliding window over the last two axes */
 };
 
 typedef enum {
@@ -75,6 +76,9 @@ typedef struct Node {
     uint32_t sym;                /* OPF_SYM: index into Module.syms */
     uint32_t axes;               /* OPF_AXES: bit k = per-sample axis k */
     uint8_t perm[NNC_MAX_RANK];  /* OPF_PERM: result axis i = operand axis perm[i] */
+    struct {                     /* OPF_WINDOW: a size x size window moved by stride over */
+      uint16_t size, stride, pad; /* the last two axes, padded by pad zeros on each side */
+    } win;
   } attr;
 } Node;
 
@@ -149,6 +153,8 @@ typedef struct Symbol {
   double value;        /* hypers: the value used unless overridden at run time */
   uint32_t owner;      /* states: the parameter symbol they belong to */
   int64_t bound;       /* i32 inputs used as an index: valid values are [0, bound); 0 = none */
+  bool no_grad;        /* params: model state the training step updates itself (batch norm's running
+                          statistics), never through a gradient; saved and loaded as any param */
   uint32_t loc;
 } Symbol;
 
@@ -204,6 +210,9 @@ const char *dtype_name(DType dt);
 char *type_str(const Type *t, char *buf, size_t len);
 /* "[784]" (per-sample dims only) into buf. */
 char *shape_str(const Type *t, char *buf, size_t len);
+/* The extent of a window's positions along an axis of n: (n + 2 pad - size) / stride + 1,
+ * or 0 (and nothing fits) when the padded axis is shorter than the window. */
+int64_t window_positions(int64_t n, int size, int stride, int pad);
 /* NumPy broadcasting of two per-sample shapes; false if incompatible. */
 bool shape_broadcast(const Type *a, const Type *b, Type *out);
 
@@ -233,6 +242,10 @@ ValueId ir_op3(Module *m, Op op, ValueId a, ValueId b, ValueId c, uint32_t loc);
 ValueId ir_reduce(Module *m, Op op, ValueId a, uint32_t axes, uint32_t loc);
 ValueId ir_transpose(Module *m, ValueId a, const uint8_t *perm, uint32_t loc);
 ValueId ir_retype(Module *m, Op op, ValueId a, Type t, uint32_t loc); /* cast/reshape/broadcast/onehot */
+/* A window op (OPF_WINDOW); t the result type for the ops whose type is
+ * given (conv2d_data_grad, conv2d_filter_grad, fold), else NULL. */
+ValueId ir_window(Module *m, Op op, const ValueId *args, int nargs, int size, int stride, int pad, const Type *t,
+                  uint32_t loc);
 ValueId ir_leaf(Module *m, Op op, uint32_t sym, uint32_t loc);        /* input/param/state/grad/hyper */
 void ir_add_output(Module *m, OutKind kind, const char *name, uint32_t sym, ValueId v);
 

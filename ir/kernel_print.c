@@ -74,7 +74,7 @@ static void print_buf_ref(const Printer *pr, int32_t buf) {
   else fprintf(pr->out, "%%%d", buf);
 }
 
-/* $step, $batch, $hyper.NAME: hyper k is the k-th SYM_HYPER symbol. */
+/* $step, $batch, $hyper.NAME, $training: hyper k is the k-th SYM_HYPER symbol. */
 static void print_scalar(const Printer *pr, int32_t which) {
   if (which == KSCALAR_STEP) {
     fputs("$step", pr->out);
@@ -85,7 +85,12 @@ static void print_scalar(const Printer *pr, int32_t which) {
     return;
   }
   const Module *m = pr->p->module;
-  int32_t k = which - KSCALAR_HYPER0;
+  int32_t k = which - KSCALAR_HYPER0, nhypers = 0;
+  for (uint32_t i = 0; m && i < m->nsyms; i++) nhypers += m->syms[i].kind == SYM_HYPER;
+  if (m && which == kscalar_training(nhypers)) {
+    fputs("$training", pr->out);
+    return;
+  }
   for (uint32_t i = 0; m && k >= 0 && i < m->nsyms; i++) {
     if (m->syms[i].kind != SYM_HYPER) continue;
     if (k-- == 0) {

@@ -144,6 +144,15 @@ ValueId ir_transpose(Module *m, ValueId a, const uint8_t *perm, uint32_t loc) {
   return build_or_die(m, OP_TRANSPOSE, &a, 1, &n, loc);
 }
 
+ValueId ir_window(Module *m, Op op, const ValueId *args, int nargs, int size, int stride, int pad, const Type *t,
+                  uint32_t loc) {
+  Node n;
+  memset(&n, 0, sizeof n);
+  if (t) n.type = *t;
+  n.attr.win.size = (uint16_t)size, n.attr.win.stride = (uint16_t)stride, n.attr.win.pad = (uint16_t)pad;
+  return build_or_die(m, op, args, nargs, &n, loc);
+}
+
 ValueId ir_retype(Module *m, Op op, ValueId a, Type t, uint32_t loc) {
   Node n;
   memset(&n, 0, sizeof n);
@@ -154,7 +163,7 @@ ValueId ir_retype(Module *m, Op op, ValueId a, Type t, uint32_t loc) {
 ValueId ir_leaf(Module *m, Op op, uint32_t sym, uint32_t loc) {
   Node n;
   memset(&n, 0, sizeof n);
-  if (op == OP_STEP || op == OP_BATCH_SIZE) {
+  if (op == OP_STEP || op == OP_BATCH_SIZE || op == OP_TRAINING) {
     n.type = type_scalar(DT_F32);
   } else {
     NNC_ASSERT(sym < m->nsyms);

@@ -165,7 +165,7 @@ static void print_init(const Init *in, FILE *out) {
   fputc(')', out);
 }
 
-/* input @x : f32[B,784] bound 10 | param @w : T = init | state @s : T = init for @w
+/* input @x : f32[B,784] bound 10 | param @w : T = init [nograd] | state @s : T = init for @w
  * | hyper @lr = 0.001, each with an optional loc(...). */
 static void print_symbol(const Module *m, const Symbol *s, FILE *out) {
   if ((unsigned)s->kind > SYM_HYPER) fprintf(out, "<bad symbol kind %d> ", (int)s->kind);
@@ -179,6 +179,7 @@ static void print_symbol(const Module *m, const Symbol *s, FILE *out) {
     print_type(&s->type, out);
     if (s->bound != 0) fprintf(out, " bound %lld", (long long)s->bound);
     if (s->kind == SYM_PARAM || s->kind == SYM_STATE) print_init(&s->init, out);
+    if (s->no_grad) fputs(" nograd", out);
     if (s->kind == SYM_STATE) {
       fputs(" for ", out);
       print_sym_ref(m, s->owner, out);
@@ -256,6 +257,8 @@ void ir_print_node(const Module *m, ValueId v, FILE *out) {
       if (n->attr.axes >> k & 1) fprintf(out, "%s%d", sep, k), sep = ",";
     fputc(']', out);
   }
+  if (info->flags & OPF_WINDOW)
+    fprintf(out, " window %u stride %u pad %u", n->attr.win.size, n->attr.win.stride, n->attr.win.pad);
   if (info->flags & OPF_PERM) {
     fputs(" perm [", out);
     for (int k = 0; k < n->type.rank && k < NNC_MAX_RANK; k++) fprintf(out, k ? ",%u" : "%u", n->attr.perm[k]);

@@ -59,6 +59,7 @@ static bool check_leaf_type(TextReader *p, const Node *n, SrcLoc tl) {
   case OP_HYPER:
   case OP_STEP:
   case OP_BATCH_SIZE:
+  case OP_TRAINING:
     if (n->type.dtype != DT_F32 || n->type.rank != 0 || n->type.batched)
       return txt_fail(p, tl, "%s is an f32 scalar, found %s", opname, ta);
     return true;
@@ -128,6 +129,16 @@ static bool parse_node(TextReader *p) {
     TRY(parse_axis_list(p, "after 'axes'", rank0, axes, &na));
     if (na == 0) return txt_fail(p, at, "%s needs at least one axis", info->name);
     for (int i = 0; i < na; i++) n.attr.axes |= 1u << axes[i];
+  }
+  if (info->flags & OPF_WINDOW) {
+    int64_t k, st, pad;
+    TRY(txt_expect_word(p, "window", "after the operands"));
+    TRY(txt_expect_int(p, "a window size", 1, 65535, &k));
+    TRY(txt_expect_word(p, "stride", "after the window size"));
+    TRY(txt_expect_int(p, "a stride", 1, 65535, &st));
+    TRY(txt_expect_word(p, "pad", "after the stride"));
+    TRY(txt_expect_int(p, "a padding", 0, 65535, &pad));
+    n.attr.win.size = (uint16_t)k, n.attr.win.stride = (uint16_t)st, n.attr.win.pad = (uint16_t)pad;
   }
   if (info->flags & OPF_PERM) {
     int np = 0;

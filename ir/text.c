@@ -577,7 +577,7 @@ static bool parse_module(TextReader *p) {
 }
 
 /* ('input' | 'label') SYM ':' TYPE ['bound' INT] [LOC]
- * | ('param' | 'state') SYM ':' TYPE ['bound' INT] ['=' INIT] ['for' SYM] [LOC]
+ * | ('param' | 'state') SYM ':' TYPE ['bound' INT] ['=' INIT] ['nograd'] ['for' SYM] [LOC]
  * | 'hyper' SYM '=' NUMBER [LOC] */
 static bool parse_symbol(TextReader *p, SymKind kind) {
   TRY(txt_enter_phase(p, 1, p->tok.loc));
@@ -618,6 +618,10 @@ static bool parse_symbol(TextReader *p, SymKind kind) {
     if ((kind == SYM_PARAM || kind == SYM_STATE) && txt_is_punct(p, '=')) {
       TRY(txt_next(p));
       TRY(parse_init(p, &s.init));
+    }
+    if (kind == SYM_PARAM && txt_is_word(p, "nograd")) {
+      TRY(txt_next(p));
+      s.no_grad = true;
     }
     if (kind == SYM_STATE) {
       TRY(txt_expect_word(p, "for", "and the state's parameter"));

@@ -256,6 +256,122 @@ static bool infer_batch_sum(const Node *n, const Type *args, Type *out, char *er
   return true;
 }
 
+/* ---- windows: convolutions, unfold and fold ---------------------------------------------------- */
+
+int64_t window_positions(int64_t n, int size, int stride, int pad) {
+  if (size < 1 || stride < 1 || pad < 0 || n + 2 * (int64_t)pad < size) return 0;
+  return (n + 2 * (int64_t)pad - size) / stride + 1;
+}
+
+/* The window attributes, and the positions of the last two axes h, w of t. */
+static bool window(const Node *n, const Type *t, int64_t *ph, int64_t *pw, char *err, size_t errlen) {
+  int k = n->attr.win.size, s = n->attr.win.stride, p = n->attr.win.pad;
+  if (k < 1 || s < 1) FAIL("%s needs a window size and stride of at least 1, found %d and %d", opname(n), k, s);
+  if (p >= k) FAIL("%s: padding %d leaves windows of padding only (the window is %d)", opname(n), p, k);
+  int64_t h = t->dims[t->rank - 2], w = t->dims[t->rank - 1];
+  *ph = window_positions(h, k, s, p);
+  *pw = window_positions(w, k, s, p);
+  if (!*ph || !*pw)
+    FAIL("%s: a %dx%d window does not fit a %lldx%lld input padded by %d", opname(n), k, k, (long long)h, (long long)w,
+         p);
+  return true;
+}
+
+static bool float_args(const Node *n, const Type *args, int nargs, char *err, size_t errlen) {
+  for (int i = 0; i < nargs; i++)
+    if (args[i].dtype != DT_F32) FAIL("%s needs f32 operands, found %s", opname(n), dtype_name(args[i].dtype));
+  return true;
+}
+
+/* x[c,h,w] and w[f,c,k,k] with k the window; false (err set) otherwise. */
+static bool conv_operands(const Node *n, const Type *x, const Type *w, char *err, size_t errlen) {
+  char sx[96], sw[96];
+  if (x->rank != 3 || w->rank != 4)
+    FAIL("%s needs an input [c,h,w] and a filter [f,c,k,k], found %s and %s", opname(n), shape_str(x, sx, sizeof sx),
+         shape_str(w, sw, sizeof sw));
+  if (w->dims[1] != x->dims[0] || w->dims[2] != w->dims[3] || w->dims[2] != n->attr.win.size)
+    FAIL("%s: filter %s does not fit input %s with a %dx%d window", opname(n), shape_str(w, sw, sizeof sw),
+         shape_str(x, sx, sizeof sx), n->attr.win.size, n->attr.win.size);
+  return true;
+}
+
+static bool infer_conv2d(const Node *n, const Type *args, Type *out, char *err, size_t errlen) {
+  const Type *x = &args[0], *w = &args[1];
+  int64_t ph, pw;
+  if (!float_args(n, args, 2, err, errlen) || !conv_operands(n, x, w, err, errlen) ||
+      !window(n, x, &ph, &pw, err, errlen))
+    return false;
+  int64_t dims[3] = {w->dims[0], ph, pw};
+  *out = type_make(DT_F32, 3, dims, x->batched || w->batched);
+  return true;
+}
+
+/* The input's gradient: the result type (given) is the input's. */
+static bool infer_conv2d_data_grad(const Node *n, const Type *args, Type *out, char *err, size_t errlen) {
+  const Type *g = &args[0], *w = &args[1];
+  int64_t ph, pw;
+  char sg[96], sx[96];
+  if (!float_args(n, args, 2, err, errlen) || !conv_operands(n, &n->type, w, err, errlen) ||
+      !window(n, &n->type, &ph, &pw, err, errlen))
+    return false;
+  if (g->rank != 3 || g->dims[0] != w->dims[0] || g->dims[1] != ph || g->dims[2] != pw)
+    FAIL("%s: gradient %s does not fit input %s", opname(n), shape_str(g, sg, sizeof sg),
+         shape_str(&n->type, sx, sizeof sx));
+  *out = n->type;
+  out->dtype = DT_F32;
+  out->batched = g->batched || w->batched;
+  return true;
+}
+
+/* One sample's filter gradient: the result type (given) is the filter's. */
+static bool infer_conv2d_filter_grad(const Node *n, const Type *args, Type *out, char *err, size_t errlen) {
+  const Type *x = &args[0], *g = &args[1];
+  int64_t ph, pw;
+  char sg[96], sx[96];
+  if (!float_args(n, args, 2, err, errlen) || !conv_operands(n, x, &n->type, err, errlen) ||
+      !window(n, x, &ph, &pw, err, errlen))
+    return false;
+  if (g->rank != 3 || g->dims[0] != n->type.dims[0] || g->dims[1] != ph || g->dims[2] != pw)
+    FAIL("%s: gradient %s does not fit input %s", opname(n), shape_str(g, sg, sizeof sg), shape_str(x, sx, sizeof sx));
+  *out = n->type;
+  out->dtype = DT_F32;
+  out->batched = x->batched || g->batched;
+  return true;
+}
+
+/* x[..., h, w] -> [..., k, k, h', w'] */
+static bool infer_unfold(const Node *n, const Type *args, Type *out, char *err, size_t errlen) {
+  const Type *x = &args[0];
+  int64_t ph, pw;
+  char sx[96];
+  if (x->rank < 2 || x->rank + 2 > NNC_MAX_RANK)
+    FAIL("%s needs an input of rank 2 to %d ([..., h, w]), found %s", opname(n), NNC_MAX_RANK - 2,
+         shape_str(x, sx, sizeof sx));
+  if (!window(n, x, &ph, &pw, err, errlen)) return false;
+  *out = *x;
+  int lead = x->rank - 2;
+  out->rank = (uint8_t)(x->rank + 2);
+  out->dims[lead] = out->dims[lead + 1] = n->attr.win.size;
+  out->dims[lead + 2] = ph;
+  out->dims[lead + 3] = pw;
+  return true;
+}
+
+/* g[..., k, k, h', w'] -> [..., h, w], the result type given. */
+static bool infer_fold(const Node *n, const Type *args, Type *out, char *err, size_t errlen) {
+  Type u;
+  char sg[96], sx[96];
+  Node probe = *n;
+  if (!infer_unfold(&probe, &n->type, &u, err, errlen)) return false;
+  if (!type_same_shape(&u, &args[0]))
+    FAIL("%s: %s is not the unfolding of %s", opname(n), shape_str(&args[0], sg, sizeof sg),
+         shape_str(&n->type, sx, sizeof sx));
+  *out = n->type;
+  out->dtype = args[0].dtype;
+  out->batched = args[0].batched;
+  return true;
+}
+
 const OpInfo ir_ops[OP_COUNT] = {
 #define EW(nnc_op, nn, value, infix, c_math, llvm, libdevice, nvvm) nnc_op, nn, infix, c_math, llvm, libdevice, nvvm
 #define NO_EW 0, NULL, NULL, NULL, NULL, NULL, NULL

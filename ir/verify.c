@@ -107,6 +107,7 @@ static void check_symbols(Verifier *v) {
       report(v, "%s @%s: only i32 inputs and labels have a bound", kn, nm);
     else if (s->bound < 0 || s->bound > ((int64_t)1 << 31))
       report(v, "%s @%s: bound %lld out of range", kn, nm, (long long)s->bound);
+    if (s->no_grad && s->kind != SYM_PARAM) report(v, "%s @%s: only params can be nograd", kn, nm);
     if (s->kind == SYM_STATE && (s->owner >= m->nsyms || m->syms[s->owner].kind != SYM_PARAM))
       report(v, "state @%s: owner #%u is not a param", nm, s->owner);
   }
@@ -175,6 +176,10 @@ static void check_node(Verifier *v, ValueId id) {
       if ((unsigned)s->kind > SYM_HYPER || !sym_kind_ok(n->op, s->kind)) {
         NODE_FAIL("@%s is %s, not what %s needs", name_or(s->name),
                   (unsigned)s->kind > SYM_HYPER ? "invalid" : sym_kind_name(s->kind), info->name);
+        return;
+      }
+      if (n->op == OP_GRAD && s->no_grad) {
+        NODE_FAIL("@%s is nograd: it has no gradient", name_or(s->name));
         return;
       }
       if (n->op == OP_HYPER) {

@@ -300,6 +300,36 @@ static ValueId transpose2(Ad *ad, ValueId v) {
   return ir_transpose(ad->m, v, perm, ad->loc);
 }
 
+/* y = conv2d(x, w): x's gradient is the transposed convolution of g,
+ * w's one sample's correlation of x with g (batched; fit_to sums it over
+ * the batch for a parameter). */
+static void grad_conv2d(Ad *ad, const Node *n, ValueId y, ValueId g, ValueId d[]) {
+  (void)y;
+  int k = n->attr.win.size, s = n->attr.win.stride, p = n->attr.win.pad;
+  Type xt = type_of(ad, X(0)), wt = type_of(ad, X(1));
+  if (NEED(0)) {
+    ValueId a[2] = {g, X(1)};
+    d[0] = ir_window(ad->m, OP_CONV2D_DATA_GRAD, a, 2, k, s, p, &xt, ad->loc);
+  }
+  if (NEED(1)) {
+    ValueId a[2] = {X(0), g};
+    wt.batched = xt.batched || type_of(ad, g).batched;
+    d[1] = ir_window(ad->m, OP_CONV2D_FILTER_GRAD, a, 2, k, s, p, &wt, ad->loc);
+  }
+}
+
+/* unfold and fold are each other's adjoints. */
+static void grad_unfold(Ad *ad, const Node *n, ValueId y, ValueId g, ValueId d[]) {
+  (void)y;
+  Type xt = type_of(ad, X(0));
+  d[0] = ir_window(ad->m, OP_FOLD, &g, 1, n->attr.win.size, n->attr.win.stride, n->attr.win.pad, &xt, ad->loc);
+}
+
+static void grad_fold(Ad *ad, const Node *n, ValueId y, ValueId g, ValueId d[]) {
+  (void)y;
+  d[0] = ir_window(ad->m, OP_UNFOLD, &g, 1, n->attr.win.size, n->attr.win.stride, n->attr.win.pad, NULL, ad->loc);
+}
+
 /* The four matmul forms (a batched g for an unbatched weight is then
  * batch-summed by fit_to):
  *   [n]@[n,m]->[m]:     g_a = b @ g             g_b = outer(a, g)
@@ -401,6 +431,9 @@ static const GradRule grad_rules[OP_COUNT] = {
     [OP_BROADCAST] = grad_identity,
     [OP_INDEX] = grad_index,
     [OP_BATCH_SUM] = grad_batch_sum,
+    [OP_CONV2D] = grad_conv2d,
+    [OP_UNFOLD] = grad_unfold,
+    [OP_FOLD] = grad_fold,
 };
 
 /* ---- analysis ------------------------------------------------------------------ */

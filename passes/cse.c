@@ -55,6 +55,8 @@ static uint64_t hash_node(const Node *n) {
   if (flags & OPF_AXES) h = mix(h, n->attr.axes);
   if (flags & OPF_PERM)
     for (int i = 0; i < n->type.rank; i++) h = mix(h, n->attr.perm[i]);
+  if (flags & OPF_WINDOW)
+    h = mix(h, (uint64_t)n->attr.win.size << 32 | (uint64_t)n->attr.win.stride << 16 | n->attr.win.pad);
   /* final avalanche (splitmix64) so the low bits index the table well */
   h ^= h >> 30, h *= 0xbf58476d1ce4e5b9ull;
   h ^= h >> 27, h *= 0x94d049bb133111ebull;
@@ -72,6 +74,7 @@ static bool same_node(const Node *a, const Node *b) {
   if ((flags & OPF_SYM) && a->attr.sym != b->attr.sym) return false;
   if ((flags & OPF_AXES) && a->attr.axes != b->attr.axes) return false;
   if ((flags & OPF_PERM) && memcmp(a->attr.perm, b->attr.perm, a->type.rank)) return false;
+  if ((flags & OPF_WINDOW) && memcmp(&a->attr.win, &b->attr.win, sizeof a->attr.win)) return false;
   return true;
 }
 

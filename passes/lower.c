@@ -50,6 +50,7 @@ typedef struct Lowering {
   uint32_t *uses;      /* per node: uses by nodes and outputs */
   int32_t *sym_buf;    /* per symbol: its buffer */
   int32_t *hyper_slot; /* per symbol: scalar index of a hyper */
+  int32_t training_slot; /* the scalar index of the training flag */
   uint8_t *depth;      /* per node: depth of its inlined expression */
   bool *mat;           /* per node: materialized (gets a buffer and a kernel) */
   uint32_t kidx;       /* kernel being built */
@@ -131,6 +132,12 @@ static bool is_reduction(const Node *n) {
     return true;
   case OP_MATMUL:
     return true; /* outer products (contraction over 1) are handled in inlinable() */
+  case OP_CONV2D:
+  case OP_CONV2D_DATA_GRAD:
+  case OP_FOLD:
+    return true;
+  case OP_CONV2D_FILTER_GRAD:
+    return true; /* inlined only into a batch sum: choose_materialized */
   default:
     return false;
   }
@@ -143,14 +150,30 @@ static int64_t contraction_extent(Lowering *l, const Node *n) {
 
 static bool inlinable(Lowering *l, const Node *n) {
   if (n->op == OP_MATMUL) return contraction_extent(l, n) == 1;
+  if (n->op == OP_CONV2D_FILTER_GRAD) return true; /* into its batch sum (choose_materialized) */
   return !is_reduction(n);
+}
+
+/* Window ops read their operand at shifted indices that may fall outside
+ * it (padding), as a guarded load that reads 0 there: operand k must then
+ * be a buffer of exactly its value, not an expression inlined through a
+ * reshape (whose out-of-range indices would land on other elements). */
+static bool reads_guarded(const Node *n, int k) {
+  switch (n->op) {
+  case OP_CONV2D:
+  case OP_CONV2D_FILTER_GRAD:
+  case OP_UNFOLD: return k == 0 && n->attr.win.pad > 0;
+  case OP_CONV2D_DATA_GRAD:
+  case OP_FOLD: return k == 0;
+  default: return false;
+  }
 }
 
 /* An unbatched scalar computed from constants and run-time scalars only
  * (Adam's 1 - beta1 and 1 - beta1^step): recomputed where it is used, a
  * few loop-invariant flops, rather than a one-element kernel of its own. */
 static bool run_time_scalar_leaf(Op op) {
-  return op == OP_CONST || op == OP_HYPER || op == OP_STEP || op == OP_BATCH_SIZE;
+  return op == OP_CONST || op == OP_HYPER || op == OP_STEP || op == OP_BATCH_SIZE || op == OP_TRAINING;
 }
 
 static bool scalar_expr(Lowering *l, ValueId v) {
@@ -238,6 +261,23 @@ static KExpr *gen_operand(Lowering *l, const Node *n, int k, KExpr **idx, KExpr 
   return gen(l, n->args[k], aidx, b);
 }
 
+/* pos * stride + k - pad: the input index of window position pos, offset k. */
+static KExpr *window_index(Lowering *l, KExpr *pos, KExpr *k, const Node *n) {
+  KProgram *p = l->p;
+  KExpr *e = kexpr_iadd(p, kexpr_imul(p, pos, n->attr.win.stride), k);
+  return kexpr_iadd(p, e, kexpr_index_const(p, -(int64_t)n->attr.win.pad));
+}
+
+/* Operand k of window op n at idx: a load, guarded (0 outside) when the
+ * window can reach past the operand (reads_guarded made it a buffer). */
+static KExpr *window_operand(Lowering *l, const Node *n, int k, KExpr **idx, KExpr *b) {
+  KExpr *e = gen(l, n->args[k], idx, b);
+  if (!reads_guarded(n, k)) return e;
+  NNC_ASSERT(e->kind == KE_LOAD);
+  e->guarded = true;
+  return e;
+}
+
 static KExpr *gen(Lowering *l, ValueId v, KExpr **idx, KExpr *b) {
   const Node *n = node(l, v);
   KProgram *p = l->p;
@@ -248,13 +288,23 @@ static KExpr *gen(Lowering *l, ValueId v, KExpr **idx, KExpr *b) {
   case OP_HYPER:
   case OP_STEP:
   case OP_BATCH_SIZE:
+  case OP_TRAINING:
     kernel_use_buffer(p, cur_kernel(l), p->scalars); /* scalars are read from their buffer */
-    return kexpr_scalar(p, n->op == OP_HYPER ? l->hyper_slot[n->attr.sym]
-                           : n->op == OP_STEP ? KSCALAR_STEP : KSCALAR_BATCH);
+    return kexpr_scalar(p, n->op == OP_HYPER      ? l->hyper_slot[n->attr.sym]
+                           : n->op == OP_STEP     ? KSCALAR_STEP
+                           : n->op == OP_TRAINING ? l->training_slot
+                                                  : KSCALAR_BATCH);
   case OP_INPUT:
   case OP_PARAM:
   case OP_STATE: return load(l, l->sym_buf[n->attr.sym], idx, b);
   case OP_STOP_GRAD: return gen(l, n->args[0], idx, b);
+  case OP_UNFOLD: { /* [..., ky, kx, oy, ox] reads [..., oy s + ky - p, ox s + kx - p] */
+    int lead = n->type.rank - 4;
+    for (int i = 0; i < lead; i++) aidx[i] = idx[i];
+    aidx[lead] = window_index(l, idx[lead + 2], idx[lead], n);
+    aidx[lead + 1] = window_index(l, idx[lead + 3], idx[lead + 1], n);
+    return window_operand(l, n, 0, aidx, b);
+  }
   case OP_BROADCAST: return gen_operand(l, n, 0, idx, b);
   case OP_TRANSPOSE:
     for (int i = 0; i < n->type.rank; i++) aidx[n->attr.perm[i]] = idx[i];
@@ -490,6 +540,121 @@ static bool outer_factors(Lowering *l, ValueId v, KExpr **out_idx, KExpr *b, KEx
   return true;
 }
 
+/* ---- windows ---------------------------------------------------------------------------- */
+
+/* The index of a window position from input index x and offset k,
+ * (x + pad - k) / stride: *pos; and, for a stride above 1, the f32
+ * condition that the window really covers x (x + pad - k >= 0 and
+ * divisible), AND-ed into *cond. */
+static KExpr *position_of(Lowering *l, KExpr *x, KExpr *k, const Node *n, KExpr **cond) {
+  KProgram *p = l->p;
+  int s = n->attr.win.stride;
+  KExpr *num = kexpr_iadd(p, kexpr_iadd(p, x, kexpr_index_const(p, n->attr.win.pad)), kexpr_imul(p, k, -1));
+  if (s == 1) return num; /* a guarded load reads 0 out of range */
+  KExpr *rem = kexpr_op(p, OP_SUB, DT_I32, num, kexpr_imul(p, idiv(l, num, s), s), NULL);
+  rem->index = true;
+  KExpr *c = kexpr_op(p, OP_MUL, DT_F32, kexpr_op(p, OP_GE, DT_F32, num, kexpr_index_const(p, 0), NULL),
+                      kexpr_op(p, OP_EQ, DT_F32, rem, kexpr_index_const(p, 0), NULL), NULL);
+  *cond = *cond ? kexpr_op(p, OP_MUL, DT_F32, *cond, c, NULL) : c;
+  return idiv(l, num, s);
+}
+
+static KExpr *where_covered(Lowering *l, KExpr *cond, KExpr *e) {
+  return cond ? kexpr_op(l->p, OP_WHERE, e->dtype, cond, e, kexpr_const(l->p, e->dtype, 0)) : e;
+}
+
+/* conv2d(x[c,h,w], w[f,c,k,k]): for each output [f, oy, ox], a sum over
+ * c, ky, kx of w[f, c, ky, kx] * x[c, oy s + ky - p, ox s + kx - p]. */
+static void kernel_conv2d(Lowering *l, ValueId v, int32_t dst) {
+  const Node *n = node(l, v);
+  const Type *xt = &node(l, n->args[0])->type;
+  begin_kernel(l, "conv2d", v);
+  int first;
+  Nest ns = launch_nest(l, &n->type, &first);
+  KAxis axes[NNC_MAX_CONTRACT_AXES];
+  KExpr *idx[NNC_MAX_RANK], *c, *ky, *kx;
+  for (int i = 0; i < first; i++) idx[i] = ns.idx[i];
+  int nfree = free_axes(l, &n->type, first, idx, axes), k = n->attr.win.size;
+  axes[nfree] = axis(l, xt->dims[0], false, &c);
+  axes[nfree + 1] = axis(l, k, false, &ky);
+  axes[nfree + 2] = axis(l, k, false, &kx);
+  KExpr *wi[4] = {idx[0], c, ky, kx};
+  KExpr *xi[3] = {c, window_index(l, idx[1], ky, n), window_index(l, idx[2], kx, n)};
+  contract(l, ns.inner, dst, idx, ns.b, axes, nfree, 3, OP_ADD, gen(l, n->args[1], wi, ns.b),
+           window_operand(l, n, 0, xi, ns.b));
+}
+
+/* conv2d_data_grad(g[f,h',w'], w[f,c,k,k]) -> [c,h,w]: for each input
+ * [c, y, x], a sum over f, ky, kx of g[f, (y + p - ky) / s, (x + p - kx) / s]
+ * (where that window position exists) * w[f, c, ky, kx]. */
+static void kernel_conv2d_data_grad(Lowering *l, ValueId v, int32_t dst) {
+  const Node *n = node(l, v);
+  const Type *gt = &node(l, n->args[0])->type;
+  begin_kernel(l, "conv2d_data_grad", v);
+  int first;
+  Nest ns = launch_nest(l, &n->type, &first);
+  KAxis axes[NNC_MAX_CONTRACT_AXES];
+  KExpr *idx[NNC_MAX_RANK], *f, *ky, *kx, *cond = NULL;
+  for (int i = 0; i < first; i++) idx[i] = ns.idx[i];
+  int nfree = free_axes(l, &n->type, first, idx, axes), k = n->attr.win.size;
+  axes[nfree] = axis(l, gt->dims[0], false, &f);
+  axes[nfree + 1] = axis(l, k, false, &ky);
+  axes[nfree + 2] = axis(l, k, false, &kx);
+  KExpr *gi[3] = {f, position_of(l, idx[1], ky, n, &cond), position_of(l, idx[2], kx, n, &cond)};
+  KExpr *wi[4] = {f, idx[0], ky, kx};
+  contract(l, ns.inner, dst, idx, ns.b, axes, nfree, 3, OP_ADD, where_covered(l, cond, window_operand(l, n, 0, gi, ns.b)),
+           gen(l, n->args[1], wi, ns.b));
+}
+
+/* The factors of conv2d_filter_grad(x, g) at filter index [f, c, ky, kx]
+ * and window position (oy, ox): g[f, oy, ox] and x[c, oy s + ky - p, ox s + kx - p]. */
+static void filter_grad_factors(Lowering *l, const Node *n, KExpr **idx, KExpr *oy, KExpr *ox, KExpr *b, KExpr **fa,
+                                KExpr **fb) {
+  KExpr *gi[3] = {idx[0], oy, ox};
+  KExpr *xi[3] = {idx[1], window_index(l, oy, idx[2], n), window_index(l, ox, idx[3], n)};
+  *fa = gen(l, n->args[1], gi, b);
+  *fb = window_operand(l, n, 0, xi, b);
+}
+
+/* One sample's filter gradient, when it is not inlined into its batch sum. */
+static void kernel_conv2d_filter_grad(Lowering *l, ValueId v, int32_t dst) {
+  const Node *n = node(l, v);
+  const Type *gt = &node(l, n->args[1])->type;
+  begin_kernel(l, "conv2d_filter_grad", v);
+  int first;
+  Nest ns = launch_nest(l, &n->type, &first);
+  KAxis axes[NNC_MAX_CONTRACT_AXES];
+  KExpr *idx[NNC_MAX_RANK], *oy, *ox, *fa, *fb;
+  for (int i = 0; i < first; i++) idx[i] = ns.idx[i];
+  int nfree = free_axes(l, &n->type, first, idx, axes);
+  axes[nfree] = axis(l, gt->dims[1], false, &oy);
+  axes[nfree + 1] = axis(l, gt->dims[2], false, &ox);
+  filter_grad_factors(l, n, idx, oy, ox, ns.b, &fa, &fb);
+  contract(l, ns.inner, dst, idx, ns.b, axes, nfree, 2, OP_ADD, fa, fb);
+}
+
+/* fold(g[..., k, k, h', w']) -> [..., h, w]: for each [..., y, x], a sum
+ * over ky, kx of g[..., ky, kx, (y + p - ky) / s, (x + p - kx) / s] where
+ * that window position exists. */
+static void kernel_fold(Lowering *l, ValueId v, int32_t dst) {
+  const Node *n = node(l, v);
+  begin_kernel(l, "fold", v);
+  int first;
+  Nest ns = launch_nest(l, &n->type, &first);
+  KAxis axes[NNC_MAX_CONTRACT_AXES];
+  KExpr *idx[NNC_MAX_RANK], *ky, *kx, *cond = NULL, *gi[NNC_MAX_RANK];
+  for (int i = 0; i < first; i++) idx[i] = ns.idx[i];
+  int nfree = free_axes(l, &n->type, first, idx, axes), k = n->attr.win.size, lead = n->type.rank - 2;
+  axes[nfree] = axis(l, k, false, &ky);
+  axes[nfree + 1] = axis(l, k, false, &kx);
+  for (int i = 0; i < lead; i++) gi[i] = idx[i];
+  gi[lead] = ky, gi[lead + 1] = kx;
+  gi[lead + 2] = position_of(l, idx[lead], ky, n, &cond);
+  gi[lead + 3] = position_of(l, idx[lead + 1], kx, n, &cond);
+  contract(l, ns.inner, dst, idx, ns.b, axes, nfree, 2, OP_ADD, where_covered(l, cond, window_operand(l, n, 0, gi, ns.b)),
+           NULL);
+}
+
 /* batch_sum: for each element, a sum over the batch (a contraction whose
  * one reduction axis is the batch): of a product of two factors when the
  * operand is an inlined outer product (a weight gradient), else of the
@@ -505,8 +670,18 @@ static void kernel_batch_sum(Lowering *l, ValueId v, int32_t dst) {
   int nfree = free_axes(l, &n->type, first, idx, axes);
   axes[nfree] = axis(l, 1, true, &bv);
   KExpr *fa, *fb = NULL;
-  if (!outer_factors(l, n->args[0], idx, bv, &fa, &fb)) fa = gen(l, n->args[0], idx, bv);
-  contract(l, ns.inner, dst, idx, NULL, axes, nfree, 1, OP_ADD, fa, fb);
+  int nred = 1;
+  const Node *a = node(l, n->args[0]);
+  if (a->op == OP_CONV2D_FILTER_GRAD && l->buf[n->args[0]] < 0) { /* sum over the batch and the window positions */
+    const Type *gt = &node(l, a->args[1])->type;
+    KExpr *oy, *ox;
+    axes[nfree + nred++] = axis(l, gt->dims[1], false, &oy);
+    axes[nfree + nred++] = axis(l, gt->dims[2], false, &ox);
+    filter_grad_factors(l, a, idx, oy, ox, bv, &fa, &fb);
+  } else if (!outer_factors(l, n->args[0], idx, bv, &fa, &fb)) {
+    fa = gen(l, n->args[0], idx, bv);
+  }
+  contract(l, ns.inner, dst, idx, NULL, axes, nfree, nred, OP_ADD, fa, fb);
 }
 
 /* Matmul operand indices for output index (i, j) and contraction index k. */
@@ -541,6 +716,10 @@ static void emit_node(Lowering *l, ValueId v, int32_t dst) {
   case OP_REDUCE_MAX: kernel_reduce(l, v, dst); break;
   case OP_ARGMAX: kernel_argmax(l, v, dst); break;
   case OP_BATCH_SUM: kernel_batch_sum(l, v, dst); break;
+  case OP_CONV2D: kernel_conv2d(l, v, dst); break;
+  case OP_CONV2D_DATA_GRAD: kernel_conv2d_data_grad(l, v, dst); break;
+  case OP_CONV2D_FILTER_GRAD: kernel_conv2d_filter_grad(l, v, dst); break;
+  case OP_FOLD: kernel_fold(l, v, dst); break;
   case OP_MATMUL:
     if (contraction_extent(l, node(l, v)) > 1) {
       kernel_matmul(l, v, dst);
@@ -885,14 +1064,19 @@ static void choose_materialized(Lowering *l) {
   for (uint32_t v = 0; v < m->nnodes; v++) {
     const Node *n = &m->nodes[v];
     l->buf[v] = -1;
-    if (n->op == OP_CONST || n->op == OP_HYPER || n->op == OP_STEP || n->op == OP_BATCH_SIZE ||
-        is_leaf_buffer(n->op))
+    if (run_time_scalar_leaf(n->op) || is_leaf_buffer(n->op))
       continue;
     int d = 0;
     for (int k = 0; k < n->nargs; k++)
       if (!l->mat[n->args[k]] && l->depth[n->args[k]] > d) d = l->depth[n->args[k]];
     l->depth[v] = (uint8_t)(d + 1);
     l->mat[v] = !inlinable(l, n) || d + 1 > MAX_INLINE_DEPTH || (l->uses[v] > 1 && !cheap(l, v));
+    for (int k = 0; k < n->nargs; k++) {
+      const Node *a = node(l, n->args[k]);
+      if (reads_guarded(n, k) && !is_leaf_buffer(a->op)) l->mat[n->args[k]] = true;
+      /* a filter gradient is a whole reduction: inlined only into the batch sum that sums it */
+      if (a->op == OP_CONV2D_FILTER_GRAD && (n->op != OP_BATCH_SUM || l->uses[n->args[k]] > 1)) l->mat[n->args[k]] = true;
+    }
   }
   /* Outputs are computed in graph order by their own kernels: an update
    * computed at the end straight into its parameter could read another
@@ -901,8 +1085,7 @@ static void choose_materialized(Lowering *l) {
   for (uint32_t o = 0; o < m->noutputs; o++) {
     ValueId v = m->outputs[o].value;
     const Node *n = &m->nodes[v];
-    if (!is_leaf_buffer(n->op) && n->op != OP_CONST && n->op != OP_HYPER && n->op != OP_STEP &&
-        n->op != OP_BATCH_SIZE)
+    if (!is_leaf_buffer(n->op) && !run_time_scalar_leaf(n->op))
       l->mat[v] = true;
   }
 }
@@ -940,7 +1123,8 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
   }
   Type st = type_scalar(DT_F32);
   st.rank = 1;
-  st.dims[0] = KSCALAR_HYPER0 + nhyper;
+  l.training_slot = kscalar_training(nhyper);
+  st.dims[0] = l.training_slot + 1;
   p->scalars = add_buf(&l, "scalars", KB_SCALARS, st, 0, 0);
 
   choose_materialized(&l);

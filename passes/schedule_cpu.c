@@ -229,8 +229,9 @@ static bool prefers_rows(const KProgram *p, const KStmt *c) {
  * the packed GEMM (a convolution: several free and reduction axes) runs
  * register-blocked without packing (codegen/cpu/direct.c) when it has
  *  - a lane axis: a free axis along which C is contiguous and each factor
- *    contiguous or invariant (outputs in lanes), else a reduction axis
- *    along which both factors are contiguous (partial sums in lanes);
+ *    contiguous or invariant (outputs in lanes), or a reduction axis along
+ *    which both factors are contiguous (partial sums in lanes: a filter
+ *    gradient's ox), the one whose extent fills the most lanes;
  *  - a row axis: another free axis along which one factor is invariant,
  *    so that factor's vectors serve a block of mr accumulator rows;
  * and enough work to pay for it. */
@@ -253,22 +254,29 @@ static void plan_direct(const KProgram *p, KStmt *c, const CpuScheduleOptions *o
     return;
   const KExpr *f[2] = {c->a, c->b};
   int n = c->nfree + c->nred, lanes = -1, rows = -1;
-  for (int i = c->nfree - 1; i >= 0 && lanes < 0; i--) { /* outputs in lanes */
+  int w = o->vector > 0 ? o->vector : 8, regs = o->registers > 0 ? o->registers : 16;
+  double best = 0;
+  for (int i = 0; i < n; i++) { /* the axis whose lanes fill best; outputs in lanes on a tie */
     int32_t v = c->axes[i].var;
     int64_t cs;
-    if (c->axes[i].batched || !kaccess_stride(p, c->buf, c->idx, c->nidx, v, &cs) || cs != 1) continue;
-    int moving = 0;
-    bool fits = true;
-    for (int k = 0; k < 2; k++) {
-      bool one = stride_is(p, f[k], v, 1);
-      fits &= one || stride_is(p, f[k], v, 0);
-      moving += one;
+    bool free_axis = i < c->nfree, fits = !c->axes[i].batched;
+    if (fits && free_axis) { /* C contiguous, each factor contiguous or invariant, one contiguous */
+      fits = kaccess_stride(p, c->buf, c->idx, c->nidx, v, &cs) && cs == 1;
+      int moving = 0;
+      for (int k = 0; k < 2; k++) {
+        bool one = stride_is(p, f[k], v, 1);
+        fits &= one || stride_is(p, f[k], v, 0);
+        moving += one;
+      }
+      fits &= moving > 0;
+    } else if (fits) { /* partial sums: both factors contiguous */
+      fits = stride_is(p, f[0], v, 1) && stride_is(p, f[1], v, 1);
     }
-    if (fits && moving) lanes = i;
+    if (!fits) continue;
+    int64_t e = c->axes[i].extent, block = e > w ? 2L * w : w;
+    double fill = (double)e / (double)((e + block - 1) / block * block) - (free_axis ? 0 : 1e-9);
+    if (fill > best) best = fill, lanes = i;
   }
-  for (int i = n - 1; i >= c->nfree && lanes < 0; i--) /* partial sums in lanes */
-    if (!c->axes[i].batched && stride_is(p, f[0], c->axes[i].var, 1) && stride_is(p, f[1], c->axes[i].var, 1))
-      lanes = i;
   if (lanes < 0) return;
   for (int i = 0; i < c->nfree && rows < 0; i++) {
     int32_t v = c->axes[i].var;
@@ -281,7 +289,6 @@ static void plan_direct(const KProgram *p, KStmt *c, const CpuScheduleOptions *o
   int64_t work = 1;
   for (int i = 0; i < n; i++) work *= c->axes[i].extent * (c->axes[i].batched ? 32 : 1);
   if (work < DIRECT_MIN_WORK) return;
-  int w = o->vector > 0 ? o->vector : 8, regs = o->registers > 0 ? o->registers : 16;
   bool reduces = lanes >= c->nfree;
   int nv = reduces || c->axes[lanes].extent > w ? 2 : 1;
   int mr = (regs - nv - 2) / nv; /* the accumulators, the vectors of one factor, a broadcast */

@@ -28,7 +28,7 @@ typedef enum {
   RT_BUF_TEMP,
   RT_BUF_LOSS,
   RT_BUF_METRIC,
-  RT_BUF_SCALARS, /* f32: [0] step, [1] batch size, [2 + k] hyper k */
+  RT_BUF_SCALARS, /* f32: [0] step, [1] batch size, [2 + k] hyper k, [2 + nhypers] 1 training / 0 eval */
 } RtBufKind;
 
 /* ORDER NncCodeKind (include/nnc/backend.h): what a trainer's code is, and

@@ -51,7 +51,7 @@ typedef struct Trainer {
   RtMem **mem;          /* [nbufs]; temps of one slot point at one allocation */
   int64_t bcap;         /* batch capacity: batched buffers hold this many samples */
   int64_t features;     /* elements per sample of the input */
-  float *scalars;       /* [nscalars]: step, batch size, hyper-parameters */
+  float *scalars;       /* [nscalars]: step, batch size, hyper-parameters, training flag */
   int nscalars;
   float *host;          /* [bcap] staging for reading losses and metrics back */
   int64_t steps;        /* training steps done */
@@ -403,6 +403,7 @@ static int run_batch(Trainer *t, bool train, const float *x, const void *y, int6
   /* step counts from 1; an evaluation sees the step the next update would be */
   t->scalars[0] = (float)(t->steps + 1);
   t->scalars[1] = (float)n;
+  t->scalars[2 + m->nhypers] = train ? 1.0f : 0.0f; /* batch statistics, dropout */
   if (rc == 0 && m->scalars_buf >= 0)
     rc = rt_mem_write(t->dev, t->mem[m->scalars_buf], 0, t->scalars, (size_t)t->nscalars * sizeof(float), &err);
   if (rc == 0) rc = train ? run_train_plan(t, n, &err) : launch_plan(t, m->eval, m->neval, n, &err);
@@ -586,7 +587,7 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
   }
   t.bcap = o.batch > 0 ? o.batch : resumed ? ck.batch : m->batch > 0 ? m->batch : 1;
   t.features = buf_numel(&m->bufs[m->input_buf]);
-  t.nscalars = 2 + m->nhypers;
+  t.nscalars = 3 + m->nhypers;
   if (m->scalars_buf >= 0 && buf_numel(&m->bufs[m->scalars_buf]) > t.nscalars)
     t.nscalars = (int)buf_numel(&m->bufs[m->scalars_buf]);
   double *hypers = calloc((size_t)m->nhypers + 1, sizeof *hypers);

@@ -36,6 +36,7 @@ struct Interp {
   uint8_t *need;          /* [nnodes] NEED_* bits */
   uint8_t ran;            /* the NEED_* bit of the last successful run, 0 = none */
   int64_t step;           /* OP_STEP */
+  bool training;          /* OP_TRAINING: this run is (part of) a training step */
   int64_t n;              /* samples in the current batch */
   const float *x;         /* the batch being evaluated */
   const void *y;
@@ -378,6 +379,54 @@ static void eval_batch_sum(Interp *it, ValueId v) {
     for (int64_t j = 0; j < per; j++) out[j] = wrap32((int64_t)out[j]);
 }
 
+/* ---- windows: conv2d, its gradients, unfold, fold -------------------------------------
+ * Straight from the definitions (ir/ops.def), per sample, in double; the
+ * gradients scatter into their result in the forward pass's order. */
+
+/* The operand's sample s (its only one when it is not batched). */
+static const double *sample_of(const Interp *it, const Node *nd, int k, int64_t s) {
+  const Type *t = arg_type(it, nd, k);
+  return arg_val(it, nd, k) + (t->batched ? s * type_numel(t) : 0);
+}
+
+static void eval_window(Interp *it, ValueId v) {
+  const Node *nd = &it->m->nodes[v];
+  int64_t K = nd->attr.win.size, S = nd->attr.win.stride, P = nd->attr.win.pad;
+  double *out = out_buf(it, v);
+  int64_t per = type_numel(&nd->type), samples = nd->type.batched ? it->n : 1;
+  for (int64_t s = 0; s < samples; s++) {
+    double *o = out + s * per;
+    for (int64_t i = 0; i < per; i++) o[i] = 0;
+    /* the input side [C,H,W] (leading axes of unfold/fold folded into C) and the positions [OH,OW] */
+    const Type *xt = nd->op == OP_CONV2D_DATA_GRAD || nd->op == OP_FOLD ? &nd->type : arg_type(it, nd, 0);
+    int64_t H = xt->dims[xt->rank - 2], W = xt->dims[xt->rank - 1], C = type_numel(xt) / (H * W);
+    int64_t OH = window_positions(H, (int)K, (int)S, (int)P), OW = window_positions(W, (int)K, (int)S, (int)P);
+    int64_t F = nd->op == OP_CONV2D || nd->op == OP_CONV2D_FILTER_GRAD ? nd->type.dims[0]
+                : nd->op == OP_CONV2D_DATA_GRAD                        ? arg_type(it, nd, 1)->dims[0]
+                                                                       : 1; /* filters */
+    const double *a = sample_of(it, nd, 0, s), *b = nd->nargs > 1 ? sample_of(it, nd, 1, s) : NULL;
+    for (int64_t f = 0; f < F; f++)
+      for (int64_t c = 0; c < C; c++)
+        for (int64_t ky = 0; ky < K; ky++)
+          for (int64_t kx = 0; kx < K; kx++)
+            for (int64_t oy = 0; oy < OH; oy++)
+              for (int64_t ox = 0; ox < OW; ox++) {
+                int64_t y = oy * S + ky - P, x = ox * S + kx - P;
+                if (y < 0 || y >= H || x < 0 || x >= W) continue;
+                int64_t xi = (c * H + y) * W + x, wi = ((f * C + c) * K + ky) * K + kx, gi = (f * OH + oy) * OW + ox;
+                int64_t ui = (((c * K + ky) * K + kx) * OH + oy) * OW + ox;
+                switch (nd->op) {
+                case OP_CONV2D: o[gi] += b[wi] * a[xi]; break;             /* a = x, b = w */
+                case OP_CONV2D_DATA_GRAD: o[xi] += a[gi] * b[wi]; break;   /* a = g, b = w */
+                case OP_CONV2D_FILTER_GRAD: o[wi] += b[gi] * a[xi]; break; /* a = x, b = g */
+                case OP_UNFOLD: o[ui] = a[xi]; break;
+                case OP_FOLD: o[xi] += a[ui]; break;
+                default: NNC_UNREACHABLE("not a window op");
+                }
+              }
+  }
+}
+
 /* ---- leaves -------------------------------------------------------------------------- */
 
 static bool eval_input(Interp *it, ValueId v) {
@@ -418,6 +467,7 @@ static bool eval_node(Interp *it, ValueId v) {
                 it->m->syms[nd->attr.sym].name);
   case OP_STEP: out_buf(it, v)[0] = (double)it->step; break;
   case OP_BATCH_SIZE: out_buf(it, v)[0] = (double)it->n; break;
+  case OP_TRAINING: out_buf(it, v)[0] = it->training ? 1 : 0; break;
   case OP_REDUCE_SUM:
   case OP_REDUCE_MAX: eval_reduce(it, v); break;
   case OP_ARGMAX: eval_argmax(it, v); break;
@@ -430,6 +480,11 @@ static bool eval_node(Interp *it, ValueId v) {
   case OP_INDEX: ok = eval_index(it, v); break;
   case OP_ONEHOT: ok = eval_onehot(it, v); break;
   case OP_BATCH_SUM: eval_batch_sum(it, v); break;
+  case OP_CONV2D:
+  case OP_CONV2D_DATA_GRAD:
+  case OP_CONV2D_FILTER_GRAD:
+  case OP_UNFOLD:
+  case OP_FOLD: eval_window(it, v); break;
   case OP_COUNT: NNC_UNREACHABLE("OP_COUNT is not an op");
   default: /* every elementwise op */
     NNC_ASSERT(ir_ops[nd->op].flags & OPF_ELEMWISE);
@@ -531,8 +586,9 @@ const char *interp_metric_name(const Interp *it, int i) {
 
 const char *interp_error(const Interp *it) { return it->err; }
 
-int interp_run(Interp *it, const float *x, const void *y, int64_t n, bool updates) {
+static int run(Interp *it, const float *x, const void *y, int64_t n, bool updates, bool training) {
   uint8_t bit = updates ? NEED_ALL : NEED_EVAL;
+  it->training = training;
   it->x = x;
   it->y = y;
   it->n = n;
@@ -546,6 +602,10 @@ int interp_run(Interp *it, const float *x, const void *y, int64_t n, bool update
     if ((it->need[v] & bit) && !eval_node(it, v)) return -1;
   it->ran = bit;
   return 0;
+}
+
+int interp_run(Interp *it, const float *x, const void *y, int64_t n, bool updates) {
+  return run(it, x, y, n, updates, updates);
 }
 
 const double *interp_output(const Interp *it, uint32_t i) {
@@ -569,8 +629,14 @@ static void add_sums(const Interp *it, double *loss_sum, double *metric_sums) {
 }
 
 int interp_eval(Interp *it, const float *x, const void *y, int64_t n, double *loss_sum, double *metric_sums) {
-  if (interp_run(it, x, y, n, false)) return -1;
+  if (run(it, x, y, n, false, false)) return -1;
   add_sums(it, loss_sum, metric_sums);
+  return 0;
+}
+
+int interp_train_loss(Interp *it, const float *x, const void *y, int64_t n, double *loss_sum) {
+  if (run(it, x, y, n, false, true)) return -1;
+  add_sums(it, loss_sum, NULL);
   return 0;
 }
 

@@ -66,8 +66,13 @@ int interp_step(Interp *it, const float *x, const void *y, int64_t n, double *lo
 /* The same, evaluating only the loss and the metrics: no update, no step. */
 int interp_eval(Interp *it, const float *x, const void *y, int64_t n, double *loss_sum, double *metric_sums);
 
+/* The loss as a training step computes it (training() is 1: batch
+ * statistics, dropout), without updating anything: gradient checks. */
+int interp_train_loss(Interp *it, const float *x, const void *y, int64_t n, double *loss_sum);
+
 /* Lower level: evaluates the loss and metric outputs, and the update outputs
- * too when `updates`, without writing anything back.  Returns 0 or -1. */
+ * too when `updates` (then as a training step: training() is 1), without
+ * writing anything back.  Returns 0 or -1. */
 int interp_run(Interp *it, const float *x, const void *y, int64_t n, bool updates);
 /* After interp_run: the value of output i (module order); numel of its type,
  * times n when batched.  NULL when that output was not evaluated. */

@@ -80,10 +80,13 @@ typedef enum {
   NNC_BUF_TEMP,    /* an intermediate; temps with the same slot share memory */
   NNC_BUF_LOSS,    /* the per-sample loss, f32[B] */
   NNC_BUF_METRIC,  /* a per-sample metric, f32[B] */
-  NNC_BUF_SCALARS, /* f32 run-time scalars: [0] step, [1] batch size, [2 + k] hyper k */
+  NNC_BUF_SCALARS, /* f32 run-time scalars: [0] step, [1] batch size, [2 + k] hyper k, then training */
 } NncBufKind;
 
-/* The run-time scalars an NNC_EXPR_SCALAR reads (index into the scalars buffer). */
+/* The run-time scalars an NNC_EXPR_SCALAR reads (index into the scalars
+ * buffer).  After the last hyper-parameter, at NNC_SCALAR_HYPER0 + the
+ * number of hypers, the training flag: 1 in a training step, 0 in an
+ * evaluation (batch norm's statistics, dropout). */
 enum { NNC_SCALAR_STEP = 0, NNC_SCALAR_BATCH = 1, NNC_SCALAR_HYPER0 = 2 };
 
 typedef enum {

@@ -171,6 +171,13 @@ static Module *build_all_ops(void) {
   s = sym(SYM_HYPER, "beta", type_scalar(DT_F32));
   s.value = 0.9;
   uint32_t sbeta = ir_add_symbol(m, s);
+  int64_t dimg[3] = {2, 5, 5}, dflt[4] = {3, 2, 3, 3};
+  uint32_t simg = ir_add_symbol(m, sym(SYM_PARAM, "img", type_make(DT_F32, 3, dimg, false)));
+  uint32_t sflt = ir_add_symbol(m, sym(SYM_PARAM, "flt", type_make(DT_F32, 4, dflt, false)));
+  s = sym(SYM_PARAM, "bn.running_mean", ty(DT_F32, false, 1, 3, 0));
+  s.init.kind = INIT_ZEROS;
+  s.no_grad = true;
+  ir_add_symbol(m, s);
 
   TrainSpec *t = &m->train;
   t->present = true;
@@ -225,7 +232,16 @@ static Module *build_all_ops(void) {
   ValueId oh = ir_retype(m, OP_ONEHOT, y, ty(DT_F32, true, 1, 3, 0), 0);
   ir_op1(m, OP_BATCH_SUM, rs, 0);
   ir_op1(m, OP_NEG, ir_leaf(m, OP_PARAM, sodd, 0), 0);
+  /* windows: conv2d [2,5,5] * [3,2,3,3] stride 2 pad 1 -> [3,3,3], its gradients, unfold and fold */
+  ValueId img = ir_leaf(m, OP_PARAM, simg, 0), flt = ir_leaf(m, OP_PARAM, sflt, 0);
+  Type timg = m->nodes[img].type, tflt = m->nodes[flt].type; /* copies: building may move the nodes */
+  ValueId cv = ir_window(m, OP_CONV2D, (ValueId[]){img, flt}, 2, 3, 2, 1, NULL, lu);
+  ir_window(m, OP_CONV2D_DATA_GRAD, (ValueId[]){cv, flt}, 2, 3, 2, 1, &timg, 0);
+  ir_window(m, OP_CONV2D_FILTER_GRAD, (ValueId[]){img, cv}, 2, 3, 2, 1, &tflt, 0);
+  ValueId uf = ir_window(m, OP_UNFOLD, &img, 1, 2, 1, 0, NULL, 0);
+  ir_window(m, OP_FOLD, &uf, 1, 2, 1, 0, &timg, 0);
   ValueId st = ir_leaf(m, OP_STEP, 0, 0), bsz = ir_leaf(m, OP_BATCH_SIZE, 0, 0);
+  ir_op2(m, OP_MUL, ir_leaf(m, OP_TRAINING, 0, 0), z, 0);
   ir_op2(m, OP_DIV, st, bsz, 0);
   ValueId lr = ir_leaf(m, OP_HYPER, slr, 0), beta = ir_leaf(m, OP_HYPER, sbeta, 0);
   ValueId g = ir_leaf(m, OP_GRAD, sw, 0), mstate = ir_leaf(m, OP_STATE, sm, 0);
