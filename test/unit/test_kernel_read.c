@@ -100,7 +100,8 @@ static void same_module(const Cmp *c, const Module *a, const Module *b) {
     const Symbol *x = &a->syms[i], *y = &b->syms[i];
     CHECK(x->kind == y->kind && !strcmp(x->name, y->name) && type_equal(&x->type, &y->type) &&
               x->init.kind == y->init.kind && x->init.a == y->init.a && x->init.b == y->init.b &&
-              x->value == y->value && x->owner == y->owner && x->bound == y->bound && same_loc(a, x->loc, b, y->loc),
+              x->value == y->value && x->owner == y->owner && x->bound == y->bound && x->no_grad == y->no_grad &&
+              same_loc(a, x->loc, b, y->loc),
           "%s: symbol @%s", c->what, x->name);
   }
   const TrainSpec *s = &a->train, *t = &b->train;
@@ -168,6 +169,32 @@ static void round_trip(const KProgram *p, const char *what) {
   free(text);
 }
 
+/* Convolutions with padding and stride (guarded, strided window loads),
+ * pooling, and batch norm: the training flag ($training, the scalar after
+ * the hypers') and the running statistics (nograd params). */
+static const char *const conv_bn =
+    "model cb {\n input x: f32[2, 7, 7]\n label y: i32\n"
+    " c = relu(batch_norm(conv2d(x, 3, kernel = 3, stride = 2, padding = 1)))\n"
+    " p = max_pool(conv2d(c, 2, kernel = 2, padding = 1), 2)\n"
+    " logits = dense(batch_norm(flatten(p)), 3)\n loss = cross_entropy(logits, y)\n"
+    " metric accuracy = argmax(logits) == y\n}\n"
+    "train cb { data = idx(\"d\")\n optimizer = sgd(lr = 0.1, momentum = 0.9) }\n";
+
+/* The program reads the training flag and has nograd params: what conv_bn
+ * is here for. */
+static bool reads_training(KVisit *v, KExpr *e) {
+  (void)v;
+  return e->kind == KE_SCALAR && e->scalar == kscalar_training(2); /* lr, momentum */
+}
+
+static void check_conv_bn(const KProgram *p, const char *what) {
+  bool training = false, nograd = false;
+  KVisit v = {NULL, reads_training};
+  for (uint32_t k = 0; k < p->nkernels; k++) training |= kvisit_kernel(&v, &p->kernels[k]);
+  for (uint32_t i = 0; i < p->module->nsyms; i++) nograd |= p->module->syms[i].no_grad;
+  CHECK(training && nograd, "%s: no $training (%d) or no nograd param (%d)", what, training, nograd);
+}
+
 enum { STAGE_LOWERED, STAGE_CPU, STAGE_NDRANGE, STAGE_EXPANDED, NSTAGES };
 static const char *const stage_names[] = {"lowered", "cpu", "ndrange", "expanded"};
 
@@ -190,6 +217,7 @@ static void model(const char *name, const char *src) {
     char what[96];
     snprintf(what, sizeof what, "%s (%s)", name, stage_names[stage]);
     round_trip(p, what);
+    if (src == conv_bn) check_conv_bn(p, what);
     kprog_free(p);
     ir_module_free(m);
   }
@@ -243,5 +271,6 @@ int main(void) {
   model("custom.nn", custom);
   model("regression.nn", regression);
   model("shapes.nn", shapes);
+  model("conv-bn.nn", conv_bn);
   return check_done();
 }
