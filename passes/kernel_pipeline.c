@@ -54,7 +54,9 @@ const KPass nnc_kernel_passes[] = {
     {"fuse", "fuse kernels along their launch loops, merge loops, forward stored temps, drop unread ones", kpass_fuse,
      1, NULL},
     {"memplan", "give temporaries memory slots, sharing a slot where lifetimes do not overlap", kpass_memplan, 0, NULL},
-    {"schedule-cpu", "plan each contraction's packed matrix product and its tiles (the cpu target; --cpu, --schedule)",
+    {"schedule-cpu",
+     "plan packed matrix products and their tiles, direct plans for other contractions (the cpu target; --cpu, "
+     "--schedule)",
      kpass_schedule_cpu, -1, "cpu"},
     {"schedule-ndrange",
      "shape kernels for NDRange launches: free axes out, nests collapsed into the launch range, tiles picked",
