@@ -216,13 +216,20 @@ static void write_code(const KProgram *p, const DescriptorCode *code, FILE *out)
 /* The metric names, from the Module's metric outputs in order; a program
  * read from kernel IR text has no outputs: its buffers are named
  * metric.NAME (lowering names them so). */
-static const char *metric_name(const KProgram *p, uint32_t i) {
+static void write_metric_names(const KProgram *p, FILE *out) {
   const Module *m = p->module;
-  uint32_t seen = 0;
-  for (uint32_t o = 0; m && o < m->noutputs; o++)
-    if (m->outputs[o].kind == OUT_METRIC && seen++ == i) return m->outputs[o].name;
-  const char *name = p->bufs[p->metrics[i]].name;
-  return strncmp(name, "metric.", 7) || !name[7] ? name : name + 7;
+  uint32_t i = 0;
+  for (uint32_t o = 0; m && o < m->noutputs && i < p->nmetrics; o++)
+    if (m->outputs[o].kind == OUT_METRIC) {
+      fputs(i ? ", " : "", out);
+      write_cstr(out, m->outputs[o].name);
+      i++;
+    }
+  for (; i < p->nmetrics; i++) {
+    const char *name = p->bufs[p->metrics[i]].name;
+    fputs(i ? ", " : "", out);
+    write_cstr(out, strncmp(name, "metric.", 7) || !name[7] ? name : name + 7);
+  }
 }
 
 bool descriptor_write(const KProgram *p, const char *target, const DescriptorCode *code, FILE *out) {
@@ -252,10 +259,7 @@ bool descriptor_write(const KProgram *p, const char *target, const DescriptorCod
 
   if (p->nmetrics) {
     fprintf(out, "static const char *const nnc_metric_names[] = {");
-    for (uint32_t i = 0; i < p->nmetrics; i++) {
-      fputs(i ? ", " : "", out);
-      write_cstr(out, metric_name(p, i));
-    }
+    write_metric_names(p, out);
     fprintf(out, "};\nstatic const int nnc_metric_bufs[] = {");
     for (uint32_t i = 0; i < p->nmetrics; i++) fprintf(out, "%s%d", i ? ", " : "", p->metrics[i]);
     fprintf(out, "};\n\n");

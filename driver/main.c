@@ -136,6 +136,10 @@ static bool output_clobbers_input(void) {
 }
 
 static int finish(void) {
+  if (opts.stats && strmap_lookups) {
+    nnc_stat_add("names", "lookups", strmap_lookups);
+    nnc_stat_add("names", "probes", strmap_probes);
+  }
   if (opts.stats) nnc_stats_print(stderr);
   if (opts.verify) return diag_verify(&nnc_diag) ? 0 : 1;
   return diag_error_count() ? 1 : 0;

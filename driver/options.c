@@ -217,8 +217,11 @@ static const OptionDef options[] = {
     SECTION("Training in the interpreter"),
     FLAG("--run", run, "train the model as its train block says (implies --target=interp); prints one line per epoch"),
     FLAG("--gradcheck", gradcheck,
-         "check the gradients against central differences of the mean loss (f64, a random batch of 4)"),
+         "check the gradients against central differences of the mean loss (f64, a batch of 4 from the train "
+         "block's data, else random)"),
     POSITIVE("--gradcheck-tol", gradcheck_tol, "largest relative error accepted (default 1e-4)"),
+    FLAG("--gradcheck-allow-zero", gradcheck_allow_zero,
+         "pass parameters that no gradient reaches (all checked elements 0; they fail the check otherwise)"),
     INT("--epochs", epochs, 1, INT64_C(1) << 30, "epochs to train (overrides the train block)"),
     INT("--batch", batch, 1, INT64_C(1) << 24, "samples per step (overrides the train block)"),
     INT("--steps", steps, 1, INT64_MAX, "stop after N training steps"),

@@ -35,6 +35,7 @@ typedef struct Options {
   bool run;                    /* --run: train with the interpreter */
   bool gradcheck;              /* --gradcheck: compare gradients with finite differences */
   double gradcheck_tol;        /* --gradcheck-tol (default 1e-4) */
+  bool gradcheck_allow_zero;   /* --gradcheck-allow-zero: a parameter no gradient reaches passes */
   int64_t epochs, batch, steps;/* --epochs, --batch, --steps (max steps) */
   int64_t seed;                /* --seed */
   bool has_lr;

@@ -9,8 +9,11 @@
  * the graph passes, and evaluated in f64 on a seeded random batch; each
  * gradient is compared with central differences of the mean loss.
  *
- * Both feed one input (f32, the first SYM_INPUT) and at most one scalar
- * label, which is what the data loaders provide (ir_check_feeds).
+ * Both feed one input (the first SYM_INPUT) and at most one scalar label,
+ * which is what the data loaders provide (ir_check_feeds): an f32 input for
+ * --run; for --gradcheck also an i32 one, whose values it draws in the
+ * range the input indexes.  --gradcheck reads its batch from the train
+ * block's data when it can, and fails on a parameter no gradient reaches.
  */
 #include "driver/run.h"
 
@@ -34,7 +37,8 @@
 /* ---- shared checks ------------------------------------------------------------------- */
 
 /* The model's input and label symbols (label -1 when there is none), or
- * false after an error saying what the data loaders can feed. */
+ * false after an error: one input (f32, or i32 whose values --gradcheck
+ * draws itself) and at most one scalar label. */
 static bool model_inputs(const Module *m, const char *what, int64_t *xsym, int64_t *ysym) {
   int ninputs = 0, nlabels = 0;
   char buf[128];
@@ -50,11 +54,6 @@ static bool model_inputs(const Module *m, const char *what, int64_t *xsym, int64
   }
   if (nlabels > 1) {
     diag_error_plain("%s needs a model with at most one label, found %d", what, nlabels);
-    return false;
-  }
-  const Symbol *x = &m->syms[*xsym];
-  if (x->type.dtype != DT_F32) {
-    diag_error_plain("%s needs an f32 input, but '%s' is %s", what, x->name, type_str(&x->type, buf, sizeof buf));
     return false;
   }
   if (*ysym >= 0 && type_numel(&m->syms[*ysym].type) != 1) {
@@ -102,6 +101,21 @@ static bool apply_hypers(Interp *it, const Module *m, const Options *o) {
     }
   }
   return true;
+}
+
+/* The train block's data source (or --data) as the loaders take it, and
+ * what the model expects of it. */
+static void data_spec(const Module *m, const Options *o, int64_t xsym, int64_t ysym, int64_t max_bytes,
+                      RtDataSpec *spec, RtDataExpect *expect) {
+  const TrainSpec *t = &m->train;
+  *spec = (RtDataSpec){t->data == DATA_IDX ? RT_DATA_IDX : RT_DATA_CSV, o->data ? o->data : t->data_path,
+                       t->test_path, t->label, t->scale};
+  *expect = (RtDataExpect){type_numel(&m->syms[xsym].type), t->data == DATA_IDX ? RT_LABEL_I32 : RT_LABEL_F32, 0,
+                           max_bytes};
+  if (ysym >= 0) {
+    expect->label_type = m->syms[ysym].type.dtype == DT_I32 ? RT_LABEL_I32 : RT_LABEL_F32;
+    expect->label_bound = expect->label_type == RT_LABEL_I32 ? m->syms[ysym].bound : 0;
+  }
 }
 
 static uint64_t run_seed(const Module *m, const Options *o) {
@@ -309,14 +323,9 @@ int run_training(Module *m, const Options *o) {
   }
 
   /* The data, checked against what the model expects. */
-  RtDataSpec spec = {t->data == DATA_IDX ? RT_DATA_IDX : RT_DATA_CSV, o->data ? o->data : t->data_path,
-                     t->test_path, t->label, t->scale};
-  RtDataExpect expect = {type_numel(&m->syms[xsym].type), t->data == DATA_IDX ? RT_LABEL_I32 : RT_LABEL_F32, 0,
-                         data_budget};
-  if (ysym >= 0) {
-    expect.label_type = m->syms[ysym].type.dtype == DT_I32 ? RT_LABEL_I32 : RT_LABEL_F32;
-    expect.label_bound = expect.label_type == RT_LABEL_I32 ? m->syms[ysym].bound : 0;
-  }
+  RtDataSpec spec;
+  RtDataExpect expect;
+  data_spec(m, o, xsym, ysym, data_budget, &spec, &expect);
   RtDataset train, test;
   memset(&train, 0, sizeof train);
   memset(&test, 0, sizeof test);
@@ -471,6 +480,115 @@ static bool numeric_grad(Interp *it, const float *x, const void *y, double *p, i
   return ok;
 }
 
+/* The batch the check evaluates: GC_BATCH samples of the train block's
+ * training data (drawn with the seed) when the input is f32 and the data
+ * loads, else values drawn at random and valid for the model: f32 inputs
+ * ~ N(0, 1), i32 inputs and labels uniform in [0, bound) (Symbol.bound:
+ * the extent they index), f32 labels ~ N(0, 1).  Says which on stdout. */
+typedef struct GcBatch {
+  float *x;                 /* [GC_BATCH][numel(input)]; i32 inputs as whole numbers */
+  int32_t yi[GC_BATCH];
+  float yf[GC_BATCH];
+  const void *y;            /* yi or yf by the label's dtype; NULL without a label */
+  bool random;              /* drawn at random, not read from the data */
+} GcBatch;
+
+static bool gc_data(const Module *m, const Options *o, int64_t xsym, int64_t ysym, RtRng *rng, GcBatch *b) {
+  const TrainSpec *t = &m->train;
+  if (m->syms[xsym].type.dtype != DT_F32 || !t->present || (t->data != DATA_IDX && t->data != DATA_CSV)) return false;
+  RtDataSpec spec;
+  RtDataExpect expect;
+  data_spec(m, o, xsym, ysym, o->max_memory, &spec, &expect); /* --max-memory bounds the data alone here */
+  RtDataset d;
+  RtError err;
+  memset(&d, 0, sizeof d);
+  err.msg[0] = 0;
+  if (rt_data_load(&spec, false, &expect, &d, &err) != 0 || d.n == 0) {
+    diag_warning((SrcLoc){0, 0, 0}, "--gradcheck draws its inputs at random: the train block's data cannot be used: %s",
+                 d.n == 0 && !err.msg[0] ? "it has no samples" : err.msg);
+    rt_data_free(&d);
+    return false;
+  }
+  int64_t pick[GC_BATCH];
+  for (int i = 0; i < GC_BATCH; i++) pick[i] = (int64_t)rt_rng_below(rng, (uint64_t)d.n);
+  int32_t yi[GC_BATCH];
+  float yf[GC_BATCH];
+  rt_batch_gather(&d, pick, 0, GC_BATCH, b->x, d.label_type == RT_LABEL_I32 ? (void *)yi : (void *)yf);
+  if (ysym >= 0) {
+    memcpy(b->yi, yi, sizeof yi);
+    memcpy(b->yf, yf, sizeof yf);
+    b->y = m->syms[ysym].type.dtype == DT_I32 ? (const void *)b->yi : (const void *)b->yf;
+  }
+  printf("gradcheck: inputs: samples %lld, %lld, %lld, %lld of %s\n", (long long)pick[0], (long long)pick[1],
+         (long long)pick[2], (long long)pick[3], d.source ? d.source : spec.path);
+  rt_data_free(&d);
+  return true;
+}
+
+static void gc_batch(const Module *m, const Options *o, int64_t xsym, int64_t ysym, RtRng *rng, GcBatch *b) {
+  const Symbol *xs = &m->syms[xsym], *ys = ysym >= 0 ? &m->syms[ysym] : NULL;
+  int64_t xn = type_numel(&xs->type) * GC_BATCH;
+  memset(b, 0, sizeof *b);
+  b->x = nnc_xcalloc((size_t)xn, sizeof(float));
+  if (gc_data(m, o, xsym, ysym, rng, b)) return;
+  b->random = true;
+  char xd[64], yd[64] = "";
+  if (xs->type.dtype == DT_I32) {
+    for (int64_t i = 0; i < xn; i++) b->x[i] = (float)rt_rng_below(rng, (uint64_t)xs->bound);
+    snprintf(xd, sizeof xd, "uniform in [0, %lld)", (long long)xs->bound);
+  } else {
+    for (int64_t i = 0; i < xn; i++) b->x[i] = (float)rt_rng_normal(rng);
+    snprintf(xd, sizeof xd, "~ N(0, 1)");
+  }
+  if (ys) {
+    for (int i = 0; i < GC_BATCH; i++) {
+      b->yi[i] = (int32_t)rt_rng_below(rng, (uint64_t)(ys->bound > 0 ? ys->bound : 1));
+      b->yf[i] = (float)rt_rng_normal(rng);
+    }
+    b->y = ys->type.dtype == DT_I32 ? (const void *)b->yi : (const void *)b->yf;
+    if (ys->type.dtype == DT_I32)
+      snprintf(yd, sizeof yd, ", %s uniform in [0, %lld)", ys->name, (long long)ys->bound);
+    else
+      snprintf(yd, sizeof yd, ", %s ~ N(0, 1)", ys->name);
+  }
+  printf("gradcheck: inputs: random, %s %s%s\n", xs->name, xd, yd);
+}
+
+/* The parameters no gradient reached, for the last line: "w, h.b" (the
+ * first few, then how many more). */
+typedef struct GcZeros {
+  int n;
+  char names[256];
+} GcZeros;
+
+/* Reports parameter sym, whose analytic and numeric gradients were both 0
+ * on all nchk checked elements: the check says nothing about it. */
+static void gc_zero(const Module *m, uint32_t sym, int64_t nchk, const GcBatch *b, GcZeros *z) {
+  const Symbol *s = &m->syms[sym];
+  /* At the user's line: the outermost call site of an inlined location. */
+  uint32_t loc = s->loc;
+  while (loc && loc < m->nlocs && m->locs[loc].parent && m->locs[loc].parent < loc) loc = m->locs[loc].parent;
+  diag_warning(ir_diag_loc(m, loc),
+               "no gradient reaches parameter '%s': its analytic and numeric gradients are 0 on all %lld checked "
+               "elements, so the check says nothing about it",
+               s->name, (long long)nchk);
+  const Symbol *x = NULL;
+  for (uint32_t i = 0; i < m->nsyms && !x; i++)
+    if (m->syms[i].kind == SYM_INPUT) x = &m->syms[i];
+  if (z->n == 0 && b->random && x && x->type.dtype == DT_F32)
+    diag_note((SrcLoc){0, 0, 0},
+              "the inputs are random (%s ~ N(0, 1)): a model that compares its input with constants, such as token "
+              "codes, sees none of them; give the train block data the interpreter can read, or declare the input "
+              "i32 and use it as an index",
+              x->name);
+  size_t len = strlen(z->names);
+  if (z->n < 4)
+    snprintf(z->names + len, sizeof z->names - len, "%s%s", z->n ? ", " : "", s->name);
+  else if (z->n == 4)
+    snprintf(z->names + len, sizeof z->names - len, " and more");
+  z->n++;
+}
+
 /* A number the way people write tolerances: 1e-4, 2.5e-06 -> "2.5e-6", 0.01. */
 static const char *short_num(double v, char *buf, size_t len) {
   if (v == 0 || (fabs(v) >= 1e-3 && fabs(v) < 1e6)) {
@@ -497,34 +615,25 @@ int run_gradcheck(Module *m, const Options *o) {
     diag_error_plain("--gradcheck: model '%s' has no parameters to check", m->name);
     return 1;
   }
-  const Symbol *ys = ysym >= 0 ? &m->syms[ysym] : NULL;
-  if (ys && ys->type.dtype == DT_I32 && ys->bound <= 0) {
-    diag_error_plain("--gradcheck cannot draw values for the i32 label '%s': it is never used as an index, so its "
-                     "range is unknown (use it as an index, as in cross_entropy or onehot)",
-                     ys->name);
-    return 1;
-  }
+  const Symbol *xs = &m->syms[xsym], *ys = ysym >= 0 ? &m->syms[ysym] : NULL;
+  for (const Symbol *s = xs; s; s = s == xs ? ys : NULL)
+    if (s->type.dtype == DT_I32 && s->bound <= 0) {
+      diag_error_plain("--gradcheck cannot draw values for the i32 %s '%s': it is never used as an index, so its "
+                       "range is unknown (use it as an index, as in cross_entropy, onehot or e[%s])",
+                       sym_kind_name(s->kind), s->name, s->name);
+      return 1;
+    }
 
   make_probe(m);
   if (!probe_passes(m, o->opt_level)) return 1;
 
-  /* The batch: x ~ N(0, 1), labels uniform in [0, bound) or N(0, 1). */
   uint64_t seed = run_seed(m, o);
   RtRng rng;
   rt_rng_seed_stream(&rng, seed, "gradcheck");
-  int64_t xn = type_numel(&m->syms[xsym].type) * GC_BATCH;
-  float *x = nnc_xcalloc((size_t)xn, sizeof(float));
-  for (int64_t i = 0; i < xn; i++) x[i] = (float)rt_rng_normal(&rng);
-  int32_t yi[GC_BATCH];
-  float yf[GC_BATCH];
-  const void *y = NULL;
-  if (ys) {
-    for (int i = 0; i < GC_BATCH; i++) {
-      yi[i] = (int32_t)rt_rng_below(&rng, (uint64_t)(ys->bound > 0 ? ys->bound : 1));
-      yf[i] = (float)rt_rng_normal(&rng);
-    }
-    y = ys->type.dtype == DT_I32 ? (const void *)yi : (const void *)yf;
-  }
+  GcBatch b;
+  gc_batch(m, o, xsym, ysym, &rng, &b);
+  const float *x = b.x;
+  const void *y = b.y;
 
   /* The parameters: their initial values, moved off any kinks (zero
    * biases under a relu) by a small random amount. */
@@ -552,6 +661,7 @@ int run_gradcheck(Module *m, const Options *o) {
   }
   double worst = 0;
   char worst_at[256] = "";
+  GcZeros zeros = {0, ""};
   int width = 0;
   for (uint32_t i = 0; i < m->noutputs; i++)
     if (m->outputs[i].kind == OUT_UPDATE && (int)strlen(m->outputs[i].name) > width)
@@ -575,10 +685,12 @@ int run_gradcheck(Module *m, const Options *o) {
         pick[k] = pick[j], pick[j] = tmp;
       }
     double pworst = 0;
+    bool zero = true; /* analytic and numeric gradients both 0 on every checked element */
     for (int64_t k = 0; k < nchk; k++) {
       int64_t e = pick[k];
       double a = grad[e], f, f4;
       if (!numeric_grad(it, x, y, p, e, 2, &f)) goto done;
+      zero &= a == 0 && f == 0;
       double r = rel_err(a, f);
       if (isnan(r)) r = INFINITY; /* a NaN gradient or loss fails the check */
       /* Above the tolerance: re-measure with the quieter fourth-order
@@ -596,16 +708,21 @@ int run_gradcheck(Module *m, const Options *o) {
         snprintf(worst_at, sizeof worst_at, "%s[%lld]: analytic %.6g, numeric %.6g", out->name, (long long)e, a, f);
       }
     }
-    printf("%-*s  max_rel_err=%.2g  checked=%lld/%lld\n", width, out->name, pworst, (long long)nchk,
-           (long long)numel);
+    zero &= nchk > 0;
+    printf("%-*s  max_rel_err=%.2g  checked=%lld/%lld%s\n", width, out->name, pworst, (long long)nchk,
+           (long long)numel, zero ? "  no gradient" : "");
+    if (zero) gc_zero(m, out->sym, nchk, &b, &zeros);
   }
   char tol[32];
   short_num(o->gradcheck_tol, tol, sizeof tol);
-  if (worst <= o->gradcheck_tol) {
-    printf("gradcheck: ok (worst %.2g, tolerance %s)\n", worst, tol);
-    rc = 0;
-  } else {
+  if (worst > o->gradcheck_tol) {
     printf("gradcheck: FAILED (worst %.2g at %s; tolerance %s)\n", worst, worst_at, tol);
+  } else if (zeros.n && !o->gradcheck_allow_zero) {
+    printf("gradcheck: FAILED (no gradient reaches %s; --gradcheck-allow-zero accepts that)\n", zeros.names);
+  } else {
+    printf("gradcheck: ok (worst %.2g, tolerance %s%s%s)\n", worst, tol, zeros.n ? "; no gradient reaches " : "",
+           zeros.names);
+    rc = 0;
   }
   fflush(stdout);
 
@@ -613,7 +730,7 @@ done:
   free(pick);
   for (uint32_t i = 0; i < m->noutputs; i++) free(grads[i]);
   free(grads);
-  free(x);
+  free(b.x);
   interp_free(it);
   return rc;
 }

@@ -67,10 +67,23 @@ uint32_t elab_irloc(Elab *e, SrcLoc loc) {
 
 /* ---- scopes ------------------------------------------------------------------ */
 
+/* Small scopes (a call's arguments) are scanned; a large one (a model
+ * with thousands of bindings) is indexed, catching up with bindings
+ * pushed since the last lookup, so that elaboration stays linear. */
 Binding *scope_find(Scope *s, const char *name) {
-  for (uint32_t i = s->n; i > 0; i--)
-    if (!strcmp(s->b[i - 1].name, name)) return &s->b[i - 1];
-  return NULL;
+  if (s->n <= 16) {
+    for (uint32_t i = s->n; i > 0; i--)
+      if (!strcmp(s->b[i - 1].name, name)) return &s->b[i - 1];
+    return NULL;
+  }
+  for (; s->nidx < s->n; s->nidx++) strmap_set(&s->idx, s->b[s->nidx].name, 0, s->nidx);
+  uint32_t i;
+  return strmap_get(&s->idx, name, 0, &i) ? &s->b[i] : NULL;
+}
+
+void scope_free(Scope *s) {
+  free(s->b);
+  strmap_free(&s->idx);
 }
 
 bool scope_bind(Elab *e, Scope *s, const char *name, Value v, SrcLoc loc) {
@@ -112,9 +125,8 @@ const char *elab_did_you_mean(Elab *e, const char *hint) {
 /* ---- definitions and imports --------------------------------------------------- */
 
 const Def *elab_find_def(const Elab *e, const char *name) {
-  for (uint32_t i = 0; i < e->ndefs; i++)
-    if (!strcmp(e->defs[i].name, name)) return &e->defs[i];
-  return NULL;
+  uint32_t i;
+  return strmap_get(&e->defidx, name, 0, &i) ? &e->defs[i] : NULL;
 }
 
 static void add_def(Elab *e, const Item *it, bool prelude) {
@@ -123,9 +135,9 @@ static void add_def(Elab *e, const Item *it, bool prelude) {
     elab_error(e, it->name_loc, "'%s' is a built-in primitive and cannot be redefined", it->name);
     return;
   }
-  for (uint32_t i = 0; i < e->ndefs; i++) {
+  uint32_t i;
+  if (strmap_get(&e->defidx, it->name, 0, &i)) {
     Def *d = &e->defs[i];
-    if (strcmp(d->name, it->name)) continue;
     if (d->prelude && !prelude) { /* the user's definition replaces the stdlib's */
       d->kind = it->kind;
       d->item = it;
@@ -138,6 +150,7 @@ static void add_def(Elab *e, const Item *it, bool prelude) {
   }
   Def d = {it->kind, it->name, it, prelude};
   VEC_PUSH(e->defs, e->ndefs, e->capdefs, d);
+  strmap_add(&e->defidx, it->name, 0, e->ndefs - 1);
 }
 
 typedef struct Loaded {
@@ -335,6 +348,7 @@ static ValueId per_sample_scalar(Elab *e, Value v, const char *what, SrcLoc loc)
 static bool elab_model(Elab *e, const Def *model) {
   const Item *it = model->item;
   Scope s = {0};
+  StrMap metrics = {0}; /* the metric names seen */
   e->m->name = arena_strdup(&e->m->arena, it->name);
   e->allow_params = true;
   bool have_loss = false;
@@ -352,12 +366,15 @@ static bool elab_model(Elab *e, const Def *model) {
       e->path = "";
       if (st->kind == S_METRIC) {
         ValueId id = per_sample_scalar(e, v, "a metric", st->value->loc);
-        for (uint32_t k = 0; k < e->m->noutputs; k++)
-          if (e->m->outputs[k].kind == OUT_METRIC && !strcmp(e->m->outputs[k].name, st->name)) {
-            elab_error(e, st->name_loc, "metric '%s' is defined twice", st->name);
-            id = NO_VALUE;
-          }
-        if (id != NO_VALUE) ir_add_output(e->m, OUT_METRIC, st->name, 0, id);
+        uint32_t seen;
+        if (strmap_get(&metrics, st->name, 0, &seen)) {
+          elab_error(e, st->name_loc, "metric '%s' is defined twice", st->name);
+          id = NO_VALUE;
+        }
+        if (id != NO_VALUE) {
+          strmap_add(&metrics, st->name, 0, 0);
+          ir_add_output(e->m, OUT_METRIC, st->name, 0, id);
+        }
         break;
       }
       if (!scope_bind(e, &s, st->name, v, st->name_loc)) break;
@@ -380,7 +397,8 @@ static bool elab_model(Elab *e, const Def *model) {
     }
   }
   e->allow_params = false;
-  free(s.b);
+  scope_free(&s);
+  strmap_free(&metrics);
   return have_loss;
 }
 
@@ -465,6 +483,7 @@ Module *elaborate_with_prelude(Program *root, Arena *ast_arena, const ElabOption
   free(loaded.paths);
   free(loaded.programs);
   free(e.defs);
+  strmap_free(&e.defidx);
   if (diag_error_count() > 0) {
     ir_module_free(e.m);
     return NULL;

@@ -199,10 +199,14 @@ static Value negate(Elab *e, Value a, SrcLoc loc) {
 }
 
 /* Records that an i32 input is used as an index into an axis of extent n,
- * so the data loader can reject labels outside [0, n). */
+ * so the data loader can reject labels outside [0, n) and --gradcheck can
+ * draw valid values.  The index may be an element of the input (x[2]) or
+ * the input moved around: its values are the input's. */
 void elab_note_index_bound(Elab *e, ValueId idx, int64_t n) {
   const Node *nd = &e->m->nodes[idx];
-  while (nd->op == OP_STOP_GRAD || nd->op == OP_BROADCAST) nd = &e->m->nodes[nd->args[0]];
+  while (nd->op == OP_STOP_GRAD || nd->op == OP_BROADCAST || nd->op == OP_INDEX || nd->op == OP_RESHAPE ||
+         nd->op == OP_TRANSPOSE)
+    nd = &e->m->nodes[nd->args[0]];
   if (nd->op != OP_INPUT) return;
   Symbol *s = &e->m->syms[nd->attr.sym];
   if (s->bound == 0 || n < s->bound) s->bound = n;
@@ -623,7 +627,7 @@ static Value call_def(Elab *e, Scope *caller, const Def *d, const Expr *call, Ca
     }
   }
   if (!ok) {
-    free(callee.b);
+    scope_free(&callee);
     return value_error(loc);
   }
 
@@ -635,7 +639,7 @@ static Value call_def(Elab *e, Scope *caller, const Def *d, const Expr *call, Ca
   e->depth--;
   e->inline_parent = saved_parent;
   e->allow_params = saved_allow;
-  free(callee.b);
+  scope_free(&callee);
   if (r.kind != V_ERROR) r.loc = loc;
   return r;
 }

@@ -45,6 +45,8 @@ typedef struct Binding {
 typedef struct Scope {
   Binding *b;
   uint32_t n, cap;
+  StrMap idx;               /* name -> its last binding, over b[0, nidx) */
+  uint32_t nidx;
 } Scope;
 
 typedef struct Def {
@@ -65,6 +67,7 @@ typedef struct Elab {
   uint32_t root_file;       /* diagnostics id of the file being compiled */
   Def *defs;
   uint32_t ndefs, capdefs;
+  StrMap defidx;            /* name -> index into defs */
   Frame stack[ELAB_MAX_CALL_DEPTH];
   int depth;
   const char *path;         /* parameter path prefix ("" at model level) */
@@ -81,6 +84,7 @@ void elab_error(Elab *e, SrcLoc loc, const char *fmt, ...) __attribute__((format
 const Def *elab_find_def(const Elab *e, const char *name);
 uint32_t elab_irloc(Elab *e, SrcLoc loc);
 Binding *scope_find(Scope *s, const char *name);
+void scope_free(Scope *s);
 bool scope_bind(Elab *e, Scope *s, const char *name, Value v, SrcLoc loc);
 const char *elab_suggest(const Elab *e, const Scope *s, const char *name);
 const char *elab_suggest_def(const Elab *e, ItemKind kind, const char *name);

@@ -192,7 +192,7 @@ void elab_train(Elab *e, const Item *train, const Item *model) {
   }
   if (!seen[0]) elab_error(e, train->name_loc, "the train block has no 'data' setting");
   if (!opt) elab_error(e, train->name_loc, "the train block has no 'optimizer' setting");
-  free(s.b);
+  scope_free(&s);
   t->present = true;
   /* What depends on the elaborated model: only for one free of errors. */
   if (!model) return;
@@ -325,7 +325,7 @@ static bool apply_to_param(Elab *e, const OptEnv *env, uint32_t psym) {
       ir_add_output(e->m, OUT_UPDATE, e->m->syms[syms[k]].name, syms[k], b->val.id);
     }
   }
-  free(s.b);
+  scope_free(&s);
   return diag_error_count() == errors;
 }
 
@@ -407,7 +407,7 @@ static bool check_optimizer(Elab *e, const Expr *x, const Def **def, double *val
       ok = false;
     }
   }
-  free(s.b);
+  scope_free(&s);
   return ok;
 }
 

@@ -24,6 +24,7 @@
 
 #include "support/diag.h"
 #include "support/arena.h"
+#include "support/strmap.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -192,6 +193,7 @@ typedef struct Module {
   uint32_t nlocs, caplocs;
   Symbol *syms;
   uint32_t nsyms, capsyms;
+  StrMap symidx;           /* (name, kind) -> first symbol: ir_find_symbol */
   Node *nodes;
   uint32_t nnodes, capnodes;
   Output *outputs;

@@ -36,6 +36,8 @@
 typedef struct Printer {
   const KProgram *p;
   FILE *out;
+  uint32_t *hypers;   /* symbol of hyper k, for $hyper.NAME */
+  uint32_t nhypers;
 } Printer;
 
 /* ---- names and locations ----------------------------------------------------- */
@@ -84,20 +86,15 @@ static void print_scalar(const Printer *pr, int32_t which) {
     fputs("$batch", pr->out);
     return;
   }
-  const Module *m = pr->p->module;
-  int32_t k = which - KSCALAR_HYPER0, nhypers = 0;
-  for (uint32_t i = 0; m && i < m->nsyms; i++) nhypers += m->syms[i].kind == SYM_HYPER;
-  if (m && which == kscalar_training(nhypers)) {
+  int32_t k = which - KSCALAR_HYPER0;
+  if (pr->p->module && which == kscalar_training((int32_t)pr->nhypers)) {
     fputs("$training", pr->out);
     return;
   }
-  for (uint32_t i = 0; m && k >= 0 && i < m->nsyms; i++) {
-    if (m->syms[i].kind != SYM_HYPER) continue;
-    if (k-- == 0) {
-      fputs("$hyper.", pr->out);
-      print_name(m->syms[i].name, pr->out);
-      return;
-    }
+  if (k >= 0 && (uint32_t)k < pr->nhypers) {
+    fputs("$hyper.", pr->out);
+    print_name(pr->p->module->syms[pr->hypers[k]].name, pr->out);
+    return;
   }
   fprintf(pr->out, "$<bad scalar %d>", which);
 }
@@ -379,14 +376,15 @@ static void print_buffer(const Printer *pr, int32_t i) {
 static void print_slots(const Printer *pr) {
   const KProgram *p = pr->p;
   int32_t nslots = p->nslots > 0 ? p->nslots : 0, batched = 0;
-  for (int32_t s = 0; s < nslots; s++) {
-    for (uint32_t i = 0; i < p->nbufs; i++) {
-      if (p->bufs[i].kind == KB_TEMP && p->bufs[i].slot == s && p->bufs[i].type.batched) {
-        batched++;
-        break;
-      }
+  bool *is_batched = nnc_xcalloc(nslots ? (size_t)nslots : 1, 1);
+  for (uint32_t i = 0; i < p->nbufs; i++) {
+    const KBuffer *b = &p->bufs[i];
+    if (b->kind == KB_TEMP && b->slot >= 0 && b->slot < nslots && b->type.batched && !is_batched[b->slot]) {
+      is_batched[b->slot] = true;
+      batched++;
     }
   }
+  free(is_batched);
   fprintf(pr->out, "; slots: %d (%d batched, %d fixed)\n", nslots, batched, nslots - batched);
 }
 
@@ -504,8 +502,10 @@ static void print_plan(const Printer *pr, const char *name, const uint32_t *plan
 }
 
 void kprog_print(const KProgram *p, FILE *out) {
-  Printer pr = {p, out};
   const Module *m = p->module;
+  Printer pr = {p, out, nnc_xmalloc(sizeof(uint32_t) * (m && m->nsyms ? m->nsyms : 1)), 0};
+  for (uint32_t i = 0; m && i < m->nsyms; i++)
+    if (m->syms[i].kind == SYM_HYPER) pr.hypers[pr.nhypers++] = i;
   fputs("; kernel IR", out);
   if (m && m->name && *m->name) {
     fputs(" for @", out);
@@ -522,4 +522,5 @@ void kprog_print(const KProgram *p, FILE *out) {
   fputc('\n', out);
   print_plan(&pr, "train", p->train, p->ntrain);
   print_plan(&pr, "eval", p->eval, p->neval);
+  free(pr.hypers);
 }

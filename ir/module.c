@@ -25,6 +25,7 @@ void ir_module_free(Module *m) {
   free(m->files);
   free(m->locs);
   free(m->syms);
+  strmap_free(&m->symidx);
   free(m->nodes);
   free(m->outputs);
   arena_free(&m->arena);
@@ -54,13 +55,13 @@ uint32_t ir_loc(Module *m, uint32_t file, uint32_t line, uint32_t col, uint32_t 
 uint32_t ir_add_symbol(Module *m, Symbol s) {
   s.name = arena_strdup(&m->arena, s.name);
   VEC_PUSH(m->syms, m->nsyms, m->capsyms, s);
+  strmap_add(&m->symidx, s.name, s.kind, m->nsyms - 1);
   return m->nsyms - 1;
 }
 
 int64_t ir_find_symbol(const Module *m, SymKind kind, const char *name) {
-  for (uint32_t i = 0; i < m->nsyms; i++)
-    if (m->syms[i].kind == kind && !strcmp(m->syms[i].name, name)) return i;
-  return -1;
+  uint32_t i;
+  return strmap_get(&m->symidx, name, kind, &i) ? (int64_t)i : -1;
 }
 
 const char *sym_kind_name(SymKind k) {

@@ -214,6 +214,8 @@ static void check_outputs(Verifier *v) {
   const Module *m = v->m;
   char ta[192], tb[192];
   int losses = 0;
+  StrMap metrics = {0};                                    /* names seen */
+  bool *updated = nnc_xcalloc(m->nsyms, sizeof *updated); /* by symbol */
   for (uint32_t i = 0; i < m->noutputs; i++) {
     const Output *o = &m->outputs[i];
     char head[300];
@@ -235,11 +237,7 @@ static void check_outputs(Verifier *v) {
     if (o->kind == OUT_LOSS && ++losses == 2) report(v, "%s: more than one loss", head);
     if (o->kind == OUT_METRIC) {
       if (!o->name || !*o->name) report(v, "%s: a metric needs a name", head);
-      for (uint32_t j = 0; j < i && o->name; j++)
-        if (m->outputs[j].kind == OUT_METRIC && m->outputs[j].name && !strcmp(m->outputs[j].name, o->name)) {
-          report(v, "%s: duplicate metric", head);
-          break;
-        }
+      if (o->name && !strmap_add(&metrics, o->name, 0, i)) report(v, "%s: duplicate metric", head);
     }
     if (o->kind != OUT_UPDATE) {
       if (t->dtype != DT_F32 || t->rank != 0 || !t->batched) report(v, "%s: type %s, expected f32[B]", head, ta);
@@ -253,12 +251,11 @@ static void check_outputs(Verifier *v) {
     if (s->kind != SYM_PARAM && s->kind != SYM_STATE) report(v, "%s: not a param or state", head);
     else if (!type_equal(t, &s->type))
       report(v, "%s: type %s, but the %s is %s", head, ta, sym_kind_name(s->kind), type_str(&s->type, tb, sizeof tb));
-    for (uint32_t j = 0; j < i; j++)
-      if (m->outputs[j].kind == OUT_UPDATE && m->outputs[j].sym == o->sym) {
-        report(v, "%s: duplicate update", head);
-        break;
-      }
+    if (updated[o->sym]) report(v, "%s: duplicate update", head);
+    updated[o->sym] = true;
   }
+  strmap_free(&metrics);
+  free(updated);
 }
 
 static void check_locs(Verifier *v) {

@@ -49,32 +49,66 @@
  * becomes `C[i,j] = where(mask, t, 0)` of its dot product t).
  */
 
-enum {
-  NEST_MAX = 65536,   /* iterations of a loop nested into a one-iteration kernel */
-  MAX_FUSED_ARGS = 16 /* buffers per fused kernel (a launch takes at most 63) */
-};
+enum { NEST_MAX = 65536 }; /* iterations of a loop nested into a one-iteration kernel */
+
+/* What a kernel (or a statement tree) reads and writes: one entry per
+ * buffer it touches.  A kernel touches few buffers (one that fusion made
+ * at most LOWER_MAX_FUSED_ARGS), so these lists are short, and the
+ * accesses of the whole step take memory and time in proportion to the
+ * program, not kernels x buffers. */
+typedef struct Use {
+  int32_t buf;
+  bool rd, wr;
+} Use;
 
 typedef struct Access {
-  bool *rd, *wr; /* per buffer */
+  Use *u;
+  uint32_t n, cap;
 } Access;
 
-static void kernel_access(const KProgram *p, const Kernel *k, Access *a) {
-  memset(a->rd, 0, p->nbufs ? p->nbufs : 1);
-  memset(a->wr, 0, p->nbufs ? p->nbufs : 1);
-  for (uint32_t i = 0; i < k->nbody; i++) kstmt_access(k->body[i], a->rd, a->wr);
-}
+/* Collecting into a list uses slot[buf] (1 + its entry, 0 = none), an
+ * array over the program's buffers that is all zeros between collections
+ * (access_end). */
+typedef struct Collect {
+  KVisit v;
+  Access *a;
+  uint32_t *slot;
+} Collect;
 
-/* Must a and c keep their order?  (One writes what the other touches.) */
-static bool shares_write(const KProgram *p, const Access *a, const Access *c, uint32_t b) {
-  (void)p;
-  return (a->wr[b] && (c->rd[b] || c->wr[b])) || (a->rd[b] && c->wr[b]);
+static void use_buf(Collect *c, int32_t buf, bool rd, bool wr) {
+  if (!c->slot[buf]) {
+    Use u = {buf, false, false};
+    VEC_PUSH(c->a->u, c->a->n, c->a->cap, u);
+    c->slot[buf] = c->a->n;
+  }
+  c->a->u[c->slot[buf] - 1].rd |= rd;
+  c->a->u[c->slot[buf] - 1].wr |= wr;
 }
-
-static bool conflict(const KProgram *p, const Access *a, const Access *c) {
-  for (uint32_t b = 0; b < p->nbufs; b++)
-    if (shares_write(p, a, c, b)) return true;
+static bool collect_store(KVisit *v, KStmt *s) {
+  if (kstmt_is_store(s)) use_buf((Collect *)v, s->buf, false, true);
   return false;
 }
+static bool collect_load(KVisit *v, KExpr *e) {
+  if (e->kind == KE_LOAD) use_buf((Collect *)v, e->buf, true, false);
+  return false;
+}
+static void access_stmt(const KStmt *s, Access *a, uint32_t *slot) {
+  Collect c = {{collect_store, collect_load}, a, slot};
+  kvisit_stmt(&c.v, (KStmt *)s);
+}
+
+static void access_end(const Access *a, uint32_t *slot) {
+  for (uint32_t i = 0; i < a->n; i++) slot[a->u[i].buf] = 0;
+}
+
+static Use *find_use(const Access *a, int32_t buf) {
+  for (uint32_t i = 0; i < a->n; i++)
+    if (a->u[i].buf == buf) return &a->u[i];
+  return NULL;
+}
+
+/* Must two kernels keep their order?  (One writes what the other touches.) */
+static bool uses_conflict(const Use *a, const Use *c) { return (a->wr && (c->rd || c->wr)) || (a->rd && c->wr); }
 
 /* Is every access to buf indexed by var along its first axis? */
 typedef struct RowLocal {
@@ -198,7 +232,33 @@ typedef struct Fuse {
   Access *acc;          /* per kernel (compacted with the kernels) */
   bool *ev;             /* per kernel: in the eval plan */
   bool sep;             /* contraction kernels take nothing */
+  /* Per buffer, over the kernels kept so far (compacted indices): the last
+   * that writes it and the last that reads it (-1 = none), and the first
+   * train-only kernel that writes it (INT64_MAX = none).  They answer
+   * "which is the nearest kernel c depends on" without a scan back. */
+  int64_t *last_wr, *last_rd, *first_train_wr;
 } Fuse;
+
+/* Records that kept kernel k now has the accesses a. */
+static void note_uses(Fuse *f, uint32_t k, const Access *a) {
+  for (uint32_t i = 0; i < a->n; i++) {
+    int32_t b = a->u[i].buf;
+    if (a->u[i].wr && f->last_wr[b] < k) f->last_wr[b] = k;
+    if (a->u[i].rd && f->last_rd[b] < k) f->last_rd[b] = k;
+    if (a->u[i].wr && !f->ev[k] && f->first_train_wr[b] > k) f->first_train_wr[b] = k;
+  }
+}
+
+/* The nearest kept kernel that kernel accesses a must follow, or -1. */
+static int64_t nearest_conflict(const Fuse *f, const Access *a) {
+  int64_t d = -1;
+  for (uint32_t i = 0; i < a->n; i++) {
+    int32_t b = a->u[i].buf;
+    if (f->last_wr[b] > d) d = f->last_wr[b];
+    if (a->u[i].wr && f->last_rd[b] > d) d = f->last_rd[b];
+  }
+  return d;
+}
 
 /* The work-items an NDRange target launches for a kernel: its launch
  * range times the chain of plain loops (and a lone contraction's free
@@ -245,33 +305,29 @@ static bool can_fuse(Fuse *f, uint32_t k, uint32_t c, bool vertical, bool *nest)
   KProgram *p = f->p;
   Kernel *kk = &p->kernels[k], *cc = &p->kernels[c];
   KStmt *ko = launch_loop(kk), *co = launch_loop(cc);
-  if (!ko || !co || (f->sep && stays_alone(kk, true))) return false;
+  if (!ko || !co || kk->nargs > LOWER_MAX_FUSED_ARGS || (f->sep && stays_alone(kk, true))) return false;
   if (f->sep && !keeps_parallelism(kk, cc)) return false;
-  uint32_t nargs = kk->nargs;
-  for (uint32_t i = 0; i < cc->nargs; i++) {
-    bool have = false;
-    for (uint32_t j = 0; j < kk->nargs; j++) have |= kk->args[j] == cc->args[i];
-    nargs += !have;
-  }
-  if (nargs > MAX_FUSED_ARGS) return false;
+  if (lower_union_args(kk, cc) > LOWER_MAX_FUSED_ARGS) return false;
   const Access *ka = &f->acc[k], *ca = &f->acc[c];
   if (!f->ev[k] && f->ev[c]) return false;
   if (f->ev[k] && !f->ev[c]) {
-    for (uint32_t b = 0; b < p->nbufs; b++) {
-      if (ca->wr[b] && (p->bufs[b].kind == KB_PARAM || p->bufs[b].kind == KB_STATE)) return false;
-      if (!ca->rd[b]) continue;
-      for (uint32_t j = 0; j <= k; j++)
-        if (f->acc[j].wr[b] && !f->ev[j]) return false;
+    for (uint32_t i = 0; i < ca->n; i++) {
+      const Use *u = &ca->u[i];
+      KBufKind kind = p->bufs[u->buf].kind;
+      if (u->wr && (kind == KB_PARAM || kind == KB_STATE)) return false;
+      if (u->rd && f->first_train_wr[u->buf] <= k) return false;
     }
   }
   if (ko->extent == co->extent && ko->batched == co->batched) {
     bool ok = true;
-    for (uint32_t b = 0; ok && b < p->nbufs; b++) {
-      if (!shares_write(p, ka, ca, b)) continue;
+    for (uint32_t i = 0; ok && i < ca->n; i++) {
+      const Use *ku = find_use(ka, ca->u[i].buf);
+      if (!ku || !uses_conflict(ku, &ca->u[i])) continue;
+      int32_t b = ca->u[i].buf;
       const KBuffer *kb = &p->bufs[b];
       ok = kb->type.batched == ko->batched && (ko->batched || (kb->type.rank >= 1 && kb->type.dims[0] == ko->extent));
-      for (uint32_t i = 0; ok && i < kk->nbody; i++) ok = rowlocal_stmt(kk->body[i], (int32_t)b, ko->var);
-      for (uint32_t i = 0; ok && i < cc->nbody; i++) ok = rowlocal_stmt(cc->body[i], (int32_t)b, co->var);
+      for (uint32_t j = 0; ok && j < kk->nbody; j++) ok = rowlocal_stmt(kk->body[j], b, ko->var);
+      for (uint32_t j = 0; ok && j < cc->nbody; j++) ok = rowlocal_stmt(cc->body[j], b, co->var);
     }
     if (ok) {
       *nest = false;
@@ -349,46 +405,55 @@ static void idx_stmt(const KStmt *s, int32_t buf, IdxList *l) {
 /* Adjacent loops a, b over the same plain range, where every buffer one
  * writes and the other touches is accessed at one element per iteration
  * (the same index everywhere, one axis indexed by the loop variable). */
-static bool siblings_merge(const KProgram *p, const KStmt *a, const KStmt *b, bool *rd1, bool *wr1, bool *rd2,
-                           bool *wr2) {
+/* Scratch for merge_siblings: two access lists and their slot array. */
+typedef struct Siblings {
+  Access a, b;
+  uint32_t *slot;
+} Siblings;
+
+static bool siblings_merge(const KStmt *a, const KStmt *b, Siblings *sc) {
   if (a->kind != KS_LOOP || b->kind != KS_LOOP || a->flags || b->flags || a->batched || b->batched ||
       a->extent != b->extent)
     return false;
-  memset(rd1, 0, p->nbufs);
-  memset(wr1, 0, p->nbufs);
-  memset(rd2, 0, p->nbufs);
-  memset(wr2, 0, p->nbufs);
-  kstmt_access(a, rd1, wr1);
-  kstmt_access(b, rd2, wr2);
-  for (uint32_t buf = 0; buf < p->nbufs; buf++) {
-    if (!((wr1[buf] && (rd2[buf] || wr2[buf])) || (rd1[buf] && wr2[buf]))) continue;
+  sc->a.n = sc->b.n = 0;
+  access_stmt(a, &sc->a, sc->slot);
+  access_end(&sc->a, sc->slot);
+  access_stmt(b, &sc->b, sc->slot); /* its slots stay set for the lookups below */
+  bool ok = true;
+  for (uint32_t u = 0; ok && u < sc->a.n; u++) {
+    int32_t buf = sc->a.u[u].buf;
+    if (!sc->slot[buf] || !uses_conflict(&sc->a.u[u], &sc->b.u[sc->slot[buf] - 1])) continue;
     IdxList la, lb;
     memset(&la, 0, sizeof la);
     memset(&lb, 0, sizeof lb);
-    for (uint32_t i = 0; i < a->nbody; i++) idx_stmt(a->body[i], (int32_t)buf, &la);
-    for (uint32_t i = 0; i < b->nbody; i++) idx_stmt(b->body[i], (int32_t)buf, &lb);
-    if (la.overflow || lb.overflow || !la.n || !lb.n) return false;
+    for (uint32_t i = 0; i < a->nbody; i++) idx_stmt(a->body[i], buf, &la);
+    for (uint32_t i = 0; i < b->nbody; i++) idx_stmt(b->body[i], buf, &lb);
+    if (la.overflow || lb.overflow || !la.n || !lb.n) {
+      ok = false;
+      break;
+    }
     bool has_var = false;
     for (int d = 0; d < la.nidx[0]; d++)
       has_var |= la.idx[0][d]->kind == KE_VAR && la.idx[0][d]->var == a->var;
-    if (!has_var) return false;
-    for (int i = 0; i < la.n + lb.n; i++) {
+    ok = has_var;
+    for (int i = 0; ok && i < la.n + lb.n; i++) {
       KExpr *const *x = i < la.n ? la.idx[i] : lb.idx[i - la.n];
       int nx = i < la.n ? la.nidx[i] : lb.nidx[i - la.n];
-      if (nx != la.nidx[0]) return false;
-      for (int d = 0; d < nx; d++)
+      if (nx != la.nidx[0]) ok = false;
+      for (int d = 0; ok && d < nx; d++)
         if (!(i < la.n ? same_expr_vars(la.idx[0][d], x[d], a->var, a->var)
                        : same_expr_vars(la.idx[0][d], x[d], a->var, b->var)))
-          return false;
+          ok = false;
     }
   }
-  return true;
+  access_end(&sc->b, sc->slot);
+  return ok;
 }
 
-static void merge_siblings(KProgram *p, Kernel *k, KStmt *s, bool *scratch) {
+static void merge_siblings(KProgram *p, Kernel *k, KStmt *s, Siblings *sc) {
   for (uint32_t i = 0; i + 1 < s->nbody;) {
     KStmt *a = s->body[i], *b = s->body[i + 1];
-    if (!siblings_merge(p, a, b, scratch, scratch + p->nbufs, scratch + 2 * p->nbufs, scratch + 3 * p->nbufs)) {
+    if (!siblings_merge(a, b, sc)) {
       i++;
       continue;
     }
@@ -409,7 +474,7 @@ static void merge_siblings(KProgram *p, Kernel *k, KStmt *s, bool *scratch) {
     nnc_stat_add("lower", "loops_merged", 1);
   }
   for (uint32_t i = 0; i < s->nbody; i++)
-    if (s->body[i]->kind == KS_LOOP) merge_siblings(p, k, s->body[i], scratch);
+    if (s->body[i]->kind == KS_LOOP) merge_siblings(p, k, s->body[i], sc);
 }
 
 static bool same_index(KExpr *const *a, KExpr *const *b, int n) {
@@ -632,14 +697,16 @@ static void fold_epilogues(KProgram *p, Kernel *k, KStmt *s, const uint32_t *loa
 }
 
 static void tidy_kernels(KProgram *p) {
-  bool *scratch = nnc_xcalloc(4 * (size_t)(p->nbufs ? p->nbufs : 1), 1);
+  Siblings sc = {{NULL, 0, 0}, {NULL, 0, 0}, nnc_xcalloc(p->nbufs ? p->nbufs : 1, sizeof(uint32_t))};
   for (uint32_t k = 0; k < p->nkernels; k++) {
     Kernel *kk = &p->kernels[k];
     for (uint32_t i = 0; i < kk->nbody; i++)
-      if (kk->body[i]->kind == KS_LOOP) merge_siblings(p, kk, kk->body[i], scratch);
+      if (kk->body[i]->kind == KS_LOOP) merge_siblings(p, kk, kk->body[i], &sc);
     forward_temps(p, kk->body, kk->nbody);
   }
-  free(scratch);
+  free(sc.a.u);
+  free(sc.b.u);
+  free(sc.slot);
   uint32_t *loads = nnc_xcalloc(p->nbufs ? p->nbufs : 1, sizeof *loads);
   for (uint32_t k = 0; k < p->nkernels; k++)
     for (uint32_t i = 0; i < p->kernels[k].nbody; i++) count_loads(p->kernels[k].body[i], loads);
@@ -657,8 +724,9 @@ static void tidy_kernels(KProgram *p) {
   }
   for (uint32_t k = 0; any && k < p->nkernels; k++) {
     Kernel *kk = &p->kernels[k];
-    bool stores_dead = false;
-    for (uint32_t b = 0; b < p->nbufs; b++) stores_dead |= dead[b] && kernel_writes(kk, (int32_t)b);
+    bool stores_dead = false; /* the buffers it touches are its args */
+    for (uint32_t i = 0; i < kk->nargs && !stores_dead; i++)
+      stores_dead = dead[kk->args[i]] && kernel_writes(kk, kk->args[i]);
     if (!stores_dead) continue;
     for (uint32_t i = 0; i < kk->nbody; i++) drop_dead_stores(kk->body[i], dead);
     for (uint32_t i = 0; i < kk->nbody; i++) drop_unread_reductions(kk, kk->body[i]);
@@ -690,17 +758,24 @@ static void tidy_kernels(KProgram *p) {
   p->nkernels = o;
 }
 
+/* How far back a kernel looks for a sibling to join horizontally (one it
+ * does not depend on): bounded so that fusion stays linear in the number
+ * of kernels; a vertical partner is found at any distance. */
+enum { HORIZONTAL_WINDOW = 64 };
+
 void lower_fuse_step(KProgram *p, bool sep) {
   uint32_t n = p->nkernels;
   if (!n) return;
   size_t nb = p->nbufs ? p->nbufs : 1;
-  Fuse f = {p, nnc_xcalloc(n, sizeof(Access)), nnc_xcalloc(n, 1), sep};
-  bool *store = nnc_xcalloc(2 * n * nb, 1);
+  Fuse f = {p, nnc_xcalloc(n, sizeof(Access)), nnc_xcalloc(n, 1), sep, nnc_xmalloc(nb * sizeof(int64_t)),
+            nnc_xmalloc(nb * sizeof(int64_t)), nnc_xmalloc(nb * sizeof(int64_t))};
+  uint32_t *slot = nnc_xcalloc(nb, sizeof *slot);
   for (uint32_t k = 0; k < n; k++) {
-    f.acc[k].rd = store + 2 * k * nb;
-    f.acc[k].wr = store + (2 * k + 1) * nb;
-    kernel_access(p, &p->kernels[k], &f.acc[k]);
+    for (uint32_t i = 0; i < p->kernels[k].nbody; i++) access_stmt(p->kernels[k].body[i], &f.acc[k], slot);
+    access_end(&f.acc[k], slot);
   }
+  free(slot);
+  for (size_t b = 0; b < nb; b++) f.last_wr[b] = f.last_rd[b] = -1, f.first_train_wr[b] = INT64_MAX;
   lower_mark_eval(p, f.ev);
   uint32_t out = 0;
   for (uint32_t c = 0; c < n; c++) {
@@ -708,21 +783,27 @@ void lower_fuse_step(KProgram *p, bool sep) {
     int64_t target = -1;
     bool nest = false;
     if (launch_loop(cc) && !stays_alone(cc, f.sep)) {
-      int64_t d = -1;
-      for (int64_t j = (int64_t)out - 1; j >= 0 && d < 0; j--)
-        if (conflict(p, &f.acc[j], &f.acc[c])) d = j;
+      int64_t d = nearest_conflict(&f, &f.acc[c]);
       if (d >= 0 && can_fuse(&f, (uint32_t)d, c, true, &nest))
         target = d;
       else
-        for (int64_t j = (int64_t)out - 1; j > d && target < 0; j--)
+        for (int64_t j = (int64_t)out - 1; j > d && (int64_t)out - j <= HORIZONTAL_WINDOW && target < 0; j--)
           if (can_fuse(&f, (uint32_t)j, c, false, &nest)) target = j;
     }
     if (target >= 0) {
       fuse_into(p, &p->kernels[target], cc, nest);
-      for (uint32_t b = 0; b < p->nbufs; b++) {
-        f.acc[target].rd[b] |= f.acc[c].rd[b];
-        f.acc[target].wr[b] |= f.acc[c].wr[b];
+      Access *ta = &f.acc[target];
+      for (uint32_t i = 0; i < f.acc[c].n; i++) {
+        const Use *u = &f.acc[c].u[i];
+        Use *have = find_use(ta, u->buf);
+        if (have) {
+          have->rd |= u->rd;
+          have->wr |= u->wr;
+        } else {
+          VEC_PUSH(ta->u, ta->n, ta->cap, *u);
+        }
       }
+      note_uses(&f, (uint32_t)target, &f.acc[c]);
       nnc_stat_add("lower", nest ? "kernels_nested" : "kernels_fused", 1);
       continue;
     }
@@ -733,15 +814,18 @@ void lower_fuse_step(KProgram *p, bool sep) {
       f.acc[c] = t;
       f.ev[out] = f.ev[c];
     }
+    note_uses(&f, out, &f.acc[out]);
     out++;
   }
   p->nkernels = out;
+  for (uint32_t k = 0; k < n; k++) free(f.acc[k].u);
   free(f.acc);
   free(f.ev);
-  free(store);
+  free(f.last_wr);
+  free(f.last_rd);
+  free(f.first_train_wr);
   tidy_kernels(p);
 }
-
 
 bool lower_fuse(KProgram *p, bool sep) {
   for (uint32_t i = 0; i < p->ntrain || i < p->nkernels; i++)

@@ -53,6 +53,8 @@ typedef struct Lowering {
   int32_t training_slot; /* the scalar index of the training flag */
   uint8_t *depth;      /* per node: depth of its inlined expression */
   bool *mat;           /* per node: materialized (gets a buffer and a kernel) */
+  int32_t *first_writer, *last_reader; /* per buffer, for place_update: kernel index, -1 = none */
+  int32_t *rename;     /* per buffer: the buffer it becomes (place_update) */
   uint32_t kidx;       /* kernel being built */
   int64_t *extent;     /* per loop variable of that kernel: its extent, 0 = unknown (batched) */
   int32_t capextent;
@@ -761,61 +763,71 @@ static bool kernel_reads(const Kernel *k, int32_t buf, const KStmt *st, bool *ot
   return r.any;
 }
 
-/* Renames buffer `from` to `to` in every load and store. */
-typedef struct RenameBuf {
+/* Where each buffer is first written and last read, over the kernels
+ * emitted so far: place_update asks these instead of scanning every kernel
+ * for every update (which is quadratic in the size of the model). */
+typedef struct NoteAccess {
   KVisit v;
-  int32_t from, to;
-} RenameBuf;
+  Lowering *l;
+  int32_t k;
+} NoteAccess;
+static bool note_store(KVisit *v, KStmt *s) {
+  NoteAccess *n = (NoteAccess *)v;
+  if (kstmt_is_store(s) && n->l->first_writer[s->buf] < 0) n->l->first_writer[s->buf] = n->k;
+  return false;
+}
+static bool note_load(KVisit *v, KExpr *e) {
+  NoteAccess *n = (NoteAccess *)v;
+  if (e->kind == KE_LOAD && n->l->last_reader[e->buf] < n->k) n->l->last_reader[e->buf] = n->k;
+  return false;
+}
+static void note_kernel(Lowering *l, uint32_t k) {
+  NoteAccess n = {{note_store, note_load}, l, (int32_t)k};
+  kvisit_kernel(&n.v, &l->p->kernels[k]);
+}
+
+/* Renames buffers through map (temps that became their update's parameter
+ * or state buffer) in every load and store.  No buffer is renamed to one
+ * that is renamed again, so a load node shared by two parents may be
+ * visited twice. */
+typedef struct RenameBufs {
+  KVisit v;
+  const int32_t *map;
+} RenameBufs;
 static bool rename_store(KVisit *v, KStmt *s) {
-  RenameBuf *r = (RenameBuf *)v;
-  if (kstmt_is_store(s) && s->buf == r->from) s->buf = r->to;
+  if (kstmt_is_store(s)) s->buf = ((RenameBufs *)v)->map[s->buf];
   return false;
 }
 static bool rename_load(KVisit *v, KExpr *e) {
-  RenameBuf *r = (RenameBuf *)v;
-  if (e->kind == KE_LOAD && e->buf == r->from) e->buf = r->to;
+  if (e->kind == KE_LOAD) e->buf = ((RenameBufs *)v)->map[e->buf];
   return false;
 }
 
-static void rename_kernel(Kernel *k, int32_t from, int32_t to) {
-  RenameBuf r = {{rename_store, rename_load}, from, to};
+static void rename_kernel(Kernel *k, const int32_t *map) {
+  RenameBufs r = {{rename_store, rename_load}, map};
   kvisit_kernel(&r.v, k);
-  for (uint32_t i = 0; i < k->nargs; i++)
-    if (k->args[i] == from) k->args[i] = to;
   /* The same buffer may now be listed twice: drop the repeat. */
   uint32_t o = 0;
   for (uint32_t i = 0; i < k->nargs; i++) {
+    int32_t b = map[k->args[i]];
     bool dup = false;
-    for (uint32_t j = 0; j < o; j++) dup |= k->args[j] == k->args[i];
-    if (!dup) k->args[o++] = k->args[i];
+    for (uint32_t j = 0; j < o; j++) dup |= k->args[j] == b;
+    if (!dup) k->args[o++] = b;
   }
   k->nargs = o;
 }
 
-/* The kernel that stores buf (the first), or -1. */
-static int32_t writer(const KProgram *p, int32_t buf, const KStmt **st) {
-  for (uint32_t k = 0; k < p->nkernels; k++)
-    for (uint32_t i = 0; i < p->kernels[k].nbody; i++) {
-      const KStmt *s = kstmt_find_store(p->kernels[k].body[i], buf);
-      if (s) {
-        *st = s;
-        return (int32_t)k;
-      }
-    }
-  return -1;
-}
-
 /* Moves update `tmp` into its symbol's buffer `dst` when that is safe;
- * otherwise appends a copy kernel.  See the file comment. */
+ * otherwise appends a copy kernel.  See the file comment.  The move is a
+ * rename recorded in l->rename, applied to every kernel once all updates
+ * are placed: no later check asks about a renamed buffer (each update has
+ * its own temp and its own destination). */
 static void place_update(Lowering *l, ValueId v, int32_t tmp, int32_t dst) {
   KProgram *p = l->p;
   const KStmt *st = NULL;
-  int32_t kw = writer(p, tmp, &st);
-  bool safe = kw >= 0 && p->kernels[kw].nbody == 1;
-  for (uint32_t k = (uint32_t)kw + 1; safe && k < p->nkernels; k++) {
-    bool other = false;
-    if (kernel_reads(&p->kernels[k], dst, NULL, &other)) safe = false;
-  }
+  int32_t kw = l->first_writer[tmp];
+  for (uint32_t i = 0; kw >= 0 && !st && i < p->kernels[kw].nbody; i++) st = kstmt_find_store(p->kernels[kw].body[i], tmp);
+  bool safe = kw >= 0 && p->kernels[kw].nbody == 1 && l->last_reader[dst] <= kw;
   if (safe) {
     bool other = false;
     kernel_reads(&p->kernels[kw], dst, st, &other);
@@ -829,7 +841,7 @@ static void place_update(Lowering *l, ValueId v, int32_t tmp, int32_t dst) {
     safe = !other;
   }
   if (safe) {
-    for (uint32_t k = 0; k < p->nkernels; k++) rename_kernel(&p->kernels[k], tmp, dst);
+    l->rename[tmp] = dst;
     l->buf[v] = dst;
     p->bufs[tmp].kind = KB_TEMP;
     p->bufs[tmp].slot = -2; /* unused: memplan skips it */
@@ -837,6 +849,7 @@ static void place_update(Lowering *l, ValueId v, int32_t tmp, int32_t dst) {
     return;
   }
   kernel_copy(l, v, dst);
+  note_kernel(l, p->nkernels - 1); /* a later update must not overwrite what it reads */
   nnc_stat_add("lower", "update_copies", 1);
 }
 
@@ -919,10 +932,21 @@ static bool reads_only_same_index(const Kernel *prev, const Kernel *next) {
   return true;
 }
 
+uint32_t lower_union_args(const Kernel *a, const Kernel *b) {
+  uint32_t n = a->nargs;
+  for (uint32_t i = 0; i < b->nargs; i++) {
+    bool have = false;
+    for (uint32_t j = 0; j < a->nargs && !have; j++) have = a->args[j] == b->args[i];
+    n += !have;
+  }
+  return n;
+}
+
 /* Fuses consecutive update kernels that loop over the same unbatched
- * domain into one (Adam: m, v and p of one parameter).  Each later body's
- * loop variables are renamed to the first kernel's.  Whole-step fusion
- * (passes/fuse.c) runs after this, on every kernel. */
+ * domain into one (Adam: m, v and p of one parameter), up to
+ * LOWER_MAX_FUSED_ARGS buffers.  Each later body's loop variables are
+ * renamed to the first kernel's.  Whole-step fusion (passes/fuse.c) runs
+ * after this, on every kernel. */
 static void fuse_update_kernels(Lowering *l, uint32_t first) {
   KProgram *p = l->p;
   uint32_t out = first;
@@ -934,7 +958,8 @@ static void fuse_update_kernels(Lowering *l, uint32_t first) {
       int d1, d2;
       const KStmt *s1, *s2;
       if (map_shape(prev, e1, &d1, &s1) && map_shape(kk, e2, &d2, &s2) && d1 == d2 &&
-          !memcmp(e1, e2, sizeof(int64_t) * (size_t)d1) && reads_only_same_index(prev, kk)) {
+          !memcmp(e1, e2, sizeof(int64_t) * (size_t)d1) && lower_union_args(prev, kk) <= LOWER_MAX_FUSED_ARGS &&
+          reads_only_same_index(prev, kk)) {
         /* Rename kk's loop vars to prev's, then move its store into prev's innermost loop. */
         int32_t map[16];
         const KStmt *a = prev->body[0], *b = kk->body[0];
@@ -1152,28 +1177,31 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
     /* Loss and metrics: the node's own kernel stores straight into the
      * output buffer when it is materialized and is not a leaf. */
     ValueId v = out->value;
-    if (out->kind != OUT_UPDATE && l.mat[v] && l.buf[v] < 0) {
-      bool taken = false;
-      for (uint32_t j = 0; j < i; j++) taken |= out_direct[j] && m->outputs[j].value == v;
-      if (!taken) {
-        out_direct[i] = true;
-        l.buf[v] = out_buf[i];
-      }
+    if (out->kind != OUT_UPDATE && l.mat[v] && l.buf[v] < 0) { /* an earlier output may have taken v */
+      out_direct[i] = true;
+      l.buf[v] = out_buf[i];
     }
   }
 
   /* Kernels in graph order. */
+  bool *is_update = nnc_xcalloc(nn, 1);
+  for (uint32_t i = 0; i < m->noutputs; i++)
+    if (m->outputs[i].kind == OUT_UPDATE) is_update[m->outputs[i].value] = true;
   uint32_t first_update_kernel = UINT32_MAX;
   for (uint32_t v = 0; v < m->nnodes; v++) {
     if (!l.mat[v]) continue;
     if (l.buf[v] < 0) l.buf[v] = temp_buf(&l, v); /* else an output buffer, assigned above */
-    bool is_update = false;
-    for (uint32_t i = 0; i < m->noutputs; i++) is_update |= m->outputs[i].kind == OUT_UPDATE && m->outputs[i].value == v;
-    if (is_update && first_update_kernel == UINT32_MAX) first_update_kernel = p->nkernels;
+    if (is_update[v] && first_update_kernel == UINT32_MAX) first_update_kernel = p->nkernels;
     emit_node(&l, v, l.buf[v]);
   }
   /* Outputs not stored directly: loss/metrics of leaves or shared nodes,
    * and every update (in place when safe). */
+  size_t nb = p->nbufs ? p->nbufs : 1; /* no buffers are added from here on */
+  l.first_writer = nnc_xmalloc(nb * sizeof(int32_t));
+  l.last_reader = nnc_xmalloc(nb * sizeof(int32_t));
+  l.rename = nnc_xmalloc(nb * sizeof(int32_t));
+  for (uint32_t b = 0; b < nb; b++) l.first_writer[b] = l.last_reader[b] = -1, l.rename[b] = (int32_t)b;
+  for (uint32_t k = 0; k < p->nkernels; k++) note_kernel(&l, k);
   for (uint32_t i = 0; i < m->noutputs; i++) {
     const Output *out = &m->outputs[i];
     if (out_direct[i]) continue;
@@ -1186,7 +1214,9 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
       }
     }
     kernel_copy(&l, v, out_buf[i]);
+    note_kernel(&l, p->nkernels - 1);
   }
+  for (uint32_t k = 0; k < p->nkernels; k++) rename_kernel(&p->kernels[k], l.rename);
   if (first_update_kernel != UINT32_MAX) fuse_update_kernels(&l, first_update_kernel);
   lower_drop_buffers(p);
   lower_build_plans(p);
@@ -1196,6 +1226,10 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
 
   free(out_buf);
   free(out_direct);
+  free(is_update);
+  free(l.first_writer);
+  free(l.last_reader);
+  free(l.rename);
   free(l.buf);
   free(l.uses);
   free(l.depth);

@@ -33,6 +33,12 @@ typedef struct MemEstimate {
 } MemEstimate;
 void memplan_estimate(const KProgram *p, int64_t batch, MemEstimate *e);
 
+/* The most buffers a kernel made by fusing others may take: few enough
+ * for a launch (runtime/device.h RT_MAX_ARGS) and for cheap checks. */
+enum { LOWER_MAX_FUSED_ARGS = 16 };
+/* How many buffers kernels a and b take together (passes/lower.c). */
+uint32_t lower_union_args(const Kernel *a, const Kernel *b);
+
 /* Whole-step fusion (passes/fuse.c): kernels join along their launch
  * loops, sibling loops merge, stored temps feed later loads, unread temps
  * and storeless kernels go.  With sep, contraction kernels take nothing

@@ -57,7 +57,8 @@ void interp_set_step(Interp *it, int64_t step);
 int interp_metric_count(const Interp *it);
 const char *interp_metric_name(const Interp *it, int i);
 
-/* One training step on a batch of n samples: x is f32[n][numel(input)], y
+/* One training step on a batch of n samples: x is f32[n][numel(input)] (an
+ * i32 input's values as whole numbers), y
  * is the label batch (int32_t or float by the label's dtype, n * numel
  * values; may be NULL when the model has no label).  Adds the per-sample
  * losses to *loss_sum and each metric's to metric_sums[i] (either may be

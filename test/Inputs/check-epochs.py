@@ -14,7 +14,11 @@ compared with diff) and one line per condition; exits 1 when
 there is no epoch line or a condition does not hold.  Standard library only.
 """
 import argparse
+import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from expect import check  # noqa: E402
 
 
 def parse(line):
@@ -47,15 +51,7 @@ def main():
         print("check-epochs: FAILED: no epoch lines in the input")
         return 1
     env = {"first": epochs[0], "last": epochs[-1], "epochs": epochs}
-    failed = 0
-    for cond in args.expect:
-        try:
-            ok = bool(eval(cond, {}, env))
-        except Exception as e:  # a missing key, a typo: report it as a failure
-            ok, cond = False, "%s (%s: %s)" % (cond, type(e).__name__, e)
-        print("check-epochs: %s: %s" % ("ok" if ok else "FAILED", cond))
-        failed += not ok
-    return 1 if failed else 0
+    return check("check-epochs", args.expect, env)
 
 
 if __name__ == "__main__":

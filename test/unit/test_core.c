@@ -1,6 +1,7 @@
 /* test/unit/test_core.c - unit tests of the core data structures: arenas,
- * vectors, the diagnostics engine (counting, verify mode, quoting) and the
- * type helpers (broadcasting, printing, element counts). */
+ * vectors, the name hash table, the diagnostics engine (counting, verify
+ * mode, quoting) and the type helpers (broadcasting, printing, element
+ * counts). */
 #include "support/diag.h"
 #include "support/arena.h"
 #include "ir/ir.h"
@@ -44,6 +45,37 @@ static void test_vec(void) {
   for (uint32_t i = 0; i < n; i++) sum += v[i];
   CHECK(sum == 100000L * 99999 / 2);
   free(v);
+}
+
+/* The name table: tags keep kinds apart, add keeps the first value, set
+ * replaces it, and a lookup visits a few slots however big the table is. */
+static void test_strmap(void) {
+  enum { N = 200000 };
+  Arena a = {0};
+  StrMap m = {0};
+  char **names = malloc(N * sizeof *names);
+  bool added = true;
+  for (uint32_t i = 0; i < N; i++) {
+    names[i] = arena_printf(&a, "h%u.w", i);
+    added &= strmap_add(&m, names[i], i % 3, i);
+  }
+  CHECK(added && m.n == N);
+  CHECK(!strmap_add(&m, "h7.w", 7 % 3, 99));
+  long lookups = strmap_lookups, probes = strmap_probes;
+  uint32_t v = 0;
+  bool all = true;
+  for (uint32_t i = 0; i < N; i++) all &= strmap_get(&m, names[i], i % 3, &v) && v == i;
+  CHECK(all);
+  CHECK(strmap_lookups - lookups == N);
+  CHECK(strmap_probes - probes <= 3L * N); /* a linear scan would be N*N/2 */
+  CHECK(!strmap_get(&m, "h7.w", (7 + 1) % 3, &v)); /* another kind */
+  CHECK(!strmap_get(&m, "h7", 7 % 3, &v));
+  strmap_set(&m, "h7.w", 7 % 3, 5);
+  CHECK(strmap_get(&m, "h7.w", 7 % 3, &v) && v == 5 && m.n == N);
+  strmap_free(&m);
+  CHECK(!strmap_get(&m, "h7.w", 7 % 3, &v));
+  free(names);
+  arena_free(&a);
 }
 
 static void test_diag(void) {
@@ -123,6 +155,7 @@ static void test_builder(void) {
 int main(void) {
   test_arena();
   test_vec();
+  test_strmap();
   test_diag();
   test_types();
   test_builder();
