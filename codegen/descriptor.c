@@ -148,14 +148,12 @@ static void write_buffers(const KProgram *p, FILE *out) {
  * unknown. */
 static bool buf_source(const KProgram *p, const KBuffer *b, char *out, size_t len) {
   const Module *m = p->module;
-  if (!m || b->node < 0 || (uint32_t)b->node >= m->nnodes || (b->kind != KB_TEMP && b->kind != KB_LOSS &&
-                                                               b->kind != KB_METRIC))
+  if (!m || b->op < 0 || b->op >= OP_COUNT || (b->kind != KB_TEMP && b->kind != KB_LOSS && b->kind != KB_METRIC))
     return false;
-  const Node *n = &m->nodes[b->node];
-  uint32_t loc = n->loc < m->nlocs ? n->loc : 0, top = loc;
+  uint32_t loc = b->loc < m->nlocs ? b->loc : 0, top = loc;
   for (int guard = 0; top && m->locs[top].parent && m->locs[top].parent < m->nlocs && guard < 64; guard++)
     top = m->locs[top].parent;
-  int w = snprintf(out, len, "%s", ir_ops[n->op].name);
+  int w = snprintf(out, len, "%s", ir_ops[b->op].name);
   const IrLoc *a = &m->locs[loc], *c = &m->locs[top];
   if (loc && a->file < m->nfiles && w >= 0 && (size_t)w < len)
     w += snprintf(out + w, len - (size_t)w, " at %s:%u:%u", m->files[a->file], a->line, a->col);
@@ -215,8 +213,9 @@ static void write_code(const KProgram *p, const DescriptorCode *code, FILE *out)
   fputc('\n', out);
 }
 
-/* The metric names, from the Module's metric outputs in order (the
- * buffers' names without one). */
+/* The metric names, from the Module's metric outputs in order; a program
+ * read from kernel IR text has no outputs: its buffers are named
+ * metric.NAME (lowering names them so). */
 static void write_metric_names(const KProgram *p, FILE *out) {
   const Module *m = p->module;
   uint32_t i = 0;
@@ -227,8 +226,9 @@ static void write_metric_names(const KProgram *p, FILE *out) {
       i++;
     }
   for (; i < p->nmetrics; i++) {
+    const char *name = p->bufs[p->metrics[i]].name;
     fputs(i ? ", " : "", out);
-    write_cstr(out, p->bufs[p->metrics[i]].name);
+    write_cstr(out, strncmp(name, "metric.", 7) || !name[7] ? name : name + 7);
   }
 }
 

@@ -1,9 +1,12 @@
 /* driver/main.c - nnc: the pipeline as a straight list of steps.
  *
- *   read FILE  ->  parse  ->  elaborate  ->  graph passes  ->  emit / target
+ *   read FILE -> parse -> elaborate -> graph passes -> lower -> kernel passes -> emit / target
  *
  * A .nnir file skips the frontend: its graph IR is read back and goes
  * through the same passes, so each pass can be tested alone on IR text.
+ * A .kir file skips the graph too: its kernel IR is read back and goes
+ * through the kernel passes --kernel-passes names (none by default: the
+ * text is taken as it was printed) to the target.
  */
 #include "codegen/backend.h"
 #include "driver/check.h"
@@ -32,8 +35,11 @@ static Options opts;
 /* What main() holds, also freed at exit: the early `return finish()`
  * paths then leave nothing behind for LeakSanitizer (NNC_SANITIZE). */
 static Module *held_module;
+static KProgram *held_program;
 static Arena ast_arena;
 static void free_held(void) {
+  kprog_free(held_program); /* before its module */
+  held_program = NULL;
   if (held_module) ir_module_free(held_module);
   held_module = NULL;
   arena_free(&ast_arena);
@@ -87,6 +93,13 @@ static void after_stage(const char *stage, const Module *m, const Program *p, do
     ast_print(p, stderr);
 }
 
+static void after_kernel_stage(const char *stage, const KProgram *kp, double t0) {
+  if (opts.verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", stage, (now() - t0) * 1e3);
+  if (!should_print_after(stage)) return;
+  fprintf(stderr, "; *** IR after %s ***\n", stage);
+  kprog_print(kp, stderr);
+}
+
 static FILE *open_output(void) {
   if (!opts.output || !strcmp(opts.output, "-")) return stdout;
   FILE *f = fopen(opts.output, "w");
@@ -132,6 +145,15 @@ static int finish(void) {
   return diag_error_count() ? 1 : 0;
 }
 
+/* Closes what open_output opened; false (reported) when writing failed. */
+static bool close_output(FILE *out) {
+  bool ok = !ferror(out);
+  if (out != stdout) ok &= fclose(out) == 0;
+  else fflush(out);
+  if (!ok) diag_error_plain("error writing '%s'", opts.output ? opts.output : "stdout");
+  return ok;
+}
+
 static bool emit_text(const Module *m, const Program *p) {
   FILE *out = open_output();
   if (!out) return false;
@@ -141,11 +163,7 @@ static bool emit_text(const Module *m, const Program *p) {
     ir_print_dot(m, out);
   else
     ir_print(m, out);
-  bool ok = !ferror(out);
-  if (out != stdout) ok &= fclose(out) == 0;
-  else fflush(out);
-  if (!ok) diag_error_plain("error writing '%s'", opts.output ? opts.output : "stdout");
-  return ok;
+  return close_output(out);
 }
 
 /* Runs one graph pass with the verifier after it; false on error. */
@@ -182,22 +200,67 @@ static bool run_graph_passes(Module *m, bool *stopped) {
   return true;
 }
 
-/* The graph -> kernel IR step every compiling target starts with:
- * lowering (fusion, in-place updates), the memory plan, the verifier. */
-static KProgram *lower_for_codegen(Module *m, const NncBackend *b) {
+/* What the kernel passes take from the target and the module. */
+static KPassOptions kernel_pass_options(const Module *m, const NncBackend *b) {
+  KPassOptions ko;
+  memset(&ko, 0, sizeof ko);
+  ko.separate_contractions = b && (b->flags & NNC_BACKEND_SEPARATE_CONTRACTIONS);
+  ko.batch = m->train.batch > 0 ? m->train.batch : 0;
+  /* schedule-ndrange alone assumes the opencl dialect's tiles (codegen/opencl/dialects.c) */
+  const char *lm = options_backend_value(&opts, "local-mem");
+  ko.ndrange = (NdrangeOptions){ko.batch > 0 ? ko.batch : 32, lm ? strtoll(lm, NULL, 10) : 32768, 16};
+  return ko;
+}
+
+/* Runs one kernel pass with the verifier after it; false on error.  A
+ * pass a backend's schedule is (KPass.backend: schedule-cpu, which needs
+ * the target machine) runs through that backend's hook. */
+static bool run_kernel_pass(const KPass *pass, KProgram *kp, const KPassOptions *ko) {
   double t0 = now();
-  LowerOptions lo = {.opt_level = opts.opt_level,
-                     .separate_contractions = b && (b->flags & NNC_BACKEND_SEPARATE_CONTRACTIONS)};
-  KProgram *kp = lower_program(m, &lo);
-  if (!kp) return NULL;
-  memplan(kp, m->train.batch > 0 ? m->train.batch : 1);
-  if (!kprog_verify(kp)) nnc_internal_error(__FILE__, __LINE__, "the kernel IR is invalid after lowering");
-  if (opts.verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "lower", (now() - t0) * 1e3);
-  if (!memory_check_program(kp, &opts)) { /* driver/memory.c: refuse what cannot fit */
-    kprog_free(kp);
-    return NULL;
+  if (pass->backend ? !host_schedule(backend_find(pass->backend, true), kp, &opts) : !pass->run(kp, ko)) return false;
+  if (!kprog_verify(kp)) nnc_internal_error(__FILE__, __LINE__, "the kernel IR is invalid after %s", pass->name);
+  after_kernel_stage(pass->name, kp, t0);
+  return true;
+}
+
+/* The kernel pipeline: --kernel-passes, or the default table at this -O
+ * level (none for a .kir file, which is taken as it is).  Returns false on
+ * error; *stopped when --stop-after was reached. */
+static bool run_kernel_passes(KProgram *kp, const KPassOptions *ko, bool from_text, bool *stopped) {
+  bool ok = true;
+  size_t cap = 8 + (opts.kernel_passes ? strlen(opts.kernel_passes) : 0); /* more than the names */
+  const KPass **list = nnc_xmalloc(sizeof *list * cap);
+  int n = 0;
+  char *copy = opts.kernel_passes ? nnc_xstrdup(opts.kernel_passes) : NULL;
+  for (char *tok = copy ? strtok(copy, ",") : NULL; tok; tok = strtok(NULL, ",")) list[n++] = kpass_find(tok);
+  free(copy);
+  for (const KPass *p = nnc_kernel_passes; !opts.kernel_passes && !from_text && p->name; p++)
+    if (p->min_opt >= 0 && p->min_opt <= opts.opt_level) list[n++] = p;
+  for (int i = 0; i < n && ok && !*stopped; i++) {
+    ok = run_kernel_pass(list[i], kp, ko);
+    *stopped = ok && opts.stop_after && !strcmp(list[i]->name, opts.stop_after);
   }
-  return kp;
+  free(list);
+  return ok;
+}
+
+/* --emit=kernels, or --stop-after a kernel stage: the kernel IR as text. */
+static bool emit_kernels(const KProgram *kp) {
+  if (kprog_planned(kp) && !memory_check_program(kp, &opts)) return false; /* driver/memory.c */
+  FILE *out = open_output();
+  if (!out) return false;
+  kprog_print(kp, out);
+  return close_output(out);
+}
+
+/* Code generation needs the memory plan (a program read from text before
+ * memplan has none) and a program that fits (driver/memory.c). */
+static bool ready_for_codegen(KProgram *kp, const KPassOptions *ko) {
+  if (!kprog_planned(kp)) {
+    memplan(kp, ko->batch > 0 ? ko->batch : 1);
+    if (!kprog_verify(kp)) nnc_internal_error(__FILE__, __LINE__, "the kernel IR is invalid after memplan");
+  }
+  return memory_check_program(kp, &opts);
 }
 
 static bool ends_with(const char *s, const char *suffix) {
@@ -227,9 +290,31 @@ int main(int argc, char **argv) {
 
   Module *m = NULL;
   Program *prog = NULL;
+  KProgram *kp = NULL;
   atexit(free_held);
   double t0 = now();
-  if (ends_with(opts.input, ".nnir")) {
+  bool from_kir = ends_with(opts.input, ".kir");
+  if (from_kir) { /* what needs the graph IR */
+    char what[96] = "";
+    if (opts.gradcheck || opts.run) snprintf(what, sizeof what, "%s", opts.gradcheck ? "--gradcheck" : "--run");
+    else if (opts.emit == EMIT_AST || opts.emit == EMIT_IR || opts.emit == EMIT_DOT)
+      snprintf(what, sizeof what, "--emit=%s", opts.emit_name);
+    else if (opts.stop_after && !kpass_find(opts.stop_after))
+      snprintf(what, sizeof what, "--stop-after=%s", opts.stop_after);
+    const NncBackend *b = opts.backend;
+    if (!*what && opts.emit != EMIT_KERNELS && b && (b->flags & NNC_BACKEND_NO_KERNELS))
+      snprintf(what, sizeof what, "--target=%s", opts.target);
+    if (*what) {
+      diag_error_plain("%s needs the graph IR (a .nn or .nnir file); '%s' holds kernel IR", what, opts.input);
+      return finish();
+    }
+    held_program = kp = kprog_read(fid, &m);
+    held_module = m;
+    if (!kp || output_clobbers_input()) return finish();
+    int64_t x, y; /* what the train line's data cannot feed, refused as for a .nn file */
+    if (!ir_check_feeds(m, (SrcLoc){0, 0, 0}, &x, &y) || opts.verify) return finish();
+    if (opts.verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "read", (now() - t0) * 1e3);
+  } else if (ends_with(opts.input, ".nnir")) {
     if (opts.emit == EMIT_AST) {
       diag_error_plain("--emit=ast needs a .nn file, not graph IR");
       return finish();
@@ -269,38 +354,47 @@ int main(int argc, char **argv) {
     return status ? status : code;
   }
 
-  bool stopped = false;
-  if (!run_graph_passes(m, &stopped)) return finish();
-  if (opts.verify) return finish();
-  if (stopped || opts.emit == EMIT_IR || opts.emit == EMIT_DOT) {
-    emit_text(m, NULL);
-    return finish();
-  }
-  if (opts.emit == EMIT_KERNELS) { /* the kernel IR as lowered, with the schedule the target would choose */
-    KProgram *kp = lower_for_codegen(m, opts.backend);
-    if (kp && !host_schedule(opts.backend, kp, &opts)) {
-      kprog_free(kp);
-      return finish();
-    }
-    FILE *out = kp ? open_output() : NULL;
-    if (out) {
-      kprog_print(kp, out);
-      if (out != stdout) fclose(out);
-    }
-    kprog_free(kp);
-    return finish();
-  }
-
   /* The target's backend (codegen/backend.h): built in or a plugin's, found
    * by options_parse.  Each one but interp compiles the kernel IR. */
   const NncBackend *backend = opts.backend;
   int status = 0;
-  if (opts.run) status = run_training(m, &opts); /* --run: train in the interpreter (driver/run.c) */
-  if (!(backend->flags & NNC_BACKEND_NO_KERNELS)) {
-    KProgram *kp = lower_for_codegen(m, backend);
-    if (kp) host_compile(backend, kp, &opts); /* errors are counted by finish() */
-    kprog_free(kp);
+  if (!from_kir) {
+    bool stopped = false;
+    if (!run_graph_passes(m, &stopped)) return finish();
+    if (opts.verify) return finish();
+    if (stopped || opts.emit == EMIT_IR || opts.emit == EMIT_DOT) {
+      emit_text(m, NULL);
+      return finish();
+    }
+    if (opts.run) status = run_training(m, &opts); /* --run: train in the interpreter (driver/run.c) */
+    if (opts.emit != EMIT_KERNELS && (!backend || (backend->flags & NNC_BACKEND_NO_KERNELS))) {
+      int code = finish();
+      free_held();
+      return status ? status : code;
+    }
+    /* lowering: one kernel per materialized value, fused by the kernel pipeline */
+    t0 = now();
+    held_program = kp = lower_program(m, &(LowerOptions){.opt_level = 0});
+    if (!kprog_verify(kp)) nnc_internal_error(__FILE__, __LINE__, "the kernel IR is invalid after lowering");
+    after_kernel_stage("lower", kp, t0);
+    if (opts.stop_after && !strcmp(opts.stop_after, "lower")) {
+      emit_kernels(kp);
+      return finish();
+    }
   }
+
+  KPassOptions ko = kernel_pass_options(m, backend);
+  bool stopped = false;
+  if (!run_kernel_passes(kp, &ko, from_kir, &stopped)) return finish();
+  /* --emit=kernels without --kernel-passes: with the schedule the target would choose */
+  if (!stopped && opts.emit == EMIT_KERNELS && !opts.kernel_passes && !host_schedule(backend, kp, &opts))
+    return finish();
+  if (stopped || opts.emit == EMIT_KERNELS) {
+    emit_kernels(kp);
+    return finish();
+  }
+  if (backend && !(backend->flags & NNC_BACKEND_NO_KERNELS) && ready_for_codegen(kp, &ko))
+    host_compile(backend, kp, &opts); /* errors are counted by finish() */
   int code = finish();
   free_held();
   return status ? status : code;

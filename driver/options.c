@@ -107,8 +107,11 @@ static int add_backend_opt(Options *o, const char *flag, const char *kv) {
 }
 
 static bool valid_stage(const char *name) {
-  return !strcmp(name, "parse") || !strcmp(name, "elaborate") || pass_find(name);
+  return !strcmp(name, "parse") || !strcmp(name, "elaborate") || pass_find(name) || !strcmp(name, "lower") ||
+         kpass_find(name);
 }
+static bool graph_pass(const char *name) { return pass_find(name) != NULL; }
+static bool kernel_pass(const char *name) { return kpass_find(name) != NULL; }
 
 /* ---- the table ------------------------------------------------------------------------------ */
 
@@ -143,6 +146,7 @@ static int set_version(Options *o, const OptionDef *d, const char *value);
 static int set_list_passes(Options *o, const OptionDef *d, const char *value);
 static int set_emit(Options *o, const OptionDef *d, const char *value);
 static int set_passes(Options *o, const OptionDef *d, const char *value);
+static int set_kernel_passes(Options *o, const OptionDef *d, const char *value);
 static int set_print_after(Options *o, const OptionDef *d, const char *value);
 static int set_stop_after(Options *o, const OptionDef *d, const char *value);
 static int set_opt_level(Options *o, const OptionDef *d, const char *value);
@@ -193,12 +197,15 @@ static const OptionDef options[] = {
     CALL("-O2", NULL, set_opt_level, NULL),
     CALL("-O3", NULL, set_opt_level, NULL),
     CALL("--print-after", "PASS", set_print_after,
-         "print the IR after PASS to stderr (repeatable, or a comma list); passes: parse, elaborate, and the graph "
-         "passes (see --list-passes)"),
+         "print the IR after PASS to stderr (repeatable, or a comma list); passes: parse, elaborate, the graph "
+         "passes, lower and the kernel passes (see --list-passes)"),
     FLAG("--print-after-all", print_after_all, "print the IR after every pass"),
     CALL("--stop-after", "PASS", set_stop_after, "stop after PASS and emit its IR"),
     CALL("--passes", "A,B,...", set_passes, "run exactly these graph passes, in order"),
-    CALL("--list-passes", NULL, set_list_passes, "list the graph passes"),
+    CALL("--kernel-passes", "A,B,...", set_kernel_passes,
+         "run exactly these kernel passes, in order, after lowering or on a .kir file's kernel IR (none: "
+         "--kernel-passes=)"),
+    CALL("--list-passes", NULL, set_list_passes, "list the graph and kernel passes"),
     FLAG("--stats", stats, "print pass statistics to stderr"),
 
     SECTION("Diagnostics"),
@@ -312,16 +319,16 @@ static int set_emit(Options *o, const OptionDef *d, const char *value) {
   return -1;
 }
 
-/* Each stage of a comma list (parse, elaborate, the graph passes; passes
- * only when graph_only); its pieces are held by the Options, or NULL. */
-static char *stages(const OptionDef *d, const char *value, bool graph_only) {
+/* Each stage of a comma list, which known() must accept (a stage, a graph
+ * pass, a kernel pass: `what`); its pieces are held by the Options, or NULL. */
+static char *stages(const OptionDef *d, const char *value, bool (*known)(const char *), const char *what) {
   char *copy = nnc_xstrdup(value);
   for (char *s = copy; s && *s;) {
     size_t n = strcspn(s, ",");
     char c = s[n];
     s[n] = 0;
-    bool ok = graph_only ? pass_find(s) != NULL : valid_stage(s);
-    if (!ok) bad("unknown pass '%s' in %s (see --list-passes)", s, d->name);
+    bool ok = known(s);
+    if (!ok) bad("unknown %s '%s' in %s (see --list-passes)", what, s, d->name);
     s[n] = c;
     if (!ok) {
       free(copy);
@@ -333,7 +340,7 @@ static char *stages(const OptionDef *d, const char *value, bool graph_only) {
 }
 
 static int set_print_after(Options *o, const OptionDef *d, const char *value) {
-  char *copy = stages(d, value, false);
+  char *copy = stages(d, value, valid_stage, "pass");
   if (!copy) return 1;
   for (char *tok = strtok(copy, ","); tok; tok = strtok(NULL, ","))
     if (o->nprint_after < MAX_PRINT_AFTER) o->print_after[o->nprint_after++] = tok;
@@ -349,12 +356,22 @@ static int set_stop_after(Options *o, const OptionDef *d, const char *value) {
   return -1;
 }
 
-static int set_passes(Options *o, const OptionDef *d, const char *value) {
-  char *copy = stages(d, value, true);
+/* --passes, --kernel-passes: a list of passes known() accepts, into *field. */
+static int pass_list(const OptionDef *d, const char *value, bool (*known)(const char *), const char *what,
+                     const char **field) {
+  char *copy = stages(d, value, known, what);
   bool ok = copy != NULL;
   free(copy);
-  o->passes = value;
+  *field = value;
   return ok ? -1 : 1;
+}
+
+static int set_passes(Options *o, const OptionDef *d, const char *value) {
+  return pass_list(d, value, graph_pass, "pass", &o->passes);
+}
+
+static int set_kernel_passes(Options *o, const OptionDef *d, const char *value) {
+  return pass_list(d, value, kernel_pass, "kernel pass", &o->kernel_passes);
 }
 
 static int set_opt_level(Options *o, const OptionDef *d, const char *value) {
@@ -408,6 +425,9 @@ static int set_list_passes(Options *o, const OptionDef *d, const char *value) {
   (void)o, (void)d, (void)value;
   printf("Passes (default order):\n  parse\n  elaborate\n");
   for (const Pass *p = nnc_graph_passes; p->name; p++) printf("  %-12s %s\n", p->name, p->summary);
+  printf("  lower        the training step as kernel IR, one kernel per materialized value\n");
+  printf("\nKernel passes (--kernel-passes; the first two by default, the rest when named):\n");
+  for (const KPass *p = nnc_kernel_passes; p->name; p++) printf("  %-19s %s\n", p->name, p->summary);
   return 0;
 }
 
@@ -501,7 +521,7 @@ static void print_wrapped(const char *text, int col) {
 static int set_help(Options *o, const OptionDef *d, const char *value) {
   (void)o, (void)d, (void)value;
   enum { COL = 27 };
-  printf("usage: nnc FILE [options]\n\nCompiles a .nn model (or a .nnir graph IR file) into a training program.\n");
+  printf("usage: nnc FILE [options]\n\nCompiles a .nn model (or a .nnir graph IR or .kir kernel IR file) into a\ntraining program.\n");
   for (int i = 0; i < NOPTIONS; i++) {
     const OptionDef *r = &options[i];
     if (!r->name) {

@@ -25,6 +25,7 @@ typedef struct Options {
   bool print_after_all;
   const char *stop_after;
   const char *passes;          /* --passes=a,b: run exactly these */
+  const char *kernel_passes;   /* --kernel-passes=a,b: run exactly these kernel passes */
   const char *model;           /* --model */
   int opt_level;               /* -O0..-O3 */
   bool verbose, stats, verify;

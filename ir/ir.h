@@ -277,6 +277,14 @@ bool ir_verify(const Module *m, const char *what);
 #include <stdio.h>
 void ir_print(const Module *m, FILE *out);
 void ir_print_node(const Module *m, ValueId v, FILE *out);
+/* The module line and the declarations (symbols, the train line), each
+ * section after a blank line but the first; false when nothing printed.
+ * The kernel IR text begins with them too (ir/kernel_print.c). */
+bool ir_print_decls(const Module *m, FILE *out);
+/* A quoted string as the text form writes it ("a\"b", \n, \xHH). */
+void ir_print_string(const char *s, FILE *out);
+/* ` loc("file":line:col at ...)` for location loc; nothing for loc 0. */
+void ir_print_loc(const Module *m, uint32_t loc, FILE *out);
 /* Prints the shortest decimal that reads back as the same double. */
 void ir_print_number(double v, FILE *out);
 /* Parses the text form of a file registered with the diagnostics engine;

@@ -77,8 +77,8 @@ typedef struct KBuffer {
   Type type;          /* element type and per-sample shape; batched buffers hold B of them */
   uint32_t sym;       /* inputs, labels, params, states: the Module symbol */
   int32_t slot;       /* temps: memory slot from the memory plan (-1 = none yet) */
-  uint32_t loc;       /* temps: the graph node it holds (its IrLoc), for diagnostics */
-  int32_t node;       /* temps, loss, metrics: that graph node (-1 = none), for run-time messages */
+  uint32_t loc;       /* symbols: the declaration; temps, loss, metrics: the graph node it holds (IrLoc) */
+  int32_t op;         /* temps, loss, metrics: the graph op (an Op) of that node (-1 = none), for run-time messages */
 } KBuffer;
 
 typedef enum {
@@ -341,13 +341,44 @@ void kstmt_access(const KStmt *s, bool *rd, bool *wr);
 /* Element count of a buffer for a batch of B samples. */
 int64_t kbuf_elems(const KBuffer *b, int64_t batch);
 
-/* ---- checking and printing (ir/kernel_print.c, ir/kernel_verify.c) ---- */
+/* ---- checking, printing, reading (ir/kernel_verify.c, ir/kernel_print.c, ir/kernel_read.c) ---- */
 /* Checks variable scoping, temps declared before use, buffer indices and
- * ranks, arg lists; reports internal errors.  Returns false if broken. */
+ * ranks, arg lists; reports internal errors.  Returns false if broken.
+ * Temps may all be without a slot (-1): the memory plan has not run. */
 bool kprog_verify(const KProgram *p);
-/* --emit=kernels: buffers with their memory slots, then each kernel as
- * nested loops with its schedule attributes, then the two plans. */
+/* A problem kprog_check found: where (`k3_matmul`, `buffer %7 t7`,
+ * `program`, `train plan`, `eval plan`), what, and the kernel or buffer
+ * (-1 = neither) with the innermost statement and expression involved
+ * (NULL = none), so a reader can point at its text. */
+typedef struct KProblem {
+  const char *where, *msg;
+  int32_t kernel, buf;
+  const KStmt *stmt;
+  const KExpr *expr;
+} KProblem;
+typedef void (*KReport)(void *ctx, const KProblem *pr);
+/* kprog_verify with each problem (the first of each kernel) to report. */
+bool kprog_check(const KProgram *p, KReport report, void *ctx);
+/* Has the memory plan run (some temp has a slot)? */
+bool kprog_planned(const KProgram *p);
+/* --emit=kernels: the module's declarations, buffers with their memory
+ * slots, then each kernel as nested loops with its schedule attributes,
+ * then the two plans: the text form of docs/ir.md, which kprog_read
+ * reads back. */
 void kprog_print(const KProgram *p, FILE *out);
 const char *kbuf_kind_name(KBufKind k);
+/* Parses the kernel IR text of a file registered with the diagnostics
+ * engine (ir/kernel_read.c): the program and, in *module, the module it
+ * points at (the caller frees it, after the program).  Reports the first
+ * error (file:line:col) and returns NULL on failure. */
+KProgram *kprog_read(uint32_t diag_file_id, Module **module);
+/* The text form's rule for index flags, which the printer and the reader
+ * share (ir/kernel_print.c has it in words): whether e is intrinsically an
+ * index expression (a loop variable, B, arithmetic over one), the flag
+ * implied for e in index context ctx or not, and the context of its
+ * operands. */
+bool ktext_index_intrinsic(const KExpr *e);
+bool ktext_index_default(const KExpr *e, bool ctx);
+bool ktext_index_operands(const KExpr *e);
 
 #endif

@@ -1,10 +1,14 @@
 /* ir/kernel_print.c - the kernel IR as text: `nnc m.nn --emit=kernels`.
  *
- * A readable, stable listing (FileCheck tests match it; nothing parses it
- * back), specified in docs/ir.md ("Kernel IR").  Four parts:
+ * A readable, stable listing that reads back (ir/kernel_read.c: print ->
+ * read -> print gives the same bytes), specified in docs/ir.md ("Kernel
+ * IR", "Text form").  Five parts:
  *
  *     ; kernel IR for @mnist                              header
- *     buffer %7 temp   t7        : f32[B,64]  slot 0      buffers, then
+ *     module @mnist                                       the module's
+ *     param @h.w : f32[784,64] = glorot_uniform()         declarations, as
+ *     train data = idx("..."), batch = 32, ...            the graph IR's
+ *     buffer %7 temp   t7        : f32[B,64]  slot 0 ...  buffers, then
  *     ; slots: 3 (2 batched, 1 fixed)                     the memory plan
  *     kernel k0_matmul(%0, %2, %7) ; matmul  loc(...)     each kernel: its
  *       for v0 in 0..B parallel {                         statement tree,
@@ -14,9 +18,13 @@
  * Expressions print infix for + - * / and the comparisons, with parentheses
  * exactly where the tree differs from the usual precedence and left-to-right
  * grouping (so `a + (b + c)` keeps its parentheses: float addition is not
- * associative); every other op prints as a call.  Like ir/print.c, nothing
- * here assumes the program is valid: a broken program still prints, with
- * `<bad ...>` where an index is out of range.
+ * associative); every other op prints as a call.  What the text does not
+ * spell out is implied by rules the reader applies: dtypes (from buffers,
+ * temporaries and the way constants are written) and index flags (the
+ * ktext_index_* rule below; `i64(e)` and `i32(e)` mark the rare node that
+ * differs from it).  Like ir/print.c, nothing here assumes the program is
+ * valid: a broken program still prints, with `<bad ...>` where an index is
+ * out of range (that text does not read back).
  */
 #include "ir/kernel.h"
 
@@ -34,48 +42,33 @@ typedef struct Printer {
 
 /* ---- names and locations ----------------------------------------------------- */
 
-/* [A-Za-z_][A-Za-z0-9_./]* is written bare, anything else quoted (no
- * escapes beyond \" and \\ for a listing nobody parses); into buf. */
-static char *name_str(const char *s, char *buf, size_t len) {
-  if (!s) s = "<null>";
+/* [A-Za-z_][A-Za-z0-9_./]* is written bare, anything else quoted as the
+ * graph IR quotes names (ir_print_string). */
+static bool bare_name(const char *s) {
   bool bare = *s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z');
   for (const char *c = s; *c && bare; c++)
     bare = *c == '_' || *c == '.' || *c == '/' || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
            (*c >= '0' && *c <= '9');
-  size_t o = 0;
-  if (!bare && o + 1 < len) buf[o++] = '"';
-  for (const char *c = s; *c && o + 2 < len; c++) {
-    if (!bare && (*c == '"' || *c == '\\')) buf[o++] = '\\';
-    buf[o++] = *c;
-  }
-  if (!bare && o + 1 < len) buf[o++] = '"';
-  buf[o] = 0;
-  return buf;
+  return bare;
 }
 
 static void print_name(const char *s, FILE *out) {
-  char buf[256];
-  fputs(name_str(s, buf, sizeof buf), out);
+  if (!s) s = "<null>";
+  if (bare_name(s)) fputs(s, out);
+  else ir_print_string(s, out);
 }
 
-/* loc("inner":l:c at "outer":l:c), as the graph IR prints it; parents are
- * followed only while they decrease, so a broken chain cannot loop. */
-static void print_loc(const Module *m, uint32_t loc, FILE *out) {
-  fputs("loc(", out);
-  for (uint32_t l = loc, first = 1;; first = 0) {
-    if (!m || l >= m->nlocs) {
-      fprintf(out, "%s<bad loc %u>", first ? "" : " at ", l);
-      break;
-    }
-    const IrLoc *il = &m->locs[l];
-    if (!first) fputs(" at ", out);
-    fputc('"', out);
-    fputs(il->file < m->nfiles && m->files[il->file] ? m->files[il->file] : "<bad file>", out);
-    fprintf(out, "\":%u:%u", il->line, il->col);
-    if (il->parent == 0 || il->parent >= l) break;
-    l = il->parent;
-  }
-  fputc(')', out);
+/* print_name(s) (after '@' when at) padded with spaces to width. */
+static void print_name_padded(const char *s, bool at, int width, FILE *out) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  if (!f) nnc_internal_error(__FILE__, __LINE__, "out of memory");
+  if (at) fputc('@', f);
+  print_name(s, f);
+  fclose(f);
+  fprintf(out, "%-*s", width, text);
+  free(text);
 }
 
 static void print_buf_ref(const Printer *pr, int32_t buf) {
@@ -130,6 +123,39 @@ static int expr_prec(const KExpr *e) {
   }
 }
 
+/* ---- index flags ------------------------------------------------------------------
+ *
+ * The text does not mark index expressions (KExpr.index); the reader
+ * infers them from where an expression stands.  An expression is in index
+ * context when it is an index of a load or store, an operand of index
+ * arithmetic, or compared with an intrinsically index expression (a loop
+ * variable, B, or arithmetic over one: `v1 == %1[v0]`, onehot's test).
+ * Then loop variables and B are index expressions; arithmetic (+ - * /) is
+ * one in index context or when an operand is intrinsically one; everything
+ * else is one exactly in index context.  A node whose flag differs from
+ * this prints inside i64(...) (an index expression) or i32(...) (not one). */
+
+static bool is_arith(Op op) { return op == OP_ADD || op == OP_SUB || op == OP_MUL || op == OP_DIV; }
+
+bool ktext_index_intrinsic(const KExpr *e) {
+  if (!e) return false;
+  if (e->kind == KE_VAR || e->kind == KE_BATCH) return true;
+  return e->kind == KE_OP && is_arith(e->op) && (ktext_index_intrinsic(e->a) || ktext_index_intrinsic(e->b));
+}
+
+bool ktext_index_default(const KExpr *e, bool ctx) {
+  if (e->kind == KE_VAR || e->kind == KE_BATCH) return true;
+  if (e->kind == KE_OP && is_arith(e->op)) return ctx || ktext_index_intrinsic(e);
+  return ctx;
+}
+
+bool ktext_index_operands(const KExpr *e) {
+  if (e->kind != KE_OP || (unsigned)e->op >= OP_COUNT) return false;
+  if (is_arith(e->op)) return e->index;
+  if (ir_ops[e->op].flags & OPF_CMP) return ktext_index_intrinsic(e->a) || ktext_index_intrinsic(e->b);
+  return false;
+}
+
 /* f32 constants that are whole numbers get ".0" (0.0, 784.0) so they read
  * apart from i32 and index constants; the rest is ir_print_number's shortest
  * round-trip form. */
@@ -139,19 +165,20 @@ static void print_const(const KExpr *e, FILE *out) {
     fputs(".0", out);
 }
 
-static void print_expr(const Printer *pr, const KExpr *e);
+static void print_expr(const Printer *pr, const KExpr *e, bool ctx);
 
-static void print_operand(const Printer *pr, const KExpr *e, bool parens) {
+static void print_operand(const Printer *pr, const KExpr *e, bool ctx, bool parens) {
   if (parens) fputc('(', pr->out);
-  print_expr(pr, e);
+  print_expr(pr, e, ctx);
   if (parens) fputc(')', pr->out);
 }
 
+/* Indices are in index context. */
 static void print_indices(const Printer *pr, KExpr *const *idx, int n) {
   fputc('[', pr->out);
   for (int i = 0; i < n && i <= NNC_MAX_RANK; i++) {
     if (i) fputs(", ", pr->out);
-    print_expr(pr, idx[i]);
+    print_expr(pr, idx[i], true);
   }
   fputc(']', pr->out);
 }
@@ -160,44 +187,50 @@ static void print_op(const Printer *pr, const KExpr *e) {
   FILE *out = pr->out;
   if ((unsigned)e->op >= OP_COUNT) {
     fprintf(out, "<bad op %d>(", (int)e->op);
-    print_expr(pr, e->a);
+    print_expr(pr, e->a, false);
     fputc(')', out);
     return;
   }
+  bool ctx = ktext_index_operands(e);
   const char *sym = ir_ops[e->op].infix; /* + - * / and comparisons */
   if (sym) {
     /* Left to right: the left operand may bind as strongly as the operator
      * (a - b - c), the right one must bind more strongly (a - (b - c)).
      * Comparisons do not chain: both sides must bind more strongly. */
     int prec = expr_prec(e);
-    print_operand(pr, e->a, expr_prec(e->a) < prec || (prec == PREC_CMP && expr_prec(e->a) == prec));
+    print_operand(pr, e->a, ctx, expr_prec(e->a) < prec || (prec == PREC_CMP && expr_prec(e->a) == prec));
     fprintf(out, " %s ", sym);
-    print_operand(pr, e->b, expr_prec(e->b) <= prec);
+    print_operand(pr, e->b, ctx, expr_prec(e->b) <= prec);
     return;
   }
   if (e->op == OP_NEG) {
+    /* -(2.0) negates a constant; -2.0 is the constant itself */
     fputc('-', out);
-    print_operand(pr, e->a, expr_prec(e->a) <= PREC_NEG);
+    print_operand(pr, e->a, ctx, expr_prec(e->a) <= PREC_NEG || (e->a && e->a->kind == KE_CONST));
     return;
   }
-  if (e->op == OP_CAST) fprintf(out, "cast<%s>(", dtype_name(e->dtype));
+  if (e->op == OP_CAST) fprintf(out, "cast<%s>(", (unsigned)e->dtype <= DT_I32 ? dtype_name(e->dtype) : "<bad>");
   else fprintf(out, "%s(", ir_ops[e->op].name);
   const KExpr *ops[3] = {e->a, e->b, e->c};
   int n = ir_ops[e->op].arity;
   if (n < 1) n = 1;
   for (int i = 0; i < n && i < 3; i++) {
     if (i) fputs(", ", out);
-    print_expr(pr, ops[i]);
+    print_expr(pr, ops[i], ctx);
   }
   fputc(')', out);
 }
 
-static void print_expr(const Printer *pr, const KExpr *e) {
+/* e in index context ctx (see above): i64(...) or i32(...) around it when
+ * its flag is not the one the context implies. */
+static void print_expr(const Printer *pr, const KExpr *e, bool ctx) {
   FILE *out = pr->out;
   if (!e) {
     fputs("<null>", out);
     return;
   }
+  bool mark = e->index != ktext_index_default(e, ctx);
+  if (mark) fputs(e->index ? "i64(" : "i32(", out);
   switch (e->kind) {
   case KE_CONST: print_const(e, out); break;
   case KE_VAR: fprintf(out, "v%d", e->var); break;
@@ -212,6 +245,7 @@ static void print_expr(const Printer *pr, const KExpr *e) {
   case KE_OP: print_op(pr, e); break;
   default: fprintf(out, "<bad expr %d>", (int)e->kind); break;
   }
+  if (mark) fputc(')', out);
 }
 
 /* ---- statements -------------------------------------------------------------------- */
@@ -254,7 +288,9 @@ static void print_axes(FILE *out, const KAxis *axes, int n) {
 
 /* contract [rows] %C[idx] = VALUE [for FREE-AXES] with tT = sum|max|min RED-AXES of A [* B]
  * or, without a store, contract tT = sum|max|min RED-AXES of A [* B]
- * Factors that are sums, products or comparisons are parenthesized. */
+ * Factors that are sums, products, quotients or comparisons are
+ * parenthesized, a lone one too (`of (x * y)` is one factor).  The CPU's
+ * direct plan, when there is one, follows as a comment. */
 static void print_contract(const Printer *pr, const KStmt *s, int depth) {
   FILE *out = pr->out;
   fputs("contract ", out);
@@ -263,7 +299,7 @@ static void print_contract(const Printer *pr, const KStmt *s, int depth) {
     print_buf_ref(pr, s->buf);
     print_indices(pr, s->idx, s->nidx);
     fputs(" = ", out);
-    print_expr(pr, s->value);
+    print_expr(pr, s->value, false);
     if (s->nfree) {
       fputs(" for ", out);
       print_axes(out, s->axes, s->nfree);
@@ -274,12 +310,10 @@ static void print_contract(const Printer *pr, const KStmt *s, int depth) {
   fprintf(out, "t%d = %s ", s->temp, how);
   print_axes(out, s->axes + s->nfree, s->nred);
   fputs(" of ", out);
-  if (!s->b) {
-    print_expr(pr, s->a);
-  } else {
-    print_operand(pr, s->a, expr_prec(s->a) <= PREC_MUL);
+  print_operand(pr, s->a, false, expr_prec(s->a) <= PREC_MUL);
+  if (s->b) {
     fputs(" * ", out);
-    print_operand(pr, s->b, expr_prec(s->b) <= PREC_MUL);
+    print_operand(pr, s->b, false, expr_prec(s->b) <= PREC_MUL);
   }
   fputc('\n', out);
   if (s->direct.vector > 0) { /* the CPU's direct plan (codegen/cpu/direct.c), as a comment */
@@ -309,30 +343,36 @@ static void print_stmt(const Printer *pr, const KStmt *s, int depth) {
     break;
   default: fprintf(out, "<bad statement %d>\n", (int)s->kind); return;
   }
-  print_expr(pr, s->value);
+  print_expr(pr, s->value, false);
   fputc('\n', out);
 }
 
 /* ---- program --------------------------------------------------------------------------- */
 
-/* buffer %N KIND NAME : TYPE [slot S]; symbols' buffers print @name. */
+/* buffer %N KIND NAME : TYPE [slot S | no slot] [from OP] [loc(...)]:
+ * symbols' buffers print @name (their location is the declaration's);
+ * temps, the loss and metrics the graph op and location of their value. */
 static void print_buffer(const Printer *pr, int32_t i) {
   FILE *out = pr->out;
   const KBuffer *b = &pr->p->bufs[i];
   bool named = b->kind == KB_INPUT || b->kind == KB_LABEL || b->kind == KB_PARAM || b->kind == KB_STATE;
-  char name[256], type[192];
-  name[0] = '@';
-  name_str(b->name, name + named, sizeof name - 1);
+  char type[192];
   const char *kind = (unsigned)b->kind <= KB_SCALARS ? kbuf_kind_name(b->kind) : "<bad kind>";
-  fprintf(out, "buffer %%%d %-6s %-9s : ", i, kind, name);
+  fprintf(out, "buffer %%%d %-6s ", i, kind);
+  print_name_padded(b->name, named, 9, out);
+  fputs(" : ", out);
   type_str(&b->type, type, sizeof type);
-  if (b->kind != KB_TEMP) {
-    fprintf(out, "%s\n", type);
-    return;
+  if (b->kind == KB_TEMP) {
+    fprintf(out, "%-11s ", type);
+    if (b->slot >= 0) fprintf(out, "slot %d", b->slot);
+    else fputs("no slot", out);
+  } else {
+    fputs(type, out);
   }
-  fprintf(out, "%-11s ", type);
-  if (b->slot >= 0) fprintf(out, "slot %d\n", b->slot);
-  else fputs("no slot\n", out);
+  bool computed = b->kind == KB_TEMP || b->kind == KB_LOSS || b->kind == KB_METRIC;
+  if (computed && b->op >= 0) fprintf(out, " from %s", b->op < OP_COUNT ? ir_ops[b->op].name : "<bad op>");
+  if (computed && pr->p->module) ir_print_loc(pr->p->module, b->loc, out);
+  fputc('\n', out);
 }
 
 /* ; slots: N (b batched, f fixed): a slot is batched when it holds a
@@ -384,7 +424,55 @@ static void print_gemm(const Printer *pr, const KGemm *g) {
           g->swap ? "  swapped: rows along j, lanes along i" : "");
 }
 
-/* kernel NAME(%a, %b, ...) ; WHAT   loc(...) */
+/* The loop variables and temporaries a kernel's text mentions. */
+typedef struct Used {
+  KVisit v;
+  int32_t nvars;       /* the highest variable mentioned + 1 */
+  int32_t ntemps;      /* the same for temporaries */
+  bool *temp;          /* [k->ntemps]: mentioned */
+  int32_t cap;
+} Used;
+
+static void use_temp(Used *u, int32_t t) {
+  if (t + 1 > u->ntemps) u->ntemps = t + 1;
+  if (t >= 0 && t < u->cap) u->temp[t] = true;
+}
+static bool used_stmt(KVisit *v, KStmt *s) {
+  Used *u = (Used *)v;
+  int32_t *vars[NNC_MAX_CONTRACT_AXES];
+  for (int i = kstmt_binds(s, vars) - 1; i >= 0; i--)
+    if (*vars[i] + 1 > u->nvars) u->nvars = *vars[i] + 1;
+  if (s->kind == KS_LET || s->kind == KS_ASSIGN || s->kind == KS_CONTRACT) use_temp(u, s->temp);
+  return false;
+}
+static bool used_expr(KVisit *v, KExpr *e) {
+  Used *u = (Used *)v;
+  if (e->kind == KE_VAR && e->var + 1 > u->nvars) u->nvars = e->var + 1;
+  if (e->kind == KE_TEMP) use_temp(u, e->temp);
+  return false;
+}
+
+/* `  vars N temps T...` under the kernel's line, each part when the body
+ * does not imply it (the reader counts the variables and temporaries
+ * mentioned, with the dtype of each temporary's definition): fusion leaves
+ * numbers unused. */
+static void print_counts(const Printer *pr, const Kernel *k) {
+  Used u = {{used_stmt, used_expr}, 0, 0, NULL, k->ntemps > 0 ? k->ntemps : 0};
+  u.temp = nnc_xcalloc((size_t)u.cap + 1, 1);
+  kvisit_kernel(&u.v, k);
+  bool temps = u.ntemps != k->ntemps;
+  for (int32_t t = 0; t < k->ntemps && k->temp_types && !temps; t++) temps = !u.temp[t] && k->temp_types[t] != DT_F32;
+  if (u.nvars != k->nvars) fprintf(pr->out, "  vars %d", k->nvars);
+  if (temps) {
+    fputs(u.nvars != k->nvars ? " temps" : "  temps", pr->out);
+    for (int32_t t = 0; t < k->ntemps && k->temp_types; t++)
+      fprintf(pr->out, " %s", (unsigned)k->temp_types[t] <= DT_I32 ? dtype_name(k->temp_types[t]) : "<bad>");
+  }
+  if (u.nvars != k->nvars || temps) fputc('\n', pr->out);
+  free(u.temp);
+}
+
+/* kernel NAME(%a, %b, ...) ; WHAT   loc(...), then [vars N] [temps T...] */
 static void print_kernel(const Printer *pr, const Kernel *k) {
   FILE *out = pr->out;
   fputs("kernel ", out);
@@ -397,12 +485,13 @@ static void print_kernel(const Printer *pr, const Kernel *k) {
   fputc(')', out);
   if (k->what || k->loc) fputs(" ;", out);
   if (k->what) fprintf(out, " %s", k->what);
-  if (k->loc) {
-    fputs(k->what ? "   " : " ", out);
-    print_loc(pr->p->module, k->loc, out);
+  if (k->loc && pr->p->module) {
+    if (k->what) fputs("  ", out);
+    ir_print_loc(pr->p->module, k->loc, out);
   }
   fputc('\n', out);
   if (k->gemm) print_gemm(pr, k->gemm);
+  print_counts(pr, k);
   for (uint32_t i = 0; i < k->nbody; i++) print_stmt(pr, k->body[i], 1);
 }
 
@@ -427,6 +516,7 @@ void kprog_print(const KProgram *p, FILE *out) {
     print_name(m->name, out);
   }
   fputc('\n', out);
+  if (m && ir_print_decls(m, out)) fputc('\n', out);
   for (uint32_t i = 0; i < p->nbufs; i++) print_buffer(&pr, (int32_t)i);
   print_slots(&pr);
   for (uint32_t i = 0; i < p->nkernels; i++) {

@@ -35,7 +35,10 @@ typedef struct KVerifier {
   bool *seen;           /* [k->ntemps]: declared anywhere so far (for the message) */
   int32_t *scope;       /* temps declared, innermost block last */
   uint32_t nscope, capscope;
+  bool planned;         /* the memory plan ran: every temp has a slot */
   char msg[512];        /* the first problem */
+  const KStmt *at_stmt; /* ... the innermost statement and expression it is in */
+  const KExpr *at_expr;
 } KVerifier;
 
 static bool fail(KVerifier *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -47,8 +50,9 @@ static bool fail(KVerifier *v, const char *fmt, ...) {
   return false;
 }
 
-static void report(const char *where, const char *msg) {
-  fprintf(stderr, "nnc: internal error: kernel IR: %s: %s\n", where, msg);
+static void internal_report(void *ctx, const KProblem *pr) {
+  (void)ctx;
+  fprintf(stderr, "nnc: internal error: kernel IR: %s: %s\n", pr->where, pr->msg);
 }
 
 static const char *dt_name(DType dt) { return (unsigned)dt <= DT_I32 ? dtype_name(dt) : "<bad dtype>"; }
@@ -123,7 +127,16 @@ static bool check_op(KVerifier *v, const KExpr *e) {
   return true;
 }
 
+static bool check_expr1(KVerifier *v, const KExpr *e);
+
+/* The first expression to fail, innermost first, is where the problem is. */
 static bool check_expr(KVerifier *v, const KExpr *e) {
+  if (check_expr1(v, e)) return true;
+  if (!v->at_expr) v->at_expr = e;
+  return false;
+}
+
+static bool check_expr1(KVerifier *v, const KExpr *e) {
   const Kernel *k = v->k;
   if ((unsigned)e->dtype > DT_I32) return fail(v, "expression with bad dtype %d", (int)e->dtype);
   if (e->index && e->dtype != DT_I32)
@@ -243,7 +256,15 @@ static bool check_contract(KVerifier *v, const KStmt *s) {
   return ok;
 }
 
+static bool check_stmt1(KVerifier *v, const KStmt *s);
+
 static bool check_stmt(KVerifier *v, const KStmt *s) {
+  if (check_stmt1(v, s)) return true;
+  if (!v->at_stmt) v->at_stmt = s;
+  return false;
+}
+
+static bool check_stmt1(KVerifier *v, const KStmt *s) {
   const Kernel *k = v->k;
   switch (s->kind) {
   case KS_LOOP: {
@@ -352,6 +373,7 @@ static bool check_buffer(KVerifier *v, const KBuffer *b) {
     break;
   }
   case KB_TEMP:
+    if (!v->planned && b->slot == -1) break; /* before the memory plan */
     if (b->slot < 0) return fail(v, "temp without a memory slot");
     if (b->slot >= p->nslots) return fail(v, "slot %d is out of range (%d slots)", b->slot, p->nslots);
     if (p->module && b->loc >= p->module->nlocs) return fail(v, "location %u is out of range", b->loc);
@@ -390,43 +412,63 @@ static bool check_program(KVerifier *v) {
   return true;
 }
 
-static bool check_plan(const KProgram *p, const char *name, const uint32_t *plan, uint32_t n) {
+static bool check_plan(KVerifier *v, const char *name, const uint32_t *plan, uint32_t n, KReport report, void *ctx) {
+  const KProgram *p = v->p;
   bool ok = true;
   for (uint32_t i = 0; i < n; i++) {
     if (plan[i] < p->nkernels) continue;
     char msg[128];
     snprintf(msg, sizeof msg, "entry %u is kernel %u, which does not exist (%u kernels)", i, plan[i], p->nkernels);
-    report(name, msg);
+    KProblem pr = {name, msg, -1, -1, NULL, NULL};
+    report(ctx, &pr);
     ok = false;
   }
   return ok;
 }
 
-bool kprog_verify(const KProgram *p) {
+bool kprog_planned(const KProgram *p) {
+  if (p->nslots > 0) return true;
+  for (uint32_t i = 0; i < p->nbufs; i++)
+    if (p->bufs[i].kind == KB_TEMP && p->bufs[i].slot >= 0) return true;
+  return false;
+}
+
+bool kprog_check(const KProgram *p, KReport report, void *ctx) {
   KVerifier v;
   memset(&v, 0, sizeof v);
   v.p = p;
+  v.planned = kprog_planned(p);
   for (uint32_t i = 0; p->module && i < p->module->nsyms; i++) v.nhypers += p->module->syms[i].kind == SYM_HYPER;
   bool ok = true;
   char where[320];
-  if (!check_program(&v)) report("program", v.msg), ok = false;
+  if (!check_program(&v)) {
+    KProblem pr = {"program", v.msg, -1, -1, NULL, NULL};
+    report(ctx, &pr);
+    ok = false;
+  }
   for (uint32_t i = 0; i < p->nbufs; i++) {
     if (check_buffer(&v, &p->bufs[i])) continue;
     snprintf(where, sizeof where, "buffer %%%u %s", i, p->bufs[i].name ? p->bufs[i].name : "<null>");
-    report(where, v.msg);
+    KProblem pr = {where, v.msg, -1, (int32_t)i, NULL, NULL};
+    report(ctx, &pr);
     ok = false;
   }
   for (uint32_t i = 0; i < p->nkernels; i++) {
     const Kernel *k = &p->kernels[i];
     v.k = k;
+    v.at_stmt = NULL;
+    v.at_expr = NULL;
     if (check_kernel(&v, k)) continue;
     if (k->name) snprintf(where, sizeof where, "%s", k->name);
     else snprintf(where, sizeof where, "kernel %u", i);
-    report(where, v.msg);
+    KProblem pr = {where, v.msg, (int32_t)i, -1, v.at_stmt, v.at_expr};
+    report(ctx, &pr);
     ok = false;
   }
-  ok &= check_plan(p, "train plan", p->train, p->ntrain);
-  ok &= check_plan(p, "eval plan", p->eval, p->neval);
+  ok &= check_plan(&v, "train plan", p->train, p->ntrain, report, ctx);
+  ok &= check_plan(&v, "eval plan", p->eval, p->neval, report, ctx);
   free(v.scope);
   return ok;
 }
+
+bool kprog_verify(const KProgram *p) { return kprog_check(p, internal_report, NULL); }

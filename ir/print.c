@@ -77,7 +77,7 @@ static bool bare_name(const char *s, bool allow_path) {
 
 /* "..." with \" \\ \n \t \r and \xHH for other control bytes; bytes >= 0x80
  * are copied as they are (UTF-8 file names stay readable). */
-static void print_string(const char *s, FILE *out) {
+void ir_print_string(const char *s, FILE *out) {
   fputc('"', out);
   for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
     switch (*p) {
@@ -99,7 +99,7 @@ static void print_sym_name(const char *s, FILE *out) {
   fputc('@', out);
   if (!s) s = "";
   if (bare_name(s, true)) fputs(s, out);
-  else print_string(s, out);
+  else ir_print_string(s, out);
 }
 
 static void print_sym_ref(const Module *m, uint32_t sym, FILE *out) {
@@ -119,7 +119,7 @@ static void print_type(const Type *t, FILE *out) {
 
 /* ` loc("inner":l:c at "outer":l:c ...)`; nothing for loc 0.  Follows
  * parents only while they decrease, so a broken chain cannot loop. */
-static void print_loc(const Module *m, uint32_t loc, FILE *out) {
+void ir_print_loc(const Module *m, uint32_t loc, FILE *out) {
   if (loc == 0) return;
   fputs(" loc(", out);
   for (uint32_t l = loc, first = 1;; first = 0) {
@@ -129,7 +129,7 @@ static void print_loc(const Module *m, uint32_t loc, FILE *out) {
     }
     const IrLoc *il = &m->locs[l];
     if (!first) fputs(" at ", out);
-    print_string(il->file < m->nfiles && m->files[il->file] ? m->files[il->file] : "<bad file>", out);
+    ir_print_string(il->file < m->nfiles && m->files[il->file] ? m->files[il->file] : "<bad file>", out);
     fprintf(out, ":%u:%u", il->line, il->col);
     if (il->parent == 0 || il->parent >= l) break;
     l = il->parent;
@@ -185,7 +185,7 @@ static void print_symbol(const Module *m, const Symbol *s, FILE *out) {
       print_sym_ref(m, s->owner, out);
     }
   }
-  print_loc(m, s->loc, out);
+  ir_print_loc(m, s->loc, out);
   fputc('\n', out);
 }
 
@@ -197,14 +197,14 @@ static void print_train(const TrainSpec *t, FILE *out) {
   fputs("train", out);
   if (t->data == DATA_IDX || t->data == DATA_CSV) {
     fprintf(out, "%sdata = %s(", sep, t->data == DATA_IDX ? "idx" : "csv");
-    print_string(t->data_path ? t->data_path : "", out);
+    ir_print_string(t->data_path ? t->data_path : "", out);
     if (t->data == DATA_CSV && t->test_path) {
       fputs(", test = ", out);
-      print_string(t->test_path, out);
+      ir_print_string(t->test_path, out);
     }
     if (t->data == DATA_CSV && t->label) {
       fputs(", label = ", out);
-      print_string(t->label, out);
+      ir_print_string(t->label, out);
     }
     fputc(')', out);
     sep = ", ";
@@ -221,7 +221,7 @@ static void print_train(const TrainSpec *t, FILE *out) {
   if (t->optimizer) {
     fputs(", optimizer = ", out);
     if (bare_name(t->optimizer, false)) fputs(t->optimizer, out);
-    else print_string(t->optimizer, out);
+    else ir_print_string(t->optimizer, out);
   }
   fputc('\n', out);
 }
@@ -266,7 +266,7 @@ void ir_print_node(const Module *m, ValueId v, FILE *out) {
   }
   fputs(" : ", out);
   print_type(&n->type, out);
-  print_loc(m, n->loc, out);
+  ir_print_loc(m, n->loc, out);
   fputc('\n', out);
 }
 
@@ -287,7 +287,7 @@ static void print_output(const Module *m, const Output *o, FILE *out) {
   fprintf(out, " %%%u\n", o->value);
 }
 
-void ir_print(const Module *m, FILE *out) {
+bool ir_print_decls(const Module *m, FILE *out) {
   bool any = false; /* a section was printed: the next one needs a blank line */
   if (m->name && *m->name) {
     fputs("module ", out);
@@ -301,6 +301,11 @@ void ir_print(const Module *m, FILE *out) {
     if (m->train.present) print_train(&m->train, out);
     any = true;
   }
+  return any;
+}
+
+void ir_print(const Module *m, FILE *out) {
+  bool any = ir_print_decls(m, out);
   if (m->nnodes) {
     if (any) fputc('\n', out);
     for (uint32_t i = 0; i < m->nnodes; i++) ir_print_node(m, i, out);

@@ -6,6 +6,7 @@
 #include "passes/lower.h"
 
 #include "passes/pass.h"
+#include "support/diag.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -824,4 +825,22 @@ void lower_fuse_step(KProgram *p, bool sep) {
   free(f.last_rd);
   free(f.first_train_wr);
   tidy_kernels(p);
+}
+
+bool lower_fuse(KProgram *p, bool sep) {
+  for (uint32_t i = 0; i < p->ntrain || i < p->nkernels; i++)
+    if (p->ntrain != p->nkernels || p->train[i] != i) {
+      diag_error_plain("fuse needs the train plan lowering writes (every kernel once, in order), not another");
+      return false;
+    }
+  schedule_cpu_clear(p); /* fusion moves the statements the CPU's plans name */
+  for (uint32_t b = 0; b < p->nbufs; b++)
+    if (p->bufs[b].kind == KB_TEMP) p->bufs[b].slot = -1; /* lifetimes change: memplan again */
+  p->nslots = 0;
+  lower_fuse_step(p, sep);
+  lower_drop_buffers(p);
+  lower_build_plans(p);
+  nnc_stat_add("fuse", "kernels", p->nkernels); /* lowering counted them before */
+  nnc_stat_add("fuse", "eval_kernels", p->neval);
+  return true;
 }

@@ -272,7 +272,7 @@ static int32_t add_buf(Lowering *l, const char *name, KBufKind kind, Type t, uin
   b.sym = sym;
   b.slot = -1;
   b.loc = loc;
-  b.node = -1;
+  b.op = -1;
   return kprog_add_buffer(l->p, b);
 }
 
@@ -280,7 +280,7 @@ static int32_t temp_buf(Lowering *l, ValueId v) {
   char name[32];
   snprintf(name, sizeof name, "t%u", v);
   int32_t b = add_buf(l, name, KB_TEMP, node(l, v)->type, 0, node(l, v)->loc);
-  l->p->bufs[b].node = (int32_t)v;
+  l->p->bufs[b].op = (int32_t)node(l, v)->op;
   return b;
 }
 
@@ -1122,9 +1122,9 @@ static void remap_stmt(KStmt *s, const int32_t *map, bool phase2) {
   kvisit_stmt(&r.v, s);
 }
 
-/* Removes temps that in-place updates made unused (slot -2), renumbering
- * every buffer reference. */
-static void drop_unused_buffers(KProgram *p) {
+/* Removes temps marked slot -2 (made unused by in-place updates or
+ * fusion), renumbering every buffer reference. */
+void lower_drop_buffers(KProgram *p) {
   int32_t *map = nnc_xmalloc(sizeof(int32_t) * (p->nbufs ? p->nbufs : 1));
   uint32_t n = 0;
   for (uint32_t b = 0; b < p->nbufs; b++) {
@@ -1136,7 +1136,10 @@ static void drop_unused_buffers(KProgram *p) {
     Kernel *kk = &p->kernels[k];
     for (uint32_t i = 0; i < kk->nbody; i++) remap_stmt(kk->body[i], map, false);
     for (uint32_t i = 0; i < kk->nbody; i++) remap_stmt(kk->body[i], map, true);
-    for (uint32_t i = 0; i < kk->nargs; i++) kk->args[i] = map[kk->args[i]];
+    uint32_t o = 0; /* a dropped buffer leaves the arguments (a kernel read from text may list one it never touches) */
+    for (uint32_t i = 0; i < kk->nargs; i++)
+      if (map[kk->args[i]] >= 0) kk->args[o++] = map[kk->args[i]];
+    kk->nargs = o;
   }
   int32_t *fixed[] = {&p->input, &p->label, &p->loss, &p->scalars};
   for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
@@ -1168,11 +1171,13 @@ void lower_mark_eval(const KProgram *p, bool *run) {
   free(need);
 }
 
-static void build_plans(Lowering *l) {
-  KProgram *p = l->p;
+void lower_build_plans(KProgram *p) {
+  p->ntrain = p->neval = 0;
   for (uint32_t k = 0; k < p->nkernels; k++) {
-    char *name = arena_printf(&p->arena, "k%u_%s", k, strchr(p->kernels[k].name, '_') + 1);
-    p->kernels[k].name = name;
+    const char *name = p->kernels[k].name, *d = name + 1; /* k<N>_NAME -> NAME */
+    while (*d >= '0' && *d <= '9') d++;
+    if (name[0] == 'k' && d > name + 1 && *d == '_') name = d + 1;
+    p->kernels[k].name = arena_printf(&p->arena, "k%u_%s", k, name);
     VEC_PUSH(p->train, p->ntrain, p->captrain, k);
   }
   bool *run = nnc_xcalloc(p->nkernels ? p->nkernels : 1, 1);
@@ -1275,12 +1280,12 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
     Type t = m->nodes[out->value].type;
     if (out->kind == OUT_LOSS) {
       out_buf[i] = p->loss = add_buf(&l, "loss", KB_LOSS, t, 0, m->nodes[out->value].loc);
-      p->bufs[p->loss].node = (int32_t)out->value;
+      p->bufs[p->loss].op = (int32_t)m->nodes[out->value].op;
     } else if (out->kind == OUT_METRIC) {
       char name[160];
       snprintf(name, sizeof name, "metric.%s", out->name);
       out_buf[i] = add_buf(&l, name, KB_METRIC, t, 0, m->nodes[out->value].loc);
-      p->bufs[out_buf[i]].node = (int32_t)out->value;
+      p->bufs[out_buf[i]].op = (int32_t)m->nodes[out->value].op;
       VEC_PUSH(p->metrics, p->nmetrics, capmetrics, out_buf[i]);
     } else {
       out_buf[i] = l.sym_buf[out->sym];
@@ -1329,11 +1334,11 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
   }
   for (uint32_t k = 0; k < p->nkernels; k++) rename_kernel(&p->kernels[k], l.rename);
   if (first_update_kernel != UINT32_MAX) fuse_update_kernels(&l, first_update_kernel);
-  if (!o || o->opt_level > 0) lower_fuse_step(p, o && o->separate_contractions);
-  drop_unused_buffers(p);
-  build_plans(&l);
+  lower_drop_buffers(p);
+  lower_build_plans(p);
   nnc_stat_add("lower", "kernels", p->nkernels);
   nnc_stat_add("lower", "eval_kernels", p->neval);
+  if (!o || o->opt_level > 0) lower_fuse(p, o && o->separate_contractions);
 
   free(out_buf);
   free(out_direct);

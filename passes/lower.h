@@ -19,6 +19,8 @@ typedef struct LowerOptions {
   bool separate_contractions;
 } LowerOptions;
 
+/* With o->opt_level > 0 the program is fused (lower_fuse); the driver
+ * lowers at 0 and runs `fuse` from its kernel pipeline instead. */
 KProgram *lower_program(Module *m, const LowerOptions *o);
 void memplan(KProgram *p, int64_t batch);
 
@@ -40,8 +42,20 @@ uint32_t lower_union_args(const Kernel *a, const Kernel *b);
 /* Whole-step fusion (passes/fuse.c): kernels join along their launch
  * loops, sibling loops merge, stored temps feed later loads, unread temps
  * and storeless kernels go.  With sep, contraction kernels take nothing
- * (NDRange targets). */
+ * (NDRange targets).  lower_fuse_step leaves unread temps marked slot -2;
+ * lower_fuse is the `fuse` pass: it requires a train plan that runs every
+ * kernel once in order (lowering's), fuses, drops those temps, renumbers
+ * the kernels and rebuilds both plans; the memory plan and CPU schedules
+ * go (memplan runs after it).  It reports an error and returns false when
+ * the plan is not lowering's. */
 void lower_fuse_step(KProgram *p, bool sep);
+bool lower_fuse(KProgram *p, bool sep);
+
+/* Removes temps marked slot -2, renumbering every buffer reference. */
+void lower_drop_buffers(KProgram *p);
+/* Names the kernels k<index>_NAME and writes the plans: train runs every
+ * kernel in order, eval those lower_mark_eval marks. */
+void lower_build_plans(KProgram *p);
 
 /* Marks in run[] (nkernels entries) the kernels that (transitively)
  * produce the loss and the metrics: the eval plan. */

@@ -644,6 +644,13 @@ static void clear_direct(Kernel *k) {
   kvisit_kernel(&v, k);
 }
 
+void schedule_cpu_clear(KProgram *p) {
+  for (uint32_t i = 0; i < p->nkernels; i++) {
+    p->kernels[i].gemm = NULL;
+    clear_direct(&p->kernels[i]);
+  }
+}
+
 bool schedule_cpu(KProgram *p, const CpuScheduleOptions *o) {
   int nov = 0;
   Override *ov = NULL;

@@ -23,6 +23,10 @@ typedef struct CpuScheduleOptions {
  * earlier call).  Returns false after reporting an error in o->spec. */
 bool schedule_cpu(KProgram *p, const CpuScheduleOptions *o);
 
+/* Drops every plan schedule_cpu made (KGemm, direct plans): passes that
+ * move or rewrite statements call it, as the plans point into them. */
+void schedule_cpu_clear(KProgram *p);
+
 /* The --schedule syntax, for --help and error messages. */
 extern const char schedule_cpu_spec_help[];
 

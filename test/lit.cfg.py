@@ -6,7 +6,7 @@ import lit.formats
 
 config.name = "nnc"
 config.test_format = lit.formats.ShTest(execute_external=False)
-config.suffixes = [".nn", ".nnir", ".test"]
+config.suffixes = [".nn", ".nnir", ".kir", ".test"]
 config.excludes = ["Inputs", "unit", "fuzz", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py.in"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.nnc_obj_root, "test")

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Writes the binary seed inputs of the runtime fuzz targets into
 corpus/{idx,csv,safetensors} (the .nn and .nnir seeds are copies of test
-inputs).  Deterministic; standard library only.  Run from test/fuzz:
+inputs; the .kir seeds test/Passes/Kernel's inputs without their comment
+lines and the kernel IR nnc prints for small test models, some without
+their locations).  Deterministic; standard library only.  Run from test/fuzz:
 
     python3 make-seeds.py
 """

@@ -6,7 +6,7 @@
 #   test/fuzz/run.sh 60                 # every target 60 s
 #   test/fuzz/run.sh 14400 nn           # the long run: hours per target
 #
-# Targets: nn nnir idx csv safetensors (default: all).  For each it prints
+# Targets: nn nnir kir idx csv safetensors (default: all).  For each it prints
 # the inputs executed, executions per second and seconds taken, then a
 # closing line "fuzz: N passed, N failed" (one test per target).
 #
@@ -24,7 +24,7 @@ usage() {
   echo "usage: $0 SECONDS [TARGET...]   or   $0 --runs N [TARGET...]" >&2
   exit 2
 }
-all="nn nnir idx csv safetensors"
+all="nn nnir kir idx csv safetensors"
 mode=time
 if [ $# -ge 1 ] && [ "$1" = --runs ]; then
   [ $# -ge 2 ] || usage
@@ -66,10 +66,12 @@ run_target() {
   cp "$here/corpus/$t/"* "$dir/corpus/" 2> /dev/null || true
   local log=$dir/fuzz.log
   # Per-target options: fuzz_nn reads .nn text (a dictionary of its tokens;
-  # inputs up to 4 KiB, its lexer and parser being the slow part), the
-  # others binary files up to 8 KiB.
+  # inputs up to 4 KiB, its lexer and parser being the slow part), fuzz_kir
+  # kernel IR text (a dictionary of its words), the others binary files;
+  # all but .nn up to 8 KiB.
   local opts=(-print_final_stats=1 -timeout=20 -rss_limit_mb=2560 -max_len=8192)
   [ "$t" = nn ] && opts=(-print_final_stats=1 -timeout=20 -rss_limit_mb=2560 -max_len=4096 -dict="$here/nn.dict")
+  [ "$t" = kir ] && opts+=(-dict="$here/kir.dict")
   if [ "$mode" = runs ]; then
     opts+=(-runs="$amount")
   else

@@ -75,6 +75,7 @@ static KBuffer buffer(KBufKind kind, const char *name, const Type *t, uint32_t s
   b.type = *t;
   b.sym = symbol;
   b.slot = slot;
+  b.op = -1;
   return b;
 }
 
@@ -276,6 +277,15 @@ static void drop(T *t) {
 
 static const char golden[] =
     "; kernel IR for @mnist\n"
+    "module @mnist\n"
+    "\n"
+    "input @x : f32[B,784]\n"
+    "label @y : i32[B]\n"
+    "param @h.w : f32[784,64]\n"
+    "state @h.w/m : f32[784,64] for @h.w\n"
+    "hyper @lr = 0.1\n"
+    "hyper @beta = 0.9\n"
+    "\n"
     "buffer %0 input  @x        : f32[B,784]\n"
     "buffer %1 label  @y        : i32[B]\n"
     "buffer %2 param  @h.w      : f32[784,64]\n"
