@@ -43,7 +43,13 @@
 #      over the batch) against cblas_sgemm with the same transposes:
 #      GFLOP/s and ratio = nnc / sgemm (bench/matmul.c says how), for
 #      square sizes M = K = N (M is the batch) and the wide MLP's layers.
-#   4. nnc's compile time, `nnc MODEL.nn -o train`, median of 3.
+#   4. examples/lenet.nn at batch 32 and examples/vgg.nn at batch 64
+#      (Adam): seconds per training step (nnc: the difference of two
+#      `--steps` runs, as for wide.nn; PyTorch: bench/torch_cnn.py, the same
+#      models in plain torch.nn, after 3 warm-up steps), GFLOP/s (6 FLOPs
+#      per multiply-add of the convolutions and dense layers) and the
+#      fraction of the cores' FMA peak; ratio = torch / nnc.
+#   5. nnc's compile time, `nnc MODEL.nn -o train`, median of 3.
 #
 # Timings are noisy on shared machines (the CPU pressure is printed at the
 # start and the end): run it twice and read the medians.
@@ -120,6 +126,12 @@ pressure() {
 flags="$(grep -m1 '^flags' /proc/cpuinfo)"
 has() { grep -qw "$1" <<<"$flags" && echo yes || echo no; }
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, AVX2 $(has avx2), FMA $(has fma), AVX-512 $(has avx512f)"
+# One core's FMA peak: the highest clock lscpu or /proc/cpuinfo reports, two FMA units, 8 (AVX2) or 16 lanes.
+clock_ghz="$(lscpu | sed -n 's/^CPU max MHz: *\([0-9.]*\).*/\1/p')"
+[ -n "$clock_ghz" ] || clock_ghz="$(sed -n 's/^cpu MHz[^:]*: *\([0-9.]*\).*/\1/p' /proc/cpuinfo | sort -n | tail -1)"
+clock_ghz="$(calc "f'{$clock_ghz / 1000:.2f}'")"
+lanes=8; [ "$(has avx512f)" = yes ] && lanes=16
+peak_gflops="$(calc "f'{$clock_ghz * 2 * $lanes * 2:.1f}'")"
 echo "cpu pressure at the start: $(pressure)"
 echo "software: $("$nnc" --version | head -1), PyTorch $("$py" -c 'import torch; print(torch.__version__)'), OpenBLAS $(dpkg-query -W -f='${Version}' libopenblas-dev 2>/dev/null || echo '?')"
 
@@ -204,11 +216,46 @@ for path in sys.argv[1:]:
               f"{float(f['blas_gflops']):8.1f} {float(f['ratio']):6.3f} {f['maxrel']:>8}")
 EOF
 
-# ---- 4. compile time -------------------------------------------------------------------
+# ---- 4. CNNs ------------------------------------------------------------------------------
 echo
-echo "== 4. compile time: nnc MODEL.nn -o train (median of 3) =="
+echo "== 4. CNNs, Adam: seconds per training step (lenet.nn at batch 32, vgg.nn at batch 64) =="
+echo "   peak = one core's FMA peak ($peak_gflops GFLOP/s a core: $clock_ghz GHz x 2 FMA units x $lanes lanes x 2)"
+"$nnc" "$root/examples/lenet.nn" -o "$tmp/lenet"
+"$nnc" "$root/examples/vgg.nn" -o "$tmp/vgg"
+printf '%-6s %-8s %10s %10s %8s %10s %10s %8s\n' model threads nnc_s nnc_gflops of_peak torch_s torch_gflops ratio
+for model in lenet vgg; do
+  if [ "$model" = lenet ]; then batch=32 a=20 b=220; else batch=64 a=3 b=13; fi
+  macs="$("$py" -c "import importlib.util as u; s = u.spec_from_file_location('t', '$here/torch_cnn.py'); m = u.module_from_spec(s); s.loader.exec_module(m); print(m.MACS['$model'])")"
+  for threads in 1 2; do
+    cnn_s() { # training seconds of --steps $1, the least of 2 runs
+      local line best=""
+      for _ in 1 2; do
+        line="$("$tmp/$model" --data "$tmp/fmnist" --threads "$threads" --steps "$1" --epochs 1 | grep '^epoch=1 ')"
+        best="$(calc "min(x for x in [${best:+$best, }$1 * $batch / $(field samples_per_s "$line")])")"
+      done
+      echo "$best"
+    }
+    t0="$(cnn_s "$a")"
+    t1="$(cnn_s "$b")"
+    nnc_s="$(calc "f'{max($t1 - $t0, 1e-9) / ($b - $a):.5f}'")"
+    nnc_gflops="$(calc "f'{6 * $macs * $batch / $nnc_s / 1e9:.1f}'")"
+    torch_line="$("$py" "$here/torch_cnn.py" "$model" --batch "$batch" --threads "$threads")"
+    torch_ftz="$("$py" "$here/torch_cnn.py" "$model" --batch "$batch" --threads "$threads" --flush-denormal)"
+    if [ "$(calc "int($(field step_seconds "$torch_ftz") < $(field step_seconds "$torch_line"))")" = 1 ]; then
+      torch_line="$torch_ftz"
+    fi
+    torch_s="$(field step_seconds "$torch_line")"
+    printf '%-6s %-8s %10s %10s %8s %10s %10s %8s\n' "$model" "$threads" "$nnc_s" "$nnc_gflops" \
+      "$(calc "f'{$nnc_gflops / ($peak_gflops * $threads):.2f}'")" "$torch_s" "$(field gflops "$torch_line")" \
+      "$(calc "f'{$torch_s / $nnc_s:.2f}'")"
+  done
+done
+
+# ---- 5. compile time -------------------------------------------------------------------
+echo
+echo "== 5. compile time: nnc MODEL.nn -o train (median of 3) =="
 printf '%-12s %8s\n' model seconds
-for model in mnist mlp2 custom regression wide; do
+for model in mnist mlp2 custom regression wide lenet vgg; do
   times=()
   for _ in 1 2 3; do
     s="$(date +%s.%N)"

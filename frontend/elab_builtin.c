@@ -513,6 +513,51 @@ static Value b_batch_norm(Elab *e, const Expr *call, CallArgs *ca) {
 }
 static const char *const batch_norm_args[] = {"momentum", "eps", NULL};
 
+/* dropout(x, rate = 0.5): in a training step each element is zeroed with
+ * probability rate and the others scaled by 1 / (1 - rate) (PyTorch's
+ * inverted dropout); the identity in evaluation.  The mask is a function
+ * of (seed, call number, step, element position) through Philox, so every
+ * target draws the same one and the backward pass recomputes it instead
+ * of storing it (docs/language.md). */
+static Value b_dropout(Elab *e, const Expr *call, CallArgs *ca) {
+  SrcLoc loc = call->loc;
+  Value x = ca->pos[0], *rate_v = named_arg(ca, "rate");
+  if (ca->npos > 1) {
+    if (rate_v) {
+      elab_error(e, rate_v->loc, "dropout's rate is given twice");
+      return value_error(loc);
+    }
+    rate_v = &ca->pos[1];
+  }
+  double rate;
+  if (!number_arg(e, rate_v, "dropout's rate", 0, 1, false, 0.5, &rate) || !tensor_arg(e, &x, DT_F32))
+    return value_error(loc);
+  if (rate >= 1) {
+    elab_error(e, rate_v->loc, "dropout's rate must be below 1 (1 drops everything), found %g", rate);
+    return value_error(loc);
+  }
+  x = elab_cast(e, x, DT_F32);
+  if (rate == 0) return x;
+  if (e->ndropout == 65536) {
+    elab_error(e, loc, "more than 65536 dropout calls in one model");
+    return value_error(loc);
+  }
+  uint32_t site = e->ndropout++;
+  uint32_t il = elab_irloc(e, loc);
+  /* Philox key: the run's 16-bit key in the low half, this call's number in the high half. */
+  Value seed = elab_cast(e, value_tensor(ir_leaf(e->m, OP_SEED, 0, il), loc), DT_I32);
+  Value key = bin(e, OP_ADD, seed, value_num((double)(int32_t)(site << 16), true, loc), loc);
+  Value step = elab_cast(e, value_tensor(ir_leaf(e->m, OP_STEP, 0, il), loc), DT_I32);
+  Value pos = value_tensor(ir_element(e->m, *elab_vtype(e, x), il), loc);
+  Value u = op3(e, OP_RANDOM, key, step, pos, loc);
+  Value mask = op3(e, OP_WHERE, bin(e, OP_GE, u, num(rate, loc), loc), elab_to_tensor(e, num(1 / (1 - rate), loc), DT_F32),
+                   elab_to_tensor(e, num(0, loc), DT_F32), loc);
+  Value training = value_tensor(ir_leaf(e->m, OP_TRAINING, 0, il), loc);
+  mask = op3(e, OP_WHERE, training, mask, elab_to_tensor(e, num(1, loc), DT_F32), loc);
+  return bin(e, OP_MUL, x, mask, loc);
+}
+static const char *const dropout_args[] = {"rate", NULL};
+
 static const Builtin builtins[] = {
     {"f32", 1, 1, NULL, b_f32},           {"i32", 1, 1, NULL, b_i32},
     {"max", 1, 2, axis_only, b_max},      {"min", 1, 2, axis_only, b_min},
@@ -522,6 +567,7 @@ static const Builtin builtins[] = {
     {"onehot", 2, 2, NULL, b_onehot},
     {"conv", 2, 2, window_args, b_conv},  {"unfold", 2, 2, window_args, b_unfold},
     {"training", 0, 0, NULL, b_training}, {"batch_norm", 1, 1, batch_norm_args, b_batch_norm},
+    {"dropout", 1, 2, dropout_args, b_dropout},
 };
 enum { NBUILTINS = sizeof builtins / sizeof builtins[0] };
 

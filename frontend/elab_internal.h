@@ -73,6 +73,7 @@ typedef struct Elab {
   const char *path;         /* parameter path prefix ("" at model level) */
   uint32_t inline_parent;   /* IR loc of the innermost call site, 0 at top */
   bool allow_params;        /* inside a layer (or model) body */
+  uint32_t ndropout;        /* dropout calls so far: each keys its masks with its number */
   bool in_optimizer;
   long inlined;
   bool too_big;             /* a size limit was hit and reported */

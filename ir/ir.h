@@ -119,6 +119,12 @@ double op_eval(Op op, DType dt, double a, double b, double c);
 /* The same for kernel IR index expressions: 64-bit integers, no wrapping. */
 double op_eval_index(Op op, double a, double b, double c);
 
+/* Philox4x32-10 (Salmon et al., SC'11; Random123's constants and round
+ * order): the four output words for counter ctr[4] and key key[2].  `random`
+ * is the top 24 bits of word 0 for key (a, 0) and counter (c, c >> 32, b, 0),
+ * times 2^-24; every backend computes exactly that (docs/ir.md). */
+void op_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
+
 /* A source location, possibly inlined: `parent` is the location of the call
  * that inlined it (0 = none), so diagnostics can point at the user's line. */
 typedef struct IrLoc {
@@ -249,6 +255,7 @@ ValueId ir_retype(Module *m, Op op, ValueId a, Type t, uint32_t loc); /* cast/re
 ValueId ir_window(Module *m, Op op, const ValueId *args, int nargs, int size, int stride, int pad, const Type *t,
                   uint32_t loc);
 ValueId ir_leaf(Module *m, Op op, uint32_t sym, uint32_t loc);        /* input/param/state/grad/hyper */
+ValueId ir_element(Module *m, Type shape, uint32_t loc);              /* element positions, i32 of that shape */
 void ir_add_output(Module *m, OutKind kind, const char *name, uint32_t sym, ValueId v);
 
 /* What the train block's data source feeds (ir/module.c): idx and csv data

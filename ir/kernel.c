@@ -211,6 +211,10 @@ KExpr *kexpr_iadd(KProgram *p, KExpr *a, KExpr *b) {
   if (is_iconst(a, 0)) return b;
   if (is_iconst(b, 0)) return a;
   if (a->kind == KE_CONST && b->kind == KE_CONST) return kexpr_index_const(p, (int64_t)(a->value + b->value));
+  /* (x + c1) + c2 = x + (c1 + c2): a window's -pad and its padded copy's +pad cancel */
+  if (b->kind == KE_CONST && b->index && a->kind == KE_OP && a->index && a->op == OP_ADD && a->b->kind == KE_CONST &&
+      a->b->index)
+    return kexpr_iadd(p, a->a, kexpr_index_const(p, (int64_t)(a->b->value + b->value)));
   KExpr *e = kexpr_op(p, OP_ADD, DT_I32, a, b, NULL);
   e->index = true;
   return e;

@@ -59,14 +59,17 @@ typedef enum {
   KB_TEMP,    /* an intermediate; shares memory with temps it never overlaps (slot) */
   KB_LOSS,    /* the per-sample loss, batched f32 scalar */
   KB_METRIC,  /* a per-sample metric, batched f32 scalar */
-  KB_SCALARS, /* f32 run-time scalars: [0] step, [1] batch size, [2+k] hyper k, then training */
+  KB_SCALARS, /* f32 run-time scalars: [0] step, [1] batch size, [2+k] hyper k, then training, seed */
 } KBufKind;
 
 /* Run-time scalars: [0] step, [1] batch size, [2 + k] hyper-parameter k
- * (the k-th SYM_HYPER symbol), and after the last hyper the training flag:
- * 1 in a training step, 0 in evaluation (kscalar_training). */
+ * (the k-th SYM_HYPER symbol), and after the last hyper the training flag
+ * (1 in a training step, 0 in evaluation: kscalar_training), then the run's
+ * random key (the `seed` op: kscalar_seed). */
 enum { KSCALAR_STEP = 0, KSCALAR_BATCH = 1, KSCALAR_HYPER0 = 2 };
 static inline int32_t kscalar_training(int32_t nhypers) { return KSCALAR_HYPER0 + nhypers; }
+static inline int32_t kscalar_seed(int32_t nhypers) { return KSCALAR_HYPER0 + nhypers + 1; }
+static inline int32_t kscalar_count(int32_t nhypers) { return KSCALAR_HYPER0 + nhypers + 2; }
 
 typedef struct KBuffer {
   const char *name;   /* "x", "h.w", "h.w/m", "t12", "loss", "metric.accuracy", "scalars" */

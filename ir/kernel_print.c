@@ -76,7 +76,7 @@ static void print_buf_ref(const Printer *pr, int32_t buf) {
   else fprintf(pr->out, "%%%d", buf);
 }
 
-/* $step, $batch, $hyper.NAME, $training: hyper k is the k-th SYM_HYPER symbol. */
+/* $step, $batch, $hyper.NAME, $training, $seed: hyper k is the k-th SYM_HYPER symbol. */
 static void print_scalar(const Printer *pr, int32_t which) {
   if (which == KSCALAR_STEP) {
     fputs("$step", pr->out);
@@ -89,6 +89,10 @@ static void print_scalar(const Printer *pr, int32_t which) {
   int32_t k = which - KSCALAR_HYPER0;
   if (pr->p->module && which == kscalar_training((int32_t)pr->nhypers)) {
     fputs("$training", pr->out);
+    return;
+  }
+  if (pr->p->module && which == kscalar_seed((int32_t)pr->nhypers)) {
+    fputs("$seed", pr->out);
     return;
   }
   if (k >= 0 && (uint32_t)k < pr->nhypers) {

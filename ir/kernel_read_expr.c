@@ -99,26 +99,26 @@ static bool parse_load(KReader *r, KExpr **out, int *h) {
   *out = e;
   return height_ok(r, *h, at) && txt_next(p);
 }
-/* $step, $batch, $hyper.NAME, $training: hyper k is the k-th hyper symbol,
- * training the scalar after the last hyper's (the declarations come first,
- * so their count is known). */
+/* $step, $batch, $hyper.NAME, $training, $seed: hyper k is the k-th hyper
+ * symbol, training the scalar after the last hyper's and seed the one after
+ * that (the declarations come first, so their count is known). */
 static bool parse_scalar(KReader *r, KExpr **out, int *h) {
   TextReader *p = T(r);
   const char *s = p->tok.str;
   int32_t which = -1;
   if (!strcmp(s, "step")) which = KSCALAR_STEP;
   else if (!strcmp(s, "batch")) which = KSCALAR_BATCH;
-  else if (!strcmp(s, "training")) {
+  else if (!strcmp(s, "training") || !strcmp(s, "seed")) {
     int32_t nhypers = 0;
     for (uint32_t i = 0; i < p->m->nsyms; i++) nhypers += p->m->syms[i].kind == SYM_HYPER;
-    which = kscalar_training(nhypers);
+    which = !strcmp(s, "seed") ? kscalar_seed(nhypers) : kscalar_training(nhypers);
   } else if (!strncmp(s, "hyper.", 6)) {
     for (uint32_t i = 0, k = 0; i < p->m->nsyms && which < 0; i++)
       if (p->m->syms[i].kind == SYM_HYPER && !strcmp(p->m->syms[i].name, s + 6)) which = KSCALAR_HYPER0 + (int32_t)k;
       else k += p->m->syms[i].kind == SYM_HYPER;
     if (which < 0) return txt_fail(p, p->tok.loc, "unknown hyper-parameter @%s", diag_quote(s + 6, strlen(s + 6)));
   } else {
-    return txt_fail(p, p->tok.loc, "unknown run-time scalar $%s; expected $step, $batch, $hyper.NAME or $training",
+    return txt_fail(p, p->tok.loc, "unknown run-time scalar $%s; expected $step, $batch, $hyper.NAME, $training or $seed",
                     diag_quote(s, strlen(s)));
   }
   KExpr *e = node(r, KE_SCALAR, p->tok.loc);
@@ -333,7 +333,7 @@ static bool settle(KReader *r, KExpr *e, bool ctx) {
     KExpr *ops[3] = {e->a, e->b, e->c};
     for (int i = 0; i < 3; i++)
       if (ops[i]) TRY(settle(r, ops[i], octx));
-    if (ir_ops[e->op].flags & OPF_CMP) e->dtype = DT_F32;
+    if ((ir_ops[e->op].flags & OPF_CMP) || e->op == OP_RANDOM) e->dtype = DT_F32; /* random: integers in, f32 out */
     else if (e->op == OP_WHERE) e->dtype = e->b->dtype;
     else if (e->op != OP_CAST) e->dtype = e->a->dtype;
     return true;

@@ -29,7 +29,7 @@
 typedef struct KVerifier {
   const KProgram *p;
   const Kernel *k;      /* the kernel being walked */
-  int32_t nhypers;      /* SYM_HYPER symbols: scalars 2 .. 2 + nhypers - 1, then training */
+  int32_t nhypers;      /* SYM_HYPER symbols: scalars 2 .. 2 + nhypers - 1, then training and seed */
   bool *bound;          /* [k->nvars]: bound by an enclosing loop */
   bool *declared;       /* [k->ntemps]: declared in this or an enclosing block */
   bool *seen;           /* [k->ntemps]: declared anywhere so far (for the message) */
@@ -110,6 +110,12 @@ static bool check_op(KVerifier *v, const KExpr *e) {
   }
   if ((info->flags & OPF_FLOAT) && e->dtype != DT_F32)
     return fail(v, "%s gives %s, expected f32", info->name, dt_name(e->dtype));
+  if (e->op == OP_RANDOM) { /* integer key and counters (the last may be an index), an f32 draw */
+    if (e->dtype != DT_F32) return fail(v, "random gives %s, expected f32", dt_name(e->dtype));
+    for (int i = 0; i < 3; i++)
+      if (ops[i]->dtype != DT_I32) return fail(v, "random operand %d is %s, expected i32", i, dt_name(ops[i]->dtype));
+    return true;
+  }
   int first = 0;
   if (e->op == OP_WHERE) {
     if (e->a->dtype != DT_F32) return fail(v, "where has an %s condition, expected f32", dt_name(e->a->dtype));
@@ -161,8 +167,8 @@ static bool check_expr1(KVerifier *v, const KExpr *e) {
                   dt_name(v->p->bufs[e->buf].type.dtype));
     return true;
   case KE_SCALAR: {
-    if (e->scalar < 0 || e->scalar > kscalar_training(v->nhypers))
-      return fail(v, "scalar %d does not exist (step, batch, %d hypers and training)", e->scalar, v->nhypers);
+    if (e->scalar < 0 || e->scalar >= kscalar_count(v->nhypers))
+      return fail(v, "scalar %d does not exist (step, batch, %d hypers, training and seed)", e->scalar, v->nhypers);
     if (e->dtype != DT_F32) return fail(v, "scalar %d read as %s, expected f32", e->scalar, dt_name(e->dtype));
     int32_t sb = v->p->scalars;
     bool listed = false;
@@ -377,9 +383,9 @@ static bool check_buffer(KVerifier *v, const KBuffer *b) {
     if (t->dtype != DT_F32 || t->rank != 0 || !t->batched) return fail(v, "%s buffer is not f32[B]", kind);
     break;
   case KB_SCALARS:
-    if (t->dtype != DT_F32 || t->rank != 1 || t->batched || t->dims[0] <= kscalar_training(v->nhypers))
-      return fail(v, "scalars buffer is not f32[N] with N >= %d (step, batch, %d hypers and training)",
-                  kscalar_training(v->nhypers) + 1, v->nhypers);
+    if (t->dtype != DT_F32 || t->rank != 1 || t->batched || t->dims[0] < kscalar_count(v->nhypers))
+      return fail(v, "scalars buffer is not f32[N] with N >= %d (step, batch, %d hypers, training and seed)",
+                  kscalar_count(v->nhypers), v->nhypers);
     break;
   }
   return true;

@@ -164,7 +164,7 @@ ValueId ir_retype(Module *m, Op op, ValueId a, Type t, uint32_t loc) {
 ValueId ir_leaf(Module *m, Op op, uint32_t sym, uint32_t loc) {
   Node n;
   memset(&n, 0, sizeof n);
-  if (op == OP_STEP || op == OP_BATCH_SIZE || op == OP_TRAINING) {
+  if (op == OP_STEP || op == OP_BATCH_SIZE || op == OP_TRAINING || op == OP_SEED) {
     n.type = type_scalar(DT_F32);
   } else {
     NNC_ASSERT(sym < m->nsyms);
@@ -172,6 +172,14 @@ ValueId ir_leaf(Module *m, Op op, uint32_t sym, uint32_t loc) {
     n.type = op == OP_HYPER ? type_scalar(DT_F32) : m->syms[sym].type;
   }
   return build_or_die(m, op, NULL, 0, &n, loc);
+}
+
+ValueId ir_element(Module *m, Type shape, uint32_t loc) {
+  Node n;
+  memset(&n, 0, sizeof n);
+  n.type = shape;
+  n.type.dtype = DT_I32;
+  return build_or_die(m, OP_ELEMENT, NULL, 0, &n, loc);
 }
 
 void ir_add_output(Module *m, OutKind kind, const char *name, uint32_t sym, ValueId v) {

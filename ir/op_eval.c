@@ -51,6 +51,27 @@ static double wrap32(double v) {
   return u >= 0x80000000u ? (double)u - 4294967296.0 : (double)u;
 }
 
+void op_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]) {
+  uint32_t x0 = ctr[0], x1 = ctr[1], x2 = ctr[2], x3 = ctr[3], k0 = key[0], k1 = key[1];
+  for (int round = 0; round < 10; round++) {
+    if (round > 0) k0 += 0x9E3779B9u, k1 += 0xBB67AE85u; /* the Weyl key schedule */
+    uint64_t p0 = (uint64_t)0xD2511F53u * x0, p1 = (uint64_t)0xCD9E8D57u * x2;
+    uint32_t y0 = (uint32_t)(p1 >> 32) ^ x1 ^ k0, y2 = (uint32_t)(p0 >> 32) ^ x3 ^ k1;
+    x1 = (uint32_t)p1, x3 = (uint32_t)p0, x0 = y0, x2 = y2;
+  }
+  out[0] = x0, out[1] = x1, out[2] = x2, out[3] = x3;
+}
+
+/* random(a, b, c): integers (i32, or a 64-bit index for c) to a uniform
+ * f32 in [0, 1): 24 bits, so the value is exact in f32. */
+static double random_u01(double a, double b, double c) {
+  uint64_t c64 = (uint64_t)(int64_t)c;
+  uint32_t ctr[4] = {(uint32_t)c64, (uint32_t)(c64 >> 32), (uint32_t)(uint64_t)(int64_t)b, 0};
+  uint32_t key[2] = {(uint32_t)(uint64_t)(int64_t)a, 0}, out[4];
+  op_philox4x32(ctr, key, out);
+  return (double)(out[0] >> 8) * 0x1p-24;
+}
+
 static double eval(Op op, bool integer, double a, double b, double c) {
   (void)b, (void)c;
   switch (op) {

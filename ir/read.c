@@ -60,8 +60,12 @@ static bool check_leaf_type(TextReader *p, const Node *n, SrcLoc tl) {
   case OP_STEP:
   case OP_BATCH_SIZE:
   case OP_TRAINING:
+  case OP_SEED:
     if (n->type.dtype != DT_F32 || n->type.rank != 0 || n->type.batched)
       return txt_fail(p, tl, "%s is an f32 scalar, found %s", opname, ta);
+    return true;
+  case OP_ELEMENT:
+    if (n->type.dtype != DT_I32) return txt_fail(p, tl, "element positions are i32, found %s", ta);
     return true;
   default: {
     const Symbol *s = &p->m->syms[n->attr.sym];

@@ -247,13 +247,13 @@ static bool lex_kernel_punct(TextReader *p, Token *t) {
   return false;
 }
 
-/* $step, $batch, $hyper.NAME (NAME bare or quoted), $training: str gets the text
+/* $step, $batch, $hyper.NAME (NAME bare or quoted), $training, $seed: str gets the text
  * after '$', a quoted name decoded. */
 static bool lex_scalar(TextReader *p, Token *t) {
   advance(p);
   size_t s = p->pos;
   while (is_name_char(peekc(p, 0))) advance(p);
-  if (p->pos == s) return txt_fail(p, t->loc, "expected a run-time scalar after '$' ($step, $batch, $hyper.NAME, $training)");
+  if (p->pos == s) return txt_fail(p, t->loc, "expected a run-time scalar after '$' ($step, $batch, $hyper.NAME, $training, $seed)");
   t->kind = T_SCALAR;
   t->str = arena_strndup(&p->m->arena, p->src + s, p->pos - s);
   if (!strcmp(t->str, "hyper.") && peekc(p, 0) == '"') {

@@ -148,6 +148,19 @@ static bool infer_where(const Node *n, const Type *args, Type *out, char *err, s
   return true;
 }
 
+static bool infer_random(const Node *n, const Type *args, Type *out, char *err, size_t errlen) {
+  char sa[96], sb[96], sc[96];
+  (void)n;
+  for (int k = 0; k < 3; k++)
+    if (args[k].dtype != DT_I32) FAIL("random needs i32 key and counters, operand %d is %s", k, dtype_name(args[k].dtype));
+  Type t;
+  if (!shape_broadcast(&args[0], &args[1], &t) || !shape_broadcast(&t, &args[2], out))
+    FAIL("random shapes do not broadcast: %s, %s, %s", shape_str(&args[0], sa, sizeof sa),
+         shape_str(&args[1], sb, sizeof sb), shape_str(&args[2], sc, sizeof sc));
+  out->dtype = DT_F32;
+  return true;
+}
+
 static bool infer_reduce(const Node *n, const Type *args, Type *out, char *err, size_t errlen) {
   const Type *a = &args[0];
   uint32_t axes = n->attr.axes;

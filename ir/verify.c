@@ -192,6 +192,8 @@ static void check_node(Verifier *v, ValueId id) {
       if (n->type.rank != 0 || n->type.batched) NODE_FAIL("type %s, expected a scalar", ta);
       else if (n->type.dtype == DT_I32 && !(c == trunc(c) && c >= -2147483648.0 && c <= 2147483647.0))
         NODE_FAIL("i32 constant is not an integer in the i32 range");
+    } else if (n->op == OP_ELEMENT) {
+      if (n->type.dtype != DT_I32) NODE_FAIL("type %s, expected i32", ta);
     } else if (!is_f32_scalar(&n->type)) {
       NODE_FAIL("type %s, expected f32", ta);
     }

@@ -291,9 +291,18 @@ static void plan_direct(const KProgram *p, KStmt *c, const CpuScheduleOptions *o
   if (work < DIRECT_MIN_WORK) return;
   bool reduces = lanes >= c->nfree;
   int nv = reduces || c->axes[lanes].extent > w ? 2 : 1;
-  int mr = (regs - nv - 2) / nv; /* the accumulators, the vectors of one factor, a broadcast */
-  if (mr > 12) mr = 12;
-  if (mr > c->axes[rows].extent) mr = (int)c->axes[rows].extent;
+  /* the accumulators, the vectors of one factor, a broadcast, and for a
+   * guarded factor that moves with the lanes its masks (else they spill) */
+  bool masked = (c->a->kind == KE_LOAD && c->a->guarded && kexpr_mentions(c->a, c->axes[lanes].var)) ||
+                (c->b->kind == KE_LOAD && c->b->guarded && kexpr_mentions(c->b, c->axes[lanes].var));
+  int max = (regs - nv - 2 - (masked ? nv : 0)) / nv;
+  if (max > 12) max = 12;
+  if (max < 1) max = 1;
+  int64_t extent = c->axes[rows].extent;
+  int mr = max; /* the fewest rows computed in all (ceil(extent / mr) mr); the larger block on a tie */
+  for (int m = max - 1; m >= (max + 1) / 2 && m >= 1; m--)
+    if ((extent + m - 1) / m * m < (extent + mr - 1) / mr * mr) mr = m;
+  if (mr > extent) mr = (int)extent;
   c->direct.vector = w;
   c->direct.nv = nv;
   c->direct.mr = mr;

@@ -52,6 +52,8 @@ void rt_rng_seed_id(RtRng *r, uint64_t seed, uint64_t id) {
   rt_rng_seed(r, seed ^ mix64(id + UINT64_C(0xBB67AE8584CAA73B)));
 }
 
+uint32_t rt_rng_key16(uint64_t seed) { return (uint32_t)(mix64(seed + UINT64_C(0x3C6EF372FE94F82B)) >> 48); }
+
 uint64_t rt_rng_next(RtRng *r) {
   uint64_t *s = r->s;
   uint64_t result = rotl(s[1] * 5, 7) * 9;

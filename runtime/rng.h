@@ -1,6 +1,6 @@
 /* runtime/rng.h - the deterministic random number generator of libnnrt.
  *
- * One generator for parameter initialization, shuffling and dropout, giving
+ * One generator for parameter initialization and shuffling, giving
  * the same integer stream on every platform: xoshiro256** (Blackman and
  * Vigna), its 256-bit state filled from a 64-bit seed by splitmix64.  Named
  * streams (one per parameter, "h.w") hash the name with FNV-1a 64 and mix it
@@ -25,9 +25,13 @@ void rt_rng_seed(RtRng *r, uint64_t seed);
 /* An independent stream per name: seed mixed with FNV-1a 64 of name
  * (NULL is the empty name). */
 void rt_rng_seed_stream(RtRng *r, uint64_t seed, const char *name);
-/* An independent stream per 64-bit id (an epoch, a step): used for
- * shuffling and dropout masks. */
+/* An independent stream per 64-bit id (an epoch): used for shuffling. */
 void rt_rng_seed_id(RtRng *r, uint64_t seed, uint64_t id);
+
+/* The run's random key, the `seed` op's value (run-time scalar $seed):
+ * 16 bits of the mixed seed, exact in f32.  Dropout keys Philox with it
+ * and a per-layer number in the high 16 bits (docs/language.md). */
+uint32_t rt_rng_key16(uint64_t seed);
 
 uint64_t rt_rng_next(RtRng *r);            /* 64 uniform bits */
 double rt_rng_uniform(RtRng *r);           /* [0, 1), the top 53 bits */

@@ -29,6 +29,7 @@
 #include "device.h"
 #include "files.h"
 #include "init.h"
+#include "rng.h"
 #include "safetensors.h"
 #include "train.h"
 #include "trainer_guard.h"
@@ -51,7 +52,7 @@ typedef struct Trainer {
   RtMem **mem;          /* [nbufs]; temps of one slot point at one allocation */
   int64_t bcap;         /* batch capacity: batched buffers hold this many samples */
   int64_t features;     /* elements per sample of the input */
-  float *scalars;       /* [nscalars]: step, batch size, hyper-parameters, training flag */
+  float *scalars;       /* [nscalars]: step, batch size, hyper-parameters, training flag, random key */
   int nscalars;
   float *host;          /* [bcap] staging for reading losses and metrics back */
   int64_t steps;        /* training steps done */
@@ -587,7 +588,7 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
   }
   t.bcap = o.batch > 0 ? o.batch : resumed ? ck.batch : m->batch > 0 ? m->batch : 1;
   t.features = buf_numel(&m->bufs[m->input_buf]);
-  t.nscalars = 3 + m->nhypers;
+  t.nscalars = 4 + m->nhypers; /* step, batch, hypers, training, random key */
   if (m->scalars_buf >= 0 && buf_numel(&m->bufs[m->scalars_buf]) > t.nscalars)
     t.nscalars = (int)buf_numel(&m->bufs[m->scalars_buf]);
   double *hypers = calloc((size_t)m->nhypers + 1, sizeof *hypers);
@@ -610,6 +611,7 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
   }
   if (!rt_trainer_hypers(&o, m, base, hypers)) goto done;
   for (int i = 0; i < m->nhypers; i++) t.scalars[2 + i] = (float)hypers[i];
+  t.scalars[3 + m->nhypers] = (float)rt_rng_key16(seed); /* dropout's Philox key, as the interpreter's */
   int64_t data_budget; /* what the memory limit leaves for the data */
   if (!rt_guard_memory(m, t.bcap, t.nscalars, &o, prog, &data_budget) || !open_device(&t, &o) || !alloc_buffers(&t) ||
       !init_tensors(&t, seed))

@@ -83,30 +83,104 @@ static void at_row(Dr *D, int r) {
 /* Sets the lane variable for vector v of the block or step. */
 static void at_lanes(Dr *D, int v) { D->E->vars[D->lane->var] = add(D, D->l0, c64(D, (int64_t)v * D->W)); }
 
+/* The lanes below n (an i64 scalar): lane < n, compared in 32 bits
+ * (n clamped to [0, W]), which takes a quarter of the 64-bit compares. */
+static LLVMValueRef lanes_below(Dr *D, LLVMValueRef n) {
+  LkEmit *E = D->E;
+  LLVMValueRef c = imin(D, n, c64(D, D->W));
+  c = LLVMBuildSelect(D->B, LLVMBuildICmp(D->B, LLVMIntSLT, c, c64(D, 0), ""), c64(D, 0), c, "");
+  LLVMTypeRef i32v = LLVMVectorType(E->i32, (unsigned)D->W);
+  LLVMValueRef lanes[MAX_LANES];
+  for (int l = 0; l < D->W; l++) lanes[l] = lk_i32(E, l);
+  return LLVMBuildICmp(D->B, LLVMIntSLT, LLVMConstVector(lanes, (unsigned)D->W),
+                       splat(D, LLVMBuildTrunc(D->B, c, E->i32, ""), i32v), "");
+}
+
+/* The least and greatest value of index e over the contraction's axes;
+ * false when e uses another variable (or a batched extent) or is not
+ * affine. */
+static bool index_range(const Dr *D, const KExpr *e, int64_t *lo, int64_t *hi) {
+  int64_t alo, ahi, blo, bhi;
+  switch (e->kind) {
+  case KE_CONST:
+    *lo = *hi = (int64_t)e->value;
+    return true;
+  case KE_VAR:
+    for (int i = 0; i < D->c->nfree + D->c->nred; i++)
+      if (D->c->axes[i].var == e->var && !D->c->axes[i].batched) {
+        *lo = 0, *hi = D->c->axes[i].extent - 1;
+        return true;
+      }
+    return false;
+  case KE_OP:
+    if ((e->op == OP_ADD || e->op == OP_SUB) && index_range(D, e->a, &alo, &ahi) && index_range(D, e->b, &blo, &bhi)) {
+      *lo = e->op == OP_ADD ? alo + blo : alo - bhi;
+      *hi = e->op == OP_ADD ? ahi + bhi : ahi - blo;
+      return true;
+    }
+    if (e->op == OP_MUL && e->b && e->b->kind == KE_CONST && index_range(D, e->a, &alo, &ahi)) {
+      int64_t k = (int64_t)e->b->value;
+      *lo = k >= 0 ? alo * k : ahi * k, *hi = k >= 0 ? ahi * k : alo * k;
+      return true;
+    }
+    return false;
+  default: return false;
+  }
+}
+
+/* Whether index d of guarded load e may fall outside its buffer: not
+ * for the sample index (a window shifts per-sample axes only; the kernel
+ * runs over the batch) nor for an index whose range over the contraction
+ * lies inside the extent (a channel). */
+static bool may_leave(const Dr *D, const KExpr *e, int d, int64_t extent) {
+  const KBuffer *kb = &D->E->p->bufs[e->buf];
+  if (kb->type.batched && d == 0 && e->idx[0]->kind == KE_VAR) return false;
+  int64_t lo, hi;
+  return !(index_range(D, e->idx[d], &lo, &hi) && lo >= 0 && hi < extent);
+}
+
 /* The lanes of vector v that lie inside the lane extent (tail) and, for
  * a guarded load e, whose every index lies inside its buffer; NULL when
- * that is all of them (no tail, no guard). */
+ * that is all of them (no tail, no guard).  An index that does not move
+ * with the lanes is checked once, as a scalar. */
 static LLVMValueRef lane_mask(Dr *D, const KExpr *e, int v, bool tail) {
   LkEmit *E = D->E;
   LLVMTypeRef i64v = LLVMVectorType(E->i64, (unsigned)D->W);
   LLVMValueRef mask = NULL;
-  if (tail) { /* l0 + v W + lane < extent */
-    LLVMValueRef left = splat(D, sub(D, D->lane_n, add(D, D->l0, c64(D, (int64_t)v * D->W))), i64v);
-    mask = LLVMBuildICmp(D->B, LLVMIntSLT, iota(D, 0, 1), left, "");
-  }
+  if (tail) /* l0 + v W + lane < extent */
+    mask = lanes_below(D, sub(D, D->lane_n, add(D, D->l0, c64(D, (int64_t)v * D->W))));
   if (!e || !e->guarded) return mask;
   const KBuffer *kb = &E->p->bufs[e->buf];
   int batched = kb->type.batched ? 1 : 0;
+  LLVMValueRef scalar_in = NULL; /* the indices that do not move with the lanes */
   for (int d = 0; d < e->nidx; d++) { /* 0 <= idx_d(lane 0) + c_d lane < extent_d, unsigned */
-    int64_t cd;
+    int64_t cd, dim = batched && d == 0 ? -1 : kb->type.dims[d - batched];
+    if (dim >= 0 && !may_leave(D, e, d, dim)) continue;
+    if (dim < 0 && !may_leave(D, e, d, INT64_MAX)) continue;
     if (!kexpr_coefficient(e->idx[d], D->lane->var, &cd)) LK_FAIL(E, "%s", "a direct factor's index is not affine");
-    LLVMValueRef i0 = splat(D, lk_coerce(E, lk_expr(E, e->idx[d]), E->i64), i64v);
-    LLVMValueRef idx = LLVMBuildAdd(D->B, i0, iota(D, 0, cd), "");
-    LLVMValueRef extent = batched && d == 0 ? E->batch : c64(D, kb->type.dims[d - batched]);
-    LLVMValueRef in = LLVMBuildICmp(D->B, LLVMIntULT, idx, splat(D, extent, i64v), "");
+    LLVMValueRef extent = dim < 0 ? E->batch : c64(D, dim);
+    LLVMValueRef i0 = lk_coerce(E, lk_expr(E, e->idx[d]), E->i64);
+    if (cd == 0) {
+      LLVMValueRef in = LLVMBuildICmp(D->B, LLVMIntULT, i0, extent, "");
+      scalar_in = scalar_in ? LLVMBuildAnd(D->B, scalar_in, in, "") : in;
+      continue;
+    }
+    LLVMValueRef in;
+    if (cd == 1) { /* -i0 <= lane < extent - i0, in 32-bit lanes */
+      in = LLVMBuildAnd(D->B, LLVMBuildNot(D->B, lanes_below(D, sub(D, c64(D, 0), i0)), ""),
+                        lanes_below(D, sub(D, extent, i0)), "");
+    } else {
+      LLVMValueRef idx = LLVMBuildAdd(D->B, splat(D, i0, i64v), iota(D, 0, cd), "");
+      in = LLVMBuildICmp(D->B, LLVMIntULT, idx, splat(D, extent, i64v), "");
+    }
     mask = mask ? LLVMBuildAnd(D->B, mask, in, "") : in;
   }
-  return mask;
+  if (scalar_in) {
+    LLVMTypeRef i1v = LLVMVectorType(E->i1, (unsigned)D->W);
+    LLVMValueRef all = splat(D, scalar_in, i1v);
+    mask = mask ? LLVMBuildAnd(D->B, mask, all, "") : all;
+  }
+  return mask; /* NULL: guarded, but every index provably inside */
 }
 
 /* Factor e as a vector for vector v of the lanes (the variables set). */

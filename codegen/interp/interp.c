@@ -15,6 +15,7 @@
 #include "codegen/interp/interp.h"
 
 #include "runtime/init.h"
+#include "runtime/rng.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -37,6 +38,7 @@ struct Interp {
   uint8_t ran;            /* the NEED_* bit of the last successful run, 0 = none */
   int64_t step;           /* OP_STEP */
   bool training;          /* OP_TRAINING: this run is (part of) a training step */
+  uint32_t seed_key;      /* OP_SEED: rt_rng_key16 of interp_init's seed */
   int64_t n;              /* samples in the current batch */
   const float *x;         /* the batch being evaluated */
   const void *y;
@@ -468,6 +470,13 @@ static bool eval_node(Interp *it, ValueId v) {
   case OP_STEP: out_buf(it, v)[0] = (double)it->step; break;
   case OP_BATCH_SIZE: out_buf(it, v)[0] = (double)it->n; break;
   case OP_TRAINING: out_buf(it, v)[0] = it->training ? 1 : 0; break;
+  case OP_SEED: out_buf(it, v)[0] = it->seed_key; break;
+  case OP_ELEMENT: { /* positions 0, 1, ... in row-major order, the batch axis first */
+    double *o = out_buf(it, v);
+    int64_t count = count_of(it, &nd->type);
+    for (int64_t i = 0; i < count; i++) o[i] = (double)i;
+    break;
+  }
   case OP_REDUCE_SUM:
   case OP_REDUCE_MAX: eval_reduce(it, v); break;
   case OP_ARGMAX: eval_argmax(it, v); break;
@@ -550,6 +559,7 @@ void interp_free(Interp *it) {
 
 void interp_init(Interp *it, uint64_t seed) {
   const Module *m = it->m;
+  it->seed_key = rt_rng_key16(seed);
   for (uint32_t i = 0; i < m->nsyms; i++) {
     const Symbol *s = &m->syms[i];
     if (s->kind == SYM_HYPER) it->sym[i][0] = s->value;

@@ -321,6 +321,38 @@ static LLVMValueRef compare(LkEmit *E, Op op, LLVMValueRef a, LLVMValueRef b) {
   return LLVMBuildICmp(E->b, pi, a, b, "");
 }
 
+/* random(key, ctr1, ctr0): Philox4x32-10 as ir/op_eval.c computes it, in
+ * straight-line integer code the loop vectoriser widens (the 32 x 32 -> 64
+ * products are one vpmuludq per lane on x86). */
+static LLVMValueRef philox_u01(LkEmit *E, LLVMValueRef key, LLVMValueRef ctr1, LLVMValueRef ctr0) {
+  LLVMBuilderRef B = E->b;
+  LLVMValueRef c64 = lk_coerce(E, ctr0, E->i64);
+  LLVMValueRef x[4] = {LLVMBuildTrunc(B, c64, E->i32, ""),
+                       LLVMBuildTrunc(B, LLVMBuildLShr(B, c64, LLVMConstInt(E->i64, 32, 0), ""), E->i32, ""),
+                       lk_coerce(E, ctr1, E->i32), LLVMConstInt(E->i32, 0, 0)};
+  uint32_t k1 = 0;
+  LLVMValueRef k0 = lk_coerce(E, key, E->i32);
+  LLVMValueRef m0 = LLVMConstInt(E->i64, 0xD2511F53u, 0), m1 = LLVMConstInt(E->i64, 0xCD9E8D57u, 0);
+  LLVMValueRef sh = LLVMConstInt(E->i64, 32, 0);
+  for (int round = 0; round < 10; round++) {
+    if (round > 0) {
+      k0 = LLVMBuildAdd(B, k0, LLVMConstInt(E->i32, 0x9E3779B9u, 0), "");
+      k1 += 0xBB67AE85u;
+    }
+    LLVMValueRef p0 = LLVMBuildMul(B, LLVMBuildZExt(B, x[0], E->i64, ""), m0, "");
+    LLVMValueRef p1 = LLVMBuildMul(B, LLVMBuildZExt(B, x[2], E->i64, ""), m1, "");
+    LLVMValueRef hi0 = LLVMBuildTrunc(B, LLVMBuildLShr(B, p0, sh, ""), E->i32, "");
+    LLVMValueRef hi1 = LLVMBuildTrunc(B, LLVMBuildLShr(B, p1, sh, ""), E->i32, "");
+    LLVMValueRef y0 = LLVMBuildXor(B, LLVMBuildXor(B, hi1, x[1], ""), k0, "");
+    LLVMValueRef y2 = LLVMBuildXor(B, LLVMBuildXor(B, hi0, x[3], ""), LLVMConstInt(E->i32, k1, 0), "");
+    x[1] = LLVMBuildTrunc(B, p1, E->i32, "");
+    x[3] = LLVMBuildTrunc(B, p0, E->i32, "");
+    x[0] = y0, x[2] = y2;
+  }
+  LLVMValueRef top = LLVMBuildLShr(B, x[0], LLVMConstInt(E->i32, 8, 0), "");
+  return LLVMBuildFMul(B, LLVMBuildUIToFP(B, top, E->f32, ""), LLVMConstReal(E->f32, 0x1p-24), "");
+}
+
 static LLVMValueRef emit_op(LkEmit *E, const KExpr *e) {
   Op op = e->op;
   if ((unsigned)op >= OP_COUNT || !(ir_ops[op].flags & OPF_ELEMWISE))
@@ -332,6 +364,7 @@ static LLVMValueRef emit_op(LkEmit *E, const KExpr *e) {
   LLVMValueRef c = arity > 2 ? lk_expr(E, e->c) : NULL;
   LLVMTypeRef want = natural(E, e);
   if (op == OP_CAST || op == OP_STOP_GRAD) return lk_coerce(E, a, want);
+  if (op == OP_RANDOM) return lk_coerce(E, philox_u01(E, a, b, c), want);
   if (ir_ops[op].flags & OPF_CMP) {
     LLVMTypeRef t = join(E, LLVMTypeOf(a), LLVMTypeOf(b));
     LLVMValueRef bit = compare(E, op, lk_coerce(E, a, t), lk_coerce(E, b, t));

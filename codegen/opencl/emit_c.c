@@ -368,6 +368,16 @@ static void ex_natural(Emit *E, const KExpr *e) {
     put(E, ")");
     return;
   }
+  if (op == OP_RANDOM) {
+    put(E, "nnc_random(");
+    ex(E, e->a, CT_I32);
+    put(E, ", ");
+    ex(E, e->b, CT_I32);
+    put(E, ", ");
+    ex(E, e->c, CT_IDX);
+    put(E, ")");
+    return;
+  }
   if (op == OP_WHERE) { /* a nonzero (NaN counts as nonzero, as in C) */
     put(E, "(");
     ex(E, e->a, natural(e->a));
@@ -767,6 +777,22 @@ static void prelude(Emit *E) {
   putf(E, "%s int nnc_iabs(int a) { return a < 0 ? (int)((%s)0 - (%s)a) : a; }\n", h, u, u);
   putf(E, "%s int nnc_imax(int a, int b) { return a > b ? a : b; }\n", h);
   putf(E, "%s int nnc_imin(int a, int b) { return a < b ? a : b; }\n", h);
+  /* 32-bit arithmetic only, so that the embedded profile (no 64-bit integers) runs it too */
+  put(E, "/* random: Philox4x32-10, key (key, 0), counter (ctr0 low, ctr0 high, ctr1, 0) -> [0, 1) (ir/op_eval.c) */\n");
+  putf(E, "%s %s nnc_mulhi(%s a, %s b) {\n"
+          "  %s al = a & 0xffffu, ah = a >> 16, bl = b & 0xffffu, bh = b >> 16;\n"
+          "  %s m1 = ah * bl + ((al * bl) >> 16), m2 = al * bh + (m1 & 0xffffu);\n"
+          "  return ah * bh + (m1 >> 16) + (m2 >> 16);\n}\n", h, u, u, u, u, u);
+  putf(E, "%s float nnc_random(int key, int ctr1, %s ctr0) {\n", h, d->index_type);
+  putf(E, "  %s x0 = (%s)ctr0, x1 = (%s)(ctr0 >> %d), x2 = (%s)ctr1, x3 = 0, k0 = (%s)key, k1 = 0;\n", u, u, u,
+       d->has_long ? 32 : 31, u, u);
+  putf(E, "  for (int r = 0; r < 10; r++) {\n"
+          "    if (r > 0) { k0 += 0x9E3779B9u; k1 += 0xBB67AE85u; }\n"
+          "    %s lo0 = 0xD2511F53u * x0, hi0 = nnc_mulhi(0xD2511F53u, x0);\n"
+          "    %s lo1 = 0xCD9E8D57u * x2, hi1 = nnc_mulhi(0xCD9E8D57u, x2);\n"
+          "    x0 = hi1 ^ x1 ^ k0; x2 = hi0 ^ x3 ^ k1; x1 = lo1; x3 = lo0;\n"
+          "  }\n"
+          "  return (float)(x0 >> 8) * 5.9604644775390625e-8f;\n}\n", u, u);
 }
 
 char *c_emit_program(const KProgram *p, const CDialect *d, const NdSchedule *s, size_t *len) {

@@ -63,6 +63,18 @@ static const char prelude[] =
     "static int32_t nnc_f2i(float a) {\n"
     "  return a != a ? 0 : a >= 2147483648.0f ? INT32_MAX : a <= -2147483648.0f ? INT32_MIN : (int32_t)a;\n"
     "}\n"
+    "/* random: Philox4x32-10, key (key, 0), counter (ctr0 low, ctr0 high, ctr1, 0) -> [0, 1) */\n"
+    "static float nnc_random(int32_t key, int32_t ctr1, long long ctr0) {\n"
+    "  uint32_t x0 = (uint32_t)ctr0, x1 = (uint32_t)((uint64_t)ctr0 >> 32), x2 = (uint32_t)ctr1, x3 = 0;\n"
+    "  uint32_t k0 = (uint32_t)key, k1 = 0;\n"
+    "  for (int r = 0; r < 10; r++) {\n"
+    "    if (r > 0) k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;\n"
+    "    uint64_t p0 = (uint64_t)0xD2511F53u * x0, p1 = (uint64_t)0xCD9E8D57u * x2;\n"
+    "    x0 = (uint32_t)(p1 >> 32) ^ x1 ^ k0, x2 = (uint32_t)(p0 >> 32) ^ x3 ^ k1;\n"
+    "    x1 = (uint32_t)p1, x3 = (uint32_t)p0;\n"
+    "  }\n"
+    "  return (float)(x0 >> 8) * 0x1p-24f;\n"
+    "}\n"
     "\n";
 
 static const char *ctype(NncDType t, int index) { return index ? "long long" : t == NNC_F32 ? "float" : "int32_t"; }
@@ -145,6 +157,10 @@ static void op(Gen *g, const NncExpr *e) {
     fprintf(o, " %s ", infix[k]);
     operand(g, e, 1);
     fputs(" ? 1.0f : 0.0f)", o);
+    return;
+  case NNC_OP_RANDOM: /* an index counter stays 64-bit; an i32 one widens (sign-extended) */
+    fputs("nnc_random(", o), operand(g, e, 0), fputs(", ", o), operand(g, e, 1), fputs(", (long long)", o);
+    operand(g, e, 2), fputc(')', o);
     return;
   case NNC_OP_WHERE:
     fputs("(", o);

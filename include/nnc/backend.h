@@ -80,13 +80,14 @@ typedef enum {
   NNC_BUF_TEMP,    /* an intermediate; temps with the same slot share memory */
   NNC_BUF_LOSS,    /* the per-sample loss, f32[B] */
   NNC_BUF_METRIC,  /* a per-sample metric, f32[B] */
-  NNC_BUF_SCALARS, /* f32 run-time scalars: [0] step, [1] batch size, [2 + k] hyper k, then training */
+  NNC_BUF_SCALARS, /* f32 run-time scalars: [0] step, [1] batch size, [2 + k] hyper k, then training, seed */
 } NncBufKind;
 
 /* The run-time scalars an NNC_EXPR_SCALAR reads (index into the scalars
  * buffer).  After the last hyper-parameter, at NNC_SCALAR_HYPER0 + the
  * number of hypers, the training flag: 1 in a training step, 0 in an
- * evaluation (batch norm's statistics, dropout). */
+ * evaluation (batch norm's statistics, dropout); after it the run's random
+ * key, an integer in [0, 65536) (dropout's masks). */
 enum { NNC_SCALAR_STEP = 0, NNC_SCALAR_BATCH = 1, NNC_SCALAR_HYPER0 = 2 };
 
 typedef enum {
@@ -137,6 +138,9 @@ typedef enum {
   NNC_OP_EQ, NNC_OP_NE, NNC_OP_LT, NNC_OP_LE, NNC_OP_GT, NNC_OP_GE,
   NNC_OP_WHERE,
   NNC_OP_SIN, NNC_OP_COS, /* appended */
+  NNC_OP_RANDOM, /* random(key, ctr1, ctr0): i32, i32 and an index (or i32) to an f32 in [0, 1): Philox4x32-10
+                    with key (key, 0) and counter (ctr0 low 32 bits, ctr0 high 32 bits, ctr1, 0), then the top
+                    24 bits of output word 0 times 2^-24 (nnc's ir/op_eval.c has the reference code) */
 } NncOp;
 
 typedef enum { NNC_DIAG_ERROR, NNC_DIAG_WARNING, NNC_DIAG_NOTE } NncDiagLevel;

@@ -11,7 +11,10 @@ momentum from 0 and 1; the reported train loss uses the batch statistics
 (biased variance, gamma 1, beta 0: the values before the step); the test
 loss uses the running statistics and the saved gamma and beta.
 """
-import json, math, random, re, struct, sys
+import math, os, random, re, sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from testdata import load, rows
 
 MOMENTUM, EPS, C, PER = 0.25, 1e-5, 2, 4
 
@@ -22,23 +25,6 @@ def make(path):
         for _ in range(16):
             xs = [rng.gauss(3 if i < PER else -1, 2 if i < PER else 0.5) for i in range(C * PER)]
             f.write(",".join(f"{v:.6f}" for v in xs) + f",{rng.gauss(0, 1):.6f}\n")
-
-def rows(path):
-    with open(path) as f:
-        next(f)
-        return [[float(v) for v in line.split(",")] for line in f if line.strip()]
-
-def load(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    out = {}
-    for name, t in header.items():
-        if name != "__metadata__":
-            b, e = t["data_offsets"]
-            out[name] = struct.unpack(f"<{(e - b) // 4}f", data[8 + n + b:8 + n + e])
-    return out
 
 def loss(data, mean, var, gamma, beta):
     total = 0.0

@@ -11,7 +11,8 @@ same IDX headers as the originals (0x803 images, 0x801 labels), gzipped with
 mtime 0 so that reruns give identical files.
 
 Run from the repository root (standard library only):
-    python3 test/Inputs/make-fashion-subset.py [SOURCE_DIR [OUT_DIR]]
+    python3 test/Inputs/make-fashion-subset.py [SOURCE_DIR [OUT_DIR [TRAIN_PER_CLASS TEST_PER_CLASS]]]
+Tests make smaller subsets of fashion-small with the last two arguments.
 """
 import gzip
 import os
@@ -20,7 +21,7 @@ import sys
 
 SRC = sys.argv[1] if len(sys.argv) > 1 else "/usr/share/datasets/fashion-mnist"
 OUT = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "fashion-small")
-PER_CLASS = {"train": 200, "t10k": 50}
+PER_CLASS = {"train": int(sys.argv[3]), "t10k": int(sys.argv[4])} if len(sys.argv) > 4 else {"train": 200, "t10k": 50}
 
 
 def read_idx(path):

@@ -422,6 +422,10 @@ static void test_all_ops(int opt) {
   for (int op = 0; op < OP_COUNT; op++) {
     unsigned fl = ir_ops[op].flags;
     if (!(fl & OPF_ELEMWISE) || op == OP_CAST) continue;
+    if (op == OP_RANDOM) { /* integer operands only: random(ai, bi, the element's index) */
+      cases[n].op = (Op)op, cases[n].i32 = true, n++;
+      continue;
+    }
     cases[n].op = (Op)op, cases[n].i32 = false, n++;
     if (!(fl & OPF_FLOAT)) cases[n].op = (Op)op, cases[n].i32 = true, n++;
   }
@@ -435,7 +439,7 @@ static void test_all_ops(int opt) {
     snprintf(cs->name, sizeof cs->name, "%s", k->name);
     DType dt = cs->i32 ? DT_I32 : DT_F32;
     bool cast = cs->op == OP_CAST;
-    bool f32_out = (ir_ops[cs->op].flags & OPF_CMP) || (cast && cs->i32) || (!cast && !cs->i32);
+    bool f32_out = (ir_ops[cs->op].flags & OPF_CMP) || (cast && cs->i32) || (!cast && !cs->i32) || cs->op == OP_RANDOM;
     int32_t x = cs->i32 ? ai : a, y = cs->i32 ? bi : b, out = f32_out ? outf : outi;
     int32_t v = kernel_new_var(k);
     KStmt *l = kstmt_loop(P, v, NV, false, KL_PARALLEL);
@@ -444,6 +448,9 @@ static void test_all_ops(int opt) {
     if (cs->op == OP_WHERE) {
       uses(k, (int32_t[]){a, x, y, out}, 4);
       e = OP(OP_WHERE, dt, LD(a, 1, V(v), NULL), LD(x, 1, V(v), NULL), LD(y, 1, V(v), NULL));
+    } else if (cs->op == OP_RANDOM) {
+      uses(k, (int32_t[]){x, y, out}, 3);
+      e = OP(OP_RANDOM, DT_F32, LD(x, 1, V(v), NULL), LD(y, 1, V(v), NULL), V(v));
     } else {
       uses(k, (int32_t[]){x, y, out}, 3);
       DType rdt = f32_out ? DT_F32 : DT_I32;
@@ -488,6 +495,8 @@ static void test_all_ops(int opt) {
       } else if (cs->op == OP_WHERE) {
         want = cs->i32 ? ref(OP_WHERE, true, A[i], AI[i], BI[i]) : ref(OP_WHERE, false, A[i], A[i], Bf[i]);
         got = cs->i32 ? OI[i] : OF[i];
+      } else if (cs->op == OP_RANDOM) {
+        want = ref(OP_RANDOM, false, AI[i], BI[i], i), got = OF[i];
       } else {
         double x = cs->i32 ? (double)AI[i] : (double)A[i], y = cs->i32 ? (double)BI[i] : (double)Bf[i];
         want = ref(cs->op, cs->i32, x, y, 0);

@@ -382,8 +382,10 @@ static void agree(const char *name, const char *src, const Mode *mode, int64_t b
       for (int64_t i = 0; i < type_numel(&p->bufs[b].type); i++) r.mem[b][i] = (float)v[i];
     }
   float *scalars = r.mem[p->scalars];
-  for (uint32_t sy = 0, h = 0; sy < m->nsyms; sy++)
-    if (m->syms[sy].kind == SYM_HYPER) scalars[KSCALAR_HYPER0 + h++] = (float)m->syms[sy].value;
+  int32_t nhypers = 0;
+  for (uint32_t sy = 0; sy < m->nsyms; sy++)
+    if (m->syms[sy].kind == SYM_HYPER) scalars[KSCALAR_HYPER0 + nhypers++] = (float)m->syms[sy].value;
+  scalars[kscalar_seed(nhypers)] = (float)rt_rng_key16(5); /* interp_init's seed: the same dropout masks */
 
   const KBuffer *xb = &p->bufs[p->input], *yb = p->label >= 0 ? &p->bufs[p->label] : NULL;
   int64_t feat = type_numel(&xb->type);
@@ -408,6 +410,7 @@ static void agree(const char *name, const char *src, const Mode *mode, int64_t b
           interp_error(it));
     scalars[KSCALAR_STEP] = (float)step;
     scalars[KSCALAR_BATCH] = (float)n;
+    scalars[kscalar_training(nhypers)] = 1;
     run_plan(&r, p->train, p->ntrain, n);
     double kloss = sum(r.mem[p->loss], n);
     worst_loss = fmax(worst_loss, rel(loss, kloss));
@@ -425,6 +428,7 @@ static void agree(const char *name, const char *src, const Mode *mode, int64_t b
   CHECK(interp_eval(it, x, f32_label ? (void *)yf : (void *)yi, batch, &loss, metrics) == 0, "%s", interp_error(it));
   if (yb) memcpy(r.mem[p->label], f32_label ? (void *)yf : (void *)yi, (size_t)batch * 4);
   scalars[KSCALAR_BATCH] = (float)batch;
+  scalars[kscalar_training(nhypers)] = 0;
   run_plan(&r, p->eval, p->neval, batch);
   double kloss = sum(r.mem[p->loss], batch);
   CHECK(rel(loss, kloss) < TOL, "%s eval: loss %.9g, simulated gpu %.9g", what, loss, kloss);
@@ -622,6 +626,19 @@ static const char *wide_rows =
     " loss = cross_entropy(logits, y)\n metric accuracy = argmax(logits) == y\n}\n"
     "train w { data = idx(\"d\")\n optimizer = sgd(lr = 0.05, momentum = 0.9)\n batch = 19 }\n";
 
+/* Convolutions (padded, strided), max pooling, batch norm (batch
+ * statistics in training, running ones in evaluation) and dropout: every
+ * op a CNN adds, next to the interpreter. */
+static const char *cnn =
+    "layer cbn(x: f32[c, height, width], filters) {\n"
+    " param w: f32[filters, c, 3, 3] = uniform(-0.5, 0.5)\n"
+    " return relu(batch_norm(conv(x, w, padding = 1)))\n}\n"
+    "model c {\n input x: f32[2, 8, 8]\n label y: i32\n a = cbn(x, 4)\n p = max_pool(a, 2)\n"
+    " s = relu(conv2d(p, 3, kernel = 3, stride = 2, padding = 1))\n"
+    " h = dropout(dense(flatten(s), 12), 0.3)\n logits = dense(h, 5)\n"
+    " loss = cross_entropy(logits, y)\n metric accuracy = argmax(logits) == y\n}\n"
+    "train c { data = idx(\"d\")\n optimizer = sgd(lr = 0.05)\n batch = 6 }\n";
+
 /* `custom` (test_models.h) is custom.nn in small: swish, a residual layer
  * with tanh, label smoothing, RMSprop (sqrt, pow).  (The example itself,
  * with 784 random inputs, makes RMSprop amplify rounding noise beyond 1e-4
@@ -661,6 +678,8 @@ int main(void) {
   agree("regression", regression, &modes[0], 6, 3);
   agree("regression", regression, &modes[5], 6, 3);
   agree("primitives", primitives, &modes[0], 7, 3);
+  agree("cnn", cnn, &modes[0], 6, 3);
+  agree("cnn", cnn, &modes[5], 6, 3);
   sim_stop();
 
   check_archs();
@@ -672,6 +691,7 @@ int main(void) {
   check_no_libdevice(example_custom);
   check_no_libdevice(primitives);
   check_ptx("primitives", primitives, 16, false, false);
+  check_ptx("cnn", cnn, 16, false, false);
 
   free(mnist);
   free(example_custom);

@@ -243,6 +243,10 @@ static Module *build_all_ops(void) {
   ValueId st = ir_leaf(m, OP_STEP, 0, 0), bsz = ir_leaf(m, OP_BATCH_SIZE, 0, 0);
   ir_op2(m, OP_MUL, ir_leaf(m, OP_TRAINING, 0, 0), z, 0);
   ir_op2(m, OP_DIV, st, bsz, 0);
+  /* dropout's draw: random(cast(seed), cast(step), element positions of z) */
+  ValueId key = ir_retype(m, OP_CAST, ir_leaf(m, OP_SEED, 0, 0), ty(DT_I32, false, 0, 0, 0), 0);
+  ValueId ist = ir_retype(m, OP_CAST, st, ty(DT_I32, false, 0, 0, 0), 0);
+  ir_op3(m, OP_RANDOM, key, ist, ir_element(m, m->nodes[z].type, 0), 0);
   ValueId lr = ir_leaf(m, OP_HYPER, slr, 0), beta = ir_leaf(m, OP_HYPER, sbeta, 0);
   ValueId g = ir_leaf(m, OP_GRAD, sw, 0), mstate = ir_leaf(m, OP_STATE, sm, 0);
   ValueId loss = ir_op1(m, OP_NEG, ir_reduce(m, OP_REDUCE_SUM, ir_op2(m, OP_MUL, oh, lg, 0), 1, 0), 0);
@@ -886,12 +890,46 @@ static void test_robustness(void) {
   fclose(sink);
 }
 
+/* Philox4x32-10 against Random123's known-answer vectors (kat_vectors),
+ * and `random` as the top 24 bits of word 0 of key (a, 0), counter
+ * (c, c >> 32, b, 0). */
+static void test_philox(void) {
+  static const uint32_t kat[3][10] = {
+      {0, 0, 0, 0, 0, 0, 0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8},
+      {0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0x408f276d, 0x41c83b0e, 0xa20bc7c6,
+       0x6d5451fd},
+      {0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344, 0xa4093822, 0x299f31d0, 0xd16cfe09, 0x94fdcceb, 0x5001e420,
+       0x24126ea1},
+  };
+  for (int i = 0; i < 3; i++) {
+    uint32_t out[4];
+    op_philox4x32(kat[i], kat[i] + 4, out);
+    for (int w = 0; w < 4; w++)
+      CHECK(out[w] == kat[i][6 + w], "philox vector %d word %d: got %08x, want %08x", i, w, out[w], kat[i][6 + w]);
+  }
+  CHECK(op_eval(OP_RANDOM, DT_F32, 0, 0, 0) == 0x6627e8 * 0x1p-24, "random(0, 0, 0) = %.9g", op_eval(OP_RANDOM, DT_F32, 0, 0, 0));
+  uint32_t ctr[4] = {5, 1, 7, 0}, key[2] = {0xfffffffe, 0}, out[4];
+  op_philox4x32(ctr, key, out);
+  double r = op_eval(OP_RANDOM, DT_F32, -2, 7, 4294967296.0 + 5);
+  CHECK(r == (out[0] >> 8) * 0x1p-24, "random(-2, 7, 2^32 + 5) = %.9g, want %.9g", r, (out[0] >> 8) * 0x1p-24);
+  /* uniform: the mean and the fraction below 0.3 of 100000 draws */
+  double sum = 0, below = 0;
+  for (int i = 0; i < 100000; i++) {
+    double u = op_eval(OP_RANDOM, DT_F32, 12345, 3, i);
+    CHECK(u >= 0 && u < 1, "draw %d is %g", i, u);
+    sum += u, below += u < 0.3;
+  }
+  CHECK(fabs(sum / 100000 - 0.5) < 0.005 && fabs(below / 100000 - 0.3) < 0.005, "mean %g, below 0.3: %g",
+        sum / 100000, below / 100000);
+}
+
 int main(void) {
   diag_init(&nnc_diag);
   nnc_diag.verify = true; /* collect diagnostics instead of printing them */
   nnc_diag.error_limit = 0;
   test_golden();
   test_public_numbers();
+  test_philox();
   test_all_ops();
   test_numbers();
   test_shape_errors();

@@ -136,7 +136,7 @@ static T build(void) {
   Type tx = type_make(DT_F32, 1, (int64_t[]){784}, true), ty = type_make(DT_I32, 0, NULL, true);
   Type tw = type_make(DT_F32, 2, (int64_t[]){784, 64}, false);
   Type th = type_make(DT_F32, 1, (int64_t[]){64}, true), tb = type_make(DT_F32, 1, (int64_t[]){64}, false);
-  Type tl = type_make(DT_F32, 0, NULL, true), ts = type_make(DT_F32, 1, (int64_t[]){5}, false);
+  Type tl = type_make(DT_F32, 0, NULL, true), ts = type_make(DT_F32, 1, (int64_t[]){6}, false);
   int32_t bx = p->input = kprog_add_buffer(p, buffer(KB_INPUT, "x", &tx, sx, -1));
   int32_t by = p->label = kprog_add_buffer(p, buffer(KB_LABEL, "y", &ty, sy, -1));
   int32_t bw = kprog_add_buffer(p, buffer(KB_PARAM, "h.w", &tw, sw, -1));
@@ -293,7 +293,7 @@ static const char golden[] =
     "buffer %4 temp   t4        : f32[B,64]   slot 0\n"
     "buffer %5 temp   t5        : f32[64]     slot 1\n"
     "buffer %6 loss   loss      : f32[B]\n"
-    "buffer %7 scalars scalars   : f32[5]\n"
+    "buffer %7 scalars scalars   : f32[6]\n"
     "; slots: 2 (1 batched, 1 fixed)\n"
     "\n"
     "kernel k0_matmul(%0, %2, %4) ; matmul   loc(\"stdlib/nn.nn\":33:12 at \"examples/mnist.nn\":5:17)\n"
@@ -421,7 +421,8 @@ static void test_expressions(void) {
       {kexpr_scalar(p, KSCALAR_STEP), "$step"},
       {kexpr_scalar(p, KSCALAR_HYPER0), "$hyper.eps"},
       {kexpr_scalar(p, KSCALAR_HYPER0 + 1), "$training"},
-      {kexpr_scalar(p, KSCALAR_HYPER0 + 2), "$<bad scalar 4>"},
+      {kexpr_scalar(p, KSCALAR_HYPER0 + 2), "$seed"},
+      {kexpr_scalar(p, KSCALAR_HYPER0 + 3), "$<bad scalar 5>"},
       {kexpr_op(p, OP_ADD, DT_F32, a, NULL, NULL), "t0 + <null>"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -594,8 +595,8 @@ static void test_verifier(void) {
 
   /* run-time scalars */
   t = build();
-  t.sgd_lr->scalar = 5;
-  BROKEN("k3_sgd: scalar 5 does not exist (step, batch, 2 hypers and training)");
+  t.sgd_lr->scalar = 6;
+  BROKEN("k3_sgd: scalar 6 does not exist (step, batch, 2 hypers, training and seed)");
   t = build();
   t.p->kernels[t.k3].nargs = 3;
   BROKEN("k3_sgd: reads scalar 3, but the scalars buffer is not in its arguments");
@@ -637,8 +638,8 @@ static void test_verifier(void) {
   t.p->bufs[6].type.batched = false;
   BROKEN("buffer %6 loss: loss buffer is not f32[B]");
   t = build();
-  t.p->bufs[7].type.dims[0] = 4;
-  BROKEN("buffer %7 scalars: scalars buffer is not f32[N] with N >= 5");
+  t.p->bufs[7].type.dims[0] = 5;
+  BROKEN("buffer %7 scalars: scalars buffer is not f32[N] with N >= 6");
   t = build();
   t.p->loss = 5;
   BROKEN("program: loss buffer %5 is a temp buffer");
@@ -661,7 +662,7 @@ static void test_verifier(void) {
   CHECK(!verify_captured(p, err, sizeof err), "two broken kernels accepted");
   static const char want[] =
       "nnc: internal error: kernel IR: k0_matmul: load of buffer %99, which does not exist (8 buffers)\n"
-      "nnc: internal error: kernel IR: k3_sgd: scalar 9 does not exist (step, batch, 2 hypers and training)\n";
+      "nnc: internal error: kernel IR: k3_sgd: scalar 9 does not exist (step, batch, 2 hypers, training and seed)\n";
   CHECK(strcmp(err, want) == 0, "two broken kernels:\n%s", err);
   drop(&t);
 }
