@@ -94,7 +94,7 @@ field() { sed -n "s/.*[ :]$1=\([0-9.e+-]*\).*/\1/p" <<<" $2"; }
 # ---- build ----------------------------------------------------------------------
 "$nnc" "$root/examples/mnist.nn" -o "$tmp/mnist"
 "$nnc" "$root/examples/wide.nn" -o "$tmp/wide"
-cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I"$root" -I"$build" -I"$("$llvm_config" --includedir)" \
+cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I"$root" -I"$root/include" -I"$build" -I"$("$llvm_config" --includedir)" \
   "$here/matmul.c" "$build/libnnccore.a" "$build/libnnrt.a" -L"$("$llvm_config" --libdir)" -lLLVM-19 \
   -lopenblas -lz -lm -lpthread -ldl -o "$build/bench-matmul" # kept: bench-matmul --help
 # Fashion-MNIST with a 512-sample test set, for the wide model's runs.

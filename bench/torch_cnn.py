@@ -42,7 +42,7 @@ def vgg():
     return nn.Sequential(
         *conv_bn(1, 32), *conv_bn(32, 32), nn.MaxPool2d(2),
         *conv_bn(32, 64), *conv_bn(64, 64), nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(3136, 128), nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, 10))
+        nn.Linear(3136, 128), nn.ReLU(), nn.Dropout(0.25), nn.Linear(128, 10))
 
 # multiply-adds of one sample's forward pass
 MACS = {
