@@ -58,7 +58,7 @@ void rt_trainer_usage(FILE *f, const RtModelDesc *m, const char *prog) {
   fprintf(f, "  --steps N           stop after N training steps (default: no limit)\n");
   fprintf(f, "  --lr X              set the optimizer's 'lr' (positive)\n");
   fprintf(f, "  --hyper NAME=VALUE  set any optimizer hyper-parameter (repeatable; see below)\n");
-  fprintf(f, "  --seed N            initialisation and shuffling seed (default %lld)\n", (long long)m->seed);
+  fprintf(f, "  --seed N            initialisation, shuffling and dropout seed (default %lld)\n", (long long)m->seed);
   fprintf(f, "  --no-shuffle        keep the data in file order (default: %s)\n",
           m->shuffle ? "shuffled every epoch" : "file order");
   fprintf(f, "\nData:\n");
