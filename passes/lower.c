@@ -754,12 +754,25 @@ static void kernel_conv2d_filter_grad(Lowering *l, ValueId v, int32_t dst) {
 static void kernel_fold(Lowering *l, ValueId v, int32_t dst) {
   const Node *n = node(l, v);
   begin_kernel(l, "fold", v);
+  int s = n->attr.win.stride, lead = n->type.rank - 2;
+  if (s == n->attr.win.size && n->attr.win.pad == 0) {
+    /* windows that tile the input (pooling's size = stride): each element
+     * lies in one window, at (y mod s, x mod s) of window (y / s, x / s);
+     * past the last whole window (floor) the guarded load reads 0 */
+    Nest ns = nest(l, &n->type, n->type.rank);
+    KExpr *gi[NNC_MAX_RANK];
+    for (int i = 0; i < lead; i++) gi[i] = ns.idx[i];
+    gi[lead] = imod(l, ns.idx[lead], s), gi[lead + 1] = imod(l, ns.idx[lead + 1], s);
+    gi[lead + 2] = idiv(l, ns.idx[lead], s), gi[lead + 3] = idiv(l, ns.idx[lead + 1], s);
+    store(l, ns.inner, dst, ns.idx, ns.b, window_operand(l, n, 0, gi, ns.b));
+    return;
+  }
   int first;
   Nest ns = launch_nest(l, &n->type, &first);
   KAxis axes[NNC_MAX_CONTRACT_AXES];
   KExpr *idx[NNC_MAX_RANK], *ky, *kx, *cond = NULL, *gi[NNC_MAX_RANK];
   for (int i = 0; i < first; i++) idx[i] = ns.idx[i];
-  int nfree = free_axes(l, &n->type, first, idx, axes), k = n->attr.win.size, lead = n->type.rank - 2;
+  int nfree = free_axes(l, &n->type, first, idx, axes), k = n->attr.win.size;
   axes[nfree] = axis(l, k, false, &ky);
   axes[nfree + 1] = axis(l, k, false, &kx);
   for (int i = 0; i < lead; i++) gi[i] = idx[i];
