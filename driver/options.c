@@ -184,6 +184,8 @@ static const OptionDef options[] = {
     SHORTHAND("--schedule", "SPEC", "schedule", 0,
               "the matmul tiles: [KERNEL:]mr=N,nr=N,kc=N,mc=N,nc=N or [KERNEL:]off, items separated by ';', or "
               "@FILE (docs/codegen-cpu.md); --emit=kernels shows the schedule"),
+    SHORTHAND("--jobs", "N", "jobs", 64,
+              "compile the kernels in N parts on N threads (default: one per core, at most 8)"),
     SHORTHAND("--local-mem", "BYTES", "local-mem", INT64_C(1) << 31,
               "local memory a kernel may use for matmul tiles (default 32768)"),
     SHORTHAND("--gpu-arch", "sm_XY", "gpu-arch", 0,

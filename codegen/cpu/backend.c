@@ -8,7 +8,10 @@
 #include "codegen/backend.h"
 #include "codegen/cpu/cpu.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static CpuOptions cpu_options(const NncHost *h, NncCompile *c) {
   CpuOptions co = {.opt_level = h->opt_level(c), .cpu = h->option(c, "cpu"), .verbose = h->verbose(c) != 0,
@@ -20,6 +23,16 @@ static CpuOptions cpu_options(const NncHost *h, NncCompile *c) {
 static int cpu_backend_schedule(const NncHost *h, NncCompile *c) {
   CpuOptions co = cpu_options(h, c);
   return cpu_schedule((KProgram *)h->program(c), &co) ? 0 : 1;
+}
+
+/* The kernels compile on --jobs threads, by default one per core up to
+ * MAX_COMPILE_THREADS (codegen/cpu/parts.c). */
+enum { MAX_COMPILE_THREADS = 8 };
+static int compile_threads(const NncHost *h, NncCompile *c) {
+  const char *jobs = h->option(c, "jobs"); /* 1..64, checked by the driver */
+  if (jobs) return atoi(jobs);
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 1 ? 1 : n > MAX_COMPILE_THREADS ? MAX_COMPILE_THREADS : (int)n;
 }
 
 static int cpu_backend_compile(const NncHost *h, NncCompile *c) {
@@ -39,9 +52,22 @@ static int cpu_backend_compile(const NncHost *h, NncCompile *c) {
     CpuOutKind kind = !strcmp(emit, "llvm") ? CPU_OUT_LLVM : !strcmp(emit, "asm") ? CPU_OUT_ASM : CPU_OUT_OBJ;
     return cpu_compile(kp, &co, kind, h->output(c)) ? 0 : 1;
   }
-  const char *obj = h->temp_file(c, "kernels.o");
-  if (!obj || !cpu_compile(kp, &co, CPU_OUT_OBJ, obj)) return 1;
-  return h->link_trainer(c, "cpu", NULL, 0, NULL, &obj, 1, out);
+  char **bytes;
+  size_t *len;
+  int n = cpu_compile_parts(kp, &co, compile_threads(h, c), &bytes, &len);
+  const char **obj = n ? calloc((size_t)n, sizeof(char *)) : NULL;
+  bool ok = obj != NULL;
+  for (int i = 0; i < n; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "kernels%d.o", i);
+    ok = ok && (obj[i] = h->temp_file(c, name)) && cpu_write_bytes(obj[i], bytes[i], len[i]);
+    free(bytes[i]);
+  }
+  free(bytes);
+  free(len);
+  int rc = ok ? h->link_trainer(c, "cpu", NULL, 0, NULL, obj, n, out) : 1;
+  free(obj);
+  return rc;
 }
 
 const NncBackend nnc_backend_cpu = {
@@ -52,7 +78,7 @@ const NncBackend nnc_backend_cpu = {
     .emits = "llvm,asm,obj",
     .compile = cpu_backend_compile,
     .flags = NNC_BACKEND_CONTRACTIONS, /* packed products (passes/schedule_cpu.c, gemm.c) */
-    .options = "cpu,schedule",
+    .options = "cpu,schedule,jobs",
     .code = NNC_CODE_NATIVE,
     .schedule = cpu_backend_schedule,
 };

@@ -5,6 +5,7 @@
  *             gpu backend shares (codegen/llvm/emit.h)
  *   target.c  the host target machine, the optimisation pipeline, and
  *             writing textual IR, assembly or an object file
+ *   parts.c   a trainer's kernels compiled in parts on threads
  *
  * Kernel ABI (runtime/model.h, RtModelKernel):
  *
@@ -58,11 +59,13 @@ typedef enum {
 } CpuOutKind;
 
 /* ---- emit.c ---- */
-/* Builds one module in ctx holding a function per kernel of p (unoptimised;
- * the per-kernel bodies are internal always-inline helpers the optimiser
- * folds into the ABI functions).  Aborts with an internal error on IR that
- * breaks the kernel IR's rules. */
-LLVMModuleRef cpu_emit_module(const KProgram *p, LLVMContextRef ctx);
+/* Builds one module in ctx holding a function for each of the n kernels of
+ * p numbered in which[] (which NULL: every kernel; unoptimised; the
+ * per-kernel bodies are internal always-inline helpers the optimiser folds
+ * into the ABI functions).  Reads p only, so threads may each build a
+ * module of their own kernels in their own context.  Aborts with an
+ * internal error on IR that breaks the kernel IR's rules. */
+LLVMModuleRef cpu_emit_module(const KProgram *p, LLVMContextRef ctx, const uint32_t *which, uint32_t n);
 
 /* ---- target.c ---- */
 /* The target machine for the host (or o->cpu), PIC.  Reports an error and
@@ -72,11 +75,14 @@ LLVMTargetMachineRef cpu_target_machine(const CpuOptions *o);
  * the machine's "target-cpu" and "target-features". */
 void cpu_prepare_module(LLVMModuleRef m, LLVMTargetMachineRef tm);
 /* Runs LLVM's default<O0..O3> pipeline (loop and SLP vectorisation on from
- * -O2).  Returns false after reporting an error. */
-bool cpu_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, int opt_level);
+ * -O2).  Returns false after reporting an error (why NULL) or leaving it in
+ * *why (lk_run_pipeline). */
+bool cpu_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, int opt_level, char **why);
 /* Writes the module as `kind` to path (NULL or "-" = stdout, text only).
  * Returns false after reporting an error. */
 bool cpu_write(LLVMModuleRef m, LLVMTargetMachineRef tm, CpuOutKind kind, const char *path);
+/* Writes size bytes to path (NULL or "-" = stdout); false after reporting. */
+bool cpu_write_bytes(const char *path, const char *data, size_t size);
 
 /* The CPU scheduling pass for this target: contractions get packed,
  * register-blocked schedules sized for the machine's vector registers
@@ -84,8 +90,20 @@ bool cpu_write(LLVMModuleRef m, LLVMTargetMachineRef tm, CpuOutKind kind, const 
  * after reporting an error. */
 bool cpu_schedule(KProgram *p, const CpuOptions *o);
 
-/* The whole backend: schedule, emit, verify, prepare, optimise, write. */
+/* cpu_schedule, then the contractions without a packed or direct plan
+ * become loops: the kernels as the emitter takes them. */
+bool cpu_prepare_kernels(KProgram *p, const CpuOptions *o);
+
+/* The whole backend as one module: prepare the kernels, emit, verify,
+ * optimise, write. */
 bool cpu_compile(KProgram *p, const CpuOptions *o, CpuOutKind kind, const char *path);
+
+/* ---- parts.c ---- */
+/* The whole backend as up to nparts objects compiled on as many threads
+ * (kernels dealt by size; fewer parts when there are fewer kernels): the
+ * objects' bytes in (*objects)[i], (*lengths)[i] (malloc'ed, as are the
+ * arrays).  Returns the number of parts, 0 after reporting an error. */
+int cpu_compile_parts(KProgram *p, const CpuOptions *o, int nparts, char ***objects, size_t **lengths);
 
 /* ---- direct.c: contractions with a direct plan (KStmt.direct) ---- */
 /* Emits contraction s (planned by passes/schedule_cpu.c) as
@@ -93,8 +111,9 @@ bool cpu_compile(KProgram *p, const CpuOptions *o, CpuOutKind kind, const char *
 void cpu_direct_emit(LkEmit *E, const KStmt *s);
 
 /* ---- gemm.c: scheduled contractions (KGemm) ---- */
-/* Declares the thread-local packing arrays the module's schedules need. */
-void cpu_gemm_declare(LkEmit *E, const KProgram *p);
+/* Declares the thread-local packing arrays the schedules of the n kernels
+ * numbered in which[] (NULL: all of p's) need. */
+void cpu_gemm_declare(LkEmit *E, const KProgram *p, const uint32_t *which, uint32_t n);
 /* Emits kernel k's launch loop over [begin, end) as the packed product
  * and its epilogue; the builder is in the entry block, temps allocated. */
 void cpu_gemm_emit(LkEmit *E, const Kernel *k, LLVMValueRef begin, LLVMValueRef end);

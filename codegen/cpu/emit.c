@@ -22,6 +22,8 @@
 
 #include "codegen/llvm/emit.h"
 
+#include <llvm-c/Analysis.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,13 +142,18 @@ static void emit_kernel(LkEmit *E, const Kernel *k) {
   lk_kernel_end(E);
 }
 
-LLVMModuleRef cpu_emit_module(const KProgram *p, LLVMContextRef ctx) {
+LLVMModuleRef cpu_emit_module(const KProgram *p, LLVMContextRef ctx, const uint32_t *which, uint32_t n) {
   const char *name = p->module && p->module->name ? p->module->name : "nnc";
   LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(name, ctx);
+  if (!which) n = p->nkernels;
   LkEmit E;
   lk_init(&E, &cpu_target, p, ctx, mod);
-  cpu_gemm_declare(&E, p);
-  for (uint32_t i = 0; i < p->nkernels; i++) emit_kernel(&E, &p->kernels[i]);
+  cpu_gemm_declare(&E, p, which, n);
+  for (uint32_t i = 0; i < n; i++) emit_kernel(&E, &p->kernels[which ? which[i] : i]);
   lk_dispose(&E);
+  char *msg = NULL;
+  if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &msg))
+    nnc_internal_error(__FILE__, __LINE__, "cpu codegen produced invalid LLVM IR: %s", msg);
+  LLVMDisposeMessage(msg);
   return mod;
 }

@@ -393,10 +393,10 @@ static LLVMValueRef tls_array(LkEmit *E, const char *name, int64_t floats) {
   return gv;
 }
 
-void cpu_gemm_declare(LkEmit *E, const KProgram *p) {
+void cpu_gemm_declare(LkEmit *E, const KProgram *p, const uint32_t *which, uint32_t n) {
   int64_t a = 0, b = 0;
-  for (uint32_t i = 0; i < p->nkernels; i++) {
-    const KGemm *g = p->kernels[i].gemm;
+  for (uint32_t i = 0; i < n; i++) {
+    const KGemm *g = p->kernels[which ? which[i] : i].gemm;
     if (!g) continue;
     if ((int64_t)g->mc * g->kc > a) a = (int64_t)g->mc * g->kc;
     if ((int64_t)g->nc * g->kc > b) b = (int64_t)g->nc * g->kc;

@@ -15,7 +15,6 @@
 #include "support/diag.h"
 #include "passes/schedule_cpu.h"
 
-#include <llvm-c/Analysis.h>
 #include <llvm-c/Target.h>
 
 #include <errno.h>
@@ -72,15 +71,15 @@ void cpu_prepare_module(LLVMModuleRef m, LLVMTargetMachineRef tm) {
   LLVMDisposeMessage(features);
 }
 
-bool cpu_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, int opt_level) {
+bool cpu_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, int opt_level, char **why) {
   if (opt_level < 0) opt_level = 0;
   if (opt_level > 3) opt_level = 3;
   char pipeline[32];
   snprintf(pipeline, sizeof pipeline, "default<O%d>", opt_level);
-  return lk_run_pipeline(m, tm, pipeline, opt_level, opt_level >= 2);
+  return lk_run_pipeline(m, tm, pipeline, opt_level, opt_level >= 2, why);
 }
 
-static bool write_bytes(const char *path, const char *data, size_t size) {
+bool cpu_write_bytes(const char *path, const char *data, size_t size) {
   bool to_stdout = !path || !strcmp(path, "-");
   FILE *f = to_stdout ? stdout : fopen(path, "wb");
   if (!f) {
@@ -97,8 +96,8 @@ bool cpu_write(LLVMModuleRef m, LLVMTargetMachineRef tm, CpuOutKind kind, const 
   char *bytes;
   size_t len;
   LkOut out = kind == CPU_OUT_LLVM ? LK_OUT_IR : kind == CPU_OUT_ASM ? LK_OUT_ASM : LK_OUT_OBJ;
-  if (!lk_module_bytes(m, tm, out, &bytes, &len)) return false;
-  bool ok = write_bytes(path, bytes, len);
+  if (!lk_module_bytes(m, tm, out, &bytes, &len, NULL)) return false;
+  bool ok = cpu_write_bytes(path, bytes, len);
   free(bytes);
   return ok;
 }
@@ -150,27 +149,29 @@ static bool is_planned_product(const KStmt *s, void *kernel) {
   return (k->gemm && k->gemm->contract == s) || s->direct.vector > 0;
 }
 
-bool cpu_compile(KProgram *p, const CpuOptions *o, CpuOutKind kind, const char *path) {
+bool cpu_prepare_kernels(KProgram *p, const CpuOptions *o) {
   LLVMTargetMachineRef tm = cpu_target_machine(o);
   if (!tm) return false;
-  double t0 = now();
-  if (!schedule_for(p, o, tm)) {
-    LLVMDisposeTargetMachine(tm);
-    return false;
-  }
+  bool ok = schedule_for(p, o, tm);
+  LLVMDisposeTargetMachine(tm);
+  if (!ok) return false;
   for (uint32_t i = 0; i < p->nkernels; i++) /* the rest of the contractions as loops */
     kernel_expand_contractions(p, &p->kernels[i], is_planned_product, &p->kernels[i]);
+  return true;
+}
+
+bool cpu_compile(KProgram *p, const CpuOptions *o, CpuOutKind kind, const char *path) {
+  double t0 = now();
+  if (!cpu_prepare_kernels(p, o)) return false;
+  LLVMTargetMachineRef tm = cpu_target_machine(o);
+  if (!tm) return false;
   LLVMContextRef ctx = LLVMContextCreate();
   lk_diagnostics(ctx, o->verbose);
-  LLVMModuleRef m = cpu_emit_module(p, ctx);
-  char *msg = NULL;
-  if (LLVMVerifyModule(m, LLVMReturnStatusAction, &msg))
-    nnc_internal_error(__FILE__, __LINE__, "cpu codegen produced invalid LLVM IR: %s", msg);
-  LLVMDisposeMessage(msg);
+  LLVMModuleRef m = cpu_emit_module(p, ctx, NULL, 0);
   cpu_prepare_module(m, tm);
   if (o->verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "cpu-emit", (now() - t0) * 1e3);
   t0 = now();
-  bool ok = cpu_optimize(m, tm, o->opt_level);
+  bool ok = cpu_optimize(m, tm, o->opt_level, NULL);
   if (o->verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "cpu-opt", (now() - t0) * 1e3);
   t0 = now();
   ok = ok && cpu_write(m, tm, kind, path);

@@ -123,7 +123,7 @@ bool gpu_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, int opt_level) {
   if (opt_level > 3) opt_level = 3;
   char pipeline[96];
   snprintf(pipeline, sizeof pipeline, "function(nvvm-reflect),globaldce,default<O%d>", opt_level);
-  return lk_run_pipeline(m, tm, pipeline, opt_level, -1);
+  return lk_run_pipeline(m, tm, pipeline, opt_level, -1, NULL);
 }
 
 bool gpu_compile(KProgram *p, const GpuOptions *o, GpuOutKind kind, char **text, size_t *len) {
@@ -159,7 +159,7 @@ bool gpu_compile(KProgram *p, const GpuOptions *o, GpuOutKind kind, char **text,
   ok = ok && gpu_optimize(m, tm, o->opt_level);
   if (o->verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "gpu-opt", (now() - t0) * 1e3);
   t0 = now();
-  ok = ok && lk_module_bytes(m, tm, kind == GPU_OUT_LLVM ? LK_OUT_IR : LK_OUT_ASM, text, len);
+  ok = ok && lk_module_bytes(m, tm, kind == GPU_OUT_LLVM ? LK_OUT_IR : LK_OUT_ASM, text, len, NULL);
   if (o->verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "gpu-ptx", (now() - t0) * 1e3);
   LLVMDisposeModule(m);
   LLVMContextDispose(ctx);

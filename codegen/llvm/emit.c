@@ -30,7 +30,12 @@
  * are loops with tanh (LLVM 19 has no vector form of llvm.tanh).  Schedule
  * hints override that: sched.vector > 1 sets the width, 1 disables
  * vectorisation; sched.unroll sets the unroll count (1 disables unrolling,
- * on every target).  sched.tile is for passes on the kernel IR.
+ * on every target).  sched.tile is for passes on the kernel IR.  The same
+ * targets' other loops get llvm.loop.unroll.runtime.disable: unrolling a
+ * loop by a count known only at run time gained nothing measurable on
+ * these loops (vectorised loops are interleaved already) and took a fifth
+ * of vgg.nn's compile time; a contraction's planned code (its own loops)
+ * keeps it.
  */
 #include "codegen/llvm/emit.h"
 
@@ -453,7 +458,18 @@ static LLVMMetadataRef md_prop(const LkEmit *E, const char *name, LLVMValueRef v
   return LLVMMDNodeInContext2(E->ctx, ops, value ? 2 : 1);
 }
 
-/* Attaches !llvm.loop (a distinct, self-referencing node) to the latch. */
+/* Attaches !llvm.loop (a distinct, self-referencing node) of ops[1..n) to
+ * the latch; ops[0] is for the node itself. */
+static void attach_loop_md(const LkEmit *E, LLVMValueRef latch_br, LLVMMetadataRef *ops, size_t n) {
+  if (n == 1) return;
+  LLVMMetadataRef self = LLVMTemporaryMDNode(E->ctx, NULL, 0);
+  ops[0] = self;
+  LLVMMetadataRef id = LLVMMDNodeInContext2(E->ctx, ops, n);
+  LLVMMetadataReplaceAllUsesWith(self, id); /* the node now refers to itself: distinct */
+  LLVMSetMetadata(latch_br, E->md_loop, LLVMMetadataAsValue(E->ctx, id));
+}
+
+/* The loop hints of a kernel IR loop (see "Loop hints" above) on its latch. */
 static void loop_metadata(const LkEmit *E, LLVMValueRef latch_br, const KStmt *s) {
   LLVMMetadataRef ops[6];
   size_t n = 1;
@@ -470,14 +486,11 @@ static void loop_metadata(const LkEmit *E, LLVMValueRef latch_br, const KStmt *s
   }
   if (s->sched.unroll == 1)
     ops[n++] = md_prop(E, "llvm.loop.unroll.disable", NULL);
+  else if (!s->sched.unroll && E->target->vector_hints) /* see "Loop hints" above */
+    ops[n++] = md_prop(E, "llvm.loop.unroll.runtime.disable", NULL);
   else if (s->sched.unroll > 1)
     ops[n++] = md_prop(E, "llvm.loop.unroll.count", LLVMConstInt(E->i32, (unsigned)s->sched.unroll, 0));
-  if (n == 1) return;
-  LLVMMetadataRef self = LLVMTemporaryMDNode(E->ctx, NULL, 0);
-  ops[0] = self;
-  LLVMMetadataRef id = LLVMMDNodeInContext2(E->ctx, ops, n);
-  LLVMMetadataReplaceAllUsesWith(self, id); /* the node now refers to itself: distinct */
-  LLVMSetMetadata(latch_br, E->md_loop, LLVMMetadataAsValue(E->ctx, id));
+  attach_loop_md(E, latch_br, ops, n);
 }
 
 /* ---- statements --------------------------------------------------------------------------- */
@@ -553,7 +566,11 @@ LLVMValueRef lk_for_begin(LkEmit *E, LkLoop *l, LLVMValueRef lo, LLVMValueRef hi
 void lk_for_end(LkEmit *E, LkLoop *l) {
   LLVMValueRef next = LLVMBuildNSWAdd(E->b, l->iv, l->step, "");
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(E->b);
-  LLVMBuildCondBr(E->b, LLVMBuildICmp(E->b, LLVMIntSLT, next, l->hi, ""), l->body, l->exit);
+  LLVMValueRef br = LLVMBuildCondBr(E->b, LLVMBuildICmp(E->b, LLVMIntSLT, next, l->hi, ""), l->body, l->exit);
+  if (E->target->vector_hints) {
+    LLVMMetadataRef ops[2] = {NULL, md_prop(E, "llvm.loop.unroll.runtime.disable", NULL)};
+    attach_loop_md(E, br, ops, 2);
+  }
   LLVMAddIncoming(l->iv, &next, &latch, 1);
   LLVMMoveBasicBlockAfter(l->exit, latch);
   LLVMPositionBuilderAtEnd(E->b, l->exit);

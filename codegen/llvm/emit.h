@@ -36,7 +36,7 @@ typedef struct LkEmit LkEmit;
 
 typedef struct LkTarget {
   const char *name;        /* "cpu", "gpu": in internal errors */
-  bool vector_hints;       /* llvm.loop.vectorize.* on innermost contiguous loops */
+  bool vector_hints;       /* llvm.loop.vectorize.* on innermost contiguous loops, no runtime unrolling */
   /* An f32 op with an LLVM intrinsic in ir/ops.def (b for two operands):
    * the target's value, or NULL for the intrinsic. */
   LLVMValueRef (*math)(LkEmit *E, Op op, LLVMValueRef a, LLVMValueRef b);

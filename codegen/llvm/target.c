@@ -6,6 +6,7 @@
 
 #include <llvm-c/Transforms/PassBuilder.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 LLVMCodeGenOptLevel lk_codegen_level(int opt_level) {
@@ -39,7 +40,21 @@ void lk_module_target(LLVMModuleRef m, LLVMTargetMachineRef tm) {
   LLVMDisposeTargetData(td);
 }
 
-bool lk_run_pipeline(LLVMModuleRef m, LLVMTargetMachineRef tm, const char *pipeline, int opt_level, int vectorize) {
+/* Reports msg, or hands it to the caller's *why. */
+static void fail(char **why, const char *fmt, const char *a, const char *b) {
+  size_t n = strlen(fmt) + strlen(a) + strlen(b) + 1;
+  char *msg = nnc_xmalloc(n);
+  snprintf(msg, n, fmt, a, b);
+  if (why) {
+    *why = msg;
+    return;
+  }
+  diag_error_plain("%s", msg);
+  free(msg);
+}
+
+bool lk_run_pipeline(LLVMModuleRef m, LLVMTargetMachineRef tm, const char *pipeline, int opt_level, int vectorize,
+                     char **why) {
   LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
   if (vectorize >= 0) {
     LLVMPassBuilderOptionsSetLoopVectorization(po, vectorize);
@@ -51,7 +66,7 @@ bool lk_run_pipeline(LLVMModuleRef m, LLVMTargetMachineRef tm, const char *pipel
   LLVMDisposePassBuilderOptions(po);
   if (e) {
     char *msg = LLVMGetErrorMessage(e);
-    diag_error_plain("LLVM pipeline '%s' failed: %s", pipeline, msg);
+    fail(why, "LLVM pipeline '%s' failed: %s", pipeline, msg);
     LLVMDisposeErrorMessage(msg);
     return false;
   }
@@ -65,7 +80,7 @@ static void take(const char *data, size_t n, char **bytes, size_t *len) {
   *len = n;
 }
 
-bool lk_module_bytes(LLVMModuleRef m, LLVMTargetMachineRef tm, LkOut kind, char **bytes, size_t *len) {
+bool lk_module_bytes(LLVMModuleRef m, LLVMTargetMachineRef tm, LkOut kind, char **bytes, size_t *len, char **why) {
   *bytes = NULL;
   *len = 0;
   if (kind == LK_OUT_IR) {
@@ -77,7 +92,7 @@ bool lk_module_bytes(LLVMModuleRef m, LLVMTargetMachineRef tm, LkOut kind, char 
   char *err = NULL;
   LLVMMemoryBufferRef buf = NULL;
   if (LLVMTargetMachineEmitToMemoryBuffer(tm, m, kind == LK_OUT_ASM ? LLVMAssemblyFile : LLVMObjectFile, &err, &buf)) {
-    diag_error_plain("LLVM code generation failed: %s", err ? err : "unknown error");
+    fail(why, "LLVM code generation failed: %s%s", err ? err : "unknown error", "");
     LLVMDisposeMessage(err);
     return false;
   }

@@ -26,17 +26,22 @@ LLVMTargetMachineRef lk_target_machine(const char *triple, const char *cpu, cons
 /* Sets m's triple and data layout from tm. */
 void lk_module_target(LLVMModuleRef m, LLVMTargetMachineRef tm);
 
+/* Where these functions fail they report through the diagnostics engine
+ * when why is NULL; otherwise they leave the message, malloc'ed, in *why
+ * (for threads, which must not report: the engine is not thread-safe). */
+
 /* Runs a new-pass-manager pipeline ("default<O2>", "function(nvvm-reflect),...")
  * over m, unrolling loops from -O1, with loop and SLP vectorisation when
  * vectorize is 1, without when 0, as LLVM chooses when -1; false after
- * reporting "LLVM pipeline '...' failed: ...". */
-bool lk_run_pipeline(LLVMModuleRef m, LLVMTargetMachineRef tm, const char *pipeline, int opt_level, int vectorize);
+ * "LLVM pipeline '...' failed: ...". */
+bool lk_run_pipeline(LLVMModuleRef m, LLVMTargetMachineRef tm, const char *pipeline, int opt_level, int vectorize,
+                     char **why);
 
 /* m's LLVM IR text, or tm's assembly or object code, malloc'ed in
- * *bytes (NUL-terminated, *len bytes without it); false after reporting
- * "LLVM code generation failed: ...". */
+ * *bytes (NUL-terminated, *len bytes without it); false after "LLVM code
+ * generation failed: ...". */
 typedef enum { LK_OUT_IR, LK_OUT_ASM, LK_OUT_OBJ } LkOut;
-bool lk_module_bytes(LLVMModuleRef m, LLVMTargetMachineRef tm, LkOut kind, char **bytes, size_t *len);
+bool lk_module_bytes(LLVMModuleRef m, LLVMTargetMachineRef tm, LkOut kind, char **bytes, size_t *len, char **why);
 
 /* Prints LLVM's errors (and with verbose its warnings) as "nnc: llvm ...". */
 void lk_diagnostics(LLVMContextRef ctx, bool verbose);

@@ -112,7 +112,7 @@ static void jit(int opt) {
   LLVMOrcJITDylibAddGenerator(LLVMOrcLLJITGetMainJITDylib(J), gen);
   LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
   LLVMContextSetDiagnosticHandler(LLVMOrcThreadSafeContextGetContext(tsc), on_diagnostic, NULL);
-  LLVMModuleRef mod = cpu_emit_module(P, LLVMOrcThreadSafeContextGetContext(tsc));
+  LLVMModuleRef mod = cpu_emit_module(P, LLVMOrcThreadSafeContextGetContext(tsc), NULL, 0);
   char *msg = NULL;
   if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &msg)) {
     printf("FATAL: invalid module: %s\n", msg);
@@ -121,7 +121,7 @@ static void jit(int opt) {
   LLVMDisposeMessage(msg);
   cpu_prepare_module(mod, tm);
   LLVMSetDataLayout(mod, LLVMOrcLLJITGetDataLayoutStr(J));
-  if (!cpu_optimize(mod, tm, opt)) exit(1);
+  if (!cpu_optimize(mod, tm, opt, NULL)) exit(1);
   LLVMDisposeTargetMachine(tm);
   if (getenv("NNC_TEST_DUMP")) { /* NNC_TEST_DUMP=DIR: the optimised IR of every program */
     static int seq;

@@ -266,7 +266,7 @@ static LLVMOrcLLJITRef jit_host(const KProgram *p, const GpuSchedule *s) {
   LLVMDisposeMessage(msg);
   cpu_prepare_module(mod, tm);
   LLVMSetDataLayout(mod, LLVMOrcLLJITGetDataLayoutStr(J));
-  if (!cpu_optimize(mod, tm, 2)) exit(1);
+  if (!cpu_optimize(mod, tm, 2, NULL)) exit(1);
   LLVMDisposeTargetMachine(tm);
   jit_check(LLVMOrcLLJITAddLLVMIRModule(J, jd, LLVMOrcCreateNewThreadSafeModule(mod, tsc)), "add module");
   LLVMOrcDisposeThreadSafeContext(tsc);
