@@ -92,7 +92,8 @@ static int64_t ibound(const Lowering *l, const KExpr *e) {
  * False unless each of the others is known non-negative (a bound): then
  * a / k = q + r / k and a mod k = r mod k, so a reshape's flattened index
  * (i 784 + j) / 784 comes back as i + j / 784 = i (j < 784) instead of a
- * division per element. */
+ * division per element.  A term s c with c dividing k splits s by k / c,
+ * so the nested form ((i 28 + j) 28 + m) / 784 comes back as i too. */
 static bool split_multiples(Lowering *l, KExpr *a, int64_t k, KExpr **q, KExpr **r) {
   if (a->kind == KE_OP && a->index && a->op == OP_ADD)
     return split_multiples(l, a->a, k, q, r) && split_multiples(l, a->b, k, q, r);
@@ -102,6 +103,16 @@ static bool split_multiples(Lowering *l, KExpr *a, int64_t k, KExpr **q, KExpr *
     KExpr *t = kexpr_imul(p, a->a, (int64_t)a->b->value / k);
     *q = *q ? kexpr_iadd(p, *q, t) : t;
     return true;
+  }
+  if (a->kind == KE_OP && a->index && a->op == OP_MUL && a->b->kind == KE_CONST && a->b->value >= 1 &&
+      k % (int64_t)a->b->value == 0) { /* s c with c | k: s = q' (k / c) + r', so s c = q' k + r' c */
+    int64_t c = (int64_t)a->b->value;
+    KExpr *q2 = NULL, *r2 = NULL;
+    if (split_multiples(l, a->a, k / c, &q2, &r2)) {
+      if (q2) *q = *q ? kexpr_iadd(p, *q, q2) : q2;
+      if (r2) *r = *r ? kexpr_iadd(p, *r, kexpr_imul(p, r2, c)) : kexpr_imul(p, r2, c);
+      return true;
+    }
   }
   if (!ibound(l, a)) return false;
   *r = *r ? kexpr_iadd(p, *r, a) : a;
