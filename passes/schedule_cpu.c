@@ -10,7 +10,9 @@
  * element offset in i and k only, B's in k and j only, C's in i and j
  * (one-to-one).  This reads the statement's fields; nothing matches loop
  * shapes.  Index arithmetic such as `v - v / 64 * 64` with v known to lie
- * in [0, 64) simplifies to v.  Every other contraction is left to the
+ * in [0, 64) simplifies to v, and an unflattened index (a dense layer
+ * reading a [16, 5, 5] image at k / 25, k / 5 - k / 5 / 5 * 5, k - k / 5 * 5)
+ * is affine because its quotients cancel in the element offset (Aff.q).  Every other contraction is left to the
  * emitter's loops, in rows order (sched.rows) where its last free axis is
  * contiguous.
  *
@@ -51,14 +53,53 @@ typedef struct Ctx {
   int64_t extent[NV];   /* their extents (0 = unknown: batched) */
 } Ctx;
 
+/* A quotient (c + x[VI] i + x[VJ] j + x[VK] k) / d, d > 0, truncated. */
+typedef struct Quot {
+  int64_t coef;         /* its multiple in the sum */
+  int64_t c, x[NV], d;
+} Quot;
+
+enum { MAX_QUOTS = 8 };
+
 typedef struct Aff {
   int64_t c, x[NV];     /* c + x[VI] i + x[VJ] j + x[VK] k */
-} Aff;
+  int nq;               /* + sum of q[].coef * quotient: a flattened index */
+  Quot q[MAX_QUOTS];    /* unflattened ((v / 5 - v / 5 / 5 * 5) ...), */
+} Aff;                  /* whose quotients cancel in an element offset */
+
+static bool same_quot(const Quot *a, const Quot *b) {
+  if (a->c != b->c || a->d != b->d) return false;
+  for (int v = 0; v < NV; v++)
+    if (a->x[v] != b->x[v]) return false;
+  return true;
+}
+
+/* out += k * a (quotients merged by value); false when they are too many. */
+static bool aff_add(Aff *out, const Aff *a, int64_t k) {
+  out->c += k * a->c;
+  for (int v = 0; v < NV; v++) out->x[v] += k * a->x[v];
+  for (int i = 0; i < a->nq; i++) {
+    int j = 0;
+    while (j < out->nq && !same_quot(&out->q[j], &a->q[i])) j++;
+    if (j == out->nq) {
+      if (out->nq == MAX_QUOTS) return false;
+      out->q[out->nq] = a->q[i];
+      out->q[out->nq++].coef = 0;
+    }
+    out->q[j].coef += k * a->q[i].coef;
+  }
+  int n = 0; /* cancelled quotients go */
+  for (int j = 0; j < out->nq; j++)
+    if (out->q[j].coef) out->q[n++] = out->q[j];
+  out->nq = n;
+  return true;
+}
 
 /* The least and greatest value of a over the loop ranges; false when a
  * depends on a variable of unknown extent. */
 static bool aff_range(const Ctx *cx, const Aff *a, int64_t *lo, int64_t *hi) {
   *lo = *hi = a->c;
+  if (a->nq) return false;
   for (int v = 0; v < NV; v++) {
     if (!a->x[v]) continue;
     if (cx->extent[v] <= 0) return false;
@@ -68,6 +109,16 @@ static bool aff_range(const Ctx *cx, const Aff *a, int64_t *lo, int64_t *hi) {
   }
   return true;
 }
+
+/* No variable in the affine part. */
+static bool aff_invariant(const Aff *a) {
+  for (int v = 0; v < NV; v++)
+    if (a->x[v]) return false;
+  return true;
+}
+
+/* c alone. */
+static bool aff_constant(const Aff *a) { return !a->nq && aff_invariant(a); }
 
 static bool aff(const Ctx *cx, const KExpr *e, Aff *out) {
   memset(out, 0, sizeof *out);
@@ -90,41 +141,37 @@ static bool aff(const Ctx *cx, const KExpr *e, Aff *out) {
     case OP_ADD:
     case OP_SUB:
       if (!aff(cx, e->a, &a) || !aff(cx, e->b, &b)) return false;
-      out->c = e->op == OP_ADD ? a.c + b.c : a.c - b.c;
-      for (int v = 0; v < NV; v++) out->x[v] = e->op == OP_ADD ? a.x[v] + b.x[v] : a.x[v] - b.x[v];
-      return true;
+      return aff_add(out, &a, 1) && aff_add(out, &b, e->op == OP_ADD ? 1 : -1);
     case OP_NEG:
       if (!aff(cx, e->a, &a)) return false;
-      out->c = -a.c;
-      for (int v = 0; v < NV; v++) out->x[v] = -a.x[v];
+      return aff_add(out, &a, -1);
       return true;
-    case OP_MUL:
+    case OP_MUL: { /* by a constant */
       if (!aff(cx, e->a, &a) || !aff(cx, e->b, &b)) return false;
-      for (int v = 0; v < NV; v++)
-        if (a.x[v] && b.x[v]) return false;
-      {
-        bool a_const = true;
-        for (int v = 0; v < NV; v++) a_const &= !a.x[v];
-        const Aff *k = a_const ? &a : &b, *t = a_const ? &b : &a;
-        for (int v = 0; v < NV; v++) {
-          if (k != &a && k->x[v]) return false; /* neither is constant */
-          out->x[v] = t->x[v] * k->c;
-        }
-        out->c = t->c * k->c;
-      }
-      return true;
-    case OP_DIV: { /* x / d with 0 <= x < d is 0; with x constant, the quotient */
+      const Aff *k = aff_constant(&a) ? &a : aff_constant(&b) ? &b : NULL;
+      return k && aff_add(out, k == &a ? &b : &a, k->c);
+    }
+    case OP_DIV: { /* by a positive constant */
       int64_t lo, hi;
-      if (!aff(cx, e->a, &a) || !aff(cx, e->b, &b)) return false;
-      for (int v = 0; v < NV; v++)
-        if (b.x[v]) return false;
-      if (b.c <= 0 || !aff_range(cx, &a, &lo, &hi)) return false;
-      if (lo == hi) {
-        out->c = lo / b.c;
+      if (!aff(cx, e->a, &a) || !aff(cx, e->b, &b) || !aff_constant(&b) || b.c <= 0) return false;
+      if (aff_range(cx, &a, &lo, &hi)) {
+        if (lo == hi) { /* constant: the quotient */
+          out->c = lo / b.c;
+          return true;
+        }
+        if (lo >= 0 && hi < b.c) return true; /* 0 <= x < d: 0 */
+      }
+      if (a.nq == 1 && a.q[0].coef == 1 && aff_invariant(&a) && !a.c) { /* (x / d1) / d2 = x / (d1 d2) */
+        if (a.q[0].d > INT32_MAX || b.c > INT32_MAX) return false;
+        *out = a;
+        out->q[0].d *= b.c;
         return true;
       }
-      if (lo < 0 || hi >= b.c) return false;
-      return true; /* 0 */
+      if (a.nq) return false;
+      out->nq = 1; /* a quotient, which must cancel in the element offset (access) */
+      out->q[0] = (Quot){.coef = 1, .c = a.c, .d = b.c};
+      memcpy(out->q[0].x, a.x, sizeof a.x);
+      return true;
     }
     default: return false;
     }
@@ -142,11 +189,10 @@ static bool access(const Ctx *cx, const KProgram *p, int32_t buf, KExpr *const *
   int64_t row = 1;
   for (int d = nidx - 1; d >= 0; d--) {
     Aff a;
-    if (!aff(cx, idx[d], &a)) return false;
-    off.c += a.c * row;
-    for (int v = 0; v < NV; v++) off.x[v] += a.x[v] * row;
+    if (!aff(cx, idx[d], &a) || !aff_add(&off, &a, row)) return false;
     if (d - batched >= 0) row *= kb->type.dims[d - batched];
   }
+  if (off.nq) return false; /* a quotient left: not affine */
   o->buf = buf;
   o->offset = off.c;
   o->si = off.x[VI];
