@@ -147,9 +147,10 @@ struct KStmt {
   } sched;
   struct {            /* KS_CONTRACT: the CPU's direct plan (codegen/cpu/direct.c), a hint like sched */
     int vector;       /* lanes per vector; 0 = no plan */
-    int nv, mr;       /* vectors of lanes per block, rows per block */
+    int nv, mr, nc;   /* vectors of lanes per block, rows per block, columns per block */
     int8_t lanes;     /* index into axes[]: a free axis (outputs in lanes) or a reduction axis (partial sums) */
     int8_t rows;      /* index into axes[] of a free axis whose block of mr shares a factor's loads, or -1 */
+    int8_t cols;      /* index into axes[] of a free axis whose block of nc shares the other factor's, or -1 */
   } direct;
   KStmt **body;
   uint32_t nbody, capbody;

@@ -320,6 +320,7 @@ static void print_contract(const Printer *pr, const KStmt *s, int depth) {
     indent(out, depth);
     fprintf(out, "; direct lanes=v%d (%d x %d)", s->axes[s->direct.lanes].var, s->direct.nv, s->direct.vector);
     if (s->direct.rows >= 0) fprintf(out, " rows=v%d (%d)", s->axes[s->direct.rows].var, s->direct.mr);
+    if (s->direct.cols >= 0) fprintf(out, " cols=v%d (%d)", s->axes[s->direct.cols].var, s->direct.nc);
     fputc('\n', out);
   }
 }

@@ -280,9 +280,33 @@ static bool prefers_rows(const KProgram *p, const KStmt *c) {
  *    gradient's ox), the one whose extent fills the most lanes;
  *  - a row axis: another free axis along which one factor is invariant,
  *    so that factor's vectors serve a block of mr accumulator rows;
- * and enough work to pay for it. */
+ * and enough work to pay for it.  It may also have a column axis: a third
+ * free axis along which the factor that moves with the rows is invariant
+ * (a filter gradient's channel), so that each step loads mr + nc values
+ * for mr nc FMAs. */
 
-enum { DIRECT_MIN_WORK = 4096 };
+enum { DIRECT_MIN_WORK = 4096, MAX_COLS = 4 };
+
+/* Does e's element move with var (or not provably stay)? */
+static bool moves(const KProgram *p, const KExpr *e, int32_t var) {
+  int64_t st;
+  return !(kaccess_stride(p, e->buf, e->idx, e->nidx, var, &st) && st == 0);
+}
+
+/* The share of ceil(extent / block) blocks that lies inside extent. */
+static double share(int64_t extent, int64_t block) {
+  return (double)extent / (double)((extent + block - 1) / block * block);
+}
+
+/* Rows per block, at most max: the fewest rows computed in all
+ * (ceil(extent / mr) mr), the larger block on a tie, within [max / 2, max]. */
+static int fewest_rows(int64_t extent, int max) {
+  int mr = max;
+  for (int m = max - 1; m >= (max + 1) / 2 && m >= 1; m--)
+    if ((extent + m - 1) / m * m < (extent + mr - 1) / mr * mr) mr = m;
+  if (mr > extent) mr = (int)extent;
+  return mr;
+}
 
 static bool stride_is(const KProgram *p, const KExpr *e, int32_t var, int64_t want) {
   int64_t st;
@@ -335,25 +359,61 @@ static void plan_direct(const KProgram *p, KStmt *c, const CpuScheduleOptions *o
   int64_t work = 1;
   for (int i = 0; i < n; i++) work *= c->axes[i].extent * (c->axes[i].batched ? 32 : 1);
   if (work < DIRECT_MIN_WORK) return;
+  /* columns: a free axis along which no factor moves that moves with the rows */
+  int cols = -1;
+  int32_t rv = c->axes[rows].var;
+  for (int i = 0; i < c->nfree && cols < 0; i++) {
+    int32_t v = c->axes[i].var;
+    int64_t cs;
+    if (i == lanes || i == rows || c->axes[i].batched || c->axes[i].extent < 2) continue;
+    if (!kaccess_stride(p, c->buf, c->idx, c->nidx, v, &cs) || cs == 0) continue;
+    bool ok = true, any = false;
+    for (int k = 0; k < 2; k++) {
+      ok &= !(moves(p, f[k], rv) && moves(p, f[k], v));
+      any |= moves(p, f[k], v);
+    }
+    if (ok && any) cols = i;
+  }
+  /* The block (nv, mr, nc) of least modelled time per useful FMA: a step
+   * costs max(FMAs, loads) (two of each a cycle), over the share of lanes,
+   * rows and columns that hold outputs.  The registers hold the
+   * accumulators, a column's vectors, a broadcast, and for a guarded
+   * factor that moves with the lanes its masks (else they spill). */
   bool reduces = lanes >= c->nfree;
-  int nv = reduces || c->axes[lanes].extent > w ? 2 : 1;
-  /* the accumulators, the vectors of one factor, a broadcast, and for a
-   * guarded factor that moves with the lanes its masks (else they spill) */
   bool masked = (c->a->kind == KE_LOAD && c->a->guarded && kexpr_mentions(c->a, c->axes[lanes].var)) ||
                 (c->b->kind == KE_LOAD && c->b->guarded && kexpr_mentions(c->b, c->axes[lanes].var));
-  int max = (regs - nv - 2 - (masked ? nv : 0)) / nv;
-  if (max > 12) max = 12;
-  if (max < 1) max = 1;
-  int64_t extent = c->axes[rows].extent;
-  int mr = max; /* the fewest rows computed in all (ceil(extent / mr) mr); the larger block on a tie */
-  for (int m = max - 1; m >= (max + 1) / 2 && m >= 1; m--)
-    if ((extent + m - 1) / m * m < (extent + mr - 1) / mr * mr) mr = m;
-  if (mr > extent) mr = (int)extent;
-  c->direct.vector = w;
-  c->direct.nv = nv;
-  c->direct.mr = mr;
+  int64_t le = c->axes[lanes].extent;
+  double best_cost = 0;
+  /* on a tie: fewer columns; two vectors for outputs, one for partial sums (fewer to add up) */
+  for (int nv = reduces ? 1 : 2; reduces ? nv <= 2 : nv >= 1; nv += reduces ? 1 : -1) {
+    if (nv == 2 && !(reduces || le > w)) continue;
+    int max_nc = cols < 0 ? 1 : c->axes[cols].extent < MAX_COLS ? (int)c->axes[cols].extent : MAX_COLS;
+    for (int nc = 1; nc <= max_nc; nc++) {
+      int max = (regs - nv * nc - 2 - (masked ? nv : 0)) / (nv * nc);
+      if (max > 12) max = 12;
+      if (max < 1) continue;
+      int mr = fewest_rows(c->axes[rows].extent, max);
+      double fmas = (double)mr * nc * nv, loads = 0;
+      for (int k = 0; k < 2; k++)
+        loads += (moves(p, f[k], rv) ? mr : 1) * (cols >= 0 && moves(p, f[k], c->axes[cols].var) ? nc : 1) *
+                 (moves(p, f[k], c->axes[lanes].var) ? nv : 1);
+      double fill = share(le, (int64_t)nv * w) * share(c->axes[rows].extent, mr) *
+                    (cols < 0 ? 1 : share(c->axes[cols].extent, nc));
+      double cost = (fmas > loads ? fmas : loads) / (fmas * fill);
+      if (best_cost == 0 || cost < best_cost - 1e-9) {
+        best_cost = cost;
+        c->direct.vector = w;
+        c->direct.nv = nv;
+        c->direct.mr = mr;
+        c->direct.nc = nc;
+      }
+    }
+  }
+  if (best_cost == 0) return;
   c->direct.lanes = (int8_t)lanes;
   c->direct.rows = (int8_t)rows;
+  c->direct.cols = (int8_t)(c->direct.nc > 1 ? cols : -1);
+  if (c->direct.cols < 0) c->direct.nc = 1;
 }
 
 typedef struct SetRows {

@@ -10,23 +10,28 @@
  * with f): per step of the reduction, nv vector loads of x serve all mr
  * rows and mr broadcasts of w serve all lanes, for mr * nv FMAs.  The
  * lanes may instead run along a reduction axis (a weight gradient's ox):
- * each lane then holds a partial sum, added up at the end.
+ * each lane then holds a partial sum, added up at the end.  A block may
+ * also span nc columns of another free axis along which the factor that
+ * moves with the rows is invariant (a weight gradient's kx: dy[f, oy, ox]
+ * is the same for every kx, x[c, oy + ky, ox + kx] for every f), for
+ * mr * nc * nv FMAs per mr + nc loads (times nv for vectors).
  *
  *   for the other free axes:
  *     for r0 < rows by mr:                       the row axis
+ *      for c0 < cols by nc:                      the column axis
  *       for l0 < lanes by nv W:                  lanes along a free axis (once when they reduce)
- *         acc[mr][nv] = 0
+ *         acc[mr][nc][nv] = 0
  *         for the reduction axes (the lane axis innermost, by nv W, when it reduces):
- *           each factor: per row if it moves with the rows, else once;
+ *           each factor: per row (column) if it moves with the rows (columns), else once;
  *                        a vector if it moves with the lanes, else a broadcast
- *           acc[r][v] += a * b
+ *           acc[r][j][v] += a * b
  *         (lanes that reduce: added up per row)
  *         store the accumulators into C; then C = value(t) per element when the value is not t
  *
  * A factor's vector is masked where lanes fall outside the lane extent
  * (the last block) or outside its buffer (a guarded load: padding): the
- * masked lanes read 0.  Missing rows of the last row block read the last
- * valid row and are never stored.
+ * masked lanes read 0.  Missing rows (columns) of the last block read the
+ * last valid one and are never stored.
  */
 #include "codegen/cpu/cpu.h"
 
@@ -45,12 +50,16 @@ typedef struct Dr {
   int W, nv, mr;
   LLVMTypeRef vty;
   const KAxis *lane, *row;    /* row NULL: none (mr 1) */
+  const KAxis *col;           /* col NULL: none (nc 1) */
+  int nc;
   bool lane_reduces;
   LLVMValueRef lane_n;        /* the lane axis' extent (i64) */
   LLVMValueRef row_n;         /* the row axis' extent (i64) */
+  LLVMValueRef col_n;         /* the column axis' extent (i64) */
   LLVMValueRef r0, rvalid;    /* the row block */
+  LLVMValueRef c0, cvalid;    /* the column block */
   LLVMValueRef l0;            /* the first lane of the block or step */
-  LLVMValueRef acc[MAX_ACC];  /* allocas of vty */
+  LLVMValueRef acc[MAX_ACC];  /* allocas of vty: [mr][nc][nv] */
 } Dr;
 
 static LLVMValueRef c64(Dr *D, int64_t v) { return lk_i64(D->E, v); }
@@ -79,6 +88,14 @@ static LLVMValueRef iota(Dr *D, int64_t base, int64_t step) {
 static void at_row(Dr *D, int r) {
   if (D->row) D->E->vars[D->row->var] = add(D, D->r0, imin(D, c64(D, r), sub(D, D->rvalid, c64(D, 1))));
 }
+
+/* Sets the column variable for column j of the block (clamped likewise). */
+static void at_col(Dr *D, int j) {
+  if (D->col) D->E->vars[D->col->var] = add(D, D->c0, imin(D, c64(D, j), sub(D, D->cvalid, c64(D, 1))));
+}
+
+/* The accumulator of row r, column j, vector v. */
+static LLVMValueRef acc(const Dr *D, int r, int j, int v) { return D->acc[(r * D->nc + j) * D->nv + v]; }
 
 /* Sets the lane variable for vector v of the block or step. */
 static void at_lanes(Dr *D, int v) { D->E->vars[D->lane->var] = add(D, D->l0, c64(D, (int64_t)v * D->W)); }
@@ -205,26 +222,32 @@ static LLVMValueRef factor(Dr *D, const KExpr *e, int v, bool tail) {
 static void step(Dr *D, bool tail) {
   LkEmit *E = D->E;
   const KExpr *f[2] = {D->c->a, D->c->b};
-  bool per_row[2], per_lane[2];
+  bool per_row[2], per_col[2], per_lane[2];
   for (int i = 0; i < 2; i++) {
     per_row[i] = D->row && kexpr_mentions(f[i], D->row->var);
+    per_col[i] = D->col && kexpr_mentions(f[i], D->col->var);
     per_lane[i] = kexpr_mentions(f[i], D->lane->var);
   }
   LLVMValueRef val[2][MAX_ACC];
-  for (int i = 0; i < 2; i++) /* each factor once per row it moves with, per vector it moves with */
-    for (int r = 0; r < (per_row[i] ? D->mr : 1); r++) {
-      at_row(D, r);
-      for (int v = 0; v < (per_lane[i] ? D->nv : 1); v++) val[i][r * D->nv + v] = factor(D, f[i], v, tail);
-    }
+  for (int i = 0; i < 2; i++) /* each factor once per row, column and vector it moves with */
+    for (int r = 0; r < (per_row[i] ? D->mr : 1); r++)
+      for (int j = 0; j < (per_col[i] ? D->nc : 1); j++) {
+        at_row(D, r);
+        at_col(D, j);
+        for (int v = 0; v < (per_lane[i] ? D->nv : 1); v++)
+          val[i][(r * D->nc + j) * D->nv + v] = factor(D, f[i], v, tail);
+      }
   LLVMTypeRef vty = D->vty;
   for (int r = 0; r < D->mr; r++)
-    for (int v = 0; v < D->nv; v++) {
-      LLVMValueRef a = val[0][(per_row[0] ? r : 0) * D->nv + (per_lane[0] ? v : 0)];
-      LLVMValueRef b = val[1][(per_row[1] ? r : 0) * D->nv + (per_lane[1] ? v : 0)];
-      LLVMValueRef *slot = &D->acc[r * D->nv + v];
-      LLVMValueRef args[3] = {a, b, LLVMBuildLoad2(D->B, vty, *slot, "")};
-      LLVMBuildStore(D->B, lk_intrinsic(E, "llvm.fma", &vty, 1, args, 3), *slot);
-    }
+    for (int j = 0; j < D->nc; j++)
+      for (int v = 0; v < D->nv; v++) {
+        int at[2];
+        for (int i = 0; i < 2; i++)
+          at[i] = ((per_row[i] ? r : 0) * D->nc + (per_col[i] ? j : 0)) * D->nv + (per_lane[i] ? v : 0);
+        LLVMValueRef slot = acc(D, r, j, v);
+        LLVMValueRef args[3] = {val[0][at[0]], val[1][at[1]], LLVMBuildLoad2(D->B, vty, slot, "")};
+        LLVMBuildStore(D->B, lk_intrinsic(E, "llvm.fma", &vty, 1, args, 3), slot);
+      }
 }
 
 /* The reduction axes (but a reducing lane axis) as loops, then `inner`. */
@@ -276,6 +299,22 @@ static void if_row(Dr *D, int r, LLVMBasicBlockRef done) {
   if (D->row) D->E->vars[D->row->var] = add(D, D->r0, c64(D, r));
 }
 
+/* Goes on to `next` when column j is not valid; else sets the column variable. */
+static void if_col(Dr *D, int j, LLVMBasicBlockRef next) {
+  if (!D->col) return;
+  LLVMBasicBlockRef col = lk_block(D->E, "col");
+  LLVMBuildCondBr(D->B, LLVMBuildICmp(D->B, LLVMIntSLT, c64(D, j), D->cvalid, ""), col, next);
+  LLVMPositionBuilderAtEnd(D->B, col);
+  D->E->vars[D->col->var] = add(D, D->c0, c64(D, j));
+}
+
+/* After row r's columns: on to the next row. */
+static void next_row(Dr *D, LLVMBasicBlockRef next) {
+  LLVMBuildBr(D->B, next);
+  LLVMMoveBasicBlockAfter(next, LLVMGetInsertBlock(D->B));
+  LLVMPositionBuilderAtEnd(D->B, next);
+}
+
 static bool plain_value(const KStmt *c) { return c->value->kind == KE_TEMP && c->value->temp == c->temp; }
 
 /* The contraction's store of value(t) at the current variables, t given. */
@@ -294,29 +333,36 @@ static void store_lanes(Dr *D, bool tail) {
   LLVMBasicBlockRef done = lk_block(E, "stored");
   for (int r = 0; r < D->mr; r++) {
     if_row(D, r, done);
-    for (int v = 0; v < D->nv; v++) {
-      at_lanes(D, v);
-      LLVMValueRef off = lk_offset(E, c->buf, c->idx, c->nidx);
-      LLVMValueRef ptr = LLVMBuildGEP2(D->B, E->f32, E->base[c->buf], &off, 1, "");
-      LLVMValueRef x = LLVMBuildLoad2(D->B, D->vty, D->acc[r * D->nv + v], "");
-      LLVMValueRef mask = lane_mask(D, NULL, v, tail);
-      if (!mask) {
-        LLVMSetAlignment(LLVMBuildStore(D->B, x, ptr), 4);
-      } else {
-        LLVMTypeRef tys[2] = {D->vty, E->ptr};
-        LLVMValueRef args[4] = {x, ptr, lk_i32(E, 4), mask};
-        lk_intrinsic(E, "llvm.masked.store", tys, 2, args, 4);
+    LLVMBasicBlockRef next = lk_block(E, "row.next");
+    for (int j = 0; j < D->nc; j++) {
+      if_col(D, j, next);
+      for (int v = 0; v < D->nv; v++) {
+        at_lanes(D, v);
+        LLVMValueRef off = lk_offset(E, c->buf, c->idx, c->nidx);
+        LLVMValueRef ptr = LLVMBuildGEP2(D->B, E->f32, E->base[c->buf], &off, 1, "");
+        LLVMValueRef x = LLVMBuildLoad2(D->B, D->vty, acc(D, r, j, v), "");
+        LLVMValueRef mask = lane_mask(D, NULL, v, tail);
+        if (!mask) {
+          LLVMSetAlignment(LLVMBuildStore(D->B, x, ptr), 4);
+        } else {
+          LLVMTypeRef tys[2] = {D->vty, E->ptr};
+          LLVMValueRef args[4] = {x, ptr, lk_i32(E, 4), mask};
+          lk_intrinsic(E, "llvm.masked.store", tys, 2, args, 4);
+        }
       }
     }
+    next_row(D, next);
   }
   LLVMBuildBr(D->B, done);
   LLVMMoveBasicBlockAfter(done, LLVMGetInsertBlock(D->B));
   LLVMPositionBuilderAtEnd(D->B, done);
   if (plain_value(c)) return;
   /* value(t) in place: t read back from C, per element of the block */
-  LkLoop lr, ll;
+  LkLoop lr, lc, ll;
   LLVMValueRef r = lk_for_begin(E, &lr, c64(D, 0), D->rvalid, 1, "ep.r");
   if (D->row) E->vars[D->row->var] = add(D, D->r0, r);
+  LLVMValueRef j = lk_for_begin(E, &lc, c64(D, 0), D->cvalid, 1, "ep.c");
+  if (D->col) E->vars[D->col->var] = add(D, D->c0, j);
   LLVMValueRef lend = imin(D, c64(D, (int64_t)D->W * D->nv), sub(D, D->lane_n, D->l0));
   LLVMValueRef l = lk_for_begin(E, &ll, c64(D, 0), lend, 1, "ep.l");
   E->vars[D->lane->var] = add(D, D->l0, l);
@@ -325,6 +371,7 @@ static void store_lanes(Dr *D, bool tail) {
   LLVMSetAlignment(t, 4);
   store_value(D, t);
   lk_for_end(E, &ll);
+  lk_for_end(E, &lc);
   lk_for_end(E, &lr);
 }
 
@@ -335,13 +382,17 @@ static void store_sums(Dr *D) {
   LLVMTypeRef vty = D->vty;
   for (int r = 0; r < D->mr; r++) {
     if_row(D, r, done);
-    LLVMValueRef sum = LLVMBuildLoad2(D->B, vty, D->acc[r * D->nv], "");
-    for (int v = 1; v < D->nv; v++)
-      sum = lk_fast(LLVMBuildFAdd(D->B, sum, LLVMBuildLoad2(D->B, vty, D->acc[r * D->nv + v], ""), ""));
-    LLVMValueRef args[2] = {lk_f32(E, 0), sum};
-    LLVMValueRef t = lk_intrinsic(E, "llvm.vector.reduce.fadd", &vty, 1, args, 2);
-    lk_fast(t);
-    store_value(D, t);
+    LLVMBasicBlockRef next = lk_block(E, "row.next");
+    for (int j = 0; j < D->nc; j++) {
+      if_col(D, j, next);
+      LLVMValueRef sum = LLVMBuildLoad2(D->B, vty, acc(D, r, j, 0), "");
+      for (int v = 1; v < D->nv; v++) sum = lk_fast(LLVMBuildFAdd(D->B, sum, LLVMBuildLoad2(D->B, vty, acc(D, r, j, v), ""), ""));
+      LLVMValueRef args[2] = {lk_f32(E, 0), sum};
+      LLVMValueRef t = lk_intrinsic(E, "llvm.vector.reduce.fadd", &vty, 1, args, 2);
+      lk_fast(t);
+      store_value(D, t);
+    }
+    next_row(D, next);
   }
   LLVMBuildBr(D->B, done);
   LLVMMoveBasicBlockAfter(done, LLVMGetInsertBlock(D->B));
@@ -351,7 +402,7 @@ static void store_sums(Dr *D) {
 /* ---- the block ---------------------------------------------------------------------------------- */
 
 static void zero(Dr *D) {
-  for (int a = 0; a < D->mr * D->nv; a++) LLVMBuildStore(D->B, LLVMConstNull(D->vty), D->acc[a]);
+  for (int a = 0; a < D->mr * D->nc * D->nv; a++) LLVMBuildStore(D->B, LLVMConstNull(D->vty), D->acc[a]);
 }
 
 /* One block of rows (and lanes, when they are free): reduce and store. */
@@ -382,7 +433,24 @@ static void block(Dr *D) {
   lk_for_end(E, &l);
 }
 
-/* The free axes that are neither lanes nor rows, as loops; then the row blocks. */
+/* The column blocks (inside a row block), each a block. */
+static void col_blocks(Dr *D) {
+  if (!D->col) {
+    D->c0 = c64(D, 0);
+    D->cvalid = c64(D, 1);
+    block(D);
+    return;
+  }
+  LkLoop l;
+  D->c0 = lk_for_begin(D->E, &l, c64(D, 0), D->col_n, D->nc, "cols");
+  D->cvalid = imin(D, c64(D, D->nc), sub(D, D->col_n, D->c0));
+  block(D);
+  D->E->vars[D->col->var] = NULL;
+  lk_for_end(D->E, &l);
+}
+
+/* The free axes that are neither lanes, rows nor columns, as loops; then
+ * the row and column blocks. */
 static void outer(Dr *D, int i) {
   LkEmit *E = D->E;
   const KStmt *c = D->c;
@@ -390,19 +458,19 @@ static void outer(Dr *D, int i) {
     if (!D->row) {
       D->r0 = c64(D, 0);
       D->rvalid = c64(D, 1);
-      block(D);
+      col_blocks(D);
       return;
     }
     LkLoop l;
     D->r0 = lk_for_begin(E, &l, c64(D, 0), D->row_n, D->mr, "rows");
     D->rvalid = imin(D, c64(D, D->mr), sub(D, D->row_n, D->r0));
-    block(D);
+    col_blocks(D);
     E->vars[D->row->var] = NULL;
     lk_for_end(E, &l);
     return;
   }
   const KAxis *x = &c->axes[i];
-  if (x == D->lane || x == D->row) {
+  if (x == D->lane || x == D->row || x == D->col) {
     outer(D, i + 1);
     return;
   }
@@ -417,10 +485,12 @@ void cpu_direct_emit(LkEmit *E, const KStmt *c) {
   Dr D;
   memset(&D, 0, sizeof D);
   D.E = E, D.B = E->b, D.c = c;
-  D.W = c->direct.vector, D.nv = c->direct.nv, D.mr = c->direct.mr;
+  D.W = c->direct.vector, D.nv = c->direct.nv, D.mr = c->direct.mr, D.nc = c->direct.nc;
   int n = c->nfree + c->nred;
-  if (D.W < 1 || D.W > MAX_LANES || D.nv < 1 || D.mr < 1 || D.mr * D.nv > MAX_ACC || c->direct.lanes < 0 ||
-      c->direct.lanes >= n || c->direct.rows >= c->nfree || !c->b || c->combine != OP_ADD || c->buf < 0)
+  if (D.W < 1 || D.W > MAX_LANES || D.nv < 1 || D.mr < 1 || D.nc < 1 || D.mr * D.nc * D.nv > MAX_ACC ||
+      c->direct.lanes < 0 || c->direct.lanes >= n || c->direct.rows >= c->nfree || c->direct.cols >= c->nfree ||
+      (c->direct.cols >= 0 && (c->direct.cols == c->direct.rows || c->direct.cols == c->direct.lanes)) || !c->b ||
+      c->combine != OP_ADD || c->buf < 0)
     LK_FAIL(E, "%s", "a direct plan that does not fit its contraction");
   D.vty = LLVMVectorType(E->f32, (unsigned)D.W);
   D.lane = &c->axes[c->direct.lanes];
@@ -429,13 +499,16 @@ void cpu_direct_emit(LkEmit *E, const KStmt *c) {
   D.lane_n = lk_extent(E, D.lane->extent, D.lane->batched);
   if (D.row) D.row_n = lk_extent(E, D.row->extent, D.row->batched);
   if (!D.row) D.mr = 1;
+  D.col = c->direct.cols >= 0 ? &c->axes[c->direct.cols] : NULL;
+  if (D.col) D.col_n = lk_extent(E, D.col->extent, D.col->batched);
+  if (!D.col) D.nc = 1;
   /* the accumulators: allocas in the entry block, kept in registers by mem2reg */
   LLVMBasicBlockRef here = LLVMGetInsertBlock(D.B);
   LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(E->fn);
   LLVMValueRef first = LLVMGetFirstInstruction(entry);
   if (first) LLVMPositionBuilderBefore(D.B, first);
   else LLVMPositionBuilderAtEnd(D.B, entry);
-  for (int a = 0; a < D.mr * D.nv; a++) {
+  for (int a = 0; a < D.mr * D.nc * D.nv; a++) {
     D.acc[a] = LLVMBuildAlloca(D.B, D.vty, "acc");
     LLVMSetAlignment(D.acc[a], 4 * (unsigned)D.W);
   }
