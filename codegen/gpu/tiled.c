@@ -73,13 +73,17 @@ static LLVMValueRef shared_at(Tile *T, LLVMValueRef array, LLVMValueRef off) {
   return LLVMBuildInBoundsGEP2(T->E->b, T->E->f32, array, &off, 1, "");
 }
 
+static void unbind(Tile *T) {
+  for (int gi = 0; gi < GT_NGROUPS; gi++)
+    for (int i = 0; i < T->kp->tg[gi].n; i++) T->E->vars[T->kp->tg[gi].ax[i].var] = NULL;
+}
+
 /* Binds the loop variables of the groups whose index lin[] gives (NULL:
  * that group is not bound; a matmul's x leaves g = row * cols). */
 static void bind(Tile *T, LLVMValueRef const lin[GT_NGROUPS]) {
   LkEmit *E = T->E;
   LLVMBuilderRef B = E->b;
-  for (int gi = 0; gi < GT_NGROUPS; gi++)
-    for (int i = 0; i < T->kp->tg[gi].n; i++) E->vars[T->kp->tg[gi].ax[i].var] = NULL;
+  unbind(T);
   for (int gi = 0; gi < GT_NGROUPS; gi++) {
     const GpuTileGroup *t = &T->kp->tg[gi];
     if (!lin[gi]) continue;
@@ -96,11 +100,6 @@ static void bind(Tile *T, LLVMValueRef const lin[GT_NGROUPS]) {
       *v = *v ? LLVMBuildNSWAdd(B, *v, idx, "") : idx;
     }
   }
-}
-
-static void unbind(Tile *T) {
-  for (int gi = 0; gi < GT_NGROUPS; gi++)
-    for (int i = 0; i < T->kp->tg[gi].n; i++) T->E->vars[T->kp->tg[gi].ax[i].var] = NULL;
 }
 
 /* The number of elements of a group, as i64 (a constant unless batched). */
