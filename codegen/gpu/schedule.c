@@ -8,9 +8,12 @@
  * which factor follows the output row and which the column.  Then, per
  * kernel, a form (gpu.h):
  *
- *   GK_TILED  what the NDRange schedule tiles.  Outputs per thread rm = rn
- *             = 8, 4, 2 or 1: the largest whose tiles still number enough
- *             to fill the GPU at the batch size the program is built for
+ *   GK_TILED  an implicit GEMM (igemm.c: a convolution, its data or
+ *             filter gradient; rm x rn outputs per thread), planned
+ *             before the NDRange schedule runs, which leaves it alone; or
+ *             what the NDRange schedule tiles, with rm = rn = 8, 4, 2 or
+ *             1: the largest whose tiles still number enough to fill the
+ *             GPU at the batch size the program is built for
  *             (a 4096 x 4096 weight gradient takes 128 x 128 tiles; the
  *             784 x 64 weight gradient of mnist.nn 16 x 16).  A matmul too
  *             small for even 64 tiles of 16 x 16 but with a long reduction
