@@ -208,7 +208,8 @@ static KPassOptions kernel_pass_options(const Module *m, const NncBackend *b) {
   ko.batch = m->train.batch > 0 ? m->train.batch : 0;
   /* schedule-ndrange alone assumes the opencl dialect's tiles (codegen/opencl/dialects.c) */
   const char *lm = options_backend_value(&opts, "local-mem");
-  ko.ndrange = (NdrangeOptions){ko.batch > 0 ? ko.batch : 32, lm ? strtoll(lm, NULL, 10) : 32768, 16};
+  ko.ndrange = (NdrangeOptions){
+      .batch = ko.batch > 0 ? ko.batch : 32, .local_mem = lm ? strtoll(lm, NULL, 10) : 32768, .tile_k = 16};
   return ko;
 }
 

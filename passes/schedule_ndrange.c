@@ -167,6 +167,7 @@ void ndrange_schedule(KProgram *p, const NdrangeOptions *o, NdSchedule *s) {
   for (uint32_t i = 0; i < p->nkernels; i++) {
     Kernel *k = &p->kernels[i];
     NdKernelPlan *kp = &s->k[i];
+    if (o->keep && o->keep[i]) continue;
     /* 1 */
     kernel_hoist_free_axes(p, k);
     /* 2 and 3 */

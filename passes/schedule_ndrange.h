@@ -15,6 +15,7 @@ typedef struct NdrangeOptions {
   int64_t batch;             /* the batch size tiling decisions assume (the train block's) */
   int64_t local_mem;         /* bytes of local memory two tiles may take; 0 = never tile */
   int tile_k;                /* reduction depth of a tile, at most (rounded down to fit local_mem) */
+  const bool *keep;          /* NULL, or [nkernels]: kernels the target shapes itself, left as they are */
 } NdrangeOptions;
 
 /* How one kernel is launched and rendered. */

@@ -8,7 +8,9 @@
  *               one-thread and one-warp forms, math through libdevice; the
  *               statements inside are the shared LLVM emitter's
  *               (codegen/llvm/emit.c), as on the cpu
- *   tiled.c     the shared-memory tiled matmul form
+ *   tiled.c     the shared-memory tiled form of matmuls and implicit GEMMs
+ *   igemm.c     convolutions as implicit GEMMs: which of a contraction's
+ *               axes become the rows, columns and depth of the tiles
  *   target.c    the NVPTX target machine, linking libdevice, the pipeline,
  *               PTX text
  *
@@ -34,7 +36,10 @@
  *              launch range is 32 x the outputs
  *   GK_TILED   a dot-product matmul C[rows, cols] = sum_k X(row, k) Y(k, col)
  *              (forward, input gradient and weight gradient of dense
- *              layers): a block computes a 16 rm x 16 rn tile of C, each
+ *              layers), or an implicit GEMM: a contraction over several
+ *              reduction axes (a convolution, its data and filter
+ *              gradients) viewed as one, rows, columns and k each a group
+ *              of its axes (GpuTileGroup); a block computes a 16 rm x 16 rn tile of C, each
  *              thread rm x rn outputs held in registers; per step of 16
  *              along k the block stages a 16rm x 16 slice of X and a 16 x
  *              16rn slice of Y in shared memory (addrspace(3)), between
@@ -61,6 +66,7 @@
 #include <stddef.h>
 
 enum { GPU_BLOCK = 256, GPU_WARP = 32, GPU_TK = 16 }; /* threads per block (runtime/trainer.c), per warp; tile depth */
+enum { GPU_TILES_WANTED = 128 }; /* tiles that keep an H100's 132 SMs (or any smaller GPU) busy */
 
 typedef struct GpuOptions {
   int opt_level;            /* 0..3: default<ON> and the codegen level */
@@ -78,17 +84,38 @@ typedef enum {
 /* ---- schedule.c ---- */
 typedef enum { GK_THREAD, GK_WARP, GK_TILED } GpuKernelKind;
 
+/* GK_TILED: how a tile's indices give the kernel's loop variables.  The
+ * row index m, the column index n, the depth index k and the group index
+ * (a batch of independent products) each decompose row-major over their
+ * group's axes (only the first may be batched); an axis's variable is its
+ * index times scale, summed over the groups that name it (a collapsed
+ * matmul's g = row * cols + col: the row and column groups share g). */
+enum { GT_ROW, GT_COL, GT_K, GT_GROUP, GT_NGROUPS };
+typedef struct GpuTileAxis {
+  int32_t var;
+  int64_t extent;           /* times B when batched */
+  bool batched;
+  int64_t scale;
+} GpuTileAxis;
+typedef struct GpuTileGroup {
+  GpuTileAxis ax[NNC_MAX_CONTRACT_AXES + 1];
+  int n;                    /* 0: the group is absent (its index is 0) */
+} GpuTileGroup;
+
 typedef struct GpuKernelPlan {
   GpuKernelKind kind;
   int64_t extent;           /* the launch loop's iterations before the launch range was set */
   bool batched;             /*   (times B when set) */
-  /* GK_WARP and GK_TILED: the launch loop's first statement, a contraction
-   * with no free axes and one reduction axis */
+  /* GK_WARP and GK_TILED: the launch loop's first statement; for GK_WARP
+   * and a tiled matmul a contraction with no free axes and one reduction
+   * axis, for an implicit GEMM (a convolution) the launch loop's only
+   * statement, with its free axes */
   const KStmt *contract;
   const KStmt *red;         /* GK_WARP: its reduction as a loop `for r: t = t op term` */
-  /* GK_TILED */
+  /* GK_TILED: C[group, row, col] = sum_k x(group, row, k) * y(group, k, col) */
+  bool igemm;               /* an implicit GEMM (igemm.c): the groups come from the contraction's axes */
   int rm, rn;               /* outputs per thread; the tile is 16 rm x 16 rn */
-  int64_t cols;             /* output columns: g = row * cols + col */
+  GpuTileGroup tg[GT_NGROUPS];
   const KExpr *x, *y;       /* the factors of the term: x(row, k) free of the column, y(k, col) of the row */
   bool x_kmajor, y_kmajor;  /* x (y) is contiguous along k: neighbouring threads load neighbouring k */
 } GpuKernelPlan;
@@ -100,7 +127,8 @@ typedef struct GpuSchedule {
 
 typedef struct GpuScheduleOptions {
   int64_t batch;            /* the batch size decisions assume */
-  int tile;                 /* 0: choose rm = rn per matmul; else force rm = rn = tile (1, 2, 4, 8; tests) */
+  int tile;                 /* 0: choose rm, rn per product; else force rm = rn = tile (1, 2, 4, 8; tests);
+                               -1: nothing tiled */
   int warp;                 /* 0: GK_WARP where it pays; 1: wherever the shape allows; -1: never (tests) */
 } GpuScheduleOptions;
 
@@ -159,6 +187,16 @@ void gpu_barrier(GpuEmit *G);                          /* __syncthreads() */
 LLVMValueRef gpu_shared_array(GpuEmit *G, const char *name, int64_t nfloats); /* float[n], align 16 */
 void gpu_kernel_annotate(GpuEmit *G, LLVMValueRef fn, const char *key, int value); /* !nvvm.annotations */
 struct LkEmit *gpu_lk(GpuEmit *G);
+/* The implicit-GEMM plan of kernel k (igemm.c): true, with g filled, when
+ * its launch loop holds only a sum of products over two or more reduction
+ * axes (a convolution, its data or filter gradient) worth tiling at the
+ * batch size o assumes; then the kernel must not be reshaped before it is
+ * emitted. */
+bool gpu_plan_igemm(const KProgram *p, const Kernel *k, const GpuScheduleOptions *o, GpuKernelPlan *g);
+/* The threads an implicit GEMM's launch wants (igemm.c): about 256 per tile. */
+int64_t gpu_igemm_launch(const GpuKernelPlan *g);
+/* Does some load in e move by exactly one element per step of var (schedule.c)? */
+bool gpu_contiguous_in(const KProgram *p, const KExpr *e, int32_t var);
 /* Emits kernel k's tiled body (tiled.c); the function, base pointers, B
  * and temporaries are set up. */
 void gpu_emit_tiled(GpuEmit *G, const GpuKernelPlan *kp);

@@ -8,9 +8,12 @@
  * which factor follows the output row and which the column.  Then, per
  * kernel, a form (gpu.h):
  *
- *   GK_TILED  what the NDRange schedule tiles.  Outputs per thread rm = rn
- *             = 8, 4, 2 or 1: the largest whose tiles still number enough
- *             to fill the GPU at the batch size the program is built for
+ *   GK_TILED  an implicit GEMM (igemm.c: a convolution, its data or
+ *             filter gradient; rm x rn outputs per thread), planned
+ *             before the NDRange schedule runs, which leaves it alone; or
+ *             what the NDRange schedule tiles, with rm = rn = 8, 4, 2 or
+ *             1: the largest whose tiles still number enough to fill the
+ *             GPU at the batch size the program is built for
  *             (a 4096 x 4096 weight gradient takes 128 x 128 tiles; the
  *             784 x 64 weight gradient of mnist.nn 16 x 16).  A matmul too
  *             small for even 64 tiles of 16 x 16 but with a long reduction
@@ -38,7 +41,6 @@
 #include <string.h>
 
 enum {
-  TILES_WANTED = 128,      /* tiles that keep an H100's 132 SMs (or any smaller GPU) busy */
   WARP_MIN_DEPTH = 64,     /* shorter reductions stay in one thread */
   WARP_MAX_OUTPUTS = 65536,/* ...as do reductions with this many outputs, */
   WARP_ANY_DEPTH = 1024,   /* ...unless they are this long */
@@ -55,7 +57,7 @@ static bool unit_stride_load(KVisit *v, KExpr *e) {
   int64_t s;
   return e->kind == KE_LOAD && kaccess_stride(c->p, e->buf, e->idx, e->nidx, c->var, &s) && s == 1;
 }
-static bool contiguous_in(const KProgram *p, const KExpr *e, int32_t var) {
+bool gpu_contiguous_in(const KProgram *p, const KExpr *e, int32_t var) {
   Contig c = {{NULL, unit_stride_load}, p, var};
   return kvisit_expr(&c.v, (KExpr *)e);
 }
@@ -67,23 +69,27 @@ static int pick_tile(int64_t rows, int64_t cols) {
   static const int choices[] = {8, 4, 2};
   for (int i = 0; i < 3; i++) {
     int64_t edge = 16 * choices[i];
-    int64_t want = choices[i] == 8 ? 2 * TILES_WANTED : TILES_WANTED;
+    int64_t want = choices[i] == 8 ? 2 * GPU_TILES_WANTED : GPU_TILES_WANTED;
     if (ceil_div(rows, edge) * ceil_div(cols, edge) >= want) return choices[i];
   }
   return 1;
 }
 
-static void plan_tiled(const KProgram *p, const NdKernelPlan *cp, const GpuScheduleOptions *o, GpuKernelPlan *g) {
+static void plan_tiled(const KProgram *p, const NdKernelPlan *cp, const GpuScheduleOptions *o, int32_t gv,
+                       GpuKernelPlan *g) {
   g->kind = GK_TILED;
   g->contract = cp->contract;
-  g->cols = cp->inner;
   g->x = cp->swap ? cp->contract->b : cp->contract->a;
   g->y = cp->swap ? cp->contract->a : cp->contract->b;
-  int32_t kv = cp->contract->axes[0].var;
-  g->x_kmajor = contiguous_in(p, g->x, kv);
-  g->y_kmajor = contiguous_in(p, g->y, kv);
-  int64_t rows = g->extent * (g->batched ? o->batch : 1) / g->cols;
-  g->rm = g->rn = o->tile > 0 ? o->tile : pick_tile(rows, g->cols);
+  const KAxis *r = &cp->contract->axes[0];
+  g->x_kmajor = gpu_contiguous_in(p, g->x, r->var);
+  g->y_kmajor = gpu_contiguous_in(p, g->y, r->var);
+  /* the launch loop's g = row * cols + col, k the reduction's variable */
+  int64_t cols = cp->inner, rows = g->extent * (g->batched ? o->batch : 1) / cols;
+  g->tg[GT_ROW] = (GpuTileGroup){{{gv, g->extent / cols, g->batched, cols}}, 1};
+  g->tg[GT_COL] = (GpuTileGroup){{{gv, cols, false, 1}}, 1};
+  g->tg[GT_K] = (GpuTileGroup){{{r->var, r->extent, r->batched, 1}}, 1};
+  g->rm = g->rn = o->tile > 0 ? o->tile : pick_tile(rows, cols);
 }
 
 /* The launch loop's body begins with an f32 contraction by add, max or
@@ -108,7 +114,7 @@ static KStmt *warp_loop(KProgram *p, const KStmt *c) {
 /* Fewer than half the wanted tiles even at 16 x 16. */
 static bool too_few_tiles(const GpuKernelPlan *g, const NdKernelPlan *cp, int64_t batch) {
   int64_t rows = g->extent * (g->batched ? batch : 1) / cp->inner;
-  return ceil_div(rows, 16) * ceil_div(cp->inner, 16) < TILES_WANTED / 2;
+  return ceil_div(rows, 16) * ceil_div(cp->inner, 16) < GPU_TILES_WANTED / 2;
 }
 
 static bool warp_pays(const GpuKernelPlan *g, int64_t batch) {
@@ -126,18 +132,29 @@ void gpu_schedule(KProgram *p, const GpuScheduleOptions *o, GpuSchedule *s) {
   if (opts.batch <= 0) opts.batch = 32;
   if (opts.tile > 8) opts.tile = 8;
   while (opts.tile > 1 && (opts.tile & (opts.tile - 1))) opts.tile--; /* 1, 2, 4 or 8 */
-  /* The NDRange shaping, with tiles 16 deep that fit 48 KiB of shared memory. */
-  NdrangeOptions no = {opts.batch, 48 * 1024, GPU_TK};
-  NdSchedule cs;
-  ndrange_schedule(p, &no, &cs);
-
   memset(s, 0, sizeof *s);
   s->n = p->nkernels;
   s->k = nnc_xcalloc(p->nkernels ? p->nkernels : 1, sizeof *s->k);
+  /* Implicit GEMMs first: they read the contractions as lowering left
+   * them, free axes and all, so the NDRange shaping leaves them alone. */
+  bool *igemm = nnc_xcalloc(p->nkernels ? p->nkernels : 1, sizeof *igemm);
+  for (uint32_t i = 0; i < p->nkernels && opts.tile >= 0; i++)
+    igemm[i] = gpu_plan_igemm(p, &p->kernels[i], &opts, &s->k[i]);
+  /* The NDRange shaping, with tiles 16 deep that fit 48 KiB of shared memory. */
+  NdrangeOptions no = {opts.batch, 48 * 1024, GPU_TK, igemm};
+  NdSchedule cs;
+  ndrange_schedule(p, &no, &cs);
+
   for (uint32_t i = 0; i < p->nkernels; i++) {
     Kernel *k = &p->kernels[i];
     GpuKernelPlan *g = &s->k[i];
     KStmt *l = k->nbody == 1 && k->body[0]->kind == KS_LOOP ? k->body[0] : NULL;
+    if (igemm[i]) {
+      l->extent = gpu_igemm_launch(g);
+      l->batched = g->batched;
+      nnc_stat_add("gpu", "implicit_gemms", 1);
+      continue;
+    }
     g->kind = GK_THREAD;
     g->extent = l ? l->extent : 1;
     g->batched = l && l->batched;
@@ -146,7 +163,7 @@ void gpu_schedule(KProgram *p, const GpuScheduleOptions *o, GpuSchedule *s) {
         warp_pays(g, opts.batch))
       tiled = false; /* the warp form below */
     if (tiled) {
-      plan_tiled(p, &cs.k[i], &opts, g);
+      plan_tiled(p, &cs.k[i], &opts, l->var, g);
       l->extent = g->extent / (g->rm * g->rn) > 0 ? g->extent / (g->rm * g->rn) : 1;
       nnc_stat_add("gpu", "tiled_matmuls", 1);
     } else if (opts.warp >= 0 && match_warp(k, l, g) && (opts.warp > 0 || warp_pays(g, opts.batch))) {
@@ -159,6 +176,7 @@ void gpu_schedule(KProgram *p, const GpuScheduleOptions *o, GpuSchedule *s) {
     }
     kernel_expand_contractions(p, k, is_planned, g); /* the others as loops */
   }
+  free(igemm);
   ndrange_schedule_free(&cs);
 }
 

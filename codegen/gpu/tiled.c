@@ -1,11 +1,18 @@
-/* codegen/gpu/tiled.c - the GK_TILED form: a dot-product matmul through
- * shared memory, with register blocking (see gpu.h).
+/* codegen/gpu/tiled.c - the GK_TILED form: a product C[group, row, col] =
+ * sum_k x(group, row, k) y(group, k, col) through shared memory, with
+ * register blocking (see gpu.h).
  *
- * The kernel as scheduled is `for g < rows * cols: { acc = 0; for k < depth:
- * acc = acc + x * y; stores }` with x free of the output column and y free
- * of the row (schedule.c, from the opencl NDRange schedule's match).  x at
- * (row, k) is the expression x with g = row * cols; y at (k, col) is y
- * with g = col; the stores run with g = row * cols + col and acc bound.
+ * The plan's tile groups (GpuTileGroup) say which loop variables a row,
+ * column, k and group index stand for.  A matmul as scheduled is `for g <
+ * rows * cols: { acc = 0; for k < depth: acc = acc + x * y; stores }` with
+ * x free of the output column and y free of the row (schedule.c, from the
+ * opencl NDRange schedule's match): x at (row, k) is the expression x with
+ * g = row * cols, y at (k, col) is y with g = col, and the stores run with
+ * g = row * cols + col and acc bound.  An implicit GEMM (igemm.c) is the
+ * contraction with its free axes: rows, columns and k each decompose into
+ * several of its variables (f; b, oy, ox; c, ky, kx for a convolution),
+ * and a group index (the sample of a filter gradient) picks one of many
+ * independent products; a tile lies in one group.
  *
  * A block of 256 threads, tx = tid % 16 and ty = tid / 16, owns a tile of
  * TM = 16 rm rows by TN = 16 rn columns; thread (ty, tx) computes rows
@@ -51,6 +58,7 @@ typedef struct Tile {
   int tm, tn, lda, ldb;    /* tile edges; row strides of xs and ys */
   LLVMValueRef xs, ys;     /* the shared arrays */
   LLVMValueRef tid, tx, ty, rows, cols, depth;
+  LLVMValueRef grp;        /* the tile's group index, NULL when there is no group */
   LLVMValueRef ty_rm, tx_rn;   /* the first row and column of this thread's outputs in the tile */
   LLVMValueRef acc[MAX_ACC]; /* allocas, [i * rn + j] */
 } Tile;
@@ -63,6 +71,49 @@ static int log2i(int v) {
 
 static LLVMValueRef shared_at(Tile *T, LLVMValueRef array, LLVMValueRef off) {
   return LLVMBuildInBoundsGEP2(T->E->b, T->E->f32, array, &off, 1, "");
+}
+
+static void unbind(Tile *T) {
+  for (int gi = 0; gi < GT_NGROUPS; gi++)
+    for (int i = 0; i < T->kp->tg[gi].n; i++) T->E->vars[T->kp->tg[gi].ax[i].var] = NULL;
+}
+
+/* Binds the loop variables of the groups whose index lin[] gives (NULL:
+ * that group is not bound; a matmul's x leaves g = row * cols). */
+static void bind(Tile *T, LLVMValueRef const lin[GT_NGROUPS]) {
+  LkEmit *E = T->E;
+  LLVMBuilderRef B = E->b;
+  unbind(T);
+  for (int gi = 0; gi < GT_NGROUPS; gi++) {
+    const GpuTileGroup *t = &T->kp->tg[gi];
+    if (!lin[gi]) continue;
+    LLVMValueRef rest = lin[gi];
+    for (int i = t->n - 1; i >= 0; i--) { /* row-major: the last axis varies fastest */
+      const GpuTileAxis *a = &t->ax[i];
+      LLVMValueRef idx = rest;
+      if (i > 0) {
+        idx = LLVMBuildURem(B, rest, lk_i64(E, a->extent), "");
+        rest = LLVMBuildUDiv(B, rest, lk_i64(E, a->extent), "");
+      }
+      if (a->scale != 1) idx = LLVMBuildNSWMul(B, idx, lk_i64(E, a->scale), "");
+      LLVMValueRef *v = &E->vars[a->var];
+      *v = *v ? LLVMBuildNSWAdd(B, *v, idx, "") : idx;
+    }
+  }
+}
+
+/* The number of elements of a group, as i64 (a constant unless batched). */
+static LLVMValueRef group_size(Tile *T, const GpuTileGroup *t) {
+  int64_t n = 1;
+  bool batched = false;
+  for (int i = 0; i < t->n; i++) n *= t->ax[i].extent, batched |= t->ax[i].batched;
+  return lk_extent(T->E, n, batched);
+}
+
+/* ceil(n / edge), edge a power of 2 (constant when n is). */
+static LLVMValueRef tiles_along(Tile *T, LLVMValueRef n, int edge) {
+  LLVMBuilderRef B = T->E->b;
+  return LLVMBuildLShr(B, LLVMBuildNSWAdd(B, n, lk_i64(T->E, edge - 1), ""), lk_i64(T->E, log2i(edge)), "");
 }
 
 /* Copies the 16-deep slice at k0 of factor x (is_x: TM rows from `origin`)
@@ -93,10 +144,11 @@ static void stage(Tile *T, bool is_x, LLVMValueRef origin, LLVMValueRef k0) {
     LLVMBasicBlockRef load = lk_block(E, is_x ? "load.x" : "load.y"), join = lk_block(E, "staged");
     LLVMBuildCondBr(B, ok, load, join);
     LLVMPositionBuilderAtEnd(B, load);
-    E->vars[T->l->var] = is_x ? LLVMBuildNSWMul(B, pos, T->cols, "") : pos;
-    E->vars[kp->contract->axes[0].var] = kv;
+    LLVMValueRef lin[GT_NGROUPS] = {NULL, NULL, kv, T->grp};
+    lin[is_x ? GT_ROW : GT_COL] = pos;
+    bind(T, lin);
     LLVMValueRef v = lk_coerce(E, lk_expr(E, f), E->f32);
-    E->vars[T->l->var] = E->vars[kp->contract->axes[0].var] = NULL;
+    unbind(T);
     LLVMBasicBlockRef loaded = LLVMGetInsertBlock(B);
     LLVMBuildBr(B, join);
     LLVMMoveBasicBlockAfter(join, loaded);
@@ -165,13 +217,13 @@ static void epilogue(Tile *T, LLVMValueRef row0, LLVMValueRef col0) {
       LLVMBasicBlockRef then = lk_block(E, "store"), join = lk_block(E, "stored");
       LLVMBuildCondBr(B, ok, then, join);
       LLVMPositionBuilderAtEnd(B, then);
-      E->vars[l->var] = LLVMBuildNSWAdd(B, LLVMBuildNSWMul(B, row, T->cols, ""), col, "g");
+      bind(T, (LLVMValueRef[GT_NGROUPS]){row, col, NULL, T->grp});
       LLVMBuildStore(B, LLVMBuildLoad2(B, E->f32, T->acc[i * rn + j], ""), E->temps[T->kp->contract->temp]);
       KStmt store = *T->kp->contract; /* the contraction's store of its value */
       store.kind = KS_STORE;
       if (store.buf >= 0) lk_stmt(E, &store);
       lk_stmts(E, l->body + 1, l->nbody - 1);
-      E->vars[l->var] = NULL;
+      unbind(T);
       LLVMBuildBr(B, join);
       LLVMMoveBasicBlockAfter(join, LLVMGetInsertBlock(B));
       LLVMPositionBuilderAtEnd(B, join);
@@ -183,8 +235,8 @@ void gpu_emit_tiled(GpuEmit *G, const GpuKernelPlan *kp) {
   LLVMBuilderRef B = E->b;
   const Kernel *k = E->k;
   const KStmt *l = k->nbody == 1 && k->body[0]->kind == KS_LOOP ? k->body[0] : NULL;
-  if (!l || l->nbody < 1 || l->body[0] != kp->contract || kp->rm * kp->rn > MAX_ACC ||
-      kp->rm > 8 || kp->rn > 8 || kp->cols < 1)
+  if (!l || l->nbody < 1 || l->body[0] != kp->contract || kp->rm * kp->rn > MAX_ACC || kp->rm > 8 || kp->rn > 8 ||
+      !kp->tg[GT_ROW].n || !kp->tg[GT_COL].n || !kp->tg[GT_K].n)
     LK_FAIL(E, "%s", "the tiled dot product lost its shape");
   Tile T;
   memset(&T, 0, sizeof T);
@@ -206,12 +258,12 @@ void gpu_emit_tiled(GpuEmit *G, const GpuKernelPlan *kp) {
   T.tx_rn = LLVMBuildNUWMul(B, T.tx, lk_i64(E, kp->rn), "");
   LLVMValueRef ctaid = LLVMBuildZExt(B, gpu_sreg(G, GPU_CTAID), E->i64, "ctaid");
   LLVMValueRef nctaid = LLVMBuildZExt(B, gpu_sreg(G, GPU_NCTAID), E->i64, "nctaid");
-  T.cols = lk_i64(E, kp->cols);
-  T.rows = LLVMBuildSDiv(B, lk_extent(E, kp->extent, kp->batched), T.cols, "rows");
-  T.depth = lk_extent(E, kp->contract->axes[0].extent, kp->contract->axes[0].batched);
-  int64_t tcols = (kp->cols + T.tn - 1) / T.tn;
-  LLVMValueRef trows = LLVMBuildLShr(B, LLVMBuildNSWAdd(B, T.rows, lk_i64(E, T.tm - 1), ""), lk_i64(E, log2i(T.tm)), "");
-  LLVMValueRef tiles = LLVMBuildNSWMul(B, trows, lk_i64(E, tcols), "tiles");
+  T.rows = group_size(&T, &kp->tg[GT_ROW]);
+  T.cols = group_size(&T, &kp->tg[GT_COL]);
+  T.depth = group_size(&T, &kp->tg[GT_K]);
+  LLVMValueRef tcols = tiles_along(&T, T.cols, T.tn), trows = tiles_along(&T, T.rows, T.tm);
+  LLVMValueRef tiles = LLVMBuildNSWMul(B, trows, tcols, "tiles"), per_group = tiles;
+  if (kp->tg[GT_GROUP].n) tiles = LLVMBuildNSWMul(B, tiles, group_size(&T, &kp->tg[GT_GROUP]), "tiles");
 
   /* for (tile = blockIdx.x; tile < tiles; tile += gridDim.x) */
   LLVMBasicBlockRef entry = LLVMGetInsertBlock(B);
@@ -220,8 +272,13 @@ void gpu_emit_tiled(GpuEmit *G, const GpuKernelPlan *kp) {
   LLVMPositionBuilderAtEnd(B, tile_bb);
   LLVMValueRef tile = LLVMBuildPhi(B, E->i64, "tile");
   LLVMAddIncoming(tile, &ctaid, &entry, 1);
-  LLVMValueRef row0 = LLVMBuildNUWMul(B, LLVMBuildUDiv(B, tile, lk_i64(E, tcols), ""), lk_i64(E, T.tm), "row0");
-  LLVMValueRef col0 = LLVMBuildNUWMul(B, LLVMBuildURem(B, tile, lk_i64(E, tcols), ""), lk_i64(E, T.tn), "col0");
+  LLVMValueRef rest = tile;
+  if (kp->tg[GT_GROUP].n) { /* the group, then the tile within it */
+    T.grp = LLVMBuildUDiv(B, tile, per_group, "grp");
+    rest = LLVMBuildURem(B, tile, per_group, "");
+  }
+  LLVMValueRef row0 = LLVMBuildNUWMul(B, LLVMBuildUDiv(B, rest, tcols, ""), lk_i64(E, T.tm), "row0");
+  LLVMValueRef col0 = LLVMBuildNUWMul(B, LLVMBuildURem(B, rest, tcols, ""), lk_i64(E, T.tn), "col0");
   for (int q = 0; q < kp->rm * kp->rn; q++) LLVMBuildStore(B, lk_f32(E, 0), T.acc[q]);
 
   /* for (k0 = 0; k0 < depth; k0 += 16) */

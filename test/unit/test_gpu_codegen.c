@@ -356,21 +356,22 @@ typedef struct Mode {
 
 /* Trains `steps` steps of `batch` (the last one a sample short) on the
  * simulated GPU and in the interpreter, then evaluates a batch; losses,
- * metrics, parameters and states must agree. */
-static void agree(const char *name, const char *src, const Mode *mode, int64_t batch, int steps) {
+ * metrics, parameters and states must agree.  Returns the kernels that ran
+ * as implicit GEMMs. */
+static int agree(const char *name, const char *src, const Mode *mode, int64_t batch, int steps) {
   char what[128];
   snprintf(what, sizeof what, "%s/%s", name, mode->name);
   Module *m = compile(name, src);
   CHECK(m != NULL, "%s does not compile", what);
-  if (!m) return;
+  if (!m) return 0;
   KProgram *p = lower_program(m, &(LowerOptions){.opt_level = 2, .separate_contractions = true});
   memplan(p, batch);
   GpuScheduleOptions so = {batch, mode->tile, mode->warp};
   GpuSchedule s;
   gpu_schedule(p, &so, &s);
   CHECK(kprog_verify(p), "%s: the scheduled kernels do not verify", what);
-  int forms[3] = {0, 0, 0};
-  for (uint32_t i = 0; i < s.n; i++) forms[s.k[i].kind]++;
+  int forms[3] = {0, 0, 0}, igemms = 0;
+  for (uint32_t i = 0; i < s.n; i++) forms[s.k[i].kind]++, igemms += s.k[i].igemm;
   LLVMOrcLLJITRef J = jit_host(p, &s);
   Run r;
   run_open(&r, p, J, batch);
@@ -437,8 +438,8 @@ static void agree(const char *name, const char *src, const Mode *mode, int64_t b
     CHECK(fabs(metrics[k] - km) <= fmax(1.0, TOL * fabs(metrics[k])), "%s eval: metric %u %.9g, simulated gpu %.9g",
           what, k, metrics[k], km);
   }
-  printf("%-22s kernels=%-3u thread=%-2d warp=%-2d tiled=%-2d worst: loss %.2g, param %.2g\n", what, p->nkernels,
-         forms[GK_THREAD], forms[GK_WARP], forms[GK_TILED], worst_loss, worst_param);
+  printf("%-22s kernels=%-3u thread=%-2d warp=%-2d tiled=%-2d (igemm %d) worst: loss %.2g, param %.2g\n", what,
+         p->nkernels, forms[GK_THREAD], forms[GK_WARP], forms[GK_TILED], igemms, worst_loss, worst_param);
   if (mode->tile > 0) CHECK(forms[GK_TILED] > 0, "%s: nothing tiled", what);
   if (mode->warp > 0) CHECK(forms[GK_WARP] > 0, "%s: no warp reduction", what);
   free(yi);
@@ -449,6 +450,7 @@ static void agree(const char *name, const char *src, const Mode *mode, int64_t b
   gpu_schedule_free(&s);
   kprog_free(p);
   ir_module_free(m);
+  return igemms;
 }
 
 /* ---- the NVPTX module and its PTX ----------------------------------------------------------------- */
@@ -639,6 +641,20 @@ static const char *cnn =
     " loss = cross_entropy(logits, y)\n metric accuracy = argmax(logits) == y\n}\n"
     "train c { data = idx(\"d\")\n optimizer = sgd(lr = 0.05)\n batch = 6 }\n";
 
+/* Convolutions as implicit GEMMs, sizes no tile divides (batch 7, 11 x 9
+ * images, 3, 5 and 6 channels): a padded stride-1 conv (rows 5 filters,
+ * columns 7 x 99 positions, k 27), a padded stride-2 conv (its data
+ * gradient reads the output gradient through guarded, divisibility-masked
+ * loads), and both filter gradients (a group per sample).  The first
+ * layer's data gradient is never needed. */
+static const char *convs =
+    "model c {\n input x: f32[3, 11, 9]\n label y: i32\n"
+    " a = relu(conv2d(x, 5, kernel = 3, padding = 1))\n"
+    " b = relu(conv2d(a, 6, kernel = 3, stride = 2, padding = 1))\n"
+    " logits = dense(flatten(b), 4)\n"
+    " loss = cross_entropy(logits, y)\n metric accuracy = argmax(logits) == y\n}\n"
+    "train c { data = idx(\"d\")\n optimizer = sgd(lr = 0.05)\n batch = 7 }\n";
+
 /* `custom` (test_models.h) is custom.nn in small: swish, a residual layer
  * with tanh, label smoothing, RMSprop (sqrt, pow).  (The example itself,
  * with 784 random inputs, makes RMSprop amplify rounding noise beyond 1e-4
@@ -678,8 +694,14 @@ int main(void) {
   agree("regression", regression, &modes[0], 6, 3);
   agree("regression", regression, &modes[5], 6, 3);
   agree("primitives", primitives, &modes[0], 7, 3);
-  agree("cnn", cnn, &modes[0], 6, 3);
-  agree("cnn", cnn, &modes[5], 6, 3);
+  /* cnn: the first conv, its filter gradient (k 18 and 64) and the second's
+   * filter gradient are implicit GEMMs; the 3-filter stride-2 conv and its
+   * data gradient are too narrow (3 rows) */
+  CHECK(agree("cnn", cnn, &modes[0], 6, 3) == 3, "cnn: not every wide enough convolution is an implicit GEMM");
+  CHECK(agree("cnn", cnn, &modes[5], 6, 3) == 0, "cnn/warps: an implicit GEMM without tiles");
+  for (size_t i = 0; i < 5; i++) /* auto, then every tile size */
+    CHECK(agree("convs", convs, &modes[i], 7, 3) == 5, "convs/%s: the five convolutions are not all implicit GEMMs",
+          modes[i].name);
   sim_stop();
 
   check_archs();
@@ -692,6 +714,7 @@ int main(void) {
   check_no_libdevice(primitives);
   check_ptx("primitives", primitives, 16, false, false);
   check_ptx("cnn", cnn, 16, false, false);
+  check_ptx("convs", convs, 7, true, false);
 
   free(mnist);
   free(example_custom);

@@ -208,7 +208,7 @@ static void model(const char *name, const char *src) {
     if (stage != STAGE_LOWERED) memplan(p, 32);
     if (stage == STAGE_NDRANGE) {
       NdSchedule s;
-      ndrange_schedule(p, &(NdrangeOptions){32, 32768, 16}, &s);
+      ndrange_schedule(p, &(NdrangeOptions){.batch = 32, .local_mem = 32768, .tile_k = 16}, &s);
       ndrange_schedule_free(&s);
     }
     if (stage == STAGE_EXPANDED)
