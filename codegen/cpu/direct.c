@@ -433,21 +433,27 @@ static void block(Dr *D) {
   lk_for_end(E, &l);
 }
 
-/* The column blocks (inside a row block), each a block. */
-static void col_blocks(Dr *D) {
-  if (!D->col) {
-    D->c0 = c64(D, 0);
-    D->cvalid = c64(D, 1);
-    block(D);
+/* Blocks of `size` along axis (of extent n), each running inner with
+ * *start and *valid (the block's first index and how many are inside);
+ * one block of one when there is no such axis. */
+static void blocks(Dr *D, const KAxis *axis, LLVMValueRef n, int size, LLVMValueRef *start, LLVMValueRef *valid,
+                   void (*inner)(Dr *), const char *name) {
+  if (!axis) {
+    *start = c64(D, 0);
+    *valid = c64(D, 1);
+    inner(D);
     return;
   }
   LkLoop l;
-  D->c0 = lk_for_begin(D->E, &l, c64(D, 0), D->col_n, D->nc, "cols");
-  D->cvalid = imin(D, c64(D, D->nc), sub(D, D->col_n, D->c0));
-  block(D);
-  D->E->vars[D->col->var] = NULL;
+  *start = lk_for_begin(D->E, &l, c64(D, 0), n, size, name);
+  *valid = imin(D, c64(D, size), sub(D, n, *start));
+  inner(D);
+  D->E->vars[axis->var] = NULL;
   lk_for_end(D->E, &l);
 }
+
+/* The column blocks inside a row block. */
+static void col_blocks(Dr *D) { blocks(D, D->col, D->col_n, D->nc, &D->c0, &D->cvalid, block, "cols"); }
 
 /* The free axes that are neither lanes, rows nor columns, as loops; then
  * the row and column blocks. */
@@ -455,18 +461,7 @@ static void outer(Dr *D, int i) {
   LkEmit *E = D->E;
   const KStmt *c = D->c;
   if (i == c->nfree) {
-    if (!D->row) {
-      D->r0 = c64(D, 0);
-      D->rvalid = c64(D, 1);
-      col_blocks(D);
-      return;
-    }
-    LkLoop l;
-    D->r0 = lk_for_begin(E, &l, c64(D, 0), D->row_n, D->mr, "rows");
-    D->rvalid = imin(D, c64(D, D->mr), sub(D, D->row_n, D->r0));
-    col_blocks(D);
-    E->vars[D->row->var] = NULL;
-    lk_for_end(E, &l);
+    blocks(D, D->row, D->row_n, D->mr, &D->r0, &D->rvalid, col_blocks, "rows");
     return;
   }
   const KAxis *x = &c->axes[i];
