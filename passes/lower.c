@@ -203,17 +203,28 @@ static bool inlinable(Lowering *l, const Node *n) {
   return !is_reduction(n);
 }
 
+/* A fold whose windows tile its output exactly (pooling's size = stride,
+ * no padding, sizes multiples of the stride): each element lies in one
+ * window, which exists. */
+static bool fold_tiles_exactly(const Node *n) {
+  int s = n->attr.win.stride, lead = n->type.rank - 2;
+  return n->op == OP_FOLD && s == n->attr.win.size && n->attr.win.pad == 0 && n->type.dims[lead] % s == 0 &&
+         n->type.dims[lead + 1] % s == 0;
+}
+
 /* Window ops read their operand at shifted indices that may fall outside
  * it (padding), as a guarded load that reads 0 there: operand k must then
  * be a buffer of exactly its value, not an expression inlined through a
- * reshape (whose out-of-range indices would land on other elements). */
+ * reshape (whose out-of-range indices would land on other elements).  A
+ * fold that tiles exactly reads only inside: its operand (pooling's
+ * gradient times the window's mask) is computed where it is read. */
 static bool reads_guarded(const Node *n, int k) {
   switch (n->op) {
   case OP_CONV2D:
   case OP_CONV2D_FILTER_GRAD:
   case OP_UNFOLD: return k == 0 && n->attr.win.pad > 0;
-  case OP_CONV2D_DATA_GRAD:
-  case OP_FOLD: return k == 0;
+  case OP_CONV2D_DATA_GRAD: return k == 0;
+  case OP_FOLD: return k == 0 && !fold_tiles_exactly(n);
   default: return false;
   }
 }
@@ -769,7 +780,8 @@ static void kernel_fold(Lowering *l, ValueId v, int32_t dst) {
   if (s == n->attr.win.size && n->attr.win.pad == 0) {
     /* windows that tile the input (pooling's size = stride): each element
      * lies in one window, at (y mod s, x mod s) of window (y / s, x / s);
-     * past the last whole window (floor) the guarded load reads 0 */
+     * past the last whole window (floor) the guarded load reads 0, and
+     * when there is none past it the operand is inlined (reads_guarded) */
     Nest ns = nest(l, &n->type, n->type.rank);
     KExpr *gi[NNC_MAX_RANK];
     for (int i = 0; i < lead; i++) gi[i] = ns.idx[i];
