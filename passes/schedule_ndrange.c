@@ -18,6 +18,13 @@
  *     is marked for the local-memory tiled rendering (the OpenCL C
  *     emitter's, the GPU's), when it is large enough to pay and the target
  *     has local memory.
+ *
+ * Before all three, with NdrangeOptions.igemm, a kernel that is one
+ * contraction over several reduction axes (a convolution, its data or
+ * filter gradient) is planned as an implicit GEMM (igemm.h) and otherwise
+ * left as lowered: rows, columns and k are groups of its own axes, which
+ * the tiled rendering decodes, and its launch range becomes 16 x 16
+ * work-items per 16 x 16 tile of outputs.
  */
 #include "passes/schedule_ndrange.h"
 
@@ -168,6 +175,15 @@ void ndrange_schedule(KProgram *p, const NdrangeOptions *o, NdSchedule *s) {
     Kernel *k = &p->kernels[i];
     NdKernelPlan *kp = &s->k[i];
     if (o->keep && o->keep[i]) continue;
+    if (o->igemm && s->tile_k && igemm_plan(p, k, batch, &kp->ig)) {
+      KStmt *l = k->body[0];
+      kp->tiled = kp->igemm = any_tiled = true;
+      kp->contract = kp->ig.contract;
+      l->extent = igemm_launch(&kp->ig, TILE_EDGE, TILE_EDGE, TILE_EDGE * TILE_EDGE);
+      l->batched = kp->ig.batched;
+      nnc_stat_add("opencl", "implicit_gemms", 1);
+      continue;
+    }
     /* 1 */
     kernel_hoist_free_axes(p, k);
     /* 2 and 3 */

@@ -4,18 +4,22 @@
  * element (the opencl and asic dialects, the gpu): contractions' free axes
  * hoisted into loops, perfect nests of independent loops collapsed into
  * the launch loop, and the contractions worth tiling through local (shared)
- * memory picked.  schedule_ndrange.c says how.
+ * memory picked: matmuls, and with NdrangeOptions.igemm convolutions as
+ * implicit GEMMs (igemm.h).  schedule_ndrange.c says how.
  */
 #ifndef NNC_SCHEDULE_NDRANGE_H
 #define NNC_SCHEDULE_NDRANGE_H
 
 #include "ir/kernel.h"
+#include "passes/igemm.h"
 
 typedef struct NdrangeOptions {
   int64_t batch;             /* the batch size tiling decisions assume (the train block's) */
   int64_t local_mem;         /* bytes of local memory two tiles may take; 0 = never tile */
   int tile_k;                /* reduction depth of a tile, at most (rounded down to fit local_mem) */
   const bool *keep;          /* NULL, or [nkernels]: kernels the target shapes itself, left as they are */
+  bool igemm;                /* tile convolutions as implicit GEMMs (igemm.h) too, launched 16 x 16 work-items
+                                per tile */
 } NdrangeOptions;
 
 /* How one kernel is launched and rendered. */
@@ -26,6 +30,9 @@ typedef struct NdKernelPlan {
   const KStmt *contract;     /* tiled: the launch loop's first statement, `contract ... with t = sum k of a * b`
                                 (no free axes left) */
   bool swap;                 /* tiled: b varies with the rows, a with the columns */
+  bool igemm;                /* tiled as an implicit GEMM: the kernel as lowered, its launch range the
+                                tiles' work-items; ig says how (contract is ig.contract) */
+  IgemmPlan ig;
 } NdKernelPlan;
 
 typedef struct NdSchedule {

@@ -9,8 +9,9 @@
  *               statements inside are the shared LLVM emitter's
  *               (codegen/llvm/emit.c), as on the cpu
  *   tiled.c     the shared-memory tiled form of matmuls and implicit GEMMs
- *   igemm.c     convolutions as implicit GEMMs: which of a contraction's
- *               axes become the rows, columns and depth of the tiles
+ *   igemm.c     convolutions as implicit GEMMs: the shared plan
+ *               (passes/igemm.c: which of a contraction's axes become the
+ *               rows, columns and depth) with the tile per thread
  *   target.c    the NVPTX target machine, linking libdevice, the pipeline,
  *               PTX text
  *
@@ -39,7 +40,7 @@
  *              layers), or an implicit GEMM: a contraction over several
  *              reduction axes (a convolution, its data and filter
  *              gradients) viewed as one, rows, columns and k each a group
- *              of its axes (GpuTileGroup); a block computes a 16 rm x 16 rn tile of C, each
+ *              of its axes (TileGroup); a block computes a 16 rm x 16 rn tile of C, each
  *              thread rm x rn outputs held in registers; per step of 16
  *              along k the block stages a 16rm x 16 slice of X and a 16 x
  *              16rn slice of Y in shared memory (addrspace(3)), between
@@ -58,6 +59,7 @@
 #define NNC_GPU_H
 
 #include "ir/kernel.h"
+#include "passes/igemm.h"
 
 #include <llvm-c/Core.h>
 #include <llvm-c/TargetMachine.h>
@@ -84,24 +86,8 @@ typedef enum {
 /* ---- schedule.c ---- */
 typedef enum { GK_THREAD, GK_WARP, GK_TILED } GpuKernelKind;
 
-/* GK_TILED: how a tile's indices give the kernel's loop variables.  The
- * row index m, the column index n, the depth index k and the group index
- * (a batch of independent products) each decompose row-major over their
- * group's axes (only the first may be batched); an axis's variable is its
- * index times scale, summed over the groups that name it (a collapsed
- * matmul's g = row * cols + col: the row and column groups share g). */
-enum { GT_ROW, GT_COL, GT_K, GT_GROUP, GT_NGROUPS };
-typedef struct GpuTileAxis {
-  int32_t var;
-  int64_t extent;           /* times B when batched */
-  bool batched;
-  int64_t scale;
-} GpuTileAxis;
-typedef struct GpuTileGroup {
-  GpuTileAxis ax[NNC_MAX_CONTRACT_AXES + 1];
-  int n;                    /* 0: the group is absent (its index is 0) */
-} GpuTileGroup;
-
+/* GK_TILED: the tile groups (TileGroup, passes/igemm.h) say which loop
+ * variables a tile's row, column, depth and group indices stand for. */
 typedef struct GpuKernelPlan {
   GpuKernelKind kind;
   int64_t extent;           /* the launch loop's iterations before the launch range was set */
@@ -115,7 +101,7 @@ typedef struct GpuKernelPlan {
   /* GK_TILED: C[group, row, col] = sum_k x(group, row, k) * y(group, k, col) */
   bool igemm;               /* an implicit GEMM (igemm.c): the groups come from the contraction's axes */
   int rm, rn;               /* outputs per thread; the tile is 16 rm x 16 rn */
-  GpuTileGroup tg[GT_NGROUPS];
+  TileGroup tg[TG_NGROUPS];
   const KExpr *x, *y;       /* the factors of the term: x(row, k) free of the column, y(k, col) of the row */
   bool x_kmajor, y_kmajor;  /* x (y) is contiguous along k: neighbouring threads load neighbouring k */
 } GpuKernelPlan;

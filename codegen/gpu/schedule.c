@@ -86,9 +86,9 @@ static void plan_tiled(const KProgram *p, const NdKernelPlan *cp, const GpuSched
   g->y_kmajor = gpu_contiguous_in(p, g->y, r->var);
   /* the launch loop's g = row * cols + col, k the reduction's variable */
   int64_t cols = cp->inner, rows = g->extent * (g->batched ? o->batch : 1) / cols;
-  g->tg[GT_ROW] = (GpuTileGroup){{{gv, g->extent / cols, g->batched, cols}}, 1};
-  g->tg[GT_COL] = (GpuTileGroup){{{gv, cols, false, 1}}, 1};
-  g->tg[GT_K] = (GpuTileGroup){{{r->var, r->extent, r->batched, 1}}, 1};
+  g->tg[TG_ROW] = (TileGroup){{{gv, g->extent / cols, g->batched, cols}}, 1};
+  g->tg[TG_COL] = (TileGroup){{{gv, cols, false, 1}}, 1};
+  g->tg[TG_K] = (TileGroup){{{r->var, r->extent, r->batched, 1}}, 1};
   g->rm = g->rn = o->tile > 0 ? o->tile : pick_tile(rows, cols);
 }
 
@@ -141,7 +141,7 @@ void gpu_schedule(KProgram *p, const GpuScheduleOptions *o, GpuSchedule *s) {
   for (uint32_t i = 0; i < p->nkernels && opts.tile >= 0; i++)
     igemm[i] = gpu_plan_igemm(p, &p->kernels[i], &opts, &s->k[i]);
   /* The NDRange shaping, with tiles 16 deep that fit 48 KiB of shared memory. */
-  NdrangeOptions no = {opts.batch, 48 * 1024, GPU_TK, igemm};
+  NdrangeOptions no = {.batch = opts.batch, .local_mem = 48 * 1024, .tile_k = GPU_TK, .keep = igemm};
   NdSchedule cs;
   ndrange_schedule(p, &no, &cs);
 

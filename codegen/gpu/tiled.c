@@ -2,7 +2,7 @@
  * sum_k x(group, row, k) y(group, k, col) through shared memory, with
  * register blocking (see gpu.h).
  *
- * The plan's tile groups (GpuTileGroup) say which loop variables a row,
+ * The plan's tile groups (TileGroup) say which loop variables a row,
  * column, k and group index stand for.  A matmul as scheduled is `for g <
  * rows * cols: { acc = 0; for k < depth: acc = acc + x * y; stores }` with
  * x free of the output column and y free of the row (schedule.c, from the
@@ -74,22 +74,22 @@ static LLVMValueRef shared_at(Tile *T, LLVMValueRef array, LLVMValueRef off) {
 }
 
 static void unbind(Tile *T) {
-  for (int gi = 0; gi < GT_NGROUPS; gi++)
+  for (int gi = 0; gi < TG_NGROUPS; gi++)
     for (int i = 0; i < T->kp->tg[gi].n; i++) T->E->vars[T->kp->tg[gi].ax[i].var] = NULL;
 }
 
 /* Binds the loop variables of the groups whose index lin[] gives (NULL:
  * that group is not bound; a matmul's x leaves g = row * cols). */
-static void bind(Tile *T, LLVMValueRef const lin[GT_NGROUPS]) {
+static void bind(Tile *T, LLVMValueRef const lin[TG_NGROUPS]) {
   LkEmit *E = T->E;
   LLVMBuilderRef B = E->b;
   unbind(T);
-  for (int gi = 0; gi < GT_NGROUPS; gi++) {
-    const GpuTileGroup *t = &T->kp->tg[gi];
+  for (int gi = 0; gi < TG_NGROUPS; gi++) {
+    const TileGroup *t = &T->kp->tg[gi];
     if (!lin[gi]) continue;
     LLVMValueRef rest = lin[gi];
     for (int i = t->n - 1; i >= 0; i--) { /* row-major: the last axis varies fastest */
-      const GpuTileAxis *a = &t->ax[i];
+      const TileAxis *a = &t->ax[i];
       LLVMValueRef idx = rest;
       if (i > 0) {
         idx = LLVMBuildURem(B, rest, lk_i64(E, a->extent), "");
@@ -103,7 +103,7 @@ static void bind(Tile *T, LLVMValueRef const lin[GT_NGROUPS]) {
 }
 
 /* The number of elements of a group, as i64 (a constant unless batched). */
-static LLVMValueRef group_size(Tile *T, const GpuTileGroup *t) {
+static LLVMValueRef group_size(Tile *T, const TileGroup *t) {
   int64_t n = 1;
   bool batched = false;
   for (int i = 0; i < t->n; i++) n *= t->ax[i].extent, batched |= t->ax[i].batched;
@@ -144,8 +144,8 @@ static void stage(Tile *T, bool is_x, LLVMValueRef origin, LLVMValueRef k0) {
     LLVMBasicBlockRef load = lk_block(E, is_x ? "load.x" : "load.y"), join = lk_block(E, "staged");
     LLVMBuildCondBr(B, ok, load, join);
     LLVMPositionBuilderAtEnd(B, load);
-    LLVMValueRef lin[GT_NGROUPS] = {NULL, NULL, kv, T->grp};
-    lin[is_x ? GT_ROW : GT_COL] = pos;
+    LLVMValueRef lin[TG_NGROUPS] = {NULL, NULL, kv, T->grp};
+    lin[is_x ? TG_ROW : TG_COL] = pos;
     bind(T, lin);
     LLVMValueRef v = lk_coerce(E, lk_expr(E, f), E->f32);
     unbind(T);
@@ -217,7 +217,7 @@ static void epilogue(Tile *T, LLVMValueRef row0, LLVMValueRef col0) {
       LLVMBasicBlockRef then = lk_block(E, "store"), join = lk_block(E, "stored");
       LLVMBuildCondBr(B, ok, then, join);
       LLVMPositionBuilderAtEnd(B, then);
-      bind(T, (LLVMValueRef[GT_NGROUPS]){row, col, NULL, T->grp});
+      bind(T, (LLVMValueRef[TG_NGROUPS]){row, col, NULL, T->grp});
       LLVMBuildStore(B, LLVMBuildLoad2(B, E->f32, T->acc[i * rn + j], ""), E->temps[T->kp->contract->temp]);
       KStmt store = *T->kp->contract; /* the contraction's store of its value */
       store.kind = KS_STORE;
@@ -236,7 +236,7 @@ void gpu_emit_tiled(GpuEmit *G, const GpuKernelPlan *kp) {
   const Kernel *k = E->k;
   const KStmt *l = k->nbody == 1 && k->body[0]->kind == KS_LOOP ? k->body[0] : NULL;
   if (!l || l->nbody < 1 || l->body[0] != kp->contract || kp->rm * kp->rn > MAX_ACC || kp->rm > 8 || kp->rn > 8 ||
-      !kp->tg[GT_ROW].n || !kp->tg[GT_COL].n || !kp->tg[GT_K].n)
+      !kp->tg[TG_ROW].n || !kp->tg[TG_COL].n || !kp->tg[TG_K].n)
     LK_FAIL(E, "%s", "the tiled dot product lost its shape");
   Tile T;
   memset(&T, 0, sizeof T);
@@ -258,12 +258,12 @@ void gpu_emit_tiled(GpuEmit *G, const GpuKernelPlan *kp) {
   T.tx_rn = LLVMBuildNUWMul(B, T.tx, lk_i64(E, kp->rn), "");
   LLVMValueRef ctaid = LLVMBuildZExt(B, gpu_sreg(G, GPU_CTAID), E->i64, "ctaid");
   LLVMValueRef nctaid = LLVMBuildZExt(B, gpu_sreg(G, GPU_NCTAID), E->i64, "nctaid");
-  T.rows = group_size(&T, &kp->tg[GT_ROW]);
-  T.cols = group_size(&T, &kp->tg[GT_COL]);
-  T.depth = group_size(&T, &kp->tg[GT_K]);
+  T.rows = group_size(&T, &kp->tg[TG_ROW]);
+  T.cols = group_size(&T, &kp->tg[TG_COL]);
+  T.depth = group_size(&T, &kp->tg[TG_K]);
   LLVMValueRef tcols = tiles_along(&T, T.cols, T.tn), trows = tiles_along(&T, T.rows, T.tm);
   LLVMValueRef tiles = LLVMBuildNSWMul(B, trows, tcols, "tiles"), per_group = tiles;
-  if (kp->tg[GT_GROUP].n) tiles = LLVMBuildNSWMul(B, tiles, group_size(&T, &kp->tg[GT_GROUP]), "tiles");
+  if (kp->tg[TG_GROUP].n) tiles = LLVMBuildNSWMul(B, tiles, group_size(&T, &kp->tg[TG_GROUP]), "tiles");
 
   /* for (tile = blockIdx.x; tile < tiles; tile += gridDim.x) */
   LLVMBasicBlockRef entry = LLVMGetInsertBlock(B);
@@ -273,7 +273,7 @@ void gpu_emit_tiled(GpuEmit *G, const GpuKernelPlan *kp) {
   LLVMValueRef tile = LLVMBuildPhi(B, E->i64, "tile");
   LLVMAddIncoming(tile, &ctaid, &entry, 1);
   LLVMValueRef rest = tile;
-  if (kp->tg[GT_GROUP].n) { /* the group, then the tile within it */
+  if (kp->tg[TG_GROUP].n) { /* the group, then the tile within it */
     T.grp = LLVMBuildUDiv(B, tile, per_group, "grp");
     rest = LLVMBuildURem(B, tile, per_group, "");
   }

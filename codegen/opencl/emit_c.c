@@ -9,7 +9,8 @@
  *   NDRange          `const long v0 = get_global_id(0); if (v0 >= 64 * B) return;`
  *                    then the loop's body;
  *   NDRange, tiled   a grid-stride loop over 16 x 16 output tiles, the two
- *                    operands staged through local memory (emit_tiled);
+ *                    operands staged through local memory (emit_tiled): a
+ *                    matmul, or a convolution as an implicit GEMM;
  *   single item      the loop itself, with the dialect's loop hints
  *                    (`#pragma unroll N` on small innermost loops, vendor
  *                    pipelining macros) and, where a matmul accumulates an
@@ -659,18 +660,93 @@ static void emit_single(Emit *E) {
   put(E, "}\n");
 }
 
-/* A collapsed dot product (schedule.c, match_tile): the launch loop g over
- * rows x cols outputs, body `contract ... with t = sum k of x * y; stores`.
- * Work-groups step through TILE x TILE output tiles; per step of tk along
- * k, the group loads a TILE x tk block of x (rows) and a tk x TILE block of
- * y (columns) into local memory, then each work-item adds tk products in
- * the reduction's order.  x is evaluated with g = row * cols (it does not
- * depend on the column), y with g = col (it does not depend on the row). */
+/* The size of a tile group, as C: a constant, or one times B. */
+static void group_extent(Emit *E, const TileGroup *t) {
+  int64_t n = 1;
+  for (int i = 0; i < t->n; i++) n *= t->ax[i].extent;
+  extent(E, n, tile_group_batched(t));
+}
+
+/* Declares the loop variables of an implicit GEMM's groups from their
+ * indices idx[] (NULL: that group is not bound), row-major over each
+ * group's axes; only those e mentions, or all when e is NULL. */
+static void bind_groups(Emit *E, const IgemmPlan *ig, const char *const idx[TG_NGROUPS], const KExpr *e) {
+  const char *it = E->d->index_type;
+  for (int gi = 0; gi < TG_NGROUPS; gi++) {
+    const TileGroup *t = &ig->tg[gi];
+    int64_t stride = 1;
+    for (int i = t->n - 1; i >= 0 && idx[gi]; i--) {
+      const TileAxis *a = &t->ax[i];
+      if (a->scale != 1) KFAIL(E, "%s", "an implicit GEMM's axis with a scale");
+      if (!e || kexpr_mentions(e, a->var)) {
+        tab(E), putf(E, "const %s v%d = %s", it, a->var, idx[gi]);
+        if (stride != 1) putf(E, " / %lld", (long long)stride);
+        if (i > 0) putf(E, " %% %lld", (long long)a->extent);
+        put(E, ";\n");
+      }
+      stride *= a->extent;
+    }
+  }
+}
+
+/* One operand's block of a step along k into local memory: x's TILE rows x
+ * tk (is_x) or y's tk x TILE columns, 0 out of range.  A matmul's x is
+ * evaluated with g = row * cols (it does not depend on the column), y with
+ * g = col (it does not depend on the row); an implicit GEMM's factors at
+ * their groups' variables decoded from the row (column), k and group. */
+static void stage_block(Emit *E, const NdKernelPlan *kp, bool is_x) {
+  const CDialect *d = E->d;
+  const KStmt *c = kp->contract;
+  const char *it = d->index_type;
+  int tk = E->s->tile_k, gs = d->group_size, g = launch_loop(E->k)->var;
+  const KExpr *f = is_x == !kp->swap ? c->a : c->b;
+  if (kp->igemm) f = is_x ? kp->ig.x : kp->ig.y;
+  char kv[32];
+  if (kp->igemm)
+    snprintf(kv, sizeof kv, "nnc_k");
+  else
+    snprintf(kv, sizeof kv, "v%d", c->axes[0].var);
+  tab(E), putf(E, "for (int nnc_e = nnc_lid; nnc_e < %d; nnc_e += %d) {\n", TILE * tk, gs);
+  E->indent++;
+  if (is_x)
+    tab(E), putf(E, "const %s nnc_i = nnc_row0 + nnc_e / %d, %s = nnc_k0 + nnc_e %% %d;\n", it, tk, kv, tk);
+  else
+    tab(E), putf(E, "const %s nnc_j = nnc_col0 + nnc_e %% %d, %s = nnc_k0 + nnc_e / %d;\n", it, TILE, kv, TILE);
+  tab(E), put(E, "float nnc_v = 0.0f;\n");
+  tab(E), putf(E, "if (%s < nnc_%s && %s < nnc_depth) {\n", is_x ? "nnc_i" : "nnc_j", is_x ? "rows" : "cols", kv);
+  E->indent++;
+  if (kp->igemm) {
+    const char *idx[TG_NGROUPS] = {is_x ? "nnc_i" : NULL, is_x ? NULL : "nnc_j", "nnc_k", "nnc_grp"};
+    bind_groups(E, &kp->ig, idx, f);
+  } else if (is_x) {
+    tab(E), putf(E, "const %s v%d = nnc_i * nnc_cols;\n", it, g);
+  } else {
+    tab(E), putf(E, "const %s v%d = nnc_j;\n", it, g);
+  }
+  tab(E), put(E, "nnc_v = ");
+  ex(E, f, CT_F32);
+  put(E, ";\n");
+  E->indent--;
+  tab(E), put(E, "}\n");
+  tab(E), putf(E, "nnc_t%s[nnc_e] = nnc_v;\n", is_x ? "x" : "y");
+  E->indent--;
+  tab(E), put(E, "}\n");
+}
+
+/* A product through local memory: a collapsed dot product (schedule.c,
+ * match_tile: the launch loop g over rows x cols outputs, body `contract
+ * ... with t = sum k of x * y; stores`) or an implicit GEMM (igemm.h: the
+ * contraction with its free axes, rows, columns, k and a group each some of
+ * its variables).  Work-groups step through TILE x TILE output tiles (of
+ * one group); per step of tk along k, the group loads a TILE x tk block of
+ * x (rows) and a tk x TILE block of y (columns) into local memory, then
+ * each work-item adds tk products in the reduction's order. */
 static void emit_tiled(Emit *E, const NdKernelPlan *kp) {
   const Kernel *k = E->k;
   const CDialect *d = E->d;
   const KStmt *l = launch_loop(k);
   const KStmt *c = kp->contract;
+  const IgemmPlan *ig = kp->igemm ? &kp->ig : NULL;
   if (!l || l->nbody < 1 || l->body[0] != c) KFAIL(E, "%s", "the tiled dot product lost its shape");
   int tk = E->s->tile_k, gs = d->group_size;
   if (gs != TILE * TILE) KFAIL(E, "tiles need work-groups of %d, the dialect launches %d", TILE * TILE, gs);
@@ -678,54 +754,45 @@ static void emit_tiled(Emit *E, const NdKernelPlan *kp) {
   snprintf(attr, sizeof attr, "__attribute__((reqd_work_group_size(%d, 1, 1)))", gs);
   signature(E, attr);
   const char *it = d->index_type;
-  const KExpr *rows_x = kp->swap ? c->b : c->a, *cols_y = kp->swap ? c->a : c->b;
-  int g = l->var, kv = c->axes[0].var;
+  bool grouped = ig && ig->tg[TG_GROUP].n;
+  int g = l->var;
   tab(E), putf(E, "%sfloat nnc_tx[%d]; /* x: %d output rows x %d steps of the reduction */\n", d->local_qual, TILE * tk, TILE, tk);
   tab(E), putf(E, "%sfloat nnc_ty[%d]; /* y: %d steps x %d output columns */\n", d->local_qual, tk * TILE, tk, TILE);
-  tab(E), putf(E, "const %s nnc_cols = %lld, nnc_rows = (", it, (long long)kp->inner);
-  extent(E, l->extent, l->batched);
-  putf(E, ") / %lld, nnc_depth = ", (long long)kp->inner);
-  extent(E, c->axes[0].extent, c->axes[0].batched);
+  if (ig) {
+    tab(E), putf(E, "const %s nnc_cols = ", it);
+    group_extent(E, &ig->tg[TG_COL]);
+    put(E, ", nnc_rows = ");
+    group_extent(E, &ig->tg[TG_ROW]);
+    put(E, ", nnc_depth = ");
+    group_extent(E, &ig->tg[TG_K]);
+  } else {
+    tab(E), putf(E, "const %s nnc_cols = %lld, nnc_rows = (", it, (long long)kp->inner);
+    extent(E, l->extent, l->batched);
+    putf(E, ") / %lld, nnc_depth = ", (long long)kp->inner);
+    extent(E, c->axes[0].extent, c->axes[0].batched);
+  }
   put(E, ";\n");
-  tab(E), putf(E, "const %s nnc_tcols = (nnc_cols + %d) / %d, nnc_tiles = (nnc_rows + %d) / %d * nnc_tcols;\n", it,
+  tab(E), putf(E, "const %s nnc_tcols = (nnc_cols + %d) / %d, nnc_tiles = (nnc_rows + %d) / %d * nnc_tcols", it,
                TILE - 1, TILE, TILE - 1, TILE);
+  if (grouped) { /* the tiles of one group, then of all */
+    put(E, ", nnc_gtiles = nnc_tiles * ");
+    group_extent(E, &ig->tg[TG_GROUP]);
+  }
+  put(E, ";\n");
   tab(E), putf(E, "const int nnc_lid = (int)%s, nnc_r = nnc_lid / %d, nnc_c = nnc_lid %% %d;\n", d->local_id, TILE, TILE);
   declare_temps(E);
-  tab(E), putf(E, "for (%s nnc_tile = (%s)%s; nnc_tile < nnc_tiles; nnc_tile += (%s)%s) {\n", it, it, d->group_id, it,
-               d->num_groups);
+  tab(E), putf(E, "for (%s nnc_tile = (%s)%s; nnc_tile < nnc_%s; nnc_tile += (%s)%s) {\n", it, it, d->group_id,
+               grouped ? "gtiles" : "tiles", it, d->num_groups);
   E->indent++;
-  tab(E), putf(E, "const %s nnc_row0 = nnc_tile / nnc_tcols * %d, nnc_col0 = nnc_tile %% nnc_tcols * %d;\n", it, TILE, TILE);
+  if (grouped)
+    tab(E), putf(E, "const %s nnc_grp = nnc_tile / nnc_tiles, nnc_in = nnc_tile %% nnc_tiles;\n", it);
+  const char *in = grouped ? "nnc_in" : "nnc_tile";
+  tab(E), putf(E, "const %s nnc_row0 = %s / nnc_tcols * %d, nnc_col0 = %s %% nnc_tcols * %d;\n", it, in, TILE, in, TILE);
   tab(E), putf(E, "t%d = 0.0f;\n", c->temp);
   tab(E), putf(E, "for (%s nnc_k0 = 0; nnc_k0 < nnc_depth; nnc_k0 += %d) {\n", it, tk);
   E->indent++;
-  /* x block */
-  tab(E), putf(E, "for (int nnc_e = nnc_lid; nnc_e < %d; nnc_e += %d) {\n", TILE * tk, gs);
-  E->indent++;
-  tab(E), putf(E, "const %s nnc_i = nnc_row0 + nnc_e / %d, v%d = nnc_k0 + nnc_e %% %d;\n", it, tk, kv, tk);
-  tab(E), put(E, "float nnc_v = 0.0f;\n");
-  tab(E), putf(E, "if (nnc_i < nnc_rows && v%d < nnc_depth) {\n", kv);
-  tab(E), putf(E, "  const %s v%d = nnc_i * nnc_cols;\n", it, g);
-  tab(E), put(E, "  nnc_v = ");
-  ex(E, rows_x, CT_F32);
-  put(E, ";\n");
-  tab(E), put(E, "}\n");
-  tab(E), put(E, "nnc_tx[nnc_e] = nnc_v;\n");
-  E->indent--;
-  tab(E), put(E, "}\n");
-  /* y block */
-  tab(E), putf(E, "for (int nnc_e = nnc_lid; nnc_e < %d; nnc_e += %d) {\n", tk * TILE, gs);
-  E->indent++;
-  tab(E), putf(E, "const %s nnc_j = nnc_col0 + nnc_e %% %d, v%d = nnc_k0 + nnc_e / %d;\n", it, TILE, kv, TILE);
-  tab(E), put(E, "float nnc_v = 0.0f;\n");
-  tab(E), putf(E, "if (nnc_j < nnc_cols && v%d < nnc_depth) {\n", kv);
-  tab(E), putf(E, "  const %s v%d = nnc_j;\n", it, g);
-  tab(E), put(E, "  nnc_v = ");
-  ex(E, cols_y, CT_F32);
-  put(E, ";\n");
-  tab(E), put(E, "}\n");
-  tab(E), put(E, "nnc_ty[nnc_e] = nnc_v;\n");
-  E->indent--;
-  tab(E), put(E, "}\n");
+  stage_block(E, kp, true);
+  stage_block(E, kp, false);
   tab(E), putf(E, "%s;\n", d->barrier);
   tab(E), putf(E, "for (int nnc_kk = 0; nnc_kk < %d; nnc_kk++)\n", tk);
   const char *xs = "nnc_tx[nnc_r * %d + nnc_kk]", *ys = "nnc_ty[nnc_kk * %d + nnc_c]";
@@ -739,7 +806,12 @@ static void emit_tiled(Emit *E, const NdKernelPlan *kp) {
   tab(E), put(E, "}\n");
   tab(E), put(E, "if (nnc_row0 + nnc_r < nnc_rows && nnc_col0 + nnc_c < nnc_cols) {\n");
   E->indent++;
-  tab(E), putf(E, "const %s v%d = (nnc_row0 + nnc_r) * nnc_cols + nnc_col0 + nnc_c;\n", it, g);
+  if (ig) {
+    tab(E), putf(E, "const %s nnc_i = nnc_row0 + nnc_r, nnc_j = nnc_col0 + nnc_c;\n", it);
+    bind_groups(E, ig, (const char *const[TG_NGROUPS]){"nnc_i", "nnc_j", NULL, "nnc_grp"}, NULL);
+  } else {
+    tab(E), putf(E, "const %s v%d = (nnc_row0 + nnc_r) * nnc_cols + nnc_col0 + nnc_c;\n", it, g);
+  }
   if (c->buf >= 0) store(E, c);
   for (uint32_t i = 1; i < l->nbody; i++) stmt(E, l->body[i]);
   E->indent--;

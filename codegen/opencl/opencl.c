@@ -50,7 +50,8 @@ static bool check_int32(const KProgram *p, int64_t batch) {
 
 void ocl_schedule(KProgram *p, const CDialect *d, int64_t batch, NdSchedule *s) {
   if (d->launch == CL_LAUNCH_NDRANGE) {
-    NdrangeOptions o = {.batch = batch, .local_mem = d->local_qual ? d->local_mem : 0, .tile_k = d->tile_k};
+    NdrangeOptions o = {.batch = batch, .local_mem = d->local_qual ? d->local_mem : 0, .tile_k = d->tile_k,
+                        .igemm = true};
     ndrange_schedule(p, &o, s);
     return;
   }
