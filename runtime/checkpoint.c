@@ -329,6 +329,8 @@ static int check_position(const RtCheckpoint *c, RtError *err) {
   return 0;
 }
 
+static int parse_checkpoint(RtCheckpoint *c, RtError *err);
+
 int rt_checkpoint_load(const char *dir, RtCheckpoint *c, RtError *err) {
   memset(c, 0, sizeof *c);
   if (!rt_checkpoint_path(dir, c->path, sizeof c->path)) return rt_error_set(err, "%s: the path is too long", dir);
@@ -337,6 +339,12 @@ int rt_checkpoint_load(const char *dir, RtCheckpoint *c, RtError *err) {
     return rt_error_set(err, "%s: no checkpoint to resume from: %s", c->path, rt_strerror(errno, buf, sizeof buf));
   }
   if (rt_safetensors_read(c->path, &c->st, err) != 0) return -1;
+  return parse_checkpoint(c, err);
+}
+
+/* The metadata of the checkpoint read into c->st: format, checksum, position
+ * and settings.  Frees c on error. */
+static int parse_checkpoint(RtCheckpoint *c, RtError *err) {
   const char *format = rt_safetensors_metadata(&c->st, "format");
   int64_t seed = 0, shuffle = 0;
   int rc = 0;
@@ -374,6 +382,20 @@ void rt_checkpoint_free(RtCheckpoint *c) {
   c->model = NULL;
 }
 
+int rt_weights_load(const char *path, RtCheckpoint *c, RtError *err) {
+  struct stat sb;
+  if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) return rt_checkpoint_load(path, c, err);
+  memset(c, 0, sizeof *c);
+  if (snprintf(c->path, sizeof c->path, "%s", path) >= (int)sizeof c->path)
+    return rt_error_set(err, "%s: the path is too long", path);
+  if (rt_safetensors_read(c->path, &c->st, err) != 0) return -1;
+  const char *format = rt_safetensors_metadata(&c->st, "format");
+  if (format && !strncmp(format, "nnc-checkpoint-", 15)) return parse_checkpoint(c, err); /* checksum and all */
+  c->model = rt_safetensors_metadata(&c->st, "model"); /* a --save file: its tensors are checked on use */
+  if (!c->model) c->model = "";
+  return 0;
+}
+
 /* "[784, 64]" into buf. */
 static const char *shape_text(int rank, const int64_t *dims, char *buf, size_t len) {
   size_t o = (size_t)snprintf(buf, len, "[");
@@ -382,22 +404,26 @@ static const char *shape_text(int rank, const int64_t *dims, char *buf, size_t l
   return buf;
 }
 
-int rt_checkpoint_match(const RtCheckpoint *c, const char *model, const RtCkptTensor *t, int n, RtError *err) {
-  if (strcmp(c->model, model ? model : "") != 0)
-    return rt_error_set(err, "%s: the checkpoint is of model '%.100s', not '%.100s'", c->path, c->model, model);
+/* The tensors of c against t[0 .. n): with `weights` (--load), states are
+ * optional and the file's optimizer states ("NAME/SLOT") are ignored; else
+ * the sets are equal.  `noun` names the file in messages. */
+static int match_tensors(const RtCheckpoint *c, const char *noun, const char *model, const RtCkptTensor *t, int n,
+                         bool weights, RtError *err) {
   for (int i = 0; i < n; i++) {
     int rank;
     const int64_t *dims;
-    const char *what = t[i].state ? "optimizer state" : "parameter";
-    if (!rt_safetensors_find(&c->st, t[i].ref.name, &rank, &dims))
-      return rt_error_set(err, "%s: the checkpoint has no %s '%.100s' (model '%.100s' has)", c->path, what,
-                          t[i].ref.name, model);
+    const char *what = t[i].state ? (weights ? "state" : "optimizer state") : "parameter";
+    if (!rt_safetensors_find(&c->st, t[i].ref.name, &rank, &dims)) {
+      if (weights && t[i].state) continue;
+      return rt_error_set(err, "%s: %s has no %s '%.100s' (model '%.100s' has)", c->path, noun, what, t[i].ref.name,
+                          model);
+    }
     bool same = rank == t[i].ref.rank;
     for (int d = 0; same && d < rank; d++) same = dims[d] == t[i].ref.dims[d];
     if (!same) {
       char a[160], b[160];
-      return rt_error_set(err, "%s: %s '%.100s' is %s in the checkpoint but %s in model '%.100s'", c->path, what,
-                          t[i].ref.name, shape_text(rank, dims, a, sizeof a),
+      return rt_error_set(err, "%s: %s '%.100s' is %s in %s but %s in model '%.100s'", c->path, what, t[i].ref.name,
+                          shape_text(rank, dims, a, sizeof a), noun,
                           shape_text(t[i].ref.rank, t[i].ref.dims, b, sizeof b), model);
     }
     /* A nan or inf was never saved (rt_checkpoint_write), so such a file is not a good one. */
@@ -408,13 +434,23 @@ int rt_checkpoint_match(const RtCheckpoint *c, const char *model, const RtCkptTe
       return rt_error_set(err, "%s: %s", c->path, why.msg);
   }
   for (int k = 0; k < c->st.n; k++) {
-    bool known = false;
+    bool known = weights && strchr(c->st.tensors[k].name, '/');
     for (int i = 0; i < n && !known; i++) known = strcmp(c->st.tensors[k].name, t[i].ref.name) == 0;
     if (!known)
-      return rt_error_set(err, "%s: the checkpoint has a tensor '%.100s' that model '%.100s' does not have", c->path,
+      return rt_error_set(err, "%s: %s has a tensor '%.100s' that model '%.100s' does not have", c->path, noun,
                           c->st.tensors[k].name, model);
   }
   return 0;
+}
+
+int rt_checkpoint_match(const RtCheckpoint *c, const char *model, const RtCkptTensor *t, int n, RtError *err) {
+  if (strcmp(c->model, model ? model : "") != 0)
+    return rt_error_set(err, "%s: the checkpoint is of model '%.100s', not '%.100s'", c->path, c->model, model);
+  return match_tensors(c, "the checkpoint", model, t, n, false, err);
+}
+
+int rt_weights_match(const RtCheckpoint *c, const char *model, const RtCkptTensor *t, int n, RtError *err) {
+  return match_tensors(c, "the file", model, t, n, true, err);
 }
 
 bool rt_checkpoint_hyper(const RtCheckpoint *c, const char *name, double *value) {

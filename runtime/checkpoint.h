@@ -102,6 +102,18 @@ void rt_checkpoint_free(RtCheckpoint *c);
  * and shapes); err names the first difference. */
 int rt_checkpoint_match(const RtCheckpoint *c, const char *model, const RtCkptTensor *t, int n, RtError *err);
 
+/* --load: PATH is a checkpoint directory, a checkpoint file (checked as
+ * rt_checkpoint_load does, checksum included) or a --save file (only
+ * read: its tensors are checked by rt_weights_match).  Returns 0, or -1
+ * with err set. */
+int rt_weights_load(const char *path, RtCheckpoint *c, RtError *err);
+
+/* Checks that c has every parameter of t (names and shapes) and no tensor
+ * the model lacks; states (batch norm's running statistics) may be absent,
+ * and a checkpoint's optimizer states ("NAME/SLOT") are ignored.  err names
+ * the first tensor that does not fit. */
+int rt_weights_match(const RtCheckpoint *c, const char *model, const RtCkptTensor *t, int n, RtError *err);
+
 /* The value of hyper-parameter name in c; false when it has none. */
 bool rt_checkpoint_hyper(const RtCheckpoint *c, const char *name, double *value);
 

@@ -276,11 +276,13 @@ static bool csv_row(FILE *f, const RtEngine *e, int64_t epoch, double train_loss
 static void print_results(FILE *out, const RtEngine *e, double train_loss, bool have_test, double test_loss,
                           const double *metrics, double seconds, double rate) {
   fprintf(out, " train_loss=%.6g", train_loss);
-  if (have_test) {
-    fprintf(out, " test_loss=%.6g", test_loss);
-    for (int i = 0; i < e->nmetrics; i++) fprintf(out, " test_%s=%.6g", e->metric_names[i], metrics[i]);
-  }
+  if (have_test) rt_print_test(out, e, test_loss, metrics);
   fprintf(out, " seconds=%.2f samples_per_s=%.1f", seconds, rate);
+}
+
+void rt_print_test(FILE *out, const RtEngine *e, double test_loss, const double *metrics) {
+  fprintf(out, " test_loss=%.6g", test_loss);
+  for (int i = 0; i < e->nmetrics; i++) fprintf(out, " test_%s=%.6g", e->metric_names[i], metrics[i]);
 }
 
 /* ---- the loop ------------------------------------------------------------------------- */

@@ -96,4 +96,8 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
  * engine's nonzero code. */
 int rt_evaluate(RtEngine *e, const RtDataset *d, int64_t batch, double *loss_mean, double *metric_means);
 
+/* " test_loss=T test_NAME=V ...": the test fields of an epoch line, as
+ * --eval prints them too. */
+void rt_print_test(FILE *out, const RtEngine *e, double test_loss, const double *metrics);
+
 #endif

@@ -501,6 +501,32 @@ static bool save_params(Trainer *t, const char *path) {
   return ok;
 }
 
+/* --eval: the test figures of the loaded weights, in the format of the
+ * epoch lines (rt_train evaluates in batches of the same size). */
+static int evaluate_only(Trainer *t, RtEngine *e, const RtDataset *test, const char *weights) {
+  if (test->n == 0) {
+    rt_trainer_error(t->prog, "--eval: there is no test data to evaluate %s on (give --test FILE)", weights);
+    return 1;
+  }
+  double loss = 0, *metrics = calloc((size_t)t->m->nmetrics + 1, sizeof *metrics);
+  if (!metrics) {
+    rt_trainer_error(t->prog, "out of memory");
+    return 1;
+  }
+  int rc = rt_evaluate(e, test, t->bcap, &loss, metrics);
+  if (rc == 0) {
+    printf("eval: samples=%lld", (long long)test->n);
+    rt_print_test(stdout, e, loss, metrics);
+    printf("\n");
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+      rt_trainer_error(t->prog, "cannot write the results on stdout");
+      rc = 1;
+    }
+  }
+  free(metrics);
+  return rc;
+}
+
 /* The checkpoint directory (created and locked) and every output path,
  * checked before anything is loaded or trained. */
 static bool prepare_outputs(const RtTrainerOptions *o, const RtModelDesc *m, const char *prog, int *lock) {
@@ -579,7 +605,8 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
   for (int i = 0; i < m->nhypers; i++) base[i] = m->hyper_values[i];
   bool loaded = !resumed || rt_checkpoint_load(o.resume, &ck, &err) == 0;
   if (!loaded) rt_trainer_error(prog, "%s", err.msg);
-  if (!loaded || (resumed && !rt_guard_resume_settings(&guard, &ck, &o, base))) {
+  if (!loaded || (resumed && !rt_guard_resume_settings(&guard, &ck, &o, base)) ||
+      (o.load && !rt_guard_load_weights(&guard, o.load, &ck))) {
     rt_checkpoint_free(&ck);
     rt_guard_free(&guard);
     free(base);
@@ -617,7 +644,7 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
       !init_tensors(&t, seed))
     goto done;
   guard.dev = t.dev, guard.mem = t.mem;
-  if (resumed && !rt_guard_restore(&guard, &ck)) goto done;
+  if ((resumed || o.load) && !rt_guard_restore(&guard, &ck, o.load != NULL)) goto done;
   rt_checkpoint_free(&ck); /* its tensors are on the device now (its fields stay) */
   if (!load_data(&t, &o, data_budget, &train, &test)) goto done;
   if (resumed && train.n != ck.train_samples) {
@@ -629,6 +656,10 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
   t.last_good = &saver.last_good;
 
   RtEngine engine = {&t, m->nmetrics, m->metric_names, engine_step, engine_eval};
+  if (o.eval) {
+    rc = evaluate_only(&t, &engine, &test, o.load);
+    goto done;
+  }
   RtTrainOptions to = {.batch = t.bcap,
                        .epochs = o.epochs >= 0 ? o.epochs : resumed ? ck.epochs : m->epochs,
                        .max_steps = o.steps > 0 ? o.steps : resumed ? ck.max_steps : 0,

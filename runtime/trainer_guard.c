@@ -155,11 +155,22 @@ bool rt_guard_resume_settings(RtGuardState *g, const RtCheckpoint *c, const RtTr
   return true;
 }
 
-bool rt_guard_restore(RtGuardState *g, const RtCheckpoint *c) {
+bool rt_guard_load_weights(RtGuardState *g, const char *path, RtCheckpoint *c) {
+  RtError err;
+  if (rt_weights_load(path, c, &err) != 0 || rt_weights_match(c, g->m->name, g->tensors, g->n, &err) != 0) {
+    rt_trainer_error(g->prog, "%s", err.msg);
+    return false;
+  }
+  return true;
+}
+
+bool rt_guard_restore(RtGuardState *g, const RtCheckpoint *c, bool weights) {
   for (int i = 0; i < g->n; i++) {
     RtError err;
     int64_t k = numel(&g->m->bufs[g->bufs[i]]);
-    const float *v = rt_checkpoint_tensor(c, g->tensors[i].ref.name);
+    const char *name = g->tensors[i].ref.name;
+    const float *v = rt_checkpoint_tensor(c, name);
+    if (weights && g->tensors[i].state && (!v || strchr(name, '/'))) continue; /* initialized instead */
     if (k > 0 && (!v || rt_mem_write(g->dev, g->mem[g->bufs[i]], 0, v, (size_t)k * sizeof(float), &err) != 0)) {
       rt_trainer_error(g->prog, "%s", v ? err.msg : "a checkpoint tensor vanished");
       return false;

@@ -46,8 +46,14 @@ int rt_guard_gather(void *self, RtCkptTensor *t, int n, RtError *err);
  * values.  false after a message. */
 bool rt_guard_resume_settings(RtGuardState *g, const RtCheckpoint *c, const RtTrainerOptions *o, double *hypers);
 
-/* Copies the checkpoint's tensors into the device buffers. */
-bool rt_guard_restore(RtGuardState *g, const RtCheckpoint *c);
+/* Copies the checkpoint's tensors into the device buffers; with weights
+ * (--load, checked by rt_weights_match), only the parameters and the
+ * states the file has that are not optimizer states ("NAME/SLOT"): batch
+ * norm's running statistics. */
+bool rt_guard_restore(RtGuardState *g, const RtCheckpoint *c, bool weights);
+
+/* --load PATH: reads and checks the weights (a message on error). */
+bool rt_guard_load_weights(RtGuardState *g, const char *path, RtCheckpoint *c);
 
 /* --check-numerics, after launch l of the train plan on a batch of n: the
  * first non-finite element of any buffer it touched (inputs, labels and

@@ -84,6 +84,10 @@ void rt_trainer_usage(FILE *f, const RtModelDesc *m, const char *prog) {
   fprintf(f, "\nOutput:\n");
   fprintf(f, "  --metrics FILE      write one CSV row per epoch\n");
   fprintf(f, "  --save FILE         write the trained parameters as safetensors\n");
+  fprintf(f, "\nTrained weights:\n");
+  fprintf(f, "  --load FILE         start from the parameters of a --save file or a checkpoint (FILE or\n"
+             "                      its DIR) instead of the initializers, then train (fine-tune)\n");
+  fprintf(f, "  --eval              with --load: evaluate on the test data and print its figures, no training\n");
   fprintf(f, "\nCheckpoints and checks:\n");
   fprintf(f, "  --checkpoint DIR    save DIR/" "checkpoint.safetensors (atomically) as training goes\n");
   fprintf(f, "  --checkpoint-every N  every N steps (default: at the end of every epoch)\n");
@@ -112,12 +116,12 @@ static const char *const option_names[] = {
     "--epochs", "--batch",   "--steps",   "--lr",           "--hyper",   "--seed",
     "--data",   "--test",    "--no-shuffle", "--threads",   "--device",  "--metrics",
     "--save",   "--list-devices", "--help", "--version",    "--cl-binary", "--save-cl-binary", "--checkpoint", "--checkpoint-every", "--resume", "--check-numerics",
-    "--max-memory", "--overwrite-checkpoint", NULL};
+    "--max-memory", "--overwrite-checkpoint", "--load", "--eval", NULL};
 
 static const char *const with_value[] = {"--epochs", "--batch",  "--steps",  "--lr",      "--hyper", "--seed",
                                          "--data",   "--test",   "--threads", "--device", "--metrics", "--save",
                                          "--cl-binary", "--save-cl-binary", "--checkpoint", "--checkpoint-every",
-                                         "--resume", "--max-memory", NULL};
+                                         "--resume", "--max-memory", "--load", NULL};
 
 /* Levenshtein distance, for suggestions (names are short: at most 63). */
 static int edit_distance(const char *a, const char *b) {
@@ -314,6 +318,10 @@ int rt_trainer_parse(int argc, char **argv, const RtModelDesc *m, const char *pr
       if (!int_value(prog, name, value, 1, INT64_MAX, &o->checkpoint_every)) return 1;
     } else if (!strcmp(name, "--resume")) {
       o->resume = value;
+    } else if (!strcmp(name, "--load")) {
+      o->load = value;
+    } else if (!strcmp(name, "--eval")) {
+      o->eval = true;
     } else if (!strcmp(name, "--overwrite-checkpoint")) {
       o->overwrite_checkpoint = true;
     } else if (!strcmp(name, "--check-numerics")) {
@@ -336,6 +344,20 @@ int rt_trainer_parse(int argc, char **argv, const RtModelDesc *m, const char *pr
   }
   if ((o->checkpoint_every || o->overwrite_checkpoint) && !o->checkpoint) {
     rt_trainer_error(prog, "%s needs --checkpoint DIR", o->checkpoint_every ? "--checkpoint-every" : "--overwrite-checkpoint");
+    return 1;
+  }
+  if (o->load && o->resume) {
+    rt_trainer_error(prog, "--load and --resume both set the weights; use one (--resume continues a run, --load "
+                     "starts a new one from its weights)");
+    return 1;
+  }
+  if (o->eval && !o->load) {
+    rt_trainer_error(prog, "--eval needs --load FILE (the weights to evaluate)");
+    return 1;
+  }
+  if (o->eval && (o->save || o->checkpoint || o->metrics)) {
+    rt_trainer_error(prog, "--eval trains nothing, so %s has nothing to write", o->save ? "--save" : o->checkpoint ?
+                     "--checkpoint" : "--metrics");
     return 1;
   }
   return -1;

@@ -40,6 +40,8 @@ typedef struct RtTrainerOptions {
   const char *resume;          /* --resume DIR: continue from DIR's checkpoint */
   bool overwrite_checkpoint;   /* --overwrite-checkpoint: replace a checkpoint in the --checkpoint DIR */
   bool check_numerics;         /* --check-numerics: check every buffer a kernel touches */
+  const char *load;            /* --load FILE: the weights to start from (a --save file or a checkpoint); NULL = none */
+  bool eval;                   /* --eval: evaluate the --load weights on the test data, no training */
   int64_t max_memory;          /* --max-memory BYTES; 0 = the machine's physical memory */
 } RtTrainerOptions;
 
