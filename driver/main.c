@@ -16,6 +16,7 @@
 #include "driver/run.h"
 #include "frontend/ast.h"
 #include "support/diag.h"
+#include "support/stats.h"
 #include "frontend/elab.h"
 #include "ir/ir.h"
 #include "passes/lower.h"
@@ -43,12 +44,6 @@ static void free_held(void) {
   if (held_module) ir_module_free(held_module);
   held_module = NULL;
   arena_free(&ast_arena);
-}
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static bool is_dir(const char *path) {
@@ -84,7 +79,7 @@ static bool should_print_after(const char *stage) {
 }
 
 static void after_stage(const char *stage, const Module *m, const Program *p, double t0) {
-  if (opts.verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", stage, (now() - t0) * 1e3);
+  if (opts.verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", stage, (nnc_now() - t0) * 1e3);
   if (!should_print_after(stage)) return;
   fprintf(stderr, "; *** IR after %s ***\n", stage);
   if (m)
@@ -94,7 +89,7 @@ static void after_stage(const char *stage, const Module *m, const Program *p, do
 }
 
 static void after_kernel_stage(const char *stage, const KProgram *kp, double t0) {
-  if (opts.verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", stage, (now() - t0) * 1e3);
+  if (opts.verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", stage, (nnc_now() - t0) * 1e3);
   if (!should_print_after(stage)) return;
   fprintf(stderr, "; *** IR after %s ***\n", stage);
   kprog_print(kp, stderr);
@@ -168,7 +163,7 @@ static bool emit_text(const Module *m, const Program *p) {
 
 /* Runs one graph pass with the verifier after it; false on error. */
 static bool run_pass(const Pass *pass, Module *m) {
-  double t0 = now();
+  double t0 = nnc_now();
   if (!pass->run(m)) return false;
   if (!ir_verify(m, pass->name)) nnc_internal_error(__FILE__, __LINE__, "the IR is invalid after %s", pass->name);
   after_stage(pass->name, m, NULL, t0);
@@ -217,7 +212,7 @@ static KPassOptions kernel_pass_options(const Module *m, const NncBackend *b) {
  * pass a backend's schedule is (KPass.backend: schedule-cpu, which needs
  * the target machine) runs through that backend's hook. */
 static bool run_kernel_pass(const KPass *pass, KProgram *kp, const KPassOptions *ko) {
-  double t0 = now();
+  double t0 = nnc_now();
   if (pass->backend ? !host_schedule(backend_find(pass->backend, true), kp, &opts) : !pass->run(kp, ko)) return false;
   if (!kprog_verify(kp)) nnc_internal_error(__FILE__, __LINE__, "the kernel IR is invalid after %s", pass->name);
   after_kernel_stage(pass->name, kp, t0);
@@ -293,7 +288,7 @@ int main(int argc, char **argv) {
   Program *prog = NULL;
   KProgram *kp = NULL;
   atexit(free_held);
-  double t0 = now();
+  double t0 = nnc_now();
   bool from_kir = ends_with(opts.input, ".kir");
   if (from_kir) { /* what needs the graph IR */
     char what[96] = "";
@@ -314,7 +309,7 @@ int main(int argc, char **argv) {
     if (!kp || output_clobbers_input()) return finish();
     int64_t x, y; /* what the train line's data cannot feed, refused as for a .nn file */
     if (!ir_check_feeds(m, (SrcLoc){0, 0, 0}, &x, &y) || opts.verify) return finish();
-    if (opts.verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "read", (now() - t0) * 1e3);
+    if (opts.verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "read", (nnc_now() - t0) * 1e3);
   } else if (ends_with(opts.input, ".nnir")) {
     if (opts.emit == EMIT_AST) {
       diag_error_plain("--emit=ast needs a .nn file, not graph IR");
@@ -333,7 +328,7 @@ int main(int argc, char **argv) {
       if (!opts.verify && opts.emit == EMIT_AST) emit_text(NULL, prog);
       return finish();
     }
-    t0 = now();
+    t0 = nnc_now();
     ElabOptions eo = {opts.model, find_stdlib()};
     held_module = m = elaborate(prog, &ast_arena, &eo);
     if (!m || output_clobbers_input()) return finish(); /* the imports are read now */
@@ -374,7 +369,7 @@ int main(int argc, char **argv) {
       return status ? status : code;
     }
     /* lowering: one kernel per materialized value, fused by the kernel pipeline */
-    t0 = now();
+    t0 = nnc_now();
     held_program = kp = lower_program(m, &(LowerOptions){.opt_level = 0});
     if (!kprog_verify(kp)) nnc_internal_error(__FILE__, __LINE__, "the kernel IR is invalid after lowering");
     after_kernel_stage("lower", kp, t0);

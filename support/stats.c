@@ -4,6 +4,8 @@
  */
 #include "support/stats.h"
 
+#include <time.h>
+
 #include "support/arena.h"
 
 #include <stdbool.h>
@@ -48,4 +50,10 @@ void nnc_stats_print(FILE *out) {
   qsort(stats, nstats, sizeof *stats, stat_cmp);
   fprintf(out, "; statistics\n");
   for (size_t i = 0; i < nstats; i++) fprintf(out, "%s = %ld\n", stats[i].name, stats[i].value);
+}
+
+double nnc_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }

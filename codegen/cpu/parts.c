@@ -21,6 +21,7 @@
 #include "codegen/llvm/target.h"
 #include "support/arena.h"
 #include "support/diag.h"
+#include "support/stats.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -29,12 +30,6 @@
 #include <time.h>
 
 enum { BLOCK_COST = 10 }; /* instructions a basic block costs LLVM, by the fit above */
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static int64_t function_cost(LLVMValueRef f) {
   int64_t cost = 0;
@@ -78,7 +73,7 @@ typedef struct Part {
 
 static void *compile_part(void *arg) {
   Part *t = arg;
-  double t0 = now();
+  double t0 = nnc_now();
   CpuOptions quiet = *t->o; /* the main thread has said which machine */
   quiet.verbose = false;
   LLVMTargetMachineRef tm = cpu_target_machine(&quiet); /* one per thread: a target machine is not shared */
@@ -95,7 +90,7 @@ static void *compile_part(void *arg) {
   LLVMDisposeModule(m);
   LLVMContextDispose(ctx);
   LLVMDisposeTargetMachine(tm);
-  t->seconds = now() - t0;
+  t->seconds = nnc_now() - t0;
   return NULL;
 }
 
@@ -141,12 +136,12 @@ int cpu_compile_parts(KProgram *p, const CpuOptions *o, int nparts, char ***obje
   if (!cpu_prepare_kernels(p, o)) return 0;
   if (nparts < 1) nparts = 1;
   if ((uint32_t)nparts > p->nkernels) nparts = p->nkernels ? (int)p->nkernels : 1;
-  double t0 = now();
+  double t0 = nnc_now();
   Part *part = nnc_xcalloc((size_t)nparts, sizeof(Part));
   deal(p, part, nparts);
   for (int j = 0; j < nparts; j++) part[j].p = p, part[j].o = o;
-  if (o->verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "cpu-deal", (now() - t0) * 1e3);
-  t0 = now();
+  if (o->verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "cpu-deal", (nnc_now() - t0) * 1e3);
+  t0 = nnc_now();
   pthread_t *thread = nnc_xcalloc((size_t)nparts, sizeof(pthread_t));
   bool *started = nnc_xcalloc((size_t)nparts, sizeof(bool));
   for (int j = 1; j < nparts; j++) started[j] = pthread_create(&thread[j], NULL, compile_part, &part[j]) == 0;
@@ -169,7 +164,7 @@ int cpu_compile_parts(KProgram *p, const CpuOptions *o, int nparts, char ***obje
     free(part[j].why);
     free(part[j].kernels);
   }
-  if (o->verbose) fprintf(stderr, "nnc: %-10s %8.3f ms (%d threads)\n", "cpu-compile", (now() - t0) * 1e3, nparts);
+  if (o->verbose) fprintf(stderr, "nnc: %-10s %8.3f ms (%d threads)\n", "cpu-compile", (nnc_now() - t0) * 1e3, nparts);
   free(started);
   free(thread);
   free(part);

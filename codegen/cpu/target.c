@@ -13,6 +13,7 @@
 #include "codegen/llvm/target.h"
 
 #include "support/diag.h"
+#include "support/stats.h"
 #include "passes/schedule_cpu.h"
 
 #include <llvm-c/Target.h>
@@ -22,12 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void init_native(void) {
   static bool done;
@@ -161,7 +156,7 @@ bool cpu_prepare_kernels(KProgram *p, const CpuOptions *o) {
 }
 
 bool cpu_compile(KProgram *p, const CpuOptions *o, CpuOutKind kind, const char *path) {
-  double t0 = now();
+  double t0 = nnc_now();
   if (!cpu_prepare_kernels(p, o)) return false;
   LLVMTargetMachineRef tm = cpu_target_machine(o);
   if (!tm) return false;
@@ -169,13 +164,13 @@ bool cpu_compile(KProgram *p, const CpuOptions *o, CpuOutKind kind, const char *
   lk_diagnostics(ctx, o->verbose);
   LLVMModuleRef m = cpu_emit_module(p, ctx, NULL, 0);
   cpu_prepare_module(m, tm);
-  if (o->verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "cpu-emit", (now() - t0) * 1e3);
-  t0 = now();
+  if (o->verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "cpu-emit", (nnc_now() - t0) * 1e3);
+  t0 = nnc_now();
   bool ok = cpu_optimize(m, tm, o->opt_level, NULL);
-  if (o->verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "cpu-opt", (now() - t0) * 1e3);
-  t0 = now();
+  if (o->verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "cpu-opt", (nnc_now() - t0) * 1e3);
+  t0 = nnc_now();
   ok = ok && cpu_write(m, tm, kind, path);
-  if (o->verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "cpu-write", (now() - t0) * 1e3);
+  if (o->verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "cpu-write", (nnc_now() - t0) * 1e3);
   LLVMDisposeModule(m);
   LLVMContextDispose(ctx);
   LLVMDisposeTargetMachine(tm);

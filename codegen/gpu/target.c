@@ -17,6 +17,7 @@
 
 #include "codegen/llvm/target.h"
 #include "support/diag.h"
+#include "support/stats.h"
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/BitReader.h>
@@ -31,12 +32,6 @@
 
 static const char *const archs[] = {"sm_75", "sm_80", "sm_86", "sm_87", "sm_89", "sm_90", "sm_90a", NULL};
 const char gpu_arch_list[] = "sm_75, sm_80, sm_86, sm_87, sm_89, sm_90 or sm_90a";
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 bool gpu_arch_valid(const char *arch) {
   for (int i = 0; arch && archs[i]; i++)
@@ -131,7 +126,7 @@ bool gpu_compile(KProgram *p, const GpuOptions *o, GpuOutKind kind, char **text,
   *len = 0;
   LLVMTargetMachineRef tm = gpu_target_machine(o);
   if (!tm) return false;
-  double t0 = now();
+  double t0 = nnc_now();
   int64_t batch = o->batch > 0 ? o->batch : p->module && p->module->train.batch > 0 ? p->module->train.batch : 32;
   GpuScheduleOptions so = {batch, 0, 0};
   GpuSchedule s;
@@ -150,17 +145,17 @@ bool gpu_compile(KProgram *p, const GpuOptions *o, GpuOutKind kind, char **text,
     nnc_internal_error(__FILE__, __LINE__, "gpu codegen produced invalid LLVM IR: %s", msg);
   LLVMDisposeMessage(msg);
   lk_module_target(m, tm);
-  if (o->verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "gpu-emit", (now() - t0) * 1e3);
-  t0 = now();
+  if (o->verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "gpu-emit", (nnc_now() - t0) * 1e3);
+  t0 = nnc_now();
   bool ok = !libdevice || gpu_link_libdevice(m, libdevice);
   if (!libdevice) internalize(m);
-  if (ok && o->verbose && libdevice) fprintf(stderr, "nnc: %-10s %8.3f ms (%s)\n", "libdevice", (now() - t0) * 1e3, libdevice);
-  t0 = now();
+  if (ok && o->verbose && libdevice) fprintf(stderr, "nnc: %-10s %8.3f ms (%s)\n", "libdevice", (nnc_now() - t0) * 1e3, libdevice);
+  t0 = nnc_now();
   ok = ok && gpu_optimize(m, tm, o->opt_level);
-  if (o->verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "gpu-opt", (now() - t0) * 1e3);
-  t0 = now();
+  if (o->verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "gpu-opt", (nnc_now() - t0) * 1e3);
+  t0 = nnc_now();
   ok = ok && lk_module_bytes(m, tm, kind == GPU_OUT_LLVM ? LK_OUT_IR : LK_OUT_ASM, text, len, NULL);
-  if (o->verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "gpu-ptx", (now() - t0) * 1e3);
+  if (o->verbose) fprintf(stderr, "nnc: %-10s %8.3f ms\n", "gpu-ptx", (nnc_now() - t0) * 1e3);
   LLVMDisposeModule(m);
   LLVMContextDispose(ctx);
   LLVMDisposeTargetMachine(tm);
