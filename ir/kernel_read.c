@@ -400,7 +400,10 @@ static bool kernel_name_ok(const Token *t) {
 }
 
 /* The rest of a kernel line after ')': [';' WHAT] [LOC], WHAT free text up
- * to the location (three spaces before `loc(`) or the end of the line. */
+ * to the location (three spaces before `loc(`) or the end of the line.  The
+ * first such `loc(` starts the location, so a description never holds one
+ * and prints back the same way whether or not a location follows it (fuse
+ * joins descriptions: "A + B" of two such texts holds none either). */
 static bool parse_description(KReader *r, Kernel *k) {
   TextReader *p = T(r);
   size_t i = p->pos;
@@ -411,8 +414,10 @@ static bool parse_description(KReader *r, Kernel *k) {
   size_t end = e, locat = e;
   bool blank = true; /* only spaces so far */
   for (size_t j = s; j + 4 <= e; j++) {
-    if (!memcmp(p->src + j, "loc(", 4) && (blank || (j >= s + 3 && !memcmp(p->src + j - 3, "   ", 3))))
-      end = j, locat = j; /* the last `loc(` that starts the rest or follows three spaces */
+    if (!memcmp(p->src + j, "loc(", 4) && (blank || (j >= s + 3 && !memcmp(p->src + j - 3, "   ", 3)))) {
+      end = j, locat = j; /* the first `loc(` that starts the rest or follows three spaces */
+      break;
+    }
     blank &= p->src[j] == ' ' || p->src[j] == '\t';
   }
   while (s < end && p->src[s] == ' ') s++;
