@@ -7,8 +7,9 @@ uninterrupted run's, bit for bit.
 1. Runs TRAIN OPTIONS --save full.safetensors uninterrupted, then again
    checkpointing every step (timed; the result must not change).
 2. Starts TRAIN OPTIONS --checkpoint ck --checkpoint-every 1 and sends
-   SIGTERM half-way, then resumes it and sends SIGINT: the trainer must
-   exit 143 (130) after saving, with its one line on stderr.
+   SIGTERM once it has saved a step, then resumes it and sends SIGINT the
+   same way: the trainer must exit 143 (130) after saving, with its one
+   line on stderr.
 3. Starts it again with --resume ck (once a checkpoint exists) and SIGKILLs
    it after a random delay (seeded; about 1/N of the timed run, adapting so
    that kills keep landing inside training), N times; the checkpoint must be
@@ -93,11 +94,18 @@ def main():
             cmd += ["--resume", ck]
         return cmd
 
-    # SIGTERM half-way, then SIGINT a little later: finish the step, save,
-    # one line, exit 143 or 130.
-    for sig, code, delay in ((signal.SIGTERM, 143, 0.5), (signal.SIGINT, 130, 0.1)):
+    # SIGTERM, then SIGINT on the resumed run, each once the run has saved a
+    # step (so its handler is in place, however slow the start): finish the
+    # step, save, one line, exit 143 or 130.  A run whose checkpoint is at
+    # the last step starts a new round from scratch.
+    total = step_of(full)
+    for sig, code in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
+        if step_of(ckfile) >= total and os.path.exists(ckfile):
+            os.remove(ckfile)
+        before = step_of(ckfile)
         p = subprocess.Popen(command(), stdout=devnull, stderr=subprocess.PIPE)
-        time.sleep(delay * t_full)
+        while p.poll() is None and step_of(ckfile) <= before:
+            time.sleep(0.002)
         p.send_signal(sig)
         _, err = p.communicate()
         err = err.decode()
@@ -107,8 +115,8 @@ def main():
             if ("interrupted by %s after step" % name) not in err or hint not in err:
                 fail("%s: unexpected message: %s" % (name, err))
             print("%s: exit %d" % (name.lower(), code))
-        elif p.returncode == 0:
-            print("%s: the run had finished" % name.lower())
+        elif p.returncode == 0 or (p.returncode == -sig and step_of(ckfile) >= total):
+            print("%s: the run had finished" % name.lower())  # its last step saved before the signal came
         else:
             fail("%s: exit %d: %s" % (name, p.returncode, err))
 
@@ -116,7 +124,6 @@ def main():
     # The delays adapt so that kills keep landing inside training: shorter
     # after a run that finished first, longer after one that saved nothing.
     # A checkpoint at the last step starts a new round from scratch.
-    total = step_of(full)
     scale = 2.0 * t_full / kills
     finished_early, progressed, rounds = 0, 0, 1
     for k in range(kills):
