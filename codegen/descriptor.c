@@ -22,7 +22,8 @@
 
 /* ORDER KBufKind */
 static const char *const buf_kind_names[] = {"RT_BUF_INPUT", "RT_BUF_LABEL", "RT_BUF_PARAM", "RT_BUF_STATE",
-                                             "RT_BUF_TEMP", "RT_BUF_LOSS", "RT_BUF_METRIC", "RT_BUF_SCALARS"};
+                                             "RT_BUF_TEMP", "RT_BUF_LOSS", "RT_BUF_METRIC", "RT_BUF_SCALARS",
+                                             "RT_BUF_OUTPUT"};
 /* ORDER INIT */
 static const char *const init_kind_names[] = {"RT_INIT_NONE",    "RT_INIT_ZEROS",          "RT_INIT_ONES",
                                               "RT_INIT_FULL",    "RT_INIT_UNIFORM",        "RT_INIT_NORMAL",
@@ -148,7 +149,7 @@ static void write_buffers(const KProgram *p, FILE *out) {
  * unknown. */
 static bool buf_source(const KProgram *p, const KBuffer *b, char *out, size_t len) {
   const Module *m = p->module;
-  if (!m || b->op < 0 || b->op >= OP_COUNT || (b->kind != KB_TEMP && b->kind != KB_LOSS && b->kind != KB_METRIC))
+  if (!m || b->op < 0 || b->op >= OP_COUNT || (b->kind != KB_TEMP && b->kind != KB_LOSS && b->kind != KB_METRIC && b->kind != KB_OUTPUT))
     return false;
   uint32_t loc = b->loc < m->nlocs ? b->loc : 0, top = loc;
   for (int guard = 0; top && m->locs[top].parent && m->locs[top].parent < m->nlocs && guard < 64; guard++)
@@ -339,7 +340,13 @@ bool descriptor_write(const KProgram *p, const char *target, const DescriptorCod
   if (code->single_work_item || code->batch_i32)
     fprintf(out, "    .single_work_item = %d,\n    .batch_arg_i32 = %d,\n", code->single_work_item ? 1 : 0,
             code->batch_i32 ? 1 : 0);
-  fprintf(out, "    .buf_sources = %s,\n};\n\n", p->nbufs ? "nnc_buf_sources" : "NULL");
+  fprintf(out, "    .buf_sources = %s,\n", p->nbufs ? "nnc_buf_sources" : "NULL");
+  const char *output_name = NULL;
+  for (uint32_t o = 0; m && o < m->noutputs; o++)
+    if (m->outputs[o].kind == OUT_PREDICT) output_name = m->outputs[o].name;
+  fprintf(out, "    .output_buf = %d,\n    .output_name = ", p->output);
+  write_cstr(out, p->output >= 0 ? output_name : NULL);
+  fprintf(out, ",\n};\n\n");
   fprintf(out, "int main(int argc, char **argv) { return rt_trainer_main(argc, argv, &nnc_model); }\n");
   return !ferror(out);
 }

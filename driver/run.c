@@ -302,7 +302,7 @@ int run_training(Module *m, const Options *o) {
   int lock = -1;
   bool csv = t->data == DATA_CSV;
   RtRunPaths paths = {o->save, o->metrics, o->checkpoint, o->resume, csv ? (o->data ? o->data : t->data_path) : NULL,
-                      csv ? t->test_path : NULL, NULL, NULL};
+                      csv ? t->test_path : NULL, NULL, NULL, NULL, NULL, NULL};
   if ((o->checkpoint && rt_checkpoint_prepare(o->checkpoint, o->resume, o->overwrite_checkpoint, &lock, &err) != 0) ||
       rt_check_run_paths(&paths, &err) != 0 || (o->resume && rt_checkpoint_load(o->resume, &ck, &err) != 0)) {
     diag_error_plain("%s", err.msg);
@@ -343,7 +343,7 @@ int run_training(Module *m, const Options *o) {
   int nm = interp_metric_count(it);
   const char **names = nnc_xcalloc((size_t)nm + 1, sizeof *names);
   for (int i = 0; i < nm; i++) names[i] = interp_metric_name(it, i);
-  RtEngine engine = {it, nm, names, engine_step, engine_eval};
+  RtEngine engine = {it, nm, names, engine_step, engine_eval, NULL, 0, NULL};
   bool resumed = o->resume != NULL;
   RtTrainOptions to = {.batch = o->batch > 0 ? o->batch : resumed ? ck.batch : t->batch,
                        .epochs = o->epochs >= 0 ? o->epochs : resumed ? ck.epochs : t->epochs,

@@ -57,7 +57,7 @@ const char *item_kind_name(ItemKind k) {
 
 const char *stmt_kind_name(StmtKind k) {
   static const char *const name[] = {"bind",  "param", "state", "return",
-                                     "input", "label", "metric"}; /* ORDER StmtKind */
+                                     "input", "label", "metric", "output"}; /* ORDER StmtKind */
   return (unsigned)k < sizeof name / sizeof name[0] ? name[k] : "?";
 }
 

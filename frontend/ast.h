@@ -85,6 +85,7 @@ typedef enum {
   S_INPUT,   /* input name: type            (model) */
   S_LABEL,   /* label name: type            (model) */
   S_METRIC,  /* metric name = expr          (model) */
+  S_OUTPUT,  /* output name                 (model): the prediction */
 } StmtKind;
 
 typedef struct Stmt {

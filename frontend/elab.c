@@ -345,6 +345,66 @@ static ValueId per_sample_scalar(Elab *e, Value v, const char *what, SrcLoc loc)
   return id;
 }
 
+/* The label v is computed from, if any (NULL for none). */
+static const char *label_of(const Module *m, ValueId v) {
+  bool *seen = nnc_xcalloc(v + 1, 1);
+  const char *label = NULL;
+  seen[v] = true;
+  for (ValueId id = v + 1; id-- > 0 && !label;) { /* arguments come before their users */
+    if (!seen[id]) continue;
+    const Node *n = &m->nodes[id];
+    if (n->op == OP_INPUT && m->syms[n->attr.sym].kind == SYM_LABEL) label = m->syms[n->attr.sym].name;
+    for (int k = 0; k < n->nargs; k++) seen[n->args[k]] = true;
+  }
+  free(seen);
+  return label;
+}
+
+/* The prediction: a batched tensor computed from the input alone, as f32.
+ * NO_VALUE (after an error when `report`) for anything else. */
+static ValueId prediction(Elab *e, Value v, const char *name, SrcLoc loc, bool report) {
+  if (v.kind != V_TENSOR) {
+    if (report && v.kind != V_ERROR) elab_error(e, loc, "the output '%s' must be a tensor computed from the input", name);
+    return NO_VALUE;
+  }
+  const Node *n = &e->m->nodes[v.id];
+  char buf[128];
+  if (!n->type.batched) {
+    if (report)
+      elab_error(e, loc, "the output '%s' does not depend on the input (it is %s for every sample)", name,
+                 type_str(&n->type, buf, sizeof buf));
+    return NO_VALUE;
+  }
+  const char *label = label_of(e->m, v.id);
+  if (label) {
+    if (report)
+      elab_error(e, loc, "the output '%s' is computed from the label '%s'; a prediction needs the input alone", name,
+                 label);
+    return NO_VALUE;
+  }
+  if (n->type.dtype == DT_F32) return v.id;
+  Type t = n->type;
+  t.dtype = DT_F32;
+  return ir_retype(e->m, OP_CAST, v.id, t, elab_irloc(e, loc));
+}
+
+/* `output NAME`: the named binding is the prediction. */
+static void declare_output(Elab *e, Scope *s, const Stmt *st, SrcLoc *first) {
+  if (first->line) {
+    elab_error(e, st->loc, "the model already has an output");
+    diag_note(*first, "the first output is here");
+    return;
+  }
+  *first = st->loc;
+  Binding *b = scope_find(s, st->name);
+  if (!b) {
+    elab_error(e, st->name_loc, "unknown name '%s'%s", st->name, elab_did_you_mean(e, elab_suggest(e, s, st->name)));
+    return;
+  }
+  ValueId id = prediction(e, b->val, st->name, st->name_loc, true);
+  if (id != NO_VALUE) ir_add_output(e->m, OUT_PREDICT, st->name, 0, id);
+}
+
 static bool elab_model(Elab *e, const Def *model) {
   const Item *it = model->item;
   Scope s = {0};
@@ -352,6 +412,9 @@ static bool elab_model(Elab *e, const Def *model) {
   e->m->name = arena_strdup(&e->m->arena, it->name);
   e->allow_params = true;
   bool have_loss = false;
+  SrcLoc output_at = {0};          /* the `output` statement, if any */
+  Value loss_arg0 = value_error(it->loc); /* the loss call's first argument */
+  const char *loss_arg0_name = "output";
   for (uint32_t i = 0; i < it->nbody && !e->too_big; i++) {
     const Stmt *st = &it->body[i];
     switch (st->kind) {
@@ -359,10 +422,22 @@ static bool elab_model(Elab *e, const Def *model) {
     case S_LABEL:
       declare_input(e, &s, st);
       break;
+    case S_OUTPUT:
+      declare_output(e, &s, st, &output_at);
+      break;
     case S_BIND:
     case S_METRIC: {
       e->path = st->name;
+      bool is_loss = st->kind == S_BIND && !strcmp(st->name, "loss") && st->value->kind == E_CALL;
+      e->loss_call = is_loss ? st->value : NULL;
+      e->loss_arg0 = value_error(st->loc);
       Value v = elab_expr(e, &s, st->value);
+      if (is_loss && !have_loss) {
+        loss_arg0 = e->loss_arg0;
+        const Arg *a0 = st->value->u.call.nargs ? &st->value->u.call.args[0] : NULL;
+        if (a0 && !a0->name && a0->value->kind == E_NAME) loss_arg0_name = a0->value->u.str;
+      }
+      e->loss_call = NULL;
       e->path = "";
       if (st->kind == S_METRIC) {
         ValueId id = per_sample_scalar(e, v, "a metric", st->value->loc);
@@ -395,6 +470,12 @@ static bool elab_model(Elab *e, const Def *model) {
       elab_error(e, st->loc, "'return' is only allowed in a fn or layer");
       break;
     }
+  }
+  /* Without `output`, the loss call's first argument is the prediction
+   * when it is one (`cross_entropy(logits, y)`: logits). */
+  if (!output_at.line && have_loss) {
+    ValueId id = prediction(e, loss_arg0, loss_arg0_name, it->loc, false);
+    if (id != NO_VALUE) ir_add_output(e->m, OUT_PREDICT, loss_arg0_name, 0, id);
   }
   e->allow_params = false;
   scope_free(&s);

@@ -428,6 +428,7 @@ Value elab_body(Elab *e, Scope *s, const Item *it, bool want_return) {
     case S_INPUT:
     case S_LABEL:
     case S_METRIC:
+    case S_OUTPUT:
       elab_error(e, st->loc, "'%s' is only allowed in a model", stmt_kind_name(st->kind));
       break;
     }
@@ -653,6 +654,7 @@ static Value call(Elab *e, Scope *s, const Expr *x) {
   }
   CallArgs ca;
   if (!eval_args(e, s, x, &ca)) return value_error(x->loc);
+  if (x == e->loss_call && ca.npos > 0) e->loss_arg0 = ca.pos[0];
   bool handled;
   Value r = elab_builtin(e, x, &ca, &handled);
   if (handled) return r;

@@ -78,6 +78,8 @@ typedef struct Elab {
   long inlined;
   bool too_big;             /* a size limit was hit and reported */
   const char *stdlib_dir;
+  const Expr *loss_call;    /* the loss statement's call, while it is elaborated... */
+  Value loss_arg0;          /* ...and its first argument: the prediction without `output` */
 } Elab;
 
 /* elab.c */

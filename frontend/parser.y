@@ -208,6 +208,7 @@ static void recover_item(ParseCtx *ctx, int *la);
 %token EQ "==" NE "!=" LT "<" LE "<=" GT ">" GE ">="
 %token IMPORT "import" FN "fn" LAYER "layer" OPTIMIZER "optimizer" MODEL "model" TRAIN "train"
 %token PARAM "param" STATE "state" RETURN "return" INPUT "input" LABEL "label" METRIC "metric"
+%token OUTPUT "output"
 %token F32 "f32" I32 "i32"
 
 %type <expr> expr cmp add mul unary postfix primary
@@ -330,7 +331,8 @@ opt_stmt: %empty   { $$ = NULL; }
  *     | 'return' expr
  *     | 'input' NAME ':' type
  *     | 'label' NAME ':' type
- *     | 'metric' NAME '=' expr */
+ *     | 'metric' NAME '=' expr
+ *     | 'output' NAME          (the lexer's `output` only before a name) */
 stmt: bind_name "=" expr
         { $$ = mk_stmt(ctx, S_BIND, @1, $1, @1, NULL, $3); }
     | "param" NAME ":" type "=" expr
@@ -345,6 +347,8 @@ stmt: bind_name "=" expr
         { $$ = mk_stmt(ctx, S_LABEL, @1, $2, @2, $4, NULL); }
     | "metric" NAME "=" expr
         { $$ = mk_stmt(ctx, S_METRIC, @1, $2, @2, NULL, $4); }
+    | "output" NAME
+        { $$ = mk_stmt(ctx, S_OUTPUT, @1, $2, @2, NULL, NULL); }
     ;
 
 /* `optimizer = adam()` is a train field: the keyword doubles as a name. */
@@ -829,7 +833,7 @@ static int yyreport_syntax_error(const yypcontext_t *yyctx, ParseCtx *ctx) {
     int prio = expect_prio(k);
     if (!prio) continue;
     if (at_item && (k == YYSYMBOL_NEWLINE || k == YYSYMBOL_SEMI || k == YYSYMBOL_YYEOF)) continue;
-    if (at_stmt && (k == YYSYMBOL_NAME || (k >= YYSYMBOL_PARAM && k <= YYSYMBOL_METRIC) ||
+    if (at_stmt && (k == YYSYMBOL_NAME || (k >= YYSYMBOL_PARAM && k <= YYSYMBOL_METRIC) || k == YYSYMBOL_OUTPUT ||
                     k == YYSYMBOL_OPTIMIZER || k == YYSYMBOL_NEWLINE || k == YYSYMBOL_SEMI))
       continue;
     if (at_expr && (k == YYSYMBOL_NAME || k == YYSYMBOL_NUMBER || k == YYSYMBOL_STRING ||

@@ -69,6 +69,10 @@ void ir_print_dot(const Module *m, FILE *out) {
       if (o->sym < m->nsyms) dot_sym(m, o->sym, out);
       else dot_text(o->name, out);
       break;
+    case OUT_PREDICT:
+      fputs("predict ", out);
+      dot_text(o->name, out);
+      break;
     default: fputs("?", out); break;
     }
     fputs("\", shape=box, style=bold];\n", out);

@@ -165,11 +165,14 @@ typedef struct Symbol {
   uint32_t loc;
 } Symbol;
 
-typedef enum { OUT_LOSS, OUT_METRIC, OUT_UPDATE } OutKind;
+/* OUT_PREDICT: the model's prediction (`output NAME`, or the first argument
+ * of the loss's call): a batched f32 tensor of any shape, named by its binding;
+ * computed by evaluation, never by a training step alone. */
+typedef enum { OUT_LOSS, OUT_METRIC, OUT_UPDATE, OUT_PREDICT } OutKind;
 
 typedef struct Output {
   OutKind kind;
-  const char *name;    /* metric name; for updates the symbol's name */
+  const char *name;    /* metric name; for updates the symbol's name; the prediction's binding */
   uint32_t sym;        /* updates: the param or state symbol */
   ValueId value;       /* loss and metrics are batched f32 scalars (per sample) */
 } Output;

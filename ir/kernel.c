@@ -14,7 +14,7 @@
 KProgram *kprog_new(Module *m) {
   KProgram *p = nnc_xcalloc(1, sizeof *p);
   p->module = m;
-  p->input = p->label = p->loss = p->scalars = -1;
+  p->input = p->label = p->loss = p->scalars = p->output = -1;
   return p;
 }
 
@@ -234,7 +234,7 @@ int64_t kbuf_elems(const KBuffer *b, int64_t batch) {
 }
 
 const char *kbuf_kind_name(KBufKind k) {
-  static const char *names[] = {"input", "label", "param", "state", "temp", "loss", "metric", "scalars"};
+  static const char *names[] = {"input", "label", "param", "state", "temp", "loss", "metric", "scalars", "output"};
   return names[k];
 }
 

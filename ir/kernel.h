@@ -60,6 +60,7 @@ typedef enum {
   KB_LOSS,    /* the per-sample loss, batched f32 scalar */
   KB_METRIC,  /* a per-sample metric, batched f32 scalar */
   KB_SCALARS, /* f32 run-time scalars: [0] step, [1] batch size, [2+k] hyper k, then training, seed */
+  KB_OUTPUT,  /* the prediction (OUT_PREDICT), batched f32: computed by both plans, read after evaluation */
 } KBufKind;
 
 /* Run-time scalars: [0] step, [1] batch size, [2 + k] hyper-parameter k
@@ -72,7 +73,7 @@ static inline int32_t kscalar_seed(int32_t nhypers) { return KSCALAR_HYPER0 + nh
 static inline int32_t kscalar_count(int32_t nhypers) { return KSCALAR_HYPER0 + nhypers + 2; }
 
 typedef struct KBuffer {
-  const char *name;   /* "x", "h.w", "h.w/m", "t12", "loss", "metric.accuracy", "scalars" */
+  const char *name;   /* "x", "h.w", "h.w/m", "t12", "loss", "metric.accuracy", "scalars", "output" */
   KBufKind kind;
   Type type;          /* element type and per-sample shape; batched buffers hold B of them */
   uint32_t sym;       /* inputs, labels, params, states: the Module symbol */
@@ -229,7 +230,7 @@ typedef struct KProgram {
   uint32_t ntrain, captrain;
   uint32_t *eval;     /* kernels launched by one evaluation step */
   uint32_t neval, capeval;
-  int32_t input, label, loss, scalars; /* buffer indices (-1 = none) */
+  int32_t input, label, loss, scalars, output; /* buffer indices (-1 = none) */
   int32_t *metrics;   /* buffer per metric output, in Module output order */
   uint32_t nmetrics;
   int32_t nslots;     /* memory slots for temps */

@@ -358,7 +358,7 @@ static void print_buffer(const Printer *pr, int32_t i) {
   const KBuffer *b = &pr->p->bufs[i];
   bool named = b->kind == KB_INPUT || b->kind == KB_LABEL || b->kind == KB_PARAM || b->kind == KB_STATE;
   char type[192];
-  const char *kind = (unsigned)b->kind <= KB_SCALARS ? kbuf_kind_name(b->kind) : "<bad kind>";
+  const char *kind = (unsigned)b->kind <= KB_OUTPUT ? kbuf_kind_name(b->kind) : "<bad kind>";
   fprintf(out, "buffer %%%d %-6s ", i, kind);
   print_name_padded(b->name, named, 9, out);
   fputs(" : ", out);
@@ -370,7 +370,7 @@ static void print_buffer(const Printer *pr, int32_t i) {
   } else {
     fputs(type, out);
   }
-  bool computed = b->kind == KB_TEMP || b->kind == KB_LOSS || b->kind == KB_METRIC;
+  bool computed = b->kind == KB_TEMP || b->kind == KB_LOSS || b->kind == KB_METRIC || b->kind == KB_OUTPUT;
   if (computed && b->op >= 0) fprintf(out, " from %s", b->op < OP_COUNT ? ir_ops[b->op].name : "<bad op>");
   if (computed && pr->p->module) ir_print_loc(pr->p->module, b->loc, out);
   fputc('\n', out);

@@ -290,7 +290,7 @@ static bool parse_stmt(KReader *r, KStmt **out) {
 
 /* ---- top-level lines ----------------------------------------------------------------------- */
 
-static const char *const kind_words[] = {"input", "label", "param", "state", "temp", "loss", "metric", "scalars"};
+static const char *const kind_words[] = {"input", "label", "param", "state", "temp", "loss", "metric", "scalars", "output"};
 
 /* 'buffer' %N KIND NAME ':' TYPE ['slot' INT | 'no' 'slot'] ['from' OP] [LOC]
  * NAME: @SYM for inputs, labels, params and states, else a bare name or a
@@ -311,7 +311,7 @@ static bool parse_buffer(KReader *r) {
   b.slot = -1;
   b.op = -1;
   int kind = -1;
-  for (int i = 0; i <= KB_SCALARS; i++)
+  for (int i = 0; i <= KB_OUTPUT; i++)
     if (txt_is_word(p, kind_words[i])) kind = i;
   if (kind < 0)
     return txt_fail(p, p->tok.loc, "expected a buffer kind (input, label, param, state, temp, loss, metric or scalars), "
@@ -361,7 +361,7 @@ static bool parse_buffer(KReader *r) {
       b.slot = (int32_t)slot;
     }
   }
-  bool computed = b.kind == KB_TEMP || b.kind == KB_LOSS || b.kind == KB_METRIC;
+  bool computed = b.kind == KB_TEMP || b.kind == KB_LOSS || b.kind == KB_METRIC || b.kind == KB_OUTPUT;
   if (computed && txt_is_word(p, "from")) {
     TRY(txt_next(p));
     for (int i = 0; i < OP_COUNT && b.op < 0; i++)
@@ -371,13 +371,15 @@ static bool parse_buffer(KReader *r) {
   }
   if (computed) TRY(txt_parse_opt_loc(p, &b.loc));
   TRY(txt_expect_eol(p, "after the buffer"));
-  if ((b.kind == KB_LOSS && kp->loss >= 0) || (b.kind == KB_SCALARS && kp->scalars >= 0))
+  if ((b.kind == KB_LOSS && kp->loss >= 0) || (b.kind == KB_SCALARS && kp->scalars >= 0) ||
+      (b.kind == KB_OUTPUT && kp->output >= 0))
     return txt_fail(p, at, "a second %s buffer", kind_words[kind]);
   int32_t id = kprog_add_buffer(kp, b);
   if (b.kind == KB_INPUT && kp->input < 0) kp->input = id;
   if (b.kind == KB_LABEL && kp->label < 0) kp->label = id;
   if (b.kind == KB_LOSS) kp->loss = id;
   if (b.kind == KB_SCALARS) kp->scalars = id;
+  if (b.kind == KB_OUTPUT) kp->output = id;
   if (b.kind == KB_METRIC) {
     kp->metrics = nnc_xrealloc(kp->metrics, sizeof *kp->metrics * (kp->nmetrics + 1));
     kp->metrics[kp->nmetrics++] = id;

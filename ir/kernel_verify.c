@@ -354,7 +354,7 @@ static bool check_kernel(KVerifier *v, const Kernel *k) {
 static bool check_buffer(KVerifier *v, const KBuffer *b) {
   const KProgram *p = v->p;
   const Type *t = &b->type;
-  if ((unsigned)b->kind > KB_SCALARS) return fail(v, "bad kind %d", (int)b->kind);
+  if ((unsigned)b->kind > KB_OUTPUT) return fail(v, "bad kind %d", (int)b->kind);
   if (!b->name || !*b->name) return fail(v, "no name");
   if ((unsigned)t->dtype > DT_I32) return fail(v, "bad dtype %d", (int)t->dtype);
   if (t->rank > NNC_MAX_RANK) return fail(v, "rank %d is larger than %d", t->rank, NNC_MAX_RANK);
@@ -382,6 +382,9 @@ static bool check_buffer(KVerifier *v, const KBuffer *b) {
   case KB_METRIC:
     if (t->dtype != DT_F32 || t->rank != 0 || !t->batched) return fail(v, "%s buffer is not f32[B]", kind);
     break;
+  case KB_OUTPUT:
+    if (t->dtype != DT_F32 || !t->batched) return fail(v, "output buffer is not a batched f32 tensor");
+    break;
   case KB_SCALARS:
     if (t->dtype != DT_F32 || t->rank != 1 || t->batched || t->dims[0] < kscalar_count(v->nhypers))
       return fail(v, "scalars buffer is not f32[N] with N >= %d (step, batch, %d hypers, training and seed)",
@@ -405,7 +408,8 @@ static bool check_program(KVerifier *v) {
   if (!p->module) return fail(v, "no module");
   if (p->nslots < 0) return fail(v, "negative slot count %d", p->nslots);
   if (!check_role(v, "input", p->input, KB_INPUT, true) || !check_role(v, "label", p->label, KB_LABEL, true) ||
-      !check_role(v, "loss", p->loss, KB_LOSS, true) || !check_role(v, "scalars", p->scalars, KB_SCALARS, true))
+      !check_role(v, "loss", p->loss, KB_LOSS, true) || !check_role(v, "scalars", p->scalars, KB_SCALARS, true) ||
+      !check_role(v, "output", p->output, KB_OUTPUT, true))
     return false;
   for (uint32_t i = 0; i < p->nmetrics; i++)
     if (!check_role(v, "metric", p->metrics[i], KB_METRIC, false)) return false;

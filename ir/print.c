@@ -282,6 +282,10 @@ static void print_output(const Module *m, const Output *o, FILE *out) {
     if (o->sym < m->nsyms) print_sym_ref(m, o->sym, out);
     else print_sym_name(o->name, out);
     break;
+  case OUT_PREDICT:
+    fputs("output predict ", out);
+    print_sym_name(o->name, out);
+    break;
   default: fprintf(out, "output <bad kind %d>", (int)o->kind); break;
   }
   fprintf(out, " %%%u\n", o->value);

@@ -172,7 +172,7 @@ static bool parse_node(TextReader *p) {
   return true;
 }
 
-/* OUTPUT := 'output' ('loss' VALUE | 'metric' SYM VALUE | 'update' SYM VALUE) */
+/* OUTPUT := 'output' ('loss' VALUE | 'metric' SYM VALUE | 'update' SYM VALUE | 'predict' SYM VALUE) */
 static bool parse_output(TextReader *p) {
   Module *m = p->m;
   TRY(txt_enter_phase(p, 3, p->tok.loc));
@@ -182,13 +182,19 @@ static bool parse_output(TextReader *p) {
   if (txt_is_word(p, "loss")) kind = OUT_LOSS;
   else if (txt_is_word(p, "metric")) kind = OUT_METRIC;
   else if (txt_is_word(p, "update")) kind = OUT_UPDATE;
-  else return txt_fail(p, kl, "expected loss, metric or update, found %s", txt_desc(&p->tok));
+  else if (txt_is_word(p, "predict")) kind = OUT_PREDICT;
+  else return txt_fail(p, kl, "expected loss, metric, update or predict, found %s", txt_desc(&p->tok));
   TRY(txt_next(p));
   char *name = NULL;
   SrcLoc nl = kl;
   uint32_t sym = 0;
   if (kind == OUT_LOSS && p->have_loss) return txt_fail(p, kl, "duplicate loss output");
   if (kind == OUT_METRIC) TRY(txt_expect_sym(p, "the metric name (@name)", &name, &nl));
+  if (kind == OUT_PREDICT) {
+    TRY(txt_expect_sym(p, "the prediction's name (@name)", &name, &nl));
+    for (uint32_t i = 0; i < m->noutputs; i++)
+      if (m->outputs[i].kind == OUT_PREDICT) return txt_fail(p, kl, "duplicate predict output");
+  }
   if (kind == OUT_UPDATE) {
     TRY(txt_expect_sym(p, "the updated parameter or state (@name)", &name, &nl));
     TRY(txt_resolve_sym(p, name, nl, SYM_PARAM, true, "update", &sym));
@@ -209,7 +215,9 @@ static bool parse_output(TextReader *p) {
   TRY(txt_expect_eol(p, "after the output"));
   const Type *vt = &m->nodes[v].type;
   char ta[192], tb[192];
-  if (kind != OUT_UPDATE && (vt->dtype != DT_F32 || vt->rank != 0 || !vt->batched))
+  if (kind == OUT_PREDICT && (vt->dtype != DT_F32 || !vt->batched))
+    return txt_fail(p, vl, "a prediction is a batched f32 tensor, but %%%u is %s", v, type_str(vt, ta, sizeof ta));
+  if ((kind == OUT_LOSS || kind == OUT_METRIC) && (vt->dtype != DT_F32 || vt->rank != 0 || !vt->batched))
     return txt_fail(p, vl, "a %s is a per-sample f32 scalar (f32[B]), but %%%u is %s", kind == OUT_LOSS ? "loss" : "metric",
                 v, type_str(vt, ta, sizeof ta));
   if (kind == OUT_UPDATE && !type_equal(vt, &m->syms[sym].type))

@@ -215,7 +215,7 @@ static void check_node(Verifier *v, ValueId id) {
 static void check_outputs(Verifier *v) {
   const Module *m = v->m;
   char ta[192], tb[192];
-  int losses = 0;
+  int losses = 0, predictions = 0;
   StrMap metrics = {0};                                    /* names seen */
   bool *updated = nnc_xcalloc(m->nsyms, sizeof *updated); /* by symbol */
   for (uint32_t i = 0; i < m->noutputs; i++) {
@@ -228,6 +228,7 @@ static void check_outputs(Verifier *v) {
       snprintf(head, sizeof head, "output update @%s %%%u", o->sym < m->nsyms ? name_or(m->syms[o->sym].name) : "?",
                o->value);
       break;
+    case OUT_PREDICT: snprintf(head, sizeof head, "output predict @%s %%%u", name_or(o->name), o->value); break;
     default: report(v, "output #%u: invalid kind %d", i, (int)o->kind); continue;
     }
     if (o->value >= m->nnodes) {
@@ -240,6 +241,12 @@ static void check_outputs(Verifier *v) {
     if (o->kind == OUT_METRIC) {
       if (!o->name || !*o->name) report(v, "%s: a metric needs a name", head);
       if (o->name && !strmap_add(&metrics, o->name, 0, i)) report(v, "%s: duplicate metric", head);
+    }
+    if (o->kind == OUT_PREDICT) {
+      if (++predictions == 2) report(v, "%s: more than one prediction", head);
+      if (!o->name || !*o->name) report(v, "%s: a prediction needs a name", head);
+      if (t->dtype != DT_F32 || !t->batched) report(v, "%s: type %s, expected a batched f32 tensor", head, ta);
+      continue;
     }
     if (o->kind != OUT_UPDATE) {
       if (t->dtype != DT_F32 || t->rank != 0 || !t->batched) report(v, "%s: type %s, expected f32[B]", head, ta);

@@ -828,11 +828,17 @@ void lower_fuse_step(KProgram *p, bool sep) {
 }
 
 bool lower_fuse(KProgram *p, bool sep) {
-  for (uint32_t i = 0; i < p->ntrain || i < p->nkernels; i++)
-    if (p->ntrain != p->nkernels || p->train[i] != i) {
-      diag_error_plain("fuse needs the train plan lowering writes (every kernel once, in order), not another");
-      return false;
-    }
+  uint32_t t = 0; /* the train plan lowering writes: every kernel in order but the prediction's copy */
+  bool ok = true;
+  for (uint32_t k = 0; k < p->nkernels; k++) {
+    if (lower_predict_only(p, &p->kernels[k])) continue;
+    ok &= t < p->ntrain && p->train[t] == k;
+    t++;
+  }
+  if (!ok || t != p->ntrain) {
+    diag_error_plain("fuse needs the train plan lowering writes (every kernel once, in order), not another");
+    return false;
+  }
   schedule_cpu_clear(p); /* fusion moves the statements the CPU's plans name */
   for (uint32_t b = 0; b < p->nbufs; b++)
     if (p->bufs[b].kind == KB_TEMP) p->bufs[b].slot = -1; /* lifetimes change: memplan again */

@@ -1177,7 +1177,7 @@ void lower_drop_buffers(KProgram *p) {
       if (map[kk->args[i]] >= 0) kk->args[o++] = map[kk->args[i]];
     kk->nargs = o;
   }
-  int32_t *fixed[] = {&p->input, &p->label, &p->loss, &p->scalars};
+  int32_t *fixed[] = {&p->input, &p->label, &p->loss, &p->scalars, &p->output};
   for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
     if (*fixed[i] >= 0) *fixed[i] = map[*fixed[i]];
   for (uint32_t i = 0; i < p->nmetrics; i++) p->metrics[i] = map[p->metrics[i]];
@@ -1190,6 +1190,7 @@ void lower_mark_eval(const KProgram *p, bool *run) {
   bool *need = nnc_xcalloc(p->nbufs ? p->nbufs : 1, 1);
   memset(run, 0, p->nkernels);
   if (p->loss >= 0) need[p->loss] = true;
+  if (p->output >= 0) need[p->output] = true;
   for (uint32_t i = 0; i < p->nmetrics; i++) need[p->metrics[i]] = true;
   for (uint32_t k = p->nkernels; k > 0; k--) {
     const Kernel *kk = &p->kernels[k - 1];
@@ -1207,6 +1208,16 @@ void lower_mark_eval(const KProgram *p, bool *run) {
   free(need);
 }
 
+bool lower_predict_only(const KProgram *p, const Kernel *k) {
+  bool writes = false;
+  for (uint32_t a = 0; a < k->nargs; a++) {
+    if (!kernel_writes(k, k->args[a])) continue;
+    if (p->bufs[k->args[a]].kind != KB_OUTPUT) return false;
+    writes = true;
+  }
+  return writes;
+}
+
 void lower_build_plans(KProgram *p) {
   p->ntrain = p->neval = 0;
   for (uint32_t k = 0; k < p->nkernels; k++) {
@@ -1214,7 +1225,7 @@ void lower_build_plans(KProgram *p) {
     while (*d >= '0' && *d <= '9') d++;
     if (name[0] == 'k' && d > name + 1 && *d == '_') name = d + 1;
     p->kernels[k].name = arena_printf(&p->arena, "k%u_%s", k, name);
-    VEC_PUSH(p->train, p->ntrain, p->captrain, k);
+    if (!lower_predict_only(p, &p->kernels[k])) VEC_PUSH(p->train, p->ntrain, p->captrain, k);
   }
   bool *run = nnc_xcalloc(p->nkernels ? p->nkernels : 1, 1);
   lower_mark_eval(p, run);
@@ -1234,7 +1245,10 @@ static void choose_materialized(Lowering *l) {
     const Node *n = &m->nodes[v];
     for (int k = 0; k < n->nargs; k++) l->uses[n->args[k]]++;
   }
-  for (uint32_t o = 0; o < m->noutputs; o++) l->uses[m->outputs[o].value]++;
+  /* The prediction is no use: its copy (lower_program) reads it where
+   * training left it, or computes it again, so training keeps its kernels. */
+  for (uint32_t o = 0; o < m->noutputs; o++)
+    if (m->outputs[o].kind != OUT_PREDICT) l->uses[m->outputs[o].value]++;
   for (uint32_t v = 0; v < m->nnodes; v++) {
     const Node *n = &m->nodes[v];
     l->buf[v] = -1;
@@ -1259,7 +1273,7 @@ static void choose_materialized(Lowering *l) {
   for (uint32_t o = 0; o < m->noutputs; o++) {
     ValueId v = m->outputs[o].value;
     const Node *n = &m->nodes[v];
-    if (!is_leaf_buffer(n->op) && !run_time_scalar_leaf(n->op))
+    if (m->outputs[o].kind != OUT_PREDICT && !is_leaf_buffer(n->op) && !run_time_scalar_leaf(n->op))
       l->mat[v] = true;
   }
 }
@@ -1311,6 +1325,7 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
   int32_t *out_buf = nnc_xmalloc((m->noutputs ? m->noutputs : 1) * sizeof *out_buf);
   bool *out_direct = nnc_xcalloc(m->noutputs ? m->noutputs : 1, 1);
   uint32_t capmetrics = 0;
+  ValueId predict = NO_VALUE;
   for (uint32_t i = 0; i < m->noutputs; i++) {
     const Output *out = &m->outputs[i];
     Type t = m->nodes[out->value].type;
@@ -1323,6 +1338,10 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
       out_buf[i] = add_buf(&l, name, KB_METRIC, t, 0, m->nodes[out->value].loc);
       p->bufs[out_buf[i]].op = (int32_t)m->nodes[out->value].op;
       VEC_PUSH(p->metrics, p->nmetrics, capmetrics, out_buf[i]);
+    } else if (out->kind == OUT_PREDICT) {
+      out_buf[i] = -1; /* its buffer and copy come last */
+      predict = out->value;
+      continue;
     } else {
       out_buf[i] = l.sym_buf[out->sym];
     }
@@ -1356,7 +1375,7 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
   for (uint32_t k = 0; k < p->nkernels; k++) note_kernel(&l, k);
   for (uint32_t i = 0; i < m->noutputs; i++) {
     const Output *out = &m->outputs[i];
-    if (out_direct[i]) continue;
+    if (out_direct[i] || out->kind == OUT_PREDICT) continue;
     ValueId v = out->value;
     if (out->kind == OUT_UPDATE) {
       if (is_leaf_buffer(m->nodes[v].op) && l.sym_buf[m->nodes[v].attr.sym] == out_buf[i]) continue; /* p = p */
@@ -1370,6 +1389,15 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
   }
   for (uint32_t k = 0; k < p->nkernels; k++) rename_kernel(&p->kernels[k], l.rename);
   if (first_update_kernel != UINT32_MAX) fuse_update_kernels(&l, first_update_kernel);
+  /* The prediction's copy (and its buffer) come last, so the step's
+   * kernels and buffers are those of a model without it; the train plan
+   * leaves it out (lower_predict_only), the eval plan runs it. */
+  if (predict != NO_VALUE) {
+    const Node *n = &m->nodes[predict];
+    p->output = add_buf(&l, "output", KB_OUTPUT, n->type, 0, n->loc);
+    p->bufs[p->output].op = (int32_t)n->op;
+    kernel_copy(&l, predict, p->output);
+  }
   lower_drop_buffers(p);
   lower_build_plans(p);
   nnc_stat_add("lower", "kernels", p->nkernels);

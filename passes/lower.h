@@ -54,11 +54,15 @@ bool lower_fuse(KProgram *p, bool sep);
 /* Removes temps marked slot -2, renumbering every buffer reference. */
 void lower_drop_buffers(KProgram *p);
 /* Names the kernels k<index>_NAME and writes the plans: train runs every
- * kernel in order, eval those lower_mark_eval marks. */
+ * kernel in order but those that only compute the prediction, eval those
+ * lower_mark_eval marks. */
 void lower_build_plans(KProgram *p);
+/* Does kernel k store only into the output (the prediction's copy, which
+ * evaluation runs and training does not)? */
+bool lower_predict_only(const KProgram *p, const Kernel *k);
 
 /* Marks in run[] (nkernels entries) the kernels that (transitively)
- * produce the loss and the metrics: the eval plan. */
+ * produce the loss, the metrics and the prediction: the eval plan. */
 void lower_mark_eval(const KProgram *p, bool *run);
 
 #endif

@@ -7,7 +7,9 @@
  * sizes scale differently.  Greedy: each temporary, in order of birth,
  * takes the free slot whose current size is closest to its own (growing it
  * as little as possible), else a new slot.  The eval plan runs a subset of
- * the same kernels in the same order, so its lifetimes nest in these.
+ * the same kernels in the same order, so its lifetimes nest in these; a
+ * kernel only it runs (the prediction's copy) counts as running with the
+ * eval kernel before it.
  *
  * The free slots of each kind are kept ordered by (size, index) in a treap
  * and the busy ones in a heap by the kernel after which they are free, so
@@ -189,10 +191,27 @@ void memplan(KProgram *p, int64_t batch) {
   int32_t *last = nnc_xmalloc(sizeof(int32_t) * nb);
   uint64_t *order = nnc_xmalloc(sizeof(uint64_t) * nb);
   for (uint32_t b = 0; b < p->nbufs; b++) first[b] = last[b] = -1;
+  int32_t *train_pos = nnc_xmalloc(sizeof(int32_t) * (p->nkernels ? p->nkernels : 1));
+  for (uint32_t k = 0; k < p->nkernels; k++) train_pos[k] = -1;
   for (uint32_t i = 0; i < p->ntrain; i++) {
     Mark m = {{mark_store, mark_load}, (int32_t)i, first, last};
     kvisit_kernel(&m.v, &p->kernels[p->train[i]]);
+    train_pos[p->train[i]] = (int32_t)i;
   }
+  /* A kernel only evaluation runs (the prediction's copy) runs right after
+   * the eval kernel before it, so it counts as running at that kernel's
+   * position: no temp born later in the step shares a slot with what it
+   * touches, and evaluation runs no kernel between the two. */
+  int32_t at = 0;
+  for (uint32_t i = 0; i < p->neval; i++) {
+    if (train_pos[p->eval[i]] >= 0) {
+      at = train_pos[p->eval[i]];
+      continue;
+    }
+    Mark m = {{mark_store, mark_load}, at, first, last};
+    kvisit_kernel(&m.v, &p->kernels[p->eval[i]]);
+  }
+  free(train_pos);
   uint32_t ntemps = 0;
   for (uint32_t b = 0; b < p->nbufs; b++) {
     if (p->bufs[b].kind != KB_TEMP) continue;

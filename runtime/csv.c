@@ -5,7 +5,8 @@
  * ends.  Lines that are blank or start with '#' are skipped.  The first row
  * is a header when one of its fields is not a number.  The label column is
  * chosen by name (needs a header), by 0-based index written as digits, or is
- * the last column; every other column is a feature, in file order.  Every
+ * the last column; every other column is a feature, in file order (inputs
+ * to predict have no label: every column is a feature).  Every
  * row has the same number of fields and every field is a finite number;
  * i32 labels are integers in [0, bound).  Column numbers in messages are
  * 0-based, like the label index.
@@ -254,7 +255,7 @@ static int csv_parse(Csv *cp, const char *label, double scale, const RtDataExpec
       double v;
       bool header = false;
       for (size_t i = 0; i < c.nfields; i++) header = header || !parse_num(c.fields[i], &v);
-      if (c.ncols < 2) {
+      if (c.ncols < 2 && lt != RT_LABEL_NONE) {
         rt_error_set(err, "%s: line %ld: expected at least 2 columns (features and a label), found %zu", path,
                      lineno, c.ncols);
         goto done;
@@ -265,8 +266,12 @@ static int csv_parse(Csv *cp, const char *label, double scale, const RtDataExpec
         for (size_t i = 0; i < c.ncols; i++)
           if (!(c.names[i] = strdup(c.fields[i]))) goto oom;
       }
-      if (label_column(&c, label, &col, err)) goto done;
-      nf = c.ncols - 1;
+      if (lt == RT_LABEL_NONE) /* inputs only: every column is a feature */
+        col = c.ncols, nf = c.ncols;
+      else if (label_column(&c, label, &col, err))
+        goto done;
+      else
+        nf = c.ncols - 1;
       if (expect && expect->features > 0 && (int64_t)nf != expect->features) {
         rt_error_set(err, "%s: the file has %zu feature columns but the model's input has %lld", path, nf,
                      (long long)expect->features);
@@ -342,7 +347,7 @@ static int csv_parse(Csv *cp, const char *label, double scale, const RtDataExpec
   out->x = x;
   out->label_type = lt;
   if (lt == RT_LABEL_I32) out->yi = y;
-  else out->yf = y;
+  else if (lt == RT_LABEL_F32) out->yf = y;
   x = y = NULL;
   if (!(out->source = strdup(path))) goto oom;
   rc = 0;

@@ -28,7 +28,9 @@ typedef struct RtError {
   char msg[512];
 } RtError;
 
-typedef enum { RT_LABEL_I32, RT_LABEL_F32 } RtLabelType;
+/* RT_LABEL_NONE: inputs only (--predict): IDX images without a labels
+ * file, CSV rows whose every column is a feature. */
+typedef enum { RT_LABEL_I32, RT_LABEL_F32, RT_LABEL_NONE } RtLabelType;
 
 typedef struct RtDataset {
   int64_t n;              /* samples */
@@ -79,6 +81,13 @@ void rt_data_free(RtDataset *d);
 int rt_data_load_splits(const RtDataSpec *spec, const RtDataExpect *expect, RtDataset *train, RtDataset *test,
                         RtError *err);
 
+/* Inputs to predict (labels RT_LABEL_NONE, whatever expect says): for
+ * IDX, path is a directory (its t10k images) or an images file (raw, or
+ * gzipped when it ends in .gz); for CSV, a file of feature columns only.
+ * Returns 0, or -1 with err set (out empty). */
+int rt_data_load_inputs(RtDataKind kind, const char *path, double scale, const RtDataExpect *expect, RtDataset *out,
+                        RtError *err);
+
 /* "PATH: loading it needs about N (WHAT) but the memory limit leaves M for
  * data; ..." when need > max_bytes > 0: -1 with err set, else 0. */
 int rt_data_budget(const char *path, double need, const char *what, int64_t max_bytes, RtError *err);
@@ -92,6 +101,7 @@ void rt_batch_gather(const RtDataset *d, const int64_t *order, int64_t start, in
 /* The loaders behind rt_data_load; same contract.  scale is applied to x. */
 int rt_idx_load(const char *dir, bool test_split, double scale, const RtDataExpect *expect,
                 RtDataset *out, RtError *err);
+int rt_idx_load_images(const char *path, double scale, const RtDataExpect *expect, RtDataset *out, RtError *err);
 int rt_csv_load(const char *path, const char *label, double scale, const RtDataExpect *expect,
                 RtDataset *out, RtError *err);
 

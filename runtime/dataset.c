@@ -27,16 +27,23 @@ const char *rt_strerror(int errnum, char *buf, size_t size) {
   return buf;
 }
 
+/* The scale (0 = 1) as inputs are f32: inf or (nearly) 0 there is no scale. */
+static int check_scale(const char *path, double scale, double *out, RtError *err) {
+  *out = scale == 0 ? 1.0 : scale;
+  if (!isfinite((float)*out) || fabs(*out) < FLT_MIN)
+    return rt_error_set(err, "%s: scale %g is out of range for f32 (from %.6g to %.6g in magnitude)", path, *out,
+                        FLT_MIN, FLT_MAX);
+  return 0;
+}
+
 int rt_data_load(const RtDataSpec *spec, bool test_split, const RtDataExpect *expect,
                  RtDataset *out, RtError *err) {
   memset(out, 0, sizeof *out);
   if (err) err->msg[0] = 0;
   if (!spec || !spec->path)
     return rt_error_set(err, "<data>: no data source given");
-  double scale = spec->scale == 0 ? 1.0 : spec->scale;
-  if (!isfinite((float)scale) || fabs(scale) < FLT_MIN) /* inputs are f32: inf or (nearly) 0 there is no scale */
-    return rt_error_set(err, "%s: scale %g is out of range for f32 (from %.6g to %.6g in magnitude)", spec->path, scale,
-                        FLT_MIN, FLT_MAX);
+  double scale;
+  if (check_scale(spec->path, spec->scale, &scale, err)) return -1;
   switch (spec->kind) {
   case RT_DATA_IDX:
     return rt_idx_load(spec->path, test_split, scale, expect, out, err);
@@ -48,6 +55,18 @@ int rt_data_load(const RtDataSpec *spec, bool test_split, const RtDataExpect *ex
     return rt_csv_load(spec->path, spec->label, scale, expect, out, err);
   }
   return rt_error_set(err, "%s: unknown data source kind %d", spec->path, (int)spec->kind);
+}
+
+int rt_data_load_inputs(RtDataKind kind, const char *path, double scale, const RtDataExpect *expect, RtDataset *out,
+                        RtError *err) {
+  memset(out, 0, sizeof *out);
+  RtDataExpect e = expect ? *expect : (RtDataExpect){0};
+  e.label_type = RT_LABEL_NONE;
+  e.label_bound = 0;
+  if (check_scale(path, scale, &scale, err)) return -1;
+  if (kind == RT_DATA_IDX) return rt_idx_load_images(path, scale, &e, out, err);
+  if (kind == RT_DATA_CSV) return rt_csv_load(path, NULL, scale, &e, out, err);
+  return rt_error_set(err, "%s: unknown data source kind %d", path, (int)kind);
 }
 
 int rt_data_load_splits(const RtDataSpec *spec, const RtDataExpect *expect, RtDataset *train, RtDataset *test,
@@ -89,7 +108,7 @@ void rt_batch_gather(const RtDataset *d, const int64_t *order, int64_t start, in
   for (int64_t i = 0; i < count; i++) {
     int64_t s = order ? order[start + i] : start + i;
     if (x_out) memcpy(x_out + (size_t)i * f, d->x + (size_t)s * f, f * sizeof(float));
-    if (!y_out) continue;
+    if (!y_out || d->label_type == RT_LABEL_NONE) continue;
     if (d->label_type == RT_LABEL_I32)
       ((int32_t *)y_out)[i] = d->yi[s];
     else

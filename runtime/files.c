@@ -163,6 +163,59 @@ int rt_check_run_paths(const RtRunPaths *r, RtError *err) {
       {"the checkpoint of --resume", resume_kept ? resume : NULL, RT_PATH_KEEP},
       {"the training data", r->data, RT_PATH_KEEP},
       {"the test data", r->test, RT_PATH_KEEP},
+      {"--output", r->output, RT_PATH_REPLACE},
+      {"the weights of --load", r->load, RT_PATH_KEEP},
+      {"the inputs of --predict", r->predict, RT_PATH_KEEP},
   };
   return rt_check_paths(p, (int)(sizeof p / sizeof *p), err);
+}
+
+/* ---- files replaced whole ----------------------------------------------------------------- */
+
+/* fsync the directory holding path, so the rename itself is durable.
+ * Best effort: some filesystems refuse fsync on directories. */
+static void sync_dir(const char *path) {
+  const char *slash = strrchr(path, '/');
+  char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+  if (!dir) return;
+  int fd = open(dir, O_RDONLY | O_DIRECTORY);
+  if (fd >= 0) {
+    (void)fsync(fd);
+    close(fd);
+  }
+  free(dir);
+}
+
+int rt_replace_open(RtReplace *r, const char *path, RtError *err) {
+  memset(r, 0, sizeof *r);
+  r->path = path;
+  size_t plen = strlen(path) + 32;
+  if (!(r->tmp = malloc(plen))) return rt_error_set(err, "%s: out of memory", path);
+  snprintf(r->tmp, plen, "%s.tmp.%ld", path, (long)getpid());
+  if (!(r->f = fopen(r->tmp, "wb"))) {
+    rt_error_set(err, "%s: cannot create %s: %s", path, r->tmp, rt_strerror(errno, (char[128]){0}, 128));
+    free(r->tmp);
+    r->tmp = NULL;
+    return -1;
+  }
+  return 0;
+}
+
+int rt_replace_commit(RtReplace *r, bool ok, RtError *err) {
+  if (!r->f) return -1;
+  bool written = ok;
+  int saved = errno;
+  written = written && !ferror(r->f) && fflush(r->f) == 0 && fsync(fileno(r->f)) == 0;
+  if (ok && !written) saved = errno;
+  if (fclose(r->f) != 0 && written) written = false, saved = errno;
+  if (written && rename(r->tmp, r->path) != 0) written = false, saved = errno;
+  if (!written) {
+    unlink(r->tmp);
+    if (ok) rt_error_set(err, "%s: write failed: %s", r->path, rt_strerror(saved, (char[128]){0}, 128));
+  } else {
+    sync_dir(r->path);
+  }
+  free(r->tmp);
+  memset(r, 0, sizeof *r);
+  return written ? 0 : -1;
 }

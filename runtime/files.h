@@ -54,10 +54,25 @@ typedef struct RtRunPaths {
   const char *checkpoint, *resume; /* --checkpoint DIR, --resume DIR (their checkpoint files are compared) */
   const char *data, *test;         /* CSV data files, which no output may overwrite */
   const char *other, *other_what;  /* one more output written in place (--save-cl-binary) */
+  const char *output;              /* --output FILE.csv of --predict (replaced whole) */
+  const char *load, *predict;      /* --load FILE, --predict PATH: read, never written */
 } RtRunPaths;
 
 /* rt_check_paths over a run's paths: checked before anything trains, by
  * the trainer and by nnc --run alike. */
 int rt_check_run_paths(const RtRunPaths *r, RtError *err);
+
+/* A file replaced whole: written to PATH.tmp.PID, made durable, then
+ * renamed over PATH, so readers see the old file or the new one, never a
+ * partial one.  rt_replace_open returns the stream (NULL with err set);
+ * rt_replace_commit closes it and, when ok and every write succeeded,
+ * renames it into place (else removes it): 0, or -1 with err set. */
+typedef struct RtReplace {
+  const char *path;
+  char *tmp;
+  FILE *f;
+} RtReplace;
+int rt_replace_open(RtReplace *r, const char *path, RtError *err);
+int rt_replace_commit(RtReplace *r, bool ok, RtError *err);
 
 #endif

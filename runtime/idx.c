@@ -309,9 +309,9 @@ static void shape_str(const IdxFile *f, char *buf, size_t len) {
  * the data and converts it into out. */
 static int idx_finish(IdxFile *im, IdxFile *lb, double scale, const RtDataExpect *expect, RtDataset *out,
                       RtError *err) {
-  RtLabelType lt = expect ? expect->label_type : RT_LABEL_I32;
+  RtLabelType lt = !lb ? RT_LABEL_NONE : expect ? expect->label_type : RT_LABEL_I32;
   int64_t bound = expect && lt == RT_LABEL_I32 ? expect->label_bound : 0;
-  if (im->count != lb->count)
+  if (lb && im->count != lb->count)
     return rt_error_set(err, "%s: mismatched counts: %llu images but %llu labels", lb->name,
                         (unsigned long long)im->count, (unsigned long long)lb->count);
   if (expect && expect->features > 0 && im->per_sample != (uint64_t)expect->features) {
@@ -322,15 +322,15 @@ static int idx_finish(IdxFile *im, IdxFile *lb, double scale, const RtDataExpect
   }
   /* All of it in memory at once: the files (a gzipped one also decoded)
    * and the f32 dataset; checked from the headers, before inflating. */
-  double files = (double)im->in_size + (double)lb->in_size + (im->gz ? (double)im->bytes : 0) +
-                 (lb->gz ? (double)lb->bytes : 0);
+  double files = (double)im->in_size + (im->gz ? (double)im->bytes : 0) +
+                 (lb ? (double)lb->in_size + (lb->gz ? (double)lb->bytes : 0) : 0);
   double need = files + RT_DATA_BYTES(im->count, im->per_sample);
   char what[160], fb[32];
   snprintf(what, sizeof what, "%llu samples of %llu values as f32, and the files, %s%s", (unsigned long long)im->count,
            (unsigned long long)im->per_sample, rt_format_bytes(files, fb, sizeof fb),
-           im->gz || lb->gz ? " with the decoded data" : "");
+           im->gz || (lb && lb->gz) ? " with the decoded data" : "");
   if (rt_data_budget(im->name, need, what, expect ? expect->max_bytes : 0, err)) return -1;
-  if (read_data(im, err) || read_data(lb, err)) return -1;
+  if (read_data(im, err) || (lb && read_data(lb, err))) return -1;
 
   size_t n = (size_t)im->count, nx = n * (size_t)im->per_sample;
   out->n = (int64_t)n;
@@ -339,8 +339,9 @@ static int idx_finish(IdxFile *im, IdxFile *lb, double scale, const RtDataExpect
   out->x = malloc(nx * sizeof(float));
   out->source = strdup(im->name);
   if (lt == RT_LABEL_I32) out->yi = malloc(n * sizeof(int32_t));
-  else out->yf = malloc(n * sizeof(float));
-  if (!out->x || !out->source || (!out->yi && !out->yf)) return rt_error_set(err, "%s: out of memory", im->name);
+  else if (lt == RT_LABEL_F32) out->yf = malloc(n * sizeof(float));
+  if (!out->x || !out->source || (lt != RT_LABEL_NONE && !out->yi && !out->yf))
+    return rt_error_set(err, "%s: out of memory", im->name);
   if (im->type == 0x08 && isfinite((float)(255 * scale))) { /* the common case, kept fast: no u8 can overflow */
     for (size_t i = 0; i < nx; i++) out->x[i] = (float)(im->data[i] * scale);
   } else {
@@ -358,7 +359,7 @@ static int idx_finish(IdxFile *im, IdxFile *lb, double scale, const RtDataExpect
       out->x[i] = f;
     }
   }
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; lb && i < n; i++) {
     double v = elem_at(lb, i);
     if (lt == RT_LABEL_F32) {
       if (!isfinite(v)) return rt_error_set(err, "%s: label %g at index %zu is not finite", lb->name, v, i);
@@ -482,6 +483,36 @@ static int load_rest(IdxFile *f, RtError *err) {
   fclose(f->fp);
   f->fp = NULL;
   return 0;
+}
+
+int rt_idx_load_images(const char *path, double scale, const RtDataExpect *expect, RtDataset *out, RtError *err) {
+  memset(out, 0, sizeof *out);
+  IdxFile im = {0};
+  char *ipath = NULL;
+  bool gz = false;
+  int rc = -1;
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    rt_error_set(err, "%s: %s", path, rt_strerror(errno, (char[128]){0}, 128));
+    goto done;
+  }
+  if (S_ISDIR(st.st_mode)) { /* a data set's directory: its test images */
+    if (find_file(path, "t10k-images-idx3-ubyte", &ipath, &gz, err)) goto done;
+  } else {
+    size_t len = strlen(path);
+    gz = len > 3 && !strcmp(path + len - 3, ".gz");
+    if (!(ipath = strdup(path))) {
+      rt_error_set(err, "%s: out of memory", path);
+      goto done;
+    }
+  }
+  if (open_file(&im, ipath, gz, "pixels", err) || read_header(&im, 2, 255, err)) goto done;
+  rc = idx_finish(&im, NULL, scale, expect, out, err);
+done:
+  if (rc) rt_data_free(out);
+  close_file(&im);
+  free(ipath);
+  return rc;
 }
 
 int rt_idx_load(const char *dir, bool test_split, double scale, const RtDataExpect *expect,

@@ -17,7 +17,7 @@
 
 /* 2: code_kind appended; the trainer picks its device from it, never from
  * the target's name. */
-#define RT_MODEL_ABI 2
+#define RT_MODEL_ABI 3
 
 /* ORDER KBufKind: same members and order as KBufKind in ir/kernel.h. */
 typedef enum {
@@ -29,6 +29,7 @@ typedef enum {
   RT_BUF_LOSS,
   RT_BUF_METRIC,
   RT_BUF_SCALARS, /* f32: [0] step, [1] batch size, [2 + k] hyper k, [2 + nhypers] 1 training / 0 eval */
+  RT_BUF_OUTPUT,  /* the prediction: batched f32, computed by both plans, read after evaluation (--predict) */
 } RtBufKind;
 
 /* ORDER NncCodeKind (include/nnc/backend.h): what a trainer's code is, and
@@ -112,6 +113,12 @@ typedef struct RtModelDesc {
 
   /* ABI 2: what the code is (RtModelCode); the trainer opens a device that runs it. */
   int code_kind;
+
+  /* ABI 3: the prediction (`output NAME`): an RT_BUF_OUTPUT buffer both
+   * plans compute, read after the eval plan by --predict; -1 when the
+   * model has none.  output_name is the binding's name (the CSV header). */
+  int output_buf;
+  const char *output_name;
 } RtModelDesc;
 
 /* The trained program's main: command line, device, data, training. */

@@ -794,20 +794,6 @@ int rt_safetensors_write_mem(const char *name, const RtTensorRef *tensors, int n
 
 static bool write_all(FILE *f, const void *p, size_t n) { return n == 0 || fwrite(p, 1, n, f) == n; }
 
-/* fsync the directory holding path, so the rename itself is durable.
- * Best effort: some filesystems refuse fsync on directories. */
-static void sync_dir(const char *path) {
-  const char *slash = strrchr(path, '/');
-  char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-  if (!dir) return;
-  int fd = open(dir, O_RDONLY | O_DIRECTORY);
-  if (fd >= 0) {
-    (void)fsync(fd);
-    close(fd);
-  }
-  free(dir);
-}
-
 int rt_safetensors_write(const char *path, const RtTensorRef *tensors, int n, const char *metadata_json,
                          RtError *err) {
   uint64_t data_size;
@@ -816,22 +802,14 @@ int rt_safetensors_write(const char *path, const RtTensorRef *tensors, int n, co
   char *header = build_header(path, tensors, n, metadata_json, &data_size, &hlen, err);
   if (!header) return -1;
 
-  size_t plen = strlen(path) + 32;
-  char *tmp = malloc(plen);
-  if (!tmp) {
-    free(header);
-    return rt_error_set(err, "%s: out of memory", path);
-  }
-  snprintf(tmp, plen, "%s.tmp.%ld", path, (long)getpid());
-  FILE *f = fopen(tmp, "wb");
-  if (!f) {
-    rt_error_set(err, "%s: cannot create %s: %s", path, tmp, rt_strerror(errno, (char[128]){0}, 128));
-    free(tmp);
+  /* Written to path.tmp.<pid>, made durable, then renamed over path:
+   * readers see the old file or the new one, never a partial one. */
+  RtReplace out;
+  if (rt_replace_open(&out, path, err)) {
     free(header);
     return -1;
   }
-  /* Write everything to path.tmp.<pid>, make it durable, then rename it over
-   * path: readers see the old file or the new one, never a partial one. */
+  FILE *f = out.f;
   unsigned char lenb[8];
   for (int i = 0; i < 8; i++) lenb[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
   bool ok = write_all(f, lenb, 8) && write_all(f, header, hlen);
@@ -850,18 +828,8 @@ int rt_safetensors_write(const char *path, const RtTensorRef *tensors, int n, co
       ok = write_all(f, &v, 4);
     }
   }
-  int saved = errno;
-  ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-  if (!ok) saved = errno;
-  if (fclose(f) != 0 && ok) ok = false, saved = errno;
-  if (ok && rename(tmp, path) != 0) ok = false, saved = errno;
-  if (!ok) {
-    unlink(tmp);
-    rt_error_set(err, "%s: write failed: %s", path, rt_strerror(saved, (char[128]){0}, 128));
-  } else {
-    sync_dir(path);
-  }
-  free(tmp);
+  if (!ok) rt_error_set(err, "%s: write failed: %s", path, rt_strerror(errno, (char[128]){0}, 128));
+  ok = rt_replace_commit(&out, ok, err) == 0 && ok;
   free(header);
   return ok ? 0 : -1;
 }

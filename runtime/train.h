@@ -26,12 +26,19 @@
 typedef int (*RtBatchFn)(void *self, const float *x, const void *y, int64_t n, double *loss_sum,
                          double *metric_sums);
 
+/* One batch of n inputs in, n predictions out: out[n][output_size], the
+ * model's `output` as evaluation computes it.  Nonzero stops (reported). */
+typedef int (*RtPredictFn)(void *self, const float *x, int64_t n, float *out);
+
 typedef struct RtEngine {
   void *self;
   int nmetrics;
   const char *const *metric_names; /* [nmetrics], as the epoch line and the CSV name them */
   RtBatchFn train_step;            /* one optimizer step on the batch */
   RtBatchFn eval_batch;            /* loss and metrics only */
+  RtPredictFn predict_batch;       /* NULL when the model names no prediction */
+  int64_t output_size;             /* values per prediction */
+  const char *output_name;         /* the prediction's binding, for the CSV header */
 } RtEngine;
 
 /* A position in a run: where a checkpoint resumes. */
@@ -99,5 +106,13 @@ int rt_evaluate(RtEngine *e, const RtDataset *d, int64_t batch, double *loss_mea
 /* " test_loss=T test_NAME=V ...": the test fields of an epoch line, as
  * --eval prints them too. */
 void rt_print_test(FILE *out, const RtEngine *e, double test_loss, const double *metrics);
+
+/* --predict: predicts every sample of `in` in batches of `batch` and writes
+ * `path` (replaced whole, only after the last row): a header naming the
+ * output's values (NAME, or NAME_0 ... NAME_{k-1}), then one row per
+ * sample in input order, each value printed to round-trip as f32.  Prints
+ * "predict: samples=N values=K output=PATH" on stdout.  Returns 0, or 1
+ * after a message ("PROG: error: ..."). */
+int rt_predict(RtEngine *e, const RtDataset *in, int64_t batch, const char *path, const char *prog);
 
 #endif

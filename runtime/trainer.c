@@ -55,6 +55,7 @@ typedef struct Trainer {
   float *scalars;       /* [nscalars]: step, batch size, hyper-parameters, training flag, random key */
   int nscalars;
   float *host;          /* [bcap] staging for reading losses and metrics back */
+  void *no_labels;      /* [bcap] zero labels for --predict's batches (NULL until it runs) */
   int64_t steps;        /* training steps done */
   int graph;            /* the train plan at B = bcap: 0 not captured yet, 1 captured, -1 not used */
   RtGuardState *guard;  /* --check-numerics: checks after every train launch; NULL = off */
@@ -100,7 +101,7 @@ static bool check_desc(const RtModelDesc *m, const char *prog) {
   for (int i = 0; i < m->nbufs; i++) {
     const RtBufDesc *b = &m->bufs[i];
     if (!b->name || b->rank < 0 || b->rank > 8 || (b->dtype != 0 && b->dtype != 1) || b->kind < RT_BUF_INPUT ||
-        b->kind > RT_BUF_SCALARS)
+        b->kind > RT_BUF_OUTPUT)
       return bad_desc(prog, "a buffer with a bad name, kind, dtype or rank", i);
     int64_t n = 1;
     for (int d = 0; d < b->rank; d++) {
@@ -118,6 +119,10 @@ static bool check_desc(const RtModelDesc *m, const char *prog) {
     return bad_desc(prog, "the loss must be a per-sample f32 scalar", m->loss_buf);
   if (m->label_buf >= 0 && !per_sample(m, m->label_buf, -1))
     return bad_desc(prog, "the label must be a per-sample scalar", m->label_buf);
+  if (m->output_buf < -1 || m->output_buf >= m->nbufs ||
+      (m->output_buf >= 0 && (m->bufs[m->output_buf].kind != RT_BUF_OUTPUT || m->bufs[m->output_buf].dtype != 0 ||
+                              !m->bufs[m->output_buf].batched)))
+    return bad_desc(prog, "the output must be a batched f32 buffer", m->output_buf);
   if (m->nmetrics < 0 || (m->nmetrics > 0 && (!m->metric_names || !m->metric_bufs)))
     return bad_desc(prog, "no metric table", 0);
   for (int i = 0; i < m->nmetrics; i++)
@@ -409,12 +414,32 @@ static int run_batch(Trainer *t, bool train, const float *x, const void *y, int6
     rc = rt_mem_write(t->dev, t->mem[m->scalars_buf], 0, t->scalars, (size_t)t->nscalars * sizeof(float), &err);
   if (rc == 0) rc = train ? run_train_plan(t, n, &err) : launch_plan(t, m->eval, m->neval, n, &err);
   if (rc == 0) rc = read_sum(t, m->loss_buf, n, loss, &err);
-  for (int i = 0; rc == 0 && !train && i < m->nmetrics; i++) rc = read_sum(t, m->metric_bufs[i], n, &metrics[i], &err);
+  for (int i = 0; rc == 0 && !train && metrics && i < m->nmetrics; i++) rc = read_sum(t, m->metric_bufs[i], n, &metrics[i], &err);
   if (rc) {
     rt_trainer_error(t->prog, "%s", err.msg);
     return 1;
   }
   if (train) t->steps++;
+  return 0;
+}
+
+/* --predict: the eval plan on inputs alone (zero labels: the loss it also
+ * computes is never read), then the output buffer. */
+static int engine_predict(void *self, const float *x, int64_t n, float *out) {
+  Trainer *t = self;
+  const RtModelDesc *m = t->m;
+  if (!t->no_labels && !(t->no_labels = calloc((size_t)t->bcap, 4))) {
+    rt_trainer_error(t->prog, "out of memory");
+    return 1;
+  }
+  double loss = 0; /* of zero labels: not a figure of anything */
+  if (run_batch(t, false, x, t->no_labels, n, &loss, NULL)) return 1;
+  RtError err;
+  size_t bytes = (size_t)(n * buf_numel(&m->bufs[m->output_buf])) * sizeof(float);
+  if (rt_mem_read(t->dev, t->mem[m->output_buf], 0, out, bytes, &err)) {
+    rt_trainer_error(t->prog, "%s", err.msg);
+    return 1;
+  }
   return 0;
 }
 
@@ -533,7 +558,8 @@ static bool prepare_outputs(const RtTrainerOptions *o, const RtModelDesc *m, con
   RtError err;
   bool csv = m->data_kind == RT_DATA_CSV;
   RtRunPaths paths = {o->save, o->metrics, o->checkpoint, o->resume, csv ? (o->data ? o->data : m->data_path) : NULL,
-                      csv ? (o->test ? o->test : m->test_path) : NULL, o->save_cl_binary, "--save-cl-binary"};
+                      csv ? (o->test ? o->test : m->test_path) : NULL, o->save_cl_binary, "--save-cl-binary",
+                      o->output, o->load, o->predict};
   if (o->checkpoint && rt_checkpoint_prepare(o->checkpoint, o->resume, o->overwrite_checkpoint, lock, &err) != 0) {
     rt_trainer_error(prog, "%s", err.msg);
     return false;
@@ -560,6 +586,7 @@ static void trainer_free(Trainer *t) {
   free(t->mem);
   free(t->scalars);
   free(t->host);
+  free(t->no_labels);
 }
 
 int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
@@ -646,6 +673,27 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
   guard.dev = t.dev, guard.mem = t.mem;
   if ((resumed || o.load) && !rt_guard_restore(&guard, &ck, o.load != NULL)) goto done;
   rt_checkpoint_free(&ck); /* its tensors are on the device now (its fields stay) */
+  if (o.predict) { /* the inputs to predict, not the training data */
+    if (m->data_kind != RT_DATA_IDX && m->data_kind != RT_DATA_CSV) {
+      rt_trainer_error(prog, "--predict reads inputs in the format of the train block's data, but model '%s' names "
+                       "no data source", m->name);
+      goto done;
+    }
+    RtDataExpect expect = {t.features, RT_LABEL_NONE, 0, data_budget};
+    if (rt_data_load_inputs((RtDataKind)m->data_kind, o.predict, m->scale, &expect, &test, &err) != 0) {
+      rt_trainer_error(prog, "%s", err.msg);
+      goto done;
+    }
+    if (test.source && rt_same_file(test.source, o.output)) { /* a directory's images file, found just now */
+      rt_trainer_error(prog, "the inputs of --predict %s and --output %s are the same file; it would be overwritten",
+                       test.source, o.output);
+      goto done;
+    }
+    RtEngine engine = {&t, m->nmetrics, m->metric_names, engine_step, engine_eval, engine_predict,
+                       buf_numel(&m->bufs[m->output_buf]), m->output_name};
+    rc = rt_predict(&engine, &test, t.bcap, o.output, prog);
+    goto done;
+  }
   if (!load_data(&t, &o, data_budget, &train, &test)) goto done;
   if (resumed && train.n != ck.train_samples) {
     rt_trainer_error(prog, "%s: the checkpoint was trained on %lld samples, but the training data has %lld (the "
@@ -655,7 +703,7 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
   if (o.check_numerics) t.guard = &guard;
   t.last_good = &saver.last_good;
 
-  RtEngine engine = {&t, m->nmetrics, m->metric_names, engine_step, engine_eval};
+  RtEngine engine = {&t, m->nmetrics, m->metric_names, engine_step, engine_eval, NULL, 0, NULL};
   if (o.eval) {
     rc = evaluate_only(&t, &engine, &test, o.load);
     goto done;

@@ -88,6 +88,9 @@ void rt_trainer_usage(FILE *f, const RtModelDesc *m, const char *prog) {
   fprintf(f, "  --load FILE         start from the parameters of a --save file or a checkpoint (FILE or\n"
              "                      its DIR) instead of the initializers, then train (fine-tune)\n");
   fprintf(f, "  --eval              with --load: evaluate on the test data and print its figures, no training\n");
+  fprintf(f, "  --predict PATH      with --load and --output: predict the inputs of PATH (IDX: a directory's\n"
+             "                      test images or an images file; CSV: a file of feature columns)\n");
+  fprintf(f, "  --output FILE       --predict's CSV: a header, then one row of the output's values per sample\n");
   fprintf(f, "\nCheckpoints and checks:\n");
   fprintf(f, "  --checkpoint DIR    save DIR/" "checkpoint.safetensors (atomically) as training goes\n");
   fprintf(f, "  --checkpoint-every N  every N steps (default: at the end of every epoch)\n");
@@ -116,12 +119,12 @@ static const char *const option_names[] = {
     "--epochs", "--batch",   "--steps",   "--lr",           "--hyper",   "--seed",
     "--data",   "--test",    "--no-shuffle", "--threads",   "--device",  "--metrics",
     "--save",   "--list-devices", "--help", "--version",    "--cl-binary", "--save-cl-binary", "--checkpoint", "--checkpoint-every", "--resume", "--check-numerics",
-    "--max-memory", "--overwrite-checkpoint", "--load", "--eval", NULL};
+    "--max-memory", "--overwrite-checkpoint", "--load", "--eval", "--predict", "--output", NULL};
 
 static const char *const with_value[] = {"--epochs", "--batch",  "--steps",  "--lr",      "--hyper", "--seed",
                                          "--data",   "--test",   "--threads", "--device", "--metrics", "--save",
                                          "--cl-binary", "--save-cl-binary", "--checkpoint", "--checkpoint-every",
-                                         "--resume", "--max-memory", "--load", NULL};
+                                         "--resume", "--max-memory", "--load", "--predict", "--output", NULL};
 
 /* Levenshtein distance, for suggestions (names are short: at most 63). */
 static int edit_distance(const char *a, const char *b) {
@@ -322,6 +325,10 @@ int rt_trainer_parse(int argc, char **argv, const RtModelDesc *m, const char *pr
       o->load = value;
     } else if (!strcmp(name, "--eval")) {
       o->eval = true;
+    } else if (!strcmp(name, "--predict")) {
+      o->predict = value;
+    } else if (!strcmp(name, "--output")) {
+      o->output = value;
     } else if (!strcmp(name, "--overwrite-checkpoint")) {
       o->overwrite_checkpoint = true;
     } else if (!strcmp(name, "--check-numerics")) {
@@ -353,6 +360,32 @@ int rt_trainer_parse(int argc, char **argv, const RtModelDesc *m, const char *pr
   }
   if (o->eval && !o->load) {
     rt_trainer_error(prog, "--eval needs --load FILE (the weights to evaluate)");
+    return 1;
+  }
+  if (o->predict && !o->output) {
+    rt_trainer_error(prog, "--predict needs --output FILE.csv (where the predictions go)");
+    return 1;
+  }
+  if (o->output && !o->predict) {
+    rt_trainer_error(prog, "--output names --predict's file; give --predict PATH too");
+    return 1;
+  }
+  if (o->predict && !o->load) {
+    rt_trainer_error(prog, "--predict needs --load FILE (the weights to predict with)");
+    return 1;
+  }
+  if (o->predict && o->eval) {
+    rt_trainer_error(prog, "--predict and --eval are two runs; give one");
+    return 1;
+  }
+  if (o->predict && (o->save || o->checkpoint || o->metrics)) {
+    rt_trainer_error(prog, "--predict trains nothing, so %s has nothing to write", o->save ? "--save" : o->checkpoint ?
+                     "--checkpoint" : "--metrics");
+    return 1;
+  }
+  if (o->predict && m->output_buf < 0) {
+    rt_trainer_error(prog, "model '%s' names no prediction: add `output NAME` to the model and build it again",
+                     m->name ? m->name : "?");
     return 1;
   }
   if (o->eval && (o->save || o->checkpoint || o->metrics)) {

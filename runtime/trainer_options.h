@@ -42,6 +42,8 @@ typedef struct RtTrainerOptions {
   bool check_numerics;         /* --check-numerics: check every buffer a kernel touches */
   const char *load;            /* --load FILE: the weights to start from (a --save file or a checkpoint); NULL = none */
   bool eval;                   /* --eval: evaluate the --load weights on the test data, no training */
+  const char *predict;         /* --predict PATH: the inputs to predict with the --load weights; NULL = none */
+  const char *output;          /* --output FILE.csv: where --predict writes one row per sample */
   int64_t max_memory;          /* --max-memory BYTES; 0 = the machine's physical memory */
 } RtTrainerOptions;
 

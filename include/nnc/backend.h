@@ -81,6 +81,7 @@ typedef enum {
   NNC_BUF_LOSS,    /* the per-sample loss, f32[B] */
   NNC_BUF_METRIC,  /* a per-sample metric, f32[B] */
   NNC_BUF_SCALARS, /* f32 run-time scalars: [0] step, [1] batch size, [2 + k] hyper k, then training, seed */
+  NNC_BUF_OUTPUT,  /* the model's prediction, batched f32 (any shape): read after an evaluation step */
 } NncBufKind;
 
 /* The run-time scalars an NNC_EXPR_SCALAR reads (index into the scalars

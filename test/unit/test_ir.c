@@ -704,7 +704,7 @@ static void test_reader_errors(void) {
       {DECLS "%0 = input @x : f32[B,4]\noutput update @x %0\n", 7, 15, "update needs a param or a state, but @x is an input"},
       {DECLS "%0 = param @b : f32[3]\noutput update @w %0\n", 7, 18,
        "the update of @w must have its type f32[4,3], but %0 is f32[3]"},
-      {DECLS "%0 = input @x : f32[B,4]\noutput gain %0\n", 7, 8, "expected loss, metric or update, found 'gain'"},
+      {DECLS "%0 = input @x : f32[B,4]\noutput gain %0\n", 7, 8, "expected loss, metric, update or predict, found 'gain'"},
       {DECLS "%0 = const 1.2.3 : f32\n", 6, 12, "malformed number '1.2.3'"},
       {DECLS "%0 = const 1e : f32\n", 6, 12, "malformed number '1e'"},
       {DECLS "%0 = const -info : f32\n", 6, 12, "malformed number '-info'"},
