@@ -54,6 +54,7 @@ typedef struct RtRunPaths {
   const char *checkpoint, *resume; /* --checkpoint DIR, --resume DIR (their checkpoint files are compared) */
   const char *data, *test;         /* CSV data files, which no output may overwrite */
   const char *other, *other_what;  /* one more output written in place (--save-cl-binary) */
+  const char *plot;                /* --plot FILE.svg (replaced after every epoch) */
 } RtRunPaths;
 
 /* rt_check_paths over a run's paths: checked before anything trains, by

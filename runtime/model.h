@@ -16,8 +16,8 @@
 #include <stdint.h>
 
 /* 2: code_kind appended; the trainer picks its device from it, never from
- * the target's name. */
-#define RT_MODEL_ABI 2
+ * the target's name.  3: validation appended (the train block's). */
+#define RT_MODEL_ABI 3
 
 /* ORDER KBufKind: same members and order as KBufKind in ir/kernel.h. */
 typedef enum {
@@ -112,6 +112,9 @@ typedef struct RtModelDesc {
 
   /* ABI 2: what the code is (RtModelCode); the trainer opens a device that runs it. */
   int code_kind;
+
+  /* ABI 3: the train block's `validation`: the fraction of the training data held out; 0 = none. */
+  double validation;
 } RtModelDesc;
 
 /* The trained program's main: command line, device, data, training. */

@@ -129,6 +129,17 @@ int rt_guard_gather(void *self, RtCkptTensor *t, int n, RtError *err) {
   return 0;
 }
 
+int rt_guard_scatter(void *self, const RtCkptTensor *t, int n, RtError *err) {
+  RtGuardState *g = self;
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < g->n; j++) {
+      int64_t k = numel(&g->m->bufs[g->bufs[j]]);
+      if (strcmp(t[i].ref.name, g->tensors[j].ref.name) != 0 || k <= 0) continue;
+      if (rt_mem_write(g->dev, g->mem[g->bufs[j]], 0, t[i].ref.data, (size_t)k * sizeof(float), err) != 0) return -1;
+    }
+  return 0;
+}
+
 bool rt_guard_resume_settings(RtGuardState *g, const RtCheckpoint *c, const RtTrainerOptions *o, double *hypers) {
   const RtModelDesc *m = g->m;
   RtError err;

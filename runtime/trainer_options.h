@@ -43,6 +43,9 @@ typedef struct RtTrainerOptions {
   const char *load;            /* --load FILE: the weights to start from (a --save file or a checkpoint); NULL = none */
   bool eval;                   /* --eval: evaluate the --load weights on the test data, no training */
   int64_t max_memory;          /* --max-memory BYTES; 0 = the machine's physical memory */
+  double validation;           /* --validation F: the held-out fraction, 0 = none; -1 = the train block's */
+  int64_t early_stop;          /* --early-stop N: epochs without a better val_loss; 0 = never */
+  const char *plot;            /* --plot FILE.svg; NULL = none */
 } RtTrainerOptions;
 
 /* Parses argv for the model m (prog names the program in messages).  Returns -1 to go on training, else the exit

@@ -46,7 +46,7 @@ static void tensors(RtCkptTensor t[2]) {
 
 static RtCkptMeta meta(void) {
   RtCkptMeta mt = {"mnist", "0.1.0", {3, 640, 57, 0.1 + 1e-17 * 3}, 2000, 64, 5, 0, 42, true, 2, hyper_names,
-                   hyper_values};
+                   hyper_values, 0, NULL};
   mt.pos.loss_sum = 1234.5678901234567;
   return mt;
 }
@@ -285,7 +285,7 @@ static void test_hook(void) {
   tensors(t);
   char dir[512];
   snprintf(dir, sizeof dir, "%s", path_in("hook"));
-  RtCheckpointer k = {"test", dir, 3, meta(), t, 2, gather, NULL, -1, NULL, ""};
+  RtCheckpointer k = {"test", dir, 3, meta(), t, 2, gather, NULL, -1, NULL, "", NULL, NULL, NULL, 0};
   RtError err;
   int lockfd;
   CHECK(rt_checkpoint_prepare(k.dir, NULL, false, &lockfd, &err) == 0, "%s", err.msg);

@@ -610,7 +610,7 @@ static void test_command_line(const RtModelDesc *m) {
   /* a descriptor from another ABI version, or a broken one */
   RtModelDesc v = *m;
   v.abi = RT_MODEL_ABI + 1;
-  expect_error(&v, (const char *[]){"--help", NULL}, "this program was built for model ABI 3");
+  expect_error(&v, (const char *[]){"--help", NULL}, "this program was built for model ABI 4");
   v.abi = 1; /* before code_kind */
   expect_error(&v, (const char *[]){"--help", NULL}, "this program was built for model ABI 1");
   RtModelDesc bad = *m;
