@@ -212,7 +212,7 @@ int rt_checkpoint_write(const char *dir, const RtCkptMeta *meta, const RtCkptTen
   for (int i = 0; i < n; i++) /* the hook adds which checkpoint is left, if any */
     if (!t[i].i32 && rt_tensor_finite(&t[i].ref, t[i].state ? "optimizer state" : "parameter", meta->pos.steps, err))
       return -1;
-  size_t cap = 1024 + (size_t)meta->nhypers * 320;
+  size_t cap = 1536 + (size_t)meta->nhypers * 320; /* with the early-stop fields */
   MetaText mt = {malloc(cap), cap, 0, crc32(0, NULL, 0)};
   char name[128], version[64];
   if (!mt.buf) return rt_error_set(err, "%s: out of memory", path);

@@ -58,10 +58,11 @@ bool rt_guard_memory(const RtModelDesc *m, int64_t bcap, int nscalars, const RtT
   for (int s = 0; s < nslots; s++) acts += slot[s];
   free(slot);
   /* On the host: a batch of inputs and labels staged for the device and its
-   * losses read back (RT_HOST_STAGING), and with checkpoints a copy of the
-   * parameters and states (the one read, or the one to write). */
+   * losses read back (RT_HOST_STAGING), with checkpoints a copy of the
+   * parameters and states (the one read, or the one to write), and with
+   * early stopping the best epoch's parameters. */
   double host = RT_HOST_STAGING(bcap, numel(&m->bufs[m->input_buf])) +
-                (o->checkpoint || o->resume ? params + states : 0);
+                (o->checkpoint || o->resume ? params + states : 0) + (o->early_stop ? params : 0);
   double total = params + states + acts + host;
   int64_t limit = o->max_memory > 0 ? o->max_memory : rt_phys_memory();
   if (limit <= 0) return true; /* unknown: no limit, for the data either */
