@@ -103,11 +103,12 @@ typedef struct RtTrainOptions {
  * and one row per epoch.  With o->early, every whole epoch's val_loss is
  * compared with the best: a lower one is the new best (the hook gets
  * RT_TRAIN_BEST to keep its weights), else after patience epochs in a row
- * the run stops with one line on stderr naming the best epoch.  Returns 0, or 1 after an engine error, a
- * non-finite loss ("PROG: error: loss is nan at step N" on stderr, with
- * "; last good checkpoint: PATH" when there is one), an I/O error on the
- * CSV or on the epoch lines (stdout on a full disk), or the hook's nonzero
- * return.  Resuming at o->start trains the rest of that epoch
+ * the run stops with one line on stderr naming the best epoch.  With
+ * o->plot the SVG is rewritten after every epoch's line.  Returns 0, or 1
+ * after an engine error, a non-finite loss ("PROG: error: loss is nan at
+ * step N" on stderr, with "; last good checkpoint: PATH" when there is
+ * one), an I/O error on the CSV, the plot or the epoch lines (stdout on a
+ * full disk), or the hook's nonzero return.  Resuming at o->start trains the rest of that epoch
  * (regenerating its order from (seed, epoch)) and continues the step
  * count, so the steps, batches and epoch lines are the ones the
  * uninterrupted run has; the CSV then keeps only its rows of the epochs
