@@ -326,7 +326,9 @@ bool descriptor_write(const KProgram *p, const char *target, const DescriptorCod
   fprintf(out, ",\n    .batch = %lld,\n    .epochs = %lld,\n    .seed = %lld,\n    .shuffle = %d,\n",
           (long long)(t ? t->batch : 0), (long long)(t ? t->epochs : 0), (long long)(t ? t->seed : 0),
           t && t->shuffle ? 1 : 0);
-  fprintf(out, "    .label_bound = %lld,\n", (long long)label_bound);
+  fprintf(out, "    .label_bound = %lld,\n    .validation = ", (long long)label_bound);
+  write_double(out, t ? t->validation : 0);
+  fprintf(out, ",\n");
   fprintf(out, "    .nkernels = %u,\n", p->nkernels);
   fprintf(out, "    .kernel_names = %s,\n", p->nkernels ? "nnc_kernel_names" : "NULL");
   fprintf(out, "    .code_kind = %s,\n", code_kind_names[code->kind]);

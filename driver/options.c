@@ -154,6 +154,7 @@ static int set_color(Options *o, const OptionDef *d, const char *value);
 static int set_lr(Options *o, const OptionDef *d, const char *value);
 static int set_hyper(Options *o, const OptionDef *d, const char *value);
 static int set_plugin(Options *o, const OptionDef *d, const char *value);
+static int set_validation(Options *o, const OptionDef *d, const char *value);
 static int set_backend_opt(Options *o, const OptionDef *d, const char *value);
 
 #define AT(f) offsetof(Options, f)
@@ -234,6 +235,12 @@ static const OptionDef options[] = {
     FLAG("--no-shuffle", no_shuffle, "keep the data in file order"),
     TEXT("--save", "FILE", save, "write the trained parameters as safetensors"),
     TEXT("--metrics", "FILE", metrics, "write one CSV row per epoch"),
+    CALL("--validation", "F", set_validation,
+         "hold out the last fraction F of the training data and report val_loss and val_<metric> every epoch "
+         "(overrides the train block; 0 = none)"),
+    INT("--early-stop", early_stop, 1, INT64_C(1) << 30,
+        "stop after N epochs without a lower val_loss; --save then writes the best epoch's weights"),
+    TEXT("--plot", "FILE.svg", plot, "draw the loss and metric curves, rewritten after every epoch"),
     FLAG("--f64", f64, "run the interpreter in double precision"),
     TEXT("--checkpoint", "DIR", checkpoint, "save DIR/checkpoint.safetensors every epoch (atomically)"),
     INT("--checkpoint-every", checkpoint_every, 1, INT64_MAX, "... every N steps instead"),
@@ -407,6 +414,13 @@ static int set_hyper(Options *o, const OptionDef *d, const char *value) {
   snprintf(hyper, sizeof hyper, "%.*s", (int)(eq - value), value);
   if (!hyper_value(d->name, hyper, eq + 1, &v)) return 1;
   return push(o->hypers, &o->nhypers, MAX_HYPERS, d->name, value) ? -1 : 1;
+}
+
+static int set_validation(Options *o, const OptionDef *d, const char *value) {
+  if (!real_value(d->name, value, &o->validation)) return 1;
+  if (o->validation >= 0 && o->validation < 1) return -1;
+  bad("option '%s' needs a fraction from 0 (none) to below 1, found '%s'", d->name, value);
+  return 1;
 }
 
 static int set_plugin(Options *o, const OptionDef *d, const char *value) {
@@ -632,6 +646,7 @@ int options_parse(int argc, char **argv, Options *o) {
   memset(o, 0, sizeof *o);
   o->opt_level = 2;
   o->epochs = o->batch = o->steps = o->seed = -1;
+  o->validation = -1;
   o->gradcheck_tol = 1e-4;
   o->check_tol = 1e-4;
   const char *color_env = getenv("NNC_COLOR");

@@ -52,6 +52,9 @@ typedef struct Options {
   const char *resume;          /* --resume=DIR: continue --run from DIR's checkpoint */
   bool overwrite_checkpoint;   /* --overwrite-checkpoint: replace a checkpoint in the --checkpoint DIR */
   int64_t max_memory;          /* --max-memory=BYTES: refuse larger models; 0 = physical memory */
+  double validation;           /* --validation=F: the held-out fraction, 0 = none; -1 = the train block's */
+  int64_t early_stop;          /* --early-stop=N epochs without a lower val_loss; 0 = never */
+  const char *plot;            /* --plot=FILE.svg: the run's curves */
   /* Backends and plugins (codegen/backend.h, include/nnc/backend.h). */
   const char *plugins[MAX_PLUGINS]; /* --plugin=PATH.so, loaded in order */
   int nplugins;

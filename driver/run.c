@@ -232,6 +232,26 @@ static int ckpt_gather(void *self, RtCkptTensor *t, int n, RtError *err) {
   return 0;
 }
 
+/* Tensor i's values (i32 as their int32 bits) into its symbol. */
+static void ckpt_put(InterpCkpt *c, int i, const float *src) {
+  double *dst = interp_symbol(c->it, c->syms[i]);
+  for (int64_t k = 0, e = type_numel(&c->m->syms[c->syms[i]].type); k < e; k++) {
+    int32_t iv;
+    memcpy(&iv, &src[k], sizeof iv);
+    dst[k] = c->t[i].i32 ? (double)iv : (double)src[k];
+  }
+}
+
+/* An RtCheckpointer's scatter: early stopping's best weights back into the symbols. */
+static int ckpt_scatter(void *self, const RtCkptTensor *t, int n, RtError *err) {
+  InterpCkpt *c = self;
+  (void)err;
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < c->n; j++)
+      if (!strcmp(t[i].ref.name, c->t[j].ref.name)) ckpt_put(c, j, t[i].ref.data);
+  return 0;
+}
+
 /* --resume: the checkpoint's hyper-parameters and tensors into the
  * interpreter, after checking it belongs to this model. */
 static bool ckpt_restore(InterpCkpt *c, const RtCheckpoint *ck, const Options *o) {
@@ -260,15 +280,7 @@ static bool ckpt_restore(InterpCkpt *c, const RtCheckpoint *ck, const Options *o
     }
     interp_set_hyper(c->it, s->name, v);
   }
-  for (int i = 0; i < c->n; i++) {
-    const float *src = rt_checkpoint_tensor(ck, c->t[i].ref.name);
-    double *dst = interp_symbol(c->it, c->syms[i]);
-    for (int64_t k = 0, e = type_numel(&c->m->syms[c->syms[i]].type); k < e; k++) {
-      int32_t iv;
-      memcpy(&iv, &src[k], sizeof iv);
-      dst[k] = c->t[i].i32 ? (double)iv : (double)src[k];
-    }
-  }
+  for (int i = 0; i < c->n; i++) ckpt_put(c, i, rt_checkpoint_tensor(ck, c->t[i].ref.name));
   interp_set_step(c->it, ck->pos.steps + 1);
   return true;
 }
@@ -302,7 +314,7 @@ int run_training(Module *m, const Options *o) {
   int lock = -1;
   bool csv = t->data == DATA_CSV;
   RtRunPaths paths = {o->save, o->metrics, o->checkpoint, o->resume, csv ? (o->data ? o->data : t->data_path) : NULL,
-                      csv ? t->test_path : NULL, NULL, NULL, NULL, NULL, NULL};
+                      csv ? t->test_path : NULL, NULL, NULL, NULL, NULL, NULL, o->plot};
   if ((o->checkpoint && rt_checkpoint_prepare(o->checkpoint, o->resume, o->overwrite_checkpoint, &lock, &err) != 0) ||
       rt_check_run_paths(&paths, &err) != 0 || (o->resume && rt_checkpoint_load(o->resume, &ck, &err) != 0)) {
     diag_error_plain("%s", err.msg);
@@ -326,11 +338,31 @@ int run_training(Module *m, const Options *o) {
   RtDataSpec spec;
   RtDataExpect expect;
   data_spec(m, o, xsym, ysym, data_budget, &spec, &expect);
-  RtDataset train, test;
+  RtDataset train, test, val;
   memset(&train, 0, sizeof train);
   memset(&test, 0, sizeof test);
+  memset(&val, 0, sizeof val);
+  /* Validation and early stopping: the command line's, else the checkpoint's, else the train block's. */
+  double validation = o->validation >= 0 ? o->validation : o->resume ? ck.validation : t->validation;
+  RtEarlyStop early = {0};
+  if (o->resume) early = ck.early;
+  if (o->early_stop) early.patience = o->early_stop;
+  RtCheckpointer saver = {"nnc", o->checkpoint, o->checkpoint_every, {0}, ic.t, ic.n, ckpt_gather, &ic,
+                          o->resume ? ck.pos.steps : -1, NULL, "", early.patience ? &early : NULL, ckpt_scatter,
+                          NULL, 0};
   int rc = 1;
-  if (rt_data_load_splits(&spec, &expect, &train, &test, &err) != 0) {
+  if (early.patience && validation <= 0) {
+    diag_error_plain("--early-stop needs a validation split (--validation=F, or 'validation' in the train block)");
+    goto done;
+  }
+  if (o->resume && !rt_checkpoint_resume_best(&saver, &ck, &err)) {
+    diag_error_plain("%s", err.msg);
+    goto done;
+  }
+  if (rt_data_load_splits(&spec, &expect, &train, &test, &err) != 0 ||
+      (validation > 0 && rt_data_hold_out(&train, validation, o->validation >= 0 ? "option '--validation'" :
+                                          o->resume ? "the checkpoint's 'validation'" :
+                                          "the train block's 'validation'", &val, &err) != 0)) {
     diag_error_plain("%s", err.msg);
     goto done;
   }
@@ -352,17 +384,19 @@ int run_training(Module *m, const Options *o) {
                        .shuffle = resumed ? ck.shuffle : t->shuffle && !o->no_shuffle,
                        .metrics_csv = o->metrics,
                        .out = stdout,
-                       .prog = "nnc"};
+                       .prog = "nnc",
+                       .val = &val,
+                       .early = saver.early,
+                       .plot = o->plot,
+                       .model = m->name};
   /* Checkpoints and signals (runtime/checkpoint.h), as in a built trainer. */
   int nh = (int)count_kind(m, SYM_HYPER), k = 0;
   const char **hnames = nnc_xcalloc((size_t)nh + 1, sizeof *hnames);
   double *hvalues = nnc_xcalloc((size_t)nh + 1, sizeof *hvalues);
   for (uint32_t i = 0; i < m->nsyms; i++)
     if (m->syms[i].kind == SYM_HYPER) hnames[k] = m->syms[i].name, hvalues[k++] = *interp_symbol(it, i);
-  RtCheckpointer saver = {"nnc", o->checkpoint, o->checkpoint_every, {0}, ic.t, ic.n, ckpt_gather, &ic,
-                          resumed ? ck.pos.steps : -1, NULL, ""};
   RtCkptMeta meta = {m->name, NNC_VERSION, {0}, train.n, to.batch, to.epochs, to.max_steps, seed, to.shuffle, nh,
-                     hnames, hvalues};
+                     hnames, hvalues, validation, saver.early};
   saver.meta = meta;
   if (o->checkpoint) rt_checkpoint_path(o->checkpoint, saver.path, sizeof saver.path);
   if (resumed) to.start = ck.pos, saver.last_good = ck.path;
@@ -377,9 +411,15 @@ int run_training(Module *m, const Options *o) {
   rc = rt_train(&engine, &train, &test, &to);
   rt_signals_restore();
   free(names), free(hnames), free(hvalues);
+  if (rc == 0 && o->save && !rt_checkpoint_restore_best(&saver, &err)) { /* early stopping: the best epoch's */
+    diag_error_plain("%s", err.msg);
+    rc = 1;
+  }
+  if (saver.best && early.best_epoch > 0) interp_set_step(it, early.best_step + 1); /* for --save's "step" */
   if (rc == 0 && o->save && !save_params(it, m, o->save)) rc = 1;
 
 done:
+  rt_checkpointer_free(&saver);
   rt_data_free(&train);
   rt_data_free(&test);
   ckpt_free(&ic);

@@ -20,7 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const train_keys[] = {"data", "optimizer", "batch", "epochs", "seed", "shuffle", "scale", NULL};
+static const char *const train_keys[] = {"data",  "optimizer", "batch",      "epochs", "seed",
+                                         "shuffle", "scale",   "validation", NULL};
 
 static bool int_setting(Elab *e, Scope *s, const Stmt *st, int64_t min, int64_t max, int64_t *out) {
   Value v = elab_expr(e, s, st->value);
@@ -108,20 +109,40 @@ static void data_setting(Elab *e, Scope *s, const Stmt *st) {
 /* A number the trainer keeps as an f32: finite there too (1e39 is inf). */
 static bool f32_range(double v) { return isfinite(v) && fabs(v) <= FLT_MAX; }
 
-static void scale_setting(Elab *e, Scope *s, const Stmt *st) {
+/* A setting whose value is a number: false after an error. */
+static bool num_setting(Elab *e, Scope *s, const Stmt *st, double *out) {
   Value v = elab_expr(e, s, st->value);
-  if (v.kind == V_ERROR) return;
+  if (v.kind == V_ERROR) return false;
   if (v.kind != V_NUM) {
-    elab_error(e, st->value->loc, "scale must be a number, found %s",
+    elab_error(e, st->value->loc, "%s must be a number, found %s", st->name,
                v.kind == V_STR ? "a string" : v.kind == V_LIST ? "a list" : "a tensor");
+    return false;
+  }
+  *out = v.num;
+  return true;
+}
+
+static void scale_setting(Elab *e, Scope *s, const Stmt *st) {
+  double v;
+  if (!num_setting(e, s, st, &v)) return;
+  if (!f32_range(v) || (float)v == 0) {
+    elab_error(e, st->value->loc, "scale must be a non-zero number within the f32 range, found %g%s", v,
+               v != 0 && (float)v == 0 ? " (0 in f32)" : "");
     return;
   }
-  if (!f32_range(v.num) || (float)v.num == 0) {
-    elab_error(e, st->value->loc, "scale must be a non-zero number within the f32 range, found %g%s", v.num,
-               v.num != 0 && (float)v.num == 0 ? " (0 in f32)" : "");
+  e->m->train.scale = v;
+}
+
+/* validation = F: the fraction of the training data held out, in (0, 1). */
+static void validation_setting(Elab *e, Scope *s, const Stmt *st) {
+  double v;
+  if (!num_setting(e, s, st, &v)) return;
+  if (!(v > 0 && v < 1)) {
+    elab_error(e, st->value->loc, "validation must be a fraction between 0 and 1 (the share of the training data "
+               "held out), found %g", v);
     return;
   }
-  e->m->train.scale = v.num;
+  e->m->train.validation = v;
 }
 
 static bool check_optimizer(Elab *e, const Expr *x, const Def **def, double *values);
@@ -158,7 +179,8 @@ void elab_train(Elab *e, const Item *train, const Item *model) {
         elab_error(e, st->name_loc, "unknown train setting '%s'; did you mean '%s'?", st->name, best);
       else
         elab_error(e, st->name_loc,
-                   "unknown train setting '%s'; expected data, optimizer, batch, epochs, seed, shuffle or scale",
+                   "unknown train setting '%s'; expected data, optimizer, batch, epochs, seed, shuffle, scale or "
+                   "validation",
                    st->name);
       continue;
     }
@@ -188,6 +210,8 @@ void elab_train(Elab *e, const Item *train, const Item *model) {
         elab_error(e, x->loc, "shuffle must be true or false");
     } else if (!strcmp(st->name, "scale")) {
       scale_setting(e, &s, st);
+    } else if (!strcmp(st->name, "validation")) {
+      validation_setting(e, &s, st);
     }
   }
   if (!seen[0]) elab_error(e, train->name_loc, "the train block has no 'data' setting");

@@ -19,7 +19,7 @@ static const struct { const char *from, *to; } synonyms[] = {
     {"mini_batch", "batch"}, {"dataset", "data"}, {"train_data", "data"}, {"data_path", "data"},
     {"optim", "optimizer"}, {"opt", "optimizer"}, {"optimiser", "optimizer"}, {"random_seed", "seed"},
     {"rng_seed", "seed"}, {"manual_seed", "seed"}, {"shuffled", "shuffle"}, {"input_scale", "scale"},
-    {"rescale", "scale"}, {"normalize", "scale"},
+    {"rescale", "scale"}, {"normalize", "scale"}, {"validation_split", "validation"}, {"val_split", "validation"},
     /* hyper-parameters */
     {"learning_rate", "lr"}, {"learningrate", "lr"}, {"lr_rate", "lr"}, {"rate", "lr"}, {"eta", "lr"},
     {"alpha", "lr"}, {"step_size", "lr"}, {"mu", "momentum"}, {"mom", "momentum"}, {"beta", "momentum"},

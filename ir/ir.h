@@ -191,6 +191,7 @@ typedef struct TrainSpec {
   int64_t batch, epochs, seed;
   bool shuffle;
   const char *optimizer;   /* name of the optimizer definition */
+  double validation;       /* fraction of the training data held out for validation (0 = none) */
 } TrainSpec;
 
 typedef struct Module {

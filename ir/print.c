@@ -190,7 +190,7 @@ static void print_symbol(const Module *m, const Symbol *s, FILE *out) {
 }
 
 /* train data = idx("dir"), scale = S, batch = N, ..., optimizer = NAME.
- * Unset fields are omitted: data DATA_NONE, scale/batch/epochs/seed 0,
+ * Unset fields are omitted: data DATA_NONE, scale/batch/epochs/seed/validation 0,
  * optimizer NULL.  shuffle is always printed. */
 static void print_train(const TrainSpec *t, FILE *out) {
   const char *sep = " ";
@@ -218,6 +218,10 @@ static void print_train(const TrainSpec *t, FILE *out) {
   if (t->epochs != 0) fprintf(out, "%sepochs = %lld", sep, (long long)t->epochs), sep = ", ";
   if (t->seed != 0) fprintf(out, "%sseed = %lld", sep, (long long)t->seed), sep = ", ";
   fprintf(out, "%sshuffle = %s", sep, t->shuffle ? "true" : "false");
+  if (t->validation != 0) {
+    fputs(", validation = ", out);
+    ir_print_number(t->validation, out);
+  }
   if (t->optimizer) {
     fputs(", optimizer = ", out);
     if (bare_name(t->optimizer, false)) fputs(t->optimizer, out);

@@ -646,9 +646,10 @@ static bool parse_symbol(TextReader *p, SymKind kind) {
 /* 'train' [FIELD {',' FIELD}]
  * FIELD := 'data' '=' ('idx(' STRING ')' | 'csv(' STRING [',' 'test' '=' STRING] [',' 'label' '=' STRING] ')')
  *        | 'scale' '=' NUMBER | ('batch' | 'epochs' | 'seed') '=' INT
- *        | 'shuffle' '=' ('true' | 'false') | 'optimizer' '=' (IDENT | STRING) */
+ *        | 'shuffle' '=' ('true' | 'false') | 'optimizer' '=' (IDENT | STRING)
+ *        | 'validation' '=' NUMBER (a fraction in (0, 1)) */
 static bool parse_train(TextReader *p) {
-  static const char *fields[] = {"data", "scale", "batch", "epochs", "seed", "shuffle", "optimizer"};
+  static const char *fields[] = {"data", "scale", "batch", "epochs", "seed", "shuffle", "optimizer", "validation"};
   TRY(txt_enter_phase(p, 1, p->tok.loc));
   TrainSpec *t = &p->m->train;
   if (t->present) return txt_fail(p, p->tok.loc, "duplicate train line");
@@ -661,7 +662,7 @@ static bool parse_train(TextReader *p) {
     Token *k = &p->tok;
     if (k->kind != T_IDENT) return txt_fail(p, k->loc, "expected a train field, found %s", txt_desc(k));
     int f = -1;
-    for (int i = 0; i < 7; i++)
+    for (int i = 0; i < 8; i++)
       if (txt_is_word(p, fields[i])) f = i;
     if (f < 0) return txt_fail(p, k->loc, "unknown train field '%s'", diag_quote(k->start, k->len));
     if (seen >> f & 1) return txt_fail(p, k->loc, "duplicate train field '%s'", fields[f]);
@@ -712,6 +713,13 @@ static bool parse_train(TextReader *p) {
       else return txt_fail(p, p->tok.loc, "expected an optimizer name, found %s", txt_desc(&p->tok));
       TRY(txt_next(p));
       break;
+    case 7: {
+      SrcLoc at = p->tok.loc;
+      TRY(txt_expect_number(p, "a number", &t->validation));
+      if (!(t->validation > 0 && t->validation < 1))
+        return txt_fail(p, at, "validation must be a fraction between 0 and 1, found %g", t->validation);
+      break;
+    }
     }
   }
   return true;

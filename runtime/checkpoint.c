@@ -212,7 +212,7 @@ int rt_checkpoint_write(const char *dir, const RtCkptMeta *meta, const RtCkptTen
   for (int i = 0; i < n; i++) /* the hook adds which checkpoint is left, if any */
     if (!t[i].i32 && rt_tensor_finite(&t[i].ref, t[i].state ? "optimizer state" : "parameter", meta->pos.steps, err))
       return -1;
-  size_t cap = 1024 + (size_t)meta->nhypers * 320;
+  size_t cap = 1536 + (size_t)meta->nhypers * 320; /* with the early-stop fields */
   MetaText mt = {malloc(cap), cap, 0, crc32(0, NULL, 0)};
   char name[128], version[64];
   if (!mt.buf) return rt_error_set(err, "%s: out of memory", path);
@@ -230,6 +230,13 @@ int rt_checkpoint_write(const char *dir, const RtCkptMeta *meta, const RtCkptTen
             meta_add(&mt, "max_steps", "%lld", (long long)meta->max_steps) &&
             meta_add(&mt, "seed", "%llu", (unsigned long long)meta->seed) &&
             meta_add(&mt, "shuffle", "%d", meta->shuffle ? 1 : 0);
+  if (ok && meta->validation > 0) ok = meta_add(&mt, "validation", "%.17g", meta->validation);
+  if (ok && meta->early)
+    ok = meta_add(&mt, "early_stop", "%lld", (long long)meta->early->patience) &&
+         meta_add(&mt, "best_epoch", "%lld", (long long)meta->early->best_epoch) &&
+         meta_add(&mt, "best_val_loss", "%.17g", meta->early->best_loss) &&
+         meta_add(&mt, "best_step", "%lld", (long long)meta->early->best_step) &&
+         meta_add(&mt, "bad_epochs", "%lld", (long long)meta->early->bad_epochs);
   for (int i = 0; ok && i < meta->nhypers; i++) {
     char key[160];
     snprintf(key, sizeof key, "hyper.%s", plain(name, sizeof name, meta->hyper_names[i]));
@@ -331,6 +338,23 @@ static int check_position(const RtCheckpoint *c, RtError *err) {
 
 static int parse_checkpoint(RtCheckpoint *c, RtError *err);
 
+/* The validation fraction and early stopping's state: absent in a run
+ * without them. */
+static int parse_validation(RtCheckpoint *c, RtError *err) {
+  RtEarlyStop *e = &c->early;
+  if (rt_safetensors_metadata(&c->st, "validation") &&
+      (meta_double(c, "validation", &c->validation, err) != 0 || !(c->validation > 0 && c->validation < 1)))
+    return rt_error_set(err, "%s: bad 'validation' in its metadata (expected a fraction between 0 and 1)", c->path);
+  if (!rt_safetensors_metadata(&c->st, "early_stop")) return 0;
+  if (meta_int(c, "early_stop", 1, INT64_C(1) << 30, &e->patience, err) ||
+      meta_int(c, "best_epoch", 0, c->pos.epoch - 1, &e->best_epoch, err) ||
+      meta_double(c, "best_val_loss", &e->best_loss, err) ||
+      meta_int(c, "best_step", 0, c->pos.steps, &e->best_step, err) ||
+      meta_int(c, "bad_epochs", 0, e->patience, &e->bad_epochs, err))
+    return -1;
+  return 0;
+}
+
 int rt_checkpoint_load(const char *dir, RtCheckpoint *c, RtError *err) {
   memset(c, 0, sizeof *c);
   if (!rt_checkpoint_path(dir, c->path, sizeof c->path)) return rt_error_set(err, "%s: the path is too long", dir);
@@ -371,6 +395,7 @@ static int parse_checkpoint(RtCheckpoint *c, RtError *err) {
              ? -1
              : 0;
   if (rc == 0) rc = check_position(c, err);
+  if (rc == 0) rc = parse_validation(c, err);
   c->seed = (uint64_t)seed;
   c->shuffle = shuffle != 0;
   if (rc) rt_checkpoint_free(c);
@@ -434,8 +459,10 @@ static int match_tensors(const RtCheckpoint *c, const char *noun, const char *mo
       return rt_error_set(err, "%s: %s", c->path, why.msg);
   }
   for (int k = 0; k < c->st.n; k++) {
-    bool known = weights && strchr(c->st.tensors[k].name, '/');
-    for (int i = 0; i < n && !known; i++) known = strcmp(c->st.tensors[k].name, t[i].ref.name) == 0;
+    const char *name = c->st.tensors[k].name;
+    bool known = weights && strchr(name, '/');
+    if (!strncmp(name, "best/", 5) && !strchr(name + 5, '/')) name += 5; /* early stopping's copy of a tensor */
+    for (int i = 0; i < n && !known; i++) known = strcmp(name, t[i].ref.name) == 0;
     if (!known)
       return rt_error_set(err, "%s: %s has a tensor '%.100s' that model '%.100s' does not have", c->path, noun,
                           c->st.tensors[k].name, model);
@@ -502,11 +529,27 @@ int rt_signal_pending(void) { return pending; }
 
 /* ---- the hook ---------------------------------------------------------------------------- */
 
+/* The tensors a checkpoint holds: the model's, then the best epoch's. */
+static RtCkptTensor *with_best(RtCheckpointer *k, int *n) {
+  *n = k->ntensors + k->nbest;
+  RtCkptTensor *all = malloc((size_t)(*n > 0 ? *n : 1) * sizeof *all);
+  if (!all) return NULL;
+  memcpy(all, k->tensors, (size_t)k->ntensors * sizeof *all);
+  if (k->nbest) memcpy(all + k->ntensors, k->best, (size_t)k->nbest * sizeof *all);
+  return all;
+}
+
 static bool save(RtCheckpointer *k, const RtTrainPos *pos) {
   RtError err;
   k->meta.pos = *pos;
-  if (k->gather(k->self, k->tensors, k->ntensors, &err) != 0 ||
-      rt_checkpoint_write(k->dir, &k->meta, k->tensors, k->ntensors, &err) != 0) {
+  k->meta.early = k->early;
+  int n = 0;
+  RtCkptTensor *all = NULL;
+  snprintf(err.msg, sizeof err.msg, "out of memory");
+  bool ok = k->gather(k->self, k->tensors, k->ntensors, &err) == 0 && (all = with_best(k, &n)) != NULL &&
+            rt_checkpoint_write(k->dir, &k->meta, all, n, &err) == 0;
+  free(all);
+  if (!ok) {
     fprintf(stderr, "%s: error: %s; the checkpoint was not written", k->prog, err.msg);
     if (k->last_good)
       fprintf(stderr, "; last good checkpoint: %s", k->last_good);
@@ -520,8 +563,77 @@ static bool save(RtCheckpointer *k, const RtTrainPos *pos) {
   return true;
 }
 
+/* The tensors early stopping keeps (parameters and model states), named "best/NAME", without data yet. */
+static bool best_alloc(RtCheckpointer *k, RtError *err) {
+  if (k->best) return true;
+  k->best = calloc((size_t)k->ntensors + 1, sizeof *k->best);
+  if (!k->best) return rt_error_set(err, "out of memory keeping the best epoch's weights") == 0;
+  for (int i = 0; i < k->ntensors; i++) {
+    const RtCkptTensor *t = &k->tensors[i];
+    if (strchr(t->ref.name, '/')) continue; /* an optimizer state */
+    RtCkptTensor *b = &k->best[k->nbest++];
+    *b = *t;
+    size_t len = strlen(t->ref.name) + 6;
+    char *name = malloc(len);
+    float *data = malloc((size_t)(ref_numel(&t->ref) > 0 ? ref_numel(&t->ref) : 1) * sizeof(float));
+    b->ref.name = name, b->ref.data = data;
+    if (!name || !data) return rt_error_set(err, "out of memory keeping the best epoch's weights") == 0;
+    snprintf(name, len, "best/%s", t->ref.name);
+  }
+  return true;
+}
+
+/* The model's current tensors as the best epoch's. */
+static bool keep_best(RtCheckpointer *k, RtError *err) {
+  if (!best_alloc(k, err) || k->gather(k->self, k->tensors, k->ntensors, err) != 0) return false;
+  for (int i = 0; i < k->nbest; i++)
+    for (int j = 0; j < k->ntensors; j++)
+      if (!strcmp(k->best[i].ref.name + 5, k->tensors[j].ref.name))
+        memcpy((float *)k->best[i].ref.data, k->tensors[j].ref.data, (size_t)ref_numel(&k->best[i].ref) * sizeof(float));
+  return true;
+}
+
+bool rt_checkpoint_resume_best(RtCheckpointer *k, const RtCheckpoint *c, RtError *err) {
+  if (c->early.best_epoch == 0) return true;
+  if (!best_alloc(k, err)) return false;
+  for (int i = 0; i < k->nbest; i++) {
+    const float *v = rt_checkpoint_tensor(c, k->best[i].ref.name);
+    if (!v)
+      return rt_error_set(err, "%s: the checkpoint has early stopping's best epoch %lld but no tensor '%.100s'",
+                          c->path, (long long)c->early.best_epoch, k->best[i].ref.name) == 0;
+    memcpy((float *)k->best[i].ref.data, v, (size_t)ref_numel(&k->best[i].ref) * sizeof(float));
+  }
+  return true;
+}
+
+bool rt_checkpoint_restore_best(RtCheckpointer *k, RtError *err) {
+  if (!k->best || !k->early || k->early->best_epoch == 0) return true;
+  RtCkptTensor *t = malloc((size_t)(k->nbest > 0 ? k->nbest : 1) * sizeof *t);
+  if (!t) return rt_error_set(err, "out of memory") == 0;
+  memcpy(t, k->best, (size_t)k->nbest * sizeof *t);
+  for (int i = 0; i < k->nbest; i++) t[i].ref.name += 5; /* "best/NAME": NAME */
+  bool ok = k->scatter(k->self, t, k->nbest, err) == 0;
+  free(t);
+  return ok;
+}
+
+void rt_checkpointer_free(RtCheckpointer *k) {
+  for (int i = 0; k->best && i < k->nbest; i++) {
+    free((char *)k->best[i].ref.name);
+    free((float *)k->best[i].ref.data);
+  }
+  free(k->best);
+  k->best = NULL, k->nbest = 0;
+}
+
 int rt_checkpoint_hook(void *self, const RtTrainPos *pos, RtTrainEvent event) {
   RtCheckpointer *k = self;
+  if (event == RT_TRAIN_BEST) {
+    RtError err;
+    if (keep_best(k, &err)) return 0;
+    fprintf(stderr, "%s: error: %s\n", k->prog, err.msg);
+    return 1;
+  }
   int sig = rt_signal_pending();
   bool due = k->dir && pos->steps != k->saved_step &&
              (sig || event == RT_TRAIN_END || (event == RT_TRAIN_STEP && k->every > 0 && pos->steps % k->every == 0) ||

@@ -51,6 +51,8 @@ typedef struct RtCkptMeta {
   int nhypers;
   const char *const *hyper_names; /* [nhypers] */
   const double *hyper_values;     /* [nhypers] */
+  double validation;        /* the held-out fraction (0 = none): the split depends on it */
+  const RtEarlyStop *early; /* early stopping's state; NULL = none */
 } RtCkptMeta;
 
 /* One tensor to save or restore: f32 or i32 (saved bit for bit under the
@@ -91,6 +93,8 @@ typedef struct RtCheckpoint {
   uint64_t seed;
   bool shuffle;
   const char *model;        /* points into st */
+  double validation;        /* 0 when the file has none */
+  RtEarlyStop early;        /* all 0 when the file has none */
 } RtCheckpoint;
 
 /* Reads DIR/checkpoint.safetensors and parses its metadata.  Returns 0, or
@@ -146,11 +150,30 @@ typedef struct RtCheckpointer {
   int64_t saved_step;       /* the step of the last save; -1 = none yet */
   const char *last_good;    /* the newest checkpoint (saved or resumed from); NULL = none */
   char path[4096];          /* DIR/checkpoint.safetensors */
+  /* Early stopping (train.h): on RT_TRAIN_BEST the hook keeps a copy of
+   * the parameters and model states (the tensors without a '/' in their
+   * name: not the optimizer's), saved in every checkpoint as "best/NAME"
+   * tensors; scatter puts them back into the model. */
+  RtEarlyStop *early;       /* saved in the metadata; NULL = none */
+  int (*scatter)(void *self, const RtCkptTensor *t, int n, RtError *err); /* t named as tensors[] are */
+  RtCkptTensor *best;       /* [nbest], named "best/NAME", data owned here; NULL until the first best epoch */
+  int nbest;
 } RtCheckpointer;
 
 /* An RtTrainHook (self: an RtCheckpointer): saves when due, and after a
  * signal saves (with a directory), prints one line and returns 128 + the
  * signal. */
 int rt_checkpoint_hook(void *self, const RtTrainPos *pos, RtTrainEvent event);
+
+/* --resume with early stopping: the best epoch's tensors of c into k
+ * (c->early.best_epoch > 0); false with err set when c lacks one. */
+bool rt_checkpoint_resume_best(RtCheckpointer *k, const RtCheckpoint *c, RtError *err);
+
+/* The best epoch's weights back into the model (k->scatter), for --save
+ * after early stopping (whose "step" is then k->early->best_step); true
+ * when there are none to restore. */
+bool rt_checkpoint_restore_best(RtCheckpointer *k, RtError *err);
+
+void rt_checkpointer_free(RtCheckpointer *k);
 
 #endif

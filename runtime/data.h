@@ -87,6 +87,13 @@ int rt_data_load_splits(const RtDataSpec *spec, const RtDataExpect *expect, RtDa
  * Returns 0, or -1 with err set (out empty). */
 int rt_data_load_inputs(RtDataKind kind, const char *path, double scale, const RtDataExpect *expect, RtDataset *out,
                         RtError *err);
+/* Validation: holds out the last ceil(fraction * n) samples of train, in
+ * file order, as val, before any shuffling (as Keras' validation_split).
+ * val is a view into train's memory: free train only, never val.
+ * train->n becomes the samples left.  what names the setting in messages
+ * ("option '--validation'").  Returns 0, or -1 with err set when the
+ * fraction is outside (0, 1) or leaves either part empty. */
+int rt_data_hold_out(RtDataset *train, double fraction, const char *what, RtDataset *val, RtError *err);
 
 /* "PATH: loading it needs about N (WHAT) but the memory limit leaves M for
  * data; ..." when need > max_bytes > 0: -1 with err set, else 0. */

@@ -85,6 +85,24 @@ int rt_data_load_splits(const RtDataSpec *spec, const RtDataExpect *expect, RtDa
   return 0;
 }
 
+int rt_data_hold_out(RtDataset *train, double fraction, const char *what, RtDataset *val, RtError *err) {
+  memset(val, 0, sizeof *val);
+  if (!(fraction > 0 && fraction < 1))
+    return rt_error_set(err, "%s needs a fraction between 0 and 1, found %g", what, fraction);
+  int64_t n = train->n, nval = (int64_t)ceil(fraction * (double)n);
+  if (nval < 1 || nval >= n)
+    return rt_error_set(err, "%s: a fraction of %g of the %lld training samples leaves %s", what, fraction,
+                        (long long)n, nval < 1 ? "no validation sample" : "no training sample");
+  int64_t keep = n - nval;
+  *val = *train;
+  val->n = nval;
+  val->x = train->x + (size_t)keep * (size_t)train->features;
+  if (train->yi) val->yi = train->yi + keep;
+  if (train->yf) val->yf = train->yf + keep;
+  train->n = keep;
+  return 0;
+}
+
 int rt_data_budget(const char *path, double need, const char *what, int64_t max_bytes, RtError *err) {
   if (max_bytes <= 0 || need <= (double)max_bytes) return 0;
   char n[32], m[32];

@@ -158,6 +158,7 @@ int rt_check_run_paths(const RtRunPaths *r, RtError *err) {
   RtPathCheck p[] = {
       {"--save", r->save, RT_PATH_REPLACE},
       {"--metrics", r->metrics, RT_PATH_WRITE},
+      {"--plot", r->plot, RT_PATH_REPLACE},
       {r->other_what, r->other, RT_PATH_WRITE},
       {"the checkpoint of --checkpoint", r->checkpoint ? ckpt : NULL, RT_PATH_REPLACE},
       {"the checkpoint of --resume", resume_kept ? resume : NULL, RT_PATH_KEEP},

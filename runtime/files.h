@@ -56,6 +56,7 @@ typedef struct RtRunPaths {
   const char *other, *other_what;  /* one more output written in place (--save-cl-binary) */
   const char *output;              /* --output FILE.csv of --predict (replaced whole) */
   const char *load, *predict;      /* --load FILE, --predict PATH: read, never written */
+  const char *plot;                /* --plot FILE.svg (replaced after every epoch) */
 } RtRunPaths;
 
 /* rt_check_paths over a run's paths: checked before anything trains, by

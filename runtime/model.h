@@ -16,7 +16,8 @@
 #include <stdint.h>
 
 /* 2: code_kind appended; the trainer picks its device from it, never from
- * the target's name. */
+ * the target's name.  3: the prediction (output_buf, output_name) and the train
+ * block's validation appended. */
 #define RT_MODEL_ABI 3
 
 /* ORDER KBufKind: same members and order as KBufKind in ir/kernel.h. */
@@ -114,11 +115,13 @@ typedef struct RtModelDesc {
   /* ABI 2: what the code is (RtModelCode); the trainer opens a device that runs it. */
   int code_kind;
 
-  /* ABI 3: the prediction (`output NAME`): an RT_BUF_OUTPUT buffer both
-   * plans compute, read after the eval plan by --predict; -1 when the
+  /* ABI 3: the prediction (`output NAME`): an RT_BUF_OUTPUT buffer the eval
+   * plan computes, read after it by --predict; -1 when the
    * model has none.  output_name is the binding's name (the CSV header). */
   int output_buf;
   const char *output_name;
+  /* ABI 3: the train block's `validation`: the fraction of the training data held out; 0 = none. */
+  double validation;
 } RtModelDesc;
 
 /* The trained program's main: command line, device, data, training. */

@@ -17,6 +17,7 @@
 #include "checkpoint.h"
 #include "files.h"
 #include "memlimit.h"
+#include "plot.h"
 #include "rng.h"
 
 #include <errno.h>
@@ -148,8 +149,13 @@ static bool out_ok(const RtTrainOptions *o, FILE *out) {
 
 /* ---- the metrics CSV ---------------------------------------------------------------- */
 
-static void csv_header(FILE *f, const RtEngine *e) {
-  fprintf(f, "epoch,train_loss,test_loss");
+static void csv_header(FILE *f, const RtEngine *e, bool have_val) {
+  fprintf(f, "epoch,train_loss");
+  if (have_val) {
+    fprintf(f, ",val_loss");
+    for (int i = 0; i < e->nmetrics; i++) fprintf(f, ",val_%s", e->metric_names[i]);
+  }
+  fprintf(f, ",test_loss");
   for (int i = 0; i < e->nmetrics; i++) fprintf(f, ",%s", e->metric_names[i]);
   fprintf(f, ",seconds,samples_per_s\n");
 }
@@ -180,7 +186,7 @@ static int csv_trim(const RtEngine *e, const RtTrainOptions *o, const char *path
   char *text = NULL, *header = NULL, real[PATH_MAX], tmp[PATH_MAX + 32];
   size_t cap = 0, hcap = 0;
   FILE *h = open_memstream(&header, &hcap);
-  if (h) csv_header(h, e);
+  if (h) csv_header(h, e, o->val && o->val->n > 0);
   if (!h || fclose(h) != 0) {
     train_error(o, "out of memory");
     return -1;
@@ -248,7 +254,7 @@ static FILE *csv_open(const RtEngine *e, const RtTrainOptions *o) {
       train_error(o, "cannot write '%s': %s", path, rt_strerror(errno, buf, sizeof buf));
     return NULL;
   }
-  if (!append) csv_header(f, e);
+  if (!append) csv_header(f, e, o->val && o->val->n > 0);
   if (fflush(f) != 0) {
     train_error(o, "cannot write '%s': %s", path, rt_strerror(errno, buf, sizeof buf));
     fclose(f);
@@ -257,32 +263,72 @@ static FILE *csv_open(const RtEngine *e, const RtTrainOptions *o) {
   return f;
 }
 
-static bool csv_row(FILE *f, const RtEngine *e, int64_t epoch, double train_loss, bool have_test, double test_loss,
-                    const double *metrics, double seconds, double rate) {
-  fprintf(f, "%lld,%.6g,", (long long)epoch, train_loss);
-  if (have_test) fprintf(f, "%.6g", test_loss);
+/* One epoch's figures, for its line, its CSV row and the final line. */
+typedef struct Figures {
+  double train_loss;
+  bool have_val, have_test;
+  double val_loss, test_loss;
+  const double *val_metrics, *test_metrics; /* [nmetrics] */
+  double seconds, rate;
+} Figures;
+
+/* The loss and then every metric, each after a comma (empty fields when absent). */
+static void csv_fields(FILE *f, const RtEngine *e, bool have, double loss, const double *metrics) {
+  fputc(',', f);
+  if (have) fprintf(f, "%.6g", loss);
   for (int i = 0; i < e->nmetrics; i++) {
     fputc(',', f);
-    if (have_test) fprintf(f, "%.6g", metrics[i]);
+    if (have) fprintf(f, "%.6g", metrics[i]);
   }
-  fprintf(f, ",%.3f,%.1f\n", seconds, rate);
+}
+
+static bool csv_row(FILE *f, const RtEngine *e, int64_t epoch, const Figures *r) {
+  fprintf(f, "%lld,%.6g", (long long)epoch, r->train_loss);
+  if (r->have_val) csv_fields(f, e, true, r->val_loss, r->val_metrics);
+  csv_fields(f, e, r->have_test, r->test_loss, r->test_metrics);
+  fprintf(f, ",%.3f,%.1f\n", r->seconds, r->rate);
   return fflush(f) == 0 && !ferror(f);
 }
 
 /* ---- result lines ------------------------------------------------------------------- */
 
+/* " SPLIT_loss=L SPLIT_NAME=V ...". */
+static void print_split(FILE *out, const RtEngine *e, const char *split, double loss, const double *metrics) {
+  fprintf(out, " %s_loss=%.6g", split, loss);
+  for (int i = 0; i < e->nmetrics; i++) fprintf(out, " %s_%s=%.6g", split, e->metric_names[i], metrics[i]);
+}
+
 /* The fields an epoch line and the final line share:
- *   train_loss=L [test_loss=T test_NAME=V ...] seconds=S samples_per_s=R */
-static void print_results(FILE *out, const RtEngine *e, double train_loss, bool have_test, double test_loss,
-                          const double *metrics, double seconds, double rate) {
-  fprintf(out, " train_loss=%.6g", train_loss);
-  if (have_test) rt_print_test(out, e, test_loss, metrics);
-  fprintf(out, " seconds=%.2f samples_per_s=%.1f", seconds, rate);
+ *   train_loss=L [val_loss=V val_NAME=V ...] [test_loss=T test_NAME=V ...] seconds=S samples_per_s=R */
+static void print_figures(FILE *out, const RtEngine *e, const Figures *r) {
+  fprintf(out, " train_loss=%.6g", r->train_loss);
+  if (r->have_val) print_split(out, e, "val", r->val_loss, r->val_metrics);
+  if (r->have_test) rt_print_test(out, e, r->test_loss, r->test_metrics);
+  fprintf(out, " seconds=%.2f samples_per_s=%.1f", r->seconds, r->rate);
 }
 
 void rt_print_test(FILE *out, const RtEngine *e, double test_loss, const double *metrics) {
-  fprintf(out, " test_loss=%.6g", test_loss);
-  for (int i = 0; i < e->nmetrics; i++) fprintf(out, " test_%s=%.6g", e->metric_names[i], metrics[i]);
+  print_split(out, e, "test", test_loss, metrics);
+}
+
+/* ---- early stopping ------------------------------------------------------------------- */
+
+/* After a whole epoch: its val_loss against the best.  Returns the hook's
+ * code (RT_TRAIN_BEST on a new best); *stop when patience has run out. */
+static int early_stop_update(const RtTrainOptions *o, RtEarlyStop *es, int64_t epoch, int64_t steps,
+                             double val_loss, bool *stop) {
+  if (es->best_epoch == 0 || val_loss < es->best_loss) {
+    es->best_epoch = epoch, es->best_loss = val_loss, es->best_step = steps, es->bad_epochs = 0;
+    RtTrainPos pos = {epoch + 1, 0, steps, 0};
+    return o->hook ? o->hook(o->hook_self, &pos, RT_TRAIN_BEST) : 0;
+  }
+  if (++es->bad_epochs >= es->patience) {
+    *stop = true;
+    fprintf(stderr, "%s%searly stop after epoch %lld: val_loss has not improved for %lld epochs; the best was epoch "
+            "%lld (val_loss=%.6g)\n", o->prog ? o->prog : "", o->prog ? ": " : "", (long long)epoch,
+            (long long)es->bad_epochs, (long long)es->best_epoch, es->best_loss);
+  }
+  return 0;
 }
 
 /* ---- the loop ------------------------------------------------------------------------- */
@@ -290,7 +336,8 @@ void rt_print_test(FILE *out, const RtEngine *e, double test_loss, const double 
 int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const RtTrainOptions *o) {
   FILE *out = o->out ? o->out : stdout;
   int64_t n = train->n, B = o->batch > 0 ? o->batch : 1;
-  bool have_test = test && test->n > 0;
+  bool have_test = test && test->n > 0, have_val = o->val && o->val->n > 0;
+  RtEarlyStop *es = have_val && o->early && o->early->patience > 0 ? o->early : NULL;
   if (n <= 0) {
     train_error(o, "the training set is empty");
     return 1;
@@ -303,24 +350,31 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
   int64_t *order = malloc((size_t)n * sizeof *order);
   double *msum = calloc((size_t)e->nmetrics + 1, sizeof(double));
   double *tmetrics = calloc((size_t)e->nmetrics + 1, sizeof(double));
+  double *vmetrics = calloc((size_t)e->nmetrics + 1, sizeof(double));
   Batch b = {NULL, NULL};
-  if (!order || !msum || !tmetrics || !batch_alloc(&b, B, train->features)) {
+  if (!order || !msum || !tmetrics || !vmetrics || !batch_alloc(&b, B, train->features)) {
     char size[32];
     rt_format_bytes(((double)B * (double)(train->features + 1) + (double)n * 2) * 4, size, sizeof size);
     train_error(o, "out of memory for a batch of %lld samples of %lld values and the order of %lld samples (%s)",
                 (long long)B, (long long)train->features, (long long)n, size);
-    free(order), free(msum), free(tmetrics), batch_free(&b);
+    free(order), free(msum), free(tmetrics), free(vmetrics), batch_free(&b);
     return 1;
   }
   FILE *csv = o->metrics_csv ? csv_open(e, o) : NULL;
   int rc = o->metrics_csv && !csv ? 1 : 0;
+  RtPlot plot;
+  if (!rt_plot_init(&plot, o->plot, o->model, e->nmetrics, e->metric_names, have_val, have_test)) {
+    train_error(o, "out of memory");
+    rc = 1;
+  }
   Progress prog = {isatty(2) != 0, 0, 0};
-  int64_t steps = o->start.steps, nbatches = (n + B - 1) / B;
-  bool stop = false;
+  int64_t steps = o->start.steps, nbatches = (n + B - 1) / B, stride = rt_plot_stride(nbatches);
+  bool stop = es && es->bad_epochs >= es->patience; /* resumed after it stopped early */
   RtTrainPos pos = {o->start.epoch > 0 ? o->start.epoch : 1, 0, steps, 0}; /* the latest position */
   /* For the final line: the last epoch's results, totals over all epochs. */
   int64_t last_epoch = 0, all_seen = 0;
-  double last_train_loss = 0, last_test_loss = 0, all_train_s = 0, run_t0 = now_s();
+  double all_train_s = 0, run_t0 = now_s();
+  Figures last = {0};
 
   for (int64_t epoch = pos.epoch; epoch <= o->epochs && rc == 0 && !stop; epoch++) {
     if (o->shuffle)
@@ -361,6 +415,12 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
       loss += ls;
       seen += count;
       pos = (RtTrainPos){epoch, start + count, steps, loss};
+      if (o->plot && (done % stride == 0 || done == nbatches) &&
+          !rt_plot_train(&plot, (double)(epoch - 1) + (double)done / (double)nbatches, loss / (double)seen)) {
+        train_error(o, "out of memory");
+        rc = 1;
+        break;
+      }
       if (o->hook) {
         if (rt_signal_pending()) progress_clear(&prog);
         if ((rc = o->hook(o->hook_self, &pos, RT_TRAIN_STEP)) != 0) break;
@@ -372,30 +432,44 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
       }
     }
     if (rc) break;
-    double t_train = now_s() - t0, test_loss = 0;
-    if (have_test && evaluate(e, test, B, &b, &test_loss, tmetrics)) {
+    double t_train = now_s() - t0;
+    Figures r = {.have_val = have_val, .have_test = have_test, .val_metrics = vmetrics, .test_metrics = tmetrics};
+    if ((have_val && evaluate(e, o->val, B, &b, &r.val_loss, vmetrics)) ||
+        (have_test && evaluate(e, test, B, &b, &r.test_loss, tmetrics))) {
       rc = 1;
       break;
     }
-    double seconds = now_s() - t0, train_loss = loss / (double)(seen ? seen : 1);
-    double rate = t_train > 0 ? (double)(seen - begin) / t_train : 0; /* samples trained in this run */
+    r.seconds = now_s() - t0, r.train_loss = loss / (double)(seen ? seen : 1);
+    r.rate = t_train > 0 ? (double)(seen - begin) / t_train : 0; /* samples trained in this run */
     progress_clear(&prog);
     fprintf(out, "epoch=%lld", (long long)epoch);
-    print_results(out, e, train_loss, have_test, test_loss, tmetrics, seconds, rate);
+    print_figures(out, e, &r);
     if (done < nbatches) fprintf(out, " partial=%lld/%lld", (long long)done, (long long)nbatches);
     fprintf(out, "\n");
     if (!out_ok(o, out)) {
       rc = 1;
       break;
     }
-    last_epoch = epoch, last_train_loss = train_loss, last_test_loss = test_loss;
+    last_epoch = epoch, last = r;
     all_seen += seen - begin, all_train_s += t_train;
-    if (csv && !csv_row(csv, e, epoch, train_loss, have_test, test_loss, tmetrics, seconds, rate)) {
+    if (csv && !csv_row(csv, e, epoch, &r)) {
       char buf[128];
       train_error(o, "cannot write '%s': %s", o->metrics_csv, rt_strerror(errno ? errno : EIO, buf, sizeof buf));
       rc = 1;
     }
-    if (rc == 0 && !stop && seen == n) {
+    if (rc == 0 && o->plot) {
+      RtError err;
+      snprintf(err.msg, sizeof err.msg, "out of memory");
+      if (!rt_plot_epoch(&plot, epoch, r.val_loss, vmetrics, r.test_loss, tmetrics) || rt_plot_write(&plot, &err)) {
+        train_error(o, "%s", err.msg);
+        rc = 1;
+      }
+    }
+    /* Only whole epochs count for early stopping, so a resumed run counts as the uninterrupted one. */
+    bool early = false;
+    if (rc == 0 && es && seen == n) rc = early_stop_update(o, es, epoch, steps, r.val_loss, &early);
+    stop |= early;
+    if (rc == 0 && (!stop || early) && seen == n) {
       pos = (RtTrainPos){epoch + 1, 0, steps, 0};
       if (o->hook) rc = o->hook(o->hook_self, &pos, RT_TRAIN_EPOCH);
     }
@@ -409,11 +483,12 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
   if (rc == 0 && o->hook) rc = o->hook(o->hook_self, &pos, RT_TRAIN_END);
   if (rc == 0 && last_epoch > 0) {
     fprintf(out, "done: epochs=%lld steps=%lld", (long long)last_epoch, (long long)steps);
-    print_results(out, e, last_train_loss, have_test, last_test_loss, tmetrics, now_s() - run_t0,
-                  all_train_s > 0 ? (double)all_seen / all_train_s : 0);
+    last.seconds = now_s() - run_t0, last.rate = all_train_s > 0 ? (double)all_seen / all_train_s : 0;
+    print_figures(out, e, &last);
     fprintf(out, "\n");
     if (!out_ok(o, out)) rc = 1;
   }
-  free(order), free(msum), free(tmetrics), batch_free(&b);
+  free(order), free(msum), free(tmetrics), free(vmetrics), batch_free(&b);
+  rt_plot_free(&plot);
   return rc;
 }

@@ -6,7 +6,8 @@
  * rt_train drives them over the datasets: shuffling, batching (the last
  * partial batch included), the running train loss, evaluation on the test
  * set after every epoch, one result line per epoch, a progress line on a
- * terminal, the metrics CSV, a step limit and the stop on a non-finite loss.
+ * terminal, the metrics CSV, a step limit and the stop on a non-finite loss;
+ * with a validation set its figures every epoch and early stopping.
  */
 #ifndef NNRT_TRAIN_H
 #define NNRT_TRAIN_H
@@ -53,7 +54,19 @@ typedef enum {
   RT_TRAIN_STEP,           /* after a training step (pos: in its epoch) */
   RT_TRAIN_EPOCH,          /* after an epoch's evaluation and line (pos: the next epoch, sample 0) */
   RT_TRAIN_END,            /* after a successful run (pos: where it stopped) */
+  RT_TRAIN_BEST,           /* after an epoch whose val_loss is the best yet, before its RT_TRAIN_EPOCH: keep
+                              its weights (pos: the next epoch, sample 0) */
 } RtTrainEvent;
+
+/* Early stopping on val_loss: the caller holds it, so a checkpoint can
+ * save and restore it with the weights of the best epoch. */
+typedef struct RtEarlyStop {
+  int64_t patience;        /* stop after this many whole epochs in a row without a lower val_loss */
+  int64_t best_epoch;      /* the epoch with the lowest val_loss; 0 = none yet */
+  double best_loss;        /* its val_loss */
+  int64_t best_step;       /* the training steps done by its end */
+  int64_t bad_epochs;      /* whole epochs since it; the run has stopped once this reaches patience */
+} RtEarlyStop;
 
 /* Called by rt_train (checkpoints, signals): 0 goes on, anything else
  * stops the run and becomes rt_train's return value (the hook has said
@@ -73,12 +86,19 @@ typedef struct RtTrainOptions {
   void *hook_self;
   const char *const *last_checkpoint; /* *last_checkpoint: the newest good checkpoint, or NULL */
   const char *prog;        /* messages are "PROG: error: ..."; NULL = "error: ..." */
+  /* Appended for validation; zero = none. */
+  const RtDataset *val;    /* the held-out samples (rt_data_hold_out), evaluated after every epoch as the test
+                              set is; NULL or empty = none */
+  RtEarlyStop *early;      /* early stopping on val_loss (needs val); NULL = none */
+  const char *plot;        /* an SVG of the run's curves, rewritten after every epoch (plot.h); NULL = none */
+  const char *model;       /* the model's name, the plot's title; NULL = none */
 } RtTrainOptions;
 
 /* Trains for o->epochs epochs (epochs count from 1).  test may be NULL or
  * empty (n == 0): no evaluation.  After each epoch prints
  *   epoch=1 train_loss=0.512345 test_loss=0.43 test_accuracy=0.8412 seconds=3.21 samples_per_s=18690.2
  * (test_NAME for every metric; the test fields only with a test set;
+ * val_loss=V val_NAME=V ... before them with a validation set;
  * samples_per_s counts the epoch's training samples over the time its
  * training steps took; an epoch cut short by max_steps ends with
  * partial=STEPS/BATCHES), and after a successful run of at least one epoch
@@ -86,11 +106,16 @@ typedef struct RtTrainOptions {
  * (the last epoch's losses and metrics; seconds and samples_per_s over the
  * whole run).  The metrics CSV has the header
  *   epoch,train_loss,test_loss,<metric names>,seconds,samples_per_s
- * and one row per epoch.  Returns 0, or 1 after an engine error, a
- * non-finite loss ("PROG: error: loss is nan at step N" on stderr, with
- * "; last good checkpoint: PATH" when there is one), an I/O error on the
- * CSV or on the epoch lines (stdout on a full disk), or the hook's nonzero
- * return.  Resuming at o->start trains the rest of that epoch
+ * (val_loss,val_<metric names> after train_loss with a validation set)
+ * and one row per epoch.  With o->early, every whole epoch's val_loss is
+ * compared with the best: a lower one is the new best (the hook gets
+ * RT_TRAIN_BEST to keep its weights), else after patience epochs in a row
+ * the run stops with one line on stderr naming the best epoch.  With
+ * o->plot the SVG is rewritten after every epoch's line.  Returns 0, or 1
+ * after an engine error, a non-finite loss ("PROG: error: loss is nan at
+ * step N" on stderr, with "; last good checkpoint: PATH" when there is
+ * one), an I/O error on the CSV, the plot or the epoch lines (stdout on a
+ * full disk), or the hook's nonzero return.  Resuming at o->start trains the rest of that epoch
  * (regenerating its order from (seed, epoch)) and continues the step
  * count, so the steps, batches and epoch lines are the ones the
  * uninterrupted run has; the CSV then keeps only its rows of the epochs

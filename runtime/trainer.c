@@ -559,7 +559,7 @@ static bool prepare_outputs(const RtTrainerOptions *o, const RtModelDesc *m, con
   bool csv = m->data_kind == RT_DATA_CSV;
   RtRunPaths paths = {o->save, o->metrics, o->checkpoint, o->resume, csv ? (o->data ? o->data : m->data_path) : NULL,
                       csv ? (o->test ? o->test : m->test_path) : NULL, o->save_cl_binary, "--save-cl-binary",
-                      o->output, o->load, o->predict};
+                      o->output, o->load, o->predict, o->plot};
   if (o->checkpoint && rt_checkpoint_prepare(o->checkpoint, o->resume, o->overwrite_checkpoint, lock, &err) != 0) {
     rt_trainer_error(prog, "%s", err.msg);
     return false;
@@ -649,16 +649,28 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
   t.scalars = calloc((size_t)t.nscalars, sizeof *t.scalars);
   t.host = calloc((size_t)t.bcap, sizeof *t.host);
   uint64_t seed = resumed ? ck.seed : o.seed >= 0 ? (uint64_t)o.seed : (uint64_t)m->seed;
+  /* Validation and early stopping: the command line's, else the checkpoint's, else the train block's. */
+  double validation = o.validation >= 0 ? o.validation : resumed ? ck.validation : m->validation;
+  RtEarlyStop early = {0};
+  if (resumed) early = ck.early;
+  if (o.early_stop) early.patience = o.early_stop;
   RtCheckpointer saver = {prog, o.checkpoint, o.checkpoint_every, {0}, guard.tensors, guard.n, rt_guard_gather,
-                          &guard, resumed ? ck.pos.steps : -1, NULL, ""};
+                          &guard, resumed ? ck.pos.steps : -1, NULL, "", early.patience ? &early : NULL,
+                          rt_guard_scatter, NULL, 0};
   char resumed_from[sizeof ck.path];
   snprintf(resumed_from, sizeof resumed_from, "%s", ck.path);
   if (resumed) saver.last_good = resumed_from;
   if (o.checkpoint) rt_checkpoint_path(o.checkpoint, saver.path, sizeof saver.path);
-  RtDataset train, test;
+  RtDataset train, test, val;
   memset(&train, 0, sizeof train);
   memset(&test, 0, sizeof test);
+  memset(&val, 0, sizeof val);
   rc = 1;
+  if (early.patience && validation <= 0) {
+    rt_trainer_error(prog, "--early-stop needs a validation split (--validation F, or 'validation' in the train "
+                     "block)");
+    goto done;
+  }
   if (!hypers || !t.scalars || !t.host) {
     rt_trainer_error(prog, "out of memory");
     goto done;
@@ -672,6 +684,10 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
     goto done;
   guard.dev = t.dev, guard.mem = t.mem;
   if ((resumed || o.load) && !rt_guard_restore(&guard, &ck, o.load != NULL)) goto done;
+  if (resumed && !rt_checkpoint_resume_best(&saver, &ck, &err)) {
+    rt_trainer_error(prog, "%s", err.msg);
+    goto done;
+  }
   rt_checkpoint_free(&ck); /* its tensors are on the device now (its fields stay) */
   if (o.predict) { /* the inputs to predict, not the training data */
     if (m->data_kind != RT_DATA_IDX && m->data_kind != RT_DATA_CSV) {
@@ -695,6 +711,12 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
     goto done;
   }
   if (!load_data(&t, &o, data_budget, &train, &test)) goto done;
+  if (!o.eval && validation > 0 &&
+      rt_data_hold_out(&train, validation, o.validation >= 0 ? "option '--validation'" : resumed ?
+                       "the checkpoint's 'validation'" : "the train block's 'validation'", &val, &err) != 0) {
+    rt_trainer_error(prog, "%s", err.msg);
+    goto done;
+  }
   if (resumed && train.n != ck.train_samples) {
     rt_trainer_error(prog, "%s: the checkpoint was trained on %lld samples, but the training data has %lld (the "
                      "data order depends on it)", ck.path, (long long)ck.train_samples, (long long)train.n);
@@ -715,13 +737,17 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
                        .shuffle = resumed ? ck.shuffle : m->shuffle && !o.no_shuffle,
                        .metrics_csv = o.metrics,
                        .out = stdout,
-                       .prog = prog};
+                       .prog = prog,
+                       .val = &val,
+                       .early = saver.early,
+                       .plot = o.plot,
+                       .model = m->name};
   if (resumed) {
     t.steps = ck.pos.steps;
     to.start = ck.pos;
   }
   RtCkptMeta meta = {m->name, m->nnc_version, {0}, train.n, t.bcap, to.epochs, to.max_steps, seed, to.shuffle,
-                     m->nhypers, m->hyper_names, hypers};
+                     m->nhypers, m->hyper_names, hypers, validation, saver.early};
   saver.meta = meta;
   to.hook = rt_checkpoint_hook;
   to.hook_self = &saver;
@@ -729,10 +755,16 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
   rt_signals_install();
   rc = rt_train(&engine, &train, &test, &to);
   rt_signals_restore();
+  if (rc == 0 && o.save && !rt_checkpoint_restore_best(&saver, &err)) { /* early stopping: the best epoch's */
+    rt_trainer_error(prog, "%s", err.msg);
+    rc = 1;
+  }
+  if (saver.best && early.best_epoch > 0) t.steps = early.best_step; /* what the weights are, for --save */
   if (rc == 0 && o.save && !save_params(&t, o.save)) rc = 1;
 
 done:
   rt_checkpoint_free(&ck);
+  rt_checkpointer_free(&saver);
   rt_guard_free(&guard);
   free(base);
   rt_data_free(&train);

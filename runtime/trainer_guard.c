@@ -58,10 +58,11 @@ bool rt_guard_memory(const RtModelDesc *m, int64_t bcap, int nscalars, const RtT
   for (int s = 0; s < nslots; s++) acts += slot[s];
   free(slot);
   /* On the host: a batch of inputs and labels staged for the device and its
-   * losses read back (RT_HOST_STAGING), and with checkpoints a copy of the
-   * parameters and states (the one read, or the one to write). */
+   * losses read back (RT_HOST_STAGING), with checkpoints a copy of the
+   * parameters and states (the one read, or the one to write), and with
+   * early stopping the best epoch's parameters. */
   double host = RT_HOST_STAGING(bcap, numel(&m->bufs[m->input_buf])) +
-                (o->checkpoint || o->resume ? params + states : 0);
+                (o->checkpoint || o->resume ? params + states : 0) + (o->early_stop ? params : 0);
   double total = params + states + acts + host;
   int64_t limit = o->max_memory > 0 ? o->max_memory : rt_phys_memory();
   if (limit <= 0) return true; /* unknown: no limit, for the data either */
@@ -126,6 +127,17 @@ int rt_guard_gather(void *self, RtCkptTensor *t, int n, RtError *err) {
       return -1;
     t[i].ref.data = g->host[i];
   }
+  return 0;
+}
+
+int rt_guard_scatter(void *self, const RtCkptTensor *t, int n, RtError *err) {
+  RtGuardState *g = self;
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < g->n; j++) {
+      int64_t k = numel(&g->m->bufs[g->bufs[j]]);
+      if (strcmp(t[i].ref.name, g->tensors[j].ref.name) != 0 || k <= 0) continue;
+      if (rt_mem_write(g->dev, g->mem[g->bufs[j]], 0, t[i].ref.data, (size_t)k * sizeof(float), err) != 0) return -1;
+    }
   return 0;
 }
 

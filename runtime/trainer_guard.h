@@ -39,6 +39,10 @@ void rt_guard_free(RtGuardState *g);
 /* An RtCkptGather over the trainer's buffers (self: RtGuardState). */
 int rt_guard_gather(void *self, RtCkptTensor *t, int n, RtError *err);
 
+/* The RtCheckpointer's scatter (self: RtGuardState): tensors named as
+ * g->tensors are, from the host into their buffers. */
+int rt_guard_scatter(void *self, const RtCkptTensor *t, int n, RtError *err);
+
 /* --resume: the checkpoint's settings under the command line's (seed and
  * shuffle must agree; batch, epochs, steps and hyper-parameters given on
  * the command line win), then its tensors checked against the model.

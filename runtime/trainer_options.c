@@ -61,6 +61,10 @@ void rt_trainer_usage(FILE *f, const RtModelDesc *m, const char *prog) {
   fprintf(f, "  --seed N            initialisation, shuffling and dropout seed (default %lld)\n", (long long)m->seed);
   fprintf(f, "  --no-shuffle        keep the data in file order (default: %s)\n",
           m->shuffle ? "shuffled every epoch" : "file order");
+  fprintf(f, "  --validation F      hold out the last fraction F of the training data and report val_loss\n"
+             "                      and val_<metric> every epoch; 0 = none (default %g)\n", m->validation);
+  fprintf(f, "  --early-stop N      stop after N epochs without a lower val_loss; --save then writes the\n"
+             "                      best epoch's weights (needs a validation split)\n");
   fprintf(f, "\nData:\n");
   if (kind)
     fprintf(f, "  --data PATH         training data, %s (default %s(\"%s\"))\n",
@@ -84,6 +88,7 @@ void rt_trainer_usage(FILE *f, const RtModelDesc *m, const char *prog) {
   fprintf(f, "\nOutput:\n");
   fprintf(f, "  --metrics FILE      write one CSV row per epoch\n");
   fprintf(f, "  --save FILE         write the trained parameters as safetensors\n");
+  fprintf(f, "  --plot FILE.svg     draw the loss and metric curves, rewritten after every epoch\n");
   fprintf(f, "\nTrained weights:\n");
   fprintf(f, "  --load FILE         start from the parameters of a --save file or a checkpoint (FILE or\n"
              "                      its DIR) instead of the initializers, then train (fine-tune)\n");
@@ -119,12 +124,14 @@ static const char *const option_names[] = {
     "--epochs", "--batch",   "--steps",   "--lr",           "--hyper",   "--seed",
     "--data",   "--test",    "--no-shuffle", "--threads",   "--device",  "--metrics",
     "--save",   "--list-devices", "--help", "--version",    "--cl-binary", "--save-cl-binary", "--checkpoint", "--checkpoint-every", "--resume", "--check-numerics",
-    "--max-memory", "--overwrite-checkpoint", "--load", "--eval", "--predict", "--output", NULL};
+    "--max-memory", "--overwrite-checkpoint", "--load", "--eval", "--predict", "--output", "--validation",
+    "--early-stop", "--plot", NULL};
 
 static const char *const with_value[] = {"--epochs", "--batch",  "--steps",  "--lr",      "--hyper", "--seed",
                                          "--data",   "--test",   "--threads", "--device", "--metrics", "--save",
                                          "--cl-binary", "--save-cl-binary", "--checkpoint", "--checkpoint-every",
-                                         "--resume", "--max-memory", "--load", "--predict", "--output", NULL};
+                                         "--resume", "--max-memory", "--load", "--predict", "--output", "--validation",
+                                         "--early-stop", "--plot", NULL};
 
 /* Levenshtein distance, for suggestions (names are short: at most 63). */
 static int edit_distance(const char *a, const char *b) {
@@ -211,6 +218,7 @@ int rt_trainer_parse(int argc, char **argv, const RtModelDesc *m, const char *pr
   memset(o, 0, sizeof *o);
   o->prog = prog;
   o->epochs = o->batch = o->seed = -1;
+  o->validation = -1;
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];
     if (arg[0] != '-' || arg[1] != '-') {
@@ -313,6 +321,16 @@ int rt_trainer_parse(int argc, char **argv, const RtModelDesc *m, const char *pr
       o->metrics = value;
     } else if (!strcmp(name, "--save")) {
       o->save = value;
+    } else if (!strcmp(name, "--validation")) {
+      if (!real_value(prog, name, value, &o->validation)) return 1;
+      if (!(o->validation >= 0 && o->validation < 1)) {
+        rt_trainer_error(prog, "option '%s' needs a fraction from 0 (none) to below 1, found '%s'", name, value);
+        return 1;
+      }
+    } else if (!strcmp(name, "--early-stop")) {
+      if (!int_value(prog, name, value, 1, INT64_C(1) << 30, &o->early_stop)) return 1;
+    } else if (!strcmp(name, "--plot")) {
+      o->plot = value;
     } else if (!strcmp(name, "--list-devices")) {
       o->list_devices = true;
     } else if (!strcmp(name, "--checkpoint")) {
@@ -378,9 +396,9 @@ int rt_trainer_parse(int argc, char **argv, const RtModelDesc *m, const char *pr
     rt_trainer_error(prog, "--predict and --eval are two runs; give one");
     return 1;
   }
-  if (o->predict && (o->save || o->checkpoint || o->metrics)) {
+  if (o->predict && (o->save || o->checkpoint || o->metrics || o->plot)) {
     rt_trainer_error(prog, "--predict trains nothing, so %s has nothing to write", o->save ? "--save" : o->checkpoint ?
-                     "--checkpoint" : "--metrics");
+                     "--checkpoint" : o->metrics ? "--metrics" : "--plot");
     return 1;
   }
   if (o->predict && m->output_buf < 0) {
@@ -388,9 +406,14 @@ int rt_trainer_parse(int argc, char **argv, const RtModelDesc *m, const char *pr
                      m->name ? m->name : "?");
     return 1;
   }
-  if (o->eval && (o->save || o->checkpoint || o->metrics)) {
+  if (o->eval && (o->save || o->checkpoint || o->metrics || o->plot)) {
     rt_trainer_error(prog, "--eval trains nothing, so %s has nothing to write", o->save ? "--save" : o->checkpoint ?
-                     "--checkpoint" : "--metrics");
+                     "--checkpoint" : o->metrics ? "--metrics" : "--plot");
+    return 1;
+  }
+  if (o->early_stop && !o->resume && (o->validation >= 0 ? o->validation : m->validation) <= 0) {
+    rt_trainer_error(prog, "--early-stop needs a validation split (--validation F, or 'validation' in the train "
+                     "block)");
     return 1;
   }
   return -1;

@@ -45,6 +45,9 @@ typedef struct RtTrainerOptions {
   const char *predict;         /* --predict PATH: the inputs to predict with the --load weights; NULL = none */
   const char *output;          /* --output FILE.csv: where --predict writes one row per sample */
   int64_t max_memory;          /* --max-memory BYTES; 0 = the machine's physical memory */
+  double validation;           /* --validation F: the held-out fraction, 0 = none; -1 = the train block's */
+  int64_t early_stop;          /* --early-stop N: epochs without a better val_loss; 0 = never */
+  const char *plot;            /* --plot FILE.svg; NULL = none */
 } RtTrainerOptions;
 
 /* Parses argv for the model m (prog names the program in messages).  Returns -1 to go on training, else the exit

@@ -46,7 +46,7 @@ static void tensors(RtCkptTensor t[2]) {
 
 static RtCkptMeta meta(void) {
   RtCkptMeta mt = {"mnist", "0.1.0", {3, 640, 57, 0.1 + 1e-17 * 3}, 2000, 64, 5, 0, 42, true, 2, hyper_names,
-                   hyper_values};
+                   hyper_values, 0, NULL};
   mt.pos.loss_sum = 1234.5678901234567;
   return mt;
 }
@@ -285,7 +285,7 @@ static void test_hook(void) {
   tensors(t);
   char dir[512];
   snprintf(dir, sizeof dir, "%s", path_in("hook"));
-  RtCheckpointer k = {"test", dir, 3, meta(), t, 2, gather, NULL, -1, NULL, ""};
+  RtCheckpointer k = {"test", dir, 3, meta(), t, 2, gather, NULL, -1, NULL, "", NULL, NULL, NULL, 0};
   RtError err;
   int lockfd;
   CHECK(rt_checkpoint_prepare(k.dir, NULL, false, &lockfd, &err) == 0, "%s", err.msg);
@@ -303,6 +303,67 @@ static void test_hook(void) {
   p.steps = 9;
   CHECK(rt_checkpoint_hook(&k, &p, RT_TRAIN_STEP) == 0 && gathered == 3, "every epoch: not after a step");
   CHECK(rt_checkpoint_hook(&k, &p, RT_TRAIN_EPOCH) == 0 && gathered == 4, "every epoch: at its end");
+  rt_checkpoint_unlock(lockfd);
+}
+
+/* Early stopping: RT_TRAIN_BEST keeps the parameters (not the optimizer
+ * states), checkpoints hold them as best/NAME with the state, a resumed
+ * checkpointer reads them back and scatter restores them. */
+static int gather_data(void *self, RtCkptTensor *t, int n, RtError *err) {
+  (void)self, (void)err;
+  t[0].ref.data = w;
+  if (n > 1) t[1].ref.data = m;
+  return 0;
+}
+
+static float scattered[6];
+static int scatter(void *self, const RtCkptTensor *t, int n, RtError *err) {
+  (void)self, (void)err;
+  CHECK(n == 1 && !strcmp(t[0].ref.name, "h.w"), "scatter: %d tensors, '%s'", n, n ? t[0].ref.name : "");
+  memcpy(scattered, t[0].ref.data, sizeof scattered);
+  return 0;
+}
+
+static void test_early_stop(void) {
+  RtCkptTensor t[2];
+  tensors(t);
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s", path_in("early"));
+  RtEarlyStop es = {2, 0, 0, 0, 0};
+  RtCheckpointer k = {"test", dir, 0, meta(), t, 2, gather_data, NULL, -1, NULL, "", &es, scatter, NULL, 0};
+  k.meta.validation = 0.25;
+  RtError err;
+  int lockfd;
+  CHECK(rt_checkpoint_prepare(k.dir, NULL, false, &lockfd, &err) == 0, "%s", err.msg);
+  rt_checkpoint_path(k.dir, k.path, sizeof k.path);
+  float saved[6];
+  memcpy(saved, w, sizeof saved);
+  es = (RtEarlyStop){2, 2, 0.5, 40, 1};
+  RtTrainPos p = {3, 0, 40, 0};
+  CHECK(rt_checkpoint_hook(&k, &p, RT_TRAIN_BEST) == 0 && k.nbest == 1, "best kept: %d tensors", k.nbest);
+  w[0] += 1; /* trained on after the best epoch */
+  p = (RtTrainPos){4, 0, 57, 0};
+  CHECK(rt_checkpoint_hook(&k, &p, RT_TRAIN_EPOCH) == 0, "save");
+  RtCheckpoint c;
+  CHECK(rt_checkpoint_load(dir, &c, &err) == 0, "%s", err.msg);
+  CHECK(c.validation == 0.25 && c.early.patience == 2 && c.early.best_epoch == 2 && c.early.best_loss == 0.5 &&
+            c.early.best_step == 40 && c.early.bad_epochs == 1,
+        "early-stop state %g %lld %lld", c.validation, (long long)c.early.best_epoch, (long long)c.early.bad_epochs);
+  CHECK(rt_checkpoint_match(&c, "mnist", t, 2, &err) == 0, "%s", err.msg);
+  const float *best = rt_checkpoint_tensor(&c, "best/h.w");
+  CHECK(best && !memcmp(best, saved, sizeof saved) && !rt_checkpoint_tensor(&c, "best/h.w/m"), "best/h.w");
+  RtCheckpointer r = {"test", NULL, 0, meta(), t, 2, gather_data, NULL, -1, NULL, "", &es, scatter, NULL, 0};
+  CHECK(rt_checkpoint_resume_best(&r, &c, &err) && rt_checkpoint_restore_best(&r, &err), "%s", err.msg);
+  CHECK(!memcmp(scattered, saved, sizeof saved), "the best weights restored");
+  rt_checkpoint_free(&c);
+  rt_checkpointer_free(&r);
+  rt_checkpointer_free(&k);
+  w[0] -= 1;
+  /* A best epoch that is not before the position is refused. */
+  es.best_epoch = 4;
+  CHECK(rt_checkpoint_hook(&k, &(RtTrainPos){4, 0, 58, 0}, RT_TRAIN_END) == 0, "save");
+  CHECK(rt_checkpoint_load(dir, &c, &err) != 0 && strstr(err.msg, "bad 'best_epoch' in its metadata: '4'"), "%s",
+        err.msg);
   rt_checkpoint_unlock(lockfd);
 }
 
@@ -336,6 +397,7 @@ int main(void) {
   test_lock();
   test_validation();
   test_hook();
+  test_early_stop();
   test_bytes();
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
