@@ -349,6 +349,7 @@ bool descriptor_write(const KProgram *p, const char *target, const DescriptorCod
   fprintf(out, "    .output_buf = %d,\n    .output_name = ", p->output);
   write_cstr(out, p->output >= 0 ? output_name : NULL);
   fprintf(out, ",\n};\n\n");
-  fprintf(out, "int main(int argc, char **argv) { return rt_trainer_main(argc, argv, &nnc_model); }\n");
+  if (!code->library)
+    fprintf(out, "int main(int argc, char **argv) { return rt_trainer_main(argc, argv, &nnc_model); }\n");
   return !ferror(out);
 }

@@ -24,6 +24,7 @@ typedef struct DescriptorCode {
   const char *options;   /* its build options (NULL = none) */
   bool single_work_item; /* OpenCL: each kernel runs as one work-item (RtModelDesc.single_work_item) */
   bool batch_i32;        /* OpenCL: B is passed as an int32 (RtModelDesc.batch_arg_i32) */
+  bool library;          /* no main(): an inference library's wrappers use nnc_model (driver/library.c) */
 } DescriptorCode;
 
 /* Writes the descriptor of p to out; `target` is the name the trainer

@@ -8,6 +8,7 @@
 #include "driver/host.h"
 
 #include "codegen/descriptor.h"
+#include "driver/library.h"
 #include "driver/link.h"
 #include "driver/process.h"
 #include "support/diag.h"
@@ -236,7 +237,7 @@ static const NncExpr *h_expr_operand(const NncExpr *e, int i) {
 /* The code a backend hands over: its kind from what the backend declares. */
 static DescriptorCode code_of(NncCompile *c, const char *device, const char *code, uint64_t size,
                               const char *options) {
-  DescriptorCode d = {descriptor_code_kind(c->b, device, code != NULL), code, size, options, false, false};
+  DescriptorCode d = {descriptor_code_kind(c->b, device, code != NULL), code, size, options, false, false, false};
   return d;
 }
 
@@ -285,6 +286,11 @@ static int h_link_trainer(NncCompile *c, const char *device, const char *code, u
   return link_trainer(c->kp, &c->tmp, device ? device : c->b->name, &dc, objects, nobjects, output, c->o->verbose)
              ? 0
              : 1;
+}
+
+static int h_link_library(NncCompile *c, const char *const *objects, int nobjects, const char *dir) {
+  if (!open_temp(c) || !need_runtime(c)) return 1;
+  return library_write(&c->rt, c->kp, &c->tmp, objects, nobjects, dir, c->o->verbose) ? 0 : 1;
 }
 
 const NncHost nnc_host = {
@@ -364,6 +370,7 @@ const NncHost nnc_host = {
     .contract_axis = h_contract_axis,
     .contract_combine = h_contract_combine,
     .contract_factor = h_contract_factor,
+    .link_library = h_link_library,
 };
 
 /* One call of a backend's function on kp; its temporary files are removed

@@ -133,10 +133,14 @@ static void print_quoted(const char *s) {
   fputc('\'', stderr);
 }
 
+const char *link_cc(void) {
+  const char *cc = getenv("NNC_CC");
+  return cc && *cc ? cc : "cc";
+}
+
 bool link_executable(const LinkRuntime *rt, const char *const *inputs, int ninputs, const char *output,
                      bool verbose) {
-  const char *cc = getenv("NNC_CC");
-  if (!cc || !*cc) cc = "cc";
+  const char *cc = link_cc();
   char incflag[PATH_MAX + 8];
   snprintf(incflag, sizeof incflag, "-I%s", rt->include_dir);
   const char **argv = nnc_xmalloc(sizeof(char *) * (size_t)(ninputs + 16));
@@ -157,22 +161,27 @@ bool link_executable(const LinkRuntime *rt, const char *const *inputs, int ninpu
   argv[n++] = "-fsanitize=address,undefined";
 #endif
   argv[n] = NULL;
+  bool ok = link_command(argv, verbose, "linking failed");
+  free(argv);
+  return ok;
+}
+
+bool link_command(const char *const *argv, bool verbose, const char *failed) {
   if (verbose) {
     fputs("nnc:", stderr);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; argv[i]; i++) {
       fputc(' ', stderr);
       print_quoted(argv[i]);
     }
     fputc('\n', stderr);
   }
   int rc = process_run(argv, NULL);
-  free(argv);
   if (rc < 0) {
-    diag_error_plain("cannot run '%s': %s", cc, strerror(errno));
+    diag_error_plain("cannot run '%s': %s", argv[0], strerror(errno));
     return false;
   }
   if (rc != 0) {
-    diag_error_plain("linking failed");
+    diag_error_plain("%s", failed);
     return false;
   }
   return true;

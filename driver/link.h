@@ -52,6 +52,13 @@ bool link_find_runtime(const char *exe_dir, LinkRuntime *rt);
 bool link_executable(const LinkRuntime *rt, const char *const *inputs, int ninputs, const char *output,
                      bool verbose);
 
+/* The system C compiler: $NNC_CC, else cc. */
+const char *link_cc(void);
+
+/* Runs argv (NULL-terminated; printed shell-quoted first when verbose).
+ * Returns false after reporting "cannot run" or `failed`. */
+bool link_command(const char *const *argv, bool verbose, const char *failed);
+
 /* Writes the descriptor of p (descriptor_write: target, code) into tmp as
  * model.c, then links it with the objects into output.  Returns false
  * after reporting an error. */

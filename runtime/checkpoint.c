@@ -8,6 +8,7 @@
 #include "checkpoint.h"
 
 #include "files.h"
+#include "model.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -21,7 +22,6 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 bool rt_checkpoint_path(const char *dir, char *buf, size_t len) {
   size_t n = strlen(dir);
@@ -117,27 +117,34 @@ void rt_checkpoint_unlock(int lock_fd) {
 typedef struct MetaText {
   char *buf;
   size_t len, at;
-  uLong crc;
+  uint32_t crc;
 } MetaText;
 
 /* ---- the checksum ------------------------------------------------------------------------ */
 
-/* CRC-32 (zlib) of what a checkpoint holds: every metadata pair but the
- * checksum itself, in file order, then each tensor's name and shape, then
- * the data section as the little-endian bytes of the file.  A flipped bit
- * anywhere in those changes it. */
-static uLong crc_bytes(uLong crc, const void *p, size_t n) {
-  const Bytef *b = p;
-  for (size_t k; n > 0; b += k, n -= k) {
-    k = n < ((size_t)1 << 30) ? n : (size_t)1 << 30;
-    crc = crc32(crc, b, (uInt)k);
+/* CRC-32 (zlib's, IEEE 802.3, reflected) of what a checkpoint holds: every
+ * metadata pair but the checksum itself, in file order, then each tensor's
+ * name and shape, then the data section as the little-endian bytes of the
+ * file.  A flipped bit anywhere in those changes it.  Computed here, a
+ * nibble at a time, so that reading weights needs no zlib (an inference
+ * library links with libc, libm and pthreads only: docs/library.md). */
+static uint32_t crc_bytes(uint32_t crc, const void *p, size_t n) {
+  static const uint32_t nibble[16] = {0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4,
+                                      0x4DB26158, 0x5005713C, 0xEDB88320, 0xF00F9344, 0xD6D6A3E8, 0xCB61B38C,
+                                      0x9B64C2B0, 0x86D3D2D4, 0xA00AE278, 0xBDBDF21C};
+  const unsigned char *b = p;
+  uint32_t c = ~crc;
+  for (size_t i = 0; i < n; i++) {
+    c ^= b[i];
+    c = (c >> 4) ^ nibble[c & 15];
+    c = (c >> 4) ^ nibble[c & 15];
   }
-  return crc;
+  return ~c;
 }
 
-static uLong crc_str(uLong crc, const char *s) { return crc_bytes(crc, s, strlen(s) + 1); /* with its NUL */ }
+static uint32_t crc_str(uint32_t crc, const char *s) { return crc_bytes(crc, s, strlen(s) + 1); /* with its NUL */ }
 
-static uLong crc_shape(uLong crc, const char *name, int rank, const int64_t *dims) {
+static uint32_t crc_shape(uint32_t crc, const char *name, int rank, const int64_t *dims) {
   crc = crc_str(crc, name);
   unsigned char b[8 * (RT_ST_MAX_RANK + 1)];
   int64_t v[RT_ST_MAX_RANK + 1] = {rank};
@@ -147,7 +154,7 @@ static uLong crc_shape(uLong crc, const char *name, int rank, const int64_t *dim
   return crc_bytes(crc, b, 8 * (size_t)(rank + 1));
 }
 
-static uLong crc_floats(uLong crc, const float *v, uint64_t n) {
+static uint32_t crc_floats(uint32_t crc, const float *v, uint64_t n) {
   const uint16_t one = 1;
   unsigned char le;
   memcpy(&le, &one, 1);
@@ -213,7 +220,7 @@ int rt_checkpoint_write(const char *dir, const RtCkptMeta *meta, const RtCkptTen
     if (!t[i].i32 && rt_tensor_finite(&t[i].ref, t[i].state ? "optimizer state" : "parameter", meta->pos.steps, err))
       return -1;
   size_t cap = 1536 + (size_t)meta->nhypers * 320; /* with the early-stop fields */
-  MetaText mt = {malloc(cap), cap, 0, crc32(0, NULL, 0)};
+  MetaText mt = {malloc(cap), cap, 0, 0};
   char name[128], version[64];
   if (!mt.buf) return rt_error_set(err, "%s: out of memory", path);
   mt.buf[0] = 0;
@@ -243,7 +250,7 @@ int rt_checkpoint_write(const char *dir, const RtCkptMeta *meta, const RtCkptTen
     ok = meta_add(&mt, key, "%.17g", meta->hyper_values[i]);
   }
   RtTensorRef *refs = malloc((size_t)(n > 0 ? n : 1) * sizeof *refs);
-  uLong crc = mt.crc;
+  uint32_t crc = mt.crc;
   for (int i = 0; ok && refs && i < n; i++) crc = crc_shape(crc, t[i].ref.name, t[i].ref.rank, t[i].ref.dims);
   for (int i = 0; ok && refs && i < n; i++) crc = crc_floats(crc, t[i].ref.data, (uint64_t)ref_numel(&t[i].ref));
   ok = ok && meta_add(&mt, RT_CKPT_CHECKSUM, "crc32:%08lx", (unsigned long)crc);
@@ -294,7 +301,7 @@ static int check_sum(const RtCheckpoint *c, RtError *err) {
   if (strncmp(v, "crc32:", 6) != 0 || strlen(v) != 14 || *end || errno)
     return rt_error_set(err, "%s: bad '%s' in its metadata: '%.40s' (expected crc32: and 8 hex digits)", c->path,
                         RT_CKPT_CHECKSUM, v);
-  uLong crc = crc32(0, NULL, 0);
+  uint32_t crc = 0;
   for (int i = 0; i < c->st.n_meta; i++)
     if (strcmp(c->st.meta_keys[i], RT_CKPT_CHECKSUM) != 0)
       crc = crc_str(crc_str(crc, c->st.meta_keys[i]), c->st.meta_values[i]);
@@ -649,4 +656,20 @@ int rt_checkpoint_hook(void *self, const RtTrainPos *pos, RtTrainEvent event) {
     fprintf(stderr, "no --checkpoint given, nothing saved\n");
   fflush(stderr);
   return 128 + sig;
+}
+
+int rt_model_tensors(const RtModelDesc *m, RtCkptTensor *t, int *bufs) {
+  int n = 0;
+  for (int i = 0; i < m->nbufs; i++) {
+    const RtBufDesc *b = &m->bufs[i];
+    if (b->kind != RT_BUF_PARAM && b->kind != RT_BUF_STATE) continue;
+    memset(&t[n], 0, sizeof t[n]);
+    t[n].ref.name = b->name;
+    t[n].ref.rank = b->rank;
+    memcpy(t[n].ref.dims, b->dims, sizeof t[n].ref.dims);
+    t[n].i32 = b->dtype == 1;
+    t[n].state = b->kind == RT_BUF_STATE;
+    bufs[n++] = i;
+  }
+  return n;
 }

@@ -118,6 +118,12 @@ int rt_weights_load(const char *path, RtCheckpoint *c, RtError *err);
  * the first tensor that does not fit. */
 int rt_weights_match(const RtCheckpoint *c, const char *model, const RtCkptTensor *t, int n, RtError *err);
 
+/* The parameters and states of model m in buffer order, the tensors of its
+ * checkpoints and weights files: t[] and bufs[] (their buffer indices) hold
+ * m->nbufs entries.  Returns how many there are. */
+struct RtModelDesc;
+int rt_model_tensors(const struct RtModelDesc *m, RtCkptTensor *t, int *bufs);
+
 /* The value of hyper-parameter name in c; false when it has none. */
 bool rt_checkpoint_hyper(const RtCheckpoint *c, const char *name, double *value);
 

@@ -1,5 +1,5 @@
 /* runtime/dataset.c - rt_data_load (dispatch to the IDX or CSV loader),
- * rt_data_free, rt_batch_gather and the shared error helper.
+ * rt_data_free and rt_batch_gather.
  */
 #include <float.h>
 #include <math.h>
@@ -10,22 +10,6 @@
 
 #include "data.h"
 #include "memlimit.h"
-
-int rt_error_set(RtError *err, const char *fmt, ...) {
-  if (err) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-    va_end(ap);
-  }
-  return -1;
-}
-
-const char *rt_strerror(int errnum, char *buf, size_t size) {
-  snprintf(buf, size, "%s", strerror(errnum));
-  if (buf[0] >= 'A' && buf[0] <= 'Z' && !(buf[1] >= 'A' && buf[1] <= 'Z')) buf[0] = (char)(buf[0] - 'A' + 'a');
-  return buf;
-}
 
 /* The scale (0 = 1) as inputs are f32: inf or (nearly) 0 there is no scale. */
 static int check_scale(const char *path, double scale, double *out, RtError *err) {

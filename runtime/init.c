@@ -6,7 +6,9 @@
 #include "init.h"
 
 #include <math.h>
+#include <string.h>
 
+#include "model.h"
 #include "rng.h"
 
 void rt_init_fans(const int64_t *dims, int rank, double *fan_in, double *fan_out) {
@@ -59,5 +61,16 @@ void rt_init_tensor(RtInitKind kind, double a, double b, const int64_t *dims, in
     for (int64_t i = 0; i < n; i++) out[i] = (float)(std * rt_rng_normal(&r));
     return;
   }
+  }
+}
+
+void rt_init_buffer(const RtBufDesc *b, uint64_t seed, float *out) {
+  rt_init_tensor((RtInitKind)b->init_kind, b->init_a, b->init_b, b->dims, b->rank, seed, b->name, out);
+  if (b->dtype != 1) return;
+  int64_t n = 1;
+  for (int d = 0; d < b->rank; d++) n *= b->dims[d];
+  for (int64_t k = 0; k < n; k++) { /* an i32 state: the initializer's values as integers */
+    int32_t iv = (int32_t)out[k];
+    memcpy(&out[k], &iv, sizeof iv);
   }
 }

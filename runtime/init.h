@@ -35,4 +35,11 @@ void rt_init_fans(const int64_t *dims, int rank, double *fan_in, double *fan_out
 void rt_init_tensor(RtInitKind kind, double a, double b, const int64_t *dims, int rank,
                     uint64_t seed, const char *name, float *out);
 
+/* A parameter's or state's buffer b of a model (model.h) from its
+ * initializer: rt_init_tensor on its kind, shape and name, i32 states as
+ * integers (their bits in out[]).  Trainers and inference libraries both
+ * call it, so both start a tensor from the same bits. */
+struct RtBufDesc;
+void rt_init_buffer(const struct RtBufDesc *b, uint64_t seed, float *out);
+
 #endif

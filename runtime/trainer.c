@@ -316,12 +316,7 @@ static bool init_tensors(Trainer *t, uint64_t seed) {
       rt_trainer_error(t->prog, "out of memory initialising '%s'", b->name);
       return false;
     }
-    rt_init_tensor((RtInitKind)b->init_kind, b->init_a, b->init_b, b->dims, b->rank, seed, b->name, v);
-    if (b->dtype == 1) /* an i32 state: the initializer's values as integers */
-      for (int64_t k = 0; k < n; k++) {
-        int32_t iv = (int32_t)v[k];
-        memcpy(&v[k], &iv, sizeof iv);
-      }
+    rt_init_buffer(b, seed, v);
     int rc = n > 0 ? rt_mem_write(t->dev, t->mem[i], 0, v, (size_t)n * 4, &err) : 0;
     free(v);
     if (rc) {

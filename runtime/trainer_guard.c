@@ -94,17 +94,7 @@ bool rt_guard_init(RtGuardState *g, const RtModelDesc *m, const char *prog) {
     rt_trainer_error(prog, "out of memory");
     return false;
   }
-  for (int i = 0; i < m->nbufs; i++) {
-    const RtBufDesc *b = &m->bufs[i];
-    if (b->kind != RT_BUF_PARAM && b->kind != RT_BUF_STATE) continue;
-    RtCkptTensor *t = &g->tensors[g->n];
-    t->ref.name = b->name;
-    t->ref.rank = b->rank;
-    memcpy(t->ref.dims, b->dims, sizeof t->ref.dims);
-    t->i32 = b->dtype == 1;
-    t->state = b->kind == RT_BUF_STATE;
-    g->bufs[g->n++] = i;
-  }
+  g->n = rt_model_tensors(m, g->tensors, g->bufs);
   return true;
 }
 

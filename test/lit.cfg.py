@@ -26,6 +26,8 @@ if getattr(config, "sanitize", "OFF").upper() in ("ON", "1", "TRUE", "YES"):
     config.environment["LSAN_OPTIONS"] = "suppressions=%s:print_suppressions=0" % supp
     config.environment["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
     config.available_features.add("asan")
+    config.substitutions.append(("%lib-san", "-fsanitize=address,undefined"))  # libnnrt.a is instrumented
+config.substitutions.append(("%lib-san", ""))
 for var in ("ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS"):
     if var in os.environ:
         config.environment[var] = os.environ[var]

@@ -47,8 +47,19 @@ static int cpu_backend_compile(const NncHost *h, NncCompile *c) {
     h->diag(c, NNC_DIAG_ERROR, NULL, "--emit=obj writes a binary file: give it with -o FILE");
     return 1;
   }
+  bool lib = emit && !strcmp(emit, "lib"); /* the inference library: kernels as for a trainer */
+  if (lib && (!h->output(c) || !strcmp(out, "-"))) {
+    h->diag(c, NNC_DIAG_ERROR, NULL, "--emit=lib writes a directory (NAME.h, libNAME.a): give it with -o DIR");
+    return 1;
+  }
+  const KProgram *prog = (const KProgram *)h->program(c);
+  if (lib && prog->output < 0) {
+    h->diag(c, NNC_DIAG_ERROR, NULL, "model '%s' names no prediction: add `output NAME` to the model (--emit=lib needs one)",
+            prog->module && prog->module->name ? prog->module->name : "model");
+    return 1;
+  }
   CpuOptions co = cpu_options(h, c);
-  if (emit) {
+  if (emit && !lib) {
     CpuOutKind kind = !strcmp(emit, "llvm") ? CPU_OUT_LLVM : !strcmp(emit, "asm") ? CPU_OUT_ASM : CPU_OUT_OBJ;
     return cpu_compile(kp, &co, kind, h->output(c)) ? 0 : 1;
   }
@@ -65,7 +76,7 @@ static int cpu_backend_compile(const NncHost *h, NncCompile *c) {
   }
   free(bytes);
   free(len);
-  int rc = ok ? h->link_trainer(c, "cpu", NULL, 0, NULL, obj, n, out) : 1;
+  int rc = !ok ? 1 : lib ? h->link_library(c, obj, n, out) : h->link_trainer(c, "cpu", NULL, 0, NULL, obj, n, out);
   free(obj);
   return rc;
 }
@@ -75,7 +86,7 @@ const NncBackend nnc_backend_cpu = {
     .struct_size = sizeof(NncBackend),
     .name = "cpu",
     .description = "native code for the host CPU through LLVM",
-    .emits = "llvm,asm,obj",
+    .emits = "llvm,asm,obj,lib",
     .compile = cpu_backend_compile,
     .flags = NNC_BACKEND_CONTRACTIONS, /* packed products (passes/schedule_cpu.c, gemm.c) */
     .options = "cpu,schedule,jobs",

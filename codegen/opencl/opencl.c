@@ -232,7 +232,7 @@ static bool put_descriptor(const void *ctx, FILE *f) {
   const PlanCtx *pc = ctx;
   const CDialect *d = &pc->c->dialect;
   DescriptorCode code = {NNC_CODE_OPENCL_C, pc->c->text, pc->c->len, d->build_options,
-                         d->single_work_item, d->batch_i32};
+                         d->single_work_item, d->batch_i32, false};
   return descriptor_write(pc->p, d->name, &code, f);
 }
 

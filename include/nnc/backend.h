@@ -377,6 +377,12 @@ struct NncHost {
   int (*contract_axis)(const NncStmt *s, int i, int64_t *extent, int *batched); /* the axis' variable */
   NncOp (*contract_combine)(const NncStmt *s);                   /* NNC_OP_ADD, NNC_OP_MAX or NNC_OP_MIN */
   const NncExpr *(*contract_factor)(const NncStmt *s, int i);    /* 0 and 1; factor 1 may be NULL (term = factor 0) */
+
+  /* -- appended: the inference library (--emit=lib, native code only) -------------------
+   * Writes DIR/NAME.h and DIR/libNAME.a (NAME: the model's): the descriptor
+   * without main(), the NAME_* functions of docs/library.md, `objects` and
+   * libnnrt in one archive.  Returns 0, or nonzero after reporting why. */
+  int (*link_library)(NncCompile *c, const char *const *objects, int nobjects, const char *dir);
 };
 
 /* Whether host h has `field` (a plugin built against a newer header than

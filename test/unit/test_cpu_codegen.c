@@ -740,7 +740,7 @@ static void test_plan(void) {
   for (int i = 0; i < 256; i++) code[i] = (char)i;
   memcpy(code + 256, "?\?=?\?/\n\"\\", 9);
   f = fopen(desc, "w");
-  DescriptorCode ptx = {NNC_CODE_PTX, code, 265, "-cl-std=CL1.2 \"q\"", false, false};
+  DescriptorCode ptx = {NNC_CODE_PTX, code, 265, "-cl-std=CL1.2 \"q\"", false, false, false};
   CHECK(f && descriptor_write(P, "gpu", &ptx, f), "descriptor_write gpu");
   fclose(f);
   f = fopen(stub, "w");
