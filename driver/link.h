@@ -16,7 +16,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum { LINK_MAX_TEMPS = 16 };
+/* Room for the cpu target's kernel parts (--jobs: at most 64) and the
+ * descriptor, wrapper and archive files around them. */
+enum { LINK_MAX_TEMPS = 128 };
 
 typedef struct LinkTemp {
   char dir[PATH_MAX];            /* "$TMPDIR/nnc-XXXXXX"; "" until opened */
