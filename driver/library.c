@@ -175,16 +175,29 @@ bool library_write(const LinkRuntime *rt, const KProgram *p, LinkTemp *tmp, cons
     diag_error_plain("cannot write '%s'", archive);
     return false;
   }
-  const char **ar = nnc_xmalloc(sizeof(char *) * (size_t)(nobjects + 5));
+  /* The wrappers, the descriptor and the kernels become one object whose
+   * only global definitions are NAME_*: the kernels' names (k0_matmul, ...)
+   * are the same in every model, and a second model's library must not
+   * link against the first one's kernels. */
+  char keep[300];
+  snprintf(keep, sizeof keep, "--keep-global-symbol=%s_*", src.name);
+  const char *model_obj = link_temp_file(tmp, "model.o");
+  const char **ld = nnc_xmalloc(sizeof(char *) * (size_t)(nobjects + 8));
   int n = 0;
-  ar[n++] = "ar";
-  ar[n++] = "rs";
-  ar[n++] = archive;
-  ar[n++] = obj;
-  for (int i = 0; i < nobjects; i++) ar[n++] = objects[i];
-  ar[n] = NULL;
-  ok = link_command(ar, verbose, "archiving the library failed");
-  free(ar);
+  ld[n++] = link_cc();
+  ld[n++] = "-r";
+  ld[n++] = "-nostdlib";
+  ld[n++] = "-o";
+  ld[n++] = model_obj;
+  ld[n++] = obj;
+  for (int i = 0; i < nobjects; i++) ld[n++] = objects[i];
+  ld[n] = NULL;
+  const char *hide[] = {"objcopy", "--wildcard", keep, model_obj, NULL};
+  const char *ar[] = {"ar", "rs", archive, model_obj, NULL};
+  ok = model_obj && link_command(ld, verbose, "combining the library's objects failed") &&
+       link_command(hide, verbose, "hiding the library's kernel symbols failed") &&
+       link_command(ar, verbose, "archiving the library failed");
+  free(ld);
   char out[PATH_MAX + 256];
   snprintf(out, sizeof out, "%s/%s", dir, hname);
   ok = ok && replace_with(out, header);

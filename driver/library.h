@@ -10,9 +10,11 @@
 #include <stdbool.h>
 
 /* Writes DIR/NAME.h and DIR/libNAME.a for model p (NAME: its name): the
- * descriptor without main() and the NAME_* wrappers, compiled with cc,
- * archived with the kernel `objects` and every member of libnnrt, so a
- * program links with -lNAME -lm -lpthread alone.  DIR is created when
+ * descriptor without main() and the NAME_* wrappers, compiled with cc and
+ * combined with the kernel `objects` into one object whose only globals
+ * are NAME_* (so several models link into one program), archived with
+ * every member of libnnrt, so a program links with -lNAME -lm -lpthread
+ * alone.  DIR is created when
  * missing; each file is replaced whole.  Intermediate files go to tmp.
  * Returns false after reporting an error. */
 bool library_write(const LinkRuntime *rt, const KProgram *p, LinkTemp *tmp, const char *const *objects, int nobjects,
