@@ -314,7 +314,7 @@ bool descriptor_write(const KProgram *p, const char *target, const DescriptorCod
   fprintf(out, "    .nhypers = %d,\n", nhypers);
   fprintf(out, "    .hyper_names = %s,\n", nhypers ? "nnc_hyper_names" : "NULL");
   fprintf(out, "    .hyper_values = %s,\n", nhypers ? "nnc_hyper_values" : "NULL");
-  fprintf(out, "    .data_kind = %d, /* 0 none, 1 idx, 2 csv */\n", t ? (int)t->data : 0);
+  fprintf(out, "    .data_kind = %d, /* 0 none, 1 idx, 2 csv, 3 text */\n", t ? (int)t->data : 0);
   fprintf(out, "    .data_path = ");
   write_data_path(out, t ? t->data_path : NULL);
   fprintf(out, ",\n    .test_path = ");
@@ -324,11 +324,19 @@ bool descriptor_write(const KProgram *p, const char *target, const DescriptorCod
   fprintf(out, ",\n    .scale = ");
   write_double(out, t ? t->scale : 0);
   fprintf(out, ",\n    .batch = %lld,\n    .epochs = %lld,\n    .seed = %lld,\n    .shuffle = %d,\n",
-          (long long)(t ? t->batch : 0), (long long)(t ? t->epochs : 0), (long long)(t ? t->seed : 0),
+          (long long)(t ? t->batch : 0), (long long)(!t ? 0 : t->epochs || t->steps ? t->epochs : 1),
+          (long long)(t ? t->seed : 0),
           t && t->shuffle ? 1 : 0);
   fprintf(out, "    .label_bound = %lld,\n    .validation = ", (long long)label_bound);
   write_double(out, t ? t->validation : 0);
-  fprintf(out, ",\n");
+  const LrSchedule *sc = t ? &t->schedule : &(LrSchedule){SCHEDULE_CONSTANT, 0, 0, 0, 0};
+  fprintf(out, ",\n    .steps = %lld,\n    .schedule = {%d, %lld, ", (long long)(t ? t->steps : 0), (int)sc->kind,
+          (long long)sc->every);
+  write_double(out, sc->factor);
+  fprintf(out, ", %lld, ", (long long)sc->warmup);
+  write_double(out, sc->min);
+  fprintf(out, "}, /* kind (0 constant, 1 step, 2 cosine), every, factor, warmup, min */\n");
+  fprintf(out, "    .context = %lld,\n", (long long)(t ? t->context : 0));
   fprintf(out, "    .nkernels = %u,\n", p->nkernels);
   fprintf(out, "    .kernel_names = %s,\n", p->nkernels ? "nnc_kernel_names" : "NULL");
   fprintf(out, "    .code_kind = %s,\n", code_kind_names[code->kind]);

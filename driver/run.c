@@ -108,8 +108,8 @@ static bool apply_hypers(Interp *it, const Module *m, const Options *o) {
 static void data_spec(const Module *m, const Options *o, int64_t xsym, int64_t ysym, int64_t max_bytes,
                       RtDataSpec *spec, RtDataExpect *expect) {
   const TrainSpec *t = &m->train;
-  *spec = (RtDataSpec){t->data == DATA_IDX ? RT_DATA_IDX : RT_DATA_CSV, o->data ? o->data : t->data_path,
-                       t->test_path, t->label, t->scale};
+  *spec = (RtDataSpec){t->data == DATA_IDX ? RT_DATA_IDX : t->data == DATA_TEXT ? RT_DATA_TEXT : RT_DATA_CSV,
+                       o->data ? o->data : t->data_path, t->test_path, t->label, t->scale, t->context};
   *expect = (RtDataExpect){type_numel(&m->syms[xsym].type), t->data == DATA_IDX ? RT_LABEL_I32 : RT_LABEL_F32, 0,
                            max_bytes};
   if (ysym >= 0) {
@@ -137,6 +137,18 @@ static int engine_eval(void *self, const float *x, const void *y, int64_t n, dou
   if (interp_eval(self, x, y, n, loss, metrics) == 0) return 0;
   diag_error_plain("%s", interp_error(self));
   return 1;
+}
+
+/* The schedule: the interpreter's lr, from the value the run started with. */
+typedef struct RunLr {
+  Interp *it;
+  double base;
+} RunLr;
+static RunLr run_lr;
+
+static void engine_scale_lr(void *self, double multiplier) {
+  (void)self;
+  interp_set_hyper(run_lr.it, "lr", run_lr.base * multiplier);
 }
 
 /* --save: every parameter, keyed by its path, as f32 safetensors. */
@@ -291,7 +303,7 @@ int run_training(Module *m, const Options *o) {
     diag_error_plain("model '%s' has no train block; --run needs one (data, optimizer, batch, epochs)", m->name);
     return 1;
   }
-  if (t->data != DATA_IDX && t->data != DATA_CSV) {
+  if (t->data != DATA_IDX && t->data != DATA_CSV && t->data != DATA_TEXT) {
     diag_error_plain("the train block of '%s' names no data source", m->name);
     return 1;
   }
@@ -375,11 +387,16 @@ int run_training(Module *m, const Options *o) {
   int nm = interp_metric_count(it);
   const char **names = nnc_xcalloc((size_t)nm + 1, sizeof *names);
   for (int i = 0; i < nm; i++) names[i] = interp_metric_name(it, i);
-  RtEngine engine = {it, nm, names, engine_step, engine_eval, NULL, 0, NULL};
+  RtEngine engine = {it, nm, names, engine_step, engine_eval, NULL, 0, NULL, engine_scale_lr};
+  RtSchedule run_schedule = {(int)t->schedule.kind, t->schedule.every, t->schedule.factor, t->schedule.warmup,
+                             t->schedule.min};
+  run_lr.it = it;
+  for (uint32_t i = 0; i < m->nsyms; i++)
+    if (m->syms[i].kind == SYM_HYPER && !strcmp(m->syms[i].name, "lr")) run_lr.base = *interp_symbol(it, i);
   bool resumed = o->resume != NULL;
   RtTrainOptions to = {.batch = o->batch > 0 ? o->batch : resumed ? ck.batch : t->batch,
-                       .epochs = o->epochs >= 0 ? o->epochs : resumed ? ck.epochs : t->epochs,
-                       .max_steps = o->steps > 0 ? o->steps : resumed ? ck.max_steps : 0,
+                       .epochs = o->epochs >= 0 ? o->epochs : resumed ? ck.epochs : t->epochs || t->steps ? t->epochs : 1,
+                       .max_steps = o->steps > 0 ? o->steps : resumed ? ck.max_steps : t->steps,
                        .seed = seed,
                        .shuffle = resumed ? ck.shuffle : t->shuffle && !o->no_shuffle,
                        .metrics_csv = o->metrics,
@@ -388,7 +405,8 @@ int run_training(Module *m, const Options *o) {
                        .val = &val,
                        .early = saver.early,
                        .plot = o->plot,
-                       .model = m->name};
+                       .model = m->name,
+                       .schedule = t->schedule.kind != SCHEDULE_CONSTANT ? (const RtSchedule *)&run_schedule : NULL};
   /* Checkpoints and signals (runtime/checkpoint.h), as in a built trainer. */
   int nh = (int)count_kind(m, SYM_HYPER), k = 0;
   const char **hnames = nnc_xcalloc((size_t)nh + 1, sizeof *hnames);

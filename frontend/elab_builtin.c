@@ -6,7 +6,7 @@
  *                name, the positional and named arguments it takes, the
  *                function that builds it (f32, i32, max, min, sum, mean,
  *                where, argmax, reshape, transpose, onehot, conv, unfold,
- *                training, and the layer batch_norm, which crosses the
+ *                training, rank, and the layer batch_norm, which crosses the
  *                batch and keeps running statistics);
  *   ir/ops.def   every elementwise op with a .nn name (exp, log, sqrt,
  *                ...): op(x) on tensors, with x made f32 for the ops defined
@@ -400,6 +400,19 @@ static Value b_unfold(Elab *e, const Expr *call, CallArgs *ca) {
 
 static const char *const window_args[] = {"stride", "padding", NULL};
 
+/* rank(x): the number of per-sample axes of x (0 for a number), a number
+ * known at compile time (adamw decays only parameters of rank 2 and more). */
+static Value b_rank(Elab *e, const Expr *call, CallArgs *ca) {
+  Value v = ca->pos[0];
+  if (v.kind == V_ERROR) return v;
+  if (v.kind == V_NUM) return value_num(0, false, call->loc);
+  if (v.kind != V_TENSOR) {
+    elab_error(e, call->loc, "'rank' takes a tensor or a number");
+    return value_error(call->loc);
+  }
+  return value_num(e->m->nodes[v.id].type.rank, false, call->loc);
+}
+
 /* training(): 1 in a training step, 0 in evaluation (an f32 scalar read at
  * run time). */
 static Value b_training(Elab *e, const Expr *call, CallArgs *ca) {
@@ -568,6 +581,7 @@ static const Builtin builtins[] = {
     {"conv", 2, 2, window_args, b_conv},  {"unfold", 2, 2, window_args, b_unfold},
     {"training", 0, 0, NULL, b_training}, {"batch_norm", 1, 1, batch_norm_args, b_batch_norm},
     {"dropout", 1, 2, dropout_args, b_dropout},
+    {"rank", 1, 1, NULL, b_rank},
 };
 enum { NBUILTINS = sizeof builtins / sizeof builtins[0] };
 

@@ -80,6 +80,8 @@ typedef struct Elab {
   const char *stdlib_dir;
   const Expr *loss_call;    /* the loss statement's call, while it is elaborated... */
   Value loss_arg0;          /* ...and its first argument: the prediction without `output` */
+  double clip_value;        /* the train block's `clip` (0 = none): the optimizer scales the gradients */
+  SrcLoc clip_loc;
 } Elab;
 
 /* elab.c */

@@ -20,8 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const train_keys[] = {"data",  "optimizer", "batch",      "epochs", "seed",
-                                         "shuffle", "scale",   "validation", NULL};
+static const char *const train_keys[] = {"data",  "optimizer",  "batch", "epochs",   "seed", "shuffle",
+                                         "scale", "validation", "steps", "schedule", "clip", NULL};
 
 static bool int_setting(Elab *e, Scope *s, const Stmt *st, int64_t min, int64_t max, int64_t *out) {
   Value v = elab_expr(e, s, st->value);
@@ -51,11 +51,24 @@ static const char *resolve_path(Elab *e, const char *path, SrcLoc loc) {
   return arena_printf(&e->m->arena, "%.*s/%s", (int)(slash - file), file, path);
 }
 
+/* text(path, context = T, test = path): T is a whole number of bytes. */
+static void context_arg(Elab *e, Scope *s, const Arg *a, int64_t *out) {
+  Value v = elab_expr(e, s, a->value);
+  if (v.kind == V_ERROR) return;
+  if (v.kind != V_NUM || v.num != floor(v.num) || v.num < 1 || v.num > (1 << 20)) {
+    elab_error(e, a->value->loc, "context must be a whole number of bytes from 1 to %d", 1 << 20);
+    return;
+  }
+  *out = (int64_t)v.num;
+}
+
 static void data_setting(Elab *e, Scope *s, const Stmt *st) {
+  static const char *const sources[] = {"idx", "csv", "text", NULL};
   const Expr *x = st->value;
   TrainSpec *t = &e->m->train;
-  if (x->kind != E_CALL || (strcmp(x->u.call.callee, "idx") && strcmp(x->u.call.callee, "csv"))) {
-    static const char *const sources[] = {"idx", "csv", NULL};
+  int kind = 0;
+  while (x->kind == E_CALL && sources[kind] && strcmp(x->u.call.callee, sources[kind])) kind++;
+  if (x->kind != E_CALL || !sources[kind]) {
     Suggest sg;
     suggest_init(&sg, x->kind == E_CALL ? x->u.call.callee : "");
     suggest_offer_list(&sg, sources);
@@ -63,11 +76,17 @@ static void data_setting(Elab *e, Scope *s, const Stmt *st) {
       elab_error(e, x->u.call.callee_loc, "unknown data source '%s'%s", x->u.call.callee,
                  elab_did_you_mean(e, suggest_best(&sg)));
     else
-      elab_error(e, x->loc, "data must be idx(\"directory\") or csv(\"file\", test = \"file\", label = column)");
+      elab_error(e, x->loc, "data must be idx(\"directory\"), csv(\"file\", test = \"file\", label = column) or "
+                 "text(\"file\", context = bytes, test = \"file\")");
     return;
   }
-  bool is_idx = x->u.call.callee[0] == 'i';
+  DataKind dk = kind == 0 ? DATA_IDX : kind == 1 ? DATA_CSV : DATA_TEXT;
+  /* The named arguments each source takes. */
+  static const char *const csv_args[] = {"test", "label", NULL};
+  static const char *const text_args[] = {"context", "test", NULL};
+  const char *const *named = dk == DATA_CSV ? csv_args : dk == DATA_TEXT ? text_args : NULL;
   uint32_t npos = 0;
+  bool has_context = false;
   for (uint32_t i = 0; i < x->u.call.nargs; i++) {
     const Arg *a = &x->u.call.args[i];
     if (!a->name) {
@@ -77,10 +96,10 @@ static void data_setting(Elab *e, Scope *s, const Stmt *st) {
       }
       const char *p = str_arg(e, s, a->value, "the data path");
       t->data_path = p ? arena_strdup(&e->m->arena, resolve_path(e, p, a->value->loc)) : NULL;
-    } else if (!is_idx && !strcmp(a->name, "test")) {
+    } else if (dk != DATA_IDX && !strcmp(a->name, "test")) {
       const char *p = str_arg(e, s, a->value, "the test path");
       t->test_path = p ? arena_strdup(&e->m->arena, resolve_path(e, p, a->value->loc)) : NULL;
-    } else if (!is_idx && !strcmp(a->name, "label")) {
+    } else if (dk == DATA_CSV && !strcmp(a->name, "label")) {
       Value v = elab_expr(e, s, a->value);
       if (v.kind == V_STR)
         t->label = arena_strdup(&e->m->arena, v.str);
@@ -88,22 +107,29 @@ static void data_setting(Elab *e, Scope *s, const Stmt *st) {
         t->label = arena_printf(&e->m->arena, "%lld", (long long)v.num);
       else if (v.kind != V_ERROR)
         elab_error(e, a->value->loc, "label must be a column name or a 0-based column index");
+    } else if (dk == DATA_TEXT && !strcmp(a->name, "context")) {
+      context_arg(e, s, a, &t->context);
+      has_context = true;
     } else {
-      static const char *const csv_args[] = {"test", "label", NULL};
       Suggest sg;
       suggest_init(&sg, a->name);
-      if (!is_idx) suggest_offer_list(&sg, csv_args);
+      if (named) suggest_offer_list(&sg, named);
       elab_error(e, a->name_loc, "'%s' has no parameter named '%s'%s", x->u.call.callee, a->name,
                  suggest_best(&sg) ? elab_did_you_mean(e, suggest_best(&sg))
-                 : is_idx          ? ""
-                                   : " (it takes test and label)");
+                 : dk == DATA_IDX  ? ""
+                 : dk == DATA_CSV  ? " (it takes test and label)"
+                                   : " (it takes context and test)");
     }
   }
   if (npos == 0) {
     elab_error(e, x->loc, "'%s' needs a path", x->u.call.callee);
     return;
   }
-  t->data = is_idx ? DATA_IDX : DATA_CSV;
+  if (dk == DATA_TEXT && t->context == 0) {
+    if (!has_context) elab_error(e, x->loc, "'text' needs the window's length in bytes: text(\"file\", context = 64)");
+    return;
+  }
+  t->data = dk;
 }
 
 /* A number the trainer keeps as an f32: finite there too (1e39 is inf). */
@@ -145,6 +171,76 @@ static void validation_setting(Elab *e, Scope *s, const Stmt *st) {
   e->m->train.validation = v;
 }
 
+/* schedule = constant() | step(every = N, factor = F) | cosine(warmup = N, min = F). */
+static void schedule_setting(Elab *e, Scope *s, const Stmt *st) {
+  static const char *const kinds[] = {"constant", "step", "cosine", NULL};
+  static const char *const step_args[] = {"every", "factor", NULL};
+  static const char *const cosine_args[] = {"warmup", "min", NULL};
+  const Expr *x = st->value;
+  const char *name = x->kind == E_CALL ? x->u.call.callee : x->kind == E_NAME ? x->u.str : NULL;
+  int k = 0;
+  while (name && kinds[k] && strcmp(name, kinds[k])) k++;
+  if (!name || !kinds[k]) {
+    Suggest sg;
+    suggest_init(&sg, name ? name : "");
+    suggest_offer_list(&sg, kinds);
+    elab_error(e, x->kind == E_CALL ? x->u.call.callee_loc : x->loc,
+               "schedule must be constant(), step(every = N, factor = F) or cosine(warmup = N, min = F)%s",
+               name ? elab_did_you_mean(e, suggest_best(&sg)) : "");
+    return;
+  }
+  LrSchedule sc = {(ScheduleKind)k, 0, 0.1, 0, 0};
+  const char *const *named = k == 1 ? step_args : k == 2 ? cosine_args : NULL;
+  uint32_t nargs = x->kind == E_CALL ? x->u.call.nargs : 0;
+  bool ok = true;
+  for (uint32_t i = 0; i < nargs; i++) {
+    const Arg *a = &x->u.call.args[i];
+    int which = -1;
+    for (int j = 0; a->name && named && named[j]; j++)
+      if (!strcmp(a->name, named[j])) which = j;
+    if (which < 0) {
+      Suggest sg;
+      suggest_init(&sg, a->name ? a->name : "");
+      if (named) suggest_offer_list(&sg, named);
+      elab_error(e, a->name ? a->name_loc : a->value->loc, "%s", !a->name ?
+                 "schedule settings are named: step(every = N, factor = F), cosine(warmup = N, min = F)" :
+                 arena_printf(e->arena, "'%s' has no parameter named '%s'%s", kinds[k], a->name,
+                              suggest_best(&sg) ? elab_did_you_mean(e, suggest_best(&sg)) :
+                              k == 0 ? " (it takes none)" : ""));
+      ok = false;
+      continue;
+    }
+    Value v = elab_expr(e, s, a->value);
+    if (v.kind == V_ERROR) {
+      ok = false;
+      continue;
+    }
+    bool steps_arg = (k == 1 && which == 0) || (k == 2 && which == 0);
+    if (steps_arg) {
+      if (v.kind != V_NUM || v.num != floor(v.num) || v.num < (k == 1 ? 1 : 0) || v.num > 1e15) {
+        elab_error(e, a->value->loc, "'%s' must be a whole number of steps%s", a->name, k == 1 ? " from 1" : "");
+        ok = false;
+      } else if (k == 1) {
+        sc.every = (int64_t)v.num;
+      } else {
+        sc.warmup = (int64_t)v.num;
+      }
+    } else if (v.kind != V_NUM || !(v.num >= 0 && v.num <= 1) || (k == 1 && v.num == 0)) {
+      elab_error(e, a->value->loc, "'%s' must be a fraction %s 0 and 1", a->name, k == 1 ? "above" : "from");
+      ok = false;
+    } else if (k == 1) {
+      sc.factor = v.num;
+    } else {
+      sc.min = v.num;
+    }
+  }
+  if (ok && k == 1 && sc.every == 0) {
+    elab_error(e, x->loc, "step() needs 'every': the steps between two decays of the learning rate");
+    ok = false;
+  }
+  if (ok) e->m->train.schedule = sc;
+}
+
 static bool check_optimizer(Elab *e, const Expr *x, const Def **def, double *values);
 static bool apply_optimizer(Elab *e, const Expr *x, const Def *d, const double *values);
 
@@ -155,10 +251,10 @@ void elab_train(Elab *e, const Item *train, const Item *model) {
   double values[64];
   bool opt_ok = false;
   Scope s = {0};
-  bool seen[8] = {false};
-  const Stmt *opt = NULL;
+  bool seen[16] = {false};
+  const Stmt *opt = NULL, *sched = NULL;
   t->batch = 32;
-  t->epochs = 1;
+  t->epochs = 0;
   t->seed = 0;
   t->shuffle = true;
   t->scale = 1;
@@ -179,8 +275,8 @@ void elab_train(Elab *e, const Item *train, const Item *model) {
         elab_error(e, st->name_loc, "unknown train setting '%s'; did you mean '%s'?", st->name, best);
       else
         elab_error(e, st->name_loc,
-                   "unknown train setting '%s'; expected data, optimizer, batch, epochs, seed, shuffle, scale or "
-                   "validation",
+                   "unknown train setting '%s'; expected data, optimizer, batch, epochs, steps, seed, shuffle, "
+                   "scale, validation, schedule or clip",
                    st->name);
       continue;
     }
@@ -212,6 +308,28 @@ void elab_train(Elab *e, const Item *train, const Item *model) {
       scale_setting(e, &s, st);
     } else if (!strcmp(st->name, "validation")) {
       validation_setting(e, &s, st);
+    } else if (!strcmp(st->name, "steps")) {
+      int_setting(e, &s, st, 1, INT64_C(1) << 40, &t->steps);
+    } else if (!strcmp(st->name, "schedule")) {
+      schedule_setting(e, &s, st);
+      sched = st;
+    } else if (!strcmp(st->name, "clip")) {
+      double v;
+      if (num_setting(e, &s, st, &v) && !(v > 0 && f32_range(v)))
+        elab_error(e, st->value->loc, "clip must be a positive number (the largest global norm of the gradients), "
+                   "found %g", v);
+      else if (v > 0)
+        e->clip_value = v, e->clip_loc = st->value->loc;
+    }
+  }
+  if (t->epochs == 0 && t->steps == 0) t->epochs = 1; /* without either: one epoch */
+  if (sched && opt_ok && t->schedule.kind != SCHEDULE_CONSTANT) { /* the schedule multiplies the optimizer's lr */
+    bool has_lr = false;
+    for (uint32_t i = 0; i < od->item->nparams; i++) has_lr |= !strcmp(od->item->params[i].name, "lr");
+    if (!has_lr) {
+      elab_error(e, sched->value->loc, "a schedule multiplies the optimizer's 'lr', but optimizer '%s' has none",
+                 od->name);
+      diag_note(od->item->name_loc, "'%s' is defined here", od->name);
     }
   }
   if (!seen[0]) elab_error(e, train->name_loc, "the train block has no 'data' setting");
@@ -259,6 +377,7 @@ typedef struct OptEnv {
   uint32_t *hyper_syms;
   ValueId *hyper_nodes;
   ValueId step;
+  ValueId clip;          /* the gradients' factor from `clip`, or NO_VALUE */
 } OptEnv;
 
 /* Applies the optimizer body to parameter symbol `psym`. */
@@ -270,7 +389,9 @@ static bool apply_to_param(Elab *e, const OptEnv *env, uint32_t psym) {
   int errors = diag_error_count();
 
   Binding p = {"p", value_tensor(ir_leaf(e->m, OP_PARAM, psym, l), it->name_loc), it->name_loc, true};
-  Binding g = {"g", value_tensor(ir_leaf(e->m, OP_GRAD, psym, l), it->name_loc), it->name_loc, false};
+  Value gv = value_tensor(ir_leaf(e->m, OP_GRAD, psym, l), it->name_loc);
+  if (env->clip != NO_VALUE) gv = elab_apply_binary(e, OP_MUL, "*", gv, value_tensor(env->clip, it->name_loc), it->name_loc);
+  Binding g = {"g", gv, it->name_loc, false};
   Binding st = {"step", value_tensor(env->step, it->name_loc), it->name_loc, false};
   VEC_PUSH(s.b, s.n, s.cap, p);
   VEC_PUSH(s.b, s.n, s.cap, g);
@@ -437,6 +558,26 @@ static bool check_optimizer(Elab *e, const Expr *x, const Def **def, double *val
 
 /* The optimizer's hyper-parameter symbols, and its body applied to every
  * parameter of the elaborated model. */
+/* clip = C: every gradient times min(1, C / (norm + 1e-6)), norm the
+ * global L2 norm of all of them together (PyTorch's clip_grad_norm_).  One
+ * scalar that every update reads, so no parameter is updated before every
+ * gradient is known. */
+static ValueId clip_factor(Elab *e, double clip, uint32_t loc) {
+  ValueId sumsq = NO_VALUE;
+  for (uint32_t i = 0; i < e->m->nsyms; i++) {
+    const Symbol *sym = &e->m->syms[i];
+    if (sym->kind != SYM_PARAM || sym->no_grad) continue;
+    ValueId g = ir_leaf(e->m, OP_GRAD, i, loc);
+    ValueId sq = ir_op2(e->m, OP_MUL, g, g, loc);
+    if (sym->type.rank > 0) sq = ir_reduce(e->m, OP_REDUCE_SUM, sq, (1u << sym->type.rank) - 1, loc);
+    sumsq = sumsq == NO_VALUE ? sq : ir_op2(e->m, OP_ADD, sumsq, sq, loc);
+  }
+  if (sumsq == NO_VALUE) return NO_VALUE;
+  ValueId norm = ir_op2(e->m, OP_ADD, ir_op1(e->m, OP_SQRT, sumsq, loc), ir_const(e->m, DT_F32, 1e-6, loc), loc);
+  ValueId coef = ir_op2(e->m, OP_DIV, ir_const(e->m, DT_F32, clip, loc), norm, loc);
+  return ir_op2(e->m, OP_MIN, ir_const(e->m, DT_F32, 1, loc), coef, loc);
+}
+
 static bool apply_optimizer(Elab *e, const Expr *x, const Def *d, const double *values) {
   const Item *it = d->item;
   e->m->train.optimizer = arena_strdup(&e->m->arena, d->name);
@@ -455,7 +596,8 @@ static bool apply_optimizer(Elab *e, const Expr *x, const Def *d, const double *
     hyper_syms[i] = ir_add_symbol(e->m, sym);
     hyper_nodes[i] = ir_leaf(e->m, OP_HYPER, hyper_syms[i], sym.loc);
   }
-  OptEnv env = {d, hyper_syms, hyper_nodes, ir_leaf(e->m, OP_STEP, 0, elab_irloc(e, it->name_loc))};
+  OptEnv env = {d, hyper_syms, hyper_nodes, ir_leaf(e->m, OP_STEP, 0, elab_irloc(e, it->name_loc)), NO_VALUE};
+  if (e->clip_value > 0) env.clip = clip_factor(e, e->clip_value, elab_irloc(e, e->clip_loc));
   e->stack[e->depth++] = (Frame){d, x->loc};
   bool ok = true;
   uint32_t nsyms = e->m->nsyms;

@@ -178,20 +178,35 @@ typedef struct Output {
 } Output;
 
 /* ORDER DATA: runtime/data.h RtDataKind has the same values. */
-typedef enum { DATA_NONE, DATA_IDX, DATA_CSV } DataKind;
+typedef enum { DATA_NONE, DATA_IDX, DATA_CSV, DATA_TEXT } DataKind;
+
+/* ORDER SCHEDULE: runtime/train.h RtScheduleKind has the same values. */
+typedef enum { SCHEDULE_CONSTANT, SCHEDULE_STEP, SCHEDULE_COSINE } ScheduleKind;
+
+/* `schedule = ...`: a multiplier of the optimizer's lr at each step. */
+typedef struct LrSchedule {
+  ScheduleKind kind;       /* SCHEDULE_CONSTANT: always 1 (no schedule) */
+  int64_t every;           /* step(): steps between two decays */
+  double factor;           /* step(): the multiplier's factor at each decay */
+  int64_t warmup;          /* cosine(): steps of linear warm-up */
+  double min;              /* cosine(): the multiplier at the end of the run */
+} LrSchedule;
 
 /* The `train` block: defaults for the built trainer, each overridable. */
 typedef struct TrainSpec {
   bool present;
   DataKind data;
-  const char *data_path;   /* idx: directory; csv: training file */
-  const char *test_path;   /* csv: test file (NULL = none) */
+  const char *data_path;   /* idx: directory; csv, text: training file */
+  const char *test_path;   /* csv, text: test file (NULL = none; text: the last 10% of data_path) */
   const char *label;       /* csv: label column name or 0-based index (NULL = last) */
   double scale;            /* input multiplier */
-  int64_t batch, epochs, seed;
+  int64_t batch, epochs, seed;  /* epochs 0: as many as `steps` needs */
   bool shuffle;
   const char *optimizer;   /* name of the optimizer definition */
   double validation;       /* fraction of the training data held out for validation (0 = none) */
+  int64_t context;         /* text: bytes per window (the input's and the label's length) */
+  int64_t steps;           /* run length in optimizer steps (0 = by epochs alone) */
+  LrSchedule schedule;
 } TrainSpec;
 
 typedef struct Module {

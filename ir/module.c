@@ -202,38 +202,55 @@ SrcLoc ir_diag_loc(const Module *m, uint32_t loc) {
 
 /* ---- what the data loaders feed ------------------------------------------ */
 
-static const char *feeds_text(DataKind k) {
-  return k == DATA_IDX ? "idx data feeds one f32 input (the images, in any shape of their size) and at most one "
-                         "scalar label (i32 or f32)"
-                       : "csv data feeds one f32 input (the feature columns, in any shape of their count) and at most "
-                         "one scalar label (i32 or f32)";
+static const char *feeds_text(const TrainSpec *t, char *buf, size_t len) {
+  if (t->data == DATA_TEXT) {
+    snprintf(buf, len, "text data feeds one i32 input of %lld bytes (the window, context = %lld, in any shape of "
+             "that size) and at most one i32 label of the input's shape (the byte after each)",
+             (long long)t->context, (long long)t->context);
+    return buf;
+  }
+  return t->data == DATA_IDX ? "idx data feeds one f32 input (the images, in any shape of their size) and at most "
+                               "one scalar label (i32 or f32)"
+                             : "csv data feeds one f32 input (the feature columns, in any shape of their count) and "
+                               "at most one scalar label (i32 or f32)";
+}
+
+/* Whether the data source can feed symbol s (an input or a label) of type t. */
+static bool feedable(const TrainSpec *tr, const Symbol *s, const Type *t, const Symbol *input) {
+  if (tr->data == DATA_TEXT) {
+    if (t->dtype != DT_I32 || type_numel(t) != tr->context) return false;
+    return s->kind == SYM_INPUT || !input || type_same_shape(t, &input->type);
+  }
+  return s->kind == SYM_INPUT ? t->dtype == DT_F32 : type_numel(t) == 1;
 }
 
 bool ir_check_feeds(const Module *m, SrcLoc at, int64_t *input, int64_t *label) {
   *input = *label = -1;
   if (!m->train.present || m->train.data == DATA_NONE) return true;
-  const char *feeds = feeds_text(m->train.data);
+  char fbuf[256];
+  const char *feeds = feeds_text(&m->train, fbuf, sizeof fbuf);
   bool ok = true;
   char buf[128];
-  for (uint32_t i = 0; i < m->nsyms; i++) {
-    const Symbol *s = &m->syms[i];
-    if (s->kind != SYM_INPUT && s->kind != SYM_LABEL) continue;
-    Type t = s->type;
-    t.batched = false;
-    type_str(&t, buf, sizeof buf);
-    SrcLoc loc = ir_diag_loc(m, s->loc);
-    bool is_input = s->kind == SYM_INPUT;
-    int64_t *first = is_input ? input : label;
-    if (*first >= 0) {
-      diag_error(loc, "a second %s '%s' cannot be fed: %s", sym_kind_name(s->kind), s->name, feeds);
-      diag_note(ir_diag_loc(m, m->syms[*first].loc), "the first one is '%s'", m->syms[*first].name);
-      ok = false;
-    } else if (is_input ? t.dtype != DT_F32 : type_numel(&t) != 1) {
-      diag_error(loc, "%s '%s' is %s and cannot be fed: %s", sym_kind_name(s->kind), s->name, buf, feeds);
-      ok = false;
+  for (int pass = 0; pass < 2; pass++) /* inputs first: a text label must have the input's shape */
+    for (uint32_t i = 0; i < m->nsyms; i++) {
+      const Symbol *s = &m->syms[i];
+      if (s->kind != (pass == 0 ? SYM_INPUT : SYM_LABEL)) continue;
+      Type t = s->type;
+      t.batched = false;
+      type_str(&t, buf, sizeof buf);
+      SrcLoc loc = ir_diag_loc(m, s->loc);
+      bool is_input = s->kind == SYM_INPUT;
+      int64_t *first = is_input ? input : label;
+      if (*first >= 0) {
+        diag_error(loc, "a second %s '%s' cannot be fed: %s", sym_kind_name(s->kind), s->name, feeds);
+        diag_note(ir_diag_loc(m, m->syms[*first].loc), "the first one is '%s'", m->syms[*first].name);
+        ok = false;
+      } else if (!feedable(&m->train, s, &t, *input >= 0 ? &m->syms[*input] : NULL)) {
+        diag_error(loc, "%s '%s' is %s and cannot be fed: %s", sym_kind_name(s->kind), s->name, buf, feeds);
+        ok = false;
+      }
+      if (*first < 0) *first = i;
     }
-    if (*first < 0) *first = i;
-  }
   if (*input < 0) {
     diag_error(at, "model '%s' has no input: %s", m->name ? m->name : "?", feeds);
     ok = false;

@@ -190,15 +190,16 @@ static void print_symbol(const Module *m, const Symbol *s, FILE *out) {
 }
 
 /* train data = idx("dir"), scale = S, batch = N, ..., optimizer = NAME.
- * Unset fields are omitted: data DATA_NONE, scale/batch/epochs/seed/validation 0,
- * optimizer NULL.  shuffle is always printed. */
+ * Unset fields are omitted: data DATA_NONE, scale/batch/epochs/steps/seed/validation 0,
+ * the constant schedule, optimizer NULL.  shuffle is always printed. */
 static void print_train(const TrainSpec *t, FILE *out) {
   const char *sep = " ";
   fputs("train", out);
-  if (t->data == DATA_IDX || t->data == DATA_CSV) {
-    fprintf(out, "%sdata = %s(", sep, t->data == DATA_IDX ? "idx" : "csv");
+  if (t->data == DATA_IDX || t->data == DATA_CSV || t->data == DATA_TEXT) {
+    fprintf(out, "%sdata = %s(", sep, t->data == DATA_IDX ? "idx" : t->data == DATA_CSV ? "csv" : "text");
     ir_print_string(t->data_path ? t->data_path : "", out);
-    if (t->data == DATA_CSV && t->test_path) {
+    if (t->data == DATA_TEXT) fprintf(out, ", context = %lld", (long long)t->context);
+    if (t->data != DATA_IDX && t->test_path) {
       fputs(", test = ", out);
       ir_print_string(t->test_path, out);
     }
@@ -216,11 +217,21 @@ static void print_train(const TrainSpec *t, FILE *out) {
   }
   if (t->batch != 0) fprintf(out, "%sbatch = %lld", sep, (long long)t->batch), sep = ", ";
   if (t->epochs != 0) fprintf(out, "%sepochs = %lld", sep, (long long)t->epochs), sep = ", ";
+  if (t->steps != 0) fprintf(out, "%ssteps = %lld", sep, (long long)t->steps), sep = ", ";
   if (t->seed != 0) fprintf(out, "%sseed = %lld", sep, (long long)t->seed), sep = ", ";
   fprintf(out, "%sshuffle = %s", sep, t->shuffle ? "true" : "false");
   if (t->validation != 0) {
     fputs(", validation = ", out);
     ir_print_number(t->validation, out);
+  }
+  if (t->schedule.kind == SCHEDULE_STEP) {
+    fprintf(out, ", schedule = step(every = %lld, factor = ", (long long)t->schedule.every);
+    ir_print_number(t->schedule.factor, out);
+    fputc(')', out);
+  } else if (t->schedule.kind == SCHEDULE_COSINE) {
+    fprintf(out, ", schedule = cosine(warmup = %lld, min = ", (long long)t->schedule.warmup);
+    ir_print_number(t->schedule.min, out);
+    fputc(')', out);
   }
   if (t->optimizer) {
     fputs(", optimizer = ", out);

@@ -644,12 +644,46 @@ static bool parse_symbol(TextReader *p, SymKind kind) {
 }
 
 /* 'train' [FIELD {',' FIELD}]
- * FIELD := 'data' '=' ('idx(' STRING ')' | 'csv(' STRING [',' 'test' '=' STRING] [',' 'label' '=' STRING] ')')
- *        | 'scale' '=' NUMBER | ('batch' | 'epochs' | 'seed') '=' INT
+ * FIELD := 'data' '=' ('idx(' STRING ')' | 'csv(' STRING [',' 'test' '=' STRING] [',' 'label' '=' STRING] ')'
+ *                     | 'text(' STRING ',' 'context' '=' INT [',' 'test' '=' STRING] ')')
+ *        | 'scale' '=' NUMBER | ('batch' | 'epochs' | 'steps' | 'seed') '=' INT
+ *        | 'schedule' '=' ('step(every' '=' INT ',' 'factor' '=' NUMBER ')'
+ *                         | 'cosine(warmup' '=' INT ',' 'min' '=' NUMBER ')')
  *        | 'shuffle' '=' ('true' | 'false') | 'optimizer' '=' (IDENT | STRING)
  *        | 'validation' '=' NUMBER (a fraction in (0, 1)) */
+/* step(every = N, factor = F) | cosine(warmup = N, min = F), named in that order. */
+static bool parse_schedule(TextReader *p, LrSchedule *sc) {
+  bool step = txt_is_word(p, "step");
+  if (!step && !txt_is_word(p, "cosine"))
+    return txt_fail(p, p->tok.loc, "expected step(...) or cosine(...), found %s", txt_desc(&p->tok));
+  const char *names[2] = {step ? "every" : "warmup", step ? "factor" : "min"};
+  int64_t n;
+  double f;
+  TRY(txt_next(p));
+  TRY(txt_expect_punct(p, '(', "after the schedule"));
+  for (int i = 0; i < 2; i++) {
+    if (i) TRY(txt_expect_punct(p, ',', "between the schedule's settings"));
+    if (!txt_is_word(p, names[i]))
+      return txt_fail(p, p->tok.loc, "expected '%s', found %s", names[i], txt_desc(&p->tok));
+    TRY(txt_next(p));
+    TRY(txt_expect_punct(p, '=', "after the setting's name"));
+    SrcLoc at = p->tok.loc;
+    if (i == 0) {
+      TRY(txt_expect_int(p, names[0], step ? 1 : 0, INT64_C(1) << 40, &n));
+    } else {
+      TRY(txt_expect_number(p, "a number", &f));
+      if (!(f >= 0 && f <= 1) || (step && f == 0))
+        return txt_fail(p, at, "'%s' must be a fraction %s 0 and 1, found %g", names[1], step ? "above" : "from", f);
+    }
+  }
+  TRY(txt_expect_punct(p, ')', "after the schedule"));
+  *sc = step ? (LrSchedule){SCHEDULE_STEP, n, f, 0, 0} : (LrSchedule){SCHEDULE_COSINE, 0, 0, n, f};
+  return true;
+}
+
 static bool parse_train(TextReader *p) {
-  static const char *fields[] = {"data", "scale", "batch", "epochs", "seed", "shuffle", "optimizer", "validation"};
+  static const char *fields[] = {"data",      "scale",      "batch", "epochs",  "seed",
+                                 "shuffle",   "optimizer",  "validation", "steps", "schedule"};
   TRY(txt_enter_phase(p, 1, p->tok.loc));
   TrainSpec *t = &p->m->train;
   if (t->present) return txt_fail(p, p->tok.loc, "duplicate train line");
@@ -662,7 +696,7 @@ static bool parse_train(TextReader *p) {
     Token *k = &p->tok;
     if (k->kind != T_IDENT) return txt_fail(p, k->loc, "expected a train field, found %s", txt_desc(k));
     int f = -1;
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < (int)(sizeof fields / sizeof fields[0]); i++)
       if (txt_is_word(p, fields[i])) f = i;
     if (f < 0) return txt_fail(p, k->loc, "unknown train field '%s'", diag_quote(k->start, k->len));
     if (seen >> f & 1) return txt_fail(p, k->loc, "duplicate train field '%s'", fields[f]);
@@ -674,11 +708,27 @@ static bool parse_train(TextReader *p) {
       char *path = NULL;
       if (txt_is_word(p, "idx")) t->data = DATA_IDX;
       else if (txt_is_word(p, "csv")) t->data = DATA_CSV;
-      else return txt_fail(p, p->tok.loc, "expected idx(...) or csv(...), found %s", txt_desc(&p->tok));
+      else if (txt_is_word(p, "text")) t->data = DATA_TEXT;
+      else return txt_fail(p, p->tok.loc, "expected idx(...), csv(...) or text(...), found %s", txt_desc(&p->tok));
       TRY(txt_next(p));
       TRY(txt_expect_punct(p, '(', "after the data source"));
       TRY(txt_expect_string(p, "a path in quotes", &path));
       t->data_path = path;
+      if (t->data == DATA_TEXT) {
+        TRY(txt_expect_punct(p, ',', "before text's context"));
+        if (!txt_is_word(p, "context")) return txt_fail(p, p->tok.loc, "expected 'context', found %s", txt_desc(&p->tok));
+        TRY(txt_next(p));
+        TRY(txt_expect_punct(p, '=', "after 'context'"));
+        TRY(txt_expect_int(p, "context", 1, 1 << 20, &t->context));
+        if (txt_is_punct(p, ',')) {
+          TRY(txt_next(p));
+          if (!txt_is_word(p, "test")) return txt_fail(p, p->tok.loc, "expected 'test', found %s", txt_desc(&p->tok));
+          TRY(txt_next(p));
+          TRY(txt_expect_punct(p, '=', "after 'test'"));
+          TRY(txt_expect_string(p, "a path in quotes", &path));
+          t->test_path = path;
+        }
+      }
       while (t->data == DATA_CSV && txt_is_punct(p, ',')) {
         TRY(txt_next(p));
         char **slot = txt_is_word(p, "test") ? (char **)&t->test_path : txt_is_word(p, "label") ? (char **)&t->label : NULL;
@@ -720,6 +770,8 @@ static bool parse_train(TextReader *p) {
         return txt_fail(p, at, "validation must be a fraction between 0 and 1, found %g", t->validation);
       break;
     }
+    case 8: TRY(txt_expect_int(p, "steps", 1, INT64_C(1) << 40, &t->steps)); break;
+    case 9: TRY(parse_schedule(p, &t->schedule)); break;
     }
   }
   return true;

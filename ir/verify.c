@@ -282,9 +282,17 @@ static void check_locs(Verifier *v) {
 static void check_train(Verifier *v) {
   const TrainSpec *t = &v->m->train;
   if (!t->present) return;
-  if ((unsigned)t->data > DATA_CSV) report(v, "train: invalid data kind %d", (int)t->data);
+  if ((unsigned)t->data > DATA_TEXT) report(v, "train: invalid data kind %d", (int)t->data);
   else if (t->data != DATA_NONE && !t->data_path) report(v, "train: data without a path");
-  if (t->data != DATA_CSV && (t->test_path || t->label)) report(v, "train: test and label are csv options");
+  if (t->data != DATA_CSV && t->label) report(v, "train: label is a csv option");
+  if (t->data != DATA_CSV && t->data != DATA_TEXT && t->test_path) report(v, "train: test is a csv and text option");
+  if ((t->data == DATA_TEXT) != (t->context > 0)) report(v, "train: context is text's option, and text needs one");
+  if (t->steps < 0) report(v, "train: steps %lld out of range", (long long)t->steps);
+  if ((unsigned)t->schedule.kind > SCHEDULE_COSINE) report(v, "train: invalid schedule kind %d", (int)t->schedule.kind);
+  if (t->schedule.kind == SCHEDULE_STEP && (t->schedule.every < 1 || !(t->schedule.factor > 0 && t->schedule.factor <= 1)))
+    report(v, "train: step() needs every >= 1 and a factor in (0, 1]");
+  if (t->schedule.kind == SCHEDULE_COSINE && (t->schedule.warmup < 0 || !(t->schedule.min >= 0 && t->schedule.min <= 1)))
+    report(v, "train: cosine() needs warmup >= 0 and a min in [0, 1]");
   if (t->batch < 0 || t->batch > INT32_MAX) report(v, "train: batch %lld out of range", (long long)t->batch);
   if (t->epochs < 0 || t->epochs > INT32_MAX) report(v, "train: epochs %lld out of range", (long long)t->epochs);
 }

@@ -45,49 +45,10 @@ static int too_large(const char *path, RtError *err) {
   return rt_error_set(err, "%s: file is larger than the 2 GiB limit for csv data", path);
 }
 
-/* The whole file into c->buf: a regular file (a FIFO would block) of at
- * most CSV_CAP bytes, also when it grows while being read. */
+/* The whole file into c->buf (rt_read_whole). */
 static int read_all(Csv *c, RtError *err) {
-  struct stat st;
-  FILE *f = rt_open_regular(c->path, &st, err);
-  if (!f) return -1;
-  if ((uint64_t)st.st_size > CSV_CAP) {
-    fclose(f);
-    return too_large(c->path, err);
-  }
-  if (rt_data_budget(c->path, (double)st.st_size, "the file's bytes, before any row", c->max_bytes, err)) {
-    fclose(f);
-    return -1;
-  }
-  size_t cap = (size_t)st.st_size + 1 < ((size_t)1 << 16) ? (size_t)1 << 16 : (size_t)st.st_size + 1, have = 0;
-  char *buf = malloc(cap);
-  while (buf) {
-    if (have + 1 >= cap) { /* the file grew while being read */
-      if (have > CSV_CAP) {
-        free(buf);
-        fclose(f);
-        return too_large(c->path, err);
-      }
-      size_t ncap = cap > CSV_CAP / 2 ? CSV_CAP + 2 : cap * 2;
-      char *p = realloc(buf, ncap);
-      if (!p) break;
-      buf = p;
-      cap = ncap;
-    }
-    size_t got = fread(buf + have, 1, cap - 1 - have, f);
-    have += got;
-    if (got == 0) break;
-  }
-  int bad = !buf ? 1 : ferror(f) ? 2 : 0;
-  fclose(f);
-  if (bad || have > CSV_CAP) {
-    free(buf);
-    return bad ? rt_error_set(err, "%s: %s", c->path, bad == 1 ? "out of memory" : "read error") : too_large(c->path, err);
-  }
-  buf[have] = 0;
-  c->buf = buf;
-  c->len = have;
-  return 0;
+  return rt_read_whole(c->path, CSV_CAP, "csv data", "the file's bytes, before any row", c->max_bytes, &c->buf,
+                       &c->len, err);
 }
 
 static char *trim(char *s) {

@@ -11,6 +11,7 @@
  *
  *   idx.c      IDX files, raw or gzipped (zlib)
  *   csv.c      CSV files with an optional header row
+ *   text.c     any file as bytes: windows of `context` byte tokens
  * Each parses from memory (rt_*_parse_mem); the file loaders read a file
  * whole and hand it over.
  *   dataset.c  rt_data_load (dispatch), rt_data_free, rt_batch_gather
@@ -35,16 +36,24 @@ typedef enum { RT_LABEL_I32, RT_LABEL_F32, RT_LABEL_NONE } RtLabelType;
 typedef struct RtDataset {
   int64_t n;              /* samples */
   int64_t features;       /* values per sample */
-  float *x;               /* [n][features], already multiplied by scale */
+  float *x;               /* [n][features], already multiplied by scale (NULL for text) */
   RtLabelType label_type;
   int32_t *yi;            /* [n] class indices (RT_LABEL_I32), else NULL */
   float *yf;              /* [n] targets (RT_LABEL_F32), else NULL */
   char *source;           /* the file the inputs came from */
+  int64_t label_size;     /* values per label: 1, or the window for text (0 is taken as 1) */
+  /* Text: samples are windows of a byte string, not rows in memory.
+   * Sample i (or order[i] when a batch is gathered in an order) starts at
+   * byte i * stride: its inputs are the `features` bytes there, its labels
+   * the byte after each.  tokens is NULL for other data. */
+  uint8_t *tokens;
+  int64_t ntokens;
+  int64_t stride;         /* 1 (training: every window) or the window (evaluation: no overlap) */
 } RtDataset;
 
 /* ORDER DataKind: same values as DATA_IDX / DATA_CSV in ir/ir.h
  * (test/unit/test_rt_data.c asserts it at compile time). */
-typedef enum { RT_DATA_IDX = 1, RT_DATA_CSV = 2 } RtDataKind;
+typedef enum { RT_DATA_IDX = 1, RT_DATA_CSV = 2, RT_DATA_TEXT = 3 } RtDataKind;
 
 typedef struct RtDataSpec {
   RtDataKind kind;
@@ -53,6 +62,7 @@ typedef struct RtDataSpec {
   const char *label;     /* csv: label column name, or a 0-based index written
                             as digits; NULL = last column */
   double scale;          /* input multiplier (0 is taken as 1) */
+  int64_t context;       /* text: bytes per window */
 } RtDataSpec;
 
 typedef struct RtDataExpect {
@@ -100,8 +110,9 @@ int rt_data_hold_out(RtDataset *train, double fraction, const char *what, RtData
 int rt_data_budget(const char *path, double need, const char *what, int64_t max_bytes, RtError *err);
 
 /* Copies samples order[start .. start+count) (order NULL = identity) into
- * x_out[count][features] and y_out (int32_t* or float* by d->label_type).
- * The caller keeps start+count <= n and order[] within [0, n). */
+ * x_out[count][features] and y_out[count][label_size] (int32_t or float by
+ * d->label_type).  The caller keeps start+count <= n and order[] within
+ * [0, n). */
 void rt_batch_gather(const RtDataset *d, const int64_t *order, int64_t start, int64_t count,
                      float *x_out, void *y_out);
 
@@ -111,6 +122,17 @@ int rt_idx_load(const char *dir, bool test_split, double scale, const RtDataExpe
 int rt_idx_load_images(const char *path, double scale, const RtDataExpect *expect, RtDataset *out, RtError *err);
 int rt_csv_load(const char *path, const char *label, double scale, const RtDataExpect *expect,
                 RtDataset *out, RtError *err);
+/* Text: the training split is every window of the file but its last 10%
+ * (all of it when test_path is set), one sample per start byte; the test
+ * split the non-overlapping windows of the last 10% (or of test_path).
+ * expect->features must be the context; labels are i32, label_size the
+ * context. */
+int rt_text_load(const char *path, const char *test_path, bool test_split, int64_t context,
+                 const RtDataExpect *expect, RtDataset *out, RtError *err);
+/* Sample s of a text dataset: x[features] token values, y[features] the next bytes (either may be NULL). */
+void rt_text_gather(const RtDataset *d, int64_t s, float *x, int32_t *y);
+/* rt_data_hold_out for text: the last fraction of the bytes, as non-overlapping windows. */
+int rt_text_hold_out(RtDataset *train, double fraction, const char *what, RtDataset *val, RtError *err);
 
 /* A file's bytes already in memory.  name stands for the file in messages
  * ("<name>: <what is wrong>") and becomes RtDataset.source. */
@@ -132,6 +154,8 @@ int rt_csv_parse_mem(const RtMemFile *file, const char *label, double scale, con
 /* Sets err->msg from a printf format (NULL err is allowed) and returns -1;
  * longer messages are cut to fit. */
 int rt_error_set(RtError *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "PROG: error: MESSAGE" on stderr ("error: MESSAGE" when prog is NULL). */
+void rt_print_error(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* strerror(errnum) with a lower-case first letter, in buf. */
 const char *rt_strerror(int errnum, char *buf, size_t size);
 

@@ -1,5 +1,5 @@
-/* runtime/dataset.c - rt_data_load (dispatch to the IDX or CSV loader),
- * rt_data_free and rt_batch_gather.
+/* runtime/dataset.c - rt_data_load (dispatch to the IDX, CSV or text
+ * loader), rt_data_free and rt_batch_gather.
  */
 #include <float.h>
 #include <math.h>
@@ -37,6 +37,8 @@ int rt_data_load(const RtDataSpec *spec, bool test_split, const RtDataExpect *ex
       return rt_csv_load(spec->test_path, spec->label, scale, expect, out, err);
     }
     return rt_csv_load(spec->path, spec->label, scale, expect, out, err);
+  case RT_DATA_TEXT:
+    return rt_text_load(spec->path, spec->test_path, test_split, spec->context, expect, out, err);
   }
   return rt_error_set(err, "%s: unknown data source kind %d", spec->path, (int)spec->kind);
 }
@@ -59,7 +61,8 @@ int rt_data_load_splits(const RtDataSpec *spec, const RtDataExpect *expect, RtDa
   if (rt_data_load(spec, false, expect, train, err) != 0) return -1;
   RtDataExpect rest = *expect;
   if (rest.max_bytes > 0) {
-    double left = (double)rest.max_bytes - RT_DATA_BYTES(train->n, train->features);
+    double left = (double)rest.max_bytes -
+                  (train->tokens ? (double)train->ntokens : RT_DATA_BYTES(train->n, train->features));
     rest.max_bytes = left >= 1 ? (int64_t)left : 1;
   }
   if (rt_data_load(spec, true, &rest, test, err) < 0) {
@@ -73,6 +76,7 @@ int rt_data_hold_out(RtDataset *train, double fraction, const char *what, RtData
   memset(val, 0, sizeof *val);
   if (!(fraction > 0 && fraction < 1))
     return rt_error_set(err, "%s needs a fraction between 0 and 1, found %g", what, fraction);
+  if (train->tokens) return rt_text_hold_out(train, fraction, what, val, err);
   int64_t n = train->n, nval = (int64_t)ceil(fraction * (double)n);
   if (nval < 1 || nval >= n)
     return rt_error_set(err, "%s: a fraction of %g of the %lld training samples leaves %s", what, fraction,
@@ -87,20 +91,13 @@ int rt_data_hold_out(RtDataset *train, double fraction, const char *what, RtData
   return 0;
 }
 
-int rt_data_budget(const char *path, double need, const char *what, int64_t max_bytes, RtError *err) {
-  if (max_bytes <= 0 || need <= (double)max_bytes) return 0;
-  char n[32], m[32];
-  return rt_error_set(err, "%s: loading it needs about %s (%s) but the memory limit leaves %s for data; use "
-                      "--max-memory to change it", path, rt_format_bytes(need, n, sizeof n), what,
-                      rt_format_bytes((double)max_bytes, m, sizeof m));
-}
-
 void rt_data_free(RtDataset *d) {
   if (!d) return;
   free(d->x);
   free(d->yi);
   free(d->yf);
   free(d->source);
+  free(d->tokens);
   memset(d, 0, sizeof *d);
 }
 
@@ -109,6 +106,10 @@ void rt_batch_gather(const RtDataset *d, const int64_t *order, int64_t start, in
   size_t f = (size_t)d->features;
   for (int64_t i = 0; i < count; i++) {
     int64_t s = order ? order[start + i] : start + i;
+    if (d->tokens) {
+      rt_text_gather(d, s, x_out ? x_out + (size_t)i * f : NULL, y_out ? (int32_t *)y_out + (size_t)i * f : NULL);
+      continue;
+    }
     if (x_out) memcpy(x_out + (size_t)i * f, d->x + (size_t)s * f, f * sizeof(float));
     if (!y_out || d->label_type == RT_LABEL_NONE) continue;
     if (d->label_type == RT_LABEL_I32)

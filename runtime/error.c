@@ -1,5 +1,5 @@
 /* runtime/error.c - the runtime's error helpers (data.h): an RtError's
- * message, and strerror in the messages' style.  Their own file so that
+ * message, a message on stderr, and strerror in the messages' style.  Their own file so that
  * code reading weights (the inference library, infer.c) pulls in no data
  * loader, and so no zlib.
  */
@@ -17,6 +17,15 @@ int rt_error_set(RtError *err, const char *fmt, ...) {
     va_end(ap);
   }
   return -1;
+}
+
+void rt_print_error(const char *prog, const char *fmt, ...) {
+  fprintf(stderr, "%s%serror: ", prog ? prog : "", prog ? ": " : "");
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
 }
 
 const char *rt_strerror(int errnum, char *buf, size_t size) {

@@ -12,6 +12,7 @@
 #include "files.h"
 
 #include "checkpoint.h"
+#include "memlimit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -219,4 +220,66 @@ int rt_replace_commit(RtReplace *r, bool ok, RtError *err) {
   free(r->tmp);
   memset(r, 0, sizeof *r);
   return written ? 0 : -1;
+}
+
+/* Here, not in dataset.c, so that the inference library, which reads
+ * files but no data sets, links without the loaders (and zlib). */
+int rt_data_budget(const char *path, double need, const char *what, int64_t max_bytes, RtError *err) {
+  if (max_bytes <= 0 || need <= (double)max_bytes) return 0;
+  char n[32], m[32];
+  return rt_error_set(err, "%s: loading it needs about %s (%s) but the memory limit leaves %s for data; use "
+                      "--max-memory to change it", path, rt_format_bytes(need, n, sizeof n), what,
+                      rt_format_bytes((double)max_bytes, m, sizeof m));
+}
+
+static int too_large(const char *path, size_t cap, const char *kind, RtError *err) {
+  return rt_error_set(err, "%s: file is larger than the %llu %s limit for %s", path,
+                      (unsigned long long)(cap % (1u << 30) ? cap : cap >> 30), cap % (1u << 30) ? "byte" : "GiB", kind);
+}
+
+int rt_read_whole(const char *path, size_t cap_max, const char *kind, const char *what, int64_t max_bytes, char **out,
+                  size_t *len, RtError *err) {
+  struct stat st;
+  *out = NULL;
+  *len = 0;
+  FILE *f = rt_open_regular(path, &st, err);
+  if (!f) return -1;
+  if ((uint64_t)st.st_size > cap_max) {
+    fclose(f);
+    return too_large(path, cap_max, kind, err);
+  }
+  if (rt_data_budget(path, (double)st.st_size, what, max_bytes, err)) {
+    fclose(f);
+    return -1;
+  }
+  size_t cap = (size_t)st.st_size + 1 < ((size_t)1 << 16) ? (size_t)1 << 16 : (size_t)st.st_size + 1, have = 0;
+  char *buf = malloc(cap);
+  while (buf) {
+    if (have + 1 >= cap) { /* the file grew while being read */
+      if (have > cap_max) {
+        free(buf);
+        fclose(f);
+        return too_large(path, cap_max, kind, err);
+      }
+      size_t ncap = cap > cap_max / 2 ? cap_max + 2 : cap * 2;
+      char *p = realloc(buf, ncap);
+      if (!p) break;
+      buf = p;
+      cap = ncap;
+    }
+    size_t got = fread(buf + have, 1, cap - 1 - have, f);
+    have += got;
+    if (got == 0) break;
+  }
+  int bad = !buf ? 1 : ferror(f) ? 2 : 0;
+  fclose(f);
+  if (bad || have > cap_max) {
+    free(buf);
+    return bad ? rt_error_set(err, "%s: %s", path, bad == 1 ? "out of memory" : "read error")
+               : too_large(path, cap_max, kind, err);
+  }
+  buf[have] = 0;
+  *out = buf;
+  *len = have;
+  return 0;
 }

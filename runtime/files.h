@@ -22,6 +22,14 @@ void rt_std_fds_open(void);
  * receives the file's status.  NULL with err set on failure. */
 FILE *rt_open_regular(const char *path, struct stat *st, RtError *err);
 
+/* A regular file read whole into *buf (NUL-terminated, *len bytes) that
+ * the caller frees: at most cap bytes, also when it grows while being
+ * read ("PATH: file is larger than the 2 GiB limit for KIND"), and within
+ * max_bytes (0 = no limit; rt_data_budget's message names `what`).
+ * Returns 0, or -1 with err set. */
+int rt_read_whole(const char *path, size_t cap, const char *kind, const char *what, int64_t max_bytes, char **buf,
+                  size_t *len, RtError *err);
+
 /* "is a directory" or "not a regular file (a fifo)" for a mode, into buf. */
 const char *rt_not_regular(mode_t mode, char *buf, size_t len);
 

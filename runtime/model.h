@@ -17,8 +17,8 @@
 
 /* 2: code_kind appended; the trainer picks its device from it, never from
  * the target's name.  3: the prediction (output_buf, output_name) and the train
- * block's validation appended. */
-#define RT_MODEL_ABI 3
+ * block's validation appended.  4: steps, schedule and context (text data). */
+#define RT_MODEL_ABI 4
 
 /* ORDER KBufKind: same members and order as KBufKind in ir/kernel.h. */
 typedef enum {
@@ -41,6 +41,18 @@ typedef enum {
   RT_MODEL_CODE_PTX = 2,      /* `code`: PTX text (CUDA devices) */
   RT_MODEL_CODE_OPENCL_C = 3, /* `code`: OpenCL C source, built with code_options (OpenCL devices) */
 } RtModelCode;
+
+/* ORDER ScheduleKind (ir/ir.h): the learning-rate schedule, a multiplier
+ * of the optimizer's hyper-parameter `lr` at each step (rt_schedule_lr). */
+typedef enum { RT_SCHEDULE_CONSTANT, RT_SCHEDULE_STEP, RT_SCHEDULE_COSINE } RtScheduleKind;
+
+typedef struct RtSchedule {
+  int kind;             /* RtScheduleKind */
+  int64_t every;        /* step: steps between two decays */
+  double factor;        /* step: the multiplier's factor at each decay */
+  int64_t warmup;       /* cosine: steps of linear warm-up */
+  double min;           /* cosine: the multiplier at the end of the run */
+} RtSchedule;
 
 typedef struct RtBufDesc {
   const char *name;     /* parameter path, "x", "t12", ... */
@@ -122,6 +134,13 @@ typedef struct RtModelDesc {
   const char *output_name;
   /* ABI 3: the train block's `validation`: the fraction of the training data held out; 0 = none. */
   double validation;
+
+  /* ABI 4: `steps`, the run's length in optimizer steps (0 = by epochs
+   * alone; epochs is then 0 when steps alone sets the length), the lr
+   * schedule, and text data's window length in bytes (0 for other data). */
+  int64_t steps;
+  RtSchedule schedule;
+  int64_t context;
 } RtModelDesc;
 
 /* The trained program's main: command line, device, data, training. */

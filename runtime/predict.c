@@ -10,17 +10,7 @@
 #include "train.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdlib.h>
-
-static void __attribute__((format(printf, 2, 3))) predict_error(const char *prog, const char *fmt, ...) {
-  fprintf(stderr, "%s%serror: ", prog ? prog : "", prog ? ": " : "");
-  va_list ap;
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputc('\n', stderr);
-}
 
 /* The header: NAME for one value, else NAME_0,...,NAME_{k-1} (row-major). */
 static void write_header(FILE *f, const char *name, int64_t k) {
@@ -35,11 +25,11 @@ static void write_header(FILE *f, const char *name, int64_t k) {
 int rt_predict(RtEngine *e, const RtDataset *in, int64_t batch, const char *path, const char *prog) {
   int64_t k = e->output_size, B = batch > 0 ? batch : 1;
   if (!e->predict_batch || k <= 0) {
-    predict_error(prog, "this model names no prediction (add `output NAME` to it)");
+    rt_print_error(prog, "this model names no prediction (add `output NAME` to it)");
     return 1;
   }
   if (in->n <= 0) {
-    predict_error(prog, "%s: no samples to predict", in->source ? in->source : "--predict");
+    rt_print_error(prog, "%s: no samples to predict", in->source ? in->source : "--predict");
     return 1;
   }
   if (B > in->n) B = in->n;
@@ -47,11 +37,11 @@ int rt_predict(RtEngine *e, const RtDataset *in, int64_t batch, const char *path
   RtError err;
   RtReplace out;
   if (!y) {
-    predict_error(prog, "out of memory");
+    rt_print_error(prog, "out of memory");
     return 1;
   }
   if (rt_replace_open(&out, path, &err)) {
-    predict_error(prog, "%s", err.msg);
+    rt_print_error(prog, "%s", err.msg);
     free(y);
     return 1;
   }
@@ -73,14 +63,14 @@ int rt_predict(RtEngine *e, const RtDataset *in, int64_t batch, const char *path
   }
   if (!ok) rt_error_set(&err, "%s: write failed: %s", path, rt_strerror(errno, (char[128]){0}, 128));
   if (rt_replace_commit(&out, ok, &err) != 0) {
-    predict_error(prog, "%s", err.msg);
+    rt_print_error(prog, "%s", err.msg);
     free(y);
     return 1;
   }
   free(y);
   printf("predict: samples=%lld values=%lld output=%s\n", (long long)in->n, (long long)k, path);
   if (fflush(stdout) != 0 || ferror(stdout)) {
-    predict_error(prog, "cannot write the results on stdout");
+    rt_print_error(prog, "cannot write the results on stdout");
     return 1;
   }
   return 0;

@@ -43,10 +43,11 @@ typedef struct Batch {
   void *y;
 } Batch;
 
-static bool batch_alloc(Batch *b, int64_t batch, int64_t features) {
-  size_t nx = (size_t)(batch * (features ? features : 1));
+static bool batch_alloc(Batch *b, int64_t batch, const RtDataset *d) {
+  size_t nx = (size_t)(batch * (d->features ? d->features : 1));
+  size_t ny = (size_t)(batch * (d->label_size > 1 ? d->label_size : 1));
   b->x = malloc(nx * sizeof(float));
-  b->y = malloc((size_t)batch * sizeof(int32_t)); /* int32_t and float labels alike */
+  b->y = malloc(ny * sizeof(int32_t)); /* int32_t and float labels alike */
   return b->x && b->y;
 }
 
@@ -80,7 +81,7 @@ static int evaluate(RtEngine *e, const RtDataset *d, int64_t batch, Batch *b, do
 
 int rt_evaluate(RtEngine *e, const RtDataset *d, int64_t batch, double *loss_mean, double *metric_means) {
   Batch b;
-  if (!batch_alloc(&b, batch, d->features)) {
+  if (!batch_alloc(&b, batch, d)) {
     fprintf(stderr, "error: out of memory for an evaluation batch of %lld samples\n", (long long)batch);
     batch_free(&b);
     return 1;
@@ -331,6 +332,32 @@ static int early_stop_update(const RtTrainOptions *o, RtEarlyStop *es, int64_t e
   return 0;
 }
 
+/* ---- the run's length and the lr schedule ---------------------------------------------- */
+
+int64_t rt_run_steps(int64_t n, int64_t batch, int64_t epochs, int64_t max_steps) {
+  int64_t per = (n + batch - 1) / (batch > 0 ? batch : 1);
+  int64_t all = epochs > 0 && per > 0 && epochs <= INT64_MAX / per ? epochs * per : INT64_MAX;
+  if (epochs <= 0) all = max_steps > 0 ? max_steps : 0;
+  return max_steps > 0 && max_steps < all ? max_steps : all;
+}
+
+double rt_schedule_lr(const RtSchedule *s, int64_t step, int64_t total) {
+  if (!s) return 1;
+  int64_t it = step > 0 ? step - 1 : 0;
+  switch (s->kind) {
+  case RT_SCHEDULE_STEP:
+    return pow(s->factor, (double)(it / (s->every > 0 ? s->every : 1)));
+  case RT_SCHEDULE_COSINE: {
+    if (it < s->warmup) return (double)(it + 1) / (double)s->warmup;
+    double span = (double)(total - s->warmup), ratio = span > 0 ? (double)(it - s->warmup) / span : 1;
+    if (ratio > 1) ratio = 1;
+    return s->min + (1 - s->min) * 0.5 * (1 + cos(M_PI * ratio));
+  }
+  default:
+    return 1;
+  }
+}
+
 /* ---- the loop ------------------------------------------------------------------------- */
 
 int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const RtTrainOptions *o) {
@@ -352,7 +379,7 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
   double *tmetrics = calloc((size_t)e->nmetrics + 1, sizeof(double));
   double *vmetrics = calloc((size_t)e->nmetrics + 1, sizeof(double));
   Batch b = {NULL, NULL};
-  if (!order || !msum || !tmetrics || !vmetrics || !batch_alloc(&b, B, train->features)) {
+  if (!order || !msum || !tmetrics || !vmetrics || !batch_alloc(&b, B, train)) {
     char size[32];
     rt_format_bytes(((double)B * (double)(train->features + 1) + (double)n * 2) * 4, size, sizeof size);
     train_error(o, "out of memory for a batch of %lld samples of %lld values and the order of %lld samples (%s)",
@@ -369,6 +396,8 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
   }
   Progress prog = {isatty(2) != 0, 0, 0};
   int64_t steps = o->start.steps, nbatches = (n + B - 1) / B, stride = rt_plot_stride(nbatches);
+  int64_t total = rt_run_steps(n, B, o->epochs, o->max_steps);
+  int64_t epochs = o->epochs > 0 ? o->epochs : (total + nbatches - 1) / nbatches; /* steps alone: as many as they need */
   bool stop = es && es->bad_epochs >= es->patience; /* resumed after it stopped early */
   RtTrainPos pos = {o->start.epoch > 0 ? o->start.epoch : 1, 0, steps, 0}; /* the latest position */
   /* For the final line: the last epoch's results, totals over all epochs. */
@@ -376,7 +405,7 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
   double all_train_s = 0, run_t0 = now_s();
   Figures last = {0};
 
-  for (int64_t epoch = pos.epoch; epoch <= o->epochs && rc == 0 && !stop; epoch++) {
+  for (int64_t epoch = pos.epoch; epoch <= epochs && rc == 0 && !stop; epoch++) {
     if (o->shuffle)
       rt_shuffle_order(o->seed, (uint64_t)epoch, n, order);
     else
@@ -396,6 +425,7 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
       }
       int64_t count = n - start < B ? n - start : B;
       rt_batch_gather(train, order, start, count, b.x, b.y);
+      if (o->schedule && e->scale_lr) e->scale_lr(e->self, rt_schedule_lr(o->schedule, steps + 1, total));
       double ls = 0;
       if (e->train_step(e->self, b.x, b.y, count, &ls, msum)) {
         rc = 1;
@@ -425,7 +455,7 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
         if (rt_signal_pending()) progress_clear(&prog);
         if ((rc = o->hook(o->hook_self, &pos, RT_TRAIN_STEP)) != 0) break;
       }
-      progress_draw(&prog, epoch, o->epochs, done, nbatches, loss / (double)seen, seen);
+      progress_draw(&prog, epoch, epochs, done, nbatches, loss / (double)seen, seen);
       if (o->max_steps > 0 && steps >= o->max_steps) {
         stop = true;
         break;

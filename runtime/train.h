@@ -13,6 +13,7 @@
 #define NNRT_TRAIN_H
 
 #include "data.h"
+#include "model.h" /* RtSchedule */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -40,6 +41,9 @@ typedef struct RtEngine {
   RtPredictFn predict_batch;       /* NULL when the model names no prediction */
   int64_t output_size;             /* values per prediction */
   const char *output_name;         /* the prediction's binding, for the CSV header */
+  /* The learning-rate schedule: the next training steps use the
+   * optimizer's lr times `multiplier`.  NULL = the engine has no lr. */
+  void (*scale_lr)(void *self, double multiplier);
 } RtEngine;
 
 /* A position in a run: where a checkpoint resumes. */
@@ -74,7 +78,7 @@ typedef struct RtEarlyStop {
 typedef int (*RtTrainHook)(void *self, const RtTrainPos *pos, RtTrainEvent event);
 
 typedef struct RtTrainOptions {
-  int64_t batch, epochs;
+  int64_t batch, epochs;   /* epochs 0: as many as max_steps needs */
   int64_t max_steps;       /* stop after this many training steps in all (resumed ones too); 0 = no limit */
   uint64_t seed;           /* shuffling: epoch e uses rt_shuffle_order(seed, e, ...) */
   bool shuffle;
@@ -92,7 +96,21 @@ typedef struct RtTrainOptions {
   RtEarlyStop *early;      /* early stopping on val_loss (needs val); NULL = none */
   const char *plot;        /* an SVG of the run's curves, rewritten after every epoch (plot.h); NULL = none */
   const char *model;       /* the model's name, the plot's title; NULL = none */
+  /* Appended for schedules: a multiplier of the lr at each step, over
+   * the run's length (rt_run_steps); NULL = constant. */
+  const RtSchedule *schedule;
 } RtTrainOptions;
+
+/* The steps a run takes: epochs of ceil(n / batch) steps, or max_steps
+ * when that is set and comes first (epochs 0: max_steps alone). */
+int64_t rt_run_steps(int64_t n, int64_t batch, int64_t epochs, int64_t max_steps);
+
+/* The schedule's multiplier of the lr for step `step` (from 1) of a run of
+ * `total` steps: constant 1; step(every, factor): factor^floor((step-1) /
+ * every); cosine(warmup, min): step / warmup during the warm-up, then
+ * from 1 down to min along half a cosine until the last step (nanoGPT's
+ * get_lr, with its iteration it = step - 1). */
+double rt_schedule_lr(const RtSchedule *s, int64_t step, int64_t total);
 
 /* Trains for o->epochs epochs (epochs count from 1).  test may be NULL or
  * empty (n == 0): no evaluation.  After each epoch prints
@@ -131,6 +149,18 @@ int rt_evaluate(RtEngine *e, const RtDataset *d, int64_t batch, double *loss_mea
 /* " test_loss=T test_NAME=V ...": the test fields of an epoch line, as
  * --eval prints them too. */
 void rt_print_test(FILE *out, const RtEngine *e, double test_loss, const double *metrics);
+
+/* --generate: continues `prompt` by `tokens` bytes, each drawn from the
+ * model's output at the last filled position of its input window of
+ * `context` tokens (runtime/generate.c); prints the prompt, the bytes and
+ * a newline on out.  Returns 0, or 1 after a message ("PROG: error: ..."). */
+typedef struct RtGenerateOptions {
+  const char *prompt;
+  int64_t tokens;
+  double temperature;      /* the logits' divisor; 0 = always the most likely byte */
+  uint64_t seed;           /* the draws' seed */
+} RtGenerateOptions;
+int rt_generate(RtEngine *e, int64_t context, const RtGenerateOptions *g, FILE *out, const char *prog);
 
 /* --predict: predicts every sample of `in` in batches of `batch` and writes
  * `path` (replaced whole, only after the last row): a header naming the

@@ -56,6 +56,9 @@ typedef struct Trainer {
   int nscalars;
   float *host;          /* [bcap] staging for reading losses and metrics back */
   void *no_labels;      /* [bcap] zero labels for --predict's batches (NULL until it runs) */
+  int32_t *tokens;      /* [bcap * features] an i32 input's values (text data), NULL for an f32 input */
+  int lr_hyper;         /* the hyper-parameter `lr` (the schedule scales it), -1 = none */
+  double lr;            /* its value before the schedule */
   int64_t steps;        /* training steps done */
   int graph;            /* the train plan at B = bcap: 0 not captured yet, 1 captured, -1 not used */
   RtGuardState *guard;  /* --check-numerics: checks after every train launch; NULL = off */
@@ -113,12 +116,19 @@ static bool check_desc(const RtModelDesc *m, const char *prog) {
   int roles[4] = {m->input_buf, m->label_buf, m->loss_buf, m->scalars_buf};
   for (int r = 0; r < 4; r++)
     if (roles[r] < -1 || roles[r] >= m->nbufs) return bad_desc(prog, "a role names an unknown buffer", r);
-  if (m->input_buf < 0 || m->bufs[m->input_buf].dtype != 0 || !m->bufs[m->input_buf].batched)
-    return bad_desc(prog, "the input must be a batched f32 buffer", m->input_buf);
+  if (m->input_buf < 0 || !m->bufs[m->input_buf].batched)
+    return bad_desc(prog, "the input must be a batched buffer", m->input_buf);
   if (m->loss_buf < 0 || !per_sample(m, m->loss_buf, 0))
     return bad_desc(prog, "the loss must be a per-sample f32 scalar", m->loss_buf);
-  if (m->label_buf >= 0 && !per_sample(m, m->label_buf, -1))
-    return bad_desc(prog, "the label must be a per-sample scalar", m->label_buf);
+  if (m->label_buf >= 0 && !m->bufs[m->label_buf].batched)
+    return bad_desc(prog, "the label must be a batched buffer", m->label_buf);
+  if (m->data_kind != RT_DATA_TEXT && (m->bufs[m->input_buf].dtype != 0 || (m->label_buf >= 0 &&
+                                                                        !per_sample(m, m->label_buf, -1))))
+    return bad_desc(prog, "the input must be f32 and the label a per-sample scalar", m->input_buf);
+  if (m->data_kind == RT_DATA_TEXT &&
+      (m->context < 1 || m->bufs[m->input_buf].dtype != 1 || buf_numel(&m->bufs[m->input_buf]) != m->context ||
+       (m->label_buf >= 0 && (m->bufs[m->label_buf].dtype != 1 || buf_numel(&m->bufs[m->label_buf]) != m->context))))
+    return bad_desc(prog, "text data needs an i32 input and label of the context's size", m->input_buf);
   if (m->output_buf < -1 || m->output_buf >= m->nbufs ||
       (m->output_buf >= 0 && (m->bufs[m->output_buf].kind != RT_BUF_OUTPUT || m->bufs[m->output_buf].dtype != 0 ||
                               !m->bufs[m->output_buf].batched)))
@@ -399,8 +409,14 @@ static int run_batch(Trainer *t, bool train, const float *x, const void *y, int6
                      double *metrics) {
   const RtModelDesc *m = t->m;
   RtError err;
-  int rc = rt_mem_write(t->dev, t->mem[m->input_buf], 0, x, (size_t)(n * t->features) * sizeof(float), &err);
-  if (rc == 0 && m->label_buf >= 0) rc = rt_mem_write(t->dev, t->mem[m->label_buf], 0, y, (size_t)n * 4, &err);
+  const void *in = x;
+  if (t->tokens) { /* an i32 input (text): the loaders give every input as f32 values */
+    for (int64_t i = 0; i < n * t->features; i++) t->tokens[i] = (int32_t)x[i];
+    in = t->tokens;
+  }
+  int rc = rt_mem_write(t->dev, t->mem[m->input_buf], 0, in, (size_t)(n * t->features) * 4, &err);
+  if (rc == 0 && m->label_buf >= 0)
+    rc = rt_mem_write(t->dev, t->mem[m->label_buf], 0, y, (size_t)(n * buf_numel(&m->bufs[m->label_buf])) * 4, &err);
   /* step counts from 1; an evaluation sees the step the next update would be */
   t->scalars[0] = (float)(t->steps + 1);
   t->scalars[1] = (float)n;
@@ -423,7 +439,8 @@ static int run_batch(Trainer *t, bool train, const float *x, const void *y, int6
 static int engine_predict(void *self, const float *x, int64_t n, float *out) {
   Trainer *t = self;
   const RtModelDesc *m = t->m;
-  if (!t->no_labels && !(t->no_labels = calloc((size_t)t->bcap, 4))) {
+  int64_t per = m->label_buf >= 0 ? buf_numel(&m->bufs[m->label_buf]) : 1;
+  if (!t->no_labels && !(t->no_labels = calloc((size_t)(t->bcap * per), 4))) {
     rt_trainer_error(t->prog, "out of memory");
     return 1;
   }
@@ -436,6 +453,12 @@ static int engine_predict(void *self, const float *x, int64_t n, float *out) {
     return 1;
   }
   return 0;
+}
+
+/* The schedule: lr times the multiplier from the next step on. */
+static void engine_scale_lr(void *self, double multiplier) {
+  Trainer *t = self;
+  if (t->lr_hyper >= 0) t->scalars[2 + t->lr_hyper] = (float)(t->lr * multiplier);
 }
 
 static int engine_step(void *self, const float *x, const void *y, int64_t n, double *loss, double *metrics) {
@@ -451,16 +474,16 @@ static int engine_eval(void *self, const float *x, const void *y, int64_t n, dou
 static bool load_data(Trainer *t, const RtTrainerOptions *o, int64_t budget, RtDataset *train, RtDataset *test) {
   const RtModelDesc *m = t->m;
   RtError err;
-  if (m->data_kind != RT_DATA_IDX && m->data_kind != RT_DATA_CSV) {
+  if (m->data_kind != RT_DATA_IDX && m->data_kind != RT_DATA_CSV && m->data_kind != RT_DATA_TEXT) {
     rt_trainer_error(t->prog, "the train block of model '%s' names no data source", m->name);
     return false;
   }
-  if (o->test && m->data_kind != RT_DATA_CSV) {
+  if (o->test && m->data_kind == RT_DATA_IDX) {
     rt_trainer_error(t->prog, "--test takes a CSV file; IDX data is tested on the t10k files of its directory");
     return false;
   }
   RtDataSpec spec = {(RtDataKind)m->data_kind, o->data ? o->data : m->data_path, o->test ? o->test : m->test_path,
-                     m->label_column, m->scale};
+                     m->label_column, m->scale, m->context};
   RtDataExpect expect = {t->features, m->data_kind == RT_DATA_IDX ? RT_LABEL_I32 : RT_LABEL_F32, 0, budget};
   if (m->label_buf >= 0) {
     expect.label_type = m->bufs[m->label_buf].dtype == 1 ? RT_LABEL_I32 : RT_LABEL_F32;
@@ -582,6 +605,7 @@ static void trainer_free(Trainer *t) {
   free(t->scalars);
   free(t->host);
   free(t->no_labels);
+  free(t->tokens);
 }
 
 int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
@@ -672,6 +696,13 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
   }
   if (!rt_trainer_hypers(&o, m, base, hypers)) goto done;
   for (int i = 0; i < m->nhypers; i++) t.scalars[2 + i] = (float)hypers[i];
+  t.lr_hyper = -1;
+  for (int i = 0; i < m->nhypers; i++)
+    if (!strcmp(m->hyper_names[i], "lr")) t.lr_hyper = i, t.lr = hypers[i];
+  if (m->bufs[m->input_buf].dtype == 1 && !(t.tokens = calloc((size_t)(t.bcap * t.features), sizeof *t.tokens))) {
+    rt_trainer_error(prog, "out of memory");
+    goto done;
+  }
   t.scalars[3 + m->nhypers] = (float)rt_rng_key16(seed); /* dropout's Philox key, as the interpreter's */
   int64_t data_budget; /* what the memory limit leaves for the data */
   if (!rt_guard_memory(m, t.bcap, t.nscalars, &o, prog, &data_budget) || !open_device(&t, &o) || !alloc_buffers(&t) ||
@@ -686,8 +717,9 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
   rt_checkpoint_free(&ck); /* its tensors are on the device now (its fields stay) */
   if (o.predict) { /* the inputs to predict, not the training data */
     if (m->data_kind != RT_DATA_IDX && m->data_kind != RT_DATA_CSV) {
-      rt_trainer_error(prog, "--predict reads inputs in the format of the train block's data, but model '%s' names "
-                       "no data source", m->name);
+      rt_trainer_error(prog, m->data_kind == RT_DATA_TEXT ? "--predict reads IDX or CSV inputs; model '%s' is trained "
+                       "on text (--generate writes text with it)" : "--predict reads inputs in the format of the "
+                       "train block's data, but model '%s' names no data source", m->name);
       goto done;
     }
     RtDataExpect expect = {t.features, RT_LABEL_NONE, 0, data_budget};
@@ -701,8 +733,16 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
       goto done;
     }
     RtEngine engine = {&t, m->nmetrics, m->metric_names, engine_step, engine_eval, engine_predict,
-                       buf_numel(&m->bufs[m->output_buf]), m->output_name};
+                       buf_numel(&m->bufs[m->output_buf]), m->output_name, NULL};
     rc = rt_predict(&engine, &test, t.bcap, o.output, prog);
+    goto done;
+  }
+  if (o.generate) {
+    RtEngine engine = {&t, m->nmetrics, m->metric_names, engine_step, engine_eval, engine_predict,
+                       buf_numel(&m->bufs[m->output_buf]), m->output_name, NULL};
+    RtGenerateOptions g = {o.generate, o.tokens >= 0 ? o.tokens : 256, o.temperature >= 0 ? o.temperature : 1,
+                           seed};
+    rc = rt_generate(&engine, t.features, &g, stdout, prog);
     goto done;
   }
   if (!load_data(&t, &o, data_budget, &train, &test)) goto done;
@@ -720,14 +760,14 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
   if (o.check_numerics) t.guard = &guard;
   t.last_good = &saver.last_good;
 
-  RtEngine engine = {&t, m->nmetrics, m->metric_names, engine_step, engine_eval, NULL, 0, NULL};
+  RtEngine engine = {&t, m->nmetrics, m->metric_names, engine_step, engine_eval, NULL, 0, NULL, engine_scale_lr};
   if (o.eval) {
     rc = evaluate_only(&t, &engine, &test, o.load);
     goto done;
   }
   RtTrainOptions to = {.batch = t.bcap,
                        .epochs = o.epochs >= 0 ? o.epochs : resumed ? ck.epochs : m->epochs,
-                       .max_steps = o.steps > 0 ? o.steps : resumed ? ck.max_steps : 0,
+                       .max_steps = o.steps > 0 ? o.steps : resumed ? ck.max_steps : m->steps,
                        .seed = seed,
                        .shuffle = resumed ? ck.shuffle : m->shuffle && !o.no_shuffle,
                        .metrics_csv = o.metrics,
@@ -736,7 +776,8 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
                        .val = &val,
                        .early = saver.early,
                        .plot = o.plot,
-                       .model = m->name};
+                       .model = m->name,
+                       .schedule = m->schedule.kind != RT_SCHEDULE_CONSTANT ? &m->schedule : NULL};
   if (resumed) {
     t.steps = ck.pos.steps;
     to.start = ck.pos;

@@ -96,6 +96,11 @@ void rt_trainer_usage(FILE *f, const RtModelDesc *m, const char *prog) {
   fprintf(f, "  --predict PATH      with --load and --output: predict the inputs of PATH (IDX: a directory's\n"
              "                      test images or an images file; CSV: a file of feature columns)\n");
   fprintf(f, "  --output FILE       --predict's CSV: a header, then one row of the output's values per sample\n");
+  if (m->data_kind == RT_DATA_TEXT) {
+    fprintf(f, "  --generate PROMPT   with --load: print PROMPT and the bytes the model writes after it\n");
+    fprintf(f, "  --tokens N          bytes --generate writes (default 256)\n");
+    fprintf(f, "  --temperature T     divide the logits by T before each draw; 0 = the most likely byte (default 1)\n");
+  }
   fprintf(f, "\nCheckpoints and checks:\n");
   fprintf(f, "  --checkpoint DIR    save DIR/" "checkpoint.safetensors (atomically) as training goes\n");
   fprintf(f, "  --checkpoint-every N  every N steps (default: at the end of every epoch)\n");
@@ -125,13 +130,13 @@ static const char *const option_names[] = {
     "--data",   "--test",    "--no-shuffle", "--threads",   "--device",  "--metrics",
     "--save",   "--list-devices", "--help", "--version",    "--cl-binary", "--save-cl-binary", "--checkpoint", "--checkpoint-every", "--resume", "--check-numerics",
     "--max-memory", "--overwrite-checkpoint", "--load", "--eval", "--predict", "--output", "--validation",
-    "--early-stop", "--plot", NULL};
+    "--early-stop", "--plot", "--generate", "--tokens", "--temperature", NULL};
 
 static const char *const with_value[] = {"--epochs", "--batch",  "--steps",  "--lr",      "--hyper", "--seed",
                                          "--data",   "--test",   "--threads", "--device", "--metrics", "--save",
                                          "--cl-binary", "--save-cl-binary", "--checkpoint", "--checkpoint-every",
                                          "--resume", "--max-memory", "--load", "--predict", "--output", "--validation",
-                                         "--early-stop", "--plot", NULL};
+                                         "--early-stop", "--plot", "--generate", "--tokens", "--temperature", NULL};
 
 /* Levenshtein distance, for suggestions (names are short: at most 63). */
 static int edit_distance(const char *a, const char *b) {
@@ -219,6 +224,8 @@ int rt_trainer_parse(int argc, char **argv, const RtModelDesc *m, const char *pr
   o->prog = prog;
   o->epochs = o->batch = o->seed = -1;
   o->validation = -1;
+  o->tokens = -1;
+  o->temperature = -1;
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];
     if (arg[0] != '-' || arg[1] != '-') {
@@ -345,6 +352,16 @@ int rt_trainer_parse(int argc, char **argv, const RtModelDesc *m, const char *pr
       o->eval = true;
     } else if (!strcmp(name, "--predict")) {
       o->predict = value;
+    } else if (!strcmp(name, "--generate")) {
+      o->generate = value;
+    } else if (!strcmp(name, "--tokens")) {
+      if (!int_value(prog, name, value, 0, INT64_C(1) << 31, &o->tokens)) return 1;
+    } else if (!strcmp(name, "--temperature")) {
+      if (!real_value(prog, name, value, &o->temperature)) return 1;
+      if (!(o->temperature >= 0 && o->temperature <= 1e6)) {
+        rt_trainer_error(prog, "option '--temperature' needs a number from 0 to 1e6, found '%s'", value);
+        return 1;
+      }
     } else if (!strcmp(name, "--output")) {
       o->output = value;
     } else if (!strcmp(name, "--overwrite-checkpoint")) {
@@ -399,6 +416,30 @@ int rt_trainer_parse(int argc, char **argv, const RtModelDesc *m, const char *pr
   if (o->predict && (o->save || o->checkpoint || o->metrics || o->plot)) {
     rt_trainer_error(prog, "--predict trains nothing, so %s has nothing to write", o->save ? "--save" : o->checkpoint ?
                      "--checkpoint" : o->metrics ? "--metrics" : "--plot");
+    return 1;
+  }
+  if ((o->tokens >= 0 || o->temperature >= 0) && !o->generate) {
+    rt_trainer_error(prog, "%s sets --generate's text; give --generate PROMPT too", o->tokens >= 0 ? "--tokens" :
+                     "--temperature");
+    return 1;
+  }
+  if (o->generate && (o->eval || o->predict)) {
+    rt_trainer_error(prog, "--generate and %s are two runs; give one", o->eval ? "--eval" : "--predict");
+    return 1;
+  }
+  if (o->generate && !o->load) {
+    rt_trainer_error(prog, "--generate needs --load FILE (the weights to write with)");
+    return 1;
+  }
+  if (o->generate && (o->save || o->checkpoint || o->metrics || o->plot)) {
+    rt_trainer_error(prog, "--generate trains nothing, so %s has nothing to write", o->save ? "--save" :
+                     o->checkpoint ? "--checkpoint" : o->metrics ? "--metrics" : "--plot");
+    return 1;
+  }
+  if (o->generate && (m->data_kind != RT_DATA_TEXT || m->output_buf < 0)) {
+    rt_trainer_error(prog, m->data_kind != RT_DATA_TEXT ? "--generate writes text with a model trained on text "
+                     "data; model '%s' is not" : "model '%s' names no prediction: add `output NAME` (its logits) "
+                     "and build it again", m->name ? m->name : "?");
     return 1;
   }
   if (o->predict && m->output_buf < 0) {

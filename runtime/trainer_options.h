@@ -48,6 +48,9 @@ typedef struct RtTrainerOptions {
   double validation;           /* --validation F: the held-out fraction, 0 = none; -1 = the train block's */
   int64_t early_stop;          /* --early-stop N: epochs without a better val_loss; 0 = never */
   const char *plot;            /* --plot FILE.svg; NULL = none */
+  const char *generate;        /* --generate PROMPT: text from the --load weights; NULL = none */
+  int64_t tokens;              /* --tokens N: bytes --generate writes (-1 = 256) */
+  double temperature;          /* --temperature T (-1 = 1) */
 } RtTrainerOptions;
 
 /* Parses argv for the model m (prog names the program in messages).  Returns -1 to go on training, else the exit

@@ -81,6 +81,16 @@ try:
 except (OSError, subprocess.SubprocessError):
     pass
 
+# PyTorch (Debian's python3-torch, seen only by /usr/bin/python3): the
+# oracle of the optimizer and schedule tests (test/E2E/optimizer-torch.test).
+try:
+    if subprocess.run(["/usr/bin/python3", "-c", "import torch"], stdout=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL, timeout=120).returncode == 0:
+        config.available_features.add("torch")
+        config.substitutions.append(("%torch-python", "/usr/bin/python3"))
+except (OSError, subprocess.SubprocessError):
+    pass
+
 # NumPy, the oracle of numeric tests (test/Inputs/check-reductions.py): in
 # lit's Python, else in Debian's (python3-torch brings python3-numpy).
 for py in (config.python, "/usr/bin/python3"):

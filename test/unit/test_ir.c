@@ -418,7 +418,7 @@ static void test_golden(void) {
   s.value = 0.001;
   ir_add_symbol(m, s);
   m->train = (TrainSpec){true, DATA_IDX, "/usr/share/datasets/fashion-mnist", NULL, NULL, 1 / 255.0, 32, 5, 1,
-                         true, "adam", 0};
+                         true, "adam", 0, 0, 0, {SCHEDULE_CONSTANT, 0, 0, 0, 0}};
   ValueId x = ir_leaf(m, OP_INPUT, sx, ir_loc(m, fu, 2, 10, 0));
   ValueId w = ir_leaf(m, OP_PARAM, sw, ir_loc(m, fs, 20, 3, call));
   ValueId mm = ir_op2(m, OP_MATMUL, x, w, ir_loc(m, fs, 21, 12, call));

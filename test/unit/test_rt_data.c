@@ -104,7 +104,7 @@ static void expect_idx_error(const char *dir, const RtDataExpect *ex, const char
                              int line) {
   RtDataset d;
   RtError err = {{0}};
-  RtDataSpec spec = {RT_DATA_IDX, dir, NULL, NULL, 1};
+  RtDataSpec spec = {RT_DATA_IDX, dir, NULL, NULL, 1, 0};
   int rc = rt_data_load(&spec, false, ex, &d, &err);
   checks++;
   if (verbose) printf("  %s\n", err.msg);
@@ -117,7 +117,7 @@ static void expect_idx_error(const char *dir, const RtDataExpect *ex, const char
 /* ---- IDX ------------------------------------------------------------------------ */
 
 static void test_fashion_small(void) {
-  RtDataSpec spec = {RT_DATA_IDX, "Inputs/fashion-small", NULL, NULL, 1.0 / 255};
+  RtDataSpec spec = {RT_DATA_IDX, "Inputs/fashion-small", NULL, NULL, 1.0 / 255, 0};
   RtDataExpect ex = {784, RT_LABEL_I32, 10, 0};
   RtDataset d;
   RtError err;
@@ -151,7 +151,7 @@ static void test_fashion_full(void) {
     check_note("%s not installed, skipping the full-size check", dir);
     return;
   }
-  RtDataSpec spec = {RT_DATA_IDX, dir, NULL, NULL, 1.0 / 255};
+  RtDataSpec spec = {RT_DATA_IDX, dir, NULL, NULL, 1.0 / 255, 0};
   RtDataExpect ex = {784, RT_LABEL_I32, 10, 0};
   RtDataset d;
   RtError err;
@@ -173,7 +173,7 @@ static void test_fashion_full(void) {
 static void test_idx_good_small(void) {
   const char *dir = fresh_dir("good");
   good_split(dir, false);
-  RtDataSpec spec = {RT_DATA_IDX, dir, NULL, NULL, 0.5};
+  RtDataSpec spec = {RT_DATA_IDX, dir, NULL, NULL, 0.5, 0};
   RtDataset d;
   RtError err;
   int rc = rt_data_load(&spec, false, &small_expect, &d, &err);
@@ -387,7 +387,7 @@ static void test_idx_errors(void) {
   IDX_ERROR(dir, &small_expect, LB, "not found");
   IDX_ERROR("/nonexistent/nnc-data", &small_expect, "/nonexistent/nnc-data", "no such file");
   {
-    RtDataSpec spec = {RT_DATA_IDX, dir, NULL, NULL, 1};
+    RtDataSpec spec = {RT_DATA_IDX, dir, NULL, NULL, 1, 0};
     RtDataset d;
     RtError err;
     int rc = rt_data_load(&spec, true, &small_expect, &d, &err);
@@ -415,7 +415,7 @@ static void test_idx_errors(void) {
   fclose(f);
   RtDataset d;
   RtError err;
-  RtDataSpec spec = {RT_DATA_IDX, dir, NULL, NULL, 1};
+  RtDataSpec spec = {RT_DATA_IDX, dir, NULL, NULL, 1, 0};
   int rc = rt_data_load(&spec, false, &small_expect, &d, &err);
   CHECK(rc == 0 && d.n == 1000, "corrupt-test baseline loads: %s", err.msg);
   if (rc == 0) rt_data_free(&d);
@@ -548,7 +548,7 @@ static void test_mem(void) {
   int agree = 0, tried = 0;
   for (size_t n = 0; n <= ga.n; n++, tried++) {
     write_file(path_in(dir, "train-images-idx3-ubyte.gz"), ga.p, n, false);
-    RtDataSpec spec = {RT_DATA_IDX, dir, NULL, NULL, 1};
+    RtDataSpec spec = {RT_DATA_IDX, dir, NULL, NULL, 1, 0};
     RtError e1 = {{0}}, e2 = {{0}};
     RtDataset d1, d2;
     int r1 = rt_data_load(&spec, false, &small_expect, &d1, &e1);
@@ -585,7 +585,7 @@ static void test_mem(void) {
   unsigned char *fl = slurp("Inputs/fashion-small/train-labels-idx1-ubyte.gz", &nl);
   if (fi && fl) {
     RtMemFile mi = {"i.gz", fi, ni, true}, ml = {"l.gz", fl, nl, true};
-    RtDataSpec spec = {RT_DATA_IDX, "Inputs/fashion-small", NULL, NULL, 1};
+    RtDataSpec spec = {RT_DATA_IDX, "Inputs/fashion-small", NULL, NULL, 1, 0};
     RtDataset d1;
     int r1 = rt_data_load(&spec, false, NULL, &d1, &err);
     rc = rt_idx_parse_mem(&mi, &ml, 1, NULL, &d, &err);
@@ -640,7 +640,7 @@ static const char *csv_file(const char *name, const char *text) {
 }
 
 static int csv_load(const char *path, const char *label, const RtDataExpect *ex, RtDataset *d, RtError *err) {
-  RtDataSpec spec = {RT_DATA_CSV, path, NULL, label, 1};
+  RtDataSpec spec = {RT_DATA_CSV, path, NULL, label, 1, 0};
   return rt_data_load(&spec, false, ex, d, err);
 }
 
@@ -668,7 +668,7 @@ static void test_csv(void) {
   const char *p = csv_file("h.csv", "a,y,b\n1,0.5,2\n3,1.5,4\n");
 
   /* A scale that is inf or 0 as f32 (the inputs' type) is refused, naming it. */
-  RtDataSpec big = {RT_DATA_CSV, p, NULL, "y", 1e39}, tiny = {RT_DATA_CSV, p, NULL, "y", 1e-50};
+  RtDataSpec big = {RT_DATA_CSV, p, NULL, "y", 1e39, 0}, tiny = {RT_DATA_CSV, p, NULL, "y", 1e-50, 0};
   rc = rt_data_load(&big, false, &f2, &d, &err);
   CHECK(rc == -1 && strstr(err.msg, "h.csv: scale 1e+39 is out of range for f32 (from 1.17549e-38 to 3.40282e+38 in "
                                     "magnitude)"),
@@ -694,7 +694,7 @@ static void test_csv(void) {
   /* No header, label = last column by default; comments, blank lines,
    * quotes, CRLF, spaces, scale. */
   p = csv_file("nh.csv", "# a comment\r\n1, \"2\" ,0\r\n\r\n  # another\r\n\"3\",4,2\r\n\r\n\n");
-  RtDataSpec spec = {RT_DATA_CSV, p, NULL, NULL, 10};
+  RtDataSpec spec = {RT_DATA_CSV, p, NULL, NULL, 10, 0};
   rc = rt_data_load(&spec, false, &c2, &d, &err);
   CHECK(rc == 0, "no header: %s", err.msg);
   if (rc == 0) {
@@ -749,7 +749,7 @@ static void test_csv(void) {
 
   /* The committed regression set. */
   RtDataExpect r8 = {8, RT_LABEL_F32, 0, 0};
-  RtDataSpec rs = {RT_DATA_CSV, "Inputs/regression/train.csv", "Inputs/regression/test.csv", "target", 1};
+  RtDataSpec rs = {RT_DATA_CSV, "Inputs/regression/train.csv", "Inputs/regression/test.csv", "target", 1, 0};
   rc = rt_data_load(&rs, false, &r8, &d, &err);
   CHECK(rc == 0 && d.n == 1000 && d.features == 8 && d.yf, "regression train: %s", err.msg);
   if (rc == 0) {
@@ -765,6 +765,42 @@ static void test_csv(void) {
   CHECK(rc == 1 && d.n == 0 && !d.x, "no test_path: rc %d", rc);
 }
 
+/* Text: windows and the bytes after them, the splits, the vocabulary bound. */
+static void test_text(void) {
+  RtDataExpect e4 = {4, RT_LABEL_I32, 0, 0};
+  RtDataset d, v;
+  RtError err;
+  /* 20 bytes: 18 of training text (14 windows of 4), 2 of test text (none). */
+  const char *p = csv_file("t.txt", "abcdefghijklmnopqrs\n");
+  RtDataSpec spec = {RT_DATA_TEXT, p, NULL, NULL, 1, 4};
+  int rc = rt_data_load(&spec, false, &e4, &d, &err);
+  CHECK(rc == 0 && d.n == 14 && d.features == 4 && d.label_size == 4, "text train: %s n %lld", err.msg, (long long)d.n);
+  if (rc == 0) {
+    float x[8];
+    int32_t y[8];
+    int64_t order[2] = {13, 0};
+    rt_batch_gather(&d, order, 0, 2, x, y);
+    CHECK(x[0] == 'n' && x[3] == 'q' && y[0] == 'o' && y[3] == 'r' && x[4] == 'a' && y[7] == 'e', "text windows");
+    /* Validation: the last 5 of 18 bytes, one window of 4 and the byte after it; 13 bytes (9 windows) stay. */
+    rc = rt_data_hold_out(&d, 0.25, "validation", &v, &err);
+    CHECK(rc == 0 && v.n == 1 && d.n == 9 && v.stride == 4, "text hold-out: %s", err.msg);
+    rt_data_free(&d);
+  }
+  rc = rt_data_load(&spec, true, &e4, &d, &err);
+  CHECK(rc == -1 && strstr(err.msg, "t.txt: its last 10% (the test text) has 2 bytes, too few for one window of "
+                                    "context 4 and the byte after it"), "text test split: %s", err.msg);
+  /* A byte at or above the model's vocabulary is refused as a label. */
+  RtDataExpect bound = {4, RT_LABEL_I32, 'q', 0};
+  rc = rt_data_load(&spec, false, &bound, &d, &err);
+  CHECK(rc == -1 && strstr(err.msg, "t.txt: byte 113 at offset 16 is not a token of the model's 113"),
+        "text bound: %s", err.msg);
+  /* The input's size must be the context. */
+  RtDataExpect e5 = {5, RT_LABEL_I32, 0, 0};
+  rc = rt_data_load(&spec, false, &e5, &d, &err);
+  CHECK(rc == -1 && strstr(err.msg, "the model's input has 5 values, but text windows have 4 bytes"), "text size: %s",
+        err.msg);
+}
+
 int main(void) {
   verbose = getenv("VERBOSE") != NULL;
   const char *base = getenv("TMPDIR");
@@ -778,6 +814,7 @@ int main(void) {
   test_idx_good_small();
   test_idx_errors();
   test_csv();
+  test_text();
   test_mem();
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
