@@ -12,6 +12,7 @@
 #include "driver/check.h"
 #include "driver/host.h"
 #include "driver/memory.h"
+#include "driver/onnx.h"
 #include "driver/options.h"
 #include "driver/run.h"
 #include "frontend/ast.h"
@@ -293,7 +294,7 @@ int main(int argc, char **argv) {
   if (from_kir) { /* what needs the graph IR */
     char what[96] = "";
     if (opts.gradcheck || opts.run) snprintf(what, sizeof what, "%s", opts.gradcheck ? "--gradcheck" : "--run");
-    else if (opts.emit == EMIT_AST || opts.emit == EMIT_IR || opts.emit == EMIT_DOT)
+    else if (opts.emit == EMIT_AST || opts.emit == EMIT_IR || opts.emit == EMIT_DOT || opts.emit == EMIT_ONNX)
       snprintf(what, sizeof what, "--emit=%s", opts.emit_name);
     else if (opts.stop_after && !kpass_find(opts.stop_after))
       snprintf(what, sizeof what, "--stop-after=%s", opts.stop_after);
@@ -360,6 +361,10 @@ int main(int argc, char **argv) {
     if (opts.verify) return finish();
     if (stopped || opts.emit == EMIT_IR || opts.emit == EMIT_DOT) {
       emit_text(m, NULL);
+      return finish();
+    }
+    if (opts.emit == EMIT_ONNX) { /* the prediction with the trained weights (driver/onnx.c) */
+      onnx_write(m, opts.weights, opts.output);
       return finish();
     }
     if (opts.run) status = run_training(m, &opts); /* --run: train in the interpreter (driver/run.c) */

@@ -8,6 +8,8 @@
  */
 #include "driver/options.h"
 
+#include "driver/onnx.h"
+
 #include "codegen/backend.h"
 #include "support/diag.h"
 #include "passes/pass.h"
@@ -177,8 +179,11 @@ static const OptionDef options[] = {
     TEXT("--target", "NAME", target, "the target: {targets} (default {default}), or a plugin's (see --list-targets)"),
     CALL("--emit", "KIND", set_emit,
          "ast: the syntax tree; ir: the graph IR (text); dot: the graph IR for Graphviz; kernels: the kernel IR "
-         "after lowering, as the target schedules it; or what the target writes ({emits}), which implies the first "
-         "target that writes it (without --emit: a trainer executable, -o default 'train')"),
+         "after lowering, as the target schedules it; onnx: the prediction as an ONNX model, with --weights; or "
+         "what the target writes ({emits}), which implies the first target that writes it (without --emit: a "
+         "trainer executable, -o default 'train')"),
+    TEXT("--weights", "FILE", weights,
+         "the trained parameters --emit=onnx writes into the model (a --save file or a checkpoint)"),
     SHORTHAND("--cpu", "NAME", "cpu", 0,
               "the CPU to generate code for (an LLVM CPU name such as x86-64-v3 or skylake-avx512; default: this "
               "host)"),
@@ -320,7 +325,7 @@ static int apply(Options *o, const OptionDef *d, const char *value) {
 static int set_emit(Options *o, const OptionDef *d, const char *value) {
   (void)d;
   static const struct { const char *name; EmitKind kind; } own[] = {
-      {"ast", EMIT_AST}, {"ir", EMIT_IR}, {"dot", EMIT_DOT}, {"kernels", EMIT_KERNELS}};
+      {"ast", EMIT_AST}, {"ir", EMIT_IR}, {"dot", EMIT_DOT}, {"kernels", EMIT_KERNELS}, {"onnx", EMIT_ONNX}};
   o->emit_name = value;
   o->emit = EMIT_BACKEND; /* a kind the target writes: checked with the target */
   for (size_t i = 0; i < sizeof own / sizeof *own; i++)
@@ -640,6 +645,26 @@ static void list_targets(void) {
   }
 }
 
+/* --emit=onnx and --weights go together, with -o FILE, in an nnc built with ONNX. */
+static bool onnx_options_valid(const Options *o) {
+  if (o->emit != EMIT_ONNX) {
+    if (o->weights) bad("--weights goes with --emit=onnx (a trainer loads weights with --load FILE)");
+    return !o->weights;
+  }
+  const char *why = onnx_unavailable();
+  if (why)
+    bad("%s", why);
+  else if (!o->weights)
+    bad("--emit=onnx needs the trained weights: --weights FILE (a --save file or a checkpoint)");
+  else if (!o->output || !strcmp(o->output, "-"))
+    bad("--emit=onnx writes a file: give it with -o FILE.onnx");
+  else if (o->run || o->gradcheck)
+    bad("--emit=onnx cannot be combined with %s", o->run ? "--run" : "--gradcheck");
+  else
+    return true;
+  return false;
+}
+
 /* ---- parsing ------------------------------------------------------------------------------------ */
 
 int options_parse(int argc, char **argv, Options *o) {
@@ -714,7 +739,7 @@ int options_parse(int argc, char **argv, Options *o) {
     fputs("nnc: error: no input file (try 'nnc --help')\n", stderr);
     return 1;
   }
-  if (!resolve_target(o)) return 1;
+  if (!resolve_target(o) || !onnx_options_valid(o)) return 1;
   if ((o->checkpoint || o->resume) && !o->run) {
     bad("--checkpoint and --resume go with --run here; a built trainer takes them too (./train --checkpoint DIR)");
     return 1;

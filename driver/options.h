@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 typedef enum { EMIT_NONE, EMIT_AST, EMIT_IR, EMIT_DOT, EMIT_KERNELS,
+               EMIT_ONNX,   /* the prediction as an ONNX model (driver/onnx.c) */
                EMIT_BACKEND /* a kind the target's backend writes (emit_name; NncBackend.emits) */ } EmitKind;
 typedef enum { COLOR_AUTO, COLOR_ALWAYS, COLOR_NEVER } ColorMode;
 
@@ -27,6 +28,7 @@ typedef struct Options {
   const char *passes;          /* --passes=a,b: run exactly these */
   const char *kernel_passes;   /* --kernel-passes=a,b: run exactly these kernel passes */
   const char *model;           /* --model */
+  const char *weights;         /* --weights FILE: the parameters --emit=onnx writes */
   int opt_level;               /* -O0..-O3 */
   bool verbose, stats, verify;
   ColorMode color;

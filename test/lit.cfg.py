@@ -102,3 +102,21 @@ for py in (config.python, "/usr/bin/python3"):
             break
     except (OSError, subprocess.SubprocessError):
         pass
+
+# ONNX export: nnc built with it (CMakeLists.txt), an nnc without it for
+# the message such a build gives, and onnxruntime (from PyPI, which
+# .ci/bootstrap installs) in Debian's Python to run the models.
+if getattr(config, "onnx", "OFF").upper() in ("ON", "1", "TRUE", "YES"):
+    config.available_features.add("onnx-export")
+    # protoc-c prints a model as text: --decode=onnx.ModelProto with onnx.proto
+    proto = config.onnx_proto
+    config.substitutions.append(("%onnx-decode", "%s --proto_path=%s --decode=onnx.ModelProto %s" % (
+        config.protoc_c, os.path.dirname(proto), proto)))
+config.substitutions.append(("%no-onnx-nnc", config.nnc_without_onnx))
+try:
+    if subprocess.run(["/usr/bin/python3", "-c", "import onnxruntime"], stdout=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL, timeout=120).returncode == 0:
+        config.available_features.add("onnxruntime")
+        config.substitutions.append(("%onnx-python", "/usr/bin/python3"))
+except (OSError, subprocess.SubprocessError):
+    pass
