@@ -298,32 +298,53 @@ static Value b_reshape(Elab *e, const Expr *call, CallArgs *ca) {
   return retype(e, OP_RESHAPE, x, t, loc);
 }
 
-/* transpose(x) reverses the axes; transpose(x, [p, ...]) permutes them. */
+/* transpose(x) reverses the axes; transpose(x, [p, ...]) or
+ * transpose(x, perm = [p, ...]) permutes them: result axis i is x's axis
+ * p_i (negative entries count from the end). */
 static Value b_transpose(Elab *e, const Expr *call, CallArgs *ca) {
   SrcLoc loc = call->loc;
-  Value x = ca->pos[0];
+  Value x = ca->pos[0], *perm = named_arg(ca, "perm");
+  if (ca->npos == 2) {
+    if (perm) {
+      elab_error(e, perm->loc, "transpose's permutation is given twice");
+      return value_error(loc);
+    }
+    perm = &ca->pos[1];
+  }
   if (!tensor_arg(e, &x, DT_F32)) return value_error(loc);
   int rank = elab_vtype(e, x)->rank;
   Node attrs;
   memset(&attrs, 0, sizeof attrs);
-  if (ca->npos == 2) {
-    Value p = ca->pos[1];
+  if (perm) {
+    Value p = *perm;
     if (p.kind != V_LIST || p.nitems != (uint32_t)rank) {
-      elab_error(e, p.loc, "transpose needs a permutation of %d axes", rank);
+      char buf[96];
+      elab_error(e, p.loc, "transpose needs a permutation of the %d axes of %s, found %s", rank,
+                 shape_str(elab_vtype(e, x), buf, sizeof buf),
+                 p.kind == V_LIST ? arena_printf(e->arena, "a list of %u axes", p.nitems) : elab_kind_text(p.kind));
       return value_error(loc);
     }
+    unsigned seen = 0;
     for (int i = 0; i < rank; i++) {
-      if (p.items[i].kind != V_NUM || !elab_integral(p.items[i].num) || p.items[i].num < 0 || p.items[i].num >= rank) {
-        elab_error(e, p.items[i].loc, "a permutation entry must be an axis in [0, %d)", rank);
+      Value a = p.items[i];
+      double ax = a.kind == V_NUM && a.num < 0 ? a.num + rank : a.num;
+      if (a.kind != V_NUM || !elab_integral(a.num) || ax < 0 || ax >= rank) {
+        elab_error(e, a.loc, "a permutation entry must be an axis in [0, %d) (or negative, from the end)", rank);
         return value_error(loc);
       }
-      attrs.attr.perm[i] = (uint8_t)p.items[i].num;
+      if (seen >> (int)ax & 1) {
+        elab_error(e, a.loc, "axis %d appears twice in the permutation", (int)ax);
+        return value_error(loc);
+      }
+      seen |= 1u << (int)ax;
+      attrs.attr.perm[i] = (uint8_t)ax;
     }
   } else {
     for (int i = 0; i < rank; i++) attrs.attr.perm[i] = (uint8_t)(rank - 1 - i);
   }
   return elab_build(e, OP_TRANSPOSE, &x.id, 1, &attrs, loc);
 }
+static const char *const transpose_args[] = {"perm", NULL};
 
 /* onehot(i, n): f32[n], 1 at the i32 index i. */
 static Value b_onehot(Elab *e, const Expr *call, CallArgs *ca) {
@@ -563,7 +584,7 @@ static const Builtin builtins[] = {
     {"max", 1, 2, axis_only, b_max},      {"min", 1, 2, axis_only, b_min},
     {"sum", 1, 1, axis_only, b_sum},      {"mean", 1, 1, axis_only, b_mean},
     {"where", 3, 3, NULL, b_where},       {"argmax", 1, 1, axis_only, b_argmax},
-    {"reshape", 2, 2, NULL, b_reshape},   {"transpose", 1, 2, NULL, b_transpose},
+    {"reshape", 2, 2, NULL, b_reshape},   {"transpose", 1, 2, transpose_args, b_transpose},
     {"onehot", 2, 2, NULL, b_onehot},
     {"conv", 2, 2, window_args, b_conv},  {"unfold", 2, 2, window_args, b_unfold},
     {"training", 0, 0, NULL, b_training}, {"batch_norm", 1, 1, batch_norm_args, b_batch_norm},

@@ -182,14 +182,40 @@ static bool infer_argmax(const Node *n, const Type *args, Type *out, char *err, 
   return true;
 }
 
+/* The leading (batch) axes of a batched product: a's and b's axes before
+ * their last two, broadcast by NumPy's rule into out->dims[0 .. lead). */
+static bool batch_axes(const Type *a, const Type *b, Type *out) {
+  Type la = *a, lb = *b;
+  la.rank = (uint8_t)(a->rank - 2);
+  lb.rank = (uint8_t)(b->rank - 2);
+  return shape_broadcast(&la, &lb, out);
+}
+
 static bool infer_matmul(const Node *n, const Type *args, Type *out, char *err, size_t errlen) {
   (void)n;
   const Type *a = &args[0], *b = &args[1];
   char sa[96], sb[96];
   if (a->dtype != DT_F32 || b->dtype != DT_F32) FAIL("matmul needs f32 operands");
-  if (a->rank < 1 || a->rank > 2 || b->rank < 1 || b->rank > 2)
-    FAIL("matmul needs vectors or matrices, found %s @ %s", shape_str(a, sa, sizeof sa),
-         shape_str(b, sb, sizeof sb));
+  if (a->rank < 1 || b->rank < 1)
+    FAIL("matmul needs vectors or matrices, found %s @ %s", shape_str(a, sa, sizeof sa), shape_str(b, sb, sizeof sb));
+  if (a->rank > 2 || b->rank > 2) { /* a batched product: [..., k, n] @ [..., n, m] -> [..., k, m] */
+    if (a->rank < 2 || b->rank < 2)
+      FAIL("a batched matmul needs matrices on both sides ([..., k, n] @ [..., n, m]), found %s @ %s",
+           shape_str(a, sa, sizeof sa), shape_str(b, sb, sizeof sb));
+    if (a->dims[a->rank - 1] != b->dims[b->rank - 2])
+      FAIL("matmul shapes do not match: %s @ %s", shape_str(a, sa, sizeof sa), shape_str(b, sb, sizeof sb));
+    Type t;
+    if (!batch_axes(a, b, &t))
+      FAIL("matmul batch axes do not broadcast: %s @ %s", shape_str(a, sa, sizeof sa), shape_str(b, sb, sizeof sb));
+    if (t.rank + 2 > NNC_MAX_RANK)
+      FAIL("matmul result would have rank %d (limit %d)", t.rank + 2, NNC_MAX_RANK);
+    *out = t;
+    out->dtype = DT_F32;
+    out->batched = a->batched || b->batched;
+    out->dims[out->rank++] = a->dims[a->rank - 2];
+    out->dims[out->rank++] = b->dims[b->rank - 1];
+    return true;
+  }
   int64_t ka = a->dims[a->rank - 1], kb = b->dims[0];
   if (ka != kb)
     FAIL("matmul shapes do not match: %s @ %s", shape_str(a, sa, sizeof sa), shape_str(b, sb, sizeof sb));

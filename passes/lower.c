@@ -12,12 +12,14 @@
  * value used more than once (unless trivially cheap), every output, and
  * anything whose inlined expression would grow too deep.
  *
- * Matmuls, batch sums and reductions become contraction statements
- * (ir/kernel.h): a launch loop over the batch (or the first axis of a
- * matrix) and a contraction whose free axes are the rest of the output,
- * whose reduction axes are k, the batch or the reduced axes, and whose
- * factors are the operands' expressions (a batch sum of an inlined outer
- * product has two factors: a weight gradient is a product).  Loop orders
+ * Matmuls (batched ones too), batch sums and reductions become
+ * contraction statements (ir/kernel.h): a launch loop over the batch (or
+ * the first axis of a matrix) and a contraction whose free axes are the
+ * rest of the output, whose reduction axes are k, the batch or the
+ * reduced axes, and whose factors are the operands' expressions (a batch
+ * sum of an inlined outer product has two factors: a weight gradient is a
+ * product; of an inlined product per sample, one reduction over the batch
+ * and k together).  Loop orders
  * are the targets' choice (their schedules read the statements).
  *
  * Optimizer updates are written in place into the parameter and state
@@ -55,6 +57,7 @@ typedef struct Lowering {
   uint8_t *depth;      /* per node: depth of its inlined expression */
   bool *mat;           /* per node: materialized (gets a buffer and a kernel) */
   bool *position;      /* per node: computed from element positions and run-time scalars only */
+  bool *summed;        /* per node: the operand of a batch sum */
   int32_t *first_writer, *last_reader; /* per buffer, for place_update: kernel index, -1 = none */
   int32_t *rename;     /* per buffer: the buffer it becomes (place_update) */
   uint32_t kidx;       /* kernel being built */
@@ -197,8 +200,18 @@ static int64_t contraction_extent(Lowering *l, const Node *n) {
  * which streams the whole batch once per filter.  Larger filters do that. */
 enum { FILTER_GRAD_PER_SAMPLE = 65536 };
 
-static bool inlinable(Lowering *l, const Node *n) {
-  if (n->op == OP_MATMUL) return contraction_extent(l, n) == 1;
+/* A product of two matrices per sample, [i, k] @ [k, j], whose only use is
+ * its batch sum (a weight's gradient: x^T @ g of a dense layer over [t, n]):
+ * inlined into the batch sum, which sums over the batch and k at once. */
+static bool summed_product(Lowering *l, ValueId v) {
+  const Node *n = node(l, v);
+  return n->op == OP_MATMUL && l->summed[v] && l->uses[v] == 1 && n->type.batched &&
+         node(l, n->args[0])->type.rank == 2 && node(l, n->args[1])->type.rank == 2;
+}
+
+static bool inlinable(Lowering *l, ValueId v) {
+  const Node *n = node(l, v);
+  if (n->op == OP_MATMUL) return contraction_extent(l, n) == 1 || summed_product(l, v);
   if (n->op == OP_CONV2D_FILTER_GRAD) return type_numel(&n->type) > FILTER_GRAD_PER_SAMPLE; /* into its batch sum */
   return !is_reduction(n);
 }
@@ -309,6 +322,7 @@ static int32_t temp_buf(Lowering *l, ValueId v) {
 /* ---- expressions -------------------------------------------------------------------- */
 
 static KExpr *gen(Lowering *l, ValueId v, KExpr **idx, KExpr *b);
+static void matmul_index(Lowering *l, const Node *n, KExpr **out_idx, KExpr *k, KExpr **ai, KExpr **bi);
 
 static KExpr *load(Lowering *l, int32_t buf, KExpr **idx, KExpr *b) {
   const KBuffer *kb = &l->p->bufs[buf];
@@ -421,13 +435,8 @@ static KExpr *gen(Lowering *l, ValueId v, KExpr **idx, KExpr *b) {
     return kexpr_op(p, OP_EQ, DT_F32, idx[0], i, NULL);
   }
   case OP_MATMUL: { /* an outer product: contraction over one element */
-    const Type *at = &node(l, n->args[0])->type, *bt = &node(l, n->args[1])->type;
-    KExpr *ai[2], *bi[2];
-    int o = 0;
-    if (at->rank == 2) ai[0] = idx[o++], ai[1] = kexpr_index_const(p, 0);
-    else ai[0] = kexpr_index_const(p, 0);
-    bi[0] = kexpr_index_const(p, 0);
-    if (bt->rank == 2) bi[1] = idx[o++];
+    KExpr *ai[NNC_MAX_RANK], *bi[NNC_MAX_RANK];
+    matmul_index(l, n, idx, kexpr_index_const(p, 0), ai, bi);
     return kexpr_op(p, OP_MUL, DT_F32, gen(l, n->args[0], ai, b), gen(l, n->args[1], bi, b), NULL);
   }
   default:
@@ -612,13 +621,8 @@ static void kernel_argmax(Lowering *l, ValueId v, int32_t dst) {
 static bool outer_factors(Lowering *l, ValueId v, KExpr **out_idx, KExpr *b, KExpr **fa, KExpr **fb) {
   const Node *n = node(l, v);
   if (n->op != OP_MATMUL || l->buf[v] >= 0 || contraction_extent(l, n) != 1) return false;
-  const Type *at = &node(l, n->args[0])->type, *bt = &node(l, n->args[1])->type;
-  KExpr *ai[2], *bi[2];
-  int o = 0;
-  if (at->rank == 2) ai[0] = out_idx[o++], ai[1] = kexpr_index_const(l->p, 0);
-  else ai[0] = kexpr_index_const(l->p, 0);
-  bi[0] = kexpr_index_const(l->p, 0);
-  if (bt->rank == 2) bi[1] = out_idx[o++];
+  KExpr *ai[NNC_MAX_RANK], *bi[NNC_MAX_RANK];
+  matmul_index(l, n, out_idx, kexpr_index_const(l->p, 0), ai, bi);
   *fa = gen(l, n->args[0], ai, b);
   *fb = gen(l, n->args[1], bi, b);
   return true;
@@ -809,7 +813,9 @@ static void kernel_fold(Lowering *l, ValueId v, int32_t dst) {
 /* batch_sum: for each element, a sum over the batch (a contraction whose
  * one reduction axis is the batch): of a product of two factors when the
  * operand is an inlined outer product (a weight gradient), else of the
- * operand (a bias gradient). */
+ * operand (a bias gradient).  A summed product (summed_product) sums over
+ * the batch and its k at once: one reduction axis B K long, at sample
+ * kb / K and k = kb mod K, so the CPU runs it as one matrix product. */
 static void kernel_batch_sum(Lowering *l, ValueId v, int32_t dst) {
   const Node *n = node(l, v);
   begin_kernel(l, "batch_sum", v);
@@ -819,10 +825,21 @@ static void kernel_batch_sum(Lowering *l, ValueId v, int32_t dst) {
   KExpr *bv, *idx[NNC_MAX_RANK];
   for (int i = 0; i < first; i++) idx[i] = ns.idx[i];
   int nfree = free_axes(l, &n->type, first, idx, axes);
-  axes[nfree] = axis(l, 1, true, &bv);
-  KExpr *fa, *fb = NULL;
-  int nred = 1;
   const Node *a = node(l, n->args[0]);
+  KExpr *fa, *fb = NULL;
+  if (a->op == OP_MATMUL && l->buf[n->args[0]] < 0 && contraction_extent(l, a) > 1) {
+    int64_t kext = contraction_extent(l, a);
+    KExpr *kb, *ai[NNC_MAX_RANK], *bi[NNC_MAX_RANK];
+    axes[nfree] = axis(l, kext, true, &kb);
+    KExpr *sample = idiv(l, kb, kext);
+    matmul_index(l, a, idx, imod(l, kb, kext), ai, bi);
+    fa = gen(l, a->args[0], ai, sample);
+    fb = gen(l, a->args[1], bi, sample);
+    contract(l, ns.inner, dst, idx, NULL, axes, nfree, 1, OP_ADD, fa, fb);
+    return;
+  }
+  axes[nfree] = axis(l, 1, true, &bv);
+  int nred = 1;
   if (a->op == OP_CONV2D_FILTER_GRAD && l->buf[n->args[0]] < 0) { /* sum over the batch and the window positions */
     const Type *gt = &node(l, a->args[1])->type;
     KExpr *oy, *ox;
@@ -835,9 +852,22 @@ static void kernel_batch_sum(Lowering *l, ValueId v, int32_t dst) {
   contract(l, ns.inner, dst, idx, NULL, axes, nfree, nred, OP_ADD, fa, fb);
 }
 
-/* Matmul operand indices for output index (i, j) and contraction index k. */
+/* Matmul operand indices for output index out_idx and contraction index
+ * k: (i, k) and (k, j) for matrices, without i or j for vectors; in a
+ * batched product the leading axes of each operand line up with the
+ * output's trailing leading axes (NumPy's broadcasting: extent 1 reads 0). */
 static void matmul_index(Lowering *l, const Node *n, KExpr **out_idx, KExpr *k, KExpr **ai, KExpr **bi) {
   const Type *at = &node(l, n->args[0])->type, *bt = &node(l, n->args[1])->type;
+  if (at->rank > 2 || bt->rank > 2) {
+    int r = n->type.rank;
+    Type lead = n->type, la = *at, lb = *bt;
+    lead.rank = (uint8_t)(r - 2), la.rank = (uint8_t)(at->rank - 2), lb.rank = (uint8_t)(bt->rank - 2);
+    broadcast_index(l, &lead, &la, out_idx, ai);
+    broadcast_index(l, &lead, &lb, out_idx, bi);
+    ai[la.rank] = out_idx[r - 2], ai[la.rank + 1] = k;
+    bi[lb.rank] = k, bi[lb.rank + 1] = out_idx[r - 1];
+    return;
+  }
   int o = 0;
   if (at->rank == 2) ai[0] = out_idx[o++], ai[1] = k;
   else ai[0] = k;
@@ -845,14 +875,16 @@ static void matmul_index(Lowering *l, const Node *n, KExpr **out_idx, KExpr *k, 
   if (bt->rank == 2) bi[1] = out_idx[o++];
 }
 
-/* A matmul: a contraction over k for each output element. */
+/* A matmul: a contraction over k for each output element (a batched
+ * product's leading axes are free axes too: the launch loop takes the
+ * batch or the first of them, the contraction the rest). */
 static void kernel_matmul(Lowering *l, ValueId v, int32_t dst) {
   const Node *n = node(l, v);
   begin_kernel(l, "matmul", v);
   int first;
   Nest ns = launch_nest(l, &n->type, &first);
   KAxis axes[NNC_MAX_CONTRACT_AXES];
-  KExpr *k, *idx[NNC_MAX_RANK], *ai[2], *bi[2];
+  KExpr *k, *idx[NNC_MAX_RANK], *ai[NNC_MAX_RANK], *bi[NNC_MAX_RANK];
   for (int i = 0; i < first; i++) idx[i] = ns.idx[i];
   int nfree = free_axes(l, &n->type, first, idx, axes);
   axes[nfree] = axis(l, contraction_extent(l, n), false, &k);
@@ -1244,6 +1276,7 @@ static void choose_materialized(Lowering *l) {
   for (uint32_t v = 0; v < m->nnodes; v++) {
     const Node *n = &m->nodes[v];
     for (int k = 0; k < n->nargs; k++) l->uses[n->args[k]]++;
+    if (n->op == OP_BATCH_SUM) l->summed[n->args[0]] = true;
   }
   /* The prediction is no use: its copy (lower_program) reads it where
    * training left it, or computes it again, so training keeps its kernels. */
@@ -1258,7 +1291,7 @@ static void choose_materialized(Lowering *l) {
     for (int k = 0; k < n->nargs; k++)
       if (!l->mat[n->args[k]] && l->depth[n->args[k]] > d) d = l->depth[n->args[k]];
     l->depth[v] = (uint8_t)(d + 1);
-    l->mat[v] = !inlinable(l, n) || d + 1 > MAX_INLINE_DEPTH || (l->uses[v] > 1 && !cheap(l, v));
+    l->mat[v] = !inlinable(l, v) || d + 1 > MAX_INLINE_DEPTH || (l->uses[v] > 1 && !cheap(l, v));
     for (int k = 0; k < n->nargs; k++) {
       const Node *a = node(l, n->args[k]);
       if (reads_guarded(n, k) && !is_leaf_buffer(a->op)) l->mat[n->args[k]] = true;
@@ -1290,6 +1323,7 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
   l.depth = nnc_xcalloc(nn, 1);
   l.mat = nnc_xcalloc(nn, 1);
   l.position = nnc_xcalloc(nn, 1);
+  l.summed = nnc_xcalloc(nn, 1);
   l.sym_buf = nnc_xmalloc((m->nsyms ? m->nsyms : 1) * sizeof *l.sym_buf);
   l.hyper_slot = nnc_xmalloc((m->nsyms ? m->nsyms : 1) * sizeof *l.hyper_slot);
   for (uint32_t v = 0; v < m->nnodes; v++)
@@ -1415,6 +1449,7 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
   free(l.depth);
   free(l.mat);
   free(l.position);
+  free(l.summed);
   free(l.sym_buf);
   free(l.hyper_slot);
   free(l.extent);

@@ -289,30 +289,45 @@ static void eval_argmax(Interp *it, ValueId v) {
   }
 }
 
+/* One product C[K,M] = A[K,N] @ B[N,M], accumulated in double. */
+static void product(const double *a, const double *b, double *c, int64_t K, int64_t N, int64_t M) {
+  for (int64_t i = 0; i < K * M; i++) c[i] = 0;
+  for (int64_t i = 0; i < K; i++)
+    for (int64_t l = 0; l < N; l++) {
+      double x = a[i * N + l];
+      const double *brow = b + l * M;
+      double *crow = c + i * M;
+      for (int64_t j = 0; j < M; j++) crow[j] += x * brow[j];
+    }
+}
+
 /* matmul, per sample: a is [K,N] (a vector [N] is one row), b is [N,M] (a
  * vector [N] is one column); the result [K,M] has the layout of every
- * rank case ([m], [k], [] included).  Accumulates in double. */
+ * rank case ([m], [k], [] included).  A batched product ([..., K, N] @
+ * [..., N, M]) is one such product per element of the leading axes, walked
+ * like an elementwise op over them (broadcast operands repeat). */
 static void eval_matmul(Interp *it, ValueId v) {
   const Node *nd = &it->m->nodes[v];
   const Type *at = arg_type(it, nd, 0), *bt = arg_type(it, nd, 1);
   const double *a = arg_val(it, nd, 0), *b = arg_val(it, nd, 1);
   double *out = out_buf(it, v);
+  if (at->rank > 2 || bt->rank > 2) {
+    int64_t K = at->dims[at->rank - 2], N = at->dims[at->rank - 1], M = bt->dims[bt->rank - 1];
+    Type lead = nd->type, la = *at, lb = *bt; /* the leading axes, each matrix one element */
+    lead.rank -= 2, la.rank -= 2, lb.rank -= 2;
+    Iter w;
+    iter_start(&w, it, &lead);
+    iter_operand(&w, 0, &la, &lead);
+    iter_operand(&w, 1, &lb, &lead);
+    for (int64_t i = 0; i < w.total; i++, iter_next(&w))
+      product(a + w.off[0] * K * N, b + w.off[1] * N * M, out + i * K * M, K, N, M);
+    return;
+  }
   int64_t K = at->rank == 2 ? at->dims[0] : 1, N = at->dims[at->rank - 1];
   int64_t M = bt->rank == 2 ? bt->dims[1] : 1;
   int64_t samples = nd->type.batched ? it->n : 1;
-  for (int64_t s = 0; s < samples; s++) {
-    const double *as = a + (at->batched ? s * K * N : 0);
-    const double *bs = b + (bt->batched ? s * N * M : 0);
-    double *os = out + s * K * M;
-    for (int64_t i = 0; i < K * M; i++) os[i] = 0;
-    for (int64_t i = 0; i < K; i++)
-      for (int64_t l = 0; l < N; l++) {
-        double x = as[i * N + l];
-        const double *brow = bs + l * M;
-        double *orow = os + i * M;
-        for (int64_t j = 0; j < M; j++) orow[j] += x * brow[j];
-      }
-  }
+  for (int64_t s = 0; s < samples; s++)
+    product(a + (at->batched ? s * K * N : 0), b + (bt->batched ? s * N * M : 0), out + s * K * M, K, N, M);
 }
 
 /* transpose: result axis i walks operand axis perm[i]. */
