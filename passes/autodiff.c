@@ -409,24 +409,35 @@ static void grad_reshape(Ad *ad, const Node *n, ValueId y, ValueId g, ValueId d[
   d[0] = reshape_to(ad, g, xt.rank, xt.dims);
 }
 
-/* y = a[i], a [n, r...]: g_a = onehot(i) [n,1,...] * g [1, r...]
- * (batched when i or g is; fit_to batch-sums it for an unbatched a, e.g. an
- * embedding table indexed by a batched label). */
+/* y = a[i], a [L..., n, r...], i [L...]: g_a = onehot(i) [L..., n, 1...] *
+ * g [L..., 1, r...] (batched when i or g is; fit_to batch-sums it for an
+ * unbatched a, e.g. an embedding table indexed by a batched label). */
 static void grad_index(Ad *ad, const Node *n, ValueId y, ValueId g, ValueId d[]) {
   (void)y;
-  Type xt = type_of(ad, X(0));
-  int64_t len = xt.dims[0];
-  ValueId oh = retype(ad, OP_ONEHOT, X(1), type_make(DT_F32, 1, &len, false));
-  if (xt.rank > 1) {
-    int64_t col[NNC_MAX_RANK], row[NNC_MAX_RANK];
-    for (int i = 0; i < xt.rank; i++) {
-      col[i] = i == 0 ? len : 1;
-      row[i] = i == 0 ? 1 : xt.dims[i];
-    }
-    oh = reshape_to(ad, oh, xt.rank, col);
-    g = reshape_to(ad, g, xt.rank, row);
+  Type xt = type_of(ad, X(0)), it = type_of(ad, X(1));
+  int ir = it.rank;
+  int64_t dims[NNC_MAX_RANK];
+  for (int i = 0; i <= ir; i++) dims[i] = xt.dims[i];
+  ValueId oh = retype(ad, OP_ONEHOT, X(1), type_make(DT_F32, ir + 1, dims, it.batched));
+  int64_t col[NNC_MAX_RANK], row[NNC_MAX_RANK];
+  for (int i = 0; i < xt.rank; i++) {
+    col[i] = i <= ir ? xt.dims[i] : 1;
+    row[i] = i == ir ? 1 : xt.dims[i];
   }
+  if (xt.rank > ir + 1) oh = reshape_to(ad, oh, xt.rank, col);
+  if (xt.rank > 1) g = reshape_to(ad, g, xt.rank, row); /* a scalar g broadcasts as it is */
   d[0] = op2(ad, OP_MUL, oh, g);
+}
+
+/* y = gather(table, i): g_table = scatter_add(g, i), the sum of g's rows
+ * into the rows they were read from (batched when g is: fit_to batch-sums
+ * it for a parameter, in one contraction: passes/lower.c). */
+static void grad_gather(Ad *ad, const Node *n, ValueId y, ValueId g, ValueId d[]) {
+  (void)y;
+  Type tt = type_of(ad, X(0));
+  tt.batched = type_of(ad, g).batched || type_of(ad, X(1)).batched;
+  ValueId args[2] = {g, X(1)};
+  d[0] = ir_build_typed(ad->m, OP_SCATTER_ADD, args, 2, tt, ad->loc);
 }
 
 /* batch_sum(a): g broadcast back over the batch. */
@@ -469,6 +480,7 @@ static const GradRule grad_rules[OP_COUNT] = {
     [OP_RESHAPE] = grad_reshape,
     [OP_BROADCAST] = grad_identity,
     [OP_INDEX] = grad_index,
+    [OP_GATHER] = grad_gather,
     [OP_BATCH_SUM] = grad_batch_sum,
     [OP_CONV2D] = grad_conv2d,
     [OP_UNFOLD] = grad_unfold,
