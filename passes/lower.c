@@ -288,8 +288,13 @@ static bool cheap(Lowering *l, ValueId v) {
   case OP_PARAM:
   case OP_STATE:
     return true;
-  case OP_BROADCAST:
   case OP_RESHAPE:
+    /* merging axes that a transpose moved apart (attention's heads back
+     * into rows): each read divides, and a product reading it there is no
+     * affine access, so the packed path cannot take it */
+    if (node(l, n->args[0])->op == OP_TRANSPOSE && !l->mat[n->args[0]]) return false;
+    return l->mat[n->args[0]] || cheap(l, n->args[0]);
+  case OP_BROADCAST:
   case OP_TRANSPOSE:
   case OP_STOP_GRAD:
   case OP_NEG:
