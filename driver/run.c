@@ -9,11 +9,13 @@
  * the graph passes, and evaluated in f64 on a seeded random batch; each
  * gradient is compared with central differences of the mean loss.
  *
- * Both feed one input (the first SYM_INPUT) and at most one scalar label,
- * which is what the data loaders provide (ir_check_feeds): an f32 input for
- * --run; for --gradcheck also an i32 one, whose values it draws in the
- * range the input indexes.  --gradcheck reads its batch from the train
- * block's data when it can, and fails on a parameter no gradient reaches.
+ * Both feed one input (the first SYM_INPUT) and at most one label: for
+ * --run what the data loaders provide (ir_check_feeds), an f32 input and a
+ * scalar label; --gradcheck also takes an i32 input and a label of any
+ * shape (a token model's next token at each position), whose values it
+ * draws in the range they index.  --gradcheck reads its batch from the
+ * train block's data when it can, and fails on a parameter no gradient
+ * reaches.
  */
 #include "driver/run.h"
 
@@ -38,10 +40,9 @@
 
 /* The model's input and label symbols (label -1 when there is none), or
  * false after an error: one input (f32, or i32 whose values --gradcheck
- * draws itself) and at most one scalar label. */
+ * draws itself) and at most one label. */
 static bool model_inputs(const Module *m, const char *what, int64_t *xsym, int64_t *ysym) {
   int ninputs = 0, nlabels = 0;
-  char buf[128];
   *xsym = *ysym = -1;
   for (uint32_t i = 0; i < m->nsyms; i++) {
     const Symbol *s = &m->syms[i];
@@ -54,12 +55,6 @@ static bool model_inputs(const Module *m, const char *what, int64_t *xsym, int64
   }
   if (nlabels > 1) {
     diag_error_plain("%s needs a model with at most one label, found %d", what, nlabels);
-    return false;
-  }
-  if (*ysym >= 0 && type_numel(&m->syms[*ysym].type) != 1) {
-    const Symbol *y = &m->syms[*ysym];
-    diag_error_plain("%s needs a scalar label (one value per sample), but '%s' is %s", what, y->name,
-                     type_str(&y->type, buf, sizeof buf));
     return false;
   }
   return true;
@@ -542,11 +537,12 @@ static bool numeric_grad(Interp *it, const float *x, const void *y, double *p, i
  * training data (drawn with the seed) when the input is f32 and the data
  * loads, else values drawn at random and valid for the model: f32 inputs
  * ~ N(0, 1), i32 inputs and labels uniform in [0, bound) (Symbol.bound:
- * the extent they index), f32 labels ~ N(0, 1).  Says which on stdout. */
+ * the extent they index), f32 labels ~ N(0, 1).  Says which on stdout.
+ * A label of several values per sample is always drawn at random. */
 typedef struct GcBatch {
   float *x;                 /* [GC_BATCH][numel(input)]; i32 inputs as whole numbers */
-  int32_t yi[GC_BATCH];
-  float yf[GC_BATCH];
+  int32_t *yi;              /* [GC_BATCH][numel(label)] */
+  float *yf;
   const void *y;            /* yi or yf by the label's dtype; NULL without a label */
   bool random;              /* drawn at random, not read from the data */
 } GcBatch;
@@ -554,6 +550,7 @@ typedef struct GcBatch {
 static bool gc_data(const Module *m, const Options *o, int64_t xsym, int64_t ysym, RtRng *rng, GcBatch *b) {
   const TrainSpec *t = &m->train;
   if (m->syms[xsym].type.dtype != DT_F32 || !t->present || (t->data != DATA_IDX && t->data != DATA_CSV)) return false;
+  if (ysym >= 0 && type_numel(&m->syms[ysym].type) != 1) return false;
   RtDataSpec spec;
   RtDataExpect expect;
   data_spec(m, o, xsym, ysym, o->max_memory, &spec, &expect); /* --max-memory bounds the data alone here */
@@ -573,7 +570,7 @@ static bool gc_data(const Module *m, const Options *o, int64_t xsym, int64_t ysy
   float yf[GC_BATCH];
   rt_batch_gather(&d, pick, 0, GC_BATCH, b->x, d.label_type == RT_LABEL_I32 ? (void *)yi : (void *)yf);
   if (ysym >= 0) {
-    memcpy(b->yi, yi, sizeof yi);
+    memcpy(b->yi, yi, sizeof yi); /* one value per sample (checked above) */
     memcpy(b->yf, yf, sizeof yf);
     b->y = m->syms[ysym].type.dtype == DT_I32 ? (const void *)b->yi : (const void *)b->yf;
   }
@@ -585,9 +582,11 @@ static bool gc_data(const Module *m, const Options *o, int64_t xsym, int64_t ysy
 
 static void gc_batch(const Module *m, const Options *o, int64_t xsym, int64_t ysym, RtRng *rng, GcBatch *b) {
   const Symbol *xs = &m->syms[xsym], *ys = ysym >= 0 ? &m->syms[ysym] : NULL;
-  int64_t xn = type_numel(&xs->type) * GC_BATCH;
+  int64_t xn = type_numel(&xs->type) * GC_BATCH, yn = ys ? type_numel(&ys->type) * GC_BATCH : 1;
   memset(b, 0, sizeof *b);
   b->x = nnc_xcalloc((size_t)xn, sizeof(float));
+  b->yi = nnc_xcalloc((size_t)yn, sizeof(int32_t));
+  b->yf = nnc_xcalloc((size_t)yn, sizeof(float));
   if (gc_data(m, o, xsym, ysym, rng, b)) return;
   b->random = true;
   char xd[64], yd[64] = "";
@@ -599,7 +598,7 @@ static void gc_batch(const Module *m, const Options *o, int64_t xsym, int64_t ys
     snprintf(xd, sizeof xd, "~ N(0, 1)");
   }
   if (ys) {
-    for (int i = 0; i < GC_BATCH; i++) {
+    for (int64_t i = 0; i < yn; i++) {
       b->yi[i] = (int32_t)rt_rng_below(rng, (uint64_t)(ys->bound > 0 ? ys->bound : 1));
       b->yf[i] = (float)rt_rng_normal(rng);
     }
@@ -789,6 +788,8 @@ done:
   for (uint32_t i = 0; i < m->noutputs; i++) free(grads[i]);
   free(grads);
   free(b.x);
+  free(b.yi);
+  free(b.yf);
   interp_free(it);
   return rc;
 }

@@ -110,6 +110,7 @@ static void print_type(FILE *out, const TypeExpr *t) {
   fputs(t->dtype == DT_I32 ? "i32" : "f32", out);
   if (!t->has_shape) return;
   fputc('[', out);
+  if (t->ellipsis) fputs(t->rank ? "..., " : "...", out);
   for (uint32_t i = 0; i < t->rank; i++) {
     if (i) fputs(", ", out);
     if (t->dims[i].name) fputs(t->dims[i].name, out);

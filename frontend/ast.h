@@ -65,7 +65,9 @@ typedef struct TypeExpr {
   SrcLoc loc;
   int dtype;         /* DT_F32 or DT_I32 (ir.h DType) */
   bool has_shape;    /* f32[...] rather than f32 (a scalar) */
-  uint32_t rank;
+  bool ellipsis;     /* f32[..., n]: any leading axes before dims (fn and layer parameters) */
+  SrcLoc ellipsis_loc;
+  uint32_t rank;     /* the dimensions written, the ellipsis not counted */
   DimExpr *dims;
 } TypeExpr;
 

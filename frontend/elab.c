@@ -565,6 +565,7 @@ Module *elaborate_with_prelude(Program *root, Arena *ast_arena, const ElabOption
   free(loaded.programs);
   free(e.defs);
   strmap_free(&e.defidx);
+  strmap_free(&e.layer_calls);
   if (diag_error_count() > 0) {
     ir_module_free(e.m);
     return NULL;

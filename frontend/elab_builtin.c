@@ -269,7 +269,10 @@ static Value b_reshape(Elab *e, const Expr *call, CallArgs *ca) {
   for (uint32_t i = 0; i < shape.nitems; i++) {
     Value d = shape.items[i];
     if (d.kind != V_NUM || !elab_integral(d.num) || (d.num < 1 && d.num != -1) || d.num > (double)NNC_MAX_DIM) {
-      elab_error(e, d.loc, "a dimension must be a positive integer or -1");
+      if (d.kind == V_NUM)
+        elab_error(e, d.loc, "a dimension must be a positive integer or -1, found %g", d.num);
+      else
+        elab_error(e, d.loc, "a dimension must be a positive integer or -1, found %s", elab_kind_text(d.kind));
       return value_error(loc);
     }
     if (d.num == -1) {
@@ -298,34 +301,56 @@ static Value b_reshape(Elab *e, const Expr *call, CallArgs *ca) {
   return retype(e, OP_RESHAPE, x, t, loc);
 }
 
-/* transpose(x) reverses the axes; transpose(x, [p, ...]) permutes them. */
+/* transpose(x) reverses the axes; transpose(x, [p, ...]) or
+ * transpose(x, perm = [p, ...]) permutes them: result axis i is x's axis
+ * p_i (negative entries count from the end). */
 static Value b_transpose(Elab *e, const Expr *call, CallArgs *ca) {
   SrcLoc loc = call->loc;
-  Value x = ca->pos[0];
+  Value x = ca->pos[0], *perm = named_arg(ca, "perm");
+  if (ca->npos == 2) {
+    if (perm) {
+      elab_error(e, perm->loc, "transpose's permutation is given twice");
+      return value_error(loc);
+    }
+    perm = &ca->pos[1];
+  }
   if (!tensor_arg(e, &x, DT_F32)) return value_error(loc);
   int rank = elab_vtype(e, x)->rank;
   Node attrs;
   memset(&attrs, 0, sizeof attrs);
-  if (ca->npos == 2) {
-    Value p = ca->pos[1];
+  if (perm) {
+    Value p = *perm;
     if (p.kind != V_LIST || p.nitems != (uint32_t)rank) {
-      elab_error(e, p.loc, "transpose needs a permutation of %d axes", rank);
+      char buf[96];
+      elab_error(e, p.loc, "transpose needs a permutation of the %d axes of %s, found %s", rank,
+                 shape_str(elab_vtype(e, x), buf, sizeof buf),
+                 p.kind == V_LIST ? arena_printf(e->arena, "a list of %u axes", p.nitems) : elab_kind_text(p.kind));
       return value_error(loc);
     }
+    unsigned seen = 0;
     for (int i = 0; i < rank; i++) {
-      if (p.items[i].kind != V_NUM || !elab_integral(p.items[i].num) || p.items[i].num < 0 || p.items[i].num >= rank) {
-        elab_error(e, p.items[i].loc, "a permutation entry must be an axis in [0, %d)", rank);
+      Value a = p.items[i];
+      double ax = a.kind == V_NUM && a.num < 0 ? a.num + rank : a.num;
+      if (a.kind != V_NUM || !elab_integral(a.num) || ax < 0 || ax >= rank) {
+        elab_error(e, a.loc, "a permutation entry must be an axis in [0, %d) (or negative, from the end)", rank);
         return value_error(loc);
       }
-      attrs.attr.perm[i] = (uint8_t)p.items[i].num;
+      if (seen >> (int)ax & 1) {
+        elab_error(e, a.loc, "axis %d appears twice in the permutation", (int)ax);
+        return value_error(loc);
+      }
+      seen |= 1u << (int)ax;
+      attrs.attr.perm[i] = (uint8_t)ax;
     }
   } else {
     for (int i = 0; i < rank; i++) attrs.attr.perm[i] = (uint8_t)(rank - 1 - i);
   }
   return elab_build(e, OP_TRANSPOSE, &x.id, 1, &attrs, loc);
 }
+static const char *const transpose_args[] = {"perm", NULL};
 
-/* onehot(i, n): f32[n], 1 at the i32 index i. */
+/* onehot(i, n): f32[n], 1 at the i32 index i; for i32 indices of any
+ * shape, f32[i's shape..., n]. */
 static Value b_onehot(Elab *e, const Expr *call, CallArgs *ca) {
   SrcLoc loc = call->loc;
   Value i = ca->pos[0], n = ca->pos[1];
@@ -338,11 +363,89 @@ static Value b_onehot(Elab *e, const Expr *call, CallArgs *ca) {
     elab_error(e, i.loc, "onehot needs an i32 index");
     return value_error(loc);
   }
+  if (elab_vtype(e, i)->rank == NNC_MAX_RANK) {
+    elab_error(e, i.loc, "onehot of an index of rank %d has rank %d (limit %d)", NNC_MAX_RANK, NNC_MAX_RANK + 1,
+               NNC_MAX_RANK);
+    return value_error(loc);
+  }
   elab_note_index_bound(e, i.id, (int64_t)n.num);
-  Type t = type_scalar(DT_F32);
-  t.rank = 1;
-  t.dims[0] = (int64_t)n.num;
+  Type t = *elab_vtype(e, i);
+  t.dtype = DT_F32;
+  t.dims[t.rank++] = (int64_t)n.num;
   return retype(e, OP_ONEHOT, i, t, loc);
+}
+
+/* An i32 tensor argument (an index): false after reporting anything else. */
+static bool index_arg(Elab *e, Value *v, const char *fn, const char *what) {
+  if (v->kind == V_NUM && elab_integral(v->num)) *v = elab_to_tensor(e, *v, DT_I32);
+  if (v->kind == V_TENSOR && elab_vtype(e, *v)->dtype == DT_I32) return true;
+  if (v->kind == V_ERROR) return false;
+  char buf[96];
+  Type t = v->kind == V_TENSOR ? *elab_vtype(e, *v) : type_scalar(DT_F32);
+  t.batched = false; /* the per-sample type, as written */
+  elab_error(e, v->loc, "%s needs %s of type i32, found %s", fn, what,
+             v->kind == V_TENSOR ? type_str(&t, buf, sizeof buf) : elab_kind_text(v->kind));
+  return false;
+}
+
+/* gather(table, i): table's rows at the i32 indices i, of any shape:
+ * [n, r...] and i [s...] -> [s..., r...] (table[i]); an index outside
+ * [0, n) gives a row of 0.  The gradient sums into the rows read, in
+ * order (scatter_add). */
+static Value b_gather(Elab *e, const Expr *call, CallArgs *ca) {
+  SrcLoc loc = call->loc;
+  Value t = ca->pos[0], i = ca->pos[1];
+  if (!tensor_arg(e, &t, DT_F32) || !index_arg(e, &i, "gather", "indices")) return value_error(loc);
+  if (elab_vtype(e, t)->rank == 0) {
+    elab_error(e, t.loc, "gather needs a table with at least one axis, found a scalar");
+    return value_error(loc);
+  }
+  elab_note_index_bound(e, i.id, elab_vtype(e, t)->dims[0]);
+  ValueId args[2] = {t.id, i.id};
+  return elab_build(e, OP_GATHER, args, 2, NULL, loc);
+}
+
+/* pick(x, i): along x's last axis, the element at index i for each row:
+ * x [..., k] and i i32[...] -> [...] (x[..., i[...]]; with x a vector
+ * and i a scalar, x[i]).  cross_entropy's label. */
+static Value b_pick(Elab *e, const Expr *call, CallArgs *ca) {
+  SrcLoc loc = call->loc;
+  Value x = ca->pos[0], i = ca->pos[1];
+  if (!tensor_arg(e, &x, DT_F32) || !index_arg(e, &i, "pick", "an index")) return value_error(loc);
+  Type xt = *elab_vtype(e, x), it = *elab_vtype(e, i);
+  bool fits = xt.rank == it.rank + 1;
+  for (int k = 0; fits && k < it.rank; k++) fits = xt.dims[k] == it.dims[k];
+  if (!fits) {
+    char sx[96], sl[96], si[96];
+    Type lead = xt;
+    lead.rank = xt.rank ? (uint8_t)(xt.rank - 1) : 0;
+    it.batched = false; /* per-sample shapes, as the user wrote them */
+    elab_error(e, i.loc, "pick needs an index of x's shape without its last axis: x is %s, so i32%s, found %s",
+               shape_str(&xt, sx, sizeof sx), xt.rank ? shape_str(&lead, sl, sizeof sl) : " (none fits a scalar)",
+               type_str(&it, si, sizeof si));
+    return value_error(loc);
+  }
+  elab_note_index_bound(e, i.id, xt.dims[xt.rank - 1]);
+  ValueId args[2] = {x.id, i.id};
+  return elab_build(e, OP_INDEX, args, 2, NULL, loc);
+}
+
+/* causal_mask(t): f32[t, t], 1 on and below the diagonal (position j is
+ * visible from position i when j <= i), 0 above: computed from element
+ * positions where it is used, never stored. */
+static Value b_causal_mask(Elab *e, const Expr *call, CallArgs *ca) {
+  SrcLoc loc = call->loc;
+  Value t = ca->pos[0];
+  if (t.kind != V_NUM || !elab_integral(t.num) || t.num < 1 || t.num > 46340) {
+    if (t.kind != V_ERROR) elab_error(e, t.loc, "causal_mask needs a size from 1 to 46340 (t * t positions fit in i32)");
+    return value_error(loc);
+  }
+  int64_t dims[2] = {(int64_t)t.num, (int64_t)t.num};
+  uint32_t il = elab_irloc(e, loc);
+  ValueId pos = ir_element(e->m, type_make(DT_I32, 2, dims, false), il), n = ir_const(e->m, DT_I32, t.num, il);
+  ValueId row = ir_op2(e->m, OP_DIV, pos, n, il); /* i32: toward zero */
+  ValueId col = ir_op2(e->m, OP_SUB, pos, ir_op2(e->m, OP_MUL, row, n, il), il);
+  return value_tensor(ir_op2(e->m, OP_GE, row, col, il), loc);
 }
 
 /* An integer argument in [lo, hi] (named or default), for window sizes,
@@ -576,8 +679,9 @@ static const Builtin builtins[] = {
     {"max", 1, 2, axis_only, b_max},      {"min", 1, 2, axis_only, b_min},
     {"sum", 1, 1, axis_only, b_sum},      {"mean", 1, 1, axis_only, b_mean},
     {"where", 3, 3, NULL, b_where},       {"argmax", 1, 1, axis_only, b_argmax},
-    {"reshape", 2, 2, NULL, b_reshape},   {"transpose", 1, 2, NULL, b_transpose},
-    {"onehot", 2, 2, NULL, b_onehot},
+    {"reshape", 2, 2, NULL, b_reshape},   {"transpose", 1, 2, transpose_args, b_transpose},
+    {"onehot", 2, 2, NULL, b_onehot},     {"gather", 2, 2, NULL, b_gather},
+    {"pick", 2, 2, NULL, b_pick},         {"causal_mask", 1, 1, NULL, b_causal_mask},
     {"conv", 2, 2, window_args, b_conv},  {"unfold", 2, 2, window_args, b_unfold},
     {"training", 0, 0, NULL, b_training}, {"batch_norm", 1, 1, batch_norm_args, b_batch_norm},
     {"dropout", 1, 2, dropout_args, b_dropout},

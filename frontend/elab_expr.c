@@ -204,14 +204,18 @@ static Value negate(Elab *e, Value a, SrcLoc loc) {
  * the input moved around: its values are the input's. */
 void elab_note_index_bound(Elab *e, ValueId idx, int64_t n) {
   const Node *nd = &e->m->nodes[idx];
-  while (nd->op == OP_STOP_GRAD || nd->op == OP_BROADCAST || nd->op == OP_INDEX || nd->op == OP_RESHAPE ||
-         nd->op == OP_TRANSPOSE)
+  while (nd->op == OP_STOP_GRAD || nd->op == OP_BROADCAST || nd->op == OP_INDEX || nd->op == OP_GATHER ||
+         nd->op == OP_RESHAPE || nd->op == OP_TRANSPOSE)
     nd = &e->m->nodes[nd->args[0]];
   if (nd->op != OP_INPUT) return;
   Symbol *s = &e->m->syms[nd->attr.sym];
   if (s->bound == 0 || n < s->bound) s->bound = n;
 }
 
+/* v[i]: along v's first axis.  An integer or an i32 scalar selects one
+ * element or row (`index`); an i32 tensor of any shape selects a row for
+ * each of its elements, NumPy's fancy indexing (`gather`: an index outside
+ * the axis gives 0). */
 static Value index_value(Elab *e, Value base, Value idx, SrcLoc loc) {
   if (base.kind == V_ERROR || idx.kind == V_ERROR) return value_error(loc);
   if (base.kind != V_TENSOR) {
@@ -231,15 +235,17 @@ static Value index_value(Elab *e, Value base, Value idx, SrcLoc loc) {
     }
     idx = elab_to_tensor(e, idx, DT_I32);
   }
-  if (idx.kind != V_TENSOR || elab_vtype(e, idx)->dtype != DT_I32 || elab_vtype(e, idx)->rank != 0) {
+  if (idx.kind != V_TENSOR || elab_vtype(e, idx)->dtype != DT_I32) {
     char buf[96];
-    elab_error(e, idx.loc, "an index must be an i32 scalar, found %s",
-               idx.kind == V_TENSOR ? type_str(elab_vtype(e, idx), buf, sizeof buf) : elab_kind_text(idx.kind));
+    Type it = idx.kind == V_TENSOR ? *elab_vtype(e, idx) : type_scalar(DT_F32);
+    it.batched = false; /* the per-sample type, as written */
+    elab_error(e, idx.loc, "an index must be i32, found %s",
+               idx.kind == V_TENSOR ? type_str(&it, buf, sizeof buf) : elab_kind_text(idx.kind));
     return value_error(loc);
   }
   elab_note_index_bound(e, idx.id, extent);
   ValueId args[2] = {base.id, idx.id};
-  return elab_build(e, OP_INDEX, args, 2, NULL, loc);
+  return elab_build(e, elab_vtype(e, idx)->rank ? OP_GATHER : OP_INDEX, args, 2, NULL, loc);
 }
 
 /* ---- declarations: types and initializers ----------------------------------------- */
@@ -270,6 +276,10 @@ static bool eval_dim(Elab *e, Scope *s, const DimExpr *d, int64_t *out) {
 }
 
 bool elab_type_from_expr(Elab *e, Scope *s, const TypeExpr *te, bool batched, Type *out) {
+  if (te->ellipsis) {
+    elab_error(e, te->ellipsis_loc, "'...' (any leading axes) is only allowed in the type of a fn or layer parameter");
+    return false;
+  }
   if (te->rank > NNC_MAX_RANK) {
     elab_error(e, te->loc, "rank %u is too large (limit %d)", te->rank, NNC_MAX_RANK);
     return false;
@@ -469,22 +479,58 @@ static bool eval_args(Elab *e, Scope *s, const Expr *call, CallArgs *ca) {
   return ok;
 }
 
-/* Checks a value against a declared parameter type; binds dimension names. */
+/* The declared type as written, "f32[..., n, 64]", into want. */
+static void type_text(const TypeExpr *te, char *want, size_t len) {
+  size_t o = (size_t)snprintf(want, len, "%s", te->dtype == DT_F32 ? "f32" : "i32");
+  if (!te->has_shape) return;
+  o += (size_t)snprintf(want + o, len - o, "[%s", te->ellipsis ? (te->rank ? "..., " : "...") : "");
+  for (uint32_t i = 0; i < te->rank && o < len; i++) {
+    if (te->dims[i].name)
+      o += (size_t)snprintf(want + o, len - o, i ? ",%s" : "%s", te->dims[i].name);
+    else
+      o += (size_t)snprintf(want + o, len - o, i ? ",%lld" : "%lld", (long long)te->dims[i].value);
+  }
+  if (o < len) snprintf(want + o, len - o, "]");
+}
+
+/* The leading axes an ellipsis matched, bound in the callee under the
+ * name "..." (which no .nn name can be) as a list of numbers, so that a
+ * second `...` in the signature (cross_entropy(logits: f32[..., k], y:
+ * i32[...])) must match the same axes. */
+static bool bind_ellipsis(Elab *e, Scope *callee, const Def *d, const Param *p, const Type *t, int lead,
+                          const char *want, const char *got, SrcLoc loc) {
+  Binding *b = scope_find(callee, "...");
+  if (!b) {
+    Value v = value_error(p->type->ellipsis_loc);
+    v.kind = V_LIST;
+    v.nitems = (uint32_t)lead;
+    v.items = arena_alloc(e->arena, sizeof(Value) * (lead ? (size_t)lead : 1));
+    for (int i = 0; i < lead; i++) v.items[i] = value_num((double)t->dims[i], true, p->type->ellipsis_loc);
+    Binding nb = {"...", v, p->type->ellipsis_loc, false};
+    VEC_PUSH(callee->b, callee->n, callee->cap, nb);
+    return true;
+  }
+  bool same = b->val.kind == V_LIST && b->val.nitems == (uint32_t)lead;
+  for (int i = 0; same && i < lead; i++) same = b->val.items[i].num == (double)t->dims[i];
+  if (same) return true;
+  char axes[128];
+  size_t o = (size_t)snprintf(axes, sizeof axes, "[");
+  for (uint32_t i = 0; b->val.kind == V_LIST && i < b->val.nitems && o < sizeof axes; i++)
+    o += (size_t)snprintf(axes + o, sizeof axes - o, i ? ",%g" : "%g", b->val.items[i].num);
+  if (o < sizeof axes) snprintf(axes + o, sizeof axes - o, "]");
+  elab_error(e, loc, "argument '%s' of '%s' must be %s with ... = %s (the leading axes of an earlier argument), found %s",
+             p->name, d->name, want, axes, got);
+  diag_note(p->loc, "'%s' is declared here", p->name);
+  return false;
+}
+
+/* Checks a value against a declared parameter type; binds dimension names
+ * (and `...`, the leading axes). */
 static bool check_arg_type(Elab *e, Scope *callee, const Def *d, const Param *p, Value v, SrcLoc loc) {
   const TypeExpr *te = p->type;
   if (!te || v.kind == V_ERROR) return v.kind != V_ERROR;
   char want[128], got[128];
-  size_t o = (size_t)snprintf(want, sizeof want, "%s", te->dtype == DT_F32 ? "f32" : "i32");
-  if (te->has_shape) {
-    o += (size_t)snprintf(want + o, sizeof want - o, "[");
-    for (uint32_t i = 0; i < te->rank && o < sizeof want; i++) {
-      if (te->dims[i].name)
-        o += (size_t)snprintf(want + o, sizeof want - o, i ? ",%s" : "%s", te->dims[i].name);
-      else
-        o += (size_t)snprintf(want + o, sizeof want - o, i ? ",%lld" : "%lld", (long long)te->dims[i].value);
-    }
-    if (o < sizeof want) snprintf(want + o, sizeof want - o, "]");
-  }
+  type_text(te, want, sizeof want);
   if (v.kind == V_NUM) {
     if (te->rank > 0) {
       elab_error(e, loc, "argument '%s' of '%s' must be %s, found a number", p->name, d->name, want);
@@ -493,6 +539,10 @@ static bool check_arg_type(Elab *e, Scope *callee, const Def *d, const Param *p,
     if (te->dtype == DT_I32 && !elab_integral(v.num)) {
       elab_error(e, loc, "argument '%s' of '%s' must be i32, found %g", p->name, d->name, v.num);
       return false;
+    }
+    if (te->ellipsis) { /* a number is a scalar: no leading axes */
+      Type scalar = type_scalar((DType)te->dtype);
+      return bind_ellipsis(e, callee, d, p, &scalar, 0, want, "a number", loc);
     }
     return true;
   }
@@ -504,15 +554,17 @@ static bool check_arg_type(Elab *e, Scope *callee, const Def *d, const Param *p,
   Type per_sample = *t;
   per_sample.batched = false;
   type_str(&per_sample, got, sizeof got);
-  if ((int)t->dtype != te->dtype || t->rank != te->rank) {
+  int lead = t->rank - (int)te->rank; /* the axes an ellipsis stands for */
+  if ((int)t->dtype != te->dtype || (te->ellipsis ? lead < 0 : lead != 0)) {
     elab_error(e, loc, "argument '%s' of '%s' must be %s, found %s", p->name, d->name, want, got);
     diag_note(p->loc, "'%s' is declared here", p->name);
     return false;
   }
   for (uint32_t i = 0; i < te->rank; i++) {
     const DimExpr *dim = &te->dims[i];
+    int64_t have = t->dims[lead + (int)i];
     if (!dim->name) {
-      if (dim->value != t->dims[i]) {
+      if (dim->value != have) {
         elab_error(e, loc, "argument '%s' of '%s' must be %s, found %s", p->name, d->name, want, got);
         diag_note(p->loc, "'%s' is declared here", p->name);
         return false;
@@ -521,16 +573,16 @@ static bool check_arg_type(Elab *e, Scope *callee, const Def *d, const Param *p,
     }
     Binding *b = scope_find(callee, dim->name);
     if (!b) {
-      Value dv = value_num((double)t->dims[i], true, dim->loc);
+      Value dv = value_num((double)have, true, dim->loc);
       scope_bind(e, callee, dim->name, dv, dim->loc);
-    } else if (b->val.kind != V_NUM || b->val.num != (double)t->dims[i]) {
+    } else if (b->val.kind != V_NUM || b->val.num != (double)have) {
       elab_error(e, loc, "argument '%s' of '%s' must be %s with %s = %g, found %s", p->name, d->name, want,
                  dim->name, b->val.kind == V_NUM ? b->val.num : 0.0, got);
       diag_note(p->loc, "'%s' is declared here", p->name);
       return false;
     }
   }
-  return true;
+  return !te->ellipsis || bind_ellipsis(e, callee, d, p, t, lead, want, got, loc);
 }
 
 static Value call_def(Elab *e, Scope *caller, const Def *d, const Expr *call, CallArgs *ca) {
@@ -600,6 +652,16 @@ static Value call_def(Elab *e, Scope *caller, const Def *d, const Expr *call, Ca
   }
   if (!ok) return value_error(loc);
 
+  /* A layer called again under the same path (`m = dense(gelu(dense(x,
+   * 4 * d)), d)`: calls in one binding share its path) takes the path
+   * PATH.2, PATH.3, ... for its parameters: m.w, then m.2.w. */
+  const char *saved_path = e->path;
+  if (d->kind == I_LAYER) {
+    uint32_t tag = (uint32_t)(d - e->defs), calls = 0;
+    strmap_get(&e->layer_calls, e->path, tag, &calls);
+    strmap_set(&e->layer_calls, e->path, tag, calls + 1);
+    if (calls) e->path = e->path[0] ? arena_printf(e->arena, "%s.%u", e->path, calls + 1) : arena_printf(e->arena, "%u", calls + 1);
+  }
   Scope callee = {0};
   uint32_t saved_parent = e->inline_parent;
   uint32_t call_irloc = elab_irloc(e, loc);
@@ -629,6 +691,7 @@ static Value call_def(Elab *e, Scope *caller, const Def *d, const Expr *call, Ca
   }
   if (!ok) {
     scope_free(&callee);
+    e->path = saved_path;
     return value_error(loc);
   }
 
@@ -640,6 +703,7 @@ static Value call_def(Elab *e, Scope *caller, const Def *d, const Expr *call, Ca
   e->depth--;
   e->inline_parent = saved_parent;
   e->allow_params = saved_allow;
+  e->path = saved_path;
   scope_free(&callee);
   if (r.kind != V_ERROR) r.loc = loc;
   return r;

@@ -71,6 +71,7 @@ typedef struct Elab {
   Frame stack[ELAB_MAX_CALL_DEPTH];
   int depth;
   const char *path;         /* parameter path prefix ("" at model level) */
+  StrMap layer_calls;       /* (path, layer def index) -> calls of that layer under that path so far */
   uint32_t inline_parent;   /* IR loc of the innermost call site, 0 at top */
   bool allow_params;        /* inside a layer (or model) body */
   uint32_t ndropout;        /* dropout calls so far: each keys its masks with its number */

@@ -202,7 +202,7 @@ static void recover_item(ParseCtx *ctx, int *la);
 %token <num> NUMBER "number"
 %token <str> STRING "string"
 %token NEWLINE "newline"
-%token SEMI ";" COMMA "," COLON ":" ASSIGN "="
+%token SEMI ";" COMMA "," COLON ":" ASSIGN "=" ELLIPSIS "..."
 %token LPAREN "(" RPAREN ")" LBRACKET "[" RBRACKET "]" LBRACE "{" RBRACE "}"
 %token PLUS "+" MINUS "-" STAR "*" SLASH "/" CARET "^" AT "@"
 %token EQ "==" NE "!=" LT "<" LE "<=" GT ">" GE ">="
@@ -299,11 +299,14 @@ type: "f32"                { $$ = mk_type(ctx, DT_F32, @1, NULL); }
     | "i32" "[" dims "]"   { $$ = mk_type(ctx, DT_I32, @1, $3); }
     ;
 
-/* dims: dim (',' dim)*      dim: INTEGER | NAME */
+/* dims: dim (',' dim)*      dim: INTEGER | NAME | '...'
+ * ('...', any leading axes, only first: mk_type checks) */
 dims: NUMBER               { $$ = NULL; push_dim(ctx, &$$, @1, NULL, &$1); }
     | NAME                 { $$ = NULL; push_dim(ctx, &$$, @1, $1, NULL); }
+    | "..."                { $$ = NULL; push_dim(ctx, &$$, @1, "...", NULL); }
     | dims "," NUMBER      { $$ = $1; push_dim(ctx, &$$, @3, NULL, &$3); }
     | dims "," NAME        { $$ = $1; push_dim(ctx, &$$, @3, $3, NULL); }
+    | dims "," "..."       { $$ = $1; push_dim(ctx, &$$, @3, "...", NULL); }
     ;
 
 /* ---- statements ------------------------------------------------------------- */
@@ -661,6 +664,16 @@ static TypeExpr *mk_type(ParseCtx *ctx, int dtype, NnLoc l, AVec *dims) {
     t->has_shape = true;
     t->rank = dims->n;
     t->dims = dims->data;
+    /* '...' (pushed with the name "...") stands first, once */
+    for (uint32_t i = 0; i < t->rank; i++)
+      if (t->dims[i].name && !strcmp(t->dims[i].name, "...") && i > 0)
+        diag_error(t->dims[i].loc, "'...' (any leading axes) must come first in a shape");
+    if (t->rank && t->dims[0].name && !strcmp(t->dims[0].name, "...")) {
+      t->ellipsis = true;
+      t->ellipsis_loc = t->dims[0].loc;
+      t->dims++;
+      t->rank--;
+    }
   }
   return t;
 }

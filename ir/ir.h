@@ -269,6 +269,8 @@ ValueId ir_op3(Module *m, Op op, ValueId a, ValueId b, ValueId c, uint32_t loc);
 ValueId ir_reduce(Module *m, Op op, ValueId a, uint32_t axes, uint32_t loc);
 ValueId ir_transpose(Module *m, ValueId a, const uint8_t *perm, uint32_t loc);
 ValueId ir_retype(Module *m, Op op, ValueId a, Type t, uint32_t loc); /* cast/reshape/broadcast/onehot */
+/* An op whose result type is given (scatter_add), checked by its shape rule. */
+ValueId ir_build_typed(Module *m, Op op, const ValueId *args, int nargs, Type t, uint32_t loc);
 /* A window op (OPF_WINDOW); t the result type for the ops whose type is
  * given (conv2d_data_grad, conv2d_filter_grad, fold), else NULL. */
 ValueId ir_window(Module *m, Op op, const ValueId *args, int nargs, int size, int stride, int pad, const Type *t,

@@ -177,15 +177,23 @@ struct KStmt {
  *
  * (i the launch loop's variable, j the contraction's free axis, k its
  * reduction axis), then the contraction's value and the rest of the launch
- * loop's body (the epilogue) for each i.  Like the loop attributes it is a
- * hint: the statements stay the semantics, a backend that ignores it is
- * right, and the CPU backend emits the contraction as a packed,
- * register-blocked matrix product (docs/codegen-cpu.md).  Each operand is
- * an affine access: element offset + i, j, k strides. */
+ * loop's body (the epilogue) for each i.  A batched product (attention's
+ * [h, t, d] @ [h, d, t], a per-sample [t, n] @ [n, m]) has batch axes l
+ * around that: the launch loop and the contraction's free axes before the
+ * last two, whose last two are then i and j; it is one such product per
+ * batch index, and the epilogue follows the products of each launch
+ * iteration.  Like the loop attributes it is a hint: the statements stay
+ * the semantics, a backend that ignores it is right, and the CPU backend
+ * emits the contraction as a packed, register-blocked matrix product
+ * (docs/codegen-cpu.md).  Each operand is an affine access: element
+ * offset + i, j, k (and l) strides. */
+enum { KGEMM_MAX_BATCH = NNC_MAX_CONTRACT_AXES - 1 };
+
 typedef struct KGemmOperand {
   int32_t buf;
-  int64_t offset;     /* elements, at i = j = k = 0 */
+  int64_t offset;     /* elements, at i = j = k = l = 0 */
   int64_t si, sj, sk; /* elements per step of i, j, k */
+  int64_t sl[KGEMM_MAX_BATCH]; /* elements per step of each batch axis */
 } KGemmOperand;
 
 typedef struct KGemm {
@@ -193,6 +201,10 @@ typedef struct KGemm {
   int32_t var_i, var_j, var_k;  /* the loop variables */
   int64_t m, n, k;              /* extents (times B when m_batched / k_batched) */
   bool m_batched, k_batched;
+  int nbatch;                   /* batch axes (0: i is the launch loop's variable) */
+  int32_t var_l[KGEMM_MAX_BATCH]; /* their variables, outermost first: var_l[0] is the launch loop's */
+  int64_t l[KGEMM_MAX_BATCH];   /* their extents (l[0] times B when l_batched) */
+  bool l_batched;
   KGemmOperand a, b, c;
   /* the schedule: micro-tile mr x nr (nr a multiple of `vector`), cache
    * blocks kc (depth), mc (rows of packed A), nc (columns of packed B);

@@ -399,29 +399,38 @@ static void print_extent(FILE *out, int64_t extent, bool batched) {
   else fprintf(out, "%lld*B", (long long)extent);
 }
 
-static void print_gemm_operand(const Printer *pr, const char *name, const KGemmOperand *o) {
+static void print_gemm_operand(const Printer *pr, const char *name, const KGemmOperand *o, int nbatch) {
   fprintf(pr->out, " %s=", name);
   print_buf_ref(pr, o->buf);
-  fprintf(pr->out, "[%lld + %lld i + %lld j + %lld k]", (long long)o->offset, (long long)o->si, (long long)o->sj,
-          (long long)o->sk);
+  fprintf(pr->out, "[%lld", (long long)o->offset);
+  for (int q = 0; q < nbatch; q++) fprintf(pr->out, " + %lld l%d", (long long)o->sl[q], q);
+  fprintf(pr->out, " + %lld i + %lld j + %lld k]", (long long)o->si, (long long)o->sj, (long long)o->sk);
 }
 
 /* The CPU scheduler's plan and tiles, as comments under the header:
  *   ; gemm i=v0<B j=v1<64 k=v2<784 C=%17[...] A=%0[...] B=%2[...]
- *   ; tiles mr=12 nr=32 vector=16 kc=256 mc=96 nc=1024  loops jc pc (pack B) ic (pack A) ir jr */
+ *   ; tiles mr=12 nr=32 vector=16 kc=256 mc=96 nc=1024  loops jc pc (pack B) ic (pack A) ir jr
+ * and for a batched product its batch axes first, `l0=v0<B l1=v3<4`, with
+ * their strides in the operands (`+ 4096 l0 + 1024 l1`). */
 static void print_gemm(const Printer *pr, const KGemm *g) {
   FILE *out = pr->out;
-  fprintf(out, "  ; gemm i=v%d<", g->var_i);
+  fprintf(out, "  ; gemm ");
+  for (int q = 0; q < g->nbatch; q++) {
+    fprintf(out, "l%d=v%d<", q, g->var_l[q]);
+    print_extent(out, g->l[q], q == 0 && g->l_batched);
+    fputc(' ', out);
+  }
+  fprintf(out, "i=v%d<", g->var_i);
   print_extent(out, g->m, g->m_batched);
   fprintf(out, " j=v%d<%lld k=v%d<", g->var_j, (long long)g->n, g->var_k);
   print_extent(out, g->k, g->k_batched);
-  print_gemm_operand(pr, "C", &g->c);
-  print_gemm_operand(pr, "A", &g->a);
-  print_gemm_operand(pr, "B", &g->b);
+  print_gemm_operand(pr, "C", &g->c, g->nbatch);
+  print_gemm_operand(pr, "A", &g->a, g->nbatch);
+  print_gemm_operand(pr, "B", &g->b, g->nbatch);
   fputc('\n', out);
-  fprintf(out, "  ; tiles mr=%d nr=%d vector=%d kc=%d mc=%d nc=%d  loops jc pc%s ic%s ir jr%s%s%s\n", g->mr, g->nr,
-          g->vector, g->kc, g->mc, g->nc, g->pack_b ? " (pack B)" : "", g->pack_a ? " (pack A)" : "",
-          g->pack_a ? "" : "  A in place", g->pack_b ? "" : "  B in place",
+  fprintf(out, "  ; tiles mr=%d nr=%d vector=%d kc=%d mc=%d nc=%d  loops %sjc pc%s ic%s ir jr%s%s%s\n", g->mr, g->nr,
+          g->vector, g->kc, g->mc, g->nc, g->nbatch ? "l " : "", g->pack_b ? " (pack B)" : "",
+          g->pack_a ? " (pack A)" : "", g->pack_a ? "" : "  A in place", g->pack_b ? "" : "  B in place",
           g->swap ? "  swapped: rows along j, lanes along i" : "");
 }
 

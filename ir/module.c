@@ -154,6 +154,13 @@ ValueId ir_window(Module *m, Op op, const ValueId *args, int nargs, int size, in
   return build_or_die(m, op, args, nargs, &n, loc);
 }
 
+ValueId ir_build_typed(Module *m, Op op, const ValueId *args, int nargs, Type t, uint32_t loc) {
+  Node n;
+  memset(&n, 0, sizeof n);
+  n.type = t;
+  return build_or_die(m, op, args, nargs, &n, loc);
+}
+
 ValueId ir_retype(Module *m, Op op, ValueId a, Type t, uint32_t loc) {
   Node n;
   memset(&n, 0, sizeof n);

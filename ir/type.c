@@ -182,14 +182,40 @@ static bool infer_argmax(const Node *n, const Type *args, Type *out, char *err, 
   return true;
 }
 
+/* The leading (batch) axes of a batched product: a's and b's axes before
+ * their last two, broadcast by NumPy's rule into out->dims[0 .. lead). */
+static bool batch_axes(const Type *a, const Type *b, Type *out) {
+  Type la = *a, lb = *b;
+  la.rank = (uint8_t)(a->rank - 2);
+  lb.rank = (uint8_t)(b->rank - 2);
+  return shape_broadcast(&la, &lb, out);
+}
+
 static bool infer_matmul(const Node *n, const Type *args, Type *out, char *err, size_t errlen) {
   (void)n;
   const Type *a = &args[0], *b = &args[1];
   char sa[96], sb[96];
   if (a->dtype != DT_F32 || b->dtype != DT_F32) FAIL("matmul needs f32 operands");
-  if (a->rank < 1 || a->rank > 2 || b->rank < 1 || b->rank > 2)
-    FAIL("matmul needs vectors or matrices, found %s @ %s", shape_str(a, sa, sizeof sa),
-         shape_str(b, sb, sizeof sb));
+  if (a->rank < 1 || b->rank < 1)
+    FAIL("matmul needs vectors or matrices, found %s @ %s", shape_str(a, sa, sizeof sa), shape_str(b, sb, sizeof sb));
+  if (a->rank > 2 || b->rank > 2) { /* a batched product: [..., k, n] @ [..., n, m] -> [..., k, m] */
+    if (a->rank < 2 || b->rank < 2)
+      FAIL("a batched matmul needs matrices on both sides ([..., k, n] @ [..., n, m]), found %s @ %s",
+           shape_str(a, sa, sizeof sa), shape_str(b, sb, sizeof sb));
+    if (a->dims[a->rank - 1] != b->dims[b->rank - 2])
+      FAIL("matmul shapes do not match: %s @ %s", shape_str(a, sa, sizeof sa), shape_str(b, sb, sizeof sb));
+    Type t;
+    if (!batch_axes(a, b, &t))
+      FAIL("matmul batch axes do not broadcast: %s @ %s", shape_str(a, sa, sizeof sa), shape_str(b, sb, sizeof sb));
+    if (t.rank + 2 > NNC_MAX_RANK)
+      FAIL("matmul result would have rank %d (limit %d)", t.rank + 2, NNC_MAX_RANK);
+    *out = t;
+    out->dtype = DT_F32;
+    out->batched = a->batched || b->batched;
+    out->dims[out->rank++] = a->dims[a->rank - 2];
+    out->dims[out->rank++] = b->dims[b->rank - 1];
+    return true;
+  }
   int64_t ka = a->dims[a->rank - 1], kb = b->dims[0];
   if (ka != kb)
     FAIL("matmul shapes do not match: %s @ %s", shape_str(a, sa, sizeof sa), shape_str(b, sb, sizeof sb));
@@ -236,28 +262,70 @@ static bool infer_broadcast(const Node *n, const Type *args, Type *out, char *er
   return true;
 }
 
+/* a [L..., n, r...] indexed by i: i32[L...] (a scalar: L empty) -> [L..., r...]. */
 static bool infer_index(const Node *n, const Type *args, Type *out, char *err, size_t errlen) {
   (void)n;
-  char sa[96];
-  if (args[0].rank == 0) FAIL("cannot index a scalar");
-  if (args[1].dtype != DT_I32 || args[1].rank != 0)
-    FAIL("an index must be an i32 scalar, found %s", type_str(&args[1], sa, sizeof sa));
-  *out = args[0];
+  char sa[96], si[96];
+  const Type *a = &args[0], *i = &args[1];
+  if (a->rank == 0) FAIL("cannot index a scalar");
+  if (i->dtype != DT_I32) FAIL("an index must be i32, found %s", type_str(i, si, sizeof si));
+  bool lead = i->rank < a->rank;
+  for (int k = 0; lead && k < i->rank; k++) lead = i->dims[k] == a->dims[k];
+  if (!lead)
+    FAIL("an index of shape %s must have the first axes of %s", shape_str(i, si, sizeof si), shape_str(a, sa, sizeof sa));
+  *out = *a;
   out->rank--;
-  memmove(out->dims, out->dims + 1, sizeof(int64_t) * out->rank);
+  memmove(out->dims + i->rank, out->dims + i->rank + 1, sizeof(int64_t) * (size_t)(out->rank - i->rank));
   out->dims[out->rank] = 0;
-  out->batched = args[0].batched || args[1].batched;
+  out->batched = a->batched || i->batched;
   return true;
 }
 
+/* table [n, r...] gathered by i: i32[s...] -> [s..., r...]. */
+static bool infer_gather(const Node *n, const Type *args, Type *out, char *err, size_t errlen) {
+  (void)n;
+  char sa[96], si[96];
+  const Type *a = &args[0], *i = &args[1];
+  if (a->rank == 0) FAIL("gather needs a table with at least one axis, found a scalar");
+  if (i->dtype != DT_I32) FAIL("gather needs i32 indices, found %s", type_str(i, si, sizeof si));
+  if (i->rank + a->rank - 1 > NNC_MAX_RANK)
+    FAIL("gather of %s by indices %s has rank %d (limit %d)", shape_str(a, sa, sizeof sa), shape_str(i, si, sizeof si),
+         i->rank + a->rank - 1, NNC_MAX_RANK);
+  *out = *i;
+  out->dtype = a->dtype;
+  for (int k = 1; k < a->rank; k++) out->dims[out->rank++] = a->dims[k];
+  out->batched = a->batched || i->batched;
+  return true;
+}
+
+/* g [s..., r...] and i: i32[s...] -> the result type [n, r...] (given). */
+static bool infer_scatter_add(const Node *n, const Type *args, Type *out, char *err, size_t errlen) {
+  char sg[96], si[96], st[96];
+  const Type *g = &args[0], *i = &args[1], *t = &n->type;
+  if (i->dtype != DT_I32) FAIL("scatter_add needs i32 indices, found %s", type_str(i, si, sizeof si));
+  bool fits = t->rank >= 1 && g->rank == i->rank + t->rank - 1;
+  for (int k = 0; fits && k < i->rank; k++) fits = g->dims[k] == i->dims[k];
+  for (int k = 1; fits && k < t->rank; k++) fits = g->dims[i->rank + k - 1] == t->dims[k];
+  if (!fits)
+    FAIL("scatter_add: %s is not a gather of %s by indices %s", shape_str(g, sg, sizeof sg), shape_str(t, st, sizeof st),
+         shape_str(i, si, sizeof si));
+  *out = *t;
+  out->dtype = g->dtype;
+  out->batched = g->batched || i->batched;
+  return true;
+}
+
+/* i: i32[L...] -> f32[L..., n] (the result type gives n). */
 static bool infer_onehot(const Node *n, const Type *args, Type *out, char *err, size_t errlen) {
   char sa[96];
-  if (args[0].dtype != DT_I32 || args[0].rank != 0)
-    FAIL("onehot needs an i32 scalar, found %s", type_str(&args[0], sa, sizeof sa));
-  if (n->type.rank != 1) FAIL("onehot produces a vector");
+  const Type *i = &args[0];
+  if (i->dtype != DT_I32) FAIL("onehot needs i32 indices, found %s", type_str(i, sa, sizeof sa));
+  if (n->type.rank != i->rank + 1) FAIL("onehot adds one axis to its indices' shape");
+  for (int k = 0; k < i->rank; k++)
+    if (n->type.dims[k] != i->dims[k]) FAIL("onehot adds one axis to its indices' shape");
   *out = n->type;
   out->dtype = DT_F32;
-  out->batched = args[0].batched;
+  out->batched = i->batched;
   return true;
 }
 

@@ -330,17 +330,56 @@ static void grad_fold(Ad *ad, const Node *n, ValueId y, ValueId g, ValueId d[]) 
   d[0] = ir_window(ad->m, OP_UNFOLD, &g, 1, n->attr.win.size, n->attr.win.stride, n->attr.win.pad, NULL, ad->loc);
 }
 
+/* v with its last two axes swapped. */
+static ValueId swap_last2(Ad *ad, ValueId v) {
+  int r = type_of(ad, v).rank;
+  uint8_t perm[NNC_MAX_RANK];
+  for (int i = 0; i < r; i++) perm[i] = (uint8_t)i;
+  perm[r - 2] = (uint8_t)(r - 1);
+  perm[r - 1] = (uint8_t)(r - 2);
+  return ir_transpose(ad->m, v, perm, ad->loc);
+}
+
+/* v [..., c] as a matrix [rows, c]: its leading axes merged. */
+static ValueId rows_of(Ad *ad, ValueId v) {
+  Type t = type_of(ad, v);
+  if (t.rank == 2) return v;
+  int64_t dims[2] = {type_numel(&t) / t.dims[t.rank - 1], t.dims[t.rank - 1]};
+  return reshape_to(ad, v, 2, dims);
+}
+
+/* The batched product [..., k, n] @ [..., n, m] -> [..., k, m]:
+ *   g_a = g @ b^T and g_b = a^T @ g, over the leading axes (fit_to sums
+ *   them where the operand was broadcast).
+ * A matrix b [n, m] shared by every leading index (a dense layer over
+ * the last axis) takes its gradient as one product over all the rows,
+ * rows(a)^T @ rows(g), so nothing of shape [..., n, m] is formed; the
+ * batch sum of a batched one is a single contraction (passes/lower.c). */
+static void grad_batched_matmul(Ad *ad, const Node *n, ValueId g, ValueId d[]) {
+  ValueId a = X(0), b = X(1);
+  if (NEED(0)) d[0] = op2(ad, OP_MATMUL, g, swap_last2(ad, b));
+  if (NEED(1)) {
+    if (type_of(ad, b).rank == 2)
+      d[1] = op2(ad, OP_MATMUL, transpose2(ad, rows_of(ad, a)), rows_of(ad, g));
+    else
+      d[1] = op2(ad, OP_MATMUL, swap_last2(ad, a), g);
+  }
+}
+
 /* The four matmul forms (a batched g for an unbatched weight is then
  * batch-summed by fit_to):
  *   [n]@[n,m]->[m]:     g_a = b @ g             g_b = outer(a, g)
  *   [k,n]@[n,m]->[k,m]: g_a = g @ b^T           g_b = a^T @ g
  *   [k,n]@[n]->[k]:     g_a = outer(g, b)       g_b = g @ a
- *   [n]@[n]->[]:        g_a = g b               g_b = g a          */
+ *   [n]@[n]->[]:        g_a = g b               g_b = g a
+ * and the batched product (rank 3 or more). */
 static void grad_matmul(Ad *ad, const Node *n, ValueId y, ValueId g, ValueId d[]) {
   (void)y;
   ValueId a = X(0), b = X(1);
   int ra = type_of(ad, a).rank, rb = type_of(ad, b).rank;
-  if (ra == 1 && rb == 2) {
+  if (ra > 2 || rb > 2) {
+    grad_batched_matmul(ad, n, g, d);
+  } else if (ra == 1 && rb == 2) {
     if (NEED(0)) d[0] = op2(ad, OP_MATMUL, b, g);
     if (NEED(1)) d[1] = outer(ad, a, g);
   } else if (ra == 2 && rb == 2) {
@@ -370,24 +409,35 @@ static void grad_reshape(Ad *ad, const Node *n, ValueId y, ValueId g, ValueId d[
   d[0] = reshape_to(ad, g, xt.rank, xt.dims);
 }
 
-/* y = a[i], a [n, r...]: g_a = onehot(i) [n,1,...] * g [1, r...]
- * (batched when i or g is; fit_to batch-sums it for an unbatched a, e.g. an
- * embedding table indexed by a batched label). */
+/* y = a[i], a [L..., n, r...], i [L...]: g_a = onehot(i) [L..., n, 1...] *
+ * g [L..., 1, r...] (batched when i or g is; fit_to batch-sums it for an
+ * unbatched a, e.g. an embedding table indexed by a batched label). */
 static void grad_index(Ad *ad, const Node *n, ValueId y, ValueId g, ValueId d[]) {
   (void)y;
-  Type xt = type_of(ad, X(0));
-  int64_t len = xt.dims[0];
-  ValueId oh = retype(ad, OP_ONEHOT, X(1), type_make(DT_F32, 1, &len, false));
-  if (xt.rank > 1) {
-    int64_t col[NNC_MAX_RANK], row[NNC_MAX_RANK];
-    for (int i = 0; i < xt.rank; i++) {
-      col[i] = i == 0 ? len : 1;
-      row[i] = i == 0 ? 1 : xt.dims[i];
-    }
-    oh = reshape_to(ad, oh, xt.rank, col);
-    g = reshape_to(ad, g, xt.rank, row);
+  Type xt = type_of(ad, X(0)), it = type_of(ad, X(1));
+  int ir = it.rank;
+  int64_t dims[NNC_MAX_RANK];
+  for (int i = 0; i <= ir; i++) dims[i] = xt.dims[i];
+  ValueId oh = retype(ad, OP_ONEHOT, X(1), type_make(DT_F32, ir + 1, dims, it.batched));
+  int64_t col[NNC_MAX_RANK], row[NNC_MAX_RANK];
+  for (int i = 0; i < xt.rank; i++) {
+    col[i] = i <= ir ? xt.dims[i] : 1;
+    row[i] = i == ir ? 1 : xt.dims[i];
   }
+  if (xt.rank > ir + 1) oh = reshape_to(ad, oh, xt.rank, col);
+  if (xt.rank > 1) g = reshape_to(ad, g, xt.rank, row); /* a scalar g broadcasts as it is */
   d[0] = op2(ad, OP_MUL, oh, g);
+}
+
+/* y = gather(table, i): g_table = scatter_add(g, i), the sum of g's rows
+ * into the rows they were read from (batched when g is: fit_to batch-sums
+ * it for a parameter, in one contraction: passes/lower.c). */
+static void grad_gather(Ad *ad, const Node *n, ValueId y, ValueId g, ValueId d[]) {
+  (void)y;
+  Type tt = type_of(ad, X(0));
+  tt.batched = type_of(ad, g).batched || type_of(ad, X(1)).batched;
+  ValueId args[2] = {g, X(1)};
+  d[0] = ir_build_typed(ad->m, OP_SCATTER_ADD, args, 2, tt, ad->loc);
 }
 
 /* batch_sum(a): g broadcast back over the batch. */
@@ -430,6 +480,7 @@ static const GradRule grad_rules[OP_COUNT] = {
     [OP_RESHAPE] = grad_reshape,
     [OP_BROADCAST] = grad_identity,
     [OP_INDEX] = grad_index,
+    [OP_GATHER] = grad_gather,
     [OP_BATCH_SUM] = grad_batch_sum,
     [OP_CONV2D] = grad_conv2d,
     [OP_UNFOLD] = grad_unfold,

@@ -12,12 +12,15 @@
  * value used more than once (unless trivially cheap), every output, and
  * anything whose inlined expression would grow too deep.
  *
- * Matmuls, batch sums and reductions become contraction statements
- * (ir/kernel.h): a launch loop over the batch (or the first axis of a
- * matrix) and a contraction whose free axes are the rest of the output,
- * whose reduction axes are k, the batch or the reduced axes, and whose
- * factors are the operands' expressions (a batch sum of an inlined outer
- * product has two factors: a weight gradient is a product).  Loop orders
+ * Matmuls (batched ones too), batch sums, reductions and scatter_add
+ * become contraction statements (ir/kernel.h): a launch loop over the
+ * batch (or the first axis of a matrix) and a contraction whose free axes
+ * are the rest of the output, whose reduction axes are k, the batch, the
+ * reduced axes or the index positions, and whose factors are the
+ * operands' expressions (a batch sum of an inlined outer product has two
+ * factors: a weight gradient is a product; of an inlined product per
+ * sample, one reduction over the batch and k together).  gather is a
+ * guarded load at a gathered index.  Loop orders
  * are the targets' choice (their schedules read the statements).
  *
  * Optimizer updates are written in place into the parameter and state
@@ -55,6 +58,7 @@ typedef struct Lowering {
   uint8_t *depth;      /* per node: depth of its inlined expression */
   bool *mat;           /* per node: materialized (gets a buffer and a kernel) */
   bool *position;      /* per node: computed from element positions and run-time scalars only */
+  bool *summed;        /* per node: the operand of a batch sum */
   int32_t *first_writer, *last_reader; /* per buffer, for place_update: kernel index, -1 = none */
   int32_t *rename;     /* per buffer: the buffer it becomes (place_update) */
   uint32_t kidx;       /* kernel being built */
@@ -179,7 +183,8 @@ static bool is_reduction(const Node *n) {
   case OP_FOLD:
     return true;
   case OP_CONV2D_FILTER_GRAD:
-    return true; /* inlined only into a batch sum: choose_materialized */
+  case OP_SCATTER_ADD:
+    return true; /* inlined only into a batch sum: choose_materialized, inlinable */
   default:
     return false;
   }
@@ -197,9 +202,20 @@ static int64_t contraction_extent(Lowering *l, const Node *n) {
  * which streams the whole batch once per filter.  Larger filters do that. */
 enum { FILTER_GRAD_PER_SAMPLE = 65536 };
 
-static bool inlinable(Lowering *l, const Node *n) {
-  if (n->op == OP_MATMUL) return contraction_extent(l, n) == 1;
+/* A product of two matrices per sample, [i, k] @ [k, j], whose only use is
+ * its batch sum (a weight's gradient: x^T @ g of a dense layer over [t, n]):
+ * inlined into the batch sum, which sums over the batch and k at once. */
+static bool summed_product(Lowering *l, ValueId v) {
+  const Node *n = node(l, v);
+  return n->op == OP_MATMUL && l->summed[v] && l->uses[v] == 1 && n->type.batched &&
+         node(l, n->args[0])->type.rank == 2 && node(l, n->args[1])->type.rank == 2;
+}
+
+static bool inlinable(Lowering *l, ValueId v) {
+  const Node *n = node(l, v);
+  if (n->op == OP_MATMUL) return contraction_extent(l, n) == 1 || summed_product(l, v);
   if (n->op == OP_CONV2D_FILTER_GRAD) return type_numel(&n->type) > FILTER_GRAD_PER_SAMPLE; /* into its batch sum */
+  if (n->op == OP_SCATTER_ADD) return l->summed[v] && l->uses[v] == 1; /* an embedding's gradient: into its batch sum */
   return !is_reduction(n);
 }
 
@@ -225,6 +241,7 @@ static bool reads_guarded(const Node *n, int k) {
   case OP_UNFOLD: return k == 0 && n->attr.win.pad > 0;
   case OP_CONV2D_DATA_GRAD: return k == 0;
   case OP_FOLD: return k == 0 && !fold_tiles_exactly(n);
+  case OP_GATHER: return k == 0;
   default: return false;
   }
 }
@@ -271,8 +288,13 @@ static bool cheap(Lowering *l, ValueId v) {
   case OP_PARAM:
   case OP_STATE:
     return true;
-  case OP_BROADCAST:
   case OP_RESHAPE:
+    /* merging axes that a transpose moved apart (attention's heads back
+     * into rows): each read divides, and a product reading it there is no
+     * affine access, so the packed path cannot take it */
+    if (node(l, n->args[0])->op == OP_TRANSPOSE && !l->mat[n->args[0]]) return false;
+    return l->mat[n->args[0]] || cheap(l, n->args[0]);
+  case OP_BROADCAST:
   case OP_TRANSPOSE:
   case OP_STOP_GRAD:
   case OP_NEG:
@@ -309,6 +331,7 @@ static int32_t temp_buf(Lowering *l, ValueId v) {
 /* ---- expressions -------------------------------------------------------------------- */
 
 static KExpr *gen(Lowering *l, ValueId v, KExpr **idx, KExpr *b);
+static void matmul_index(Lowering *l, const Node *n, KExpr **out_idx, KExpr *k, KExpr **ai, KExpr **bi);
 
 static KExpr *load(Lowering *l, int32_t buf, KExpr **idx, KExpr *b) {
   const KBuffer *kb = &l->p->bufs[buf];
@@ -345,9 +368,10 @@ static KExpr *window_index(Lowering *l, KExpr *pos, KExpr *k, const Node *n) {
   return kexpr_iadd(p, e, kexpr_index_const(p, -(int64_t)n->attr.win.pad));
 }
 
-/* Operand k of window op n at idx: a load, guarded (0 outside) when the
- * window can reach past the operand (reads_guarded made it a buffer). */
-static KExpr *window_operand(Lowering *l, const Node *n, int k, KExpr **idx, KExpr *b) {
+/* Operand k of n (a window op, or gather) at idx: a load, guarded (0
+ * outside) when the index can reach past the operand (reads_guarded made
+ * it a buffer). */
+static KExpr *guarded_operand(Lowering *l, const Node *n, int k, KExpr **idx, KExpr *b) {
   KExpr *e = gen(l, n->args[k], idx, b);
   if (!reads_guarded(n, k)) return e;
   NNC_ASSERT(e->kind == KE_LOAD);
@@ -387,7 +411,7 @@ static KExpr *gen(Lowering *l, ValueId v, KExpr **idx, KExpr *b) {
     for (int i = 0; i < lead; i++) aidx[i] = idx[i];
     aidx[lead] = window_index(l, idx[lead + 2], idx[lead], n);
     aidx[lead + 1] = window_index(l, idx[lead + 3], idx[lead + 1], n);
-    return window_operand(l, n, 0, aidx, b);
+    return guarded_operand(l, n, 0, aidx, b);
   }
   case OP_BROADCAST: return gen_operand(l, n, 0, idx, b);
   case OP_TRANSPOSE:
@@ -405,29 +429,32 @@ static KExpr *gen(Lowering *l, ValueId v, KExpr **idx, KExpr *b) {
     }
     return gen(l, n->args[0], aidx, b);
   }
-  case OP_INDEX: {
-    /* a[i, rest...]: i is an i32 scalar per sample. */
-    KExpr *none[1] = {NULL};
-    KExpr *i = gen(l, n->args[1], none, b);
+  case OP_INDEX: { /* a[L..., i[L...], rest...] */
+    int ir = node(l, n->args[1])->type.rank;
+    KExpr *i = gen(l, n->args[1], idx, b);
     i->index = true; /* a gathered index: widened to i64 like the others */
-    aidx[0] = i;
-    for (int k = 0; k < n->type.rank; k++) aidx[k + 1] = idx[k];
+    for (int k = 0; k < ir; k++) aidx[k] = idx[k];
+    aidx[ir] = i;
+    for (int k = ir; k < n->type.rank; k++) aidx[k + 1] = idx[k];
     return gen(l, n->args[0], aidx, b);
   }
-  case OP_ONEHOT: {
-    KExpr *none[1] = {NULL};
-    KExpr *i = gen(l, n->args[0], none, b);
+  case OP_GATHER: { /* table[i[s...], rest...], 0 outside the table (a guarded load) */
+    int ir = node(l, n->args[1])->type.rank;
+    KExpr *i = gen(l, n->args[1], idx, b);
     i->index = true;
-    return kexpr_op(p, OP_EQ, DT_F32, idx[0], i, NULL);
+    aidx[0] = i;
+    for (int k = ir; k < n->type.rank; k++) aidx[k - ir + 1] = idx[k];
+    return guarded_operand(l, n, 0, aidx, b);
+  }
+  case OP_ONEHOT: { /* [L..., k]: k == i[L...] */
+    int r = n->type.rank;
+    KExpr *i = gen(l, n->args[0], idx, b);
+    i->index = true;
+    return kexpr_op(p, OP_EQ, DT_F32, idx[r - 1], i, NULL);
   }
   case OP_MATMUL: { /* an outer product: contraction over one element */
-    const Type *at = &node(l, n->args[0])->type, *bt = &node(l, n->args[1])->type;
-    KExpr *ai[2], *bi[2];
-    int o = 0;
-    if (at->rank == 2) ai[0] = idx[o++], ai[1] = kexpr_index_const(p, 0);
-    else ai[0] = kexpr_index_const(p, 0);
-    bi[0] = kexpr_index_const(p, 0);
-    if (bt->rank == 2) bi[1] = idx[o++];
+    KExpr *ai[NNC_MAX_RANK], *bi[NNC_MAX_RANK];
+    matmul_index(l, n, idx, kexpr_index_const(p, 0), ai, bi);
     return kexpr_op(p, OP_MUL, DT_F32, gen(l, n->args[0], ai, b), gen(l, n->args[1], bi, b), NULL);
   }
   default:
@@ -564,18 +591,27 @@ static int free_axes(Lowering *l, const Type *t, int first, KExpr **idx, KAxis *
   return n;
 }
 
+/* A contraction kernel for v: begins it, opens its launch nest over v's
+ * type (into *ns), and makes the rest of v's axes the contraction's free
+ * axes (into idx and axes); returns their count. */
+static int begin_contraction(Lowering *l, ValueId v, const char *what, Nest *ns, KExpr **idx, KAxis *axes) {
+  const Type *t = &node(l, v)->type;
+  begin_kernel(l, what, v);
+  int first;
+  *ns = launch_nest(l, t, &first);
+  for (int i = 0; i < first; i++) idx[i] = ns->idx[i];
+  return free_axes(l, t, first, idx, axes);
+}
+
 /* reduce_sum / reduce_max over a set of per-sample axes: a contraction
  * whose reduction axes are those axes. */
 static void kernel_reduce(Lowering *l, ValueId v, int32_t dst) {
   const Node *n = node(l, v);
   const Type *at = &node(l, n->args[0])->type;
-  begin_kernel(l, ir_ops[n->op].name, v);
-  int first;
-  Nest ns = launch_nest(l, &n->type, &first);
   KAxis axes[NNC_MAX_CONTRACT_AXES];
   KExpr *idx[NNC_MAX_RANK], *aidx[NNC_MAX_RANK];
-  for (int i = 0; i < first; i++) idx[i] = ns.idx[i];
-  int nfree = free_axes(l, &n->type, first, idx, axes), nred = 0;
+  Nest ns;
+  int nfree = begin_contraction(l, v, ir_ops[n->op].name, &ns, idx, axes), nred = 0;
   for (int i = 0, o = 0; i < at->rank; i++) {
     if (n->attr.axes >> i & 1)
       axes[nfree + nred++] = axis(l, at->dims[i], false, &aidx[i]);
@@ -612,13 +648,8 @@ static void kernel_argmax(Lowering *l, ValueId v, int32_t dst) {
 static bool outer_factors(Lowering *l, ValueId v, KExpr **out_idx, KExpr *b, KExpr **fa, KExpr **fb) {
   const Node *n = node(l, v);
   if (n->op != OP_MATMUL || l->buf[v] >= 0 || contraction_extent(l, n) != 1) return false;
-  const Type *at = &node(l, n->args[0])->type, *bt = &node(l, n->args[1])->type;
-  KExpr *ai[2], *bi[2];
-  int o = 0;
-  if (at->rank == 2) ai[0] = out_idx[o++], ai[1] = kexpr_index_const(l->p, 0);
-  else ai[0] = kexpr_index_const(l->p, 0);
-  bi[0] = kexpr_index_const(l->p, 0);
-  if (bt->rank == 2) bi[1] = out_idx[o++];
+  KExpr *ai[NNC_MAX_RANK], *bi[NNC_MAX_RANK];
+  matmul_index(l, n, out_idx, kexpr_index_const(l->p, 0), ai, bi);
   *fa = gen(l, n->args[0], ai, b);
   *fb = gen(l, n->args[1], bi, b);
   return true;
@@ -680,13 +711,10 @@ static void kernel_conv2d(Lowering *l, ValueId v, int32_t dst) {
   const Type *xt = &node(l, n->args[0])->type;
   int pad = n->attr.win.pad;
   int32_t xpad = pad > 0 ? padded_copy(l, n, 0, pad) : -1;
-  begin_kernel(l, "conv2d", v);
-  int first;
-  Nest ns = launch_nest(l, &n->type, &first);
   KAxis axes[NNC_MAX_CONTRACT_AXES];
   KExpr *idx[NNC_MAX_RANK], *c, *ky, *kx;
-  for (int i = 0; i < first; i++) idx[i] = ns.idx[i];
-  int nfree = free_axes(l, &n->type, first, idx, axes), k = n->attr.win.size;
+  Nest ns;
+  int nfree = begin_contraction(l, v, "conv2d", &ns, idx, axes), k = n->attr.win.size;
   axes[nfree] = axis(l, xt->dims[0], false, &c);
   axes[nfree + 1] = axis(l, k, false, &ky);
   axes[nfree + 2] = axis(l, k, false, &kx);
@@ -697,7 +725,7 @@ static void kernel_conv2d(Lowering *l, ValueId v, int32_t dst) {
     xi[2] = kexpr_iadd(l->p, xi[2], kexpr_index_const(l->p, pad));
   }
   contract(l, ns.inner, dst, idx, ns.b, axes, nfree, 3, OP_ADD, gen(l, n->args[1], wi, ns.b),
-           xpad >= 0 ? load(l, xpad, xi, ns.b) : window_operand(l, n, 0, xi, ns.b));
+           xpad >= 0 ? load(l, xpad, xi, ns.b) : guarded_operand(l, n, 0, xi, ns.b));
 }
 
 /* conv2d_data_grad(g[f,h',w'], w[f,c,k,k]) -> [c,h,w]: for each input
@@ -709,13 +737,10 @@ static void kernel_conv2d_data_grad(Lowering *l, ValueId v, int32_t dst) {
   /* stride 1: g padded by k - 1 - p, read at y + k - 1 - ky without guards */
   int gpad = n->attr.win.size - 1 - n->attr.win.pad;
   int32_t gbuf = n->attr.win.stride == 1 && gpad >= 0 ? padded_copy(l, n, 0, gpad) : -1;
-  begin_kernel(l, "conv2d_data_grad", v);
-  int first;
-  Nest ns = launch_nest(l, &n->type, &first);
   KAxis axes[NNC_MAX_CONTRACT_AXES];
   KExpr *idx[NNC_MAX_RANK], *f, *ky, *kx, *cond = NULL;
-  for (int i = 0; i < first; i++) idx[i] = ns.idx[i];
-  int nfree = free_axes(l, &n->type, first, idx, axes), k = n->attr.win.size;
+  Nest ns;
+  int nfree = begin_contraction(l, v, "conv2d_data_grad", &ns, idx, axes), k = n->attr.win.size;
   axes[nfree] = axis(l, gt->dims[0], false, &f);
   axes[nfree + 1] = axis(l, k, false, &ky);
   axes[nfree + 2] = axis(l, k, false, &kx);
@@ -727,7 +752,7 @@ static void kernel_conv2d_data_grad(Lowering *l, ValueId v, int32_t dst) {
     gi[2] = kexpr_iadd(l->p, gi[2], kexpr_index_const(l->p, gpad));
     ga = load(l, gbuf, gi, ns.b);
   } else {
-    ga = where_covered(l, cond, window_operand(l, n, 0, gi, ns.b));
+    ga = where_covered(l, cond, guarded_operand(l, n, 0, gi, ns.b));
   }
   contract(l, ns.inner, dst, idx, ns.b, axes, nfree, 3, OP_ADD, ga, gen(l, n->args[1], wi, ns.b));
 }
@@ -739,7 +764,7 @@ static void filter_grad_factors(Lowering *l, const Node *n, KExpr **idx, KExpr *
   KExpr *gi[3] = {idx[0], oy, ox};
   KExpr *xi[3] = {idx[1], window_index(l, oy, idx[2], n), window_index(l, ox, idx[3], n)};
   *fa = gen(l, n->args[1], gi, b);
-  *fb = window_operand(l, n, 0, xi, b);
+  *fb = guarded_operand(l, n, 0, xi, b);
 }
 
 /* One sample's filter gradient, when it is not inlined into its batch sum;
@@ -749,13 +774,10 @@ static void kernel_conv2d_filter_grad(Lowering *l, ValueId v, int32_t dst) {
   const Type *gt = &node(l, n->args[1])->type;
   int pad = n->attr.win.pad;
   int32_t xpad = pad > 0 ? padded_copy(l, n, 0, pad) : -1;
-  begin_kernel(l, "conv2d_filter_grad", v);
-  int first;
-  Nest ns = launch_nest(l, &n->type, &first);
   KAxis axes[NNC_MAX_CONTRACT_AXES];
   KExpr *idx[NNC_MAX_RANK], *oy, *ox, *fa, *fb;
-  for (int i = 0; i < first; i++) idx[i] = ns.idx[i];
-  int nfree = free_axes(l, &n->type, first, idx, axes);
+  Nest ns;
+  int nfree = begin_contraction(l, v, "conv2d_filter_grad", &ns, idx, axes);
   axes[nfree] = axis(l, gt->dims[1], false, &oy);
   axes[nfree + 1] = axis(l, gt->dims[2], false, &ox);
   if (xpad >= 0) {
@@ -787,7 +809,7 @@ static void kernel_fold(Lowering *l, ValueId v, int32_t dst) {
     for (int i = 0; i < lead; i++) gi[i] = ns.idx[i];
     gi[lead] = imod(l, ns.idx[lead], s), gi[lead + 1] = imod(l, ns.idx[lead + 1], s);
     gi[lead + 2] = idiv(l, ns.idx[lead], s), gi[lead + 3] = idiv(l, ns.idx[lead + 1], s);
-    store(l, ns.inner, dst, ns.idx, ns.b, window_operand(l, n, 0, gi, ns.b));
+    store(l, ns.inner, dst, ns.idx, ns.b, guarded_operand(l, n, 0, gi, ns.b));
     return;
   }
   int first;
@@ -802,28 +824,81 @@ static void kernel_fold(Lowering *l, ValueId v, int32_t dst) {
   gi[lead] = ky, gi[lead + 1] = kx;
   gi[lead + 2] = position_of(l, idx[lead], ky, n, &cond);
   gi[lead + 3] = position_of(l, idx[lead + 1], kx, n, &cond);
-  contract(l, ns.inner, dst, idx, ns.b, axes, nfree, 2, OP_ADD, where_covered(l, cond, window_operand(l, n, 0, gi, ns.b)),
+  contract(l, ns.inner, dst, idx, ns.b, axes, nfree, 2, OP_ADD, where_covered(l, cond, guarded_operand(l, n, 0, gi, ns.b)),
            NULL);
+}
+
+/* The term of scatter_add(g, i) at result index idx ([v, r...]) and
+ * index position s (i's axes) of sample b: where(i[s] == v, g[s, r], 0). */
+static KExpr *scatter_term(Lowering *l, const Node *n, KExpr **idx, KExpr **s, KExpr *b) {
+  const Type *it = &node(l, n->args[1])->type;
+  KExpr *gi[NNC_MAX_RANK];
+  for (int k = 0; k < it->rank; k++) gi[k] = s[k];
+  for (int k = 1; k < n->type.rank; k++) gi[it->rank + k - 1] = idx[k];
+  KExpr *i = gen(l, n->args[1], s, b);
+  i->index = true;
+  KExpr *hit = kexpr_op(l->p, OP_EQ, DT_F32, idx[0], i, NULL);
+  return kexpr_op(l->p, OP_WHERE, DT_F32, hit, gen(l, n->args[0], gi, b), kexpr_const(l->p, DT_F32, 0));
+}
+
+/* Reduction axes over the index positions of scatter_add n (one of
+ * extent 1 for a scalar index) into axes[], their variables into s. */
+static int scatter_axes(Lowering *l, const Node *n, KAxis *axes, KExpr **s) {
+  const Type *it = &node(l, n->args[1])->type;
+  if (it->rank == 0) {
+    KExpr *unused;
+    axes[0] = axis(l, 1, false, &unused);
+    return 1;
+  }
+  for (int k = 0; k < it->rank; k++) axes[k] = axis(l, it->dims[k], false, &s[k]);
+  return it->rank;
+}
+
+/* scatter_add(g, i) -> [n, r...]: for each row v and column r, the sum in
+ * order over the index positions s of where(i[s] == v, g[s, r], 0), so the
+ * result is the same on every target (no atomics). */
+static void kernel_scatter_add(Lowering *l, ValueId v, int32_t dst) {
+  const Node *n = node(l, v);
+  KAxis axes[NNC_MAX_CONTRACT_AXES];
+  KExpr *idx[NNC_MAX_RANK], *s[NNC_MAX_RANK];
+  Nest ns;
+  int nfree = begin_contraction(l, v, "scatter_add", &ns, idx, axes);
+  int nred = scatter_axes(l, n, axes + nfree, s);
+  contract(l, ns.inner, dst, idx, ns.b, axes, nfree, nred, OP_ADD, scatter_term(l, n, idx, s, ns.b), NULL);
 }
 
 /* batch_sum: for each element, a sum over the batch (a contraction whose
  * one reduction axis is the batch): of a product of two factors when the
  * operand is an inlined outer product (a weight gradient), else of the
- * operand (a bias gradient). */
+ * operand (a bias gradient).  A summed product (summed_product) sums over
+ * the batch and its k at once: one reduction axis B K long, at sample
+ * kb / K and k = kb mod K, so the CPU runs it as one matrix product. */
 static void kernel_batch_sum(Lowering *l, ValueId v, int32_t dst) {
   const Node *n = node(l, v);
-  begin_kernel(l, "batch_sum", v);
-  int first;
-  Nest ns = launch_nest(l, &n->type, &first);
   KAxis axes[NNC_MAX_CONTRACT_AXES];
   KExpr *bv, *idx[NNC_MAX_RANK];
-  for (int i = 0; i < first; i++) idx[i] = ns.idx[i];
-  int nfree = free_axes(l, &n->type, first, idx, axes);
-  axes[nfree] = axis(l, 1, true, &bv);
-  KExpr *fa, *fb = NULL;
-  int nred = 1;
+  Nest ns;
+  int nfree = begin_contraction(l, v, "batch_sum", &ns, idx, axes);
   const Node *a = node(l, n->args[0]);
-  if (a->op == OP_CONV2D_FILTER_GRAD && l->buf[n->args[0]] < 0) { /* sum over the batch and the window positions */
+  KExpr *fa, *fb = NULL;
+  if (a->op == OP_MATMUL && l->buf[n->args[0]] < 0 && contraction_extent(l, a) > 1) {
+    int64_t kext = contraction_extent(l, a);
+    KExpr *kb, *ai[NNC_MAX_RANK], *bi[NNC_MAX_RANK];
+    axes[nfree] = axis(l, kext, true, &kb);
+    KExpr *sample = idiv(l, kb, kext);
+    matmul_index(l, a, idx, imod(l, kb, kext), ai, bi);
+    fa = gen(l, a->args[0], ai, sample);
+    fb = gen(l, a->args[1], bi, sample);
+    contract(l, ns.inner, dst, idx, NULL, axes, nfree, 1, OP_ADD, fa, fb);
+    return;
+  }
+  axes[nfree] = axis(l, 1, true, &bv);
+  int nred = 1;
+  if (a->op == OP_SCATTER_ADD && l->buf[n->args[0]] < 0) { /* an embedding's gradient: over the batch and the positions */
+    KExpr *s[NNC_MAX_RANK];
+    nred += scatter_axes(l, a, axes + nfree + 1, s);
+    fa = scatter_term(l, a, idx, s, bv);
+  } else if (a->op == OP_CONV2D_FILTER_GRAD && l->buf[n->args[0]] < 0) { /* sum over the batch and the window positions */
     const Type *gt = &node(l, a->args[1])->type;
     KExpr *oy, *ox;
     axes[nfree + nred++] = axis(l, gt->dims[1], false, &oy);
@@ -835,9 +910,22 @@ static void kernel_batch_sum(Lowering *l, ValueId v, int32_t dst) {
   contract(l, ns.inner, dst, idx, NULL, axes, nfree, nred, OP_ADD, fa, fb);
 }
 
-/* Matmul operand indices for output index (i, j) and contraction index k. */
+/* Matmul operand indices for output index out_idx and contraction index
+ * k: (i, k) and (k, j) for matrices, without i or j for vectors; in a
+ * batched product the leading axes of each operand line up with the
+ * output's trailing leading axes (NumPy's broadcasting: extent 1 reads 0). */
 static void matmul_index(Lowering *l, const Node *n, KExpr **out_idx, KExpr *k, KExpr **ai, KExpr **bi) {
   const Type *at = &node(l, n->args[0])->type, *bt = &node(l, n->args[1])->type;
+  if (at->rank > 2 || bt->rank > 2) {
+    int r = n->type.rank;
+    Type lead = n->type, la = *at, lb = *bt;
+    lead.rank = (uint8_t)(r - 2), la.rank = (uint8_t)(at->rank - 2), lb.rank = (uint8_t)(bt->rank - 2);
+    broadcast_index(l, &lead, &la, out_idx, ai);
+    broadcast_index(l, &lead, &lb, out_idx, bi);
+    ai[la.rank] = out_idx[r - 2], ai[la.rank + 1] = k;
+    bi[lb.rank] = k, bi[lb.rank + 1] = out_idx[r - 1];
+    return;
+  }
   int o = 0;
   if (at->rank == 2) ai[0] = out_idx[o++], ai[1] = k;
   else ai[0] = k;
@@ -845,16 +933,15 @@ static void matmul_index(Lowering *l, const Node *n, KExpr **out_idx, KExpr *k, 
   if (bt->rank == 2) bi[1] = out_idx[o++];
 }
 
-/* A matmul: a contraction over k for each output element. */
+/* A matmul: a contraction over k for each output element (a batched
+ * product's leading axes are free axes too: the launch loop takes the
+ * batch or the first of them, the contraction the rest). */
 static void kernel_matmul(Lowering *l, ValueId v, int32_t dst) {
   const Node *n = node(l, v);
-  begin_kernel(l, "matmul", v);
-  int first;
-  Nest ns = launch_nest(l, &n->type, &first);
   KAxis axes[NNC_MAX_CONTRACT_AXES];
-  KExpr *k, *idx[NNC_MAX_RANK], *ai[2], *bi[2];
-  for (int i = 0; i < first; i++) idx[i] = ns.idx[i];
-  int nfree = free_axes(l, &n->type, first, idx, axes);
+  KExpr *k, *idx[NNC_MAX_RANK], *ai[NNC_MAX_RANK], *bi[NNC_MAX_RANK];
+  Nest ns;
+  int nfree = begin_contraction(l, v, "matmul", &ns, idx, axes);
   axes[nfree] = axis(l, contraction_extent(l, n), false, &k);
   matmul_index(l, n, idx, k, ai, bi);
   contract(l, ns.inner, dst, idx, ns.b, axes, nfree, 1, OP_ADD, gen(l, n->args[0], ai, ns.b),
@@ -871,6 +958,7 @@ static void emit_node(Lowering *l, ValueId v, int32_t dst) {
   case OP_CONV2D_DATA_GRAD: kernel_conv2d_data_grad(l, v, dst); break;
   case OP_CONV2D_FILTER_GRAD: kernel_conv2d_filter_grad(l, v, dst); break;
   case OP_FOLD: kernel_fold(l, v, dst); break;
+  case OP_SCATTER_ADD: kernel_scatter_add(l, v, dst); break;
   case OP_MATMUL:
     if (contraction_extent(l, node(l, v)) > 1) {
       kernel_matmul(l, v, dst);
@@ -1244,6 +1332,7 @@ static void choose_materialized(Lowering *l) {
   for (uint32_t v = 0; v < m->nnodes; v++) {
     const Node *n = &m->nodes[v];
     for (int k = 0; k < n->nargs; k++) l->uses[n->args[k]]++;
+    if (n->op == OP_BATCH_SUM) l->summed[n->args[0]] = true;
   }
   /* The prediction is no use: its copy (lower_program) reads it where
    * training left it, or computes it again, so training keeps its kernels. */
@@ -1258,7 +1347,7 @@ static void choose_materialized(Lowering *l) {
     for (int k = 0; k < n->nargs; k++)
       if (!l->mat[n->args[k]] && l->depth[n->args[k]] > d) d = l->depth[n->args[k]];
     l->depth[v] = (uint8_t)(d + 1);
-    l->mat[v] = !inlinable(l, n) || d + 1 > MAX_INLINE_DEPTH || (l->uses[v] > 1 && !cheap(l, v));
+    l->mat[v] = !inlinable(l, v) || d + 1 > MAX_INLINE_DEPTH || (l->uses[v] > 1 && !cheap(l, v));
     for (int k = 0; k < n->nargs; k++) {
       const Node *a = node(l, n->args[k]);
       if (reads_guarded(n, k) && !is_leaf_buffer(a->op)) l->mat[n->args[k]] = true;
@@ -1290,6 +1379,7 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
   l.depth = nnc_xcalloc(nn, 1);
   l.mat = nnc_xcalloc(nn, 1);
   l.position = nnc_xcalloc(nn, 1);
+  l.summed = nnc_xcalloc(nn, 1);
   l.sym_buf = nnc_xmalloc((m->nsyms ? m->nsyms : 1) * sizeof *l.sym_buf);
   l.hyper_slot = nnc_xmalloc((m->nsyms ? m->nsyms : 1) * sizeof *l.hyper_slot);
   for (uint32_t v = 0; v < m->nnodes; v++)
@@ -1415,6 +1505,7 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
   free(l.depth);
   free(l.mat);
   free(l.position);
+  free(l.summed);
   free(l.sym_buf);
   free(l.hyper_slot);
   free(l.extent);

@@ -8,7 +8,9 @@
  *
  * runs as a packed matrix product when its accesses are affine: A's
  * element offset in i and k only, B's in k and j only, C's in i and j
- * (one-to-one).  This reads the statement's fields; nothing matches loop
+ * (one-to-one).  A batched product has more free axes: its last two are
+ * i and j, and the launch loop and the others are batch axes l, along
+ * which every operand may move (KGemm.nbatch).  This reads the statement's fields; nothing matches loop
  * shapes.  Index arithmetic such as `v - v / 64 * 64` with v known to lie
  * in [0, 64) simplifies to v, and an unflattened index (a dense layer
  * reading a [16, 5, 5] image at k / 25, k / 5 - k / 5 / 5 * 5, k - k / 5 * 5)
@@ -46,10 +48,10 @@ const char schedule_cpu_spec_help[] =
 
 /* ---- affine index expressions ------------------------------------------------------------- */
 
-enum { VI, VJ, VK, NV };
+enum { VI, VJ, VK, VL, NV = VL + KGEMM_MAX_BATCH };
 
 typedef struct Ctx {
-  int32_t var[NV];      /* loop variables of i, j, k */
+  int32_t var[NV];      /* loop variables of i, j, k and the batch axes l (-1 = none) */
   int64_t extent[NV];   /* their extents (0 = unknown: batched) */
 } Ctx;
 
@@ -179,7 +181,7 @@ static bool aff(const Ctx *cx, const KExpr *e, Aff *out) {
   }
 }
 
-/* The element offset of buf[idx...] as an affine function of i, j, k. */
+/* The element offset of buf[idx...] as an affine function of i, j, k, l. */
 static bool access(const Ctx *cx, const KProgram *p, int32_t buf, KExpr *const *idx, int nidx, KGemmOperand *o) {
   const KBuffer *kb = &p->bufs[buf];
   if (kb->type.dtype != DT_F32) return false;
@@ -198,6 +200,7 @@ static bool access(const Ctx *cx, const KProgram *p, int32_t buf, KExpr *const *
   o->si = off.x[VI];
   o->sj = off.x[VJ];
   o->sk = off.x[VK];
+  for (int q = 0; q < KGEMM_MAX_BATCH; q++) o->sl[q] = off.x[VL + q];
   return true;
 }
 
@@ -208,11 +211,61 @@ static bool factor(const Ctx *cx, const KProgram *p, const KExpr *e, int32_t cbu
   return e && e->kind == KE_LOAD && !e->guarded && e->buf != cbuf && access(cx, p, e->buf, e->idx, e->nidx, o);
 }
 
-/* Different (i, j) must store different elements of C. */
+/* Different (l, i, j) must store different elements of C: with the
+ * strides in ascending order, each is past the span of the ones below it
+ * (a batched axis, of unknown extent, must be the last). */
 static bool one_to_one(const KGemm *g) {
-  int64_t si = g->c.si, sj = g->c.sj;
-  if (si <= 0 || sj <= 0) return false;
-  return si >= sj * g->n || (!g->m_batched && sj >= si * g->m);
+  int64_t st[2 + KGEMM_MAX_BATCH], ext[2 + KGEMM_MAX_BATCH];
+  int n = 0;
+  st[n] = g->c.si, ext[n++] = g->m_batched ? 0 : g->m;
+  st[n] = g->c.sj, ext[n++] = g->n;
+  for (int q = 0; q < g->nbatch; q++) st[n] = g->c.sl[q], ext[n++] = q == 0 && g->l_batched ? 0 : g->l[q];
+  for (int a = 1; a < n; a++) /* insertion sort by stride */
+    for (int b = a; b > 0 && st[b] < st[b - 1]; b--) {
+      int64_t t = st[b]; st[b] = st[b - 1]; st[b - 1] = t;
+      t = ext[b]; ext[b] = ext[b - 1]; ext[b - 1] = t;
+    }
+  int64_t span = 0; /* the largest offset reachable by the axes so far */
+  for (int a = 0; a < n; a++) {
+    if (st[a] <= span) return false;
+    if (ext[a] == 0) return a == n - 1;
+    span += st[a] * (ext[a] - 1);
+  }
+  return true;
+}
+
+/* The axes of a product: i the launch loop's variable and j the one free
+ * axis (C[i, j]), or, for a batched product, the launch loop and the free
+ * axes but the last two as batch axes and those two as i and j. */
+static bool product_axes(const KStmt *l0, const KStmt *c, KGemm *g) {
+  if (c->nfree == 1) {
+    g->var_i = l0->var;
+    g->m = l0->extent;
+    g->m_batched = l0->batched;
+  } else {
+    if (c->nfree - 1 > KGEMM_MAX_BATCH) return false;
+    g->nbatch = c->nfree - 1;
+    g->var_l[0] = l0->var;
+    g->l[0] = l0->extent;
+    g->l_batched = l0->batched;
+    for (int q = 1; q < g->nbatch; q++) {
+      if (c->axes[q - 1].batched) return false;
+      g->var_l[q] = c->axes[q - 1].var;
+      g->l[q] = c->axes[q - 1].extent;
+    }
+    const KAxis *ai = &c->axes[c->nfree - 2];
+    if (ai->batched) return false;
+    g->var_i = ai->var;
+    g->m = ai->extent;
+  }
+  const KAxis *aj = &c->axes[c->nfree - 1];
+  if (aj->batched) return false;
+  g->var_j = aj->var;
+  g->n = aj->extent;
+  g->var_k = c->axes[c->nfree].var;
+  g->k = c->axes[c->nfree].extent;
+  g->k_batched = c->axes[c->nfree].batched;
+  return true;
 }
 
 static bool match(const KProgram *p, const Kernel *k, KGemm *g) {
@@ -220,20 +273,17 @@ static bool match(const KProgram *p, const Kernel *k, KGemm *g) {
   const KStmt *l0 = k->body[0];
   if (l0->kind != KS_LOOP || !(l0->flags & KL_PARALLEL) || !l0->nbody) return false;
   const KStmt *c = l0->body[0];
-  if (c->kind != KS_CONTRACT || c->buf < 0 || c->combine != OP_ADD || !c->b || c->nfree != 1 || c->nred != 1 ||
-      c->axes[0].batched || c->a->dtype != DT_F32)
+  if (c->kind != KS_CONTRACT || c->buf < 0 || c->combine != OP_ADD || !c->b || c->nfree < 1 || c->nred != 1 ||
+      c->a->dtype != DT_F32)
     return false;
   memset(g, 0, sizeof *g);
   g->contract = c;
-  g->var_i = l0->var;
-  g->m = l0->extent;
-  g->m_batched = l0->batched;
-  g->var_j = c->axes[0].var;
-  g->n = c->axes[0].extent;
-  g->var_k = c->axes[1].var;
-  g->k = c->axes[1].extent;
-  g->k_batched = c->axes[1].batched;
-  Ctx cx = {{g->var_i, g->var_j, g->var_k}, {g->m_batched ? 0 : g->m, g->n, g->k_batched ? 0 : g->k}};
+  if (!product_axes(l0, c, g)) return false;
+  Ctx cx;
+  for (int v = 0; v < NV; v++) cx.var[v] = -1, cx.extent[v] = 0;
+  cx.var[VI] = g->var_i, cx.var[VJ] = g->var_j, cx.var[VK] = g->var_k;
+  cx.extent[VI] = g->m_batched ? 0 : g->m, cx.extent[VJ] = g->n, cx.extent[VK] = g->k_batched ? 0 : g->k;
+  for (int q = 0; q < g->nbatch; q++) cx.var[VL + q] = g->var_l[q], cx.extent[VL + q] = q == 0 && g->l_batched ? 0 : g->l[q];
   if (!access(&cx, p, c->buf, c->idx, c->nidx, &g->c) || g->c.sk) return false;
   KGemmOperand o[2];
   if (!factor(&cx, p, c->a, c->buf, &o[0]) || !factor(&cx, p, c->b, c->buf, &o[1])) return false;

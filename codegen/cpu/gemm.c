@@ -36,6 +36,11 @@
  * The packing loops read the operand in the order its strides make
  * contiguous (k-contiguous A rows, j-contiguous B rows, or transposed), so
  * the input and weight gradients need no transposed copies.
+ *
+ * A batched product (KGemm.nbatch: attention's [h, t, d] @ [h, d, t], a
+ * dense layer over [t, n]) runs the above for each launch iteration and
+ * each index of its other batch axes, over all its rows, with the
+ * operands' offsets there (G->off), then that iteration's epilogue.
  */
 #include "codegen/cpu/cpu.h"
 
@@ -56,6 +61,7 @@ typedef struct Gm {
   LLVMValueRef tile;          /* [mr * nr] float alloca for edge tiles */
   LLVMValueRef kdim;          /* k as i64 (maybe times B) */
   bool swap;                  /* micro-tile rows along j, lanes along i (see the top) */
+  LLVMValueRef off[3];        /* a batched product: A's, B's and C's offsets at the current batch index */
 } Gm;
 
 /* ---- arithmetic ----------------------------------------------------------------------------- */
@@ -73,9 +79,11 @@ static LLVMValueRef f32_at(Gm *G, LLVMValueRef base, LLVMValueRef off) {
   return LLVMBuildInBoundsGEP2(G->B, G->E->f32, base, &off, 1, "");
 }
 
-/* &op(i, j, k) */
+/* &op(i, j, k) (at the current batch index) */
 static LLVMValueRef operand_at(Gm *G, const KGemmOperand *o, LLVMValueRef i, LLVMValueRef j, LLVMValueRef k) {
   LLVMValueRef off = c64(G, o->offset);
+  LLVMValueRef boff = G->off[o == &G->g->a ? 0 : o == &G->g->b ? 1 : 2];
+  if (boff) off = add(G, off, boff);
   if (i && o->si) off = add(G, off, mulc(G, i, o->si));
   if (j && o->sj) off = add(G, off, mulc(G, j, o->sj));
   if (k && o->sk) off = add(G, off, mulc(G, k, o->sk));
@@ -379,6 +387,66 @@ static void epilogue(Gm *G, const KStmt *l0, LLVMValueRef i0, LLVMValueRef iend)
   lk_for_end(G->E, &li);
 }
 
+/* ---- batched products ------------------------------------------------------------------------ */
+
+/* Opens loops over the batch axes 1.. (axis 0, the launch loop, is open:
+ * lv[0]) and points G->off at the operands' matrices there. */
+static void batch_begin(Gm *G, LkLoop *ll, LLVMValueRef *lv) {
+  const KGemm *g = G->g;
+  for (int q = 1; q < g->nbatch; q++) lv[q] = lk_for_begin(G->E, &ll[q], c64(G, 0), c64(G, g->l[q]), 1, "l");
+  const KGemmOperand *ops[3] = {&g->a, &g->b, &g->c};
+  for (int o = 0; o < 3; o++) {
+    LLVMValueRef off = c64(G, 0);
+    for (int q = 0; q < g->nbatch; q++)
+      if (ops[o]->sl[q]) off = add(G, off, mulc(G, lv[q], ops[o]->sl[q]));
+    G->off[o] = off;
+  }
+}
+
+static void batch_end(Gm *G, LkLoop *ll) {
+  for (int q = G->g->nbatch - 1; q >= 1; q--) lk_for_end(G->E, &ll[q]);
+  G->off[0] = G->off[1] = G->off[2] = NULL;
+}
+
+/* A batched product over the launch iterations [begin, end): for each, the
+ * product of every batch index, then the epilogue: the contraction's value
+ * f(t) at each of its outputs (dot form), then the launch loop's other
+ * statements. */
+static void batched(Gm *G, const KStmt *l0, LLVMValueRef begin, LLVMValueRef end, bool has_epilogue) {
+  LkEmit *E = G->E;
+  const KGemm *g = G->g;
+  const KStmt *c = g->contract;
+  LkLoop ll[KGEMM_MAX_BATCH], li, lj;
+  LLVMValueRef lv[KGEMM_MAX_BATCH];
+  lv[0] = lk_for_begin(E, &ll[0], begin, end, 1, "l0");
+  batch_begin(G, ll, lv);
+  product(G, c64(G, 0), c64(G, g->m));
+  batch_end(G, ll);
+  if (has_epilogue) {
+    E->vars[g->var_l[0]] = lv[0];
+    if (!plain_store(g)) {
+      batch_begin(G, ll, lv);
+      for (int q = 1; q < g->nbatch; q++) E->vars[g->var_l[q]] = lv[q];
+      LLVMValueRef i = lk_for_begin(E, &li, c64(G, 0), c64(G, g->m), 1, "ep.i");
+      LLVMValueRef j = lk_for_begin(E, &lj, c64(G, 0), c64(G, g->n), 1, "ep.j");
+      E->vars[g->var_i] = i;
+      E->vars[g->var_j] = j;
+      LLVMBuildStore(G->B, load_f32(G, operand_at(G, &g->c, i, j, NULL)), E->temps[c->temp]);
+      KStmt store = *c; /* C[l, i, j] = f(t): the contraction's store alone */
+      store.kind = KS_STORE;
+      lk_stmt(E, &store);
+      E->vars[g->var_i] = E->vars[g->var_j] = NULL;
+      lk_for_end(E, &lj);
+      lk_for_end(E, &li);
+      for (int q = 1; q < g->nbatch; q++) E->vars[g->var_l[q]] = NULL;
+      batch_end(G, ll);
+    }
+    lk_stmts(E, l0->body + 1, l0->nbody - 1);
+    E->vars[g->var_l[0]] = NULL;
+  }
+  lk_for_end(E, &ll[0]);
+}
+
 /* ---- entry points --------------------------------------------------------------------------- */
 
 static LLVMValueRef tls_array(LkEmit *E, const char *name, int64_t floats) {
@@ -411,7 +479,7 @@ void cpu_gemm_emit(LkEmit *E, const Kernel *k, LLVMValueRef begin, LLVMValueRef 
   if (g->mr * (g->nr / g->vector) > MAX_ACC) LK_FAIL(E, "micro-tile %d x %d is too large", g->mr, g->nr);
   if (g->swap && (!g->pack_b || !g->pack_a)) LK_FAIL(E, "%s", "a swapped product packs both operands");
   if (g->mr > MAX_ACC) LK_FAIL(E, "micro-tile of %d rows is too tall", g->mr);
-  Gm G = {E, E->b, g, LLVMVectorType(E->f32, (unsigned)g->vector), NULL, NULL, NULL, NULL, g->swap};
+  Gm G = {E, E->b, g, LLVMVectorType(E->f32, (unsigned)g->vector), NULL, NULL, NULL, NULL, g->swap, {NULL}};
   LLVMTypeRef ptr = E->ptr;
   LLVMValueRef ga = LLVMGetNamedGlobal(E->mod, "nnc.gemm.pack_a"), gb = LLVMGetNamedGlobal(E->mod, "nnc.gemm.pack_b");
   if (!ga || !gb) LK_FAIL(E, "%s", "no packing buffers were declared");
@@ -423,6 +491,10 @@ void cpu_gemm_emit(LkEmit *E, const Kernel *k, LLVMValueRef begin, LLVMValueRef 
 
   const KStmt *l0 = k->body[0];
   bool has_epilogue = !plain_store(g) || l0->nbody > 1;
+  if (g->nbatch) {
+    batched(&G, l0, begin, end, has_epilogue);
+    return;
+  }
   if (!has_epilogue) {
     product(&G, begin, end);
     return;

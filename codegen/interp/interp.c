@@ -289,30 +289,45 @@ static void eval_argmax(Interp *it, ValueId v) {
   }
 }
 
+/* One product C[K,M] = A[K,N] @ B[N,M], accumulated in double. */
+static void product(const double *a, const double *b, double *c, int64_t K, int64_t N, int64_t M) {
+  for (int64_t i = 0; i < K * M; i++) c[i] = 0;
+  for (int64_t i = 0; i < K; i++)
+    for (int64_t l = 0; l < N; l++) {
+      double x = a[i * N + l];
+      const double *brow = b + l * M;
+      double *crow = c + i * M;
+      for (int64_t j = 0; j < M; j++) crow[j] += x * brow[j];
+    }
+}
+
 /* matmul, per sample: a is [K,N] (a vector [N] is one row), b is [N,M] (a
  * vector [N] is one column); the result [K,M] has the layout of every
- * rank case ([m], [k], [] included).  Accumulates in double. */
+ * rank case ([m], [k], [] included).  A batched product ([..., K, N] @
+ * [..., N, M]) is one such product per element of the leading axes, walked
+ * like an elementwise op over them (broadcast operands repeat). */
 static void eval_matmul(Interp *it, ValueId v) {
   const Node *nd = &it->m->nodes[v];
   const Type *at = arg_type(it, nd, 0), *bt = arg_type(it, nd, 1);
   const double *a = arg_val(it, nd, 0), *b = arg_val(it, nd, 1);
   double *out = out_buf(it, v);
+  if (at->rank > 2 || bt->rank > 2) {
+    int64_t K = at->dims[at->rank - 2], N = at->dims[at->rank - 1], M = bt->dims[bt->rank - 1];
+    Type lead = nd->type, la = *at, lb = *bt; /* the leading axes, each matrix one element */
+    lead.rank -= 2, la.rank -= 2, lb.rank -= 2;
+    Iter w;
+    iter_start(&w, it, &lead);
+    iter_operand(&w, 0, &la, &lead);
+    iter_operand(&w, 1, &lb, &lead);
+    for (int64_t i = 0; i < w.total; i++, iter_next(&w))
+      product(a + w.off[0] * K * N, b + w.off[1] * N * M, out + i * K * M, K, N, M);
+    return;
+  }
   int64_t K = at->rank == 2 ? at->dims[0] : 1, N = at->dims[at->rank - 1];
   int64_t M = bt->rank == 2 ? bt->dims[1] : 1;
   int64_t samples = nd->type.batched ? it->n : 1;
-  for (int64_t s = 0; s < samples; s++) {
-    const double *as = a + (at->batched ? s * K * N : 0);
-    const double *bs = b + (bt->batched ? s * N * M : 0);
-    double *os = out + s * K * M;
-    for (int64_t i = 0; i < K * M; i++) os[i] = 0;
-    for (int64_t i = 0; i < K; i++)
-      for (int64_t l = 0; l < N; l++) {
-        double x = as[i * N + l];
-        const double *brow = bs + l * M;
-        double *orow = os + i * M;
-        for (int64_t j = 0; j < M; j++) orow[j] += x * brow[j];
-      }
-  }
+  for (int64_t s = 0; s < samples; s++)
+    product(a + (at->batched ? s * K * N : 0), b + (bt->batched ? s * N * M : 0), out + s * K * M, K, N, M);
 }
 
 /* transpose: result axis i walks operand axis perm[i]. */
@@ -332,40 +347,85 @@ static void eval_transpose(Interp *it, ValueId v) {
   for (int64_t i = 0; i < w.total; i++, iter_next(&w)) out[i] = a[w.off[0]];
 }
 
-/* index: a[i] along a's first per-sample axis, i an i32 scalar per sample. */
+/* index: a[L..., i, r...] for each position L of i (an i32 of a's first
+ * ir axes; ir = 0: a scalar, a[i] along the first axis), per sample. */
 static bool eval_index(Interp *it, ValueId v) {
   const Node *nd = &it->m->nodes[v];
   const Type *at = arg_type(it, nd, 0), *it_t = arg_type(it, nd, 1);
   const double *a = arg_val(it, nd, 0), *ix = arg_val(it, nd, 1);
   double *out = out_buf(it, v);
-  int64_t d0 = at->dims[0], inner = type_numel(at) / d0;
+  int64_t rows = type_numel(it_t), d0 = at->dims[it_t->rank], inner = type_numel(at) / rows / d0;
   int64_t samples = nd->type.batched ? it->n : 1;
-  for (int64_t s = 0; s < samples; s++) {
-    double i = ix[it_t->batched ? s : 0];
-    if (!(i >= 0 && i < (double)d0)) {
-      return fail(it, v, nd->type.batched ? s : -1, "index %.0f is out of range [0, %lld)", i, (long long)d0);
+  for (int64_t s = 0; s < samples; s++)
+    for (int64_t r = 0; r < rows; r++) {
+      double i = ix[(it_t->batched ? s * rows : 0) + r];
+      if (!(i >= 0 && i < (double)d0))
+        return fail(it, v, nd->type.batched ? s : -1, "index %.0f is out of range [0, %lld)", i, (long long)d0);
+      const double *src = a + (at->batched ? s * type_numel(at) : 0) + (r * d0 + (int64_t)i) * inner;
+      memcpy(out + (s * rows + r) * inner, src, (size_t)inner * sizeof(double));
     }
-    const double *src = a + (at->batched ? s * type_numel(at) : 0) + (int64_t)i * inner;
-    memcpy(out + s * inner, src, (size_t)inner * sizeof(double));
-  }
   return true;
 }
 
-/* onehot: f32[k] with 1 at the index and 0 elsewhere. */
+/* gather: table[i] for every element of i (rows of an [n, r...] table);
+ * an index outside [0, n) gives a row of 0 (docs/ir.md). */
+static void eval_gather(Interp *it, ValueId v) {
+  const Node *nd = &it->m->nodes[v];
+  const Type *at = arg_type(it, nd, 0), *it_t = arg_type(it, nd, 1);
+  const double *a = arg_val(it, nd, 0), *ix = arg_val(it, nd, 1);
+  double *out = out_buf(it, v);
+  int64_t n = at->dims[0], inner = type_numel(at) / n, count = type_numel(it_t);
+  int64_t samples = nd->type.batched ? it->n : 1;
+  for (int64_t s = 0; s < samples; s++)
+    for (int64_t r = 0; r < count; r++) {
+      double i = ix[(it_t->batched ? s * count : 0) + r];
+      double *dst = out + (s * count + r) * inner;
+      if (!(i >= 0 && i < (double)n)) {
+        for (int64_t j = 0; j < inner; j++) dst[j] = 0;
+        continue;
+      }
+      memcpy(dst, a + (at->batched ? s * type_numel(at) : 0) + (int64_t)i * inner, (size_t)inner * sizeof(double));
+    }
+}
+
+/* scatter_add: gather's adjoint.  Row v of the [n, r...] result is the sum,
+ * in order, of g's rows whose index is v; indices outside [0, n) add
+ * nothing. */
+static void eval_scatter_add(Interp *it, ValueId v) {
+  const Node *nd = &it->m->nodes[v];
+  const Type *gt = arg_type(it, nd, 0), *it_t = arg_type(it, nd, 1);
+  const double *g = arg_val(it, nd, 0), *ix = arg_val(it, nd, 1);
+  double *out = out_buf(it, v);
+  int64_t n = nd->type.dims[0], inner = type_numel(&nd->type) / n, count = type_numel(it_t);
+  int64_t samples = nd->type.batched ? it->n : 1;
+  for (int64_t j = 0; j < samples * n * inner; j++) out[j] = 0;
+  for (int64_t s = 0; s < samples; s++)
+    for (int64_t r = 0; r < count; r++) {
+      double i = ix[(it_t->batched ? s * count : 0) + r];
+      if (!(i >= 0 && i < (double)n)) continue;
+      const double *src = g + (gt->batched ? s * type_numel(gt) : 0) + r * inner;
+      double *dst = out + (s * n + (int64_t)i) * inner;
+      for (int64_t j = 0; j < inner; j++) dst[j] += src[j];
+    }
+}
+
+/* onehot: f32[L..., k] with 1 at each position's index and 0 elsewhere. */
 static bool eval_onehot(Interp *it, ValueId v) {
   const Node *nd = &it->m->nodes[v];
   const Type *it_t = arg_type(it, nd, 0);
   const double *ix = arg_val(it, nd, 0);
   double *out = out_buf(it, v);
-  int64_t k = nd->type.dims[0], samples = nd->type.batched ? it->n : 1;
-  for (int64_t s = 0; s < samples; s++) {
-    double i = ix[it_t->batched ? s : 0];
-    if (!(i >= 0 && i < (double)k)) {
-      return fail(it, v, nd->type.batched ? s : -1, "index %.0f is out of range [0, %lld)", i, (long long)k);
+  int64_t k = nd->type.dims[nd->type.rank - 1], rows = type_numel(it_t), samples = nd->type.batched ? it->n : 1;
+  for (int64_t s = 0; s < samples; s++)
+    for (int64_t r = 0; r < rows; r++) {
+      double i = ix[(it_t->batched ? s * rows : 0) + r];
+      if (!(i >= 0 && i < (double)k)) {
+        return fail(it, v, nd->type.batched ? s : -1, "index %.0f is out of range [0, %lld)", i, (long long)k);
+      }
+      double *row = out + (s * rows + r) * k;
+      for (int64_t j = 0; j < k; j++) row[j] = 0;
+      row[(int64_t)i] = 1;
     }
-    for (int64_t j = 0; j < k; j++) out[s * k + j] = 0;
-    out[s * k + (int64_t)i] = 1;
-  }
   return true;
 }
 
@@ -488,6 +548,8 @@ static bool eval_node(Interp *it, ValueId v) {
   case OP_BROADCAST: eval_broadcast(it, v); break;
   case OP_INDEX: ok = eval_index(it, v); break;
   case OP_ONEHOT: ok = eval_onehot(it, v); break;
+  case OP_GATHER: eval_gather(it, v); break;
+  case OP_SCATTER_ADD: eval_scatter_add(it, v); break;
   case OP_BATCH_SUM: eval_batch_sum(it, v); break;
   case OP_CONV2D:
   case OP_CONV2D_DATA_GRAD:

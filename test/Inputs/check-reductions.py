@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Checks softmax, log_softmax, logsumexp and the reductions against NumPy.
+"""Checks softmax, log_softmax, logsumexp, the reductions and layer_norm
+(whose gamma and beta start at 1 and 0, and the loss leaves them there)
+against NumPy.
 
 For each input shape (rank 2 and rank 3 with no two extents equal, so that
 a result along the wrong axis cannot even broadcast, and a square one,
@@ -36,6 +38,11 @@ def logsumexp(x, axis):
     return np.squeeze(m, axis=axis) + np.log(np.exp(x - m).sum(axis=axis))
 
 
+def layer_norm(x, eps=1e-5):
+    c = x - x.mean(axis=-1, keepdims=True)
+    return c / np.sqrt((c * c).mean(axis=-1, keepdims=True) + eps)
+
+
 def cases(rank):
     """(nn expression, NumPy function of x) pairs for an input of this rank."""
     axes = [None, 0] + ([1] if rank == 3 else [])
@@ -55,6 +62,8 @@ def cases(rank):
         ("x - max(x, axis = 0, keepdims = true)", lambda x: x - x.max(axis=0, keepdims=True)),
         ("sum(x, keepdims = true) + 0 * x", lambda x: x.sum() + 0 * x),
         ("argmax(x, keepdims = true)", lambda x: x.argmax(axis=-1)[..., None].astype(np.float64)),
+        ("layer_norm(x)", layer_norm),
+        ("layer_norm(x, eps = 0.5)", lambda x: layer_norm(x, 0.5)),
     ]
     return out
 

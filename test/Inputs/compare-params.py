@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Compares two safetensors files tensor by tensor (standard library only).
 
-    compare-params.py A B [--tol 1e-4]
+    compare-params.py A B [--tol 1e-4] [--atol 0]
 
 Every tensor must exist in both with the same shape, and agree elementwise
 within tol relative to the tensor's largest magnitude (so values near zero
-are not held to a relative standard their rounding cannot meet).  Prints
+are not held to a relative standard their rounding cannot meet), or within
+atol absolutely: a tensor whose exact value stays 0 (attention's key bias,
+whose gradient cancels in the softmax) holds only rounding noise.  Prints
 `agree (N tensors, worst R)` or, per mismatch, the tensor, the index and
 both values, and exits 1.
 """
@@ -29,10 +31,14 @@ def load(path):
 
 def main():
     args = sys.argv[1:]
-    tol = 1e-4
+    tol, atol = 1e-4, 0.0
     if "--tol" in args:
         i = args.index("--tol")
         tol = float(args[i + 1])
+        del args[i:i + 2]
+    if "--atol" in args:
+        i = args.index("--atol")
+        atol = float(args[i + 1])
         del args[i:i + 2]
     a, b = load(args[0]), load(args[1])
     if sorted(a) != sorted(b):
@@ -47,6 +53,8 @@ def main():
         scale = max(1e-30, max(abs(x) for x in va) if va else 1.0)
         for i, (x, y) in enumerate(zip(va, vb)):
             r = abs(x - y) / scale
+            if abs(x - y) <= atol:
+                continue
             worst = max(worst, r)
             if r > tol:
                 print(f"{name}[{i}]: {x!r} vs {y!r} (relative {r:.3g})")

@@ -229,6 +229,8 @@ static Module *build_all_ops(void) {
   ir_retype(m, OP_RESHAPE, w, ty(DT_F32, false, 2, 2, 6), 0);
   ir_retype(m, OP_BROADCAST, b, ty(DT_F32, true, 1, 3, 0), 0);
   ir_op2(m, OP_INDEX, w, y, 0);
+  ValueId ga = ir_op2(m, OP_GATHER, w, y, 0); /* [B,3]: a row of w per sample */
+  ir_build_typed(m, OP_SCATTER_ADD, (ValueId[]){ga, y}, 2, ty(DT_F32, true, 2, 4, 3), 0);
   ValueId oh = ir_retype(m, OP_ONEHOT, y, ty(DT_F32, true, 1, 3, 0), 0);
   ir_op1(m, OP_BATCH_SUM, rs, 0);
   ir_op1(m, OP_NEG, ir_leaf(m, OP_PARAM, sodd, 0), 0);
