@@ -54,6 +54,9 @@ if config.ptxas and os.path.exists(config.ptxas):
     config.substitutions.append(("%ptxas", config.ptxas))
 if os.path.exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"):
     config.available_features.add("fashion-mnist")
+# The text corpus of examples/gpt.nn and gpt-small.nn (.ci/bootstrap).
+if os.path.exists(os.path.join(config.nnc_src_root, "examples", "data", "shakespeare.txt")):
+    config.available_features.add("shakespeare")
 # Graphviz's dot renders --emit=dot output (the README's example).
 if shutil.which("dot"):
     config.available_features.add("graphviz")
