@@ -491,6 +491,36 @@ static const char *onehot(Onnx *o, ValueId v) {
   return r;
 }
 
+/* element() of an unbatched shape (causal_mask's positions): the row-major
+ * index of each element, a Range reshaped.  A batched one (dropout's
+ * random numbers) is not written. */
+static const char *element(Onnx *o, ValueId v) {
+  const Type *t = &o->m->nodes[v].type;
+  if (t->batched) return NULL;
+  const char *in[3] = {scalar(o, DT_I32, 0), scalar(o, DT_I32, (double)type_numel(t)), scalar(o, DT_I32, 1)};
+  return emit2(o, "Reshape", emit(o, "Range", in, 3), reshape_target(o, t));
+}
+
+/* gather(table[n, r...], i) -> [i..., r...], 0 where i lies outside [0, n):
+ * ONNX's Gather rejects such indices, so they read row 0 and a mask zeroes them. */
+static const char *gather(Onnx *o, ValueId v) {
+  const Type *tt = arg_type(o, v, 0);
+  if (tt->batched) return NULL; /* each sample its own table: not written */
+  const char *i = arg(o, v, 1);
+  const char *valid = emit2(o, "And", emit2(o, "GreaterOrEqual", i, scalar(o, DT_I32, 0)),
+                            emit2(o, "Less", i, scalar(o, DT_I32, (double)tt->dims[0])));
+  const char *pick[3] = {valid, i, scalar(o, DT_I32, 0)};
+  const char *r = emit2(o, "Gather", arg(o, v, 0), emit(o, "Where", pick, 3));
+  attr_int(o, last_node(o), "axis", 0);
+  if (tt->rank > 1) { /* the mask over i's axes, lined up with the row axes r... */
+    int64_t axes[NNC_MAX_RANK];
+    for (int k = 0; k < tt->rank - 1; k++) axes[k] = -1 - k;
+    valid = emit2(o, "Unsqueeze", valid, ints(o, axes, tt->rank - 1));
+  }
+  const char *keep[3] = {valid, r, scalar(o, o->m->nodes[v].type.dtype, 0)};
+  return emit(o, "Where", keep, 3);
+}
+
 /* conv2d(x[c,h,w], w[f,c,k,k]): Conv with PyTorch's arithmetic. */
 static const char *conv(Onnx *o, ValueId v) {
   const Node *n = &o->m->nodes[v];
@@ -593,6 +623,8 @@ static const char *emit_node(Onnx *o, ValueId v) {
   case OP_BROADCAST: return broadcast(o, arg(o, v, 0), arg_type(o, v, 0), t);
   case OP_INDEX: return index_op(o, v);
   case OP_ONEHOT: return onehot(o, v);
+  case OP_GATHER: return gather(o, v);
+  case OP_ELEMENT: return element(o, v);
   case OP_CONV2D: return conv(o, v);
   case OP_UNFOLD: return unfold(o, v);
   default: return NULL;
@@ -608,6 +640,7 @@ static const char *why_not(Op op) {
   case OP_SEED:
   case OP_ELEMENT: return "random numbers outside a training step";
   case OP_CONV2D: return "a filter that depends on the input";
+  case OP_GATHER: return "a table that depends on the input";
   default: return NULL;
   }
 }
