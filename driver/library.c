@@ -27,7 +27,7 @@
 #define NNC_VERSION "unknown"
 #endif
 
-static void write_header(FILE *f, const char *name, double scale) {
+static void write_header(FILE *f, const char *name, double scale, bool tokens) {
   char guard[256];
   size_t i = 0;
   for (; name[i] && i + 8 < sizeof guard; i++) guard[i] = (char)toupper((unsigned char)name[i]);
@@ -40,6 +40,9 @@ static void write_header(FILE *f, const char *name, double scale) {
   fprintf(f, " * n x %s_input_size() floats, row-major, the model's input as declared and\n", name);
   fprintf(f, " * already multiplied by the train block's scale (%.9g; the library does not\n", scale == 0 ? 1.0 : scale);
   fprintf(f, " * scale); y receives n x %s_output_size() floats, the `output` values.\n", name);
+  if (tokens)
+    fprintf(f, " * The input is i32 (tokens): x holds their integer values as floats;\n"
+               " * a value that is not an integer is refused.\n");
   fprintf(f, " * A model is used by one thread at a time; models on different threads run\n");
   fprintf(f, " * at once.  After a failure (NULL, or nonzero) %s_error() says why.\n */\n", name);
   fprintf(f, "#ifndef %s\n#define %s\n\n", guard, guard);
@@ -130,11 +133,12 @@ typedef struct Source {
   const KProgram *p;
   const char *name;
   double scale;
+  bool tokens; /* the input is i32 */
 } Source;
 
 static bool fill_header(FILE *f, const void *ctx) {
   const Source *s = ctx;
-  write_header(f, s->name, s->scale);
+  write_header(f, s->name, s->scale, s->tokens);
   return !ferror(f);
 }
 
@@ -149,7 +153,9 @@ static bool fill_source(FILE *f, const void *ctx) {
 bool library_write(const LinkRuntime *rt, const KProgram *p, LinkTemp *tmp, const char *const *objects, int nobjects,
                    const char *dir, bool verbose) {
   const Module *m = p->module;
-  Source src = {p, m && m->name ? m->name : "model", m ? m->train.scale : 0};
+  Source src = {p, m && m->name ? m->name : "model", m ? m->train.scale : 0, false};
+  for (uint32_t i = 0; m && i < m->nsyms; i++)
+    if (m->syms[i].kind == SYM_INPUT && m->syms[i].type.dtype == DT_I32) src.tokens = true;
   if (!make_dir(dir)) return false;
   char hname[256], aname[256];
   snprintf(hname, sizeof hname, "%s.h", src.name);

@@ -187,6 +187,29 @@ RtInfer *rt_infer_load(const RtModelDesc *m, const char *weights_path) {
   return s;
 }
 
+/* The input buffer from x: an i32 input (a text model's tokens) takes its
+ * values as floats holding integers, converted here, as the trainer
+ * converts the values its loaders give; anything else is refused, since
+ * converting it would be undefined or would silently drop a fraction. */
+static bool write_input(RtInfer *s, const float *x, long n) {
+  const RtModelDesc *m = s->m;
+  long k = rt_infer_input_size(m);
+  if (m->bufs[m->input_buf].dtype != 1) {
+    memcpy(s->mem[m->input_buf], x, (size_t)n * (size_t)k * sizeof(float));
+    return true;
+  }
+  int32_t *to = s->mem[m->input_buf];
+  for (long i = 0; i < n * k; i++) {
+    if (!(x[i] >= -2147483648.0f && x[i] < 2147483648.0f) || x[i] != (float)(int32_t)x[i]) {
+      fail("predict: value %ld of sample %ld is %g, but the input '%s' holds integers (i32)", i % k, i / k,
+           (double)x[i], m->bufs[m->input_buf].name);
+      return false;
+    }
+    to[i] = (int32_t)x[i];
+  }
+  return true;
+}
+
 int rt_infer_predict(RtInfer *s, const float *x, long n, float *y) {
   if (!s || !x || !y) {
     fail("predict: %s is NULL", !s ? "the model" : !x ? "the input x" : "the output y");
@@ -198,7 +221,7 @@ int rt_infer_predict(RtInfer *s, const float *x, long n, float *y) {
   }
   const RtModelDesc *m = s->m;
   if (n > s->bcap && !alloc_buffers(s, n)) return -1;
-  memcpy(s->mem[m->input_buf], x, (size_t)n * (size_t)rt_infer_input_size(m) * sizeof(float));
+  if (!write_input(s, x, n)) return -1;
   if (m->scalars_buf >= 0) {
     s->scalars[1] = (float)n;
     memcpy(s->mem[m->scalars_buf], s->scalars, (size_t)s->nscalars * sizeof(float));
