@@ -120,30 +120,31 @@ static uint64_t run_seed(const Module *m, const Options *o) {
 
 /* ---- --run ----------------------------------------------------------------------------- */
 
-/* The interpreter as an RtEngine: errors are reported here, so rt_train
- * only stops. */
+/* The interpreter as an RtEngine (self is a RunEngine): errors are
+ * reported here, so rt_train only stops.  base_lr is the lr the run
+ * started with, which the schedule scales. */
+typedef struct RunEngine {
+  Interp *it;
+  double base_lr;
+} RunEngine;
+
 static int engine_step(void *self, const float *x, const void *y, int64_t n, double *loss, double *metrics) {
-  if (interp_step(self, x, y, n, loss, metrics) == 0) return 0;
-  diag_error_plain("%s", interp_error(self));
+  Interp *it = ((RunEngine *)self)->it;
+  if (interp_step(it, x, y, n, loss, metrics) == 0) return 0;
+  diag_error_plain("%s", interp_error(it));
   return 1;
 }
 
 static int engine_eval(void *self, const float *x, const void *y, int64_t n, double *loss, double *metrics) {
-  if (interp_eval(self, x, y, n, loss, metrics) == 0) return 0;
-  diag_error_plain("%s", interp_error(self));
+  Interp *it = ((RunEngine *)self)->it;
+  if (interp_eval(it, x, y, n, loss, metrics) == 0) return 0;
+  diag_error_plain("%s", interp_error(it));
   return 1;
 }
 
-/* The schedule: the interpreter's lr, from the value the run started with. */
-typedef struct RunLr {
-  Interp *it;
-  double base;
-} RunLr;
-static RunLr run_lr;
-
 static void engine_scale_lr(void *self, double multiplier) {
-  (void)self;
-  interp_set_hyper(run_lr.it, "lr", run_lr.base * multiplier);
+  RunEngine *r = self;
+  interp_set_hyper(r->it, "lr", r->base_lr * multiplier);
 }
 
 /* --save: every parameter, keyed by its path, as f32 safetensors. */
@@ -382,12 +383,12 @@ int run_training(Module *m, const Options *o) {
   int nm = interp_metric_count(it);
   const char **names = nnc_xcalloc((size_t)nm + 1, sizeof *names);
   for (int i = 0; i < nm; i++) names[i] = interp_metric_name(it, i);
-  RtEngine engine = {it, nm, names, engine_step, engine_eval, NULL, 0, NULL, engine_scale_lr};
+  RunEngine run = {it, 0};
+  for (uint32_t i = 0; i < m->nsyms; i++)
+    if (m->syms[i].kind == SYM_HYPER && !strcmp(m->syms[i].name, "lr")) run.base_lr = *interp_symbol(it, i);
+  RtEngine engine = {&run, nm, names, engine_step, engine_eval, NULL, 0, NULL, engine_scale_lr};
   RtSchedule run_schedule = {(int)t->schedule.kind, t->schedule.every, t->schedule.factor, t->schedule.warmup,
                              t->schedule.min};
-  run_lr.it = it;
-  for (uint32_t i = 0; i < m->nsyms; i++)
-    if (m->syms[i].kind == SYM_HYPER && !strcmp(m->syms[i].name, "lr")) run_lr.base = *interp_symbol(it, i);
   bool resumed = o->resume != NULL;
   RtTrainOptions to = {.batch = o->batch > 0 ? o->batch : resumed ? ck.batch : t->batch,
                        .epochs = o->epochs >= 0 ? o->epochs : resumed ? ck.epochs : t->epochs || t->steps ? t->epochs : 1,

@@ -19,19 +19,17 @@
 #include <string.h>
 
 /* A token from one position's logits: the largest at temperature 0, else a
- * draw from softmax(logits / temperature). */
-static int pick(const float *logits, int64_t vocab, double temperature, RtRng *rng) {
+ * draw from softmax(logits / temperature); p holds vocab doubles of room. */
+static int pick(const float *logits, int64_t vocab, double temperature, RtRng *rng, double *p) {
   int64_t best = 0;
   for (int64_t v = 1; v < vocab; v++)
     if (logits[v] > logits[best]) best = v;
   if (temperature <= 0) return (int)best;
-  double total = 0, *p = malloc((size_t)vocab * sizeof *p);
-  if (!p) return (int)best;
+  double total = 0;
   for (int64_t v = 0; v < vocab; v++) total += p[v] = exp(((double)logits[v] - logits[best]) / temperature);
   double u = rt_rng_uniform(rng) * total;
   int64_t v = 0;
   while (v < vocab - 1 && (u -= p[v]) >= 0) v++;
-  free(p);
   return (int)v;
 }
 
@@ -60,8 +58,9 @@ int rt_generate(RtEngine *e, int64_t context, const RtGenerateOptions *g, FILE *
     }
   float *x = calloc((size_t)context, sizeof *x), *logits = malloc((size_t)k * sizeof *logits);
   unsigned char *window = malloc((size_t)context);
-  if (!x || !logits || !window) {
-    free(x), free(logits), free(window);
+  double *p = malloc((size_t)vocab * sizeof *p);
+  if (!x || !logits || !window || !p) {
+    free(x), free(logits), free(window), free(p);
     rt_print_error(prog, "out of memory");
     return 1;
   }
@@ -78,7 +77,7 @@ int rt_generate(RtEngine *e, int64_t context, const RtGenerateOptions *g, FILE *
       rc = 2;
       break;
     }
-    int next = pick(logits + (filled - 1) * vocab, vocab, g->temperature, &rng);
+    int next = pick(logits + (filled - 1) * vocab, vocab, g->temperature, &rng, p);
     if (filled == context) memmove(window, window + 1, (size_t)--filled);
     window[filled++] = (unsigned char)next;
     if (fputc(next, out) == EOF) rc = 1;
@@ -86,6 +85,6 @@ int rt_generate(RtEngine *e, int64_t context, const RtGenerateOptions *g, FILE *
   }
   if (rc == 0 && (fputc('\n', out) == EOF || fflush(out) != 0)) rc = 1;
   if (rc == 1) rt_print_error(prog, "cannot write the generated text: %s", strerror(errno ? errno : EIO));
-  free(x), free(logits), free(window);
+  free(x), free(logits), free(window), free(p);
   return rc ? 1 : 0;
 }

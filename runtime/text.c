@@ -11,6 +11,7 @@
  * The bytes stay in memory as they are: windows are cut out when a batch
  * is gathered (rt_batch_gather), never materialized.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,7 +89,7 @@ void rt_text_gather(const RtDataset *d, int64_t s, float *x, int32_t *y) {
 }
 
 int rt_text_hold_out(RtDataset *train, double fraction, const char *what, RtDataset *val, RtError *err) {
-  int64_t nval = (int64_t)((double)train->ntokens * fraction + 0.999999);
+  int64_t nval = (int64_t)ceil((double)train->ntokens * fraction);
   int64_t keep = train->ntokens - nval, ctx = train->features;
   if (windows(nval, ctx, ctx) < 1 || windows(keep, ctx, 1) < 1)
     return rt_error_set(err, "%s: a fraction of %g of the %lld bytes of training text leaves %s", what, fraction,
