@@ -6,6 +6,8 @@
  *   target.c  the host target machine, the optimisation pipeline, and
  *             writing textual IR, assembly or an object file
  *   parts.c   a trainer's kernels compiled in parts on threads
+ *   math.c    exp, tanh and small powers as inline f32 arithmetic that
+ *             vectorises (LkTarget.math)
  *
  * Kernel ABI (runtime/model.h, RtModelKernel):
  *
@@ -109,6 +111,8 @@ int cpu_compile_parts(KProgram *p, const CpuOptions *o, int nparts, char ***obje
 /* Emits contraction s (planned by passes/schedule_cpu.c) as
  * register-blocked vector loops at the builder's position. */
 void cpu_direct_emit(LkEmit *E, const KStmt *s);
+/* exp and tanh as inline, vectorisable f32 arithmetic (math.c); NULL for the other ops. */
+LLVMValueRef cpu_math(LkEmit *E, Op op, LLVMValueRef a, LLVMValueRef b);
 
 /* ---- gemm.c: scheduled contractions (KGemm) ---- */
 /* Declares the thread-local packing arrays the schedules of the n kernels

@@ -15,7 +15,8 @@
  *
  * The outermost loop runs [begin, end); a body that is not one loop runs
  * once, in the call whose slice holds 0.  Math is LLVM's intrinsics (libm
- * when not vectorised); innermost contiguous loops get
+ * when not vectorised), except exp and tanh, written out as vectorisable
+ * polynomials (math.c); innermost contiguous loops get
  * llvm.loop.vectorize.enable (LkTarget.vector_hints).
  */
 #include "codegen/cpu/cpu.h"
@@ -30,7 +31,7 @@
 
 enum { BUF_ALIGN = 64 }; /* every buffer is a 64-byte aligned allocation (runtime/device_cpu.c) */
 
-static const LkTarget cpu_target = {"cpu", true, NULL, cpu_direct_emit};
+static const LkTarget cpu_target = {"cpu", true, cpu_math, cpu_direct_emit};
 
 /* A scheduled contraction's explicit vectors stay whole registers even
  * where the CPU prefers narrower ones for auto-vectorised loops (LLVM's

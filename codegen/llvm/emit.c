@@ -27,7 +27,8 @@
  * Loop hints (LkTarget.vector_hints): innermost loops whose every access is
  * contiguous or invariant in the loop variable get
  * llvm.loop.vectorize.enable; others are left to LLVM's cost model, and so
- * are loops with tanh (LLVM 19 has no vector form of llvm.tanh).  Schedule
+ * are loops with llvm.tanh (LLVM 19 has no vector form of it; the cpu's
+ * LkTarget.math writes tanh out as arithmetic instead).  Schedule
  * hints override that: sched.vector > 1 sets the width, 1 disables
  * vectorisation; sched.unroll sets the unroll count (1 disables unrolling,
  * on every target).  sched.tile is for passes on the kernel IR.  The same
@@ -427,7 +428,8 @@ typedef struct Contig {
 } Contig;
 static bool breaks_contiguity(KVisit *v, KExpr *e) {
   const Contig *c = (const Contig *)v;
-  if (e->kind == KE_OP && e->op == OP_TANH) return true; /* LLVM 19 cannot vectorise llvm.tanh */
+  /* LLVM 19 cannot vectorise llvm.tanh; a target with its own math writes tanh out. */
+  if (e->kind == KE_OP && e->op == OP_TANH && !c->E->target->math) return true;
   return e->kind == KE_LOAD &&
          ((e->guarded && kexpr_mentions(e, c->var)) || !unit_stride(c->E, e->buf, e->idx, e->nidx, c->var));
 }
