@@ -27,17 +27,6 @@ static LLVMValueRef fmuladd(LkEmit *E, LLVMValueRef a, LLVMValueRef b, LLVMValue
   return lk_intrinsic(E, "llvm.fmuladd", &t, 1, args, 3);
 }
 
-static LLVMValueRef call1(LkEmit *E, const char *name, LLVMValueRef a) {
-  LLVMTypeRef t = LLVMTypeOf(a);
-  return lk_intrinsic(E, name, &t, 1, &a, 1);
-}
-
-static LLVMValueRef call2(LkEmit *E, const char *name, LLVMValueRef a, LLVMValueRef b) {
-  LLVMTypeRef t = LLVMTypeOf(a);
-  LLVMValueRef args[2] = {a, b};
-  return lk_intrinsic(E, name, &t, 1, args, 2);
-}
-
 /* Horner's rule: coef[0] x^(n-1) + ... + coef[n-1]. */
 static LLVMValueRef horner(LkEmit *E, LLVMValueRef x, const double *coef, int n) {
   LLVMValueRef p = lk_f32(E, coef[0]);
@@ -61,8 +50,8 @@ static LLVMValueRef keep_nan(LkEmit *E, LLVMValueRef x, LLVMValueRef y) {
 static LLVMValueRef emit_exp(LkEmit *E, LLVMValueRef x) {
   LLVMBuilderRef B = E->b;
   /* Beyond [-104, 89] the result is 0 or inf already. */
-  LLVMValueRef xc = call2(E, "llvm.minnum", call2(E, "llvm.maxnum", x, lk_f32(E, -104.0)), lk_f32(E, 89.0));
-  LLVMValueRef n = call1(E, "llvm.rint", LLVMBuildFMul(B, xc, lk_f32(E, 1.44269504088896341), ""));
+  LLVMValueRef xc = lk_intrinsic2(E, "llvm.minnum", lk_intrinsic2(E, "llvm.maxnum", x, lk_f32(E, -104.0)), lk_f32(E, 89.0));
+  LLVMValueRef n = lk_intrinsic1(E, "llvm.rint", LLVMBuildFMul(B, xc, lk_f32(E, 1.44269504088896341), ""));
   LLVMValueRef r = fmuladd(E, n, lk_f32(E, -0.693359375), xc);
   r = fmuladd(E, n, lk_f32(E, 2.12194440e-4), r);
   static const double poly[] = {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3,
@@ -78,7 +67,7 @@ static LLVMValueRef emit_exp(LkEmit *E, LLVMValueRef x) {
 
 static LLVMValueRef emit_tanh(LkEmit *E, LLVMValueRef x) {
   LLVMBuilderRef B = E->b;
-  LLVMValueRef a = call1(E, "llvm.fabs", x);
+  LLVMValueRef a = lk_intrinsic1(E, "llvm.fabs", x);
   /* |x| < 0.625: x + x^3 P(x^2). */
   LLVMValueRef z = LLVMBuildFMul(B, x, x, "");
   static const double poly[] = {-5.70498872745E-3, 2.06390887954E-2, -5.37397155531E-2, 1.33314422036E-1,
@@ -88,7 +77,7 @@ static LLVMValueRef emit_tanh(LkEmit *E, LLVMValueRef x) {
   LLVMValueRef e = emit_exp(E, LLVMBuildFAdd(B, a, a, ""));
   LLVMValueRef big = LLVMBuildFSub(B, lk_f32(E, 1.0),
                                    LLVMBuildFDiv(B, lk_f32(E, 2.0), LLVMBuildFAdd(B, e, lk_f32(E, 1.0), ""), ""), "");
-  big = call2(E, "llvm.copysign", big, x);
+  big = lk_intrinsic2(E, "llvm.copysign", big, x);
   LLVMValueRef y = LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOLT, a, lk_f32(E, 0.625), ""), small, big, "");
   return keep_nan(E, x, y);
 }

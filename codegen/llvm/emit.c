@@ -131,12 +131,12 @@ LLVMValueRef lk_intrinsic(LkEmit *E, const char *name, LLVMTypeRef *tys, int nty
   return LLVMBuildCall2(E->b, ft, f, args, (unsigned)nargs, "");
 }
 
-static LLVMValueRef intrinsic1(LkEmit *E, const char *name, LLVMValueRef a) {
+LLVMValueRef lk_intrinsic1(LkEmit *E, const char *name, LLVMValueRef a) {
   LLVMTypeRef t = LLVMTypeOf(a);
   return lk_intrinsic(E, name, &t, 1, &a, 1);
 }
 
-static LLVMValueRef intrinsic2(LkEmit *E, const char *name, LLVMValueRef a, LLVMValueRef b) {
+LLVMValueRef lk_intrinsic2(LkEmit *E, const char *name, LLVMValueRef a, LLVMValueRef b) {
   LLVMTypeRef t = LLVMTypeOf(a);
   LLVMValueRef args[2] = {a, b};
   return lk_intrinsic(E, name, &t, 1, args, 2);
@@ -258,7 +258,7 @@ static LLVMValueRef float_op(LkEmit *E, Op op, LLVMValueRef a, LLVMValueRef b) {
   if (intrinsic) {
     LLVMValueRef v = E->target->math ? E->target->math(E, op, a, b) : NULL;
     if (v) return v;
-    return b ? intrinsic2(E, intrinsic, a, b) : intrinsic1(E, intrinsic, a);
+    return b ? lk_intrinsic2(E, intrinsic, a, b) : lk_intrinsic1(E, intrinsic, a);
   }
   LLVMValueRef zero = LLVMConstReal(E->f32, 0);
   switch (op) {
@@ -290,7 +290,7 @@ static LLVMValueRef int_op(LkEmit *E, Op op, LLVMValueRef a, LLVMValueRef b, boo
   LLVMValueRef zero = LLVMConstInt(t, 0, 0);
   switch (op) {
   case OP_NEG: return LLVMBuildSub(B, zero, a, "");
-  case OP_ABS: return intrinsic2(E, "llvm.abs", a, LLVMConstInt(E->i1, 0, 0)); /* abs(INT_MIN) wraps */
+  case OP_ABS: return lk_intrinsic2(E, "llvm.abs", a, LLVMConstInt(E->i1, 0, 0)); /* abs(INT_MIN) wraps */
   case OP_SIGN: {
     LLVMValueRef pos = LLVMBuildZExt(B, LLVMBuildICmp(B, LLVMIntSGT, a, zero, ""), t, "");
     LLVMValueRef neg = LLVMBuildZExt(B, LLVMBuildICmp(B, LLVMIntSLT, a, zero, ""), t, "");
@@ -309,8 +309,8 @@ static LLVMValueRef int_op(LkEmit *E, Op op, LLVMValueRef a, LLVMValueRef b, boo
     q = LLVMBuildSelect(B, bm1, LLVMBuildSub(B, zero, a, ""), q, "");
     return LLVMBuildSelect(B, bz, zero, q, "");
   }
-  case OP_MAX: return intrinsic2(E, "llvm.smax", a, b);
-  case OP_MIN: return intrinsic2(E, "llvm.smin", a, b);
+  case OP_MAX: return lk_intrinsic2(E, "llvm.smax", a, b);
+  case OP_MIN: return lk_intrinsic2(E, "llvm.smin", a, b);
   default: break;
   }
   nnc_internal_error(__FILE__, __LINE__, "%s codegen: no integer form of %s", E->target->name, ir_ops[op].name);

@@ -120,6 +120,9 @@ void lk_for_end(LkEmit *E, LkLoop *l);
 LLVMAttributeRef lk_attr(const LkEmit *E, const char *name, uint64_t value);
 /* A call of intrinsic `name`, overloaded on tys[0..ntys). */
 LLVMValueRef lk_intrinsic(LkEmit *E, const char *name, LLVMTypeRef *tys, int ntys, LLVMValueRef *args, int nargs);
+/* The same, overloaded on the type of a: name(a), name(a, b). */
+LLVMValueRef lk_intrinsic1(LkEmit *E, const char *name, LLVMValueRef a);
+LLVMValueRef lk_intrinsic2(LkEmit *E, const char *name, LLVMValueRef a, LLVMValueRef b);
 /* A call of the function `name` (declared on first use, nounwind). */
 LLVMValueRef lk_call(LkEmit *E, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, LLVMValueRef *args,
                      int nargs);
