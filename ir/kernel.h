@@ -217,6 +217,16 @@ typedef struct KGemm {
                                    (a narrow C, n below two vectors); both operands packed */
 } KGemm;
 
+/* A batched product whose one batch axis is the launch loop, along which
+ * A and C move by whole matrices (sl = m rows) and B stays: a dense layer
+ * over [t, n] rows of each sample.  Its launch iterations' rows form one
+ * matrix of m x iterations rows, so the CPU runs several iterations as one
+ * product and packs B once for them (codegen/cpu/gemm.c). */
+static inline bool kgemm_rows_merge(const KGemm *g) {
+  return g->nbatch == 1 && g->b.sl[0] == 0 && g->a.sl[0] == g->m * g->a.si && g->c.sl[0] == g->m * g->c.si &&
+         !g->m_batched && !g->k_batched;
+}
+
 typedef struct Kernel {
   const char *name;   /* "k3_matmul", unique in the program, a C identifier */
   KStmt **body;       /* usually one outermost loop */

@@ -529,6 +529,10 @@ static int max_rows(int regs) {
   return mr > 12 ? 12 : mr;
 }
 
+/* Rows known only at run time (times B), or merged across the launch
+ * loop's iterations (kgemm_rows_merge): tiles need not shrink to m. */
+static bool rows_many(const KGemm *g) { return g->m_batched || kgemm_rows_merge(g); }
+
 /* Tiles of the swapped product (see the top): rows along j, lanes along i. */
 static void swapped_tiles(KGemm *g, int w, int regs) {
   g->swap = true;
@@ -539,7 +543,7 @@ static void swapped_tiles(KGemm *g, int w, int regs) {
   g->mc = (int)round_up(g->n, g->mr);
   g->nc = 1024;
   if (!g->k_batched && g->k < g->kc) g->kc = (int)g->k;
-  if (!g->m_batched && g->nc > round_up(g->m, g->nr)) g->nc = (int)round_up(g->m, g->nr);
+  if (!rows_many(g) && g->nc > round_up(g->m, g->nr)) g->nc = (int)round_up(g->m, g->nr);
   g->pack_b = true;
   g->pack_a = true;
 }
@@ -551,9 +555,9 @@ static void swapped_tiles(KGemm *g, int w, int regs) {
  * and with so few columns packing costs as much as the arithmetic. */
 static bool swap_pays(const KGemm *g, int w, int regs) {
   int nr = g->n <= w ? w : 2 * w;
-  if (g->n >= 2 * w || (!g->m_batched && g->m < 4 * w) || g->a.sk == 1) return false;
+  if (g->n >= 2 * w || (!rows_many(g) && g->m < 4 * w) || g->a.sk == 1) return false;
   double now = filled(g->n, nr);
-  double swapped = filled(g->n, rows_dividing(g->n, max_rows(regs))) * (g->m_batched ? 1 : filled(g->m, 2 * w));
+  double swapped = filled(g->n, rows_dividing(g->n, max_rows(regs))) * (rows_many(g) ? 1 : filled(g->m, 2 * w));
   return swapped > 1.2 * now;
 }
 
@@ -577,7 +581,7 @@ static void default_tiles(KGemm *g, const CpuScheduleOptions *o, int swap) {
   g->nc = 1024;
   if (!g->k_batched && g->k < g->kc) g->kc = (int)g->k;
   if (g->nc > round_up(g->n, g->nr)) g->nc = (int)round_up(g->n, g->nr);
-  if (!g->m_batched && g->mc > round_up(g->m, g->mr)) g->mc = (int)round_up(g->m, g->mr);
+  if (!rows_many(g) && g->mc > round_up(g->m, g->mr)) g->mc = (int)round_up(g->m, g->mr);
   g->pack_b = default_pack_b(g);
   g->pack_a = default_pack_a(g);
   /* A read in place: no A sliver to keep in L1, so deeper blocks (a 64 KiB

@@ -40,7 +40,10 @@
  * A batched product (KGemm.nbatch: attention's [h, t, d] @ [h, d, t], a
  * dense layer over [t, n]) runs the above for each launch iteration and
  * each index of its other batch axes, over all its rows, with the
- * operands' offsets there (G->off), then that iteration's epilogue.
+ * operands' offsets there (G->off), then that iteration's epilogue.  When
+ * its one batch axis is the launch loop and B stays along it (a dense
+ * layer over each sample's rows: kgemm_rows_merge), chunks of iterations
+ * run as one product over their rows instead, packing B once per chunk.
  */
 #include "codegen/cpu/cpu.h"
 
@@ -408,43 +411,67 @@ static void batch_end(Gm *G, LkLoop *ll) {
   G->off[0] = G->off[1] = G->off[2] = NULL;
 }
 
-/* A batched product over the launch iterations [begin, end): for each, the
- * product of every batch index, then the epilogue: the contraction's value
- * f(t) at each of its outputs (dot form), then the launch loop's other
- * statements. */
-static void batched(Gm *G, const KStmt *l0, LLVMValueRef begin, LLVMValueRef end, bool has_epilogue) {
+/* Launch iteration lv[0]'s epilogue, after its product: the contraction's
+ * value f(t) at each of its outputs (dot form), then the launch loop's
+ * other statements. */
+static void launch_epilogue(Gm *G, const KStmt *l0, LLVMValueRef *lv) {
   LkEmit *E = G->E;
   const KGemm *g = G->g;
   const KStmt *c = g->contract;
   LkLoop ll[KGEMM_MAX_BATCH], li, lj;
+  E->vars[g->var_l[0]] = lv[0];
+  if (!plain_store(g)) {
+    batch_begin(G, ll, lv);
+    for (int q = 1; q < g->nbatch; q++) E->vars[g->var_l[q]] = lv[q];
+    LLVMValueRef i = lk_for_begin(E, &li, c64(G, 0), c64(G, g->m), 1, "ep.i");
+    LLVMValueRef j = lk_for_begin(E, &lj, c64(G, 0), c64(G, g->n), 1, "ep.j");
+    E->vars[g->var_i] = i;
+    E->vars[g->var_j] = j;
+    LLVMBuildStore(G->B, load_f32(G, operand_at(G, &g->c, i, j, NULL)), E->temps[c->temp]);
+    KStmt store = *c; /* C[l, i, j] = f(t): the contraction's store alone */
+    store.kind = KS_STORE;
+    lk_stmt(E, &store);
+    E->vars[g->var_i] = E->vars[g->var_j] = NULL;
+    lk_for_end(E, &lj);
+    lk_for_end(E, &li);
+    for (int q = 1; q < g->nbatch; q++) E->vars[g->var_l[q]] = NULL;
+    batch_end(G, ll);
+  }
+  lk_stmts(E, l0->body + 1, l0->nbody - 1);
+  E->vars[g->var_l[0]] = NULL;
+}
+
+/* A batched product over the launch iterations [begin, end): for each, the
+ * product of every batch index, then its epilogue. */
+static void batched(Gm *G, const KStmt *l0, LLVMValueRef begin, LLVMValueRef end, bool has_epilogue) {
+  const KGemm *g = G->g;
+  LkLoop ll[KGEMM_MAX_BATCH];
   LLVMValueRef lv[KGEMM_MAX_BATCH];
-  lv[0] = lk_for_begin(E, &ll[0], begin, end, 1, "l0");
+  lv[0] = lk_for_begin(G->E, &ll[0], begin, end, 1, "l0");
   batch_begin(G, ll, lv);
   product(G, c64(G, 0), c64(G, g->m));
   batch_end(G, ll);
+  if (has_epilogue) launch_epilogue(G, l0, lv);
+  lk_for_end(G->E, &ll[0]);
+}
+
+/* kgemm_rows_merge: the launch iterations [begin, end) in chunks, each one
+ * product over the chunk's rows (B packed once per chunk, not once per
+ * iteration), then each iteration's epilogue while the chunk's C is in
+ * cache. */
+static void merged(Gm *G, const KStmt *l0, LLVMValueRef begin, LLVMValueRef end, bool has_epilogue) {
+  const KGemm *g = G->g;
+  int64_t rows = g->swap ? g->nc : 4 * (int64_t)g->mc, chunk = rows / g->m > 1 ? rows / g->m : 1;
+  LkLoop lch, ll;
+  LLVMValueRef s0 = lk_for_begin(G->E, &lch, begin, end, chunk, "chunk");
+  LLVMValueRef s1 = imin(G, add(G, s0, c64(G, chunk)), end);
+  product(G, mulc(G, s0, g->m), mulc(G, s1, g->m));
   if (has_epilogue) {
-    E->vars[g->var_l[0]] = lv[0];
-    if (!plain_store(g)) {
-      batch_begin(G, ll, lv);
-      for (int q = 1; q < g->nbatch; q++) E->vars[g->var_l[q]] = lv[q];
-      LLVMValueRef i = lk_for_begin(E, &li, c64(G, 0), c64(G, g->m), 1, "ep.i");
-      LLVMValueRef j = lk_for_begin(E, &lj, c64(G, 0), c64(G, g->n), 1, "ep.j");
-      E->vars[g->var_i] = i;
-      E->vars[g->var_j] = j;
-      LLVMBuildStore(G->B, load_f32(G, operand_at(G, &g->c, i, j, NULL)), E->temps[c->temp]);
-      KStmt store = *c; /* C[l, i, j] = f(t): the contraction's store alone */
-      store.kind = KS_STORE;
-      lk_stmt(E, &store);
-      E->vars[g->var_i] = E->vars[g->var_j] = NULL;
-      lk_for_end(E, &lj);
-      lk_for_end(E, &li);
-      for (int q = 1; q < g->nbatch; q++) E->vars[g->var_l[q]] = NULL;
-      batch_end(G, ll);
-    }
-    lk_stmts(E, l0->body + 1, l0->nbody - 1);
-    E->vars[g->var_l[0]] = NULL;
+    LLVMValueRef lv[KGEMM_MAX_BATCH] = {lk_for_begin(G->E, &ll, s0, s1, 1, "l0")};
+    launch_epilogue(G, l0, lv);
+    lk_for_end(G->E, &ll);
   }
-  lk_for_end(E, &ll[0]);
+  lk_for_end(G->E, &lch);
 }
 
 /* ---- entry points --------------------------------------------------------------------------- */
@@ -491,6 +518,10 @@ void cpu_gemm_emit(LkEmit *E, const Kernel *k, LLVMValueRef begin, LLVMValueRef 
 
   const KStmt *l0 = k->body[0];
   bool has_epilogue = !plain_store(g) || l0->nbody > 1;
+  if (kgemm_rows_merge(g)) {
+    merged(&G, l0, begin, end, has_epilogue);
+    return;
+  }
   if (g->nbatch) {
     batched(&G, l0, begin, end, has_epilogue);
     return;
