@@ -382,7 +382,7 @@ int run_training(Module *m, const Options *o) {
   int nm = interp_metric_count(it);
   const char **names = nnc_xcalloc((size_t)nm + 1, sizeof *names);
   for (int i = 0; i < nm; i++) names[i] = interp_metric_name(it, i);
-  RtEngine engine = {it, nm, names, engine_step, engine_eval, NULL, 0, NULL, engine_scale_lr};
+  RtEngine engine = {it, nm, names, engine_step, engine_eval, NULL, 0, NULL, engine_scale_lr, NULL};
   RtSchedule run_schedule = {(int)t->schedule.kind, t->schedule.every, t->schedule.factor, t->schedule.warmup,
                              t->schedule.min};
   run_lr.it = it;
