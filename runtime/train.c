@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -445,9 +446,18 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
       if (o->schedule && e->scale_lr) e->scale_lr(e->self, rt_schedule_lr(o->schedule, steps + 1, total));
       if (nranks > 1) e->step_share(e->self, count);
       double ls = 0;
-      if (e->train_step(e->self, b.x, b.y, hi - lo, &ls, msum) || (nranks > 1 && rt_comm_sum_f64(&ls, 1) != 0)) {
+      if (e->train_step(e->self, b.x, b.y, hi - lo, &ls, msum)) {
         rc = 1;
         break;
+      }
+      if (nranks > 1) { /* the loss over all ranks; a signal one rank got stops every rank after this step */
+        double v[2] = {ls, rt_signal_pending()};
+        if (rt_comm_sum_f64(v, 2) != 0) {
+          rc = 1;
+          break;
+        }
+        ls = v[0];
+        if (v[1] > 0) rt_signal_note(SIGTERM);
       }
       steps++, done++;
       if (!isfinite(ls)) {

@@ -71,6 +71,7 @@ typedef struct Trainer {
   float *fused;         /* [nfused] */
   int64_t nfused;
   int64_t global_n;
+  bool timed;           /* NNRT_COMM_TIMES=1 */
   int64_t reduces;      /* all-reduces done, and the seconds they took (NNRT_COMM_TIMES=1 prints them) */
   double reduce_s;
 } Trainer;
@@ -423,6 +424,7 @@ static int run_dp_step(Trainer *t, int64_t n, RtError *err) {
     at += k;
   }
   struct timespec t0, t1;
+  if (t->timed) rt_comm_barrier(); /* NNRT_COMM_TIMES: the transfer alone, not the wait for the slowest rank */
   clock_gettime(CLOCK_MONOTONIC, &t0);
   if (rt_comm_sum_f32(t->fused, (size_t)t->nfused) != 0) return rt_error_set(err, "the all-reduce of the gradients failed");
   clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -540,6 +542,8 @@ static bool dp_prepare(Trainer *t) {
     return false;
   }
   t->graph = -1; /* the step is two plans around the all-reduce */
+  const char *times = getenv("NNRT_COMM_TIMES");
+  t->timed = times && !strcmp(times, "1");
   return true;
 }
 
@@ -936,8 +940,7 @@ static int trainer_main(int argc, char **argv, const RtModelDesc *m) {
     rc = 1;
   }
   if (saver.best && early.best_epoch > 0) t.steps = early.best_step; /* what the weights are, for --save */
-  const char *times = getenv("NNRT_COMM_TIMES");
-  if (t.reduces && times && !strcmp(times, "1"))
+  if (t.reduces && t.timed)
     fprintf(stderr, "%s: all-reduce: ranks=%d calls=%lld bytes=%lld seconds=%.4f per_call_ms=%.3f\n", prog, nranks,
             (long long)t.reduces, (long long)t.nfused * 4, t.reduce_s, t.reduce_s * 1e3 / (double)t.reduces);
   if (rc == 0 && o.save && !save_params(&t, o.save)) rc = 1;
@@ -959,7 +962,14 @@ done:
 int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
   rt_std_fds_open(); /* a file opened while fd 1 is closed would get the epoch lines */
   int rc = trainer_main(argc, argv, m);
-  /* One rank's failure ends the job: no other rank waits in a collective. */
+  /* One rank's failure ends the job: no other rank waits in a collective.
+   * A signal stops every rank after the same step (runtime/train.c), and
+   * rank 0 has saved its checkpoint: they leave together. */
+  if (rc > 128 && rc < 128 + 65 && rt_signal_pending()) {
+    rt_comm_barrier();
+    rt_comm_finalize();
+    return rc;
+  }
   if (rc != 0) rt_comm_abort(rc);
   rt_comm_finalize();
   return rc;

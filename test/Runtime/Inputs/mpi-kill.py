@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Kills one rank of a data-parallel run and times the end of the job.
 
-    mpi-kill.py MPIRUN-ARGS... -- TRAINER ARGS...
+    mpi-kill.py [--term] MPIRUN-ARGS... -- TRAINER ARGS...
 
 Starts `MPIRUN-ARGS TRAINER ARGS`, waits until the trainer's processes
 (the children of mpirun named like TRAINER) have run a second, SIGKILLs
-the one with the highest pid, and waits at most 30 s for mpirun to end.
+the one with the highest pid (--term: sends SIGTERM to mpirun instead,
+which forwards it to every rank), and waits at most 30 s for mpirun to end.
 Prints `ended: status=nonzero within=30s` when it ended with a non-zero
 status in time, else what happened, and exits 1.
 """
@@ -30,6 +31,9 @@ def children(pid, name):
 def main():
     i = sys.argv.index("--")
     launcher, trainer = sys.argv[1:i], sys.argv[i + 1:]
+    term = launcher[0] == "--term"
+    if term:
+        launcher = launcher[1:]
     name = os.path.basename(trainer[0])
     p = subprocess.Popen(launcher + trainer, stdout=subprocess.DEVNULL)
     ranks = []
@@ -41,7 +45,10 @@ def main():
         p.kill()
         sys.exit(f"mpi-kill: found {len(ranks)} ranks of {name} under mpirun (status {p.poll()})")
     time.sleep(1)
-    os.kill(max(ranks), signal.SIGKILL)
+    if term:
+        p.send_signal(signal.SIGTERM)
+    else:
+        os.kill(max(ranks), signal.SIGKILL)
     t0 = time.time()
     try:
         status = p.wait(timeout=30)
