@@ -235,14 +235,18 @@ static void write_metric_names(const KProgram *p, FILE *out) {
 
 /* Where the train plan splits into its grad and update parts: the number
  * of launches before the first update-side kernel (kprog_mark_update), or
- * -1 when the update side is not the plan's tail (a hand-written plan). */
+ * -1 when the update side is not the plan's tail or computes a gradient
+ * (a hand-written plan): the trainer then runs in one process only. */
 static int split_point(const KProgram *p) {
   bool *upd = nnc_xcalloc(p->nkernels ? p->nkernels : 1, 1);
   kprog_mark_update(p, upd);
   int split = (int)p->ntrain;
   for (uint32_t i = 0; i < p->ntrain; i++) {
+    const Kernel *k = &p->kernels[p->train[i]];
     if (upd[p->train[i]] && split == (int)p->ntrain) split = (int)i;
     if (!upd[p->train[i]] && split < (int)p->ntrain) split = -1;
+    for (uint32_t a = 0; a < k->nargs && upd[p->train[i]]; a++) /* a gradient the update part computes */
+      if (kbuf_is_gradient(&p->bufs[k->args[a]]) && kernel_writes(k, k->args[a])) split = -1;
     if (split < 0) break;
   }
   free(upd);

@@ -1182,6 +1182,16 @@ uint32_t lower_union_args(const Kernel *a, const Kernel *b) {
   return n;
 }
 
+/* Does k store a parameter's gradient?  Such a kernel (a conv bias's
+ * gradient, reduced over positions after the batch sum, can come among
+ * the updates in graph order) belongs to the grad part of the step and
+ * joins no update. */
+static bool writes_gradient(const KProgram *p, const Kernel *k) {
+  for (uint32_t a = 0; a < k->nargs; a++)
+    if (kbuf_is_gradient(&p->bufs[k->args[a]]) && kernel_writes(k, k->args[a])) return true;
+  return false;
+}
+
 /* Fuses consecutive update kernels that loop over the same unbatched
  * domain into one (Adam: m, v and p of one parameter), up to
  * LOWER_MAX_FUSED_ARGS buffers.  Each later body's loop variables are
@@ -1199,7 +1209,7 @@ static void fuse_update_kernels(Lowering *l, uint32_t first) {
       const KStmt *s1, *s2;
       if (map_shape(prev, e1, &d1, &s1) && map_shape(kk, e2, &d2, &s2) && d1 == d2 &&
           !memcmp(e1, e2, sizeof(int64_t) * (size_t)d1) && lower_union_args(prev, kk) <= LOWER_MAX_FUSED_ARGS &&
-          reads_only_same_index(prev, kk)) {
+          reads_only_same_index(prev, kk) && !writes_gradient(p, prev) && !writes_gradient(p, kk)) {
         /* Rename kk's loop vars to prev's, then move its store into prev's innermost loop. */
         int32_t map[16];
         const KStmt *a = prev->body[0], *b = kk->body[0];

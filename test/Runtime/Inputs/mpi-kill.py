@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Kills one rank of a data-parallel run and times the end of the job.
 
-    mpi-kill.py [--term] MPIRUN-ARGS... -- TRAINER ARGS...
+    mpi-kill.py [--term] [--wait-for PATH] MPIRUN-ARGS... -- TRAINER ARGS...
 
 Starts `MPIRUN-ARGS TRAINER ARGS`, waits until the trainer's processes
 (the children of mpirun named like TRAINER) have run a second, SIGKILLs
 the one with the highest pid (--term: sends SIGTERM to mpirun instead,
-which forwards it to every rank), and waits at most 30 s for mpirun to end.
+which forwards it to every rank; --wait-for: only once PATH exists, a
+checkpoint the run has written), and waits at most 30 s for mpirun to end.
 Prints `ended: status=nonzero within=30s` when it ended with a non-zero
 status in time, else what happened, and exits 1.
 """
@@ -34,6 +35,9 @@ def main():
     term = launcher[0] == "--term"
     if term:
         launcher = launcher[1:]
+    wait_for = None
+    if launcher[0] == "--wait-for":
+        wait_for, launcher = launcher[1], launcher[2:]
     name = os.path.basename(trainer[0])
     p = subprocess.Popen(launcher + trainer, stdout=subprocess.DEVNULL)
     ranks = []
@@ -45,6 +49,8 @@ def main():
         p.kill()
         sys.exit(f"mpi-kill: found {len(ranks)} ranks of {name} under mpirun (status {p.poll()})")
     time.sleep(1)
+    while wait_for and not os.path.exists(wait_for) and time.time() < deadline and p.poll() is None:
+        time.sleep(0.1)
     if term:
         p.send_signal(signal.SIGTERM)
     else:
