@@ -60,7 +60,12 @@ if os.path.exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 mpirun = shutil.which("mpirun")
 if mpirun:
     config.available_features.add("mpirun")
-    config.substitutions.append(("%mpirun", mpirun + " --oversubscribe --allow-run-as-root"))
+    launch = mpirun + " --oversubscribe --allow-run-as-root"
+    if "asan" in config.available_features:
+        # Open MPI's libraries are built without frame pointers: only the
+        # slow unwinder reaches their frames, which lsan.supp names.
+        launch = "env LSAN_OPTIONS=%s:fast_unwind_on_malloc=0 %s" % (config.environment["LSAN_OPTIONS"], launch)
+    config.substitutions.append(("%mpirun", launch))
 for var in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "PMIX_RANK"):
     config.environment.pop(var, None)  # a suite run under mpirun: its trainers are single processes
 # The text corpus of examples/gpt.nn and gpt-small.nn (.ci/bootstrap).
