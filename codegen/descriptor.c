@@ -233,6 +233,26 @@ static void write_metric_names(const KProgram *p, FILE *out) {
   }
 }
 
+/* Where the train plan splits into its grad and update parts: the number
+ * of launches before the first update-side kernel (kprog_mark_update), or
+ * -1 when the update side is not the plan's tail or computes a gradient
+ * (a hand-written plan): the trainer then runs in one process only. */
+static int split_point(const KProgram *p) {
+  bool *upd = nnc_xcalloc(p->nkernels ? p->nkernels : 1, 1);
+  kprog_mark_update(p, upd);
+  int split = (int)p->ntrain;
+  for (uint32_t i = 0; i < p->ntrain; i++) {
+    const Kernel *k = &p->kernels[p->train[i]];
+    if (upd[p->train[i]] && split == (int)p->ntrain) split = (int)i;
+    if (!upd[p->train[i]] && split < (int)p->ntrain) split = -1;
+    for (uint32_t a = 0; a < k->nargs && upd[p->train[i]]; a++) /* a gradient the update part computes */
+      if (kbuf_is_gradient(&p->bufs[k->args[a]]) && kernel_writes(k, k->args[a])) split = -1;
+    if (split < 0) break;
+  }
+  free(upd);
+  return split;
+}
+
 bool descriptor_write(const KProgram *p, const char *target, const DescriptorCode *code, FILE *out) {
   const Module *m = p->module;
   bool native = code->kind == NNC_CODE_NATIVE;
@@ -257,6 +277,11 @@ bool descriptor_write(const KProgram *p, const char *target, const DescriptorCod
   fputc('\n', out);
   write_plan(p, p->train, p->ntrain, "nnc_train", out);
   write_plan(p, p->eval, p->neval, "nnc_eval", out);
+  int ngrad = split_point(p);
+  uint32_t ngbufs = 0;
+  for (uint32_t b = 0; b < p->nbufs && ngrad >= 0; b++)
+    if (kbuf_is_gradient(&p->bufs[b])) fprintf(out, "%s%u", ngbufs++ ? ", " : "static const int nnc_grad_bufs[] = {", b);
+  if (ngbufs) fputs("};\n\n", out);
 
   if (p->nmetrics) {
     fprintf(out, "static const char *const nnc_metric_names[] = {");
@@ -347,6 +372,8 @@ bool descriptor_write(const KProgram *p, const char *target, const DescriptorCod
   write_cstr(out, code->options);
   fprintf(out, ",\n    .ntrain = %u,\n    .train = %s,\n", p->ntrain, p->ntrain ? "nnc_train" : "NULL");
   fprintf(out, "    .neval = %u,\n    .eval = %s,\n", p->neval, p->neval ? "nnc_eval" : "NULL");
+  fprintf(out, "    .ntrain_grad = %d,\n    .ngrad_bufs = %u,\n    .grad_bufs = %s,\n", ngbufs ? ngrad : -1, ngbufs,
+          ngbufs ? "nnc_grad_bufs" : "NULL");
   if (code->single_work_item || code->batch_i32)
     fprintf(out, "    .single_work_item = %d,\n    .batch_arg_i32 = %d,\n", code->single_work_item ? 1 : 0,
             code->batch_i32 ? 1 : 0);

@@ -386,7 +386,7 @@ int run_training(Module *m, const Options *o) {
   RunEngine run = {it, 0};
   for (uint32_t i = 0; i < m->nsyms; i++)
     if (m->syms[i].kind == SYM_HYPER && !strcmp(m->syms[i].name, "lr")) run.base_lr = *interp_symbol(it, i);
-  RtEngine engine = {&run, nm, names, engine_step, engine_eval, NULL, 0, NULL, engine_scale_lr};
+  RtEngine engine = {&run, nm, names, engine_step, engine_eval, NULL, 0, NULL, engine_scale_lr, NULL};
   RtSchedule run_schedule = {(int)t->schedule.kind, t->schedule.every, t->schedule.factor, t->schedule.warmup,
                              t->schedule.min};
   bool resumed = o->resume != NULL;

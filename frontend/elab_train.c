@@ -389,7 +389,7 @@ static bool apply_to_param(Elab *e, const OptEnv *env, uint32_t psym) {
   int errors = diag_error_count();
 
   Binding p = {"p", value_tensor(ir_leaf(e->m, OP_PARAM, psym, l), it->name_loc), it->name_loc, true};
-  Value gv = value_tensor(ir_leaf(e->m, OP_GRAD, psym, l), it->name_loc);
+  Value gv = value_tensor(ir_op1(e->m, OP_GRADIENT, ir_leaf(e->m, OP_GRAD, psym, l), l), it->name_loc);
   if (env->clip != NO_VALUE) gv = elab_apply_binary(e, OP_MUL, "*", gv, value_tensor(env->clip, it->name_loc), it->name_loc);
   Binding g = {"g", gv, it->name_loc, false};
   Binding st = {"step", value_tensor(env->step, it->name_loc), it->name_loc, false};
@@ -567,7 +567,7 @@ static ValueId clip_factor(Elab *e, double clip, uint32_t loc) {
   for (uint32_t i = 0; i < e->m->nsyms; i++) {
     const Symbol *sym = &e->m->syms[i];
     if (sym->kind != SYM_PARAM || sym->no_grad) continue;
-    ValueId g = ir_leaf(e->m, OP_GRAD, i, loc);
+    ValueId g = ir_op1(e->m, OP_GRADIENT, ir_leaf(e->m, OP_GRAD, i, loc), loc);
     ValueId sq = ir_op2(e->m, OP_MUL, g, g, loc);
     if (sym->type.rank > 0) sq = ir_reduce(e->m, OP_REDUCE_SUM, sq, (1u << sym->type.rank) - 1, loc);
     sumsq = sumsq == NO_VALUE ? sq : ir_op2(e->m, OP_ADD, sumsq, sq, loc);

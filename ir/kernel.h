@@ -348,6 +348,16 @@ bool kexpr_equal(const KExpr *a, const KExpr *b);     /* structurally */
 const KStmt *kstmt_find_store(const KStmt *s, int32_t buf);
 /* Does kernel k store into buffer buf? */
 bool kernel_writes(const Kernel *k, int32_t buf);
+/* A parameter's gradient as the optimizer reads it: a temp computed by a
+ * `gradient` node.  Data-parallel training all-reduces these buffers
+ * between the grad and the update part of the train plan. */
+bool kbuf_is_gradient(const KBuffer *b);
+/* Marks in upd[nkernels] the update side of the step: kernels that read a
+ * gradient buffer, write a parameter or state, or read what such a kernel
+ * writes (in kernel order).  Lowering puts them after every other kernel,
+ * fusion keeps the two sides apart, and the trainer's descriptor splits the
+ * train plan there (RtModelDesc.grad, .update).  Returns how many. */
+uint32_t kprog_mark_update(const KProgram *p, bool *upd);
 /* Do the iterations of `loop` (a loop of kernel k) touch disjoint memory?
  * Conservative: every store indexes by the loop variable directly on some
  * axis, every load of a stored buffer uses a store's exact index, and every

@@ -131,6 +131,30 @@ bool kernel_writes(const Kernel *k, int32_t buf) {
   return kvisit_kernel(&f.v, k);
 }
 
+bool kbuf_is_gradient(const KBuffer *b) { return b->kind == KB_TEMP && b->op == OP_GRADIENT; }
+
+uint32_t kprog_mark_update(const KProgram *p, bool *upd) {
+  bool *tainted = nnc_xcalloc(p->nbufs ? p->nbufs : 1, 1); /* written by the update side */
+  uint32_t n = 0;
+  for (uint32_t k = 0; k < p->nkernels; k++) {
+    const Kernel *kk = &p->kernels[k];
+    bool u = false;
+    for (uint32_t a = 0; a < kk->nargs && !u; a++) {
+      const KBuffer *b = &p->bufs[kk->args[a]];
+      bool wr = kernel_writes(kk, kk->args[a]);
+      u = (kbuf_is_gradient(b) && !wr) || (wr && (b->kind == KB_PARAM || b->kind == KB_STATE)) ||
+          (tainted[kk->args[a]] && !wr);
+    }
+    upd[k] = u;
+    if (!u) continue;
+    n++;
+    for (uint32_t a = 0; a < kk->nargs; a++)
+      if (kernel_writes(kk, kk->args[a])) tainted[kk->args[a]] = true;
+  }
+  free(tainted);
+  return n;
+}
+
 typedef struct Access {
   KVisit v;
   bool *rd, *wr;

@@ -231,6 +231,7 @@ typedef struct Fuse {
   KProgram *p;
   Access *acc;          /* per kernel (compacted with the kernels) */
   bool *ev;             /* per kernel: in the eval plan */
+  bool *upd;            /* per kernel: on the update side of the step (kprog_mark_update) */
   bool sep;             /* contraction kernels take nothing */
   /* Per buffer, over the kernels kept so far (compacted indices): the last
    * that writes it and the last that reads it (-1 = none), and the first
@@ -310,6 +311,7 @@ static bool can_fuse(Fuse *f, uint32_t k, uint32_t c, bool vertical, bool *nest)
   if (lower_union_args(kk, cc) > LOWER_MAX_FUSED_ARGS) return false;
   const Access *ka = &f->acc[k], *ca = &f->acc[c];
   if (!f->ev[k] && f->ev[c]) return false;
+  if (f->upd[k] != f->upd[c]) return false; /* the grad and update parts of the step stay apart */
   if (f->ev[k] && !f->ev[c]) {
     for (uint32_t i = 0; i < ca->n; i++) {
       const Use *u = &ca->u[i];
@@ -767,7 +769,7 @@ void lower_fuse_step(KProgram *p, bool sep) {
   uint32_t n = p->nkernels;
   if (!n) return;
   size_t nb = p->nbufs ? p->nbufs : 1;
-  Fuse f = {p, nnc_xcalloc(n, sizeof(Access)), nnc_xcalloc(n, 1), sep, nnc_xmalloc(nb * sizeof(int64_t)),
+  Fuse f = {p, nnc_xcalloc(n, sizeof(Access)), nnc_xcalloc(n, 1), nnc_xcalloc(n, 1), sep, nnc_xmalloc(nb * sizeof(int64_t)),
             nnc_xmalloc(nb * sizeof(int64_t)), nnc_xmalloc(nb * sizeof(int64_t))};
   uint32_t *slot = nnc_xcalloc(nb, sizeof *slot);
   for (uint32_t k = 0; k < n; k++) {
@@ -777,6 +779,7 @@ void lower_fuse_step(KProgram *p, bool sep) {
   free(slot);
   for (size_t b = 0; b < nb; b++) f.last_wr[b] = f.last_rd[b] = -1, f.first_train_wr[b] = INT64_MAX;
   lower_mark_eval(p, f.ev);
+  kprog_mark_update(p, f.upd);
   uint32_t out = 0;
   for (uint32_t c = 0; c < n; c++) {
     Kernel *cc = &p->kernels[c];
@@ -813,6 +816,7 @@ void lower_fuse_step(KProgram *p, bool sep) {
       f.acc[out] = f.acc[c];
       f.acc[c] = t;
       f.ev[out] = f.ev[c];
+      f.upd[out] = f.upd[c];
     }
     note_uses(&f, out, &f.acc[out]);
     out++;
@@ -821,6 +825,7 @@ void lower_fuse_step(KProgram *p, bool sep) {
   for (uint32_t k = 0; k < n; k++) free(f.acc[k].u);
   free(f.acc);
   free(f.ev);
+  free(f.upd);
   free(f.last_wr);
   free(f.last_rd);
   free(f.first_train_wr);

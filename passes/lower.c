@@ -59,6 +59,7 @@ typedef struct Lowering {
   bool *mat;           /* per node: materialized (gets a buffer and a kernel) */
   bool *position;      /* per node: computed from element positions and run-time scalars only */
   bool *summed;        /* per node: the operand of a batch sum */
+  bool *gradient;      /* per node: its buffer is a parameter's gradient (kbuf_is_gradient) */
   int32_t *first_writer, *last_reader; /* per buffer, for place_update: kernel index, -1 = none */
   int32_t *rename;     /* per buffer: the buffer it becomes (place_update) */
   uint32_t kidx;       /* kernel being built */
@@ -297,6 +298,7 @@ static bool cheap(Lowering *l, ValueId v) {
   case OP_BROADCAST:
   case OP_TRANSPOSE:
   case OP_STOP_GRAD:
+  case OP_GRADIENT:
   case OP_NEG:
   case OP_CAST:
     return l->mat[n->args[0]] || cheap(l, n->args[0]);
@@ -405,7 +407,8 @@ static KExpr *gen(Lowering *l, ValueId v, KExpr **idx, KExpr *b) {
   case OP_INPUT:
   case OP_PARAM:
   case OP_STATE: return load(l, l->sym_buf[n->attr.sym], idx, b);
-  case OP_STOP_GRAD: return gen(l, n->args[0], idx, b);
+  case OP_STOP_GRAD:
+  case OP_GRADIENT: return gen(l, n->args[0], idx, b);
   case OP_UNFOLD: { /* [..., ky, kx, oy, ox] reads [..., oy s + ky - p, ox s + kx - p] */
     int lead = n->type.rank - 4;
     for (int i = 0; i < lead; i++) aidx[i] = idx[i];
@@ -1179,6 +1182,16 @@ uint32_t lower_union_args(const Kernel *a, const Kernel *b) {
   return n;
 }
 
+/* Does k store a parameter's gradient?  Such a kernel (a conv bias's
+ * gradient, reduced over positions after the batch sum, can come among
+ * the updates in graph order) belongs to the grad part of the step and
+ * joins no update. */
+static bool writes_gradient(const KProgram *p, const Kernel *k) {
+  for (uint32_t a = 0; a < k->nargs; a++)
+    if (kbuf_is_gradient(&p->bufs[k->args[a]]) && kernel_writes(k, k->args[a])) return true;
+  return false;
+}
+
 /* Fuses consecutive update kernels that loop over the same unbatched
  * domain into one (Adam: m, v and p of one parameter), up to
  * LOWER_MAX_FUSED_ARGS buffers.  Each later body's loop variables are
@@ -1196,7 +1209,7 @@ static void fuse_update_kernels(Lowering *l, uint32_t first) {
       const KStmt *s1, *s2;
       if (map_shape(prev, e1, &d1, &s1) && map_shape(kk, e2, &d2, &s2) && d1 == d2 &&
           !memcmp(e1, e2, sizeof(int64_t) * (size_t)d1) && lower_union_args(prev, kk) <= LOWER_MAX_FUSED_ARGS &&
-          reads_only_same_index(prev, kk)) {
+          reads_only_same_index(prev, kk) && !writes_gradient(p, prev) && !writes_gradient(p, kk)) {
         /* Rename kk's loop vars to prev's, then move its store into prev's innermost loop. */
         int32_t map[16];
         const KStmt *a = prev->body[0], *b = kk->body[0];
@@ -1365,6 +1378,42 @@ static void choose_materialized(Lowering *l) {
     if (m->outputs[o].kind != OUT_PREDICT && !is_leaf_buffer(n->op) && !run_time_scalar_leaf(n->op))
       l->mat[v] = true;
   }
+  /* A parameter's gradient (a `gradient` node) is stored in a buffer of
+   * its own: the buffer of its operand when that is materialized for it
+   * alone (a batch sum), else the node's.  Data-parallel training
+   * all-reduces these buffers between the two sides of the step. */
+  for (uint32_t v = 0; v < m->nnodes; v++) {
+    if (m->nodes[v].op != OP_GRADIENT) continue;
+    ValueId a = m->nodes[v].args[0];
+    const Node *an = node(l, a);
+    bool own = l->mat[a] && l->uses[a] == 1 && !is_leaf_buffer(an->op) && !run_time_scalar_leaf(an->op) &&
+               an->op != OP_GRADIENT;
+    for (uint32_t o = 0; o < m->noutputs && own; o++) own = m->outputs[o].value != a;
+    l->mat[v] = !own;
+    l->gradient[own ? a : v] = true;
+  }
+}
+
+/* Puts the update side of the step (kprog_mark_update) after every other
+ * kernel, each side in its order: the grad part of the train plan, then
+ * the update part.  Safe: an update-side kernel reads what the kernels
+ * before it wrote (one writer per buffer here), and writes parameters and
+ * states that no later kernel reads the old value of (place_update), or
+ * temps that only the update side reads. */
+static void partition_update(KProgram *p) {
+  if (!p->nkernels) return;
+  bool *upd = nnc_xcalloc(p->nkernels, 1);
+  kprog_mark_update(p, upd);
+  Kernel *ks = nnc_xmalloc(p->nkernels * sizeof *ks);
+  uint32_t n = 0;
+  for (int side = 0; side < 3; side++) /* grad part, update part, the prediction's copy last */
+    for (uint32_t k = 0; k < p->nkernels; k++) {
+      int is = lower_predict_only(p, &p->kernels[k]) ? 2 : upd[k] ? 1 : 0;
+      if (is == side) ks[n++] = p->kernels[k];
+    }
+  memcpy(p->kernels, ks, p->nkernels * sizeof *ks);
+  free(ks);
+  free(upd);
 }
 
 KProgram *lower_program(Module *m, const LowerOptions *o) {
@@ -1380,6 +1429,7 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
   l.mat = nnc_xcalloc(nn, 1);
   l.position = nnc_xcalloc(nn, 1);
   l.summed = nnc_xcalloc(nn, 1);
+  l.gradient = nnc_xcalloc(nn, 1);
   l.sym_buf = nnc_xmalloc((m->nsyms ? m->nsyms : 1) * sizeof *l.sym_buf);
   l.hyper_slot = nnc_xmalloc((m->nsyms ? m->nsyms : 1) * sizeof *l.hyper_slot);
   for (uint32_t v = 0; v < m->nnodes; v++)
@@ -1452,6 +1502,7 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
   for (uint32_t v = 0; v < m->nnodes; v++) {
     if (!l.mat[v]) continue;
     if (l.buf[v] < 0) l.buf[v] = temp_buf(&l, v); /* else an output buffer, assigned above */
+    if (l.gradient[v] && p->bufs[l.buf[v]].kind == KB_TEMP) p->bufs[l.buf[v]].op = OP_GRADIENT;
     if (is_update[v] && first_update_kernel == UINT32_MAX) first_update_kernel = p->nkernels;
     emit_node(&l, v, l.buf[v]);
   }
@@ -1488,6 +1539,7 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
     p->bufs[p->output].op = (int32_t)n->op;
     kernel_copy(&l, predict, p->output);
   }
+  partition_update(p);
   lower_drop_buffers(p);
   lower_build_plans(p);
   nnc_stat_add("lower", "kernels", p->nkernels);
@@ -1506,6 +1558,7 @@ KProgram *lower_program(Module *m, const LowerOptions *o) {
   free(l.mat);
   free(l.position);
   free(l.summed);
+  free(l.gradient);
   free(l.sym_buf);
   free(l.hyper_slot);
   free(l.extent);

@@ -7,6 +7,7 @@
  */
 #include "checkpoint.h"
 
+#include "comm.h"
 #include "files.h"
 #include "model.h"
 
@@ -534,6 +535,10 @@ void rt_signals_restore(void) {
 
 int rt_signal_pending(void) { return pending; }
 
+void rt_signal_note(int sig) {
+  if (!pending) pending = sig;
+}
+
 /* ---- the hook ---------------------------------------------------------------------------- */
 
 /* The tensors a checkpoint holds: the model's, then the best epoch's. */
@@ -652,6 +657,8 @@ int rt_checkpoint_hook(void *self, const RtTrainPos *pos, RtTrainEvent event) {
           (long long)pos->epoch, (long long)pos->sample);
   if (k->dir) /* the same directory again, so the resumed run goes on saving there */
     fprintf(stderr, "resume with --resume %s --checkpoint %s\n", k->dir, k->dir);
+  else if (rt_comm_rank() > 0)
+    fprintf(stderr, "rank 0 saves the checkpoint\n");
   else
     fprintf(stderr, "no --checkpoint given, nothing saved\n");
   fflush(stderr);

@@ -137,6 +137,9 @@ const float *rt_checkpoint_tensor(const RtCheckpoint *c, const char *name);
 void rt_signals_install(void);
 void rt_signals_restore(void);
 int rt_signal_pending(void);
+/* Notes sig as if it had arrived (when none has): several MPI ranks stop
+ * at the same step when one of them got the signal (runtime/train.c). */
+void rt_signal_note(int sig);
 
 /* ---- the hook rt_train calls --------------------------------------------------------- */
 

@@ -17,8 +17,9 @@
 
 /* 2: code_kind appended; the trainer picks its device from it, never from
  * the target's name.  3: the prediction (output_buf, output_name) and the train
- * block's validation appended.  4: steps, schedule and context (text data). */
-#define RT_MODEL_ABI 4
+ * block's validation appended.  4: steps, schedule and context (text data).  5: the train plan's
+ * split for data-parallel training (ntrain_grad, grad_bufs). */
+#define RT_MODEL_ABI 5
 
 /* ORDER KBufKind: same members and order as KBufKind in ir/kernel.h. */
 typedef enum {
@@ -141,6 +142,15 @@ typedef struct RtModelDesc {
   int64_t steps;
   RtSchedule schedule;
   int64_t context;
+
+  /* ABI 5: data-parallel training (runtime/comm.h).  train[0 ..
+   * ntrain_grad) computes the loss and every parameter's gradient into the
+   * grad_bufs (temps, in buffer order); train[ntrain_grad .. ntrain) is the
+   * optimizer update that reads them.  Between the two, N ranks sum the
+   * gradients.  ntrain_grad -1: the plan does not split (one process only). */
+  int ntrain_grad;
+  int ngrad_bufs;
+  const int *grad_bufs;
 } RtModelDesc;
 
 /* The trained program's main: command line, device, data, training. */

@@ -15,6 +15,7 @@
 #include "train.h"
 
 #include "checkpoint.h"
+#include "comm.h"
 #include "files.h"
 #include "memlimit.h"
 #include "plot.h"
@@ -24,6 +25,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,10 +69,18 @@ static int evaluate(RtEngine *e, const RtDataset *d, int64_t batch, Batch *b, do
     return 1;
   }
   int rc = 0;
-  for (int64_t start = 0; start < d->n && rc == 0; start += batch) {
-    int64_t count = d->n - start < batch ? d->n - start : batch;
+  /* Several ranks (comm.h): each evaluates its contiguous share of d, and
+   * the sums are added up over the ranks. */
+  int64_t N = rt_comm_size(), r = rt_comm_rank(), lo = d->n * r / N, hi = d->n * (r + 1) / N;
+  for (int64_t start = lo; start < hi && rc == 0; start += batch) {
+    int64_t count = hi - start < batch ? hi - start : batch;
     rt_batch_gather(d, NULL, start, count, b->x, b->y);
     rc = e->eval_batch(e->self, b->x, b->y, count, &loss, ms);
+  }
+  if (rc == 0 && N > 1) {
+    ms[e->nmetrics] = loss;
+    if (rt_comm_sum_f64(ms, (size_t)e->nmetrics + 1) != 0) rc = 1;
+    loss = ms[e->nmetrics];
   }
   double n = d->n > 0 ? (double)d->n : 1;
   *loss_mean = loss / n;
@@ -374,6 +384,11 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
                 (long long)train->features);
     return 1;
   }
+  int64_t rank = rt_comm_rank(), nranks = rt_comm_size();
+  if (nranks > 1 && !e->step_share) {
+    train_error(o, "this engine trains in one process, not as %lld MPI ranks", (long long)nranks);
+    return 1;
+  }
   int64_t *order = malloc((size_t)n * sizeof *order);
   double *msum = calloc((size_t)e->nmetrics + 1, sizeof(double));
   double *tmetrics = calloc((size_t)e->nmetrics + 1, sizeof(double));
@@ -424,12 +439,25 @@ int rt_train(RtEngine *e, const RtDataset *train, const RtDataset *test, const R
         break;
       }
       int64_t count = n - start < B ? n - start : B;
-      rt_batch_gather(train, order, start, count, b.x, b.y);
+      /* Several ranks: this rank's share of the step's samples (the same
+       * order on every rank); the losses are summed over the ranks. */
+      int64_t lo = count * rank / nranks, hi = count * (rank + 1) / nranks;
+      rt_batch_gather(train, order, start + lo, hi - lo, b.x, b.y);
       if (o->schedule && e->scale_lr) e->scale_lr(e->self, rt_schedule_lr(o->schedule, steps + 1, total));
+      if (nranks > 1) e->step_share(e->self, count);
       double ls = 0;
-      if (e->train_step(e->self, b.x, b.y, count, &ls, msum)) {
+      if (e->train_step(e->self, b.x, b.y, hi - lo, &ls, msum)) {
         rc = 1;
         break;
+      }
+      if (nranks > 1) { /* the loss over all ranks; a signal one rank got stops every rank after this step */
+        double v[2] = {ls, rt_signal_pending()};
+        if (rt_comm_sum_f64(v, 2) != 0) {
+          rc = 1;
+          break;
+        }
+        ls = v[0];
+        if (v[1] > 0) rt_signal_note(SIGTERM);
       }
       steps++, done++;
       if (!isfinite(ls)) {

@@ -44,6 +44,10 @@ typedef struct RtEngine {
   /* The learning-rate schedule: the next training steps use the
    * optimizer's lr times `multiplier`.  NULL = the engine has no lr. */
   void (*scale_lr)(void *self, double multiplier);
+  /* Data-parallel training (runtime/comm.h): before each train_step on
+   * this rank's share of a step, the samples of the whole step over all
+   * ranks.  NULL = the engine runs in one process only. */
+  void (*step_share)(void *self, int64_t global_n);
 } RtEngine;
 
 /* A position in a run: where a checkpoint resumes. */

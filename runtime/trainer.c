@@ -25,6 +25,7 @@
  */
 #include "model.h"
 
+#include "comm.h"
 #include "data.h"
 #include "device.h"
 #include "files.h"
@@ -38,6 +39,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { GPU_BLOCK = 256 };                 /* threads per block on CUDA and OpenCL */
@@ -63,6 +65,15 @@ typedef struct Trainer {
   int graph;            /* the train plan at B = bcap: 0 not captured yet, 1 captured, -1 not used */
   RtGuardState *guard;  /* --check-numerics: checks after every train launch; NULL = off */
   const char *const *last_good; /* the newest good checkpoint (for messages), or NULL */
+  /* Data-parallel training (rt_comm_size() > 1): every gradient buffer
+   * packed into one host buffer for one all-reduce (Horovod's tensor
+   * fusion); the samples of the whole step over all ranks. */
+  float *fused;         /* [nfused] */
+  int64_t nfused;
+  int64_t global_n;
+  bool timed;           /* NNRT_COMM_TIMES=1 */
+  int64_t reduces;      /* all-reduces done, and the seconds they took (NNRT_COMM_TIMES=1 prints them) */
+  double reduce_s;
 } Trainer;
 
 /* ---- the descriptor --------------------------------------------------------------------- */
@@ -394,6 +405,40 @@ static int run_train_plan(Trainer *t, int64_t n, RtError *err) {
   return rt_replay(t->dev, err);
 }
 
+/* One data-parallel step on this rank's n of the step's t->global_n
+ * samples: the grad part of the train plan, every gradient into the fused
+ * buffer weighted by n / global_n (each rank's gradient is the mean over
+ * its own samples), one all-reduce (sum) of it, back into the gradient
+ * buffers, and the update part: the gradient of the mean loss over all
+ * global_n samples, so the same update as one process's on every rank.  A
+ * rank with no samples (the last, short batch) adds zeros. */
+static int run_dp_step(Trainer *t, int64_t n, RtError *err) {
+  const RtModelDesc *m = t->m;
+  if (n > 0 && launch_plan(t, m->train, m->ntrain_grad, n, err)) return -1;
+  float w = t->global_n > 0 ? (float)((double)n / (double)t->global_n) : 0;
+  int64_t at = 0;
+  for (int i = 0; i < m->ngrad_bufs; i++) {
+    int64_t k = buf_numel(&m->bufs[m->grad_bufs[i]]);
+    if (n > 0 && rt_mem_read(t->dev, t->mem[m->grad_bufs[i]], 0, t->fused + at, (size_t)k * 4, err)) return -1;
+    for (int64_t j = 0; j < k; j++) t->fused[at + j] = n > 0 ? t->fused[at + j] * w : 0;
+    at += k;
+  }
+  struct timespec t0, t1;
+  if (t->timed) rt_comm_barrier(); /* NNRT_COMM_TIMES: the transfer alone, not the wait for the slowest rank */
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  if (rt_comm_sum_f32(t->fused, (size_t)t->nfused) != 0) return rt_error_set(err, "the all-reduce of the gradients failed");
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  t->reduces++;
+  t->reduce_s += (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+  at = 0;
+  for (int i = 0; i < m->ngrad_bufs; i++) {
+    int64_t k = buf_numel(&m->bufs[m->grad_bufs[i]]);
+    if (rt_mem_write(t->dev, t->mem[m->grad_bufs[i]], 0, t->fused + at, (size_t)k * 4, err)) return -1;
+    at += k;
+  }
+  return launch_plan(t, m->train + m->ntrain_grad, m->ntrain - m->ntrain_grad, n, err);
+}
+
 /* Sum of the n per-sample values of buffer buf. */
 static int read_sum(Trainer *t, int buf, int64_t n, double *sum, RtError *err) {
   if (rt_mem_read(t->dev, t->mem[buf], 0, t->host, (size_t)n * sizeof(float), err)) return -1;
@@ -423,7 +468,10 @@ static int run_batch(Trainer *t, bool train, const float *x, const void *y, int6
   t->scalars[2 + m->nhypers] = train ? 1.0f : 0.0f; /* batch statistics, dropout */
   if (rc == 0 && m->scalars_buf >= 0)
     rc = rt_mem_write(t->dev, t->mem[m->scalars_buf], 0, t->scalars, (size_t)t->nscalars * sizeof(float), &err);
-  if (rc == 0) rc = train ? run_train_plan(t, n, &err) : launch_plan(t, m->eval, m->neval, n, &err);
+  if (rc == 0)
+    rc = train && t->fused ? run_dp_step(t, n, &err)
+         : train           ? run_train_plan(t, n, &err)
+                           : launch_plan(t, m->eval, m->neval, n, &err);
   if (rc == 0) rc = read_sum(t, m->loss_buf, n, loss, &err);
   for (int i = 0; rc == 0 && !train && metrics && i < m->nmetrics; i++) rc = read_sum(t, m->metric_bufs[i], n, &metrics[i], &err);
   if (rc) {
@@ -463,6 +511,40 @@ static void engine_scale_lr(void *self, double multiplier) {
 
 static int engine_step(void *self, const float *x, const void *y, int64_t n, double *loss, double *metrics) {
   return run_batch(self, true, x, y, n, loss, metrics);
+}
+
+static void engine_step_share(void *self, int64_t global_n) { ((Trainer *)self)->global_n = global_n; }
+
+/* Data-parallel training: the plan's split, the batch's, and the fused
+ * gradient buffer.  False after a message. */
+static bool dp_prepare(Trainer *t) {
+  const RtModelDesc *m = t->m;
+  int N = rt_comm_size();
+  if (N <= 1) return true;
+  if (m->ntrain_grad < 0 || m->ngrad_bufs <= 0) {
+    rt_trainer_error(t->prog, "this trainer's step does not split into gradients and update, so it cannot run as %d "
+                     "MPI ranks; rebuild it with this nnc", N);
+    return false;
+  }
+  if (t->bcap % N != 0) {
+    int64_t lo = t->bcap / N * N, hi = lo + N;
+    if (lo > 0)
+      rt_trainer_error(t->prog, "the batch of %lld samples does not split evenly over %d ranks; the nearest that "
+                       "do are %lld and %lld (--batch)", (long long)t->bcap, N, (long long)lo, (long long)hi);
+    else
+      rt_trainer_error(t->prog, "the batch of %lld samples does not split evenly over %d ranks; the smallest that "
+                       "does is %lld (--batch)", (long long)t->bcap, N, (long long)hi);
+    return false;
+  }
+  for (int i = 0; i < m->ngrad_bufs; i++) t->nfused += buf_numel(&m->bufs[m->grad_bufs[i]]);
+  if (!(t->fused = calloc((size_t)t->nfused + 1, sizeof *t->fused))) {
+    rt_trainer_error(t->prog, "out of memory");
+    return false;
+  }
+  t->graph = -1; /* the step is two plans around the all-reduce */
+  const char *times = getenv("NNRT_COMM_TIMES");
+  t->timed = times && !strcmp(times, "1");
+  return true;
 }
 
 static int engine_eval(void *self, const float *x, const void *y, int64_t n, double *loss, double *metrics) {
@@ -557,7 +639,7 @@ static int evaluate_only(Trainer *t, RtEngine *e, const RtDataset *test, const c
     return 1;
   }
   int rc = rt_evaluate(e, test, t->bcap, &loss, metrics);
-  if (rc == 0) {
+  if (rc == 0 && rt_comm_rank() == 0) {
     printf("eval: samples=%lld", (long long)test->n);
     rt_print_test(stdout, e, loss, metrics);
     printf("\n");
@@ -606,10 +688,47 @@ static void trainer_free(Trainer *t) {
   free(t->host);
   free(t->no_labels);
   free(t->tokens);
+  free(t->fused);
 }
 
-int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
-  rt_std_fds_open(); /* a file opened while fd 1 is closed would get the epoch lines */
+/* --check-ranks: after every epoch, a hash of every parameter's bytes,
+ * the same on every rank or the run stops (all ranks, at the same epoch). */
+typedef struct RankCheck {
+  Trainer *t;
+  RtCheckpointer *saver;
+} RankCheck;
+
+static int check_ranks_hook(void *self, const RtTrainPos *pos, RtTrainEvent event) {
+  RankCheck *rc = self;
+  Trainer *t = rc->t;
+  const RtModelDesc *m = t->m;
+  if (event == RT_TRAIN_EPOCH) {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a over the parameters' bytes, in buffer order */
+    for (int i = 0; i < m->nbufs; i++) {
+      if (m->bufs[i].kind != RT_BUF_PARAM) continue;
+      size_t bytes = (size_t)buf_numel(&m->bufs[i]) * 4;
+      unsigned char *p = malloc(bytes ? bytes : 1);
+      RtError err;
+      if (!p || rt_mem_read(t->dev, t->mem[i], 0, p, bytes, &err)) {
+        free(p);
+        rt_trainer_error(t->prog, "--check-ranks: cannot read parameter '%s'", m->bufs[i].name);
+        return 1;
+      }
+      for (size_t k = 0; k < bytes; k++) h = (h ^ p[k]) * 1099511628211ull;
+      free(p);
+    }
+    double v[2] = {(double)(h >> 11), -(double)(h >> 11)}; /* 53 bits: exact in a double */
+    if (rt_comm_max_f64(v, 2) != 0) return 1;
+    if (v[0] != -v[1]) {
+      rt_trainer_error(t->prog, "--check-ranks: the ranks' parameters differ after epoch %lld",
+                       (long long)(pos->epoch - 1));
+      return 1;
+    }
+  }
+  return rt_checkpoint_hook(rc->saver, pos, event);
+}
+
+static int trainer_main(int argc, char **argv, const RtModelDesc *m) {
   const char *prog = prog_name(argc, argv);
   if (!m || m->abi != RT_MODEL_ABI) {
     rt_trainer_error(prog, "this program was built for model ABI %d, but its runtime (libnnrt) implements ABI %d; "
@@ -625,6 +744,23 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
     rt_device_print_list(stdout);
     return 0;
   }
+  /* Under mpirun (or srun): one rank of several.  Rank 0 alone writes
+   * the epoch lines, --save, --metrics, --plot and checkpoints; the other
+   * ranks' messages name their rank. */
+  if (rt_comm_init(prog) != 0) return 1;
+  int nranks = rt_comm_size(), rank = rt_comm_rank();
+  static char rank_prog[256];
+  if (nranks > 1 && (o.predict || o.generate)) {
+    rt_trainer_error(prog, "%s runs in one process, not as %d MPI ranks", o.predict ? "--predict" : "--generate",
+                     nranks);
+    return 1;
+  }
+  if (rank > 0) {
+    snprintf(rank_prog, sizeof rank_prog, "%s (rank %d)", prog, rank);
+    prog = rank_prog;
+    o.save = o.metrics = o.plot = o.checkpoint = NULL;
+  }
+  FILE *lines = stdout; /* the epoch lines: /dev/null on ranks but 0 */
 
   int lock = -1; /* the checkpoint directory's */
   if (!prepare_outputs(&o, m, prog, &lock)) {
@@ -706,7 +842,7 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
   t.scalars[3 + m->nhypers] = (float)rt_rng_key16(seed); /* dropout's Philox key, as the interpreter's */
   int64_t data_budget; /* what the memory limit leaves for the data */
   if (!rt_guard_memory(m, t.bcap, t.nscalars, &o, prog, &data_budget) || !open_device(&t, &o) || !alloc_buffers(&t) ||
-      !init_tensors(&t, seed))
+      !init_tensors(&t, seed) || !dp_prepare(&t))
     goto done;
   guard.dev = t.dev, guard.mem = t.mem;
   if ((resumed || o.load) && !rt_guard_restore(&guard, &ck, o.load != NULL)) goto done;
@@ -733,13 +869,13 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
       goto done;
     }
     RtEngine engine = {&t, m->nmetrics, m->metric_names, engine_step, engine_eval, engine_predict,
-                       buf_numel(&m->bufs[m->output_buf]), m->output_name, NULL};
+                       buf_numel(&m->bufs[m->output_buf]), m->output_name, NULL, NULL};
     rc = rt_predict(&engine, &test, t.bcap, o.output, prog);
     goto done;
   }
   if (o.generate) {
     RtEngine engine = {&t, m->nmetrics, m->metric_names, engine_step, engine_eval, engine_predict,
-                       buf_numel(&m->bufs[m->output_buf]), m->output_name, NULL};
+                       buf_numel(&m->bufs[m->output_buf]), m->output_name, NULL, NULL};
     RtGenerateOptions g = {o.generate, o.tokens >= 0 ? o.tokens : 256, o.temperature >= 0 ? o.temperature : 1,
                            seed};
     rc = rt_generate(&engine, t.features, &g, stdout, prog);
@@ -760,9 +896,15 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
   if (o.check_numerics) t.guard = &guard;
   t.last_good = &saver.last_good;
 
-  RtEngine engine = {&t, m->nmetrics, m->metric_names, engine_step, engine_eval, NULL, 0, NULL, engine_scale_lr};
+  RtEngine engine = {&t, m->nmetrics, m->metric_names, engine_step, engine_eval, NULL, 0, NULL, engine_scale_lr,
+                     engine_step_share};
   if (o.eval) {
     rc = evaluate_only(&t, &engine, &test, o.load);
+    goto done;
+  }
+  if (rank > 0 && !(lines = fopen("/dev/null", "w"))) {
+    lines = stdout;
+    rt_trainer_error(prog, "cannot open /dev/null");
     goto done;
   }
   RtTrainOptions to = {.batch = t.bcap,
@@ -771,7 +913,7 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
                        .seed = seed,
                        .shuffle = resumed ? ck.shuffle : m->shuffle && !o.no_shuffle,
                        .metrics_csv = o.metrics,
-                       .out = stdout,
+                       .out = lines,
                        .prog = prog,
                        .val = &val,
                        .early = saver.early,
@@ -787,6 +929,8 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
   saver.meta = meta;
   to.hook = rt_checkpoint_hook;
   to.hook_self = &saver;
+  RankCheck rank_check = {&t, &saver};
+  if (o.check_ranks && nranks > 1) to.hook = check_ranks_hook, to.hook_self = &rank_check;
   to.last_checkpoint = &saver.last_good;
   rt_signals_install();
   rc = rt_train(&engine, &train, &test, &to);
@@ -796,6 +940,9 @@ int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
     rc = 1;
   }
   if (saver.best && early.best_epoch > 0) t.steps = early.best_step; /* what the weights are, for --save */
+  if (t.reduces && t.timed)
+    fprintf(stderr, "%s: all-reduce: ranks=%d calls=%lld bytes=%lld seconds=%.4f per_call_ms=%.3f\n", prog, nranks,
+            (long long)t.reduces, (long long)t.nfused * 4, t.reduce_s, t.reduce_s * 1e3 / (double)t.reduces);
   if (rc == 0 && o.save && !save_params(&t, o.save)) rc = 1;
 
 done:
@@ -808,5 +955,22 @@ done:
   trainer_free(&t);
   free(hypers);
   rt_checkpoint_unlock(lock);
+  if (lines != stdout) fclose(lines);
+  return rc;
+}
+
+int rt_trainer_main(int argc, char **argv, const RtModelDesc *m) {
+  rt_std_fds_open(); /* a file opened while fd 1 is closed would get the epoch lines */
+  int rc = trainer_main(argc, argv, m);
+  /* One rank's failure ends the job: no other rank waits in a collective.
+   * A signal stops every rank after the same step (runtime/train.c), and
+   * rank 0 has saved its checkpoint: they leave together. */
+  if (rc > 128 && rc < 128 + 65 && rt_signal_pending()) {
+    rt_comm_barrier();
+    rt_comm_finalize();
+    return rc;
+  }
+  if (rc != 0) rt_comm_abort(rc);
+  rt_comm_finalize();
   return rc;
 }

@@ -108,6 +108,7 @@ void rt_trainer_usage(FILE *f, const RtModelDesc *m, const char *prog) {
   fprintf(f, "  --overwrite-checkpoint  replace a checkpoint already in the --checkpoint DIR (else an error,\n"
              "                      unless it is the one --resume continues)\n");
   fprintf(f, "  --check-numerics    stop at the first nan or inf in any buffer, naming it\n");
+  fprintf(f, "  --check-ranks       under MPI: stop when the ranks' parameters differ after an epoch\n");
   fprintf(f, "  --max-memory BYTES  refuse to use more for buffers and data (K, M, G, T suffixes;\n"
              "                      default: physical memory)\n");
   fprintf(f, "  --version, --help\n");
@@ -129,7 +130,7 @@ static const char *const option_names[] = {
     "--epochs", "--batch",   "--steps",   "--lr",           "--hyper",   "--seed",
     "--data",   "--test",    "--no-shuffle", "--threads",   "--device",  "--metrics",
     "--save",   "--list-devices", "--help", "--version",    "--cl-binary", "--save-cl-binary", "--checkpoint", "--checkpoint-every", "--resume", "--check-numerics",
-    "--max-memory", "--overwrite-checkpoint", "--load", "--eval", "--predict", "--output", "--validation",
+    "--check-ranks", "--max-memory", "--overwrite-checkpoint", "--load", "--eval", "--predict", "--output", "--validation",
     "--early-stop", "--plot", "--generate", "--tokens", "--temperature", NULL};
 
 static const char *const with_value[] = {"--epochs", "--batch",  "--steps",  "--lr",      "--hyper", "--seed",
@@ -368,6 +369,8 @@ int rt_trainer_parse(int argc, char **argv, const RtModelDesc *m, const char *pr
       o->overwrite_checkpoint = true;
     } else if (!strcmp(name, "--check-numerics")) {
       o->check_numerics = true;
+    } else if (!strcmp(name, "--check-ranks")) {
+      o->check_ranks = true;
     } else if (!strcmp(name, "--max-memory")) {
       if (rt_parse_bytes(value, &o->max_memory) != 0) {
         rt_trainer_error(prog, "option '%s' needs a size in bytes, with an optional K, M, G or T suffix; found '%s'",

@@ -40,6 +40,7 @@ typedef struct RtTrainerOptions {
   const char *resume;          /* --resume DIR: continue from DIR's checkpoint */
   bool overwrite_checkpoint;   /* --overwrite-checkpoint: replace a checkpoint in the --checkpoint DIR */
   bool check_numerics;         /* --check-numerics: check every buffer a kernel touches */
+  bool check_ranks;            /* --check-ranks: compare the ranks' parameters after every epoch (MPI) */
   const char *load;            /* --load FILE: the weights to start from (a --save file or a checkpoint); NULL = none */
   bool eval;                   /* --eval: evaluate the --load weights on the test data, no training */
   const char *predict;         /* --predict PATH: the inputs to predict with the --load weights; NULL = none */

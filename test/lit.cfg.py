@@ -54,6 +54,20 @@ if config.ptxas and os.path.exists(config.ptxas):
     config.substitutions.append(("%ptxas", config.ptxas))
 if os.path.exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"):
     config.available_features.add("fashion-mnist")
+# Open MPI's launcher (.ci/bootstrap: openmpi-bin) for the data-parallel
+# tests (test/Runtime/mpi*.test); without it they are UNSUPPORTED.  Two
+# ranks on a 2-core CI machine: --oversubscribe; CI runs as root.
+mpirun = shutil.which("mpirun")
+if mpirun:
+    config.available_features.add("mpirun")
+    launch = mpirun + " --oversubscribe --allow-run-as-root"
+    if "asan" in config.available_features:
+        # Open MPI's libraries are built without frame pointers: only the
+        # slow unwinder reaches their frames, which lsan.supp names.
+        launch = "env LSAN_OPTIONS=%s:fast_unwind_on_malloc=0 %s" % (config.environment["LSAN_OPTIONS"], launch)
+    config.substitutions.append(("%mpirun", launch))
+for var in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "PMIX_RANK"):
+    config.environment.pop(var, None)  # a suite run under mpirun: its trainers are single processes
 # The text corpus of examples/gpt.nn and gpt-small.nn (.ci/bootstrap).
 if os.path.exists(os.path.join(config.nnc_src_root, "examples", "data", "shakespeare.txt")):
     config.available_features.add("shakespeare")

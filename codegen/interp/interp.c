@@ -542,6 +542,7 @@ static bool eval_node(Interp *it, ValueId v) {
   case OP_ARGMAX: eval_argmax(it, v); break;
   case OP_MATMUL: eval_matmul(it, v); break;
   case OP_TRANSPOSE: eval_transpose(it, v); break;
+  case OP_GRADIENT:
   case OP_RESHAPE:
     memcpy(out_buf(it, v), arg_val(it, nd, 0), (size_t)count_of(it, &nd->type) * sizeof(double));
     break;

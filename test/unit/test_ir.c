@@ -208,6 +208,7 @@ static Module *build_all_ops(void) {
   ValueId cast = ir_retype(m, OP_CAST, z, ty(DT_I32, true, 1, 3, 0), 0);
   ir_op2(m, OP_ADD, cast, ci, 0);
   ir_op1(m, OP_STOP_GRAD, z, 0);
+  ir_op1(m, OP_GRADIENT, z, 0);
   ir_op2(m, OP_SUB, z, c1, 0);
   ir_op2(m, OP_MUL, z, ab, 0);
   ir_op2(m, OP_DIV, z, c1, 0);

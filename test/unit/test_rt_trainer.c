@@ -276,7 +276,7 @@ static int never(void *self, const float *x, const void *y, int64_t n, double *l
  * so in those terms (it once said "out of memory for 2000 samples"). */
 static void test_staging_oom(void) {
   RtDataset d = {.n = 2000, .features = INT64_C(1) << 20, .label_type = RT_LABEL_F32};
-  RtEngine e = {NULL, 0, NULL, never, never, NULL, 0, NULL, NULL};
+  RtEngine e = {NULL, 0, NULL, never, never, NULL, 0, NULL, NULL, NULL};
   RtTrainOptions o = {.batch = INT64_C(1) << 24, .epochs = 1, .prog = "train"};
   FILE *fe = tmpfile();
   fflush(stderr);
