@@ -215,6 +215,9 @@ typedef struct KGemm {
   bool pack_b;                  /* false: the micro-kernel reads B in place (unit column stride, small n) */
   bool swap;                    /* compute C^T = B^T A^T: micro-tile rows along j, vector lanes along i
                                    (a narrow C, n below two vectors); both operands packed */
+  bool pack_b_whole;            /* B packed once per launch slice, all its (jc, pc) blocks, instead of once
+                                   per chunk of rows: the rows run in chunks (an epilogue, merged rows) over
+                                   the same B (a weight), and all of it is small */
 } KGemm;
 
 /* A batched product whose one batch axis is the launch loop, along which
@@ -226,6 +229,14 @@ static inline bool kgemm_rows_merge(const KGemm *g) {
   return g->nbatch == 1 && g->b.sl[0] == 0 && g->a.sl[0] == g->m * g->a.si && g->c.sl[0] == g->m * g->c.si &&
          !g->m_batched && !g->k_batched;
 }
+
+/* The contraction's stored value is just its sum (C[i, j] = t), no f(t). */
+static inline bool kgemm_plain_store(const KGemm *g) {
+  return g->contract->value->kind == KE_TEMP && g->contract->value->temp == g->contract->temp;
+}
+
+/* Floats of Bp that KGemm.pack_b_whole takes: every (jc, pc) block. */
+static inline int64_t kgemm_whole_b_floats(const KGemm *g) { return g->k * ((g->n + g->nc - 1) / g->nc * g->nc); }
 
 typedef struct Kernel {
   const char *name;   /* "k3_matmul", unique in the program, a C identifier */

@@ -428,10 +428,11 @@ static void print_gemm(const Printer *pr, const KGemm *g) {
   print_gemm_operand(pr, "A", &g->a, g->nbatch);
   print_gemm_operand(pr, "B", &g->b, g->nbatch);
   fputc('\n', out);
-  fprintf(out, "  ; tiles mr=%d nr=%d vector=%d kc=%d mc=%d nc=%d  loops %sjc pc%s ic%s ir jr%s%s%s\n", g->mr, g->nr,
-          g->vector, g->kc, g->mc, g->nc, kgemm_rows_merge(g) ? "(l i: rows merged) " : g->nbatch ? "l " : "", g->pack_b ? " (pack B)" : "",
-          g->pack_a ? " (pack A)" : "", g->pack_a ? "" : "  A in place", g->pack_b ? "" : "  B in place",
-          g->swap ? "  swapped: rows along j, lanes along i" : "");
+  fprintf(out, "  ; tiles mr=%d nr=%d vector=%d kc=%d mc=%d nc=%d  loops %s%sjc pc%s ic%s ir jr%s%s%s\n", g->mr, g->nr,
+          g->vector, g->kc, g->mc, g->nc, g->pack_b_whole ? "(pack B whole) " : "",
+          kgemm_rows_merge(g) ? "(l i: rows merged) " : g->nbatch ? "l " : "",
+          g->pack_b && !g->pack_b_whole ? " (pack B)" : "", g->pack_a ? " (pack A)" : "", g->pack_a ? "" : "  A in place",
+          g->pack_b ? "" : "  B in place", g->swap ? "  swapped: rows along j, lanes along i" : "");
 }
 
 /* The loop variables and temporaries a kernel's text mentions. */

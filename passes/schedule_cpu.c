@@ -507,10 +507,18 @@ static bool b_in_place_ok(const KGemm *g) { return g->b.sj == 1 && g->n % g->nr 
  * weight) to save nothing. */
 static bool default_pack_b(const KGemm *g) { return !(b_in_place_ok(g) && g->n <= 4L * g->vector * 2); }
 
-/* A packed A sliver is reused once per nr columns; with one column block
- * (n = 10 logits) packing is a second pass over A for nothing, and
- * k-contiguous rows broadcast well where they lie. */
-static bool default_pack_a(const KGemm *g) { return g->swap || g->a.sk != 1 || g->n > g->nr; }
+/* k-contiguous rows of A broadcast well where they lie: packing them is a
+ * second pass over A (a transposing copy, scalar stores) that the
+ * micro-kernel's reuse does not repay (bench/matmul on AVX2, GPT and wide
+ * shapes: forward and input-gradient products 0.9-1.3x faster in place,
+ * most where n is a few nr and each sliver is reused few times).  Tiles
+ * of more rows (AVX-512's 32 registers: 12 or 14) would read as many row
+ * streams at once, which was not measured: those still pack when n > nr.
+ * A strided A (a weight gradient's X^T) packs: in place it measured
+ * slower. */
+static bool default_pack_a(const KGemm *g) {
+  return g->swap || g->a.sk != 1 || (g->n > g->nr && g->mr > 8);
+}
 
 /* The micro-tile rows for a row extent x: of mr in [max/2, max], the one
  * that wastes the fewest padded rows (the larger on a tie). */
@@ -587,6 +595,22 @@ static void default_tiles(KGemm *g, const CpuScheduleOptions *o, int swap) {
   /* A read in place: no A sliver to keep in L1, so deeper blocks (a 64 KiB
    * B sliver in L2) and fewer passes over C */
   if (!g->pack_a) g->kc = !g->k_batched && g->k < 1024 ? (int)g->k : 1024;
+}
+
+/* Bp for all of B at most (1 MiB: a weight of the GPT's layers, 128 x 512,
+ * takes 256 KiB). */
+enum { WHOLE_B_MAX_FLOATS = 256 << 10 };
+
+/* KGemm.pack_b_whole: when the rows run in chunks (an epilogue reads each
+ * chunk's C while it is in cache; merged rows) every chunk would pack the
+ * same B again: the GPT's dense layers over 2048 rows packed each weight
+ * 11 times a step, a third of an input-gradient product's time where the
+ * weight is read transposed. */
+static bool whole_b_pays(const Kernel *k, const KGemm *g) {
+  if (g->swap || !g->pack_b || g->k_batched) return false;
+  bool epilogue = !kgemm_plain_store(g) || k->body[0]->nbody > 1;
+  bool chunks = kgemm_rows_merge(g) || (g->nbatch == 0 && epilogue);
+  return chunks && kgemm_whole_b_floats(g) <= WHOLE_B_MAX_FLOATS;
 }
 
 /* ---- --schedule --------------------------------------------------------------------------- */
@@ -849,6 +873,7 @@ bool schedule_cpu(KProgram *p, const CpuScheduleOptions *o) {
       if (!ov[n].off && (!ov[n].kernel[0] || !strcmp(ov[n].kernel, k->name)))
         ok = apply(&g, &ov[n], k->name, o->registers > 0 ? o->registers : 16, &packb_set, &packa_set);
     if (!ok) continue;
+    g.pack_b_whole = whole_b_pays(k, &g);
     k->gemm = arena_alloc(&p->arena, sizeof g);
     *k->gemm = g;
     memset(&((KStmt *)g.contract)->direct, 0, sizeof g.contract->direct); /* the packed product instead */

@@ -110,40 +110,72 @@ static LLVMValueRef c_at(Gm *G, LLVMValueRef row, LLVMValueRef col) {
 
 /* One operand's block into k-major slivers `width` wide:
  *   dst[(s kcur + kk) width + r] = X(x0 + s width + r, pc + kk), 0 for x >= xend
- * into Ap (rows, width mr) or Bp (lanes, width nr).  Unswapped, Ap holds A
+ * into base: Ap (rows, width mr) or a block of Bp (lanes, width nr).  Unswapped, Ap holds A
  * with x its row i and Bp holds B with x its column j; swapped, Ap holds B
  * (x = j) and Bp holds A (x = i).  The loops read along whichever of x and
- * k the operand is contiguous in. */
-static void pack(Gm *G, bool rows, LLVMValueRef x0, LLVMValueRef len, LLVMValueRef xend, LLVMValueRef pc,
-                 LLVMValueRef kcur) {
+ * k the operand is contiguous in: along k, one sliver's rows at a time;
+ * along x, one whole row of the block per kk (reading each row's slivers
+ * in turn would touch one cache line per row and step, a strided stream
+ * the prefetcher follows badly); a full sliver without clamps, as vectors
+ * where the stride is 1. */
+static void pack_scalar(Gm *G, const KGemmOperand *o, bool is_a, LLVMValueRef dst_base, LLVMValueRef x,
+                        LLVMValueRef xend, LLVMValueRef k, LLVMValueRef dst) {
+  LLVMValueRef inside = LLVMBuildICmp(G->B, LLVMIntSLT, x, xend, "");
+  LLVMValueRef xc = imin(G, x, sub(G, xend, c64(G, 1)));
+  LLVMValueRef v = load_f32(G, operand_at(G, o, is_a ? xc : NULL, is_a ? NULL : xc, k));
+  v = LLVMBuildSelect(G->B, inside, v, lk_f32(G->E, 0), "");
+  store_f32(G, v, f32_at(G, dst_base, dst));
+}
+
+static void pack(Gm *G, bool rows, LLVMValueRef base, LLVMValueRef x0, LLVMValueRef len, LLVMValueRef xend,
+                 LLVMValueRef pc, LLVMValueRef kcur) {
   const KGemm *g = G->g;
   bool is_a = rows != G->swap; /* the operand packed is A */
   const KGemmOperand *o = is_a ? &g->a : &g->b;
   int width = rows ? g->mr : g->nr;
   int64_t sx = is_a ? o->si : o->sj;
-  bool k_inner = llabs(o->sk) <= llabs(sx);
-  LLVMValueRef last = sub(G, xend, c64(G, 1));
-  LkLoop ls, l1, l2;
-  LLVMValueRef s0 = lk_for_begin(G->E, &ls, c64(G, 0), len, width, "pack.s"); /* s0 = s width */
-  LLVMValueRef sliver = mul(G, s0, kcur);                                  /* (s kcur) width */
-  LLVMValueRef r, kk;
-  if (k_inner) {
-    r = lk_for_begin(G->E, &l1, c64(G, 0), c64(G, width), 1, "pack.x");
-    kk = lk_for_begin(G->E, &l2, c64(G, 0), kcur, 1, "pack.k");
-  } else {
-    kk = lk_for_begin(G->E, &l1, c64(G, 0), kcur, 1, "pack.k");
-    r = lk_for_begin(G->E, &l2, c64(G, 0), c64(G, width), 1, "pack.x");
+  LkLoop ls, lr, lk;
+  if (llabs(o->sk) <= llabs(sx)) { /* along k */
+    LLVMValueRef s0 = lk_for_begin(G->E, &ls, c64(G, 0), len, width, "pack.s");
+    LLVMValueRef r = lk_for_begin(G->E, &lr, c64(G, 0), c64(G, width), 1, "pack.x");
+    LLVMValueRef kk = lk_for_begin(G->E, &lk, c64(G, 0), kcur, 1, "pack.k");
+    LLVMValueRef dst = add(G, add(G, mul(G, s0, kcur), mulc(G, kk, width)), r);
+    pack_scalar(G, o, is_a, base, add(G, add(G, x0, s0), r), xend, add(G, pc, kk), dst);
+    lk_for_end(G->E, &lk);
+    lk_for_end(G->E, &lr);
+    lk_for_end(G->E, &ls);
+    return;
   }
-  LLVMValueRef x = add(G, add(G, x0, s0), r);
-  LLVMValueRef inside = LLVMBuildICmp(G->B, LLVMIntSLT, x, xend, "");
-  LLVMValueRef xc = imin(G, x, last), k = add(G, pc, kk);
-  LLVMValueRef v = load_f32(G, operand_at(G, o, is_a ? xc : NULL, is_a ? NULL : xc, k));
-  v = LLVMBuildSelect(G->B, inside, v, lk_f32(G->E, 0), "");
-  LLVMValueRef dst = add(G, add(G, sliver, mulc(G, kk, width)), r);
-  store_f32(G, v, f32_at(G, rows ? G->pack_a : G->pack_b, dst));
-  lk_for_end(G->E, &l2);
-  lk_for_end(G->E, &l1);
+  /* along x: kk outer, the row's slivers inner */
+  LLVMValueRef kk = lk_for_begin(G->E, &lk, c64(G, 0), kcur, 1, "pack.k");
+  LLVMValueRef k = add(G, pc, kk);
+  LLVMValueRef s0 = lk_for_begin(G->E, &ls, c64(G, 0), len, width, "pack.s");
+  LLVMValueRef x = add(G, x0, s0);
+  LLVMValueRef dst = add(G, mul(G, s0, kcur), mulc(G, kk, width)); /* (s kcur + kk) width */
+  /* a full sliver: no clamps; with unit stride, vectors of w and the rest singly */
+  int w = sx == 1 ? g->vector : 1;
+  LLVMBasicBlockRef full = lk_block(G->E, "pack.full"), edge = lk_block(G->E, "pack.edge");
+  LLVMBasicBlockRef join = lk_block(G->E, "pack.next");
+  LLVMBuildCondBr(G->B, LLVMBuildICmp(G->B, LLVMIntSLE, add(G, x, c64(G, width)), xend, ""), full, edge);
+  LLVMPositionBuilderAtEnd(G->B, full);
+  for (int r = 0; r < width;) {
+    int n = width - r >= w ? w : 1;
+    LLVMTypeRef ty = n > 1 ? G->vty : G->E->f32;
+    LLVMValueRef xr = add(G, x, c64(G, r));
+    LLVMValueRef val = LLVMBuildLoad2(G->B, ty, operand_at(G, o, is_a ? xr : NULL, is_a ? NULL : xr, k), "");
+    LLVMSetAlignment(val, 4);
+    LLVMSetAlignment(LLVMBuildStore(G->B, val, f32_at(G, base, add(G, dst, c64(G, r)))), 4);
+    r += n;
+  }
+  LLVMBuildBr(G->B, join);
+  LLVMPositionBuilderAtEnd(G->B, edge);
+  LLVMValueRef r = lk_for_begin(G->E, &lr, c64(G, 0), c64(G, width), 1, "pack.x");
+  pack_scalar(G, o, is_a, base, add(G, x, r), xend, k, add(G, dst, r));
+  lk_for_end(G->E, &lr);
+  LLVMBuildBr(G->B, join);
+  LLVMPositionBuilderAtEnd(G->B, join);
   lk_for_end(G->E, &ls);
+  lk_for_end(G->E, &lk);
 }
 
 /* ---- the micro-kernel ----------------------------------------------------------------------- */
@@ -313,6 +345,29 @@ static void micro(Gm *G, LLVMValueRef *arow, int64_t astride, LLVMValueRef bp, i
 
 /* ---- the product over rows [i0, iend) ------------------------------------------------------- */
 
+/* KGemm.pack_b_whole: block (jc, pc) of B, kcur x round_up(ncur, nr), lies
+ * at jc k + pc round_up(ncur, nr) in Bp (blocks of one jc follow each other
+ * along pc; a jc's blocks take k x nc at most). */
+static LLVMValueRef whole_b_offset(Gm *G, LLVMValueRef jc, LLVMValueRef ncur, LLVMValueRef pc) {
+  int64_t nr = G->g->nr;
+  LLVMValueRef width = mulc(G, LLVMBuildSDiv(G->B, add(G, ncur, c64(G, nr - 1)), c64(G, nr), ""), nr);
+  return add(G, mulc(G, jc, G->g->k), mul(G, pc, width));
+}
+
+/* All of B into Bp, block by block as product() reads it. */
+static void pack_whole_b(Gm *G) {
+  const KGemm *g = G->g;
+  LkLoop ljc, lpc;
+  LLVMValueRef cend = c64(G, g->n);
+  LLVMValueRef jc = lk_for_begin(G->E, &ljc, c64(G, 0), cend, g->nc, "wb.jc");
+  LLVMValueRef ncur = imin(G, c64(G, g->nc), sub(G, cend, jc));
+  LLVMValueRef pc = lk_for_begin(G->E, &lpc, c64(G, 0), c64(G, g->k), g->kc, "wb.pc");
+  LLVMValueRef kcur = imin(G, c64(G, g->kc), sub(G, c64(G, g->k), pc));
+  pack(G, false, f32_at(G, G->pack_b, whole_b_offset(G, jc, ncur, pc)), jc, ncur, cend, pc, kcur);
+  lk_for_end(G->E, &lpc);
+  lk_for_end(G->E, &ljc);
+}
+
 /* Micro-tile rows run over [r0, rend) and lanes over [c0, cend): rows i and
  * columns j, or swapped, j and i. */
 static void product(Gm *G, LLVMValueRef i0, LLVMValueRef iend) {
@@ -329,10 +384,14 @@ static void product(Gm *G, LLVMValueRef i0, LLVMValueRef iend) {
   LLVMValueRef kcur = imin(G, c64(G, g->kc), sub(G, G->kdim, pc));
   kcur = LLVMBuildSelect(G->B, LLVMBuildICmp(G->B, LLVMIntSLT, kcur, c64(G, 0), ""), c64(G, 0), kcur, "");
   LLVMValueRef first = LLVMBuildICmp(G->B, LLVMIntEQ, pc, c64(G, 0), "first");
-  if (g->pack_b) pack(G, false, jc, ncur, cend, pc, kcur);
+  LLVMValueRef bblock = G->pack_b;
+  if (g->pack_b_whole)
+    bblock = f32_at(G, G->pack_b, whole_b_offset(G, jc, ncur, pc));
+  else if (g->pack_b)
+    pack(G, false, bblock, jc, ncur, cend, pc, kcur);
   LLVMValueRef ic = lk_for_begin(G->E, &lic, r0, rend, g->mc, "ic");
   LLVMValueRef mcur = imin(G, c64(G, g->mc), sub(G, rend, ic));
-  if (g->pack_a) pack(G, true, ic, mcur, rend, pc, kcur);
+  if (g->pack_a) pack(G, true, G->pack_a, ic, mcur, rend, pc, kcur);
   LLVMValueRef ir = lk_for_begin(G->E, &lir, c64(G, 0), mcur, g->mr, "ir");
   LLVMValueRef mvalid = imin(G, c64(G, g->mr), sub(G, mcur, ir));
   /* each row's first value: in the packed sliver, or A's row (the edge's
@@ -349,7 +408,7 @@ static void product(Gm *G, LLVMValueRef i0, LLVMValueRef iend) {
   }
   LLVMValueRef jr = lk_for_begin(G->E, &ljr, c64(G, 0), ncur, g->nr, "jr");
   LLVMValueRef nvalid = imin(G, c64(G, g->nr), sub(G, ncur, jr));
-  LLVMValueRef bp = g->pack_b ? f32_at(G, G->pack_b, mul(G, jr, kcur))
+  LLVMValueRef bp = g->pack_b ? f32_at(G, bblock, mul(G, jr, kcur))
                               : operand_at(G, &g->b, NULL, add(G, jc, jr), pc); /* B in place: rows sk apart */
   micro(G, arow, g->pack_a ? g->mr : g->a.sk, bp, g->pack_b ? g->nr : g->b.sk, kcur, add(G, ic, ir), add(G, jc, jr),
         mvalid, nvalid, first);
@@ -358,12 +417,6 @@ static void product(Gm *G, LLVMValueRef i0, LLVMValueRef iend) {
   lk_for_end(G->E, &lic);
   lk_for_end(G->E, &lpc);
   lk_for_end(G->E, &ljc);
-}
-
-/* Is the contraction's value just t (C[i,j] = t)? */
-static bool plain_store(const KGemm *g) {
-  const KStmt *c = g->contract;
-  return c->value->kind == KE_TEMP && c->value->temp == c->temp;
 }
 
 /* The rows [i0, iend) after their product: the contraction's value f(t)
@@ -375,7 +428,7 @@ static void epilogue(Gm *G, const KStmt *l0, LLVMValueRef i0, LLVMValueRef iend)
   LkLoop li, lj;
   LLVMValueRef i = lk_for_begin(G->E, &li, i0, iend, 1, "ep.i");
   E->vars[g->var_i] = i;
-  if (!plain_store(g)) {
+  if (!kgemm_plain_store(g)) {
     LLVMValueRef j = lk_for_begin(G->E, &lj, c64(G, 0), c64(G, g->n), 1, "ep.j");
     E->vars[g->var_j] = j;
     LLVMBuildStore(G->B, load_f32(G, operand_at(G, &g->c, i, j, NULL)), E->temps[c->temp]);
@@ -420,7 +473,7 @@ static void launch_epilogue(Gm *G, const KStmt *l0, LLVMValueRef *lv) {
   const KStmt *c = g->contract;
   LkLoop ll[KGEMM_MAX_BATCH], li, lj;
   E->vars[g->var_l[0]] = lv[0];
-  if (!plain_store(g)) {
+  if (!kgemm_plain_store(g)) {
     batch_begin(G, ll, lv);
     for (int q = 1; q < g->nbatch; q++) E->vars[g->var_l[q]] = lv[q];
     LLVMValueRef i = lk_for_begin(E, &li, c64(G, 0), c64(G, g->m), 1, "ep.i");
@@ -495,6 +548,7 @@ void cpu_gemm_declare(LkEmit *E, const KProgram *p, const uint32_t *which, uint3
     if (!g) continue;
     if ((int64_t)g->mc * g->kc > a) a = (int64_t)g->mc * g->kc;
     if ((int64_t)g->nc * g->kc > b) b = (int64_t)g->nc * g->kc;
+    if (g->pack_b_whole && kgemm_whole_b_floats(g) > b) b = kgemm_whole_b_floats(g);
   }
   if (!a) return;
   tls_array(E, "nnc.gemm.pack_a", a);
@@ -517,7 +571,8 @@ void cpu_gemm_emit(LkEmit *E, const Kernel *k, LLVMValueRef begin, LLVMValueRef 
   G.kdim = lk_extent(E, g->k, g->k_batched);
 
   const KStmt *l0 = k->body[0];
-  bool has_epilogue = !plain_store(g) || l0->nbody > 1;
+  bool has_epilogue = !kgemm_plain_store(g) || l0->nbody > 1;
+  if (g->pack_b_whole) pack_whole_b(&G);
   if (kgemm_rows_merge(g)) {
     merged(&G, l0, begin, end, has_epilogue);
     return;
