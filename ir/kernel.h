@@ -1,8 +1,9 @@
 /* ir/kernel.h - the kernel IR: loop nests over named buffers.
  *
- * Lowering (passes/lower.c) turns the training-step graph into a KProgram:
- * buffers (inputs, labels, parameters, states, temporaries, per-sample loss
- * and metric values, and one small buffer of run-time scalars) and kernels.
+ * Lowering (passes/lower.c; the step's order: passes/lower_step.c) turns
+ * the training-step graph into a KProgram: buffers (inputs, labels,
+ * parameters, states, temporaries, per-sample loss and metric values, and
+ * one small buffer of run-time scalars) and kernels.
  * Two plans list the kernels a training step and an evaluation step launch,
  * in order.  Every backend consumes this IR; none re-derives the math.
  *

@@ -36,7 +36,7 @@ void memplan_estimate(const KProgram *p, int64_t batch, MemEstimate *e);
 /* The most buffers a kernel made by fusing others may take: few enough
  * for a launch (runtime/device.h RT_MAX_ARGS) and for cheap checks. */
 enum { LOWER_MAX_FUSED_ARGS = 16 };
-/* How many buffers kernels a and b take together (passes/lower.c). */
+/* How many buffers kernels a and b take together (passes/lower_step.c). */
 uint32_t lower_union_args(const Kernel *a, const Kernel *b);
 
 /* Whole-step fusion (passes/fuse.c): kernels join along their launch
@@ -51,7 +51,8 @@ uint32_t lower_union_args(const Kernel *a, const Kernel *b);
 void lower_fuse_step(KProgram *p, bool sep);
 bool lower_fuse(KProgram *p, bool sep);
 
-/* Removes temps marked slot -2, renumbering every buffer reference. */
+/* Removes temps marked slot -2, renumbering every buffer reference
+ * (this and the plans below: passes/lower_step.c). */
 void lower_drop_buffers(KProgram *p);
 /* Names the kernels k<index>_NAME and writes the plans: train runs every
  * kernel in order but those that only compute the prediction, eval those

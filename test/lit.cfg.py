@@ -88,37 +88,42 @@ import glob
 if glob.glob("/etc/OpenCL/vendors/*.icd"):
     config.available_features.add("opencl-device")
 
+# Probes of the tools and Python modules optional tests need.
+import subprocess
+
+
+def succeeds(argv, timeout):
+    """Does argv run and exit 0 within timeout seconds (its output unseen)?"""
+    try:
+        return subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              timeout=timeout).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def python_imports(python, module, timeout):
+    """Can the interpreter `python` import `module` (within timeout seconds)?"""
+    return succeeds([python, "-c", "import " + module], timeout)
+
+
 # CUDA: a GPU the driver can see (`nvidia-smi -L` lists it) runs the gpu
 # trainers; without one, they must fail with one clear line.
-import subprocess
-try:
-    if subprocess.run(["nvidia-smi", "-L"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                      timeout=30).returncode == 0:
-        config.available_features.add("cuda-gpu")
-except (OSError, subprocess.SubprocessError):
-    pass
+if succeeds(["nvidia-smi", "-L"], 30):
+    config.available_features.add("cuda-gpu")
 
 # PyTorch (Debian's python3-torch, seen only by /usr/bin/python3): the
 # oracle of the optimizer and schedule tests (test/E2E/optimizer-torch.test).
-try:
-    if subprocess.run(["/usr/bin/python3", "-c", "import torch"], stdout=subprocess.DEVNULL,
-                      stderr=subprocess.DEVNULL, timeout=120).returncode == 0:
-        config.available_features.add("torch")
-        config.substitutions.append(("%torch-python", "/usr/bin/python3"))
-except (OSError, subprocess.SubprocessError):
-    pass
+if python_imports("/usr/bin/python3", "torch", 120):
+    config.available_features.add("torch")
+    config.substitutions.append(("%torch-python", "/usr/bin/python3"))
 
 # NumPy, the oracle of numeric tests (test/Inputs/check-reductions.py): in
 # lit's Python, else in Debian's (python3-torch brings python3-numpy).
 for py in (config.python, "/usr/bin/python3"):
-    try:
-        if subprocess.run([py, "-c", "import numpy"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                          timeout=60).returncode == 0:
-            config.available_features.add("numpy")
-            config.substitutions.append(("%numpy-python", py))
-            break
-    except (OSError, subprocess.SubprocessError):
-        pass
+    if python_imports(py, "numpy", 60):
+        config.available_features.add("numpy")
+        config.substitutions.append(("%numpy-python", py))
+        break
 
 # ONNX export: nnc built with it (CMakeLists.txt), an nnc without it for
 # the message such a build gives, and onnxruntime (from PyPI, which
@@ -130,10 +135,6 @@ if getattr(config, "onnx", "OFF").upper() in ("ON", "1", "TRUE", "YES"):
     config.substitutions.append(("%onnx-decode", "%s --proto_path=%s --decode=onnx.ModelProto %s" % (
         config.protoc_c, os.path.dirname(proto), proto)))
 config.substitutions.append(("%no-onnx-nnc", config.nnc_without_onnx))
-try:
-    if subprocess.run(["/usr/bin/python3", "-c", "import onnxruntime"], stdout=subprocess.DEVNULL,
-                      stderr=subprocess.DEVNULL, timeout=120).returncode == 0:
-        config.available_features.add("onnxruntime")
-        config.substitutions.append(("%onnx-python", "/usr/bin/python3"))
-except (OSError, subprocess.SubprocessError):
-    pass
+if python_imports("/usr/bin/python3", "onnxruntime", 120):
+    config.available_features.add("onnxruntime")
+    config.substitutions.append(("%onnx-python", "/usr/bin/python3"))
