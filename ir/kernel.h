@@ -13,7 +13,11 @@
  * with one index expression per buffer axis, run-time scalars, and the
  * elementwise ops of the graph IR (their Op codes are reused).  Index
  * expressions are affine in the loop variables (sums of var * constant and
- * constants), so backends can compute strides, vectorise and coalesce.
+ * constants), so backends can compute strides, vectorise and coalesce,
+ * except a gathered row (a load of a token) and a scattered one (the
+ * token clamped into the buffer by min and max: an embedding's gradient,
+ * stored into in order by `reduce` loops); passes that need strides
+ * leave those alone (kexpr_coefficient fails on them).
  * A guarded load (for padding, later conv2d) yields 0 outside the buffer.
  *
  * Contractions (matrix products, their gradients, batch sums, and later
@@ -120,7 +124,7 @@ typedef enum {
 
 enum KLoopFlags {
   KL_PARALLEL = 1 << 0, /* iterations are independent: split across threads / blocks */
-  KL_REDUCE = 1 << 1,   /* carries a reduction into a temporary: iterations are ordered */
+  KL_REDUCE = 1 << 1,   /* carries a reduction into a temporary (or a scatter's rows): iterations are ordered */
 };
 
 enum { NNC_MAX_CONTRACT_AXES = 8 };

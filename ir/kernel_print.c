@@ -130,12 +130,15 @@ static int expr_prec(const KExpr *e) {
  * context when it is an index of a load or store, an operand of index
  * arithmetic, or compared with an intrinsically index expression (a loop
  * variable, B, or arithmetic over one: `v1 == %1[v0]`, onehot's test).
- * Then loop variables and B are index expressions; arithmetic (+ - * /) is
- * one in index context or when an operand is intrinsically one; everything
- * else is one exactly in index context.  A node whose flag differs from
- * this prints inside i64(...) (an index expression) or i32(...) (not one). */
+ * Then loop variables and B are index expressions; arithmetic (+ - * /,
+ * and min and max: a scatter's clamped row) is one in index context or
+ * when an operand is intrinsically one; everything else is one exactly in
+ * index context.  A node whose flag differs from this prints inside
+ * i64(...) (an index expression) or i32(...) (not one). */
 
-static bool is_arith(Op op) { return op == OP_ADD || op == OP_SUB || op == OP_MUL || op == OP_DIV; }
+static bool is_arith(Op op) {
+  return op == OP_ADD || op == OP_SUB || op == OP_MUL || op == OP_DIV || op == OP_MIN || op == OP_MAX;
+}
 
 bool ktext_index_intrinsic(const KExpr *e) {
   if (!e) return false;

@@ -12,16 +12,18 @@
  * value used more than once (unless trivially cheap), every output, and
  * anything whose inlined expression would grow too deep.
  *
- * Matmuls (batched ones too), batch sums, reductions and scatter_add
- * become contraction statements (ir/kernel.h): a launch loop over the
- * batch (or the first axis of a matrix) and a contraction whose free axes
- * are the rest of the output, whose reduction axes are k, the batch, the
- * reduced axes or the index positions, and whose factors are the
- * operands' expressions (a batch sum of an inlined outer product has two
- * factors: a weight gradient is a product; of an inlined product per
- * sample, one reduction over the batch and k together).  gather is a
- * guarded load at a gathered index.  Loop orders
- * are the targets' choice (their schedules read the statements).
+ * Matmuls (batched ones too), batch sums and reductions become
+ * contraction statements (ir/kernel.h): a launch loop over the batch (or
+ * the first axis of a matrix) and a contraction whose free axes are the
+ * rest of the output, whose reduction axes are k, the batch or the
+ * reduced axes, and whose factors are the operands' expressions (a batch
+ * sum of an inlined outer product has two factors: a weight gradient is a
+ * product; of an inlined product per sample, one reduction over the batch
+ * and k together).  gather is a guarded load at a gathered index;
+ * scatter_add (with its batch sum: an embedding's gradient) a scatter,
+ * stores at the clamped rows its tokens name, in order (kernel_scatter).
+ * Loop orders are the targets' choice (their schedules read the
+ * statements).
  *
  * The kernels are emitted in graph order; passes/lower_step.c then
  * arranges them into the step: optimizer updates in place, the update
@@ -829,43 +831,67 @@ static void kernel_fold(Lowering *l, ValueId v, int32_t dst) {
            NULL);
 }
 
-/* The term of scatter_add(g, i) at result index idx ([v, r...]) and
- * index position s (i's axes) of sample b: where(i[s] == v, g[s, r], 0). */
-static KExpr *scatter_term(Lowering *l, const Node *n, KExpr **idx, KExpr **s, KExpr *b) {
-  const Type *it = &node(l, n->args[1])->type;
-  KExpr *gi[NNC_MAX_RANK];
+/* Loops over the columns of a scatter's rows, axes [from, rank) of t
+ * (plain loops, innermost: contiguous), inside parent; their variables go
+ * to col[from - 1 ..].  Returns where the body goes. */
+static KStmt *column_loops(Lowering *l, KStmt *parent, const Type *t, int from, KExpr **col) {
+  for (int k = from; k < t->rank; k++) parent = loop(l, parent, t->dims[k], false, 0, &col[k - 1]);
+  return parent;
+}
+
+/* scatter_add(g, i) -> T [n, r...], or its batch sum (summed: the batch
+ * is one more index axis), as a scatter: g [s..., r...] added into the
+ * rows of T that i [s...] names,
+ *
+ *   for each column r (the launch loop: the first of r, or the sample):
+ *     for v in 0..n: dst[v, r] = 0
+ *     for each position s, in order (reduce):  let t = i[s]
+ *       dst[min(max(t, 0), n - 1), r] = dst[...] + where((t >= 0) * (t < n), g[s, r], 0)
+ *
+ * so the work is the tokens, not the table's rows times the tokens.  The
+ * positions run in order in one loop nest per column: the sums are the
+ * same on every target, without atomics, and the columns stay parallel.
+ * An index outside [0, n) adds 0 to a row clamped into the table, so no
+ * store leaves it. */
+static void kernel_scatter(Lowering *l, ValueId v, const Node *n, int32_t dst, bool summed) {
+  KProgram *p = l->p;
+  const Type *t = &node(l, v)->type, *it = &node(l, n->args[1])->type;
+  begin_kernel(l, summed ? "batch_sum" : "scatter_add", v);
+  /* The launch loop: the sample, else the first column axis, else one iteration. */
+  KExpr *b = NULL, *launch, *col[NNC_MAX_RANK], *zcol[NNC_MAX_RANK], *row, *s[NNC_MAX_RANK];
+  int first = t->batched ? 1 : 2; /* the first axis of t that an inner loop runs over */
+  KStmt *top = loop(l, NULL, t->batched ? 1 : t->rank > 1 ? t->dims[1] : 1, t->batched, KL_PARALLEL, &launch);
+  if (t->batched) b = launch;
+  else if (t->rank > 1) col[0] = zcol[0] = launch;
+  /* Zero the rows. */
+  KStmt *z = column_loops(l, loop(l, top, t->dims[0], false, 0, &row), t, first, zcol);
+  KExpr *zi[NNC_MAX_RANK];
+  zi[0] = row;
+  for (int k = 1; k < t->rank; k++) zi[k] = zcol[k - 1];
+  store(l, z, dst, zi, b, kexpr_const(p, DT_F32, 0));
+  /* The positions in order: the batch (summed), then i's axes. */
+  KStmt *in = top;
+  KExpr *bs = b;
+  if (summed) in = loop(l, in, 1, true, KL_REDUCE, &bs);
+  for (int k = 0; k < it->rank; k++) in = loop(l, in, it->dims[k], false, KL_REDUCE, &s[k]);
+  int32_t tok = kernel_new_temp(p, cur_kernel(l), DT_I32);
+  push(l, in, kstmt_let(p, tok, gen(l, n->args[1], s, bs)));
+  in = column_loops(l, in, t, first, col);
+  KExpr *ti = kexpr_temp(p, tok, DT_I32);
+  ti->index = true;
+  KExpr *lo = kexpr_op(p, OP_MAX, DT_I32, ti, kexpr_index_const(p, 0), NULL);
+  lo->index = true;
+  KExpr *clamped = kexpr_op(p, OP_MIN, DT_I32, lo, kexpr_index_const(p, t->dims[0] - 1), NULL);
+  clamped->index = true;
+  KExpr *di[NNC_MAX_RANK], *gi[NNC_MAX_RANK];
+  di[0] = clamped;
   for (int k = 0; k < it->rank; k++) gi[k] = s[k];
-  for (int k = 1; k < n->type.rank; k++) gi[it->rank + k - 1] = idx[k];
-  KExpr *i = gen(l, n->args[1], s, b);
-  i->index = true;
-  KExpr *hit = kexpr_op(l->p, OP_EQ, DT_F32, idx[0], i, NULL);
-  return kexpr_op(l->p, OP_WHERE, DT_F32, hit, gen(l, n->args[0], gi, b), kexpr_const(l->p, DT_F32, 0));
-}
-
-/* Reduction axes over the index positions of scatter_add n (one of
- * extent 1 for a scalar index) into axes[], their variables into s. */
-static int scatter_axes(Lowering *l, const Node *n, KAxis *axes, KExpr **s) {
-  const Type *it = &node(l, n->args[1])->type;
-  if (it->rank == 0) {
-    KExpr *unused;
-    axes[0] = axis(l, 1, false, &unused);
-    return 1;
-  }
-  for (int k = 0; k < it->rank; k++) axes[k] = axis(l, it->dims[k], false, &s[k]);
-  return it->rank;
-}
-
-/* scatter_add(g, i) -> [n, r...]: for each row v and column r, the sum in
- * order over the index positions s of where(i[s] == v, g[s, r], 0), so the
- * result is the same on every target (no atomics). */
-static void kernel_scatter_add(Lowering *l, ValueId v, int32_t dst) {
-  const Node *n = node(l, v);
-  KAxis axes[NNC_MAX_CONTRACT_AXES];
-  KExpr *idx[NNC_MAX_RANK], *s[NNC_MAX_RANK];
-  Nest ns;
-  int nfree = begin_contraction(l, v, "scatter_add", &ns, idx, axes);
-  int nred = scatter_axes(l, n, axes + nfree, s);
-  contract(l, ns.inner, dst, idx, ns.b, axes, nfree, nred, OP_ADD, scatter_term(l, n, idx, s, ns.b), NULL);
+  for (int k = 1; k < t->rank; k++) di[k] = gi[it->rank + k - 1] = col[k - 1];
+  KExpr *tv = kexpr_temp(p, tok, DT_I32);
+  KExpr *inside = kexpr_op(p, OP_MUL, DT_F32, kexpr_op(p, OP_GE, DT_F32, tv, kexpr_const(p, DT_I32, 0), NULL),
+                           kexpr_op(p, OP_LT, DT_F32, tv, kexpr_const(p, DT_I32, (double)t->dims[0]), NULL), NULL);
+  KExpr *add = kexpr_op(p, OP_WHERE, DT_F32, inside, gen(l, n->args[0], gi, bs), kexpr_const(p, DT_F32, 0));
+  store(l, in, dst, di, b, kexpr_op(p, OP_ADD, DT_F32, load(l, dst, di, b), add, NULL));
 }
 
 /* batch_sum: for each element, a sum over the batch (a contraction whose
@@ -876,11 +902,15 @@ static void kernel_scatter_add(Lowering *l, ValueId v, int32_t dst) {
  * kb / K and k = kb mod K, so the CPU runs it as one matrix product. */
 static void kernel_batch_sum(Lowering *l, ValueId v, int32_t dst) {
   const Node *n = node(l, v);
+  const Node *a = node(l, n->args[0]);
+  if (a->op == OP_SCATTER_ADD && l->buf[n->args[0]] < 0) { /* an embedding's gradient: a scatter over the batch too */
+    kernel_scatter(l, v, a, dst, true);
+    return;
+  }
   KAxis axes[NNC_MAX_CONTRACT_AXES];
   KExpr *bv, *idx[NNC_MAX_RANK];
   Nest ns;
   int nfree = begin_contraction(l, v, "batch_sum", &ns, idx, axes);
-  const Node *a = node(l, n->args[0]);
   KExpr *fa, *fb = NULL;
   if (a->op == OP_MATMUL && l->buf[n->args[0]] < 0 && contraction_extent(l, a) > 1) {
     int64_t kext = contraction_extent(l, a);
@@ -895,11 +925,7 @@ static void kernel_batch_sum(Lowering *l, ValueId v, int32_t dst) {
   }
   axes[nfree] = axis(l, 1, true, &bv);
   int nred = 1;
-  if (a->op == OP_SCATTER_ADD && l->buf[n->args[0]] < 0) { /* an embedding's gradient: over the batch and the positions */
-    KExpr *s[NNC_MAX_RANK];
-    nred += scatter_axes(l, a, axes + nfree + 1, s);
-    fa = scatter_term(l, a, idx, s, bv);
-  } else if (a->op == OP_CONV2D_FILTER_GRAD && l->buf[n->args[0]] < 0) { /* sum over the batch and the window positions */
+  if (a->op == OP_CONV2D_FILTER_GRAD && l->buf[n->args[0]] < 0) { /* sum over the batch and the window positions */
     const Type *gt = &node(l, a->args[1])->type;
     KExpr *oy, *ox;
     axes[nfree + nred++] = axis(l, gt->dims[1], false, &oy);
@@ -959,7 +985,7 @@ static void emit_node(Lowering *l, ValueId v, int32_t dst) {
   case OP_CONV2D_DATA_GRAD: kernel_conv2d_data_grad(l, v, dst); break;
   case OP_CONV2D_FILTER_GRAD: kernel_conv2d_filter_grad(l, v, dst); break;
   case OP_FOLD: kernel_fold(l, v, dst); break;
-  case OP_SCATTER_ADD: kernel_scatter_add(l, v, dst); break;
+  case OP_SCATTER_ADD: kernel_scatter(l, v, node(l, v), dst, false); break;
   case OP_MATMUL:
     if (contraction_extent(l, node(l, v)) > 1) {
       kernel_matmul(l, v, dst);

@@ -41,7 +41,7 @@ static bool mark_load(KVisit *v, KExpr *e) {
   Mark *m = (Mark *)v;
   if (e->kind == KE_LOAD) {
     if (m->first[e->buf] < 0) m->first[e->buf] = m->k; /* read before written: live from here */
-    m->last[e->buf] = m->k;
+    if (m->k > m->last[e->buf]) m->last[e->buf] = m->k; /* an eval-only kernel counts earlier: keep the latest */
   }
   return false;
 }
